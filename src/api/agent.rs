@@ -1,0 +1,160 @@
+//! The Agent API.
+
+use crate::engine::{Engine, Output, Requester, SentEvent};
+use crate::error::Error;
+use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, UserId};
+use crate::push::{ChatThread, Postback};
+use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};
+
+use super::{MulticastScopes, Pagination, StartChat};
+
+/// The Agent API, acting as one agent at one moment. Made by [`Engine::as_agent`].
+///
+/// Each method is one protocol action, named as the protocol names it. Commands return an
+/// [`Output`] (response and pushes); queries return their response alone and change nothing.
+///
+/// ```
+/// use chatio::{Agent, Engine, NewEvent, StartChat, Timestamp, UserId};
+/// let mut engine = Engine::default();
+/// let anna = UserId::new("anna@example.com")?;
+/// engine.add_agent(Agent::new(anna.clone(), "Anna"))?;
+/// let now = Timestamp::from_unix_seconds(1_700_000_000);
+/// let started = engine.as_agent(&anna, now)?.start_chat(None, StartChat::default())?;
+/// let sent = engine
+///     .as_agent(&anna, now)?
+///     .send_event(started.response.id, NewEvent::message("Hello!"))?;
+/// assert_eq!(sent.response.thread_id, started.response.thread.id);
+/// # Ok::<(), chatio::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct AgentApi<'e> {
+    engine: &'e mut Engine,
+    me: Requester,
+}
+
+impl<'e> AgentApi<'e> {
+    pub(crate) fn new(engine: &'e mut Engine, me: Requester) -> Self {
+        Self { engine, me }
+    }
+
+    /// The agent this facade acts as.
+    pub fn agent_id(&self) -> &UserId {
+        &self.me.id
+    }
+
+    /// The moment this facade acts at.
+    pub fn now(&self) -> Timestamp {
+        self.me.now
+    }
+
+    /// `login`: the agent's profile and a summary of the active chats it may see.
+    pub fn login(&self) -> Result<AgentLogin, Error> {
+        self.engine.agent_login(&self.me)
+    }
+
+    /// `get_chat_threads`: the given threads of a chat with their events, and a summary of all
+    /// its threads.
+    pub fn get_chat_threads(
+        &self,
+        chat_id: ChatId,
+        thread_ids: &[ThreadId],
+    ) -> Result<ChatThreads, Error> {
+        self.engine.get_chat_threads(&self.me, chat_id, thread_ids)
+    }
+
+    /// `get_chat_threads_summary`: a page of a chat's threads (limit 25 by default, at most 100).
+    pub fn get_chat_threads_summary(
+        &self,
+        chat_id: ChatId,
+        page: Pagination,
+    ) -> Result<ThreadsSummary, Error> {
+        self.engine
+            .get_chat_threads_summary(&self.me, chat_id, page)
+    }
+
+    /// `start_chat`: a new chat, with the agent in it, optionally with a customer.
+    pub fn start_chat(
+        &mut self,
+        customer_id: Option<UserId>,
+        chat: StartChat,
+    ) -> Result<Output<ChatThread>, Error> {
+        self.engine.start_chat(&self.me, customer_id, chat)
+    }
+
+    /// `join_chat`: adds agents to a chat.
+    pub fn join_chat(
+        &mut self,
+        chat_id: ChatId,
+        agent_ids: &[UserId],
+    ) -> Result<Output<()>, Error> {
+        self.engine.join_chat(&self.me, chat_id, agent_ids)
+    }
+
+    /// `remove_from_chat`: removes agents from a chat (this agent when `agent_ids` is empty).
+    /// Naming any customer is refused: a customer can never be removed.
+    pub fn remove_from_chat(
+        &mut self,
+        chat_id: ChatId,
+        agent_ids: &[UserId],
+        customer_ids: &[UserId],
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .remove_from_chat(&self.me, chat_id, agent_ids, customer_ids)
+    }
+
+    /// `send_event`: adds an event to the chat's active thread, or starts a new thread.
+    pub fn send_event(
+        &mut self,
+        chat_id: ChatId,
+        event: NewEvent,
+    ) -> Result<Output<SentEvent>, Error> {
+        self.engine.send_event(&self.me, chat_id, event)
+    }
+
+    /// `send_rich_message_postback`: toggles this agent on a rich message's buttons.
+    pub fn send_rich_message_postback(
+        &mut self,
+        chat_id: ChatId,
+        thread_id: ThreadId,
+        event_id: EventId,
+        postback: Postback,
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .send_rich_message_postback(&self.me, chat_id, thread_id, event_id, postback)
+    }
+
+    /// `multicast`: sends any JSON to agents and customers. Nothing is stored.
+    pub fn multicast(
+        &mut self,
+        scopes: &MulticastScopes,
+        content: serde_json::Value,
+    ) -> Result<Output<()>, Error> {
+        self.engine.multicast(&self.me, scopes, content)
+    }
+
+    /// `send_typing_indicator`: tells the chat this agent is (not) typing. Nothing is stored.
+    pub fn send_typing_indicator(
+        &mut self,
+        chat_id: ChatId,
+        recipients: Recipients,
+        is_typing: bool,
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .send_typing_indicator(&self.me, chat_id, recipients, is_typing)
+    }
+
+    /// `close_thread`: deactivates the chat's active thread.
+    pub fn close_thread(&mut self, chat_id: ChatId) -> Result<Output<()>, Error> {
+        self.engine.close_thread(&self.me, chat_id)
+    }
+
+    /// `update_last_seen_timestamp`: moves this agent's last-seen time in a chat forward.
+    pub fn update_last_seen_timestamp(
+        &mut self,
+        chat_id: ChatId,
+        timestamp: Option<Timestamp>,
+    ) -> Result<Output<Timestamp>, Error> {
+        self.engine
+            .update_last_seen_timestamp(&self.me, chat_id, timestamp)
+    }
+}

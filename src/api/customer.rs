@@ -1,0 +1,155 @@
+//! The Customer API.
+
+use crate::engine::{Engine, Output, Requester, SentEvent};
+use crate::error::Error;
+use crate::model::{
+    ChatId, Customer, EventId, File, NewEvent, Recipients, ThreadId, Timestamp, UserId,
+};
+use crate::push::{ChatThread, Postback};
+use crate::query::{ChatThreads, ChatsSummary, CustomerLogin, ThreadsSummary};
+
+use super::{CustomerUpdate, Pagination, StartChat};
+
+/// The Customer API, acting as one customer at one moment. Made by [`Engine::as_customer`].
+///
+/// A customer sees only its own chats, and never an agents-only event.
+///
+/// ```
+/// use chatio::{Engine, NewEvent, StartChat, Timestamp};
+/// let mut engine = Engine::default();
+/// let jan = engine.create_customer();
+/// let now = Timestamp::from_unix_seconds(1_700_000_000);
+/// let chat = engine
+///     .as_customer(&jan, now)?
+///     .start_chat(StartChat::default().with_event(NewEvent::message("Hi!")))?;
+/// assert_eq!(chat.response.thread.events.len(), 1);
+/// # Ok::<(), chatio::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct CustomerApi<'e> {
+    engine: &'e mut Engine,
+    me: Requester,
+}
+
+impl<'e> CustomerApi<'e> {
+    pub(crate) fn new(engine: &'e mut Engine, me: Requester) -> Self {
+        Self { engine, me }
+    }
+
+    /// The customer this facade acts as.
+    pub fn customer_id(&self) -> &UserId {
+        &self.me.id
+    }
+
+    /// The moment this facade acts at.
+    pub fn now(&self) -> Timestamp {
+        self.me.now
+    }
+
+    /// `login`: who the customer is.
+    pub fn login(&self) -> Result<CustomerLogin, Error> {
+        self.engine.customer_login(&self.me)
+    }
+
+    /// `get_chats_summary`: a page of the customer's chats (offset at most 100; limit 10 by
+    /// default, at most 25).
+    pub fn get_chats_summary(&self, page: Pagination) -> Result<ChatsSummary, Error> {
+        self.engine.get_chats_summary(&self.me, page)
+    }
+
+    /// `get_chat_threads`: the given threads of one of the customer's chats.
+    pub fn get_chat_threads(
+        &self,
+        chat_id: ChatId,
+        thread_ids: &[ThreadId],
+    ) -> Result<ChatThreads, Error> {
+        self.engine.get_chat_threads(&self.me, chat_id, thread_ids)
+    }
+
+    /// `get_chat_threads_summary`: a page of a chat's threads (limit 25 by default, at most 100).
+    pub fn get_chat_threads_summary(
+        &self,
+        chat_id: ChatId,
+        page: Pagination,
+    ) -> Result<ThreadsSummary, Error> {
+        self.engine
+            .get_chat_threads_summary(&self.me, chat_id, page)
+    }
+
+    /// `start_chat`: a new chat for this customer, with its first thread.
+    pub fn start_chat(&mut self, chat: StartChat) -> Result<Output<ChatThread>, Error> {
+        let me = self.me.id.clone();
+        self.engine.start_chat(&self.me, Some(me), chat)
+    }
+
+    /// `send_event`: adds an event to the chat's active thread, or starts a new thread.
+    pub fn send_event(
+        &mut self,
+        chat_id: ChatId,
+        event: NewEvent,
+    ) -> Result<Output<SentEvent>, Error> {
+        self.engine.send_event(&self.me, chat_id, event)
+    }
+
+    /// `send_file`: a file the host has stored becomes a `file` event; the host passes its
+    /// metadata.
+    pub fn send_file(
+        &mut self,
+        chat_id: ChatId,
+        custom_id: Option<String>,
+        file: File,
+    ) -> Result<Output<SentEvent>, Error> {
+        self.engine.send_file(&self.me, chat_id, custom_id, file)
+    }
+
+    /// `send_rich_message_postback`: toggles this customer on a rich message's buttons.
+    pub fn send_rich_message_postback(
+        &mut self,
+        chat_id: ChatId,
+        thread_id: ThreadId,
+        event_id: EventId,
+        postback: Postback,
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .send_rich_message_postback(&self.me, chat_id, thread_id, event_id, postback)
+    }
+
+    /// `send_sneak_peek`: what the customer is typing, for agents only. Nothing is stored.
+    pub fn send_sneak_peek(
+        &mut self,
+        chat_id: ChatId,
+        text: impl Into<String>,
+    ) -> Result<Output<()>, Error> {
+        self.engine.send_sneak_peek(&self.me, chat_id, text.into())
+    }
+
+    /// `send_typing_indicator`: tells the chat's agents the customer is (not) typing.
+    pub fn send_typing_indicator(
+        &mut self,
+        chat_id: ChatId,
+        is_typing: bool,
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .send_typing_indicator(&self.me, chat_id, Recipients::All, is_typing)
+    }
+
+    /// `close_thread`: deactivates the chat's active thread.
+    pub fn close_thread(&mut self, chat_id: ChatId) -> Result<Output<()>, Error> {
+        self.engine.close_thread(&self.me, chat_id)
+    }
+
+    /// `update_customer`: changes the customer's details; each active chat is told.
+    pub fn update_customer(&mut self, update: CustomerUpdate) -> Result<Output<Customer>, Error> {
+        self.engine.update_customer(&self.me, update)
+    }
+
+    /// `update_last_seen_timestamp`: moves the customer's last-seen time in a chat forward.
+    pub fn update_last_seen_timestamp(
+        &mut self,
+        chat_id: ChatId,
+        timestamp: Option<Timestamp>,
+    ) -> Result<Output<Timestamp>, Error> {
+        self.engine
+            .update_last_seen_timestamp(&self.me, chat_id, timestamp)
+    }
+}

@@ -1,0 +1,9 @@
+//! The two facades, one per protocol API, each bound to one identity and one moment.
+
+mod agent;
+mod customer;
+mod request;
+
+pub use agent::AgentApi;
+pub use customer::CustomerApi;
+pub use request::{CustomerUpdate, MulticastScopes, Pagination, StartChat};

@@ -1,0 +1,68 @@
+//! Engine configuration.
+
+use serde::{Deserialize, Serialize};
+
+/// Which agents are told about a chat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PushAudience {
+    /// Every agent who may see the chat, whether in it or not (chat.io v0.5: new events and
+    /// chats are sent to all agents of the license; scopes narrow this).
+    #[default]
+    AllAgents,
+    /// Only the agents in the chat.
+    ChatAgentsOnly,
+}
+
+/// How an [`Engine`](crate::Engine) behaves.
+///
+/// ```
+/// use chatio::{Engine, EngineConfig};
+/// let engine = Engine::new(EngineConfig::with_seed(7).max_chats_per_customer(None));
+/// assert_eq!(engine.config().max_chats_per_customer, None);
+/// assert_eq!(engine.config().seed, 7);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Seeds the id generator: the same seed and the same calls give the same ids.
+    pub seed: u64,
+    /// How many chats a customer may have; `None` for no limit. chat.io's product rule is one
+    /// chat per customer, continued thread after thread, so the default is `Some(1)`.
+    pub max_chats_per_customer: Option<u32>,
+    /// Which agents are told about a chat.
+    pub push_audience: PushAudience,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            max_chats_per_customer: Some(1),
+            push_audience: PushAudience::AllAgents,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The default configuration with a seed.
+    pub fn with_seed(seed: u64) -> Self {
+        Self {
+            seed,
+            ..Self::default()
+        }
+    }
+
+    /// Sets how many chats a customer may have (`None`: no limit).
+    pub fn max_chats_per_customer(mut self, limit: Option<u32>) -> Self {
+        self.max_chats_per_customer = limit;
+        self
+    }
+
+    /// Sets which agents are told about a chat.
+    pub fn push_audience(mut self, audience: PushAudience) -> Self {
+        self.push_audience = audience;
+        self
+    }
+}

@@ -1,0 +1,335 @@
+//! Events and threads: `start_chat`, `send_event`, `send_file`, and the thread rules R1 to R4.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, Output, Requester};
+use crate::api::StartChat;
+use crate::error::Error;
+use crate::model::{
+    Chat, ChatId, Event, EventKind, File, NewEvent, Properties, Role, Thread, ThreadId, UserId,
+};
+use crate::push::{ChatThread, Push, PushKind};
+
+/// The response of `send_event` and `send_file`: the event as stored and its thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentEvent {
+    /// The thread the event went to.
+    pub thread_id: ThreadId,
+    /// The event, with the fields the engine assigned.
+    pub event: Arc<Event>,
+}
+
+/// Where an event goes, decided before anything changes.
+#[derive(Clone, Copy)]
+enum Target {
+    /// The thread at this index.
+    Thread(usize),
+    /// A new thread (R3).
+    NewThread,
+}
+
+impl Target {
+    /// R1, R3, R4: annotations go to the last thread, active or not; other events go to the
+    /// active thread, and to a new one when there is none.
+    fn of(chat: &Chat, kind: &EventKind) -> Self {
+        let last = chat.threads.len().checked_sub(1);
+        match last {
+            Some(i) if kind.is_annotation() || chat.threads[i].active => Target::Thread(i),
+            _ => Target::NewThread,
+        }
+    }
+}
+
+impl Engine {
+    /// R7: who may author what, and which kinds `send_event` takes.
+    fn check_authorable(
+        &self,
+        req: &Requester,
+        kind: &EventKind,
+        via_send_file: bool,
+    ) -> Result<(), Error> {
+        match kind {
+            EventKind::File(_) if !via_send_file => Err(Error::InvalidField {
+                field: "event.type",
+                reason: "file events are made by send_file, not send_event".into(),
+            }),
+            EventKind::SystemMessage { .. } if req.role == Role::Customer => {
+                Err(Error::NotAllowed {
+                    user_id: req.id.clone(),
+                    action: "send a system_message",
+                    reason: "customers cannot author system messages".into(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Validates a new event: its own fields, then who sends it.
+    fn check_new_event(
+        &self,
+        req: &Requester,
+        event: &mut NewEvent,
+        via_send_file: bool,
+    ) -> Result<(), Error> {
+        event.validate()?;
+        self.check_authorable(req, &event.kind, via_send_file)
+    }
+
+    /// `send_event`: R3, R4, R6, R7.
+    pub(crate) fn send_event(
+        &mut self,
+        req: &Requester,
+        chat_id: ChatId,
+        mut event: NewEvent,
+    ) -> Result<Output<SentEvent>, Error> {
+        self.check_new_event(req, &mut event, false)?;
+        self.deliver_event(req, chat_id, event)
+    }
+
+    /// `send_file`: a customer's uploaded file becomes a `file` event.
+    pub(crate) fn send_file(
+        &mut self,
+        req: &Requester,
+        chat_id: ChatId,
+        custom_id: Option<String>,
+        file: File,
+    ) -> Result<Output<SentEvent>, Error> {
+        let mut event = NewEvent::new(EventKind::File(file));
+        event.custom_id = custom_id;
+        self.check_new_event(req, &mut event, true)?;
+        self.deliver_event(req, chat_id, event)
+    }
+
+    fn deliver_event(
+        &mut self,
+        req: &Requester,
+        chat_id: ChatId,
+        event: NewEvent,
+    ) -> Result<Output<SentEvent>, Error> {
+        let slot = self.accessible_chat(req, chat_id)?;
+        let chat = self.chat_at(slot);
+        // R6: a retry with the same sender, chat and custom_id returns the original event.
+        if let Some(custom_id) = &event.custom_id {
+            if let Some((t, e)) = chat.find_custom_id(&req.id, custom_id) {
+                let thread = &chat.threads[t as usize];
+                return Ok(Output::quiet(SentEvent {
+                    thread_id: thread.id,
+                    event: Arc::clone(&thread.events[e as usize]),
+                }));
+            }
+        }
+        let target = Target::of(chat, &event.kind);
+
+        self.commit_time(req.now);
+        let (thread, started) = match target {
+            Target::Thread(i) => (i, false),
+            Target::NewThread => (self.open_thread(slot, Properties::new(), req.now), true),
+        };
+        let stored = self.append_event(slot, thread, &req.id, event, req.now);
+        self.touch_customer(req);
+
+        let chat = self.chat_at(slot);
+        let thread_id = chat.threads[thread].id;
+        let mut pushes = Vec::with_capacity(2);
+        if started {
+            self.push_chat_thread(&mut pushes, chat, thread);
+        } else {
+            self.push_to_chat(
+                &mut pushes,
+                chat,
+                stored.visible_to(Role::Customer),
+                None,
+                |_| PushKind::IncomingEvent {
+                    chat_id,
+                    thread_id,
+                    event: Arc::clone(&stored),
+                },
+            );
+        }
+        Ok(Output::new(
+            SentEvent {
+                thread_id,
+                event: stored,
+            },
+            pushes,
+        ))
+    }
+
+    /// `start_chat`: R2, a chat with its first active thread. `customer` is the chat's customer
+    /// (the requester when a customer starts it); an agent who starts a chat is in it.
+    pub(crate) fn start_chat(
+        &mut self,
+        req: &Requester,
+        customer: Option<UserId>,
+        mut request: StartChat,
+    ) -> Result<Output<ChatThread>, Error> {
+        let mut custom_ids = std::collections::BTreeSet::new();
+        for event in &mut request.events {
+            self.check_new_event(req, event, false)?;
+            if let Some(custom_id) = &event.custom_id {
+                if !custom_ids.insert(custom_id.clone()) {
+                    return Err(Error::InvalidField {
+                        field: "chat.thread.events.custom_id",
+                        reason: format!("custom_id {custom_id:?} appears twice"),
+                    });
+                }
+            }
+        }
+        if let Some(customer_id) = &customer {
+            let record = self
+                .customer_record(customer_id)
+                .ok_or_else(|| Error::CustomerNotFound(customer_id.clone()))?;
+            if let Some(limit) = self.config.max_chats_per_customer {
+                if record.chats.len() >= limit as usize {
+                    return Err(Error::ChatLimitReached {
+                        customer_id: customer_id.clone(),
+                        limit,
+                    });
+                }
+            }
+        }
+
+        self.commit_time(req.now);
+        let chat_id = ChatId::from_uuid(self.ids().next_uuid());
+        let mut chat = Chat::new(chat_id, customer.clone(), req.now);
+        if req.role == Role::Agent {
+            chat.agent_ids.push(req.id.clone());
+        }
+        chat.properties = request.properties;
+        chat.scopes = request.scopes;
+        let slot = self.insert_chat(chat);
+        if let Some(record) = customer.as_ref().and_then(|c| self.customer_record_mut(c)) {
+            record.chats.push(chat_id);
+        }
+        let thread = self.open_thread(slot, request.thread_properties, req.now);
+        for event in request.events {
+            self.append_event(slot, thread, &req.id, event, req.now);
+        }
+        self.touch_customer(req);
+
+        let chat = self.chat_at(slot);
+        let mut pushes = Vec::with_capacity(2);
+        self.push_chat_thread(&mut pushes, chat, thread);
+        Ok(Output::new(
+            self.chat_thread_view(chat, thread, req.role),
+            pushes,
+        ))
+    }
+
+    /// Opens a new active thread at the end of the chat. The caller has checked that the chat
+    /// has no active thread (R1).
+    pub(crate) fn open_thread(
+        &mut self,
+        slot: usize,
+        properties: Properties,
+        now: crate::Timestamp,
+    ) -> usize {
+        let id = ThreadId::from_uuid(self.ids().next_uuid());
+        let order = self.next_order();
+        let chat = self.chat_at_mut(slot);
+        debug_assert!(
+            !chat.is_active(),
+            "R1: a chat has at most one active thread"
+        );
+        let user_ids = chat.user_ids();
+        chat.threads.push(Thread {
+            id,
+            order,
+            active: true,
+            user_ids,
+            events: Vec::new(),
+            timestamp: now,
+            closed_at: None,
+            last_activity: now,
+            properties,
+        });
+        chat.threads.len() - 1
+    }
+
+    /// Stores a validated event at the end of a thread and returns it.
+    pub(crate) fn append_event(
+        &mut self,
+        slot: usize,
+        thread: usize,
+        sender: &UserId,
+        new: NewEvent,
+        now: crate::Timestamp,
+    ) -> Arc<Event> {
+        let id = crate::model::EventId::from_uuid(self.ids().next_uuid());
+        let order = self.next_order();
+        let author_id = match new.kind {
+            EventKind::SystemMessage { .. } => None,
+            _ => Some(sender.clone()),
+        };
+        let counts_as_activity = !new.kind.is_annotation();
+        let event = Arc::new(Event {
+            id,
+            custom_id: new.custom_id,
+            order,
+            author_id,
+            timestamp: now,
+            recipients: new.recipients,
+            properties: new.properties,
+            kind: new.kind,
+        });
+        let chat = self.chat_at_mut(slot);
+        let t = &mut chat.threads[thread];
+        if counts_as_activity {
+            t.last_activity = now;
+        }
+        let position = t.events.len();
+        t.events.push(Arc::clone(&event));
+        if let Some(custom_id) = &event.custom_id {
+            chat.custom_ids
+                .entry(sender.clone())
+                .or_default()
+                .insert(custom_id.clone(), (thread as u32, position as u32));
+        }
+        event
+    }
+
+    /// Appends a system message (no author) to a thread.
+    pub(crate) fn append_system_message(
+        &mut self,
+        slot: usize,
+        thread: usize,
+        sender: &UserId,
+        system_message_type: &str,
+        text: String,
+        now: crate::Timestamp,
+    ) -> Arc<Event> {
+        let event = NewEvent::system_message(text, system_message_type);
+        self.append_event(slot, thread, sender, event, now)
+    }
+
+    /// A chat with one of its threads, as a user of `role` may see it.
+    pub(crate) fn chat_thread_view(&self, chat: &Chat, thread: usize, role: Role) -> ChatThread {
+        ChatThread {
+            id: chat.id,
+            users: self.chat_users(chat),
+            properties: chat.properties.clone(),
+            scopes: chat.scopes.clone(),
+            thread: chat.threads[thread].view_for(role),
+        }
+    }
+
+    /// `incoming_chat_thread` to the chat's audience, each role with its own view.
+    pub(crate) fn push_chat_thread(&self, pushes: &mut Vec<Push>, chat: &Chat, thread: usize) {
+        self.push_to_chat(pushes, chat, true, None, |role| {
+            PushKind::IncomingChatThread {
+                chat: Box::new(self.chat_thread_view(chat, thread, role)),
+            }
+        });
+    }
+
+    /// Notes that a customer did something (its `last_seen_timestamp`).
+    pub(crate) fn touch_customer(&mut self, req: &Requester) {
+        if req.role == Role::Customer {
+            if let Some(record) = self.customer_record_mut(&req.id) {
+                record.customer.last_seen_timestamp = Some(req.now);
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Who is in a chat: `join_chat` and `remove_from_chat` (R9).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::{Engine, Output, Requester};
+use crate::error::Error;
+use crate::model::{ChatId, Event, Role, User, UserId};
+use crate::push::{Push, PushKind};
+
+impl Engine {
+    /// `join_chat`: adds agents to a chat, with an `agent_joined` system message for each when
+    /// the chat has an active thread.
+    pub(crate) fn join_chat(
+        &mut self,
+        req: &Requester,
+        chat_id: ChatId,
+        agent_ids: &[UserId],
+    ) -> Result<Output<()>, Error> {
+        let slot = self.accessible_chat(req, chat_id)?;
+        if agent_ids.is_empty() {
+            return Err(Error::InvalidField {
+                field: "agent_ids",
+                reason: "name at least one agent".into(),
+            });
+        }
+        let chat = self.chat_at(slot);
+        let mut seen = BTreeSet::new();
+        for id in agent_ids {
+            let agent = self
+                .agent_slot(id)
+                .ok_or_else(|| Error::AgentNotFound(id.clone()))?;
+            if chat.agent_ids.contains(id) || !seen.insert(id) {
+                return Err(Error::AlreadyInChat {
+                    chat_id,
+                    agent_id: id.clone(),
+                });
+            }
+            if !self.may_see(id, Role::Agent, chat) {
+                return Err(Error::ChatAccessDenied {
+                    user_id: self.agent_by_slot(agent).id.clone(),
+                    chat_id,
+                });
+            }
+        }
+
+        self.commit_time(req.now);
+        let active = self.chat_at(slot).active_thread().is_some();
+        let thread = self.chat_at(slot).threads.len() - 1;
+        let mut notes = Vec::new();
+        for id in agent_ids {
+            let name = self.agent(id).map(|a| a.name.clone()).unwrap_or_default();
+            let chat = self.chat_at_mut(slot);
+            chat.agent_ids.push(id.clone());
+            if active {
+                chat.threads[thread].user_ids.push(id.clone());
+                let text = format!("{name} joined the chat");
+                notes.push(self.append_system_message(
+                    slot,
+                    thread,
+                    &req.id,
+                    "agent_joined",
+                    text,
+                    req.now,
+                ));
+            }
+        }
+
+        let chat = self.chat_at(slot);
+        let added: Vec<User> = agent_ids
+            .iter()
+            .filter_map(|id| self.agent(id))
+            .map(|a| User::Agent(a.clone()))
+            .collect();
+        let mut pushes = Vec::new();
+        self.push_to_chat(&mut pushes, chat, true, None, |_| {
+            PushKind::ChatUsersUpdated {
+                chat_id,
+                added: added.clone(),
+                removed_ids: Vec::new(),
+            }
+        });
+        self.push_notes(&mut pushes, slot, thread, &notes);
+        Ok(Output::new((), pushes))
+    }
+
+    /// `remove_from_chat`: removes agents from a chat (the requester when none is named), with
+    /// an `agent_left` system message for each when the chat has an active thread. A customer
+    /// can never be removed.
+    pub(crate) fn remove_from_chat(
+        &mut self,
+        req: &Requester,
+        chat_id: ChatId,
+        agent_ids: &[UserId],
+        customer_ids: &[UserId],
+    ) -> Result<Output<()>, Error> {
+        let slot = self.accessible_chat(req, chat_id)?;
+        if !customer_ids.is_empty() {
+            return Err(Error::NotAllowed {
+                user_id: req.id.clone(),
+                action: "remove a customer from a chat",
+                reason: "a customer can never be removed from its chat".into(),
+            });
+        }
+        let myself = [req.id.clone()];
+        let agent_ids = if agent_ids.is_empty() {
+            &myself[..]
+        } else {
+            agent_ids
+        };
+        let chat = self.chat_at(slot);
+        let mut seen = BTreeSet::new();
+        for id in agent_ids {
+            if !chat.agent_ids.contains(id) || !seen.insert(id) {
+                return Err(Error::NotInChat {
+                    chat_id,
+                    user_id: id.clone(),
+                });
+            }
+        }
+
+        self.commit_time(req.now);
+        // The agents who leave hear about it too, whatever the audience setting says.
+        let leaving: Vec<UserId> = agent_ids.to_vec();
+        let active = self.chat_at(slot).active_thread().is_some();
+        let thread = self.chat_at(slot).threads.len() - 1;
+        let mut notes = Vec::new();
+        for id in &leaving {
+            let name = self.agent(id).map(|a| a.name.clone()).unwrap_or_default();
+            self.chat_at_mut(slot).agent_ids.retain(|a| a != id);
+            if active {
+                let text = format!("{name} left the chat");
+                notes.push(self.append_system_message(
+                    slot,
+                    thread,
+                    &req.id,
+                    "agent_left",
+                    text,
+                    req.now,
+                ));
+            }
+        }
+
+        let chat = self.chat_at(slot);
+        let mut pushes = Vec::new();
+        let kind = PushKind::ChatUsersUpdated {
+            chat_id,
+            added: Vec::new(),
+            removed_ids: leaving.clone(),
+        };
+        self.push_to_chat(&mut pushes, chat, true, None, |_| kind.clone());
+        let told: BTreeSet<&UserId> = pushes
+            .iter()
+            .filter(|p| p.role == Role::Agent)
+            .flat_map(|p| p.to.iter())
+            .collect();
+        let untold: Vec<UserId> = leaving
+            .iter()
+            .filter(|a| !told.contains(a))
+            .cloned()
+            .collect();
+        if !untold.is_empty() {
+            pushes.push(Push {
+                to: untold,
+                role: Role::Agent,
+                kind,
+            });
+        }
+        self.push_notes(&mut pushes, slot, thread, &notes);
+        Ok(Output::new((), pushes))
+    }
+
+    /// `incoming_event` for system messages the engine just appended.
+    pub(crate) fn push_notes(
+        &self,
+        pushes: &mut Vec<Push>,
+        slot: usize,
+        thread: usize,
+        notes: &[Arc<Event>],
+    ) {
+        let chat = self.chat_at(slot);
+        let thread_id = chat.threads[thread].id;
+        for note in notes {
+            self.push_to_chat(pushes, chat, note.visible_to(Role::Customer), None, |_| {
+                PushKind::IncomingEvent {
+                    chat_id: chat.id,
+                    thread_id,
+                    event: Arc::clone(note),
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The engine: one license's state machine.
+//!
+//! Every command follows the same shape: check everything that can fail against the current
+//! state without touching it, then apply. That is how a refused request changes nothing, not even
+//! the id generator or the order counter.
+
+mod config;
+mod events;
+mod ids;
+mod membership;
+mod signals;
+mod updates;
+
+use serde::{Deserialize, Serialize};
+
+pub use config::{EngineConfig, PushAudience};
+pub use events::SentEvent;
+pub(crate) use ids::IdGenerator;
+
+use crate::error::Error;
+use crate::hash::FastMap;
+use crate::model::{Agent, Chat, ChatId, Customer, Role, Timestamp, User, UserId};
+use crate::push::{Push, PushKind};
+
+/// What a successful call returns: its response and the pushes it caused.
+#[derive(Clone, Debug, PartialEq)]
+#[must_use = "pushes must be delivered to their recipients"]
+pub struct Output<T> {
+    /// The response for the requester.
+    pub response: T,
+    /// Pushes for other users (and the requester's other connections), in the order they
+    /// happened, each addressed to concrete user ids.
+    pub pushes: Vec<Push>,
+}
+
+impl<T> Output<T> {
+    pub(crate) fn new(response: T, pushes: Vec<Push>) -> Self {
+        Self { response, pushes }
+    }
+
+    /// A response that caused no pushes.
+    pub(crate) fn quiet(response: T) -> Self {
+        Self::new(response, Vec::new())
+    }
+}
+
+/// Who is asking, and when: fixed when a facade is made.
+#[derive(Clone, Debug)]
+pub(crate) struct Requester {
+    pub(crate) id: UserId,
+    pub(crate) role: Role,
+    pub(crate) now: Timestamp,
+}
+
+/// A customer and the chats that belong to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CustomerRecord {
+    pub(crate) customer: Customer,
+    pub(crate) chats: Vec<ChatId>,
+}
+
+/// The state machine of one license. See the crate docs for the loop.
+///
+/// `Engine` is plain data: `Clone` copies a license, `PartialEq` compares two (the determinism
+/// and atomicity tests rely on both).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Engine {
+    config: EngineConfig,
+    ids: IdGenerator,
+    now: Timestamp,
+    next_order: u64,
+    agents: Vec<Agent>,
+    agent_index: FastMap<UserId, usize>,
+    /// Every agent id, in registration order: the default audience of a chat with no scopes.
+    all_agent_ids: Vec<UserId>,
+    customers: FastMap<UserId, CustomerRecord>,
+    chats: Vec<Chat>,
+    chat_index: FastMap<ChatId, usize>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new(EngineConfig::default())
+    }
+}
+
+impl Engine {
+    /// An empty license.
+    pub fn new(config: EngineConfig) -> Self {
+        Self {
+            ids: IdGenerator::new(config.seed),
+            config,
+            now: Timestamp::EPOCH,
+            next_order: 1,
+            agents: Vec::new(),
+            agent_index: FastMap::default(),
+            all_agent_ids: Vec::new(),
+            customers: FastMap::default(),
+            chats: Vec::new(),
+            chat_index: FastMap::default(),
+        }
+    }
+
+    /// The configuration the engine was made with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The latest time the engine has seen. Time never goes backwards: a call made with an
+    /// earlier `now` acts at this time instead.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    // ----- host: configuration -----
+
+    /// Registers an agent (what chat.io's Configuration API does).
+    pub fn add_agent(&mut self, agent: Agent) -> Result<(), Error> {
+        agent.validate()?;
+        if self.is_user(&agent.id) {
+            return Err(Error::UserExists(agent.id));
+        }
+        self.agent_index.insert(agent.id.clone(), self.agents.len());
+        self.all_agent_ids.push(agent.id.clone());
+        self.agents.push(agent);
+        Ok(())
+    }
+
+    /// Registers a customer with an id the host chose (for example one derived from a login
+    /// token).
+    pub fn add_customer(&mut self, customer: Customer) -> Result<(), Error> {
+        if self.is_user(&customer.id) {
+            return Err(Error::UserExists(customer.id));
+        }
+        self.customers.insert(
+            customer.id.clone(),
+            CustomerRecord {
+                customer,
+                chats: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Registers a new customer with an id drawn from the engine's generator, and returns it.
+    pub fn create_customer(&mut self) -> UserId {
+        loop {
+            let id = UserId::from_uuid(self.ids.next_uuid());
+            if !self.is_user(&id) {
+                self.customers.insert(
+                    id.clone(),
+                    CustomerRecord {
+                        customer: Customer::new(id.clone()),
+                        chats: Vec::new(),
+                    },
+                );
+                return id;
+            }
+        }
+    }
+
+    fn is_user(&self, id: &UserId) -> bool {
+        self.agent_index.contains_key(id) || self.customers.contains_key(id)
+    }
+
+    // ----- host: reads (unfiltered; the host sees everything) -----
+
+    /// An agent by id.
+    pub fn agent(&self, id: &UserId) -> Option<&Agent> {
+        self.agent_index.get(id).map(|&i| &self.agents[i])
+    }
+
+    /// Every agent, in registration order.
+    pub fn agents(&self) -> &[Agent] {
+        &self.agents
+    }
+
+    /// A customer by id.
+    pub fn customer(&self, id: &UserId) -> Option<&Customer> {
+        self.customers.get(id).map(|r| &r.customer)
+    }
+
+    /// The chats of a customer, oldest first.
+    pub fn customer_chats(&self, id: &UserId) -> &[ChatId] {
+        self.customers.get(id).map_or(&[], |r| &r.chats)
+    }
+
+    /// A chat by id.
+    pub fn chat(&self, id: &ChatId) -> Option<&Chat> {
+        self.chat_index.get(id).map(|&i| &self.chats[i])
+    }
+
+    /// Every chat, oldest first.
+    pub fn chats(&self) -> &[Chat] {
+        &self.chats
+    }
+
+    // ----- facades -----
+
+    /// Acts as agent `id` at time `now`. Fails with `authentication` if no such agent exists.
+    pub fn as_agent(&mut self, id: &UserId, now: Timestamp) -> Result<crate::AgentApi<'_>, Error> {
+        if !self.agent_index.contains_key(id) {
+            return Err(Error::UnknownRequester(id.clone()));
+        }
+        let requester = Requester {
+            id: id.clone(),
+            role: Role::Agent,
+            now: now.max(self.now),
+        };
+        Ok(crate::AgentApi::new(self, requester))
+    }
+
+    /// Acts as customer `id` at time `now`. Fails with `authentication` if no such customer
+    /// exists, and with `customer_banned` while the customer is banned.
+    pub fn as_customer(
+        &mut self,
+        id: &UserId,
+        now: Timestamp,
+    ) -> Result<crate::CustomerApi<'_>, Error> {
+        let now = now.max(self.now);
+        let record = self
+            .customers
+            .get(id)
+            .ok_or_else(|| Error::UnknownRequester(id.clone()))?;
+        if let Some(until) = record.customer.banned_until.filter(|&u| now < u) {
+            return Err(Error::CustomerBanned {
+                customer_id: id.clone(),
+                until,
+            });
+        }
+        let requester = Requester {
+            id: id.clone(),
+            role: Role::Customer,
+            now,
+        };
+        Ok(crate::CustomerApi::new(self, requester))
+    }
+
+    // ----- shared helpers for commands and queries -----
+
+    /// Moves the clock forward; called only once a command is known to succeed.
+    pub(crate) fn commit_time(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+    }
+
+    pub(crate) fn next_order(&mut self) -> u64 {
+        let order = self.next_order;
+        self.next_order += 1;
+        order
+    }
+
+    pub(crate) fn chat_slot(&self, id: ChatId) -> Result<usize, Error> {
+        self.chat_index
+            .get(&id)
+            .copied()
+            .ok_or(Error::ChatNotFound(id))
+    }
+
+    /// The chat, if the requester may see it.
+    pub(crate) fn accessible_chat(&self, req: &Requester, id: ChatId) -> Result<usize, Error> {
+        let slot = self.chat_slot(id)?;
+        if self.may_see(&req.id, req.role, &self.chats[slot]) {
+            Ok(slot)
+        } else {
+            Err(Error::ChatAccessDenied {
+                user_id: req.id.clone(),
+                chat_id: id,
+            })
+        }
+    }
+
+    /// Whether a user may see a chat: a customer only its own, an agent any chat whose scopes
+    /// include it (empty scopes include every agent).
+    pub(crate) fn may_see(&self, user: &UserId, role: Role, chat: &Chat) -> bool {
+        match role {
+            Role::Customer => chat.customer_id.as_ref() == Some(user),
+            Role::Agent => self.agent(user).is_some_and(|a| agent_in_scopes(a, chat)),
+        }
+    }
+
+    pub(crate) fn agent_by_slot(&self, slot: usize) -> &Agent {
+        &self.agents[slot]
+    }
+
+    pub(crate) fn agent_slot(&self, id: &UserId) -> Option<usize> {
+        self.agent_index.get(id).copied()
+    }
+
+    pub(crate) fn customer_record(&self, id: &UserId) -> Option<&CustomerRecord> {
+        self.customers.get(id)
+    }
+
+    pub(crate) fn customer_record_mut(&mut self, id: &UserId) -> Option<&mut CustomerRecord> {
+        self.customers.get_mut(id)
+    }
+
+    pub(crate) fn chat_at(&self, slot: usize) -> &Chat {
+        &self.chats[slot]
+    }
+
+    pub(crate) fn chat_at_mut(&mut self, slot: usize) -> &mut Chat {
+        &mut self.chats[slot]
+    }
+
+    pub(crate) fn insert_chat(&mut self, chat: Chat) -> usize {
+        let slot = self.chats.len();
+        self.chat_index.insert(chat.id, slot);
+        self.chats.push(chat);
+        slot
+    }
+
+    pub(crate) fn ids(&mut self) -> &mut IdGenerator {
+        &mut self.ids
+    }
+
+    /// The users of a chat as objects: the customer first, then the agents.
+    pub(crate) fn chat_users(&self, chat: &Chat) -> Vec<User> {
+        let customer = chat
+            .customer_id
+            .as_ref()
+            .and_then(|id| self.customer(id))
+            .map(|c| User::Customer(c.clone()));
+        let agents = chat
+            .agent_ids
+            .iter()
+            .filter_map(|id| self.agent(id))
+            .map(|a| User::Agent(a.clone()));
+        customer.into_iter().chain(agents).collect()
+    }
+
+    /// The agents told about a chat: every agent who may see it, or only the chat's agents when
+    /// the host configured [`PushAudience::ChatAgentsOnly`].
+    pub(crate) fn agent_audience(&self, chat: &Chat) -> Vec<UserId> {
+        match self.config.push_audience {
+            PushAudience::ChatAgentsOnly => chat.agent_ids.clone(),
+            PushAudience::AllAgents if chat.scopes.is_empty() => self.all_agent_ids.clone(),
+            PushAudience::AllAgents => self
+                .agents
+                .iter()
+                .filter(|a| agent_in_scopes(a, chat))
+                .map(|a| a.id.clone())
+                .collect(),
+        }
+    }
+
+    /// Appends the pushes about `chat` for its audience: one for the agents and, when
+    /// `customer_may_see`, one for the customer. `except` leaves one user out (the author of
+    /// something ephemeral). `make` builds the push each role sees.
+    pub(crate) fn push_to_chat(
+        &self,
+        pushes: &mut Vec<Push>,
+        chat: &Chat,
+        customer_may_see: bool,
+        except: Option<&UserId>,
+        mut make: impl FnMut(Role) -> PushKind,
+    ) {
+        let mut agents = self.agent_audience(chat);
+        if let Some(except) = except {
+            agents.retain(|a| a != except);
+        }
+        if !agents.is_empty() {
+            pushes.push(Push {
+                to: agents,
+                role: Role::Agent,
+                kind: make(Role::Agent),
+            });
+        }
+        if customer_may_see {
+            if let Some(customer) = chat.customer_id.as_ref().filter(|c| Some(*c) != except) {
+                pushes.push(Push {
+                    to: vec![customer.clone()],
+                    role: Role::Customer,
+                    kind: make(Role::Customer),
+                });
+            }
+        }
+    }
+}
+
+fn agent_in_scopes(agent: &Agent, chat: &Chat) -> bool {
+    let scopes = &chat.scopes;
+    scopes.is_empty()
+        || scopes.agents.contains(&agent.id)
+        || agent.groups.iter().any(|g| scopes.groups.contains(g))
+}

@@ -1,0 +1,197 @@
+//! Changes to what is already there: `close_thread` (R5), rich message postbacks (R11),
+//! last-seen times (R12) and customer details (R14).
+
+use std::sync::Arc;
+
+use super::{Engine, Output, Requester};
+use crate::api::CustomerUpdate;
+use crate::error::Error;
+use crate::model::{ChatId, Customer, EventId, EventKind, Role, ThreadId, Timestamp};
+use crate::push::{Postback, PushKind};
+
+impl Engine {
+    /// `close_thread`: deactivates the chat's active thread.
+    pub(crate) fn close_thread(
+        &mut self,
+        req: &Requester,
+        chat_id: ChatId,
+    ) -> Result<Output<()>, Error> {
+        let slot = self.accessible_chat(req, chat_id)?;
+        let chat = self.chat_at(slot);
+        if !chat.is_active() {
+            return Err(Error::NoActiveThread(chat_id));
+        }
+        self.commit_time(req.now);
+        let chat = self.chat_at_mut(slot);
+        let thread = chat.threads.len() - 1;
+        let t = &mut chat.threads[thread];
+        t.active = false;
+        t.closed_at = Some(req.now);
+        let thread_id = t.id;
+
+        let chat = self.chat_at(slot);
+        let mut pushes = Vec::new();
+        self.push_to_chat(&mut pushes, chat, true, None, |_| PushKind::ThreadClosed {
+            chat_id,
+            thread_id,
+            user_id: Some(req.id.clone()),
+        });
+        Ok(Output::new((), pushes))
+    }
+
+    /// `send_rich_message_postback`: toggles the requester on every button of the event with
+    /// the postback id. The change is always kept; the push goes out only while the thread is
+    /// active.
+    pub(crate) fn send_rich_message_postback(
+        &mut self,
+        req: &Requester,
+        chat_id: ChatId,
+        thread_id: ThreadId,
+        event_id: EventId,
+        postback: Postback,
+    ) -> Result<Output<()>, Error> {
+        let slot = self.accessible_chat(req, chat_id)?;
+        let chat = self.chat_at(slot);
+        let thread = chat
+            .threads
+            .iter()
+            .position(|t| t.id == thread_id)
+            .ok_or(Error::ThreadNotFound { chat_id, thread_id })?;
+        let position = chat.threads[thread]
+            .events
+            .iter()
+            .position(|e| e.id == event_id && e.visible_to(req.role))
+            .ok_or(Error::EventNotFound {
+                thread_id,
+                event_id,
+            })?;
+        let event = &chat.threads[thread].events[position];
+        let has_postback =
+            matches!(&event.kind, EventKind::RichMessage(r) if r.has_postback(&postback.id));
+        if !has_postback {
+            return Err(Error::PostbackNotFound {
+                event_id,
+                postback_id: postback.id,
+            });
+        }
+
+        self.commit_time(req.now);
+        let chat = self.chat_at_mut(slot);
+        let stored = &mut chat.threads[thread].events[position];
+        if let EventKind::RichMessage(rich) = &mut Arc::make_mut(stored).kind {
+            rich.toggle(&postback.id, &req.id, postback.toggled);
+        }
+
+        let chat = self.chat_at(slot);
+        let t = &chat.threads[thread];
+        let mut pushes = Vec::new();
+        if t.active {
+            let customer_may_see = t.events[position].visible_to(Role::Customer);
+            self.push_to_chat(&mut pushes, chat, customer_may_see, None, |_| {
+                PushKind::IncomingRichMessagePostback {
+                    user_id: req.id.clone(),
+                    chat_id,
+                    thread_id,
+                    event_id,
+                    postback: postback.clone(),
+                }
+            });
+        }
+        Ok(Output::new((), pushes))
+    }
+
+    /// `update_last_seen_timestamp`: moves the requester's last-seen time in a chat forward
+    /// (to `now` by default; never backwards) and answers with the time now stored.
+    pub(crate) fn update_last_seen_timestamp(
+        &mut self,
+        req: &Requester,
+        chat_id: ChatId,
+        timestamp: Option<Timestamp>,
+    ) -> Result<Output<Timestamp>, Error> {
+        let slot = self.accessible_chat(req, chat_id)?;
+        let wanted = timestamp.unwrap_or(req.now);
+        if wanted > req.now {
+            return Err(Error::InvalidField {
+                field: "timestamp",
+                reason: format!("{wanted} is later than now ({})", req.now),
+            });
+        }
+        let current = self.chat_at(slot).last_seen.get(&req.id).copied();
+        if current.is_some_and(|c| c >= wanted) {
+            return Ok(Output::quiet(current.unwrap_or(wanted)));
+        }
+
+        self.commit_time(req.now);
+        self.chat_at_mut(slot)
+            .last_seen
+            .insert(req.id.clone(), wanted);
+        let chat = self.chat_at(slot);
+        let mut pushes = Vec::new();
+        self.push_to_chat(&mut pushes, chat, true, None, |_| {
+            PushKind::LastSeenTimestampUpdated {
+                user_id: req.id.clone(),
+                chat_id,
+                timestamp: wanted,
+            }
+        });
+        Ok(Output::new(wanted, pushes))
+    }
+
+    /// `update_customer`: changes the requester's details and tells each of its active chats.
+    pub(crate) fn update_customer(
+        &mut self,
+        req: &Requester,
+        update: CustomerUpdate,
+    ) -> Result<Output<Customer>, Error> {
+        if let Some(email) = &update.email {
+            if !email.contains('@') || email.chars().any(char::is_whitespace) {
+                return Err(Error::InvalidField {
+                    field: "customer.email",
+                    reason: format!("{email:?} is not an e-mail address"),
+                });
+            }
+        }
+        if let Some(page) = &update.current_page {
+            crate::model::non_empty("customer.monitoring.page.url", &page.url)?;
+        }
+        let record = self
+            .customer_record(&req.id)
+            .ok_or_else(|| Error::CustomerNotFound(req.id.clone()))?;
+        let chats = record.chats.clone();
+
+        self.commit_time(req.now);
+        let now = req.now;
+        let customer = match self.customer_record_mut(&req.id) {
+            Some(record) => {
+                let c = &mut record.customer;
+                if let Some(name) = update.name {
+                    c.name = Some(name);
+                }
+                if let Some(email) = update.email {
+                    c.email = Some(email);
+                }
+                c.fields.extend(update.fields);
+                if let Some(page) = update.current_page {
+                    c.current_page = Some(page);
+                }
+                c.last_seen_timestamp = Some(now);
+                c.clone()
+            }
+            None => return Err(Error::CustomerNotFound(req.id.clone())),
+        };
+
+        let mut pushes = Vec::new();
+        for chat_id in chats {
+            let Some(chat) = self.chat(&chat_id).filter(|c| c.is_active()) else {
+                continue;
+            };
+            self.push_to_chat(&mut pushes, chat, true, None, |_| {
+                PushKind::CustomerUpdated {
+                    chat_id,
+                    customer: Box::new(customer.clone()),
+                }
+            });
+        }
+        Ok(Output::new(customer, pushes))
+    }
+}

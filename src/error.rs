@@ -1,0 +1,193 @@
+//! Errors: one type, whose kind maps to the protocol's error types.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ChatId, EventId, ThreadId, Timestamp, UserId};
+
+/// The protocol's error types (the `error.type` of a v0.5 error payload).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Something went wrong inside the server.
+    Internal,
+    /// The request is malformed or refers to something that does not exist or is in the wrong
+    /// state.
+    Validation,
+    /// The requester may not do this.
+    Authorization,
+    /// The requester is not who it claims to be, or is unknown.
+    Authentication,
+    /// The customer is banned.
+    CustomerBanned,
+    /// The request took too long.
+    RequestTimeout,
+    /// The license has expired.
+    LicenseExpired,
+    /// The protocol version is not supported.
+    UnsupportedVersion,
+}
+
+impl ErrorKind {
+    /// The protocol's name for the kind, e.g. `"validation"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Internal => "internal",
+            ErrorKind::Validation => "validation",
+            ErrorKind::Authorization => "authorization",
+            ErrorKind::Authentication => "authentication",
+            ErrorKind::CustomerBanned => "customer_banned",
+            ErrorKind::RequestTimeout => "request_timeout",
+            ErrorKind::LicenseExpired => "license_expired",
+            ErrorKind::UnsupportedVersion => "unsupported_version",
+        }
+    }
+}
+
+/// Why a request was refused. Each variant names what failed and which id.
+///
+/// A refused request changes nothing in the engine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A field of the request is malformed.
+    #[error("invalid {field}: {reason}")]
+    InvalidField {
+        /// The field, as the protocol names it (e.g. `event.text`).
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The requester is unknown to the engine.
+    #[error("unknown user {0}: not an agent or customer of this license")]
+    UnknownRequester(UserId),
+    /// No chat has this id.
+    #[error("chat {0} not found")]
+    ChatNotFound(ChatId),
+    /// The chat has no thread with this id.
+    #[error("thread {thread_id} not found in chat {chat_id}")]
+    ThreadNotFound {
+        /// The chat.
+        chat_id: ChatId,
+        /// The missing thread.
+        thread_id: ThreadId,
+    },
+    /// The thread has no event with this id (that the requester may see).
+    #[error("event {event_id} not found in thread {thread_id}")]
+    EventNotFound {
+        /// The thread.
+        thread_id: ThreadId,
+        /// The missing event.
+        event_id: EventId,
+    },
+    /// No agent has this id.
+    #[error("agent {0} not found")]
+    AgentNotFound(UserId),
+    /// No customer has this id.
+    #[error("customer {0} not found")]
+    CustomerNotFound(UserId),
+    /// A user with this id is already registered.
+    #[error("user {0} already exists")]
+    UserExists(UserId),
+    /// The chat has no active thread to act on.
+    #[error("chat {0} has no active thread")]
+    NoActiveThread(ChatId),
+    /// The requester may not see or act on this chat.
+    #[error("user {user_id} has no access to chat {chat_id}")]
+    ChatAccessDenied {
+        /// The requester.
+        user_id: UserId,
+        /// The chat.
+        chat_id: ChatId,
+    },
+    /// The requester may not perform this action.
+    #[error("user {user_id} may not {action}: {reason}")]
+    NotAllowed {
+        /// The requester.
+        user_id: UserId,
+        /// The action refused.
+        action: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The customer is banned until the given time.
+    #[error("customer {customer_id} is banned until {until}")]
+    CustomerBanned {
+        /// The banned customer.
+        customer_id: UserId,
+        /// When the ban ends.
+        until: Timestamp,
+    },
+    /// The customer already has as many chats as the license allows.
+    #[error("customer {customer_id} already has {limit} chat(s); send events to it instead")]
+    ChatLimitReached {
+        /// The customer.
+        customer_id: UserId,
+        /// The configured limit.
+        limit: u32,
+    },
+    /// The agent is already in the chat.
+    #[error("agent {agent_id} is already in chat {chat_id}")]
+    AlreadyInChat {
+        /// The chat.
+        chat_id: ChatId,
+        /// The agent.
+        agent_id: UserId,
+    },
+    /// The user is not in the chat.
+    #[error("user {user_id} is not in chat {chat_id}")]
+    NotInChat {
+        /// The chat.
+        chat_id: ChatId,
+        /// The user.
+        user_id: UserId,
+    },
+    /// The event is not a rich message, or none of its buttons carries the postback.
+    #[error("event {event_id} has no button with postback {postback_id:?}")]
+    PostbackNotFound {
+        /// The event.
+        event_id: EventId,
+        /// The postback asked for.
+        postback_id: String,
+    },
+}
+
+impl Error {
+    /// The protocol error type this error maps to.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::UnknownRequester(_) => ErrorKind::Authentication,
+            Error::ChatAccessDenied { .. } | Error::NotAllowed { .. } => ErrorKind::Authorization,
+            Error::CustomerBanned { .. } => ErrorKind::CustomerBanned,
+            Error::InvalidField { .. }
+            | Error::ChatNotFound(_)
+            | Error::ThreadNotFound { .. }
+            | Error::EventNotFound { .. }
+            | Error::AgentNotFound(_)
+            | Error::CustomerNotFound(_)
+            | Error::UserExists(_)
+            | Error::NoActiveThread(_)
+            | Error::ChatLimitReached { .. }
+            | Error::AlreadyInChat { .. }
+            | Error::NotInChat { .. }
+            | Error::PostbackNotFound { .. } => ErrorKind::Validation,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_protocol_names() {
+        let e = Error::NoActiveThread(ChatId::from_uuid(uuid::Uuid::nil()));
+        assert_eq!(e.kind().as_str(), "validation");
+        assert!(
+            e.to_string()
+                .contains("00000000-0000-0000-0000-000000000000")
+        );
+        let e = Error::UnknownRequester(UserId::new("x").unwrap());
+        assert_eq!(e.kind().as_str(), "authentication");
+    }
+}

@@ -1,0 +1,27 @@
+//! The conversation model: plain data and its validation. The model never calls the engine.
+
+mod chat;
+mod event;
+mod file;
+mod form;
+mod ids;
+mod properties;
+mod rich_message;
+mod scopes;
+mod thread;
+mod timestamp;
+mod user;
+
+pub use chat::Chat;
+pub use event::{Event, EventKind, MAX_CUSTOM_ID_LEN, NewEvent, Recipients};
+pub use file::{File, MAX_FILE_SIZE};
+pub use form::{FormField, FormFieldKind, FormOption};
+pub use ids::{ChatId, EventId, GroupId, MAX_USER_ID_LEN, ThreadId, UserId};
+pub use properties::{Properties, PropertyValue};
+pub use rich_message::{Button, MAX_RICH_ITEMS, RichElement, RichImage, RichMessage};
+pub use scopes::Scopes;
+pub use thread::Thread;
+pub use timestamp::Timestamp;
+pub use user::{Agent, AgentKind, Customer, MAX_NAME_LEN, Page, Role, User};
+
+pub(crate) use event::non_empty;

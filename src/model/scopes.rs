@@ -1,0 +1,25 @@
+//! Scopes: which agents may see a chat.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{GroupId, UserId};
+
+/// The agents a chat is visible to. Empty scopes mean every agent of the license.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scopes {
+    /// Groups whose agents may see the chat.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub groups: BTreeSet<GroupId>,
+    /// Agents who may see the chat, whatever their groups.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub agents: BTreeSet<UserId>,
+}
+
+impl Scopes {
+    /// True when the scopes name nobody, which means everybody.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty() && self.agents.is_empty()
+    }
+}

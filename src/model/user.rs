@@ -1,0 +1,197 @@
+//! Users: customers and agents.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{GroupId, Timestamp, UserId};
+use crate::error::Error;
+
+/// The two roles a user can have; the two APIs are the two roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Someone answering chats, through the Agent API.
+    Agent,
+    /// A visitor, through the Customer API.
+    Customer,
+}
+
+/// The page a customer is looking at (`customer.monitoring.page`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// The page's URL.
+    pub url: String,
+    /// The page's title, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// A customer (visitor) of the license.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// The customer's id.
+    pub id: UserId,
+    /// Display name, when the customer gave one.
+    pub name: Option<String>,
+    /// E-mail address, when the customer gave one.
+    pub email: Option<String>,
+    /// Free-form key-value fields (`customer.fields`).
+    pub fields: BTreeMap<String, String>,
+    /// The page the customer is on, when the host reported it.
+    pub current_page: Option<Page>,
+    /// When the customer last did something in the license.
+    pub last_seen_timestamp: Option<Timestamp>,
+    /// The end of the customer's ban, if banned. A customer is banned while `now` is before it.
+    pub banned_until: Option<Timestamp>,
+}
+
+impl Customer {
+    /// A customer with only an id.
+    pub fn new(id: UserId) -> Self {
+        Self {
+            id,
+            name: None,
+            email: None,
+            fields: BTreeMap::new(),
+            current_page: None,
+            last_seen_timestamp: None,
+            banned_until: None,
+        }
+    }
+
+    /// Sets the display name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the e-mail address.
+    pub fn with_email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// True while a ban is in force at `now`.
+    pub fn is_banned(&self, now: Timestamp) -> bool {
+        self.banned_until.is_some_and(|until| now < until)
+    }
+
+    /// The name shown in system messages: the name, else the e-mail, else the id.
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .or_else(|| self.email.clone())
+            .unwrap_or_else(|| self.id.to_string())
+    }
+}
+
+/// Whether an agent is a person or a bot (bots are agents driven by software).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentKind {
+    /// A person.
+    #[default]
+    Human,
+    /// A bot agent.
+    Bot,
+}
+
+/// An agent of the license, as the host configures it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    /// The agent's id, usually an e-mail address.
+    pub id: UserId,
+    /// Display name, used in system messages such as "Anna joined the chat".
+    pub name: String,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Avatar URL.
+    pub avatar: Option<String>,
+    /// Person or bot.
+    pub kind: AgentKind,
+    /// Groups the agent belongs to.
+    pub groups: Vec<GroupId>,
+}
+
+/// The longest agent name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 512;
+
+impl Agent {
+    /// A human agent with an id and a display name.
+    pub fn new(id: UserId, name: impl Into<String>) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            email: None,
+            avatar: None,
+            kind: AgentKind::Human,
+            groups: Vec::new(),
+        }
+    }
+
+    /// Marks the agent as a bot.
+    pub fn bot(mut self) -> Self {
+        self.kind = AgentKind::Bot;
+        self
+    }
+
+    /// Sets the e-mail address.
+    pub fn with_email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// Sets the avatar URL.
+    pub fn with_avatar(mut self, avatar: impl Into<String>) -> Self {
+        self.avatar = Some(avatar.into());
+        self
+    }
+
+    /// Puts the agent in groups.
+    pub fn with_groups(mut self, groups: impl IntoIterator<Item = GroupId>) -> Self {
+        self.groups = groups.into_iter().collect();
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.name.trim().is_empty() || self.name.len() > MAX_NAME_LEN {
+            return Err(Error::InvalidField {
+                field: "agent.name",
+                reason: format!(
+                    "agent {} needs a name of 1 to {MAX_NAME_LEN} bytes",
+                    self.id
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A user as responses and pushes show it (`User > Customer` or `User > Agent`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum User {
+    /// A customer.
+    Customer(Customer),
+    /// An agent.
+    Agent(Agent),
+}
+
+impl User {
+    /// The user's id.
+    pub fn id(&self) -> &UserId {
+        match self {
+            User::Customer(c) => &c.id,
+            User::Agent(a) => &a.id,
+        }
+    }
+
+    /// The user's role.
+    pub fn role(&self) -> Role {
+        match self {
+            User::Customer(_) => Role::Customer,
+            User::Agent(_) => Role::Agent,
+        }
+    }
+}

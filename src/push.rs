@@ -1,0 +1,213 @@
+//! Pushes: what the engine tells users about, already addressed and filtered.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    ChatId, Event, EventId, Properties, Recipients, Role, Scopes, Thread, ThreadId, Timestamp,
+    User, UserId,
+};
+
+/// A message for a set of users, all of one role, all allowed to see all of it.
+///
+/// The engine has already applied visibility: a customer is never among the recipients of an
+/// agents-only event or a sneak peek, and a push for customers carries the customer's view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Push {
+    /// Who gets it, in a deterministic order.
+    pub to: Vec<UserId>,
+    /// The role of every recipient; the wire format of a push depends on the API.
+    pub role: Role,
+    /// What happened.
+    pub kind: PushKind,
+}
+
+impl Push {
+    /// The protocol action of the push, e.g. `incoming_event`.
+    pub fn action(&self) -> &'static str {
+        self.kind.action()
+    }
+}
+
+/// A chat with one thread, as `start_chat` answers and `incoming_chat_thread` pushes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatThread {
+    /// The chat.
+    pub id: ChatId,
+    /// The chat's users.
+    pub users: Vec<User>,
+    /// The chat's properties.
+    pub properties: Properties,
+    /// The chat's scopes.
+    pub scopes: Scopes,
+    /// The thread, as the recipient may see it.
+    pub thread: Thread,
+}
+
+/// A typing indicator, pushed and never stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypingIndicator {
+    /// Who is typing.
+    pub author_id: UserId,
+    /// Who is told.
+    pub recipients: Recipients,
+    /// When.
+    pub timestamp: Timestamp,
+    /// Whether the author is typing or stopped.
+    pub is_typing: bool,
+}
+
+/// What a customer is typing, shown to agents only; pushed and never stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SneakPeek {
+    /// The customer.
+    pub author_id: UserId,
+    /// When.
+    pub timestamp: Timestamp,
+    /// The text so far.
+    pub text: String,
+}
+
+/// A rich message postback: a user pressed (or un-pressed) a button.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Postback {
+    /// The button's `postback_id`.
+    pub id: String,
+    /// Pressed (`true`) or un-pressed.
+    pub toggled: bool,
+}
+
+/// Every kind of push, named after the protocol's push actions.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum PushKind {
+    /// A chat got a new thread (a new chat, or an event to a chat with no active thread).
+    IncomingChatThread {
+        /// The chat and the new thread.
+        chat: Box<ChatThread>,
+    },
+    /// An event was added to an existing thread.
+    IncomingEvent {
+        /// The chat.
+        chat_id: ChatId,
+        /// The thread.
+        thread_id: ThreadId,
+        /// The event.
+        event: Arc<Event>,
+    },
+    /// Users joined or left a chat.
+    ChatUsersUpdated {
+        /// The chat.
+        chat_id: ChatId,
+        /// Users who joined.
+        added: Vec<User>,
+        /// Users who left.
+        removed_ids: Vec<UserId>,
+    },
+    /// A thread was closed.
+    ThreadClosed {
+        /// The chat.
+        chat_id: ChatId,
+        /// The thread.
+        thread_id: ThreadId,
+        /// Who closed it; `None` when the engine did (routing).
+        user_id: Option<UserId>,
+    },
+    /// Someone started or stopped typing.
+    IncomingTypingIndicator {
+        /// The chat.
+        chat_id: ChatId,
+        /// The indicator.
+        typing_indicator: TypingIndicator,
+    },
+    /// What a customer is typing (agents only).
+    IncomingSneakPeek {
+        /// The chat.
+        chat_id: ChatId,
+        /// The sneak peek.
+        sneak_peek: SneakPeek,
+    },
+    /// A user toggled a rich message button.
+    IncomingRichMessagePostback {
+        /// Who toggled.
+        user_id: UserId,
+        /// The chat.
+        chat_id: ChatId,
+        /// The thread.
+        thread_id: ThreadId,
+        /// The rich message.
+        event_id: EventId,
+        /// The postback.
+        postback: Postback,
+    },
+    /// A user's last-seen time in a chat moved forward.
+    LastSeenTimestampUpdated {
+        /// The user.
+        user_id: UserId,
+        /// The chat.
+        chat_id: ChatId,
+        /// The new last-seen time.
+        timestamp: Timestamp,
+    },
+    /// An agent sent a multicast.
+    IncomingMulticast {
+        /// The agent.
+        author_id: UserId,
+        /// Whatever JSON the agent sent.
+        content: serde_json::Value,
+    },
+    /// A customer's details changed; sent once per active chat of the customer.
+    CustomerUpdated {
+        /// The chat.
+        chat_id: ChatId,
+        /// The customer as it is now.
+        customer: Box<crate::model::Customer>,
+    },
+}
+
+impl PushKind {
+    /// The protocol action of the push.
+    pub fn action(&self) -> &'static str {
+        match self {
+            PushKind::IncomingChatThread { .. } => "incoming_chat_thread",
+            PushKind::IncomingEvent { .. } => "incoming_event",
+            PushKind::ChatUsersUpdated { .. } => "chat_users_updated",
+            PushKind::ThreadClosed { .. } => "thread_closed",
+            PushKind::IncomingTypingIndicator { .. } => "incoming_typing_indicator",
+            PushKind::IncomingSneakPeek { .. } => "incoming_sneak_peek",
+            PushKind::IncomingRichMessagePostback { .. } => "incoming_rich_message_postback",
+            PushKind::LastSeenTimestampUpdated { .. } => "last_seen_timestamp_updated",
+            PushKind::IncomingMulticast { .. } => "incoming_multicast",
+            PushKind::CustomerUpdated { .. } => "customer_updated",
+        }
+    }
+
+    /// The chat the push is about, if it is about one.
+    pub fn chat_id(&self) -> Option<ChatId> {
+        match self {
+            PushKind::IncomingChatThread { chat } => Some(chat.id),
+            PushKind::IncomingEvent { chat_id, .. }
+            | PushKind::ChatUsersUpdated { chat_id, .. }
+            | PushKind::ThreadClosed { chat_id, .. }
+            | PushKind::IncomingTypingIndicator { chat_id, .. }
+            | PushKind::IncomingSneakPeek { chat_id, .. }
+            | PushKind::IncomingRichMessagePostback { chat_id, .. }
+            | PushKind::LastSeenTimestampUpdated { chat_id, .. }
+            | PushKind::CustomerUpdated { chat_id, .. } => Some(*chat_id),
+            PushKind::IncomingMulticast { .. } => None,
+        }
+    }
+
+    /// Every stored event the push carries (one for `incoming_event`, the thread's for
+    /// `incoming_chat_thread`). Privacy checks walk these.
+    pub fn events(&self) -> Vec<&Event> {
+        match self {
+            PushKind::IncomingChatThread { chat } => {
+                chat.thread.events.iter().map(|e| e.as_ref()).collect()
+            }
+            PushKind::IncomingEvent { event, .. } => vec![event.as_ref()],
+            _ => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Chat summaries: the customer's `get_chats_summary` and the agent's `login`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::paginate;
+use crate::api::Pagination;
+use crate::engine::{Engine, Requester};
+use crate::error::Error;
+use crate::model::{
+    Agent, Chat, ChatId, Customer, Event, Properties, Role, Scopes, Thread, ThreadId, User,
+};
+
+/// The latest event of one type in a chat, and where it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastEvent {
+    /// Its thread.
+    pub thread_id: ThreadId,
+    /// Its thread's order.
+    pub thread_order: u64,
+    /// The event.
+    pub event: Arc<Event>,
+}
+
+/// One chat in a summary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatSummary {
+    /// The chat.
+    pub id: ChatId,
+    /// The order of the latest thing in the chat; summaries are sorted by it, newest first.
+    pub order: u64,
+    /// The chat's users.
+    pub users: Vec<User>,
+    /// The chat's properties.
+    pub properties: Properties,
+    /// The chat's scopes.
+    pub scopes: Scopes,
+    /// Per event type (`message`, `system_message`, ...), the latest one the requester may see.
+    pub last_event_per_type: BTreeMap<String, LastEvent>,
+    /// The last thread without its events.
+    pub last_thread_summary: Option<Thread>,
+}
+
+/// The response of the customer's `get_chats_summary`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatsSummary {
+    /// One page of the customer's chats, newest first.
+    pub chats_summary: Vec<ChatSummary>,
+    /// How many chats the customer has.
+    pub total_chats: usize,
+}
+
+/// The response of the agent's `login`: its profile and the active chats it may see.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentLogin {
+    /// The agent.
+    pub my_profile: Agent,
+    /// Every chat with an active thread that the agent may see, newest first.
+    pub chats_summary: Vec<ChatSummary>,
+}
+
+/// The response of the customer's `login`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomerLogin {
+    /// The customer's id.
+    pub customer_id: crate::model::UserId,
+    /// The customer as the engine knows it.
+    pub customer: Customer,
+}
+
+/// `get_chats_summary` limits: offset at most 100; limit 10 by default, at most 25.
+const CHATS_LIMIT: (u32, u32, u32) = (10, 25, 100);
+
+impl Engine {
+    pub(crate) fn chat_summary(&self, chat: &Chat, role: Role) -> ChatSummary {
+        let mut last_event_per_type = BTreeMap::new();
+        'threads: for thread in chat.threads.iter().rev() {
+            for event in thread.events.iter().rev().filter(|e| e.visible_to(role)) {
+                last_event_per_type
+                    .entry(event.kind.type_name().to_string())
+                    .or_insert_with(|| LastEvent {
+                        thread_id: thread.id,
+                        thread_order: thread.order,
+                        event: Arc::clone(event),
+                    });
+                if last_event_per_type.len() == EVENT_TYPES {
+                    break 'threads;
+                }
+            }
+        }
+        ChatSummary {
+            id: chat.id,
+            order: chat.order(),
+            users: self.chat_users(chat),
+            properties: chat.properties.clone(),
+            scopes: chat.scopes.clone(),
+            last_event_per_type,
+            last_thread_summary: chat.last_thread().map(Thread::without_events),
+        }
+    }
+
+    /// The customer's `get_chats_summary`.
+    pub(crate) fn get_chats_summary(
+        &self,
+        req: &Requester,
+        page: Pagination,
+    ) -> Result<ChatsSummary, Error> {
+        let (offset, limit) = paginate(page, CHATS_LIMIT.0, CHATS_LIMIT.1, Some(CHATS_LIMIT.2))?;
+        let chat_ids = self.customer_chats(&req.id);
+        let mut chats: Vec<&Chat> = chat_ids.iter().filter_map(|id| self.chat(id)).collect();
+        chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
+        Ok(ChatsSummary {
+            chats_summary: chats
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|c| self.chat_summary(c, Role::Customer))
+                .collect(),
+            total_chats: chat_ids.len(),
+        })
+    }
+
+    /// The agent's `login`.
+    pub(crate) fn agent_login(&self, req: &Requester) -> Result<AgentLogin, Error> {
+        let my_profile = self
+            .agent(&req.id)
+            .cloned()
+            .ok_or_else(|| Error::UnknownRequester(req.id.clone()))?;
+        let mut chats: Vec<&Chat> = self
+            .chats()
+            .iter()
+            .filter(|c| c.is_active() && self.may_see(&req.id, Role::Agent, c))
+            .collect();
+        chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
+        Ok(AgentLogin {
+            my_profile,
+            chats_summary: chats
+                .iter()
+                .map(|c| self.chat_summary(c, Role::Agent))
+                .collect(),
+        })
+    }
+
+    /// The customer's `login`.
+    pub(crate) fn customer_login(&self, req: &Requester) -> Result<CustomerLogin, Error> {
+        let customer = self
+            .customer(&req.id)
+            .cloned()
+            .ok_or_else(|| Error::UnknownRequester(req.id.clone()))?;
+        Ok(CustomerLogin {
+            customer_id: req.id.clone(),
+            customer,
+        })
+    }
+}
+
+/// How many event types exist; a summary stops looking once it has one of each.
+const EVENT_TYPES: usize = 7;

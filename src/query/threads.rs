@@ -1,0 +1,117 @@
+//! `get_chat_threads` and `get_chat_threads_summary`.
+
+use serde::{Deserialize, Serialize};
+
+use super::paginate;
+use crate::api::Pagination;
+use crate::engine::{Engine, Requester};
+use crate::error::Error;
+use crate::model::{ChatId, Properties, Scopes, Thread, ThreadId, User};
+
+/// A thread in a summary: id, order and how many events the requester may see in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadSummary {
+    /// The thread.
+    pub id: ThreadId,
+    /// Its order.
+    pub order: u64,
+    /// Events in it that the requester may see.
+    pub total_events: usize,
+}
+
+/// The response of `get_chat_threads`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatThreads {
+    /// The chat.
+    pub id: ChatId,
+    /// The chat's users.
+    pub users: Vec<User>,
+    /// The chat's properties.
+    pub properties: Properties,
+    /// The chat's scopes.
+    pub scopes: Scopes,
+    /// The threads asked for, in the order asked, with the events the requester may see.
+    pub threads: Vec<Thread>,
+    /// Every thread of the chat, newest first.
+    pub threads_summary: Vec<ThreadSummary>,
+}
+
+/// The response of `get_chat_threads_summary`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadsSummary {
+    /// One page of the chat's threads, newest first.
+    pub threads_summary: Vec<ThreadSummary>,
+    /// How many threads the chat has.
+    pub total_threads: usize,
+}
+
+/// `get_chat_threads_summary` limits: limit 25 by default, at most 100.
+const THREADS_LIMIT: (u32, u32) = (25, 100);
+
+fn summarize(thread: &Thread, role: crate::model::Role) -> ThreadSummary {
+    ThreadSummary {
+        id: thread.id,
+        order: thread.order,
+        total_events: thread.events_for(role).count(),
+    }
+}
+
+impl Engine {
+    /// `get_chat_threads`: the requested threads with their events, and a summary of all.
+    pub(crate) fn get_chat_threads(
+        &self,
+        req: &Requester,
+        chat_id: ChatId,
+        thread_ids: &[ThreadId],
+    ) -> Result<ChatThreads, Error> {
+        let slot = self.accessible_chat(req, chat_id)?;
+        let chat = self.chat_at(slot);
+        let threads = thread_ids
+            .iter()
+            .map(|id| {
+                chat.thread(id)
+                    .map(|t| t.view_for(req.role))
+                    .ok_or(Error::ThreadNotFound {
+                        chat_id,
+                        thread_id: *id,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ChatThreads {
+            id: chat_id,
+            users: self.chat_users(chat),
+            properties: chat.properties.clone(),
+            scopes: chat.scopes.clone(),
+            threads,
+            threads_summary: chat
+                .threads
+                .iter()
+                .rev()
+                .map(|t| summarize(t, req.role))
+                .collect(),
+        })
+    }
+
+    /// `get_chat_threads_summary`: a page of the chat's threads, newest first.
+    pub(crate) fn get_chat_threads_summary(
+        &self,
+        req: &Requester,
+        chat_id: ChatId,
+        page: Pagination,
+    ) -> Result<ThreadsSummary, Error> {
+        let (offset, limit) = paginate(page, THREADS_LIMIT.0, THREADS_LIMIT.1, None)?;
+        let slot = self.accessible_chat(req, chat_id)?;
+        let chat = self.chat_at(slot);
+        Ok(ThreadsSummary {
+            threads_summary: chat
+                .threads
+                .iter()
+                .rev()
+                .skip(offset)
+                .take(limit)
+                .map(|t| summarize(t, req.role))
+                .collect(),
+            total_threads: chat.threads.len(),
+        })
+    }
+}
