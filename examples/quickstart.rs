@@ -36,10 +36,20 @@ fn main() -> Result<(), chatio::Error> {
     show(&started, &who);
 
     say("R9: Anna joins; everyone sees a system message.");
-    show(&engine.as_agent(&anna, at(20))?.join_chat(chat, &[anna.clone()])?, &who);
+    show(
+        &engine
+            .as_agent(&anna, at(20))?
+            .join_chat(chat, std::slice::from_ref(&anna))?,
+        &who,
+    );
 
     say("R10: Jan types. Agents get a sneak peek of the text; Jan's own screen gets nothing.");
-    show(&engine.as_customer(&jan, at(25))?.send_sneak_peek(chat, "It was due on Mon")?, &who);
+    show(
+        &engine
+            .as_customer(&jan, at(25))?
+            .send_sneak_peek(chat, "It was due on Mon")?,
+        &who,
+    );
 
     say("R3: events to a chat with an active thread are appended to it.");
     let sent = engine
@@ -86,26 +96,34 @@ fn main() -> Result<(), chatio::Error> {
         toggled: true,
     };
     show(
-        &engine.as_customer(&jan, at(55))?.send_rich_message_postback(
-            chat,
-            card.response.thread_id,
-            card.response.event.id,
-            postback,
-        )?,
+        &engine
+            .as_customer(&jan, at(55))?
+            .send_rich_message_postback(
+                chat,
+                card.response.thread_id,
+                card.response.event.id,
+                postback,
+            )?,
         &who,
     );
 
     say("R12: Jan has read everything up to now.");
-    show(&engine.as_customer(&jan, at(56))?.update_last_seen_timestamp(chat, None)?, &who);
+    show(
+        &engine
+            .as_customer(&jan, at(56))?
+            .update_last_seen_timestamp(chat, None)?,
+        &who,
+    );
 
     say("R5: Anna closes the thread.");
     show(&engine.as_agent(&anna, at(60))?.close_thread(chat)?, &who);
 
     say("R4: an annotation goes to the last thread even though it is closed, and starts nothing.");
     show(
-        &engine
-            .as_agent(&anna, at(70))?
-            .send_event(chat, NewEvent::annotation("Resolved on first contact", "rating"))?,
+        &engine.as_agent(&anna, at(70))?.send_event(
+            chat,
+            NewEvent::annotation("Resolved on first contact", "rating"),
+        )?,
         &who,
     );
 
@@ -127,7 +145,12 @@ fn main() -> Result<(), chatio::Error> {
     );
 
     say("R1: at most one active thread, and only the last.");
-    for (i, thread) in engine.chat(&chat).into_iter().flat_map(|c| &c.threads).enumerate() {
+    for (i, thread) in engine
+        .chat(&chat)
+        .into_iter()
+        .flat_map(|c| &c.threads)
+        .enumerate()
+    {
         println!(
             "    thread {} active={} events={}",
             i + 1,
@@ -179,7 +202,12 @@ fn say(text: &str) {
 fn show<T>(output: &Output<T>, who: &dyn Fn(&UserId) -> String) {
     for push in &output.pushes {
         let names: Vec<String> = push.to.iter().map(who).collect();
-        println!("    -> {:<30} to {} ({})", push.action(), names.join(", "), describe(push));
+        println!(
+            "    -> {:<30} to {} ({})",
+            push.action(),
+            names.join(", "),
+            describe(push)
+        );
     }
 }
 

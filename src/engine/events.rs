@@ -8,7 +8,8 @@ use super::{Engine, Output, Requester};
 use crate::api::StartChat;
 use crate::error::Error;
 use crate::model::{
-    Chat, ChatId, Event, EventKind, File, NewEvent, Properties, Role, Thread, ThreadId, UserId,
+    Chat, ChatId, Event, EventKind, File, NewEvent, Properties, Recipients, Role, Thread, ThreadId,
+    UserId,
 };
 use crate::push::{ChatThread, Push, PushKind};
 
@@ -47,14 +48,22 @@ impl Engine {
     fn check_authorable(
         &self,
         req: &Requester,
-        kind: &EventKind,
+        event: &NewEvent,
         via_send_file: bool,
     ) -> Result<(), Error> {
-        match kind {
+        let recipients = event.recipients;
+        match &event.kind {
             EventKind::File(_) if !via_send_file => Err(Error::InvalidField {
                 field: "event.type",
                 reason: "file events are made by send_file, not send_event".into(),
             }),
+            _ if req.role == Role::Customer && recipients == Recipients::Agents => {
+                Err(Error::NotAllowed {
+                    user_id: req.id.clone(),
+                    action: "send an event to agents only",
+                    reason: "a customer's events are for everyone in the chat".into(),
+                })
+            }
             EventKind::SystemMessage { .. } if req.role == Role::Customer => {
                 Err(Error::NotAllowed {
                     user_id: req.id.clone(),
@@ -74,7 +83,7 @@ impl Engine {
         via_send_file: bool,
     ) -> Result<(), Error> {
         event.validate()?;
-        self.check_authorable(req, &event.kind, via_send_file)
+        self.check_authorable(req, event, via_send_file)
     }
 
     /// `send_event`: R3, R4, R6, R7.
@@ -122,13 +131,12 @@ impl Engine {
         }
         let target = Target::of(chat, &event.kind);
 
-        self.commit_time(req.now);
+        self.commit(req);
         let (thread, started) = match target {
             Target::Thread(i) => (i, false),
             Target::NewThread => (self.open_thread(slot, Properties::new(), req.now), true),
         };
         let stored = self.append_event(slot, thread, &req.id, event, req.now);
-        self.touch_customer(req);
 
         let chat = self.chat_at(slot);
         let thread_id = chat.threads[thread].id;
@@ -191,7 +199,7 @@ impl Engine {
             }
         }
 
-        self.commit_time(req.now);
+        self.commit(req);
         let chat_id = ChatId::from_uuid(self.ids().next_uuid());
         let mut chat = Chat::new(chat_id, customer.clone(), req.now);
         if req.role == Role::Agent {
@@ -207,7 +215,6 @@ impl Engine {
         for event in request.events {
             self.append_event(slot, thread, &req.id, event, req.now);
         }
-        self.touch_customer(req);
 
         let chat = self.chat_at(slot);
         let mut pushes = Vec::with_capacity(2);
@@ -322,14 +329,5 @@ impl Engine {
                 chat: Box::new(self.chat_thread_view(chat, thread, role)),
             }
         });
-    }
-
-    /// Notes that a customer did something (its `last_seen_timestamp`).
-    pub(crate) fn touch_customer(&mut self, req: &Requester) {
-        if req.role == Role::Customer {
-            if let Some(record) = self.customer_record_mut(&req.id) {
-                record.customer.last_seen_timestamp = Some(req.now);
-            }
-        }
     }
 }

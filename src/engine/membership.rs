@@ -44,7 +44,7 @@ impl Engine {
             }
         }
 
-        self.commit_time(req.now);
+        self.commit(req);
         let active = self.chat_at(slot).active_thread().is_some();
         let thread = self.chat_at(slot).threads.len() - 1;
         let mut notes = Vec::new();
@@ -119,7 +119,7 @@ impl Engine {
             }
         }
 
-        self.commit_time(req.now);
+        self.commit(req);
         // The agents who leave hear about it too, whatever the audience setting says.
         let leaving: Vec<UserId> = agent_ids.to_vec();
         let active = self.chat_at(slot).active_thread().is_some();

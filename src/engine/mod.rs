@@ -238,9 +238,15 @@ impl Engine {
 
     // ----- shared helpers for commands and queries -----
 
-    /// Moves the clock forward; called only once a command is known to succeed.
-    pub(crate) fn commit_time(&mut self, now: Timestamp) {
-        self.now = self.now.max(now);
+    /// Called once a command is known to succeed, before it changes anything else: moves the
+    /// clock forward and, for a customer, its `last_seen_timestamp`.
+    pub(crate) fn commit(&mut self, req: &Requester) {
+        self.now = self.now.max(req.now);
+        if req.role == Role::Customer {
+            if let Some(record) = self.customers.get_mut(&req.id) {
+                record.customer.last_seen_timestamp = Some(req.now);
+            }
+        }
     }
 
     pub(crate) fn next_order(&mut self) -> u64 {
@@ -269,12 +275,12 @@ impl Engine {
         }
     }
 
-    /// Whether a user may see a chat: a customer only its own, an agent any chat whose scopes
-    /// include it (empty scopes include every agent).
+    /// Whether a user may see a chat: a customer only its own, an agent any chat it is in or
+    /// whose scopes include it (empty scopes include every agent).
     pub(crate) fn may_see(&self, user: &UserId, role: Role, chat: &Chat) -> bool {
         match role {
             Role::Customer => chat.customer_id.as_ref() == Some(user),
-            Role::Agent => self.agent(user).is_some_and(|a| agent_in_scopes(a, chat)),
+            Role::Agent => self.agent(user).is_some_and(|a| agent_may_see(a, chat)),
         }
     }
 
@@ -337,7 +343,7 @@ impl Engine {
             PushAudience::AllAgents => self
                 .agents
                 .iter()
-                .filter(|a| agent_in_scopes(a, chat))
+                .filter(|a| agent_may_see(a, chat))
                 .map(|a| a.id.clone())
                 .collect(),
         }
@@ -377,9 +383,10 @@ impl Engine {
     }
 }
 
-fn agent_in_scopes(agent: &Agent, chat: &Chat) -> bool {
+fn agent_may_see(agent: &Agent, chat: &Chat) -> bool {
     let scopes = &chat.scopes;
     scopes.is_empty()
         || scopes.agents.contains(&agent.id)
         || agent.groups.iter().any(|g| scopes.groups.contains(g))
+        || chat.agent_ids.contains(&agent.id)
 }

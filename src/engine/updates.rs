@@ -21,7 +21,7 @@ impl Engine {
         if !chat.is_active() {
             return Err(Error::NoActiveThread(chat_id));
         }
-        self.commit_time(req.now);
+        self.commit(req);
         let chat = self.chat_at_mut(slot);
         let thread = chat.threads.len() - 1;
         let t = &mut chat.threads[thread];
@@ -75,7 +75,7 @@ impl Engine {
             });
         }
 
-        self.commit_time(req.now);
+        self.commit(req);
         let chat = self.chat_at_mut(slot);
         let stored = &mut chat.threads[thread].events[position];
         if let EventKind::RichMessage(rich) = &mut Arc::make_mut(stored).kind {
@@ -121,7 +121,7 @@ impl Engine {
             return Ok(Output::quiet(current.unwrap_or(wanted)));
         }
 
-        self.commit_time(req.now);
+        self.commit(req);
         self.chat_at_mut(slot)
             .last_seen
             .insert(req.id.clone(), wanted);
@@ -144,7 +144,7 @@ impl Engine {
         update: CustomerUpdate,
     ) -> Result<Output<Customer>, Error> {
         if let Some(email) = &update.email {
-            if !email.contains('@') || email.chars().any(char::is_whitespace) {
+            if !crate::model::looks_like_email(email) {
                 return Err(Error::InvalidField {
                     field: "customer.email",
                     reason: format!("{email:?} is not an e-mail address"),
@@ -159,8 +159,7 @@ impl Engine {
             .ok_or_else(|| Error::CustomerNotFound(req.id.clone()))?;
         let chats = record.chats.clone();
 
-        self.commit_time(req.now);
-        let now = req.now;
+        self.commit(req);
         let customer = match self.customer_record_mut(&req.id) {
             Some(record) => {
                 let c = &mut record.customer;
@@ -174,7 +173,6 @@ impl Engine {
                 if let Some(page) = update.current_page {
                     c.current_page = Some(page);
                 }
-                c.last_seen_timestamp = Some(now);
                 c.clone()
             }
             None => return Err(Error::CustomerNotFound(req.id.clone())),

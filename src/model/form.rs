@@ -149,7 +149,8 @@ fn validate_field(field: &FormField) -> Result<(), Error> {
     Ok(())
 }
 
-fn looks_like_email(v: &str) -> bool {
+/// A light check that a string is shaped like an e-mail address: text, `@`, text, no spaces.
+pub(crate) fn looks_like_email(v: &str) -> bool {
     match v.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty() && !domain.is_empty() && !v.chars().any(char::is_whitespace)

@@ -25,3 +25,4 @@ pub use timestamp::Timestamp;
 pub use user::{Agent, AgentKind, Customer, MAX_NAME_LEN, Page, Role, User};
 
 pub(crate) use event::non_empty;
+pub(crate) use form::looks_like_email;

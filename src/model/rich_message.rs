@@ -30,7 +30,7 @@ pub struct RichElement {
     /// The card's image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<RichImage>,
-    /// Up to 10 buttons.
+    /// Up to 10 buttons; none is the same as leaving them out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<Button>,
 }
@@ -89,7 +89,7 @@ pub(crate) fn validate_rich_message(rich: &mut RichMessage) -> Result<(), Error>
             return Err(Error::InvalidField {
                 field: "event.elements.buttons",
                 reason: format!(
-                    "an element has 1 to {MAX_RICH_ITEMS} buttons, got {}",
+                    "an element has at most {MAX_RICH_ITEMS} buttons, got {}",
                     element.buttons.len()
                 ),
             });
