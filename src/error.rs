@@ -142,6 +142,23 @@ pub enum Error {
         /// The user.
         user_id: UserId,
     },
+    /// The agent cannot take the chat now (offline, not accepting, full, or not allowed to see
+    /// it).
+    #[error("agent {agent_id} cannot take chat {chat_id} now")]
+    CannotTakeChat {
+        /// The chat.
+        chat_id: ChatId,
+        /// The agent.
+        agent_id: UserId,
+    },
+    /// No agent of the group can take the chat now.
+    #[error("no agent of group {group} can take chat {chat_id} now")]
+    NoAgentInGroup {
+        /// The chat.
+        chat_id: ChatId,
+        /// The group.
+        group: crate::model::GroupId,
+    },
     /// The event is not a rich message, or none of its buttons carries the postback.
     #[error("event {event_id} has no button with postback {postback_id:?}")]
     PostbackNotFound {
@@ -170,7 +187,9 @@ impl Error {
             | Error::ChatLimitReached { .. }
             | Error::AlreadyInChat { .. }
             | Error::NotInChat { .. }
-            | Error::PostbackNotFound { .. } => ErrorKind::Validation,
+            | Error::PostbackNotFound { .. }
+            | Error::CannotTakeChat { .. }
+            | Error::NoAgentInGroup { .. } => ErrorKind::Validation,
         }
     }
 }

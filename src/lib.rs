@@ -75,9 +75,13 @@ mod hash;
 pub mod model;
 mod push;
 pub mod query;
+pub mod routing;
 
 pub use api::{AgentApi, CustomerApi, CustomerUpdate, MulticastScopes, Pagination, StartChat};
-pub use engine::{Engine, EngineConfig, Output, PushAudience, SentEvent};
+pub use engine::{
+    Engine, EngineConfig, MAX_BAN_DAYS, Output, PushAudience, QueuePosition, SentEvent,
+    TransferTarget,
+};
 pub use error::{Error, ErrorKind};
 pub use model::{
     Agent, AgentKind, Chat, ChatId, Customer, Event, EventId, EventKind, File, GroupId, NewEvent,

@@ -157,6 +157,25 @@ pub enum PushKind {
         /// Whatever JSON the agent sent.
         content: serde_json::Value,
     },
+    /// An agent's routing status changed.
+    AgentUpdated {
+        /// The agent.
+        agent_id: UserId,
+        /// Its new status.
+        routing_status: crate::routing::RoutingStatus,
+    },
+    /// A customer was banned (to agents).
+    CustomerBanned {
+        /// The customer.
+        customer_id: UserId,
+        /// For how many days.
+        days: u32,
+    },
+    /// The customer's connections are being closed (to the customer), e.g. `customer_banned`.
+    CustomerDisconnected {
+        /// Why.
+        reason: String,
+    },
     /// A customer's details changed; sent once per active chat of the customer.
     CustomerUpdated {
         /// The chat.
@@ -180,6 +199,9 @@ impl PushKind {
             PushKind::LastSeenTimestampUpdated { .. } => "last_seen_timestamp_updated",
             PushKind::IncomingMulticast { .. } => "incoming_multicast",
             PushKind::CustomerUpdated { .. } => "customer_updated",
+            PushKind::AgentUpdated { .. } => "agent_updated",
+            PushKind::CustomerBanned { .. } => "customer_banned",
+            PushKind::CustomerDisconnected { .. } => "customer_disconnected",
         }
     }
 
@@ -195,7 +217,10 @@ impl PushKind {
             | PushKind::IncomingRichMessagePostback { chat_id, .. }
             | PushKind::LastSeenTimestampUpdated { chat_id, .. }
             | PushKind::CustomerUpdated { chat_id, .. } => Some(*chat_id),
-            PushKind::IncomingMulticast { .. } => None,
+            PushKind::IncomingMulticast { .. }
+            | PushKind::AgentUpdated { .. }
+            | PushKind::CustomerBanned { .. }
+            | PushKind::CustomerDisconnected { .. } => None,
         }
     }
 

@@ -1,10 +1,11 @@
 //! The Agent API.
 
-use crate::engine::{Engine, Output, Requester, SentEvent};
+use crate::engine::{Engine, Output, Requester, SentEvent, TransferTarget};
 use crate::error::Error;
 use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, UserId};
 use crate::push::{ChatThread, Postback};
 use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};
+use crate::routing::RoutingStatus;
 
 use super::{MulticastScopes, Pagination, StartChat};
 
@@ -146,6 +147,31 @@ impl<'e> AgentApi<'e> {
     /// `close_thread`: deactivates the chat's active thread.
     pub fn close_thread(&mut self, chat_id: ChatId) -> Result<Output<()>, Error> {
         self.engine.close_thread(&self.me, chat_id)
+    }
+
+    /// `update_agent`: sets this agent's routing status (`accepting_chats` or
+    /// `not_accepting_chats`); every agent is told. `agent_id`, when given, must be this agent.
+    pub fn update_agent(
+        &mut self,
+        agent_id: Option<&UserId>,
+        routing_status: Option<RoutingStatus>,
+    ) -> Result<Output<()>, Error> {
+        self.engine.update_agent(&self.me, agent_id, routing_status)
+    }
+
+    /// `ban_customer`: bans a customer for 1 to 3650 days; its active threads are archived.
+    pub fn ban_customer(&mut self, customer_id: &UserId, days: u32) -> Result<Output<()>, Error> {
+        self.engine.ban_customer(&self.me, customer_id, days)
+    }
+
+    /// `transfer_chat` (LiveChat v3.x): hands the chat to an agent, or to an agent of a group,
+    /// who must be able to take it now.
+    pub fn transfer_chat(
+        &mut self,
+        chat_id: ChatId,
+        target: &TransferTarget,
+    ) -> Result<Output<()>, Error> {
+        self.engine.transfer_chat(&self.me, chat_id, target)
     }
 
     /// `update_last_seen_timestamp`: moves this agent's last-seen time in a chat forward.

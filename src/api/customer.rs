@@ -1,6 +1,6 @@
 //! The Customer API.
 
-use crate::engine::{Engine, Output, Requester, SentEvent};
+use crate::engine::{Engine, Output, QueuePosition, Requester, SentEvent};
 use crate::error::Error;
 use crate::model::{
     ChatId, Customer, EventId, File, NewEvent, Recipients, ThreadId, Timestamp, UserId,
@@ -131,6 +131,12 @@ impl<'e> CustomerApi<'e> {
     ) -> Result<Output<()>, Error> {
         self.engine
             .send_typing_indicator(&self.me, chat_id, Recipients::All, is_typing)
+    }
+
+    /// Where the chat waits in the queue for an agent, and for how long; `None` when it is not
+    /// waiting (assigned, or no active thread).
+    pub fn get_queue_position(&self, chat_id: ChatId) -> Result<Option<QueuePosition>, Error> {
+        self.engine.get_queue_position(&self.me, chat_id)
     }
 
     /// `close_thread`: deactivates the chat's active thread.

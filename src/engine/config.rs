@@ -33,6 +33,11 @@ pub struct EngineConfig {
     pub max_chats_per_customer: Option<u32>,
     /// Which agents are told about a chat.
     pub push_audience: PushAudience,
+    /// Seconds an assigned agent has to see a customer's message before routing moves the chat
+    /// on; also the quiet time after which a chat is marked idle. chat.io: 5 minutes.
+    pub unseen_timeout: i64,
+    /// Seconds a chat may stay idle before routing archives it. chat.io: 25 minutes.
+    pub inactivity_timeout: i64,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +46,8 @@ impl Default for EngineConfig {
             seed: 0,
             max_chats_per_customer: Some(1),
             push_audience: PushAudience::AllAgents,
+            unseen_timeout: 5 * 60,
+            inactivity_timeout: 25 * 60,
         }
     }
 }
@@ -57,6 +64,14 @@ impl EngineConfig {
     /// Sets how many chats a customer may have (`None`: no limit).
     pub fn max_chats_per_customer(mut self, limit: Option<u32>) -> Self {
         self.max_chats_per_customer = limit;
+        self
+    }
+
+    /// Sets the routing timers, in seconds: how long an assignee has to see a customer's message
+    /// (and the quiet time before a chat is idle), and how long an idle chat stays open.
+    pub fn routing_timeouts(mut self, unseen: i64, inactivity: i64) -> Self {
+        self.unseen_timeout = unseen.max(1);
+        self.inactivity_timeout = inactivity.max(1);
         self
     }
 

@@ -136,7 +136,7 @@ impl Engine {
             Target::Thread(i) => (i, false),
             Target::NewThread => (self.open_thread(slot, Properties::new(), req.now), true),
         };
-        let stored = self.append_event(slot, thread, &req.id, event, req.now);
+        let stored = self.append_event(slot, thread, Some(&req.id), event, req.now);
 
         let chat = self.chat_at(slot);
         let thread_id = chat.threads[thread].id;
@@ -156,6 +156,7 @@ impl Engine {
                 },
             );
         }
+        self.route_after_event(slot, req, &stored, started, &mut pushes);
         Ok(Output::new(
             SentEvent {
                 thread_id,
@@ -213,12 +214,14 @@ impl Engine {
         }
         let thread = self.open_thread(slot, request.thread_properties, req.now);
         for event in request.events {
-            self.append_event(slot, thread, &req.id, event, req.now);
+            self.append_event(slot, thread, Some(&req.id), event, req.now);
         }
 
         let chat = self.chat_at(slot);
         let mut pushes = Vec::with_capacity(2);
         self.push_chat_thread(&mut pushes, chat, thread);
+        self.route_started_chat(slot, req, &mut pushes);
+        let chat = self.chat_at(slot);
         Ok(Output::new(
             self.chat_thread_view(chat, thread, req.role),
             pushes,
@@ -255,12 +258,13 @@ impl Engine {
         chat.threads.len() - 1
     }
 
-    /// Stores a validated event at the end of a thread and returns it.
+    /// Stores a validated event at the end of a thread and returns it. `sender` is who sent it
+    /// (`None` for the engine's own system messages); it authors everything but system messages.
     pub(crate) fn append_event(
         &mut self,
         slot: usize,
         thread: usize,
-        sender: &UserId,
+        sender: Option<&UserId>,
         new: NewEvent,
         now: crate::Timestamp,
     ) -> Arc<Event> {
@@ -268,9 +272,12 @@ impl Engine {
         let order = self.next_order();
         let author_id = match new.kind {
             EventKind::SystemMessage { .. } => None,
-            _ => Some(sender.clone()),
+            _ => sender.cloned(),
         };
-        let counts_as_activity = !new.kind.is_annotation();
+        // R4: annotations do not extend a thread's life; neither do system messages, which
+        // routing itself writes when a chat goes quiet.
+        let counts_as_activity =
+            !new.kind.is_annotation() && !matches!(new.kind, EventKind::SystemMessage { .. });
         let event = Arc::new(Event {
             id,
             custom_id: new.custom_id,
@@ -288,7 +295,7 @@ impl Engine {
         }
         let position = t.events.len();
         t.events.push(Arc::clone(&event));
-        if let Some(custom_id) = &event.custom_id {
+        if let (Some(custom_id), Some(sender)) = (&event.custom_id, sender) {
             chat.custom_ids
                 .entry(sender.clone())
                 .or_default()
@@ -297,18 +304,17 @@ impl Engine {
         event
     }
 
-    /// Appends a system message (no author) to a thread.
+    /// Appends one of the engine's own system messages to a thread.
     pub(crate) fn append_system_message(
         &mut self,
         slot: usize,
         thread: usize,
-        sender: &UserId,
         system_message_type: &str,
         text: String,
         now: crate::Timestamp,
     ) -> Arc<Event> {
         let event = NewEvent::system_message(text, system_message_type);
-        self.append_event(slot, thread, sender, event, now)
+        self.append_event(slot, thread, None, event, now)
     }
 
     /// A chat with one of its threads, as a user of `role` may see it.

@@ -55,14 +55,7 @@ impl Engine {
             if active {
                 chat.threads[thread].user_ids.push(id.clone());
                 let text = format!("{name} joined the chat");
-                notes.push(self.append_system_message(
-                    slot,
-                    thread,
-                    &req.id,
-                    "agent_joined",
-                    text,
-                    req.now,
-                ));
+                notes.push(self.append_system_message(slot, thread, "agent_joined", text, req.now));
             }
         }
 
@@ -130,14 +123,7 @@ impl Engine {
             self.chat_at_mut(slot).agent_ids.retain(|a| a != id);
             if active {
                 let text = format!("{name} left the chat");
-                notes.push(self.append_system_message(
-                    slot,
-                    thread,
-                    &req.id,
-                    "agent_left",
-                    text,
-                    req.now,
-                ));
+                notes.push(self.append_system_message(slot, thread, "agent_left", text, req.now));
             }
         }
 
@@ -167,6 +153,18 @@ impl Engine {
             });
         }
         self.push_notes(&mut pushes, slot, thread, &notes);
+        // The assigned agent leaving is a routing moment.
+        let assignee = self.chat_at(slot).routing.assignee.clone();
+        if let Some(agent_id) = assignee.filter(|a| leaving.contains(a)) {
+            if let Some((_, agent)) = self.release_assignee(slot, false) {
+                self.route(
+                    slot,
+                    crate::routing::RoutingMoment::AssigneeLeft { agent_id },
+                    &mut pushes,
+                );
+                self.drain(agent, &mut pushes);
+            }
+        }
         Ok(Output::new((), pushes))
     }
 

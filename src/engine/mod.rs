@@ -4,23 +4,39 @@
 //! state without touching it, then apply. That is how a refused request changes nothing, not even
 //! the id generator or the order counter.
 
+mod availability;
+mod bans;
 mod config;
 mod events;
 mod ids;
 mod membership;
+mod presence;
+mod queue;
+mod routing;
 mod signals;
+mod timers;
+mod transfer;
 mod updates;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use availability::{AgentRuntime, Availability};
+pub use bans::MAX_BAN_DAYS;
 pub use config::{EngineConfig, PushAudience};
 pub use events::SentEvent;
 pub(crate) use ids::IdGenerator;
+pub use queue::QueuePosition;
+pub(crate) use routing::RouterHandle;
+pub use transfer::TransferTarget;
 
 use crate::error::Error;
 use crate::hash::FastMap;
 use crate::model::{Agent, Chat, ChatId, Customer, Role, Timestamp, User, UserId};
 use crate::push::{Push, PushKind};
+use crate::routing::{AgentStatus, Router};
 
 /// What a successful call returns: its response and the pushes it caused.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,6 +92,18 @@ pub struct Engine {
     customers: FastMap<UserId, CustomerRecord>,
     chats: Vec<Chat>,
     chat_index: FastMap<ChatId, usize>,
+    /// The router consulted at routing moments; none means chats are never assigned by the
+    /// engine (hosts use `join_chat`).
+    router: Option<RouterHandle>,
+    /// Per agent slot, its routing state.
+    agent_runtime: Vec<AgentRuntime>,
+    availability: Availability,
+    assignment_seq: u64,
+    /// `(deadline, chat slot)`: at most one entry per chat.
+    timers: BTreeSet<(Timestamp, usize)>,
+    /// `(waiting since, arrival number, chat slot)`: unassigned active chats, oldest first.
+    queue: BTreeSet<(Timestamp, u64, usize)>,
+    queue_seq: u64,
 }
 
 impl Default for Engine {
@@ -98,7 +126,36 @@ impl Engine {
             customers: FastMap::default(),
             chats: Vec::new(),
             chat_index: FastMap::default(),
+            router: None,
+            agent_runtime: Vec::new(),
+            availability: Availability::default(),
+            assignment_seq: 0,
+            timers: BTreeSet::new(),
+            queue: BTreeSet::new(),
+            queue_seq: 0,
         }
+    }
+
+    /// Sets the router the engine consults at routing moments (see [`crate::routing`]). Without
+    /// one, the engine never assigns chats and runs no timers.
+    pub fn with_router(mut self, router: impl Router + 'static) -> Self {
+        self.set_router(Arc::new(router));
+        self
+    }
+
+    /// Sets (or replaces) the router.
+    pub fn set_router(&mut self, router: Arc<dyn Router>) {
+        self.router = Some(RouterHandle(router));
+    }
+
+    /// The router, if one is set.
+    pub fn router(&self) -> Option<&dyn Router> {
+        self.router.as_ref().map(|r| r.0.as_ref())
+    }
+
+    /// An agent's routing state (presence, status, load).
+    pub fn agent_status(&self, id: &UserId) -> Option<AgentStatus<'_>> {
+        self.agent_slot(id).map(|s| self.agent_status_at(s))
     }
 
     /// The configuration the engine was made with.
@@ -123,6 +180,7 @@ impl Engine {
         self.agent_index.insert(agent.id.clone(), self.agents.len());
         self.all_agent_ids.push(agent.id.clone());
         self.agents.push(agent);
+        self.agent_runtime.push(AgentRuntime::default());
         Ok(())
     }
 
@@ -383,7 +441,7 @@ impl Engine {
     }
 }
 
-fn agent_may_see(agent: &Agent, chat: &Chat) -> bool {
+pub(crate) fn agent_may_see(agent: &Agent, chat: &Chat) -> bool {
     let scopes = &chat.scopes;
     scopes.is_empty()
         || scopes.agents.contains(&agent.id)

@@ -10,7 +10,9 @@ use crate::model::{ChatId, Customer, EventId, EventKind, Role, ThreadId, Timesta
 use crate::push::{Postback, PushKind};
 
 impl Engine {
-    /// `close_thread`: deactivates the chat's active thread.
+    /// `close_thread`: deactivates the chat's active thread. When an agent closes it, a
+    /// `manual_archived` system message ("Anna archived the chat") comes first. The assignee, if
+    /// any, gets its slot back.
     pub(crate) fn close_thread(
         &mut self,
         req: &Requester,
@@ -22,20 +24,23 @@ impl Engine {
             return Err(Error::NoActiveThread(chat_id));
         }
         self.commit(req);
-        let chat = self.chat_at_mut(slot);
-        let thread = chat.threads.len() - 1;
-        let t = &mut chat.threads[thread];
-        t.active = false;
-        t.closed_at = Some(req.now);
-        let thread_id = t.id;
-
-        let chat = self.chat_at(slot);
         let mut pushes = Vec::new();
-        self.push_to_chat(&mut pushes, chat, true, None, |_| PushKind::ThreadClosed {
-            chat_id,
-            thread_id,
-            user_id: Some(req.id.clone()),
-        });
+        let text = match req.role {
+            Role::Agent => {
+                let name = self
+                    .agent(&req.id)
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default();
+                Some(format!("{name} archived the chat"))
+            }
+            Role::Customer => None,
+        };
+        self.close_active_thread(
+            slot,
+            text.map(|t| ("manual_archived", t)),
+            Some(req.id.clone()),
+            &mut pushes,
+        );
         Ok(Output::new((), pushes))
     }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChatId, Properties, Scopes, Thread, Timestamp, UserId};
+use super::{Assignment, ChatId, Properties, Scopes, Thread, Timestamp, UserId};
 use crate::hash::FastMap;
 
 pub(crate) type CustomIdIndex = FastMap<UserId, FastMap<String, (u32, u32)>>;
@@ -29,6 +29,8 @@ pub struct Chat {
     pub created_at: Timestamp,
     /// Per user, the latest time the user has seen the chat up to.
     pub last_seen: BTreeMap<UserId, Timestamp>,
+    /// Routing state: assignee, queue, timers.
+    pub routing: Assignment,
     /// Sender, then `custom_id`, to `(thread index, event index)`, for idempotent retries.
     #[serde(with = "custom_id_index")]
     pub(crate) custom_ids: CustomIdIndex,
@@ -45,6 +47,7 @@ impl Chat {
             scopes: Scopes::default(),
             created_at,
             last_seen: BTreeMap::new(),
+            routing: Assignment::default(),
             custom_ids: FastMap::default(),
         }
     }

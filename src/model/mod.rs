@@ -1,5 +1,6 @@
 //! The conversation model: plain data and its validation. The model never calls the engine.
 
+mod assignment;
 mod chat;
 mod event;
 mod file;
@@ -12,6 +13,7 @@ mod thread;
 mod timestamp;
 mod user;
 
+pub use assignment::{Assignment, EventMark};
 pub use chat::Chat;
 pub use event::{Event, EventKind, MAX_CUSTOM_ID_LEN, NewEvent, Recipients};
 pub use file::{File, MAX_FILE_SIZE};
@@ -22,7 +24,7 @@ pub use rich_message::{Button, MAX_RICH_ITEMS, RichElement, RichImage, RichMessa
 pub use scopes::Scopes;
 pub use thread::Thread;
 pub use timestamp::Timestamp;
-pub use user::{Agent, AgentKind, Customer, MAX_NAME_LEN, Page, Role, User};
+pub use user::{Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_NAME_LEN, Page, Role, User};
 
 pub(crate) use event::non_empty;
 pub(crate) use form::looks_like_email;

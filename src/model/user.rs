@@ -112,7 +112,12 @@ pub struct Agent {
     pub kind: AgentKind,
     /// Groups the agent belongs to.
     pub groups: Vec<GroupId>,
+    /// How many chats routing may assign to the agent at once (its slots).
+    pub max_chats: u32,
 }
+
+/// The default number of concurrent chats an agent may be assigned.
+pub const DEFAULT_MAX_CHATS: u32 = 6;
 
 /// The longest agent name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 512;
@@ -127,6 +132,7 @@ impl Agent {
             avatar: None,
             kind: AgentKind::Human,
             groups: Vec::new(),
+            max_chats: DEFAULT_MAX_CHATS,
         }
     }
 
@@ -151,6 +157,12 @@ impl Agent {
     /// Puts the agent in groups.
     pub fn with_groups(mut self, groups: impl IntoIterator<Item = GroupId>) -> Self {
         self.groups = groups.into_iter().collect();
+        self
+    }
+
+    /// Sets how many chats routing may assign to the agent at once.
+    pub fn with_max_chats(mut self, max_chats: u32) -> Self {
+        self.max_chats = max_chats;
         self
     }
 

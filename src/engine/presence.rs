@@ -1,0 +1,69 @@
+//! Agents' presence and routing status: `update_agent`, and the host's word on connections.
+
+use super::{Engine, Output, Requester};
+use crate::error::Error;
+use crate::model::{Role, Timestamp, UserId};
+use crate::push::{Push, PushKind};
+use crate::routing::RoutingStatus;
+
+impl Engine {
+    /// Tells the engine whether an agent is connected. Only connected agents are given chats.
+    /// Connecting offers the agent waiting chats; disconnecting leaves its chats where they are
+    /// (the 5-minute timer moves any whose customer it does not answer).
+    pub fn set_agent_presence(
+        &mut self,
+        id: &UserId,
+        online: bool,
+        now: Timestamp,
+    ) -> Result<Output<()>, Error> {
+        let slot = self
+            .agent_slot(id)
+            .ok_or_else(|| Error::AgentNotFound(id.clone()))?;
+        self.now = self.now.max(now);
+        let mut pushes = Vec::new();
+        if self.update_runtime(slot, |rt| rt.online = online) {
+            self.drain(slot, &mut pushes);
+        }
+        Ok(Output::new((), pushes))
+    }
+
+    /// `update_agent`: sets the requester's routing status (agents change only their own) and
+    /// tells every agent.
+    pub(crate) fn update_agent(
+        &mut self,
+        req: &Requester,
+        agent_id: Option<&UserId>,
+        routing_status: Option<RoutingStatus>,
+    ) -> Result<Output<()>, Error> {
+        let target = agent_id.unwrap_or(&req.id);
+        let slot = self
+            .agent_slot(target)
+            .ok_or_else(|| Error::AgentNotFound(target.clone()))?;
+        if *target != req.id {
+            return Err(Error::NotAllowed {
+                user_id: req.id.clone(),
+                action: "update another agent",
+                reason: "agents change only their own routing status".into(),
+            });
+        }
+        let Some(status) = routing_status else {
+            return Ok(Output::quiet(()));
+        };
+        self.commit(req);
+        let mut pushes = Vec::new();
+        let available = self.update_runtime(slot, |rt| rt.routing_status = status);
+        let everyone = self.agents().iter().map(|a| a.id.clone()).collect();
+        pushes.push(Push {
+            to: everyone,
+            role: Role::Agent,
+            kind: PushKind::AgentUpdated {
+                agent_id: target.clone(),
+                routing_status: status,
+            },
+        });
+        if available {
+            self.drain(slot, &mut pushes);
+        }
+        Ok(Output::new((), pushes))
+    }
+}

@@ -1,0 +1,36 @@
+//! A chat's routing state: who has it, since when it waits, what the customer last said.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Timestamp, UserId};
+
+/// Where an event stands: its order and time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMark {
+    /// The event's order.
+    pub order: u64,
+    /// The event's time.
+    pub timestamp: Timestamp,
+}
+
+/// Routing state of a chat. The engine keeps it; routers read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Assignment {
+    /// The agent the chat is assigned to, if any. That agent is in the chat.
+    pub assignee: Option<UserId>,
+    /// When the current assignee got the chat.
+    pub assigned_at: Option<Timestamp>,
+    /// Since when the chat waits unassigned (queued), if it does.
+    pub waiting_since: Option<Timestamp>,
+    /// The customer's last message (any event but an annotation) in the active thread.
+    pub last_customer_message: Option<EventMark>,
+    /// The assignee's last event in the active thread.
+    pub last_assignee_event: Option<EventMark>,
+    /// True once the chat was marked idle (`routing.idle`); any new message clears it.
+    pub idle: bool,
+    /// The queue position key while queued: `(waiting_since, arrival number)`.
+    pub(crate) queue_key: Option<(Timestamp, u64)>,
+    /// The deadline the chat has in the timer queue, if any.
+    pub(crate) timer_at: Option<Timestamp>,
+}
