@@ -928,14 +928,30 @@ fn close_thread_closes_the_active_thread() -> Result<(), Error> {
     let (chat, thread) = f.customer_chat(&jan, "Hi", at(0));
     let out = f.engine.as_agent(&bob, at(100))?.close_thread(chat)?;
     assert_eq!(out.response, ());
+    // An agent closing writes `manual_archived` first, then the thread closes.
     assert_eq!(
         audiences(&out.pushes),
         vec![
             (f.agents(), Role::Agent),
+            (vec![jan.clone()], Role::Customer),
+            (f.agents(), Role::Agent),
             (vec![jan.clone()], Role::Customer)
         ]
     );
-    assert!(out.pushes.iter().all(|p| p.kind
+    for push in &out.pushes[..2] {
+        let PushKind::IncomingEvent { event, .. } = &push.kind else {
+            panic!("expected the manual_archived message, got {push:?}");
+        };
+        assert_eq!(
+            event.kind,
+            EventKind::SystemMessage {
+                text: "Bob archived the chat".into(),
+                system_message_type: Some("manual_archived".into())
+            }
+        );
+        assert_eq!(event.author_id, None);
+    }
+    assert!(out.pushes[2..].iter().all(|p| p.kind
         == PushKind::ThreadClosed {
             chat_id: chat,
             thread_id: thread,

@@ -343,15 +343,32 @@ fn r5_close_thread_deactivates_it_pushes_thread_closed_and_needs_an_active_threa
 
     let out = f.engine.as_agent(&anna, at(30))?.close_thread(chat)?;
     assert_eq!(out.response, ());
-    assert_eq!(actions(&out.pushes), vec!["thread_closed", "thread_closed"]);
+    // An agent who closes a thread leaves the `manual_archived` system message first.
     assert_eq!(
-        audiences(&out.pushes),
+        actions(&out.pushes),
+        vec![
+            "incoming_event",
+            "incoming_event",
+            "thread_closed",
+            "thread_closed"
+        ]
+    );
+    assert_eq!(
+        audiences(&out.pushes[2..]),
         vec![
             (f.agents(), Role::Agent),
             (vec![jan.clone()], Role::Customer)
         ]
     );
-    for push in &out.pushes {
+    let archived = &f.engine.chat(&chat).unwrap().threads[0].events;
+    assert_eq!(
+        archived.last().map(|e| e.kind.clone()),
+        Some(EventKind::SystemMessage {
+            text: "Anna archived the chat".into(),
+            system_message_type: Some("manual_archived".into())
+        })
+    );
+    for push in &out.pushes[2..] {
         assert_eq!(
             push.kind,
             PushKind::ThreadClosed {

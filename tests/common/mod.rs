@@ -102,14 +102,18 @@ impl Fixture {
     }
 
     /// Closes the chat's active thread as Anna at `t`.
+    /// Closes the chat's active thread as its customer (so no `manual_archived` message is
+    /// written), or as Anna for a chat without one.
     pub fn close(&mut self, chat: ChatId, t: Timestamp) {
-        let anna = self.anna.clone();
-        let _ = self
-            .engine
-            .as_agent(&anna, t)
-            .unwrap()
-            .close_thread(chat)
-            .unwrap();
+        let customer = self.engine.chat(&chat).and_then(|c| c.customer_id.clone());
+        let _ = match customer {
+            Some(c) => self.engine.as_customer(&c, t).unwrap().close_thread(chat),
+            None => {
+                let anna = self.anna.clone();
+                self.engine.as_agent(&anna, t).unwrap().close_thread(chat)
+            }
+        }
+        .unwrap();
     }
 }
 
