@@ -29,7 +29,7 @@ pub use config::{EngineConfig, PushAudience};
 pub use events::SentEvent;
 pub(crate) use ids::IdGenerator;
 pub use queue::QueuePosition;
-pub(crate) use routing::RouterHandle;
+pub(crate) use routing::{RouterHandle, routing_exclusion};
 pub use transfer::TransferTarget;
 
 use crate::error::Error;

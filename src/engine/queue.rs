@@ -42,10 +42,10 @@ impl Engine {
 
     /// The oldest waiting chat an agent may serve.
     pub(crate) fn oldest_waiting_for(&self, agent: usize) -> Option<usize> {
-        self.queue
-            .iter()
-            .map(|&(_, _, slot)| slot)
-            .find(|&slot| self.can_take(agent, &self.chats[slot], None))
+        self.queue.iter().map(|&(_, _, slot)| slot).find(|&slot| {
+            let chat = &self.chats[slot];
+            self.can_take(agent, chat, chat.routing.unanswered_by.as_ref())
+        })
     }
 
     /// The waiting chats, oldest first.

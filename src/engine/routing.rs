@@ -35,6 +35,19 @@ impl PartialEq for RouterHandle {
     }
 }
 
+/// The agent a routing decision may not choose. An agent who let a customer's message go
+/// unanswered is not offered that chat again (which would only bounce it back to the agent every
+/// few minutes) until someone else takes it or its thread closes; replying still takes it.
+pub(crate) fn routing_exclusion(chat: &Chat, moment: &RoutingMoment) -> Option<UserId> {
+    match moment {
+        RoutingMoment::AgentReplied { .. } => None,
+        m => m
+            .excluded_agent()
+            .or(chat.routing.unanswered_by.as_ref())
+            .cloned(),
+    }
+}
+
 impl Engine {
     /// Whether agent `slot` can take `chat` now: available, allowed to see it, not excluded.
     pub(crate) fn can_take(&self, slot: usize, chat: &Chat, excluded: Option<&UserId>) -> bool {
@@ -160,7 +173,7 @@ impl Engine {
         let target = match decision {
             Decision::Assign(id) => self
                 .agent_slot(&id)
-                .filter(|&a| self.can_take(a, chat, moment.excluded_agent())),
+                .filter(|&a| self.can_take(a, chat, routing_exclusion(chat, &moment).as_ref())),
             Decision::Unassign => None,
         };
         let because = match &moment {
@@ -198,6 +211,7 @@ impl Engine {
         let agent_name = self.agents[agent].name.clone();
         let previous = self.release_assignee(slot, true);
         self.dequeue(slot);
+        self.chats[slot].routing.unanswered_by = None;
 
         let seq = self.next_assignment_seq();
         self.update_runtime(agent, |rt| {

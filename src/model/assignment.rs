@@ -27,6 +27,9 @@ pub struct Assignment {
     pub last_customer_message: Option<EventMark>,
     /// The assignee's last event in the active thread.
     pub last_assignee_event: Option<EventMark>,
+    /// The agent who let the customer's last message go unanswered; routing does not offer it
+    /// this chat again until someone else takes it, the agent replies, or the thread closes.
+    pub unanswered_by: Option<UserId>,
     /// True once the chat was marked idle (`routing.idle`); any new message clears it.
     pub idle: bool,
     /// The queue position key while queued: `(waiting_since, arrival number)`.

@@ -54,15 +54,24 @@ pub struct RoutingView<'a> {
     engine: &'a Engine,
     chat: &'a Chat,
     moment: RoutingMoment,
+    excluded: Option<UserId>,
 }
 
 impl<'a> RoutingView<'a> {
     pub(crate) fn new(engine: &'a Engine, chat: &'a Chat, moment: RoutingMoment) -> Self {
+        let excluded = crate::engine::routing_exclusion(chat, &moment);
         Self {
             engine,
             chat,
             moment,
+            excluded,
         }
+    }
+
+    /// The agent this decision may not choose: the one the chat is being taken from, or the one
+    /// that let the customer's message go unanswered (unless that agent is now replying).
+    pub fn excluded(&self) -> Option<&UserId> {
+        self.excluded.as_ref()
     }
 
     /// Why the engine asks.
@@ -106,10 +115,9 @@ impl<'a> RoutingView<'a> {
     /// True if the agent can take this chat now: available, allowed to see it, and not the agent
     /// the chat is being taken from.
     pub fn can_take(&self, id: &UserId) -> bool {
-        self.engine.agent_slot(id).is_some_and(|s| {
-            self.engine
-                .can_take(s, self.chat, self.moment.excluded_agent())
-        })
+        self.engine
+            .agent_slot(id)
+            .is_some_and(|s| self.engine.can_take(s, self.chat, self.excluded()))
     }
 
     /// Agents who can take this chat, most free slots first.
@@ -133,7 +141,7 @@ impl<'a> RoutingView<'a> {
     ) -> impl Iterator<Item = AgentStatus<'a>> + '_ {
         let engine = self.engine;
         let chat = self.chat;
-        let excluded = self.moment.excluded_agent();
+        let excluded = self.excluded.as_ref();
         slots
             .filter(move |&s| engine.can_take(s, chat, excluded))
             .map(move |s| engine.agent_status_at(s))
