@@ -44,8 +44,10 @@ impl Engine {
                 continue;
             };
             if self.chat_at(slot).is_active() {
-                let text =
-                    format!("Chat archived because customer was banned by {name} for {days} days");
+                let unit = if days == 1 { "day" } else { "days" };
+                let text = format!(
+                    "Chat archived because customer was banned by {name} for {days} {unit}"
+                );
                 let note = Some(("customer_banned", text));
                 self.close_active_thread(slot, note, Some(req.id.clone()), &mut pushes);
             }

@@ -64,10 +64,13 @@ impl Engine {
         let (Some(assignee), Some(message)) = (&r.assignee, r.last_customer_message) else {
             return true;
         };
+        // Seen if the assignee looked at a later second, or at the same second after the
+        // message was stored.
+        let looked_after = r.assignee_seen_order.is_some_and(|o| o > message.order);
         let seen = chat
             .last_seen
             .get(assignee)
-            .is_some_and(|&t| t >= message.timestamp);
+            .is_some_and(|&t| t > message.timestamp || (t == message.timestamp && looked_after));
         let answered = r
             .last_assignee_event
             .is_some_and(|e| e.order > message.order);
@@ -96,10 +99,16 @@ impl Engine {
             order: event.order,
             timestamp: event.timestamp,
         };
+        let all_seen = self.last_message_seen(&self.chats[slot]);
         let chat = &mut self.chats[slot];
         chat.routing.idle = false;
         match req.role {
-            Role::Customer => chat.routing.last_customer_message = Some(mark),
+            Role::Customer => {
+                if all_seen {
+                    chat.routing.unseen_since = Some(mark.timestamp);
+                }
+                chat.routing.last_customer_message = Some(mark);
+            }
             Role::Agent if chat.routing.assignee.as_ref() == Some(&req.id) => {
                 chat.routing.last_assignee_event = Some(mark);
             }
@@ -110,13 +119,17 @@ impl Engine {
             Role::Customer if thread_started => {
                 self.route(slot, RoutingMoment::ThreadStarted, pushes)
             }
-            Role::Agent if unassigned => self.route(
-                slot,
-                RoutingMoment::AgentReplied {
+            Role::Agent if unassigned => {
+                let moment = RoutingMoment::AgentReplied {
                     agent_id: req.id.clone(),
-                },
-                pushes,
-            ),
+                };
+                self.route(slot, moment, pushes);
+                // The reply that won the chat also answers the customer.
+                let routing = &mut self.chats[slot].routing;
+                if routing.assignee.as_ref() == Some(&req.id) {
+                    routing.last_assignee_event = Some(mark);
+                }
+            }
             _ => {}
         }
         self.schedule(slot);
@@ -148,6 +161,7 @@ impl Engine {
                     order: e.order,
                     timestamp: e.timestamp,
                 });
+                chat.routing.unseen_since = last.map(|e| e.timestamp);
                 RoutingMoment::ThreadStarted
             }
             Role::Agent => RoutingMoment::AgentReplied {
@@ -232,6 +246,7 @@ impl Engine {
         chat.routing.assigned_at = Some(now);
         chat.routing.waiting_since = None;
         chat.routing.last_assignee_event = None;
+        chat.routing.assignee_seen_order = None;
 
         let text = match &because {
             Some(b) => format!(
@@ -303,6 +318,7 @@ impl Engine {
         let id = chat.routing.assignee.take()?;
         chat.routing.assigned_at = None;
         chat.routing.last_assignee_event = None;
+        chat.routing.assignee_seen_order = None;
         if leave {
             chat.agent_ids.retain(|a| *a != id);
         }

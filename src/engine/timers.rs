@@ -63,9 +63,10 @@ impl Engine {
         let assigned_at = r.assigned_at?;
         let unseen = self.config.unseen_timeout;
         if !self.last_message_seen(chat) {
-            let since = r
-                .last_customer_message
-                .map_or(assigned_at, |m| m.timestamp.max(assigned_at));
+            let first_unseen = r
+                .unseen_since
+                .or(r.last_customer_message.map(|m| m.timestamp));
+            let since = first_unseen.map_or(assigned_at, |t| t.max(assigned_at));
             return Some((since + unseen, Due::Unseen));
         }
         let quiet_since = thread.last_activity.max(assigned_at);
@@ -160,7 +161,6 @@ impl Engine {
         let thread_id = t.id;
         let chat_id = chat.id;
         chat.routing.idle = false;
-        chat.routing.last_customer_message = None;
         let chat = &self.chats[slot];
         self.push_to_chat(pushes, chat, true, None, |_| PushKind::ThreadClosed {
             chat_id,
@@ -177,6 +177,7 @@ impl Engine {
         self.chats[slot].routing.unanswered_by = None;
         self.chats[slot].routing.idle = false;
         self.chats[slot].routing.last_customer_message = None;
+        self.chats[slot].routing.unseen_since = None;
         if let Some((_, agent)) = self.release_assignee(slot, false) {
             self.drain(agent, pushes);
         }

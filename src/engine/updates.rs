@@ -127,9 +127,12 @@ impl Engine {
         }
 
         self.commit(req);
-        self.chat_at_mut(slot)
-            .last_seen
-            .insert(req.id.clone(), wanted);
+        let seen_order = self.next_order;
+        let chat = self.chat_at_mut(slot);
+        chat.last_seen.insert(req.id.clone(), wanted);
+        if chat.routing.assignee.as_ref() == Some(&req.id) {
+            chat.routing.assignee_seen_order = Some(seen_order);
+        }
         let chat = self.chat_at(slot);
         let mut pushes = Vec::new();
         self.push_to_chat(&mut pushes, chat, true, None, |_| {

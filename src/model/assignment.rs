@@ -25,8 +25,14 @@ pub struct Assignment {
     pub waiting_since: Option<Timestamp>,
     /// The customer's last message (any event but an annotation) in the active thread.
     pub last_customer_message: Option<EventMark>,
+    /// When the oldest customer message the assignee has not seen came; the 5-minute check
+    /// counts from it (or from the assignment, if later).
+    pub unseen_since: Option<Timestamp>,
     /// The assignee's last event in the active thread.
     pub last_assignee_event: Option<EventMark>,
+    /// The order counter when the assignee last moved its last-seen time: events with a lower
+    /// order were there when it looked. Settles messages in the same second as the look.
+    pub assignee_seen_order: Option<u64>,
     /// The agent who let the customer's last message go unanswered; routing does not offer it
     /// this chat again until someone else takes it, the agent replies, or the thread closes.
     pub unanswered_by: Option<UserId>,
