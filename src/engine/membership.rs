@@ -157,6 +157,7 @@ impl Engine {
         let assignee = self.chat_at(slot).routing.assignee.clone();
         if let Some(agent_id) = assignee.filter(|a| leaving.contains(a)) {
             if let Some((_, agent)) = self.release_assignee(slot, false) {
+                self.chat_at_mut(slot).routing.declined_by = Some(agent_id.clone());
                 self.route(
                     slot,
                     crate::routing::RoutingMoment::AssigneeLeft { agent_id },

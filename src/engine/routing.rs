@@ -35,15 +35,15 @@ impl PartialEq for RouterHandle {
     }
 }
 
-/// The agent a routing decision may not choose. An agent who let a customer's message go
-/// unanswered is not offered that chat again (which would only bounce it back to the agent every
-/// few minutes) until someone else takes it or its thread closes; replying still takes it.
+/// The agent a routing decision may not choose. An agent who gave a chat up (let a customer's
+/// message go unanswered, or left) is not offered it again, which would only bounce it straight
+/// back, until someone else takes it or its thread closes; replying still takes it.
 pub(crate) fn routing_exclusion(chat: &Chat, moment: &RoutingMoment) -> Option<UserId> {
     match moment {
         RoutingMoment::AgentReplied { .. } => None,
         m => m
             .excluded_agent()
-            .or(chat.routing.unanswered_by.as_ref())
+            .or(chat.routing.declined_by.as_ref())
             .cloned(),
     }
 }
@@ -225,7 +225,7 @@ impl Engine {
         let agent_name = self.agents[agent].name.clone();
         let previous = self.release_assignee(slot, true);
         self.dequeue(slot);
-        self.chats[slot].routing.unanswered_by = None;
+        self.chats[slot].routing.declined_by = None;
 
         let seq = self.next_assignment_seq();
         self.update_runtime(agent, |rt| {

@@ -33,9 +33,10 @@ pub struct Assignment {
     /// The order counter when the assignee last moved its last-seen time: events with a lower
     /// order were there when it looked. Settles messages in the same second as the look.
     pub assignee_seen_order: Option<u64>,
-    /// The agent who let the customer's last message go unanswered; routing does not offer it
-    /// this chat again until someone else takes it, the agent replies, or the thread closes.
-    pub unanswered_by: Option<UserId>,
+    /// The agent who last gave the chat up (let the customer's message go unanswered, or left);
+    /// routing does not offer it this chat again until someone else takes it, the agent replies,
+    /// or the thread closes.
+    pub declined_by: Option<UserId>,
     /// True once the chat was marked idle (`routing.idle`); any new message clears it.
     pub idle: bool,
     /// The queue position key while queued: `(waiting_since, arrival number)`.
