@@ -76,6 +76,7 @@ pub mod model;
 mod push;
 pub mod query;
 pub mod routing;
+mod user_ids;
 
 pub use api::{AgentApi, CustomerApi, CustomerUpdate, MulticastScopes, Pagination, StartChat};
 pub use engine::{
@@ -88,3 +89,4 @@ pub use model::{
     Properties, PropertyValue, Recipients, Role, Scopes, Thread, ThreadId, Timestamp, User, UserId,
 };
 pub use push::{ChatThread, Postback, Push, PushKind, SneakPeek, TypingIndicator};
+pub use user_ids::UserIds;

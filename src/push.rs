@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::UserIds;
 use crate::model::{
     ChatId, Event, EventId, Properties, Recipients, Role, Scopes, Thread, ThreadId, Timestamp,
     User, UserId,
@@ -16,7 +17,7 @@ use crate::model::{
 #[derive(Clone, Debug, PartialEq)]
 pub struct Push {
     /// Who gets it, in a deterministic order.
-    pub to: Vec<UserId>,
+    pub to: UserIds,
     /// The role of every recipient; the wire format of a push depends on the API.
     pub role: Role,
     /// What happened.

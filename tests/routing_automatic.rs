@@ -336,7 +336,7 @@ fn customer_writes_agent_has_free_slot_chat_assigned() {
     // Anna gets the chat with its thread, herself among the users.
     let last = pushes.last().unwrap();
     assert_eq!(
-        (last.to.clone(), last.role),
+        (last.to.to_vec(), last.role),
         (vec![anna.clone()], Role::Agent)
     );
     match &last.kind {

@@ -146,7 +146,7 @@ fn ban_customer_closes_active_threads_and_tells_agents_and_the_customer() {
     assert_eq!(
         pushes[4],
         Push {
-            to: vec![anna.clone(), bob.clone()],
+            to: vec![anna.clone(), bob.clone()].into(),
             role: Role::Agent,
             kind: PushKind::CustomerBanned {
                 customer_id: jan.clone(),
@@ -157,7 +157,7 @@ fn ban_customer_closes_active_threads_and_tells_agents_and_the_customer() {
     assert_eq!(
         pushes[5],
         Push {
-            to: vec![jan.clone()],
+            to: vec![jan.clone()].into(),
             role: Role::Customer,
             kind: PushKind::CustomerDisconnected {
                 reason: "customer_banned".into()

@@ -548,7 +548,7 @@ fn update_agent_pushes_agent_updated_to_every_agent() {
     assert_eq!(
         out.pushes,
         [Push {
-            to: vec![anna.clone(), bob.clone(), carl.clone()],
+            to: vec![anna.clone(), bob.clone(), carl.clone()].into(),
             role: Role::Agent,
             kind: PushKind::AgentUpdated {
                 agent_id: bob.clone(),

@@ -1,6 +1,7 @@
 //! `ban_customer`.
 
 use super::{Engine, Output, Requester};
+use crate::UserIds;
 use crate::error::Error;
 use crate::model::{Role, UserId};
 use crate::push::{Push, PushKind};
@@ -53,7 +54,7 @@ impl Engine {
             }
         }
         pushes.push(Push {
-            to: self.agents().iter().map(|a| a.id.clone()).collect(),
+            to: self.all_agents(),
             role: Role::Agent,
             kind: PushKind::CustomerBanned {
                 customer_id: customer_id.clone(),
@@ -61,7 +62,7 @@ impl Engine {
             },
         });
         pushes.push(Push {
-            to: vec![customer_id.clone()],
+            to: UserIds::one(customer_id.clone()),
             role: Role::Customer,
             kind: PushKind::CustomerDisconnected {
                 reason: "customer_banned".into(),

@@ -129,29 +129,7 @@ impl Engine {
 
         let chat = self.chat_at(slot);
         let mut pushes = Vec::new();
-        let kind = PushKind::ChatUsersUpdated {
-            chat_id,
-            added: Vec::new(),
-            removed_ids: leaving.clone(),
-        };
-        self.push_to_chat(&mut pushes, chat, true, None, |_| kind.clone());
-        let told: BTreeSet<&UserId> = pushes
-            .iter()
-            .filter(|p| p.role == Role::Agent)
-            .flat_map(|p| p.to.iter())
-            .collect();
-        let untold: Vec<UserId> = leaving
-            .iter()
-            .filter(|a| !told.contains(a))
-            .cloned()
-            .collect();
-        if !untold.is_empty() {
-            pushes.push(Push {
-                to: untold,
-                role: Role::Agent,
-                kind,
-            });
-        }
+        self.push_users_updated(&mut pushes, chat, Vec::new(), leaving.clone());
         self.push_notes(&mut pushes, slot, thread, &notes);
         // The assigned agent leaving is a routing moment.
         let assignee = self.chat_at(slot).routing.assignee.clone();

@@ -32,6 +32,7 @@ pub use queue::QueuePosition;
 pub(crate) use routing::{RouterHandle, routing_exclusion};
 pub use transfer::TransferTarget;
 
+use crate::UserIds;
 use crate::error::Error;
 use crate::hash::FastMap;
 use crate::model::{Agent, Chat, ChatId, Customer, Role, Timestamp, User, UserId};
@@ -87,8 +88,9 @@ pub struct Engine {
     next_order: u64,
     agents: Vec<Agent>,
     agent_index: FastMap<UserId, usize>,
-    /// Every agent id, in registration order: the default audience of a chat with no scopes.
-    all_agent_ids: Vec<UserId>,
+    /// Every agent id, in registration order: the default audience of a chat with no scopes,
+    /// shared by every push that goes to it.
+    all_agent_ids: Arc<[UserId]>,
     customers: FastMap<UserId, CustomerRecord>,
     chats: Vec<Chat>,
     chat_index: FastMap<ChatId, usize>,
@@ -122,7 +124,7 @@ impl Engine {
             next_order: 1,
             agents: Vec::new(),
             agent_index: FastMap::default(),
-            all_agent_ids: Vec::new(),
+            all_agent_ids: Arc::from(Vec::new()),
             customers: FastMap::default(),
             chats: Vec::new(),
             chat_index: FastMap::default(),
@@ -178,8 +180,8 @@ impl Engine {
             return Err(Error::UserExists(agent.id));
         }
         self.agent_index.insert(agent.id.clone(), self.agents.len());
-        self.all_agent_ids.push(agent.id.clone());
         self.agents.push(agent);
+        self.all_agent_ids = self.agents.iter().map(|a| a.id.clone()).collect();
         self.agent_runtime.push(AgentRuntime::default());
         Ok(())
     }
@@ -392,18 +394,33 @@ impl Engine {
         customer.into_iter().chain(agents).collect()
     }
 
+    /// Every agent of the license, in registration order.
+    pub(crate) fn all_agents(&self) -> UserIds {
+        UserIds::shared(Arc::clone(&self.all_agent_ids))
+    }
+
     /// The agents told about a chat: every agent who may see it, or only the chat's agents when
     /// the host configured [`PushAudience::ChatAgentsOnly`].
-    pub(crate) fn agent_audience(&self, chat: &Chat) -> Vec<UserId> {
+    pub(crate) fn agent_audience(&self, chat: &Chat) -> UserIds {
         match self.config.push_audience {
-            PushAudience::ChatAgentsOnly => chat.agent_ids.clone(),
-            PushAudience::AllAgents if chat.scopes.is_empty() => self.all_agent_ids.clone(),
+            PushAudience::ChatAgentsOnly => chat.agent_ids.clone().into(),
+            PushAudience::AllAgents if chat.scopes.is_empty() => self.all_agents(),
             PushAudience::AllAgents => self
                 .agents
                 .iter()
                 .filter(|a| agent_may_see(a, chat))
                 .map(|a| a.id.clone())
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
+        }
+    }
+
+    /// Whether `agent` is in [`agent_audience`](Self::agent_audience) of `chat`, without
+    /// building the list.
+    pub(crate) fn hears_about(&self, agent: &Agent, chat: &Chat) -> bool {
+        match self.config.push_audience {
+            PushAudience::ChatAgentsOnly => chat.agent_ids.contains(&agent.id),
+            PushAudience::AllAgents => agent_may_see(agent, chat),
         }
     }
 
@@ -419,8 +436,13 @@ impl Engine {
         mut make: impl FnMut(Role) -> PushKind,
     ) {
         let mut agents = self.agent_audience(chat);
-        if let Some(except) = except {
-            agents.retain(|a| a != except);
+        if let Some(except) = except.filter(|e| agents.contains(e)) {
+            agents = agents
+                .iter()
+                .filter(|a| *a != except)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into();
         }
         if !agents.is_empty() {
             pushes.push(Push {
@@ -432,7 +454,7 @@ impl Engine {
         if customer_may_see {
             if let Some(customer) = chat.customer_id.as_ref().filter(|c| Some(*c) != except) {
                 pushes.push(Push {
-                    to: vec![customer.clone()],
+                    to: UserIds::one(customer.clone()),
                     role: Role::Customer,
                     kind: make(Role::Customer),
                 });

@@ -52,9 +52,8 @@ impl Engine {
         self.commit(req);
         let mut pushes = Vec::new();
         let available = self.update_runtime(slot, |rt| rt.routing_status = status);
-        let everyone = self.agents().iter().map(|a| a.id.clone()).collect();
         pushes.push(Push {
-            to: everyone,
+            to: self.all_agents(),
             role: Role::Agent,
             kind: PushKind::AgentUpdated {
                 agent_id: target.clone(),

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use super::{Engine, Requester};
+use crate::UserIds;
 use crate::model::{Chat, Event, EventKind, EventMark, Role, User, UserId};
 use crate::push::{Push, PushKind};
 use crate::routing::{Decision, Router, RoutingMoment, RoutingView};
@@ -267,7 +268,7 @@ impl Engine {
         self.push_users_updated(pushes, chat, added, removed.clone());
         self.push_notes(pushes, slot, thread, std::slice::from_ref(&note));
         pushes.push(Push {
-            to: vec![agent_id],
+            to: UserIds::one(agent_id),
             role: Role::Agent,
             kind: PushKind::IncomingChatThread {
                 chat: Box::new(self.chat_thread_view(chat, thread, Role::Agent)),
@@ -370,17 +371,20 @@ impl Engine {
             added,
             removed_ids: removed_ids.clone(),
         };
-        let start = pushes.len();
         self.push_to_chat(pushes, chat, true, None, |_| kind.clone());
-        let told: Vec<&UserId> = pushes[start..].iter().flat_map(|p| p.to.iter()).collect();
+        // Agents who left are no longer in the chat, so the audience may not include them; they
+        // still hear that they left.
         let untold: Vec<UserId> = removed_ids
             .iter()
-            .filter(|a| !told.contains(a) && self.agent_slot(a).is_some())
+            .filter(|a| {
+                self.agent(a)
+                    .is_some_and(|agent| !self.hears_about(agent, chat))
+            })
             .cloned()
             .collect();
         if !untold.is_empty() {
             pushes.push(Push {
-                to: untold,
+                to: untold.into(),
                 role: Role::Agent,
                 kind,
             });

@@ -117,7 +117,7 @@ impl Engine {
         for (to, role) in [(agents, Role::Agent), (customers, Role::Customer)] {
             if !to.is_empty() {
                 pushes.push(Push {
-                    to,
+                    to: to.into(),
                     role,
                     kind: kind.clone(),
                 });

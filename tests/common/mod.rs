@@ -144,7 +144,7 @@ pub fn actions(pushes: &[Push]) -> Vec<&'static str> {
 
 /// The recipients and role of each push, in order.
 pub fn audiences(pushes: &[Push]) -> Vec<(Vec<UserId>, Role)> {
-    pushes.iter().map(|p| (p.to.clone(), p.role)).collect()
+    pushes.iter().map(|p| (p.to.to_vec(), p.role)).collect()
 }
 
 /// Every user who receives at least one of the pushes.
