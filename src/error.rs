@@ -159,6 +159,21 @@ pub enum Error {
         /// The group.
         group: crate::model::GroupId,
     },
+    /// A property is unknown, not allowed where it was written, of the wrong type, or outside
+    /// its domain.
+    #[error("invalid property: {reason}")]
+    InvalidProperty {
+        /// What is wrong, naming the property as `namespace.name`.
+        reason: String,
+    },
+    /// The requester's role may not write this property.
+    #[error("user {user_id} may not write property {property}")]
+    PropertyNotWritable {
+        /// The requester.
+        user_id: UserId,
+        /// The property, as `namespace.name`.
+        property: String,
+    },
     /// The event is not a rich message, or none of its buttons carries the postback.
     #[error("event {event_id} has no button with postback {postback_id:?}")]
     PostbackNotFound {
@@ -174,7 +189,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::UnknownRequester(_) => ErrorKind::Authentication,
-            Error::ChatAccessDenied { .. } | Error::NotAllowed { .. } => ErrorKind::Authorization,
+            Error::ChatAccessDenied { .. }
+            | Error::NotAllowed { .. }
+            | Error::PropertyNotWritable { .. } => ErrorKind::Authorization,
             Error::CustomerBanned { .. } => ErrorKind::CustomerBanned,
             Error::InvalidField { .. }
             | Error::ChatNotFound(_)
@@ -189,6 +206,7 @@ impl Error {
             | Error::NotInChat { .. }
             | Error::PostbackNotFound { .. }
             | Error::CannotTakeChat { .. }
+            | Error::InvalidProperty { .. }
             | Error::NoAgentInGroup { .. } => ErrorKind::Validation,
         }
     }

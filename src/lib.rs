@@ -80,13 +80,14 @@ mod user_ids;
 
 pub use api::{AgentApi, CustomerApi, CustomerUpdate, MulticastScopes, Pagination, StartChat};
 pub use engine::{
-    Engine, EngineConfig, MAX_BAN_DAYS, Output, PushAudience, QueuePosition, SentEvent,
-    TransferTarget,
+    AutoChatScopes, AutoScopeRules, Engine, EngineConfig, Grant, MAX_BAN_DAYS, Output,
+    PERMISSION_TABLE, PushAudience, QueuePosition, SentEvent, TransferTarget, holds,
 };
 pub use error::{Error, ErrorKind};
 pub use model::{
     Agent, AgentKind, Chat, ChatId, Customer, Event, EventId, EventKind, File, GroupId, NewEvent,
-    Properties, PropertyValue, Recipients, Role, Scopes, Thread, ThreadId, Timestamp, User, UserId,
+    Permission, Properties, PropertyValue, Recipients, Role, Scopes, Thread, ThreadId, Timestamp,
+    User, UserId,
 };
 pub use push::{ChatThread, Postback, Push, PushKind, SneakPeek, TypingIndicator};
 pub use user_ids::UserIds;

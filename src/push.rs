@@ -158,6 +158,31 @@ pub enum PushKind {
         /// Whatever JSON the agent sent.
         content: serde_json::Value,
     },
+    /// Chat properties changed; only the changed ones, as the recipient may read them.
+    ChatPropertiesUpdated {
+        /// The chat.
+        chat_id: ChatId,
+        /// What changed.
+        properties: Properties,
+    },
+    /// Thread properties changed; only the changed ones, as the recipient may read them.
+    ChatThreadPropertiesUpdated {
+        /// The chat.
+        chat_id: ChatId,
+        /// The thread.
+        thread_id: ThreadId,
+        /// What changed.
+        properties: Properties,
+    },
+    /// A chat's scopes changed.
+    ChatScopesUpdated {
+        /// The chat.
+        chat_id: ChatId,
+        /// Scopes added.
+        scopes_added: Scopes,
+        /// Scopes removed.
+        scopes_removed: Scopes,
+    },
     /// An agent's routing status changed.
     AgentUpdated {
         /// The agent.
@@ -201,6 +226,9 @@ impl PushKind {
             PushKind::IncomingMulticast { .. } => "incoming_multicast",
             PushKind::CustomerUpdated { .. } => "customer_updated",
             PushKind::AgentUpdated { .. } => "agent_updated",
+            PushKind::ChatPropertiesUpdated { .. } => "chat_properties_updated",
+            PushKind::ChatThreadPropertiesUpdated { .. } => "chat_thread_properties_updated",
+            PushKind::ChatScopesUpdated { .. } => "chat_scopes_updated",
             PushKind::CustomerBanned { .. } => "customer_banned",
             PushKind::CustomerDisconnected { .. } => "customer_disconnected",
         }
@@ -217,7 +245,10 @@ impl PushKind {
             | PushKind::IncomingSneakPeek { chat_id, .. }
             | PushKind::IncomingRichMessagePostback { chat_id, .. }
             | PushKind::LastSeenTimestampUpdated { chat_id, .. }
-            | PushKind::CustomerUpdated { chat_id, .. } => Some(*chat_id),
+            | PushKind::CustomerUpdated { chat_id, .. }
+            | PushKind::ChatPropertiesUpdated { chat_id, .. }
+            | PushKind::ChatThreadPropertiesUpdated { chat_id, .. }
+            | PushKind::ChatScopesUpdated { chat_id, .. } => Some(*chat_id),
             PushKind::IncomingMulticast { .. }
             | PushKind::AgentUpdated { .. }
             | PushKind::CustomerBanned { .. }

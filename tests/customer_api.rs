@@ -336,6 +336,17 @@ fn get_chat_threads_summary_pages_with_default_and_maximum_limits() -> Result<()
 fn start_chat_with_initial_events_scopes_and_properties() -> Result<(), Error> {
     let mut f = Fixture::new();
     let (anna, _, jan, _) = f.ids();
+    // Properties must be configured before anyone may write them.
+    use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyType};
+    f.engine.configure_property(
+        PropertyConfig::new("routing", "idle", PropertyType::Bool).at(
+            Location::Chat,
+            LocationAccess {
+                agent: Access::READ_WRITE,
+                customer: Access::READ_WRITE,
+            },
+        ),
+    )?;
     let mut properties = chatio::Properties::new();
     properties
         .entry("routing".into())

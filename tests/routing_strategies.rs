@@ -575,12 +575,16 @@ fn update_agent_pushes_agent_updated_to_every_agent() {
 }
 
 #[test]
-fn update_agent_an_agent_may_not_update_another_agent() {
-    let (mut engine, ids) = office(AutomaticRouter::default(), &[ANNA, BOB]);
-    let (anna, bob) = (ids[0].clone(), ids[1].clone());
-    let (_, to) = new_chat(&mut engine, at(5));
-    assert_eq!(to, Some(anna.clone()));
+fn update_agent_a_normal_agent_may_not_update_another_agent_an_administrator_may() {
+    let mut engine =
+        Engine::new(EngineConfig::with_seed(11)).with_router(AutomaticRouter::default());
+    let (anna, bob) = (uid("anna@example.com"), uid("bob@example.com"));
+    engine
+        .add_agent(Agent::new(anna.clone(), "Anna").with_permission(chatio::Permission::Normal))
+        .unwrap();
+    engine.add_agent(Agent::new(bob.clone(), "Bob")).unwrap();
 
+    // Anna is a normal agent: agents--all:write is not hers.
     for status in [
         RoutingStatus::NotAcceptingChats,
         RoutingStatus::AcceptingChats,
@@ -594,4 +598,16 @@ fn update_agent_an_agent_may_not_update_another_agent() {
         engine.agent_status(&bob).unwrap().routing_status,
         RoutingStatus::AcceptingChats
     );
+    // Bob is an administrator (the default): he may change Anna's status, and everyone hears.
+    let out = engine
+        .as_agent(&bob, at(20))
+        .unwrap()
+        .update_agent(Some(&anna), Some(RoutingStatus::NotAcceptingChats))
+        .unwrap();
+    assert_eq!(
+        engine.agent_status(&anna).unwrap().routing_status,
+        RoutingStatus::NotAcceptingChats
+    );
+    assert_eq!(out.pushes.len(), 1);
+    assert_eq!(out.pushes[0].to, vec![anna.clone(), bob.clone()]);
 }

@@ -40,6 +40,7 @@ mod ops;
 
 use std::collections::BTreeSet;
 
+use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyType};
 use chatio::model::{Button, FormField, FormFieldKind, GroupId, Page, RichElement, RichMessage};
 use chatio::{
     Agent, Chat, ChatId, Customer, CustomerUpdate, Engine, EngineConfig, Error, EventId, EventKind,
@@ -116,6 +117,20 @@ impl World {
             config = config.push_audience(PushAudience::ChatAgentsOnly);
         }
         let mut engine = Engine::new(config);
+        // The one property the operations write, open to everyone everywhere; the property
+        // rules themselves are exercised by the privacy property test.
+        let open = LocationAccess {
+            agent: Access::READ_WRITE,
+            customer: Access::READ_WRITE,
+        };
+        engine
+            .configure_property(
+                PropertyConfig::new("routing", "pinned", PropertyType::Bool)
+                    .at(Location::Chat, open)
+                    .at(Location::Thread, open)
+                    .at(Location::Event, open),
+            )
+            .unwrap();
         let agents = vec![
             uid("anna@example.com"),
             uid("bob@example.com"),

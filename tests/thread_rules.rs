@@ -84,6 +84,16 @@ fn r1_at_most_one_active_thread_and_only_the_last() -> Result<(), Error> {
 fn r2_start_chat_creates_chat_and_first_active_thread() -> Result<(), Error> {
     let mut f = Fixture::new();
     let (anna, bob, jan, eva) = f.ids();
+    use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyType};
+    let open = LocationAccess {
+        agent: Access::READ_WRITE,
+        customer: Access::READ_WRITE,
+    };
+    f.engine.configure_property(
+        PropertyConfig::new("source", "type", PropertyType::String)
+            .at(Location::Chat, open)
+            .at(Location::Thread, open),
+    )?;
     let mut properties = Properties::new();
     properties
         .entry("source".into())

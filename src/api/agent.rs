@@ -1,10 +1,14 @@
 //! The Agent API.
 
-use crate::engine::{Engine, Output, Requester, SentEvent, TransferTarget};
+use crate::engine::{
+    AutoChatScopes, AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget,
+};
 use crate::error::Error;
 use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, UserId};
+use crate::model::{Properties, Scopes};
 use crate::push::{ChatThread, Postback};
 use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};
+use crate::query::{ChatFilters, ChatSummary};
 use crate::routing::RoutingStatus;
 
 use super::{MulticastScopes, Pagination, StartChat};
@@ -172,6 +176,64 @@ impl<'e> AgentApi<'e> {
         target: &TransferTarget,
     ) -> Result<Output<()>, Error> {
         self.engine.transfer_chat(&self.me, chat_id, target)
+    }
+
+    /// `get_filtered_chats`: summaries of the chats this agent may see that pass the filters.
+    pub fn get_filtered_chats(&self, filters: &ChatFilters) -> Result<Vec<ChatSummary>, Error> {
+        self.engine.get_filtered_chats(&self.me, filters)
+    }
+
+    /// `update_chat_properties`: sets chat properties; configured, typed, writable by agents.
+    pub fn update_chat_properties(
+        &mut self,
+        chat_id: ChatId,
+        properties: Properties,
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .update_chat_properties(&self.me, chat_id, properties)
+    }
+
+    /// `update_chat_thread_properties`: sets properties of one thread of a chat.
+    pub fn update_chat_thread_properties(
+        &mut self,
+        chat_id: ChatId,
+        thread_id: ThreadId,
+        properties: Properties,
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .update_chat_thread_properties(&self.me, chat_id, thread_id, properties)
+    }
+
+    /// `update_chat_scopes`: adds and removes groups and agents that may see the chat.
+    pub fn update_chat_scopes(
+        &mut self,
+        chat_id: ChatId,
+        add_scopes: Scopes,
+        remove_scopes: Scopes,
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .update_chat_scopes(&self.me, chat_id, add_scopes, remove_scopes)
+    }
+
+    /// `add_auto_chat_scopes`: chats that start matching `rules` get `scopes`; returns the id.
+    pub fn add_auto_chat_scopes(
+        &mut self,
+        description: Option<String>,
+        scopes: Scopes,
+        rules: AutoScopeRules,
+    ) -> Result<Output<String>, Error> {
+        self.engine
+            .add_auto_chat_scopes(&self.me, description, scopes, rules)
+    }
+
+    /// `remove_auto_chat_scopes`.
+    pub fn remove_auto_chat_scopes(&mut self, id: &str) -> Result<Output<()>, Error> {
+        self.engine.remove_auto_chat_scopes(&self.me, id)
+    }
+
+    /// `get_auto_chat_scopes_config`.
+    pub fn get_auto_chat_scopes_config(&self) -> Result<Vec<AutoChatScopes>, Error> {
+        self.engine.get_auto_chat_scopes_config(&self.me)
     }
 
     /// `update_last_seen_timestamp`: moves this agent's last-seen time in a chat forward.

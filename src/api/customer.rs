@@ -5,6 +5,7 @@ use crate::error::Error;
 use crate::model::{
     ChatId, Customer, EventId, File, NewEvent, Recipients, ThreadId, Timestamp, UserId,
 };
+use crate::model::{Properties, Scopes};
 use crate::push::{ChatThread, Postback};
 use crate::query::{ChatThreads, ChatsSummary, CustomerLogin, ThreadsSummary};
 
@@ -147,6 +148,38 @@ impl<'e> CustomerApi<'e> {
     /// `update_customer`: changes the customer's details; each active chat is told.
     pub fn update_customer(&mut self, update: CustomerUpdate) -> Result<Output<Customer>, Error> {
         self.engine.update_customer(&self.me, update)
+    }
+
+    /// `update_chat_properties`: sets chat properties; configured, typed, writable by customers.
+    pub fn update_chat_properties(
+        &mut self,
+        chat_id: ChatId,
+        properties: Properties,
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .update_chat_properties(&self.me, chat_id, properties)
+    }
+
+    /// `update_chat_thread_properties`: sets properties of one thread of the chat.
+    pub fn update_chat_thread_properties(
+        &mut self,
+        chat_id: ChatId,
+        thread_id: ThreadId,
+        properties: Properties,
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .update_chat_thread_properties(&self.me, chat_id, thread_id, properties)
+    }
+
+    /// `update_chat_scopes`: adds and removes groups that may see the chat.
+    pub fn update_chat_scopes(
+        &mut self,
+        chat_id: ChatId,
+        add_scopes: Scopes,
+        remove_scopes: Scopes,
+    ) -> Result<Output<()>, Error> {
+        self.engine
+            .update_chat_scopes(&self.me, chat_id, add_scopes, remove_scopes)
     }
 
     /// `update_last_seen_timestamp`: moves the customer's last-seen time in a chat forward.

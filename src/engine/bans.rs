@@ -19,6 +19,7 @@ impl Engine {
         customer_id: &UserId,
         days: u32,
     ) -> Result<Output<()>, Error> {
+        self.authorize(req, super::Grant::CustomersBanWrite)?;
         if days == 0 || days > MAX_BAN_DAYS {
             return Err(Error::InvalidField {
                 field: "ban.days",

@@ -8,8 +8,8 @@ use super::{Engine, Output, Requester};
 use crate::api::StartChat;
 use crate::error::Error;
 use crate::model::{
-    Chat, ChatId, Event, EventKind, File, NewEvent, Properties, Recipients, Role, Thread, ThreadId,
-    UserId,
+    Chat, ChatId, Event, EventKind, File, Location, NewEvent, Properties, Recipients, Role, Thread,
+    ThreadId, UserId,
 };
 use crate::push::{ChatThread, Push, PushKind};
 
@@ -75,7 +75,7 @@ impl Engine {
         }
     }
 
-    /// Validates a new event: its own fields, then who sends it.
+    /// Validates a new event: its own fields, who sends it, and its properties.
     fn check_new_event(
         &self,
         req: &Requester,
@@ -83,7 +83,8 @@ impl Engine {
         via_send_file: bool,
     ) -> Result<(), Error> {
         event.validate()?;
-        self.check_authorable(req, event, via_send_file)
+        self.check_authorable(req, event, via_send_file)?;
+        self.check_properties(req, &event.properties, Location::Event)
     }
 
     /// `send_event`: R3, R4, R6, R7.
@@ -117,7 +118,7 @@ impl Engine {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        let slot = self.accessible_chat(req, chat_id)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         let chat = self.chat_at(slot);
         // R6: a retry with the same sender, chat and custom_id returns the original event.
         if let Some(custom_id) = &event.custom_id {
@@ -149,10 +150,10 @@ impl Engine {
                 chat,
                 stored.visible_to(Role::Customer),
                 None,
-                |_| PushKind::IncomingEvent {
+                |role| PushKind::IncomingEvent {
                     chat_id,
                     thread_id,
-                    event: Arc::clone(&stored),
+                    event: self.event_view(&stored, role),
                 },
             );
         }
@@ -174,6 +175,8 @@ impl Engine {
         customer: Option<UserId>,
         mut request: StartChat,
     ) -> Result<Output<ChatThread>, Error> {
+        self.check_properties(req, &request.properties, Location::Chat)?;
+        self.check_properties(req, &request.thread_properties, Location::Thread)?;
         let mut custom_ids = std::collections::BTreeSet::new();
         for event in &mut request.events {
             self.check_new_event(req, event, false)?;
@@ -209,6 +212,10 @@ impl Engine {
         chat.properties = request.properties;
         chat.scopes = request.scopes;
         let slot = self.insert_chat(chat);
+        let auto = self.auto_scopes_for(slot);
+        let scopes = &mut self.chat_at_mut(slot).scopes;
+        scopes.groups.extend(auto.groups);
+        scopes.agents.extend(auto.agents);
         if let Some(record) = customer.as_ref().and_then(|c| self.customer_record_mut(c)) {
             record.chats.push(chat_id);
         }
@@ -322,9 +329,9 @@ impl Engine {
         ChatThread {
             id: chat.id,
             users: self.chat_users(chat),
-            properties: chat.properties.clone(),
+            properties: self.properties_view(&chat.properties, Location::Chat, role),
             scopes: chat.scopes.clone(),
-            thread: chat.threads[thread].view_for(role),
+            thread: self.thread_view(&chat.threads[thread], role),
         }
     }
 

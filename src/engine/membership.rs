@@ -17,7 +17,13 @@ impl Engine {
         chat_id: ChatId,
         agent_ids: &[UserId],
     ) -> Result<Output<()>, Error> {
-        let slot = self.accessible_chat(req, chat_id)?;
+        // Joining oneself is writing to the conversation; adding others changes the chat's meta.
+        let right = if agent_ids == std::slice::from_ref(&req.id) {
+            super::ChatRight::Conversation
+        } else {
+            super::ChatRight::Meta
+        };
+        let slot = self.chat_for(req, chat_id, right)?;
         if agent_ids.is_empty() {
             return Err(Error::InvalidField {
                 field: "agent_ids",
@@ -87,7 +93,13 @@ impl Engine {
         agent_ids: &[UserId],
         customer_ids: &[UserId],
     ) -> Result<Output<()>, Error> {
-        let slot = self.accessible_chat(req, chat_id)?;
+        let only_me = agent_ids.is_empty() || agent_ids == std::slice::from_ref(&req.id);
+        let right = if only_me {
+            super::ChatRight::Conversation
+        } else {
+            super::ChatRight::Meta
+        };
+        let slot = self.chat_for(req, chat_id, right)?;
         if !customer_ids.is_empty() {
             return Err(Error::NotAllowed {
                 user_id: req.id.clone(),
@@ -158,13 +170,17 @@ impl Engine {
         let chat = self.chat_at(slot);
         let thread_id = chat.threads[thread].id;
         for note in notes {
-            self.push_to_chat(pushes, chat, note.visible_to(Role::Customer), None, |_| {
-                PushKind::IncomingEvent {
+            self.push_to_chat(
+                pushes,
+                chat,
+                note.visible_to(Role::Customer),
+                None,
+                |role| PushKind::IncomingEvent {
                     chat_id: chat.id,
                     thread_id,
-                    event: Arc::clone(note),
-                }
-            });
+                    event: self.event_view(note, role),
+                },
+            );
         }
     }
 }

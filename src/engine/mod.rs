@@ -10,13 +10,17 @@ mod config;
 mod events;
 mod ids;
 mod membership;
+mod permissions;
 mod presence;
+mod properties;
 mod queue;
 mod routing;
+mod scopes;
 mod signals;
 mod timers;
 mod transfer;
 mod updates;
+mod visibility;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -28,14 +32,19 @@ pub use bans::MAX_BAN_DAYS;
 pub use config::{EngineConfig, PushAudience};
 pub use events::SentEvent;
 pub(crate) use ids::IdGenerator;
+pub(crate) use permissions::ChatRight;
+pub use permissions::{Grant, PERMISSION_TABLE, holds};
 pub use queue::QueuePosition;
 pub(crate) use routing::{RouterHandle, routing_exclusion};
+pub use scopes::{AutoChatScopes, AutoScopeRules};
 pub use transfer::TransferTarget;
 
 use crate::UserIds;
 use crate::error::Error;
 use crate::hash::FastMap;
-use crate::model::{Agent, Chat, ChatId, Customer, Role, Timestamp, User, UserId};
+use crate::model::{
+    Agent, Chat, ChatId, Customer, PropertyConfig, PropertyRegistry, Role, Timestamp, User, UserId,
+};
 use crate::push::{Push, PushKind};
 use crate::routing::{AgentStatus, Router};
 
@@ -106,6 +115,10 @@ pub struct Engine {
     /// `(waiting since, arrival number, chat slot)`: unassigned active chats, oldest first.
     queue: BTreeSet<(Timestamp, u64, usize)>,
     queue_seq: u64,
+    /// Which properties exist and who may read and write them.
+    properties: PropertyRegistry,
+    /// Rules that give starting chats scopes, oldest first.
+    auto_chat_scopes: Vec<AutoChatScopes>,
 }
 
 impl Default for Engine {
@@ -135,7 +148,20 @@ impl Engine {
             timers: BTreeSet::new(),
             queue: BTreeSet::new(),
             queue_seq: 0,
+            properties: PropertyRegistry::default(),
+            auto_chat_scopes: Vec::new(),
         }
+    }
+
+    /// Configures a property (what chat.io's Configuration API does). Properties that are not
+    /// configured are refused wherever they are written.
+    pub fn configure_property(&mut self, config: PropertyConfig) -> Result<(), Error> {
+        self.properties.insert(config)
+    }
+
+    /// The property configuration.
+    pub fn property_registry(&self) -> &PropertyRegistry {
+        &self.properties
     }
 
     /// Sets the router the engine consults at routing moments (see [`crate::routing`]). Without
@@ -333,6 +359,18 @@ impl Engine {
                 chat_id: id,
             })
         }
+    }
+
+    /// The chat, if the requester may see it and holds the right for the action.
+    pub(crate) fn chat_for(
+        &self,
+        req: &Requester,
+        id: ChatId,
+        right: ChatRight,
+    ) -> Result<usize, Error> {
+        let slot = self.accessible_chat(req, id)?;
+        self.authorize_chat(req, slot, right)?;
+        Ok(slot)
     }
 
     /// Whether a user may see a chat: a customer only its own, an agent any chat it is in or

@@ -27,8 +27,8 @@ impl Engine {
         Ok(Output::new((), pushes))
     }
 
-    /// `update_agent`: sets the requester's routing status (agents change only their own) and
-    /// tells every agent.
+    /// `update_agent`: sets an agent's routing status (its own, or, with `agents--all:write`,
+    /// another's) and tells every agent.
     pub(crate) fn update_agent(
         &mut self,
         req: &Requester,
@@ -39,13 +39,12 @@ impl Engine {
         let slot = self
             .agent_slot(target)
             .ok_or_else(|| Error::AgentNotFound(target.clone()))?;
-        if *target != req.id {
-            return Err(Error::NotAllowed {
-                user_id: req.id.clone(),
-                action: "update another agent",
-                reason: "agents change only their own routing status".into(),
-            });
-        }
+        let grant = if *target == req.id {
+            super::Grant::AgentsMyWrite
+        } else {
+            super::Grant::AgentsAllWrite
+        };
+        self.authorize(req, grant)?;
         let Some(status) = routing_status else {
             return Ok(Output::quiet(()));
         };

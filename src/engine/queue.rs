@@ -59,7 +59,7 @@ impl Engine {
         req: &super::Requester,
         chat_id: ChatId,
     ) -> Result<Option<QueuePosition>, crate::Error> {
-        let slot = self.accessible_chat(req, chat_id)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Read)?;
         Ok(self.queue_position(slot, req.now))
     }
 

@@ -40,12 +40,12 @@ impl PartialEq for RouterHandle {
 /// message go unanswered, or left) is not offered it again, which would only bounce it straight
 /// back, until someone else takes it or its thread closes; replying still takes it.
 pub(crate) fn routing_exclusion(chat: &Chat, moment: &RoutingMoment) -> Option<UserId> {
+    let declined = chat.routing.declined_by.as_ref();
     match moment {
-        RoutingMoment::AgentReplied { .. } => None,
-        m => m
-            .excluded_agent()
-            .or(chat.routing.declined_by.as_ref())
-            .cloned(),
+        // The agent who gave the chat up may take it back by replying; nobody else brings it
+        // back to that agent.
+        RoutingMoment::AgentReplied { agent_id } => declined.filter(|d| *d != agent_id).cloned(),
+        m => m.excluded_agent().or(declined).cloned(),
     }
 }
 

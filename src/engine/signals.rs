@@ -18,7 +18,7 @@ impl Engine {
         recipients: Recipients,
         is_typing: bool,
     ) -> Result<Output<()>, Error> {
-        let slot = self.accessible_chat(req, chat_id)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         let chat = self.chat_at(slot);
         let typing_indicator = TypingIndicator {
             author_id: req.id.clone(),
@@ -47,7 +47,7 @@ impl Engine {
         chat_id: ChatId,
         text: String,
     ) -> Result<Output<()>, Error> {
-        let slot = self.accessible_chat(req, chat_id)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         let chat = self.chat_at(slot);
         let sneak_peek = SneakPeek {
             author_id: req.id.clone(),
@@ -72,6 +72,7 @@ impl Engine {
         scopes: &MulticastScopes,
         content: serde_json::Value,
     ) -> Result<Output<()>, Error> {
+        self.authorize(req, super::Grant::MulticastWrite)?;
         if !scopes.all_agents
             && scopes.agent_ids.is_empty()
             && scopes.groups.is_empty()

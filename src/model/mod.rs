@@ -4,9 +4,11 @@ mod assignment;
 mod chat;
 mod event;
 mod file;
+mod filters;
 mod form;
 mod ids;
 mod properties;
+mod property_config;
 mod rich_message;
 mod scopes;
 mod thread;
@@ -17,14 +19,21 @@ pub use assignment::{Assignment, EventMark};
 pub use chat::Chat;
 pub use event::{Event, EventKind, MAX_CUSTOM_ID_LEN, NewEvent, Recipients};
 pub use file::{File, MAX_FILE_SIZE};
+pub use filters::{PropertyFilter, PropertyFilters, UrlFilter, UrlMatch, properties_match};
 pub use form::{FormField, FormFieldKind, FormOption};
 pub use ids::{ChatId, EventId, GroupId, MAX_USER_ID_LEN, ThreadId, UserId};
 pub use properties::{Properties, PropertyValue};
+pub(crate) use property_config::PropertyRefusal;
+pub use property_config::{
+    Access, Domain, Location, LocationAccess, PropertyConfig, PropertyRegistry, PropertyType,
+};
 pub use rich_message::{Button, MAX_RICH_ITEMS, RichElement, RichImage, RichMessage};
 pub use scopes::Scopes;
 pub use thread::Thread;
 pub use timestamp::Timestamp;
-pub use user::{Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_NAME_LEN, Page, Role, User};
+pub use user::{
+    Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_NAME_LEN, Page, Permission, Role, User,
+};
 
 pub(crate) use event::non_empty;
 pub(crate) use form::looks_like_email;

@@ -203,13 +203,20 @@ impl PropertyConfig {
             });
         }
         match &self.domain {
-            Some(Domain::Range { min, max }) if self.property_type != PropertyType::Int || min > max => {
+            Some(Domain::Range { min, max })
+                if self.property_type != PropertyType::Int || min > max =>
+            {
                 Err(Error::InvalidField {
                     field: "property.domain",
-                    reason: format!("{}.{}: a range needs an int and min <= max", self.namespace, self.name),
+                    reason: format!(
+                        "{}.{}: a range needs an int and min <= max",
+                        self.namespace, self.name
+                    ),
                 })
             }
-            Some(Domain::Values(values)) if values.iter().any(|v| !self.property_type.accepts(v)) => {
+            Some(Domain::Values(values))
+                if values.iter().any(|v| !self.property_type.accepts(v)) =>
+            {
                 Err(Error::InvalidField {
                     field: "property.domain",
                     reason: format!(
@@ -252,13 +259,25 @@ impl PropertyRegistry {
         self.configs.values().flat_map(BTreeMap::values)
     }
 
-    fn access(&self, namespace: &str, name: &str, location: Location, role: Role) -> Option<Access> {
-        Some(self.get(namespace, name)?.locations.get(&location)?.of(role))
+    fn access(
+        &self,
+        namespace: &str,
+        name: &str,
+        location: Location,
+        role: Role,
+    ) -> Option<Access> {
+        Some(
+            self.get(namespace, name)?
+                .locations
+                .get(&location)?
+                .of(role),
+        )
     }
 
     /// Whether `role` may read the property at `location`.
     pub fn readable(&self, namespace: &str, name: &str, location: Location, role: Role) -> bool {
-        self.access(namespace, name, location, role).is_some_and(|a| a.read)
+        self.access(namespace, name, location, role)
+            .is_some_and(|a| a.read)
     }
 
     /// Checks that `role` may write every property of `properties` at `location`: each must be
@@ -274,7 +293,10 @@ impl PropertyRegistry {
             for (name, value) in values {
                 let what = || format!("{namespace}.{name}");
                 let Some(config) = self.get(namespace, name) else {
-                    return Err(PropertyRefusal::Invalid(format!("unknown property {}", what())));
+                    return Err(PropertyRefusal::Invalid(format!(
+                        "unknown property {}",
+                        what()
+                    )));
                 };
                 let Some(access) = config.locations.get(&location) else {
                     return Err(PropertyRefusal::Invalid(format!(
@@ -384,11 +406,20 @@ mod tests {
             Err(PropertyRefusal::Invalid(_))
         ));
         let out_of_range = props("rating", "score", PropertyValue::Int(6));
-        assert!(r.check_write(&out_of_range, Location::Chat, Role::Customer).is_err());
+        assert!(
+            r.check_write(&out_of_range, Location::Chat, Role::Customer)
+                .is_err()
+        );
         let wrong_type = props("rating", "score", PropertyValue::String("5".into()));
-        assert!(r.check_write(&wrong_type, Location::Chat, Role::Customer).is_err());
+        assert!(
+            r.check_write(&wrong_type, Location::Chat, Role::Customer)
+                .is_err()
+        );
         let unknown = props("rating", "nope", PropertyValue::Int(1));
-        assert!(r.check_write(&unknown, Location::Chat, Role::Customer).is_err());
+        assert!(
+            r.check_write(&unknown, Location::Chat, Role::Customer)
+                .is_err()
+        );
     }
 
     #[test]
@@ -402,7 +433,10 @@ mod tests {
     #[test]
     fn configs_are_validated() {
         let mut r = PropertyRegistry::default();
-        assert!(r.insert(PropertyConfig::new("a", "b", PropertyType::Int)).is_err());
+        assert!(
+            r.insert(PropertyConfig::new("a", "b", PropertyType::Int))
+                .is_err()
+        );
         let bad_range = PropertyConfig::new("a", "b", PropertyType::String)
             .at(Location::Chat, LocationAccess::default())
             .with_domain(Domain::Range { min: 1, max: 2 });

@@ -36,19 +36,6 @@ impl Thread {
         self.events.iter().filter(move |e| e.visible_to(role))
     }
 
-    /// A copy of the thread showing only what a user of `role` may see.
-    pub fn view_for(&self, role: Role) -> Thread {
-        match role {
-            Role::Agent => self.clone(),
-            Role::Customer => Thread {
-                events: self.events_for(role).cloned().collect(),
-                user_ids: self.user_ids.clone(),
-                properties: self.properties.clone(),
-                ..*self
-            },
-        }
-    }
-
     /// The same thread without its events, as summaries show it.
     pub(crate) fn without_events(&self) -> Thread {
         Thread {

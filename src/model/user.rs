@@ -97,6 +97,22 @@ pub enum AgentKind {
     Bot,
 }
 
+/// An agent's permission level. What each level may do is the table in
+/// [`PERMISSION_TABLE`](crate::PERMISSION_TABLE).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Owns the license: everything.
+    Owner,
+    /// Everything within its scopes. The default, so an engine without permission setup lets
+    /// every agent act on every chat it may see.
+    #[default]
+    Administrator,
+    /// Reads the chats it may see; writes only to its own chats (those it is in, and chats
+    /// waiting in the queue for an agent).
+    Normal,
+}
+
 /// An agent of the license, as the host configures it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agent {
@@ -114,6 +130,8 @@ pub struct Agent {
     pub groups: Vec<GroupId>,
     /// How many chats routing may assign to the agent at once (its slots).
     pub max_chats: u32,
+    /// What the agent may do.
+    pub permission: Permission,
 }
 
 /// The default number of concurrent chats an agent may be assigned.
@@ -133,6 +151,7 @@ impl Agent {
             kind: AgentKind::Human,
             groups: Vec::new(),
             max_chats: DEFAULT_MAX_CHATS,
+            permission: Permission::default(),
         }
     }
 
@@ -157,6 +176,12 @@ impl Agent {
     /// Puts the agent in groups.
     pub fn with_groups(mut self, groups: impl IntoIterator<Item = GroupId>) -> Self {
         self.groups = groups.into_iter().collect();
+        self
+    }
+
+    /// Sets the agent's permission level.
+    pub fn with_permission(mut self, permission: Permission) -> Self {
+        self.permission = permission;
         self
     }
 

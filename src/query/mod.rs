@@ -1,8 +1,10 @@
 //! Read-only views: what a user may see of chats and threads. Queries change nothing.
 
+mod filtered;
 mod summary;
 mod threads;
 
+pub use filtered::ChatFilters;
 pub use summary::{AgentLogin, ChatSummary, ChatsSummary, CustomerLogin, LastEvent};
 pub use threads::{ChatThreads, ThreadSummary, ThreadsSummary};
 

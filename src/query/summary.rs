@@ -10,7 +10,8 @@ use crate::api::Pagination;
 use crate::engine::{Engine, Requester};
 use crate::error::Error;
 use crate::model::{
-    Agent, Chat, ChatId, Customer, Event, Properties, Role, Scopes, Thread, ThreadId, User,
+    Agent, Chat, ChatId, Customer, Event, Location, Properties, Role, Scopes, Thread, ThreadId,
+    User,
 };
 
 /// The latest event of one type in a chat, and where it is.
@@ -83,7 +84,7 @@ impl Engine {
                     .or_insert_with(|| LastEvent {
                         thread_id: thread.id,
                         thread_order: thread.order,
-                        event: Arc::clone(event),
+                        event: self.event_view(event, role),
                     });
                 if last_event_per_type.len() == EVENT_TYPES {
                     break 'threads;
@@ -94,10 +95,12 @@ impl Engine {
             id: chat.id,
             order: chat.order(),
             users: self.chat_users(chat),
-            properties: chat.properties.clone(),
+            properties: self.properties_view(&chat.properties, Location::Chat, role),
             scopes: chat.scopes.clone(),
             last_event_per_type,
-            last_thread_summary: chat.last_thread().map(Thread::without_events),
+            last_thread_summary: chat
+                .last_thread()
+                .map(|t| self.thread_summary_view(t, role)),
         }
     }
 

@@ -6,7 +6,7 @@ use super::paginate;
 use crate::api::Pagination;
 use crate::engine::{Engine, Requester};
 use crate::error::Error;
-use crate::model::{ChatId, Properties, Scopes, Thread, ThreadId, User};
+use crate::model::{ChatId, Location, Properties, Scopes, Thread, ThreadId, User};
 
 /// A thread in a summary: id, order and how many events the requester may see in it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,13 +64,13 @@ impl Engine {
         chat_id: ChatId,
         thread_ids: &[ThreadId],
     ) -> Result<ChatThreads, Error> {
-        let slot = self.accessible_chat(req, chat_id)?;
+        let slot = self.chat_for(req, chat_id, crate::engine::ChatRight::Read)?;
         let chat = self.chat_at(slot);
         let threads = thread_ids
             .iter()
             .map(|id| {
                 chat.thread(id)
-                    .map(|t| t.view_for(req.role))
+                    .map(|t| self.thread_view(t, req.role))
                     .ok_or(Error::ThreadNotFound {
                         chat_id,
                         thread_id: *id,
@@ -80,7 +80,7 @@ impl Engine {
         Ok(ChatThreads {
             id: chat_id,
             users: self.chat_users(chat),
-            properties: chat.properties.clone(),
+            properties: self.properties_view(&chat.properties, Location::Chat, req.role),
             scopes: chat.scopes.clone(),
             threads,
             threads_summary: chat
@@ -100,7 +100,7 @@ impl Engine {
         page: Pagination,
     ) -> Result<ThreadsSummary, Error> {
         let (offset, limit) = paginate(page, THREADS_LIMIT.0, THREADS_LIMIT.1, None)?;
-        let slot = self.accessible_chat(req, chat_id)?;
+        let slot = self.chat_for(req, chat_id, crate::engine::ChatRight::Read)?;
         let chat = self.chat_at(slot);
         Ok(ThreadsSummary {
             threads_summary: chat

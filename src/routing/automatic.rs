@@ -56,8 +56,14 @@ impl Router for AutomaticRouter {
 
     fn route(&self, view: &RoutingView<'_>) -> Decision {
         match view.moment() {
+            // The agent who writes, or who has room, takes the chat when it can; otherwise the
+            // chat goes to whoever can, as any waiting chat would.
             RoutingMoment::AgentReplied { agent_id }
-            | RoutingMoment::CapacityFreed { agent_id } => Decision::Assign(agent_id.clone()),
+            | RoutingMoment::CapacityFreed { agent_id }
+                if view.can_take(agent_id) =>
+            {
+                Decision::Assign(agent_id.clone())
+            }
             _ => self
                 .pick(view)
                 .map_or(Decision::Unassign, |a| Decision::Assign(a.agent.id.clone())),

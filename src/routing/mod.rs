@@ -93,6 +93,8 @@ pub enum RoutingMoment {
         /// The agent who left.
         agent_id: UserId,
     },
+    /// A waiting chat's scopes changed: other agents may be able to take it now.
+    ScopesChanged,
     /// The assigned agent did not see the customer's last message in time. It cannot be chosen
     /// again.
     AssigneeTimedOut {

@@ -1,0 +1,76 @@
+//! What each role may read: events by recipients, properties by the registry's read access.
+//!
+//! Every response, push and query goes through these views, so a property a role may not read,
+//! or an event meant for agents only, never reaches it. The common case (no properties, or all
+//! readable) hands out the stored `Arc` without copying.
+
+use std::sync::Arc;
+
+use super::Engine;
+use crate::model::{Event, Location, Properties, PropertyRefusal, Role, Thread};
+
+impl Engine {
+    /// Checks that the requester may write these properties at `location`.
+    pub(crate) fn check_properties(
+        &self,
+        req: &super::Requester,
+        properties: &Properties,
+        location: Location,
+    ) -> Result<(), crate::Error> {
+        if properties.is_empty() {
+            return Ok(());
+        }
+        self.properties
+            .check_write(properties, location, req.role)
+            .map_err(|refusal| match refusal {
+                PropertyRefusal::Invalid(reason) => crate::Error::InvalidProperty { reason },
+                PropertyRefusal::NoAccess(property) => crate::Error::PropertyNotWritable {
+                    user_id: req.id.clone(),
+                    property,
+                },
+            })
+    }
+
+    /// Properties at `location` as `role` may see them.
+    pub(crate) fn properties_view(
+        &self,
+        properties: &Properties,
+        location: Location,
+        role: Role,
+    ) -> Properties {
+        self.properties
+            .filter(properties, location, role)
+            .into_owned()
+    }
+
+    /// An event as `role` may see it (the caller has checked its recipients).
+    pub(crate) fn event_view(&self, event: &Arc<Event>, role: Role) -> Arc<Event> {
+        match self
+            .properties
+            .filter(&event.properties, Location::Event, role)
+        {
+            std::borrow::Cow::Borrowed(_) => Arc::clone(event),
+            std::borrow::Cow::Owned(properties) => Arc::new(Event {
+                properties,
+                ..Event::clone(event)
+            }),
+        }
+    }
+
+    /// A thread as `role` may see it: only events meant for it, and readable properties.
+    pub(crate) fn thread_view(&self, thread: &Thread, role: Role) -> Thread {
+        let mut view = self.thread_summary_view(thread, role);
+        view.events = thread
+            .events_for(role)
+            .map(|e| self.event_view(e, role))
+            .collect();
+        view
+    }
+
+    /// A thread without its events, as summaries show it.
+    pub(crate) fn thread_summary_view(&self, thread: &Thread, role: Role) -> Thread {
+        let mut view = thread.without_events();
+        view.properties = self.properties_view(&thread.properties, Location::Thread, role);
+        view
+    }
+}
