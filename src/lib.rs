@@ -77,6 +77,7 @@ mod push;
 pub mod query;
 pub mod routing;
 mod user_ids;
+pub mod wire;
 
 pub use api::{AgentApi, CustomerApi, CustomerUpdate, MulticastScopes, Pagination, StartChat};
 pub use engine::{

@@ -132,6 +132,8 @@ pub struct Agent {
     pub max_chats: u32,
     /// What the agent may do.
     pub permission: Permission,
+    /// For a bot: the agent who owns it and may act as it (`author_id` on a request).
+    pub owner_id: Option<UserId>,
 }
 
 /// The default number of concurrent chats an agent may be assigned.
@@ -152,12 +154,20 @@ impl Agent {
             groups: Vec::new(),
             max_chats: DEFAULT_MAX_CHATS,
             permission: Permission::default(),
+            owner_id: None,
         }
     }
 
     /// Marks the agent as a bot.
     pub fn bot(mut self) -> Self {
         self.kind = AgentKind::Bot;
+        self
+    }
+
+    /// Marks the agent as a bot owned by `owner`, who may send requests on its behalf.
+    pub fn bot_owned_by(mut self, owner: UserId) -> Self {
+        self.kind = AgentKind::Bot;
+        self.owner_id = Some(owner);
         self
     }
 

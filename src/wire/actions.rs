@@ -1,0 +1,721 @@
+//! Every action of both APIs: parse the payload, call the facade, render the response.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::{Api, render};
+use crate::api::{CustomerUpdate, MulticastScopes, Pagination, StartChat};
+use crate::engine::{AutoScopeRules, Engine, TransferTarget};
+use crate::error::Error;
+use crate::model::{
+    AgentKind, ChatId, EventId, EventKind, File, GroupId, NewEvent, Page, Properties,
+    PropertyValue, Recipients, Scopes, ThreadId, Timestamp, UserId,
+};
+use crate::push::{Postback, Push};
+use crate::query::ChatFilters;
+use crate::routing::RoutingStatus;
+
+type Handled = Result<(Value, Vec<Push>), Error>;
+
+fn parse<T: DeserializeOwned>(payload: &str) -> Result<T, Error> {
+    serde_json::from_str(payload).map_err(|e| Error::InvalidField {
+        field: "payload",
+        reason: e.to_string(),
+    })
+}
+
+fn empty() -> Value {
+    json!({})
+}
+
+/// The author a request with `author_id` acts as: a bot agent the requester owns.
+pub(super) fn bot_author(
+    engine: &Engine,
+    api: Api,
+    requester: &UserId,
+    author: &str,
+) -> Result<UserId, Error> {
+    let author = UserId::new(author)?;
+    let owned_bot = engine
+        .agent(&author)
+        .is_some_and(|a| a.kind == AgentKind::Bot && a.owner_id.as_ref() == Some(requester));
+    if api == Api::Agent && owned_bot {
+        Ok(author)
+    } else {
+        Err(Error::NotAllowed {
+            user_id: requester.clone(),
+            action: "act as another author",
+            reason: format!("{author} is not a bot agent owned by the requester"),
+        })
+    }
+}
+
+/// Property values as requests carry them: bare or wrapped in `{"value": v}`.
+fn properties(raw: Option<BTreeMap<String, BTreeMap<String, Value>>>) -> Result<Properties, Error> {
+    let mut out = Properties::new();
+    for (namespace, values) in raw.unwrap_or_default() {
+        for (name, value) in values {
+            let value = match value {
+                Value::Object(mut m) if m.len() == 1 && m.contains_key("value") => {
+                    m.remove("value").unwrap_or(Value::Null)
+                }
+                other => other,
+            };
+            let value = match value {
+                Value::Bool(b) => PropertyValue::Bool(b),
+                Value::String(s) => PropertyValue::String(s),
+                Value::Number(n) => n
+                    .as_i64()
+                    .and_then(|i| i32::try_from(i).ok())
+                    .map(PropertyValue::Int)
+                    .ok_or_else(|| Error::InvalidProperty {
+                        reason: format!("{namespace}.{name}: {n} is not a 32-bit integer"),
+                    })?,
+                other => {
+                    return Err(Error::InvalidProperty {
+                        reason: format!(
+                            "{namespace}.{name}: {other} is not an int, bool or string"
+                        ),
+                    });
+                }
+            };
+            out.entry(namespace.clone())
+                .or_default()
+                .insert(name, value);
+        }
+    }
+    Ok(out)
+}
+
+type RawProperties = Option<BTreeMap<String, BTreeMap<String, Value>>>;
+
+/// An event object from a request.
+fn new_event(value: Value) -> Result<NewEvent, Error> {
+    #[derive(Deserialize)]
+    struct Common {
+        #[serde(default)]
+        custom_id: Option<String>,
+        #[serde(default)]
+        recipients: Option<Recipients>,
+        #[serde(default)]
+        properties: RawProperties,
+    }
+    let common: Common =
+        serde_json::from_value(value.clone()).map_err(|e| Error::InvalidField {
+            field: "event",
+            reason: e.to_string(),
+        })?;
+    let kind: EventKind = serde_json::from_value(value).map_err(|e| Error::InvalidField {
+        field: "event",
+        reason: e.to_string(),
+    })?;
+    Ok(NewEvent {
+        custom_id: common.custom_id,
+        recipients: common.recipients.unwrap_or_default(),
+        properties: properties(common.properties)?,
+        kind,
+    })
+}
+
+#[derive(Deserialize)]
+struct ChatIdOnly {
+    chat_id: ChatId,
+}
+
+#[derive(Deserialize)]
+struct SendEvent {
+    chat_id: ChatId,
+    event: Value,
+}
+
+#[derive(Deserialize)]
+struct GetThreads {
+    chat_id: ChatId,
+    #[serde(default)]
+    thread_ids: Vec<ThreadId>,
+}
+
+#[derive(Deserialize)]
+struct ThreadsSummary {
+    chat_id: ChatId,
+    #[serde(default)]
+    offset: Option<u32>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+struct StartThread {
+    #[serde(default)]
+    events: Vec<Value>,
+    #[serde(default)]
+    properties: RawProperties,
+}
+
+#[derive(Deserialize, Default)]
+struct StartChatBody {
+    #[serde(default)]
+    scopes: Option<Scopes>,
+    #[serde(default)]
+    properties: RawProperties,
+    #[serde(default)]
+    thread: Option<StartThread>,
+}
+
+#[derive(Deserialize)]
+struct StartChatPayload {
+    #[serde(default)]
+    chat: Option<StartChatBody>,
+    #[serde(default)]
+    customer_id: Option<UserId>,
+}
+
+fn start_chat(body: Option<StartChatBody>) -> Result<StartChat, Error> {
+    let body = body.unwrap_or_default();
+    let thread = body.thread.unwrap_or_default();
+    Ok(StartChat {
+        scopes: body.scopes.unwrap_or_default(),
+        properties: properties(body.properties)?,
+        thread_properties: properties(thread.properties)?,
+        events: thread
+            .events
+            .into_iter()
+            .map(new_event)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+#[derive(Deserialize)]
+struct Members {
+    chat_id: ChatId,
+    #[serde(default)]
+    agent_ids: Vec<UserId>,
+    #[serde(default)]
+    customer_ids: Vec<UserId>,
+}
+
+#[derive(Deserialize)]
+struct PostbackPayload {
+    chat_id: ChatId,
+    thread_id: ThreadId,
+    event_id: EventId,
+    postback: Postback,
+}
+
+#[derive(Deserialize)]
+struct Typing {
+    chat_id: ChatId,
+    #[serde(default)]
+    recipients: Option<Recipients>,
+    is_typing: bool,
+}
+
+#[derive(Deserialize)]
+struct Ban {
+    customer_id: UserId,
+    ban: BanDays,
+}
+
+#[derive(Deserialize)]
+struct BanDays {
+    days: u32,
+}
+
+#[derive(Deserialize)]
+struct ScopesUpdate {
+    chat_id: ChatId,
+    #[serde(default)]
+    add_scopes: Scopes,
+    #[serde(default)]
+    remove_scopes: Scopes,
+}
+
+#[derive(Deserialize)]
+struct UpdateAgent {
+    #[serde(default)]
+    agent_id: Option<UserId>,
+    #[serde(default)]
+    routing_status: Option<RoutingStatus>,
+}
+
+#[derive(Deserialize)]
+struct ChatProperties {
+    chat_id: ChatId,
+    properties: RawProperties,
+}
+
+#[derive(Deserialize)]
+struct ThreadProperties {
+    chat_id: ChatId,
+    thread_id: ThreadId,
+    properties: RawProperties,
+}
+
+#[derive(Deserialize)]
+struct LastSeen {
+    #[serde(default)]
+    chat_id: Option<ChatId>,
+    #[serde(default)]
+    timestamp: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+struct AutoScopesAdd {
+    scopes: Scopes,
+    #[serde(default)]
+    rules: AutoScopeRules,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AutoScopesRemove {
+    auto_chat_scopes_id: String,
+}
+
+#[derive(Deserialize)]
+struct Filtered {
+    #[serde(default)]
+    filters: ChatFilters,
+}
+
+#[derive(Deserialize)]
+struct Transfer {
+    chat_id: ChatId,
+    target: TransferTo,
+}
+
+#[derive(Deserialize)]
+struct TransferTo {
+    #[serde(rename = "type")]
+    kind: String,
+    ids: Vec<Value>,
+}
+
+#[derive(Deserialize, Default)]
+struct MulticastAgents {
+    #[serde(default)]
+    all: bool,
+    #[serde(default)]
+    ids: Vec<UserId>,
+    #[serde(default)]
+    groups: Vec<GroupId>,
+}
+
+#[derive(Deserialize, Default)]
+struct MulticastCustomers {
+    #[serde(default)]
+    ids: Vec<UserId>,
+}
+
+#[derive(Deserialize, Default)]
+struct MulticastTargets {
+    #[serde(default)]
+    agents: MulticastAgents,
+    #[serde(default)]
+    customers: MulticastCustomers,
+}
+
+#[derive(Deserialize)]
+struct Multicast {
+    scopes: MulticastTargets,
+    content: Value,
+}
+
+#[derive(Deserialize)]
+struct ChatsSummary {
+    #[serde(default)]
+    offset: Option<u32>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct SendFile {
+    chat_id: ChatId,
+    #[serde(default)]
+    custom_id: Option<String>,
+    file: File,
+}
+
+#[derive(Deserialize)]
+struct SneakPeek {
+    chat_id: ChatId,
+    sneak_peek_text: String,
+}
+
+#[derive(Deserialize)]
+struct CustomerTyping {
+    chat_id: ChatId,
+    is_typing: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct Monitoring {
+    #[serde(default)]
+    page: Option<Page>,
+}
+
+#[derive(Deserialize, Default)]
+struct CustomerFields {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+    #[serde(default)]
+    monitoring: Monitoring,
+}
+
+#[derive(Deserialize)]
+struct UpdateCustomer {
+    #[serde(default)]
+    customer: CustomerFields,
+}
+
+fn unknown(action: &str) -> Error {
+    Error::InvalidField {
+        field: "action",
+        reason: format!("unknown action {action:?}"),
+    }
+}
+
+/// Runs one action as `author`.
+pub(super) fn dispatch(
+    engine: &mut Engine,
+    api: Api,
+    author: &UserId,
+    now: Timestamp,
+    action: &str,
+    payload: &str,
+) -> Handled {
+    if action == "ping" {
+        return Ok((empty(), Vec::new()));
+    }
+    match api {
+        Api::Agent => agent(engine, author, now, action, payload),
+        Api::Customer => customer(engine, author, now, action, payload),
+    }
+}
+
+fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload: &str) -> Handled {
+    let routing_status = engine.agent_status(me).map(|s| s.routing_status);
+    let mut a = engine.as_agent(me, now)?;
+    let quiet = |v: Value| Ok((v, Vec::new()));
+    match action {
+        "login" => {
+            let login = a.login()?;
+            let mut profile = render::agent(&login.my_profile, routing_status);
+            if let Value::Object(m) = &mut profile {
+                m.insert("permission".into(), json!(login.my_profile.permission));
+            }
+            quiet(json!({
+                "my_profile": profile,
+                "chats_summary": login.chats_summary.iter()
+                    .map(|c| render::chat_summary(c, Api::Agent)).collect::<Vec<_>>(),
+            }))
+        }
+        "get_filtered_chats" => {
+            let p: Filtered = parse(payload)?;
+            let chats = a.get_filtered_chats(&p.filters)?;
+            quiet(json!({
+                "chats_summary": chats.iter()
+                    .map(|c| render::chat_summary(c, Api::Agent)).collect::<Vec<_>>(),
+            }))
+        }
+        "get_chat_threads" => {
+            let p: GetThreads = parse(payload)?;
+            quiet(render::chat_threads(
+                &a.get_chat_threads(p.chat_id, &p.thread_ids)?,
+                Api::Agent,
+            ))
+        }
+        "get_chat_threads_summary" => {
+            let p: ThreadsSummary = parse(payload)?;
+            let page = Pagination {
+                offset: p.offset,
+                limit: p.limit,
+            };
+            quiet(render::threads_summary(
+                &a.get_chat_threads_summary(p.chat_id, page)?,
+            ))
+        }
+        "start_chat" => {
+            let p: StartChatPayload = parse(payload)?;
+            let out = a.start_chat(p.customer_id, start_chat(p.chat)?)?;
+            Ok((
+                json!({ "chat": render::chat_thread(&out.response) }),
+                out.pushes,
+            ))
+        }
+        "join_chat" => {
+            let p: Members = parse(payload)?;
+            let out = a.join_chat(p.chat_id, &p.agent_ids)?;
+            Ok((empty(), out.pushes))
+        }
+        "remove_from_chat" => {
+            let p: Members = parse(payload)?;
+            let out = a.remove_from_chat(p.chat_id, &p.agent_ids, &p.customer_ids)?;
+            Ok((empty(), out.pushes))
+        }
+        "send_event" => {
+            let p: SendEvent = parse(payload)?;
+            let out = a.send_event(p.chat_id, new_event(p.event)?)?;
+            let r = &out.response;
+            Ok((
+                json!({ "thread_id": r.thread_id, "event": render::event(&r.event) }),
+                out.pushes,
+            ))
+        }
+        "send_rich_message_postback" => {
+            let p: PostbackPayload = parse(payload)?;
+            let out =
+                a.send_rich_message_postback(p.chat_id, p.thread_id, p.event_id, p.postback)?;
+            Ok((empty(), out.pushes))
+        }
+        "multicast" => {
+            let p: Multicast = parse(payload)?;
+            let scopes = MulticastScopes {
+                all_agents: p.scopes.agents.all,
+                agent_ids: p.scopes.agents.ids,
+                groups: p.scopes.agents.groups,
+                customer_ids: p.scopes.customers.ids,
+            };
+            let out = a.multicast(&scopes, p.content)?;
+            Ok((empty(), out.pushes))
+        }
+        "send_typing_indicator" => {
+            let p: Typing = parse(payload)?;
+            let recipients = p.recipients.unwrap_or_default();
+            let out = a.send_typing_indicator(p.chat_id, recipients, p.is_typing)?;
+            Ok((empty(), out.pushes))
+        }
+        "ban_customer" => {
+            let p: Ban = parse(payload)?;
+            let out = a.ban_customer(&p.customer_id, p.ban.days)?;
+            Ok((empty(), out.pushes))
+        }
+        "close_thread" => {
+            let p: ChatIdOnly = parse(payload)?;
+            Ok((empty(), a.close_thread(p.chat_id)?.pushes))
+        }
+        "update_chat_scopes" => {
+            let p: ScopesUpdate = parse(payload)?;
+            let out = a.update_chat_scopes(p.chat_id, p.add_scopes, p.remove_scopes)?;
+            Ok((empty(), out.pushes))
+        }
+        "update_agent" => {
+            let p: UpdateAgent = parse(payload)?;
+            let out = a.update_agent(p.agent_id.as_ref(), p.routing_status)?;
+            Ok((empty(), out.pushes))
+        }
+        "change_push_notifications" => quiet(empty()),
+        "update_chat_properties" => {
+            let p: ChatProperties = parse(payload)?;
+            let out = a.update_chat_properties(p.chat_id, properties(p.properties)?)?;
+            Ok((empty(), out.pushes))
+        }
+        "update_chat_thread_properties" => {
+            let p: ThreadProperties = parse(payload)?;
+            let props = properties(p.properties)?;
+            let out = a.update_chat_thread_properties(p.chat_id, p.thread_id, props)?;
+            Ok((empty(), out.pushes))
+        }
+        "update_last_seen_timestamp" => {
+            let p: LastSeen = parse(payload)?;
+            let chat_id = p.chat_id.ok_or(Error::InvalidField {
+                field: "chat_id",
+                reason: "required".into(),
+            })?;
+            let out = a.update_last_seen_timestamp(chat_id, p.timestamp)?;
+            Ok((json!({ "timestamp": out.response }), out.pushes))
+        }
+        "add_auto_chat_scopes" => {
+            let p: AutoScopesAdd = parse(payload)?;
+            let out = a.add_auto_chat_scopes(p.description, p.scopes, p.rules)?;
+            quiet(json!({ "auto_chat_scopes_id": out.response }))
+        }
+        "remove_auto_chat_scopes" => {
+            let p: AutoScopesRemove = parse(payload)?;
+            let _ = a.remove_auto_chat_scopes(&p.auto_chat_scopes_id)?;
+            quiet(empty())
+        }
+        "get_auto_chat_scopes_config" => {
+            let config = a.get_auto_chat_scopes_config()?;
+            quiet(json!({ "auto_chat_scopes_config": config }))
+        }
+        "transfer_chat" => {
+            let p: Transfer = parse(payload)?;
+            let first = p.target.ids.into_iter().next().ok_or(Error::InvalidField {
+                field: "target.ids",
+                reason: "name one agent or group".into(),
+            })?;
+            let target = match (p.target.kind.as_str(), first) {
+                ("agent", Value::String(id)) => TransferTarget::Agent(UserId::new(&id)?),
+                ("group", Value::Number(n)) => TransferTarget::Group(GroupId(
+                    n.as_u64()
+                        .and_then(|g| u32::try_from(g).ok())
+                        .ok_or(Error::InvalidField {
+                            field: "target.ids",
+                            reason: format!("{n} is not a group id"),
+                        })?,
+                )),
+                (kind, _) => {
+                    return Err(Error::InvalidField {
+                        field: "target",
+                        reason: format!("type {kind:?} with these ids is not an agent or group"),
+                    });
+                }
+            };
+            Ok((empty(), a.transfer_chat(p.chat_id, &target)?.pushes))
+        }
+        other => Err(unknown(other)),
+    }
+}
+
+fn customer(
+    engine: &mut Engine,
+    me: &UserId,
+    now: Timestamp,
+    action: &str,
+    payload: &str,
+) -> Handled {
+    let latest_chat = engine.customer_chats(me).last().copied();
+    let mut c = engine.as_customer(me, now)?;
+    let quiet = |v: Value| Ok((v, Vec::new()));
+    match action {
+        "login" => quiet(json!({ "customer_id": c.login()?.customer_id })),
+        "get_chats_summary" => {
+            let p: ChatsSummary = parse(payload)?;
+            let page = Pagination {
+                offset: p.offset,
+                limit: p.limit,
+            };
+            let s = c.get_chats_summary(page)?;
+            quiet(json!({
+                "chats_summary": s.chats_summary.iter()
+                    .map(|c| render::chat_summary(c, Api::Customer)).collect::<Vec<_>>(),
+                "total_chats": s.total_chats,
+            }))
+        }
+        "get_chat_threads" => {
+            let p: GetThreads = parse(payload)?;
+            quiet(render::chat_threads(
+                &c.get_chat_threads(p.chat_id, &p.thread_ids)?,
+                Api::Customer,
+            ))
+        }
+        "get_chat_threads_summary" => {
+            let p: ThreadsSummary = parse(payload)?;
+            let page = Pagination {
+                offset: p.offset,
+                limit: p.limit,
+            };
+            quiet(render::threads_summary(
+                &c.get_chat_threads_summary(p.chat_id, page)?,
+            ))
+        }
+        "start_chat" => {
+            let p: StartChatPayload = parse(payload)?;
+            let out = c.start_chat(start_chat(p.chat)?)?;
+            Ok((
+                json!({ "chat": render::chat_thread(&out.response) }),
+                out.pushes,
+            ))
+        }
+        "send_event" => {
+            let p: SendEvent = parse(payload)?;
+            let out = c.send_event(p.chat_id, new_event(p.event)?)?;
+            let r = &out.response;
+            Ok((
+                json!({ "thread_id": r.thread_id, "event": render::event(&r.event) }),
+                out.pushes,
+            ))
+        }
+        "send_file" => {
+            let p: SendFile = parse(payload)?;
+            let url = p.file.url.clone();
+            let out = c.send_file(p.chat_id, p.custom_id, p.file)?;
+            let r = &out.response;
+            Ok((
+                json!({ "url": url, "thread_id": r.thread_id, "event": render::event(&r.event) }),
+                out.pushes,
+            ))
+        }
+        "send_rich_message_postback" => {
+            let p: PostbackPayload = parse(payload)?;
+            let out =
+                c.send_rich_message_postback(p.chat_id, p.thread_id, p.event_id, p.postback)?;
+            Ok((empty(), out.pushes))
+        }
+        "send_sneak_peek" => {
+            let p: SneakPeek = parse(payload)?;
+            Ok((
+                empty(),
+                c.send_sneak_peek(p.chat_id, p.sneak_peek_text)?.pushes,
+            ))
+        }
+        "send_typing_indicator" => {
+            let p: CustomerTyping = parse(payload)?;
+            Ok((
+                empty(),
+                c.send_typing_indicator(p.chat_id, p.is_typing)?.pushes,
+            ))
+        }
+        "close_thread" => {
+            let p: ChatIdOnly = parse(payload)?;
+            Ok((empty(), c.close_thread(p.chat_id)?.pushes))
+        }
+        "update_chat_scopes" => {
+            let p: ScopesUpdate = parse(payload)?;
+            let out = c.update_chat_scopes(p.chat_id, p.add_scopes, p.remove_scopes)?;
+            Ok((empty(), out.pushes))
+        }
+        "update_customer" => {
+            let p: UpdateCustomer = parse(payload)?;
+            let update = CustomerUpdate {
+                name: p.customer.name,
+                email: p.customer.email,
+                fields: p.customer.fields,
+                current_page: p.customer.monitoring.page,
+            };
+            let out = c.update_customer(update)?;
+            Ok((
+                json!({ "customer": render::customer(&out.response) }),
+                out.pushes,
+            ))
+        }
+        "update_chat_properties" => {
+            let p: ChatProperties = parse(payload)?;
+            let out = c.update_chat_properties(p.chat_id, properties(p.properties)?)?;
+            Ok((empty(), out.pushes))
+        }
+        "update_chat_thread_properties" => {
+            let p: ThreadProperties = parse(payload)?;
+            let props = properties(p.properties)?;
+            let out = c.update_chat_thread_properties(p.chat_id, p.thread_id, props)?;
+            Ok((empty(), out.pushes))
+        }
+        "update_last_seen_timestamp" => {
+            let p: LastSeen = parse(payload)?;
+            let chat_id = p.chat_id.or(latest_chat).ok_or(Error::InvalidField {
+                field: "chat_id",
+                reason: "the customer has no chat".into(),
+            })?;
+            let out = c.update_last_seen_timestamp(chat_id, p.timestamp)?;
+            Ok((json!({ "timestamp": out.response }), out.pushes))
+        }
+        "get_queue_position" => {
+            let p: ChatIdOnly = parse(payload)?;
+            let queue = c.get_queue_position(p.chat_id)?.map(|q| {
+                json!({ "position": q.position, "waiting_since": q.waiting_since, "wait_time": q.wait_time })
+            });
+            quiet(json!({ "queue": queue }))
+        }
+        other => Err(unknown(other)),
+    }
+}

@@ -1,0 +1,378 @@
+//! The v0.5 JSON shapes of the model's objects, per API.
+//!
+//! Properties are wrapped as `{"value": v}`, timestamps are Unix seconds, and optional fields
+//! are left out rather than `null`. Events, the hot path, are written by hand straight to the
+//! serializer; the rest goes through `serde_json::Value`.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value, json};
+
+use super::Api;
+use crate::model::{Agent, Customer, Event, EventKind, Properties, Scopes, Thread, User};
+use crate::push::{ChatThread, PushKind};
+use crate::query::{ChatSummary, ChatThreads, ThreadsSummary};
+use crate::routing::RoutingStatus;
+
+/// Properties as the protocol shows them: `{ns: {name: {"value": v}}}`.
+pub(crate) struct WireProperties<'a>(pub(crate) &'a Properties);
+
+impl Serialize for WireProperties<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Values<'a>(&'a std::collections::BTreeMap<String, crate::model::PropertyValue>);
+        impl Serialize for Values<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(self.0.len()))?;
+                for (name, value) in self.0 {
+                    map.serialize_entry(name, &Wrapped(value))?;
+                }
+                map.end()
+            }
+        }
+        struct Wrapped<'a>(&'a crate::model::PropertyValue);
+        impl Serialize for Wrapped<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("value", self.0)?;
+                map.end()
+            }
+        }
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (namespace, values) in self.0 {
+            map.serialize_entry(namespace, &Values(values))?;
+        }
+        map.end()
+    }
+}
+
+/// An event object.
+pub(crate) struct WireEvent<'a>(pub(crate) &'a Event);
+
+impl Serialize for WireEvent<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("id", &e.id)?;
+        if let Some(custom_id) = &e.custom_id {
+            map.serialize_entry("custom_id", custom_id)?;
+        }
+        map.serialize_entry("order", &e.order)?;
+        map.serialize_entry("type", e.kind.type_name())?;
+        if let Some(author) = &e.author_id {
+            map.serialize_entry("author_id", author)?;
+        }
+        map.serialize_entry("timestamp", &e.timestamp)?;
+        map.serialize_entry("recipients", &e.recipients)?;
+        if !e.properties.is_empty() {
+            map.serialize_entry("properties", &WireProperties(&e.properties))?;
+        }
+        match &e.kind {
+            EventKind::Message { text } => map.serialize_entry("text", text)?,
+            EventKind::Annotation {
+                text,
+                annotation_type,
+            } => {
+                map.serialize_entry("text", text)?;
+                map.serialize_entry("annotation_type", annotation_type)?;
+            }
+            EventKind::FilledForm { fields } => map.serialize_entry("fields", fields)?,
+            EventKind::SystemMessage {
+                text,
+                system_message_type,
+            } => {
+                map.serialize_entry("text", text)?;
+                if let Some(t) = system_message_type {
+                    map.serialize_entry("system_message_type", t)?;
+                }
+            }
+            EventKind::File(file) => {
+                map.serialize_entry("name", &file.name)?;
+                map.serialize_entry("url", &file.url)?;
+                map.serialize_entry("content_type", &file.content_type)?;
+                map.serialize_entry("size", &file.size)?;
+                if let Some(w) = file.width {
+                    map.serialize_entry("width", &w)?;
+                }
+                if let Some(h) = file.height {
+                    map.serialize_entry("height", &h)?;
+                }
+            }
+            EventKind::Custom { content } => map.serialize_entry("content", content)?,
+            EventKind::RichMessage(rich) => {
+                map.serialize_entry("template_id", &rich.template_id)?;
+                map.serialize_entry("elements", &rich.elements)?;
+            }
+        }
+        map.end()
+    }
+}
+
+fn to_value(v: impl Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+pub(crate) fn event(e: &Event) -> Value {
+    to_value(WireEvent(e))
+}
+
+pub(crate) fn properties(p: &Properties) -> Value {
+    to_value(WireProperties(p))
+}
+
+pub(crate) fn scopes(s: &Scopes) -> Value {
+    to_value(s)
+}
+
+pub(crate) fn customer(c: &Customer) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), to_value(&c.id));
+    m.insert("type".into(), json!("customer"));
+    if let Some(name) = &c.name {
+        m.insert("name".into(), json!(name));
+    }
+    if let Some(email) = &c.email {
+        m.insert("email".into(), json!(email));
+    }
+    if let Some(t) = c.last_seen_timestamp {
+        m.insert("last_seen_timestamp".into(), to_value(t));
+    }
+    if let Some(page) = &c.current_page {
+        m.insert("monitoring".into(), json!({ "current_page": page }));
+    }
+    m.insert("fields".into(), to_value(&c.fields));
+    m.insert("banned".into(), json!(c.banned_until.is_some()));
+    Value::Object(m)
+}
+
+pub(crate) fn agent(a: &Agent, routing_status: Option<RoutingStatus>) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), to_value(&a.id));
+    m.insert("type".into(), json!("agent"));
+    m.insert("name".into(), json!(a.name));
+    if let Some(email) = &a.email {
+        m.insert("email".into(), json!(email));
+    }
+    if let Some(avatar) = &a.avatar {
+        m.insert("avatar".into(), json!(avatar));
+    }
+    if let Some(status) = routing_status {
+        m.insert("routing_status".into(), json!(status.as_str()));
+    }
+    Value::Object(m)
+}
+
+pub(crate) fn user(u: &User) -> Value {
+    match u {
+        User::Customer(c) => customer(c),
+        User::Agent(a) => agent(a, None),
+    }
+}
+
+fn users(list: &[User]) -> Value {
+    Value::Array(list.iter().map(user).collect())
+}
+
+pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), to_value(t.id));
+    m.insert("timestamp".into(), to_value(t.timestamp));
+    m.insert("active".into(), json!(t.active));
+    m.insert("user_ids".into(), to_value(&t.user_ids));
+    if with_events {
+        m.insert(
+            "events".into(),
+            Value::Array(t.events.iter().map(|e| event(e)).collect()),
+        );
+    }
+    m.insert("order".into(), json!(t.order));
+    if !t.properties.is_empty() {
+        m.insert("properties".into(), properties(&t.properties));
+    }
+    Value::Object(m)
+}
+
+pub(crate) fn chat_thread(c: &ChatThread) -> Value {
+    json!({
+        "id": c.id,
+        "users": users(&c.users),
+        "properties": properties(&c.properties),
+        "scopes": scopes(&c.scopes),
+        "thread": thread(&c.thread, true),
+    })
+}
+
+pub(crate) fn chat_threads(c: &ChatThreads, api: Api) -> Value {
+    let summary_key = match api {
+        Api::Agent => "thread_id",
+        Api::Customer => "id",
+    };
+    let summary: Vec<Value> = c
+        .threads_summary
+        .iter()
+        .map(|t| json!({ summary_key: t.id, "order": t.order, "total_events": t.total_events }))
+        .collect();
+    json!({
+        "chat": {
+            "id": c.id,
+            "users": users(&c.users),
+            "properties": properties(&c.properties),
+            "scopes": scopes(&c.scopes),
+            "threads": c.threads.iter().map(|t| thread(t, true)).collect::<Vec<_>>(),
+            "threads_summary": summary,
+        }
+    })
+}
+
+pub(crate) fn threads_summary(s: &ThreadsSummary) -> Value {
+    json!({
+        "threads_summary": s.threads_summary.iter()
+            .map(|t| json!({"id": t.id, "order": t.order, "total_events": t.total_events}))
+            .collect::<Vec<_>>(),
+        "total_threads": s.total_threads,
+    })
+}
+
+pub(crate) fn chat_summary(c: &ChatSummary, api: Api) -> Value {
+    let last: Map<String, Value> = c
+        .last_event_per_type
+        .iter()
+        .map(|(kind, last)| {
+            (
+                kind.clone(),
+                json!({
+                    "thread_id": last.thread_id,
+                    "thread_order": last.thread_order,
+                    "event": event(&last.event),
+                }),
+            )
+        })
+        .collect();
+    let mut m = Map::new();
+    m.insert("id".into(), to_value(c.id));
+    if api == Api::Customer {
+        m.insert("order".into(), json!(c.order));
+    }
+    m.insert("users".into(), users(&c.users));
+    m.insert("last_event_per_type".into(), Value::Object(last));
+    if api == Api::Agent {
+        if let Some(t) = &c.last_thread_summary {
+            m.insert("last_thread_summary".into(), thread(t, false));
+        }
+    }
+    m.insert("properties".into(), properties(&c.properties));
+    m.insert("scopes".into(), scopes(&c.scopes));
+    Value::Object(m)
+}
+
+/// A push's payload, in the shape of `api`.
+pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
+    match kind {
+        PushKind::IncomingChatThread { chat } => json!({ "chat": chat_thread(chat) }),
+        PushKind::IncomingEvent {
+            chat_id,
+            thread_id,
+            event: e,
+        } => json!({ "chat_id": chat_id, "thread_id": thread_id, "event": event(e) }),
+        PushKind::ChatUsersUpdated {
+            chat_id,
+            added,
+            removed_ids,
+        } => match api {
+            Api::Customer => json!({
+                "chat_id": chat_id,
+                "updated_users": { "added": users(added), "removed_ids": removed_ids },
+            }),
+            Api::Agent => {
+                let (agents, customers): (Vec<&User>, Vec<&User>) =
+                    added.iter().partition(|u| matches!(u, User::Agent(_)));
+                json!({
+                    "chat_id": chat_id,
+                    "updated_users": {
+                        "customers": {
+                            "added": customers.into_iter().map(user).collect::<Vec<_>>(),
+                            "removed_ids": [],
+                        },
+                        "agents": {
+                            "added": agents.into_iter().map(user).collect::<Vec<_>>(),
+                            "removed_ids": removed_ids,
+                        },
+                    },
+                })
+            }
+        },
+        PushKind::ThreadClosed {
+            chat_id,
+            thread_id,
+            user_id,
+        } => {
+            let mut v = json!({ "chat_id": chat_id, "thread_id": thread_id });
+            if let (Some(u), Value::Object(m)) = (user_id, &mut v) {
+                m.insert("user_id".into(), to_value(u));
+            }
+            v
+        }
+        PushKind::IncomingTypingIndicator {
+            chat_id,
+            typing_indicator,
+        } => json!({ "chat_id": chat_id, "typing_indicator": typing_indicator }),
+        PushKind::IncomingSneakPeek {
+            chat_id,
+            sneak_peek,
+        } => json!({
+            "chat_id": chat_id,
+            "sneak_peek": {
+                "author_id": sneak_peek.author_id,
+                "recipients": "agents",
+                "timestamp": sneak_peek.timestamp,
+                "text": sneak_peek.text,
+            },
+        }),
+        PushKind::IncomingRichMessagePostback {
+            user_id,
+            chat_id,
+            thread_id,
+            event_id,
+            postback,
+        } => json!({
+            "user_id": user_id, "chat_id": chat_id, "thread_id": thread_id,
+            "event_id": event_id, "postback": postback,
+        }),
+        PushKind::LastSeenTimestampUpdated {
+            user_id,
+            chat_id,
+            timestamp,
+        } => json!({ "user_id": user_id, "chat_id": chat_id, "timestamp": timestamp }),
+        PushKind::IncomingMulticast { author_id, content } => {
+            json!({ "author_id": author_id, "content": content })
+        }
+        PushKind::CustomerUpdated {
+            chat_id,
+            customer: c,
+        } => json!({ "chat_id": chat_id, "customer": customer(c) }),
+        PushKind::AgentUpdated {
+            agent_id,
+            routing_status,
+        } => json!({ "agent_id": agent_id, "routing_status": routing_status.as_str() }),
+        PushKind::CustomerBanned { customer_id, days } => {
+            json!({ "customer_id": customer_id, "ban": { "days": days } })
+        }
+        PushKind::CustomerDisconnected { reason } => json!({ "reason": reason }),
+        PushKind::ChatPropertiesUpdated {
+            chat_id,
+            properties: p,
+        } => json!({ "chat_id": chat_id, "properties": properties(p) }),
+        PushKind::ChatThreadPropertiesUpdated {
+            chat_id,
+            thread_id,
+            properties: p,
+        } => json!({ "chat_id": chat_id, "thread_id": thread_id, "properties": properties(p) }),
+        PushKind::ChatScopesUpdated {
+            chat_id,
+            scopes_added,
+            scopes_removed,
+        } => json!({
+            "chat_id": chat_id,
+            "scopes_added": scopes(scopes_added),
+            "scopes_removed": scopes(scopes_removed),
+        }),
+    }
+}
