@@ -204,7 +204,7 @@ impl Engine {
         }
 
         self.commit(req);
-        let chat_id = ChatId::from_uuid(self.ids().next_uuid());
+        let chat_id = self.next_chat_id();
         let mut chat = Chat::new(chat_id, customer.clone(), req.now);
         if req.role == Role::Agent {
             chat.agent_ids.push(req.id.clone());
