@@ -12,6 +12,7 @@
 //! ```text
 //!             requests (as agent X / as customer Y, at time t)
 //!  host ─────────────────────────────────────────────▶  Engine  ──▶ response + pushes (addressed)
+//!  host ── tick(now) when now ≥ engine.next_deadline() ▶  Engine  ──▶ pushes (routing, timers)
 //! ```
 //!
 //! 1. Register agents and customers ([`Engine::add_agent`], [`Engine::create_customer`]).
@@ -62,7 +63,12 @@
 //! * [`Engine`] and [`EngineConfig`]: the state machine and its settings.
 //! * [`AgentApi`] and [`CustomerApi`]: one method per protocol action.
 //! * [`Push`] and [`PushKind`]: what users are told.
-//! * [`query`]: the read-only views (`get_chat_threads`, summaries, login).
+//! * [`query`]: the read-only views (`get_chat_threads`, summaries, login, filtered chats).
+//! * [`routing`]: the [`Router`](routing::Router) trait and the built-in routers; timers run
+//!   through [`Engine::next_deadline`] and [`Engine::tick`].
+//! * Properties ([`model::PropertyConfig`], [`Engine::configure_property`]), scopes and the
+//!   permission table ([`PERMISSION_TABLE`]).
+//! * [`wire`]: the v0.5 JSON protocol, text in and text out.
 //! * [`Error`] and [`ErrorKind`]: why a request was refused.
 
 #![forbid(unsafe_code)]
