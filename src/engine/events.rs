@@ -126,7 +126,7 @@ impl Engine {
                 let thread = &chat.threads[t as usize];
                 return Ok(Output::quiet(SentEvent {
                     thread_id: thread.id,
-                    event: Arc::clone(&thread.events[e as usize]),
+                    event: self.event_view(&thread.events[e as usize], req.role),
                 }));
             }
         }
@@ -161,7 +161,7 @@ impl Engine {
         Ok(Output::new(
             SentEvent {
                 thread_id,
-                event: stored,
+                event: self.event_view(&stored, req.role),
             },
             pushes,
         ))
@@ -175,6 +175,10 @@ impl Engine {
         customer: Option<UserId>,
         mut request: StartChat,
     ) -> Result<Output<ChatThread>, Error> {
+        for agent in &request.scopes.agents {
+            self.agent_slot(agent)
+                .ok_or_else(|| Error::AgentNotFound(agent.clone()))?;
+        }
         self.check_properties(req, &request.properties, Location::Chat)?;
         self.check_properties(req, &request.thread_properties, Location::Thread)?;
         let mut custom_ids = std::collections::BTreeSet::new();

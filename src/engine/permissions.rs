@@ -1,8 +1,10 @@
 //! Who may do what: the v0.5 permission lists as one table.
 //!
 //! Every agent action names the grant it needs. Chat actions come in pairs, "my chats" and "all
-//! chats": an agent's own chats are those it is in, and chats waiting in the queue (so that an
-//! agent can pick one up by replying, as the routing diagrams require). Reading is always limited
+//! chats": an agent's own chats are those it is in; for writing to the conversation (and joining
+//! itself), chats waiting in the queue count too, so that an agent can pick one up by replying,
+//! as the routing diagrams require. Managing a waiting chat (closing it, adding others, scopes,
+//! transfer) needs the "all chats" grant. Reading is always limited
 //! to the chats an agent may see (scopes) on top of the grants below. Customers are not in the
 //! table: they act only on their own chats, which the engine checks separately.
 
@@ -129,7 +131,10 @@ impl Engine {
             .agent(&req.id)
             .map_or(Permission::Normal, |a| a.permission);
         let chat = self.chat_at(slot);
-        let mine = chat.agent_ids.contains(&req.id) || chat.routing.waiting_since.is_some();
+        // A waiting chat is everyone's to pick up (conversation), not to manage (meta).
+        let waiting = chat.routing.waiting_since.is_some();
+        let mine = chat.agent_ids.contains(&req.id)
+            || (waiting && matches!(right, ChatRight::Read | ChatRight::Conversation));
         let (my, all) = right.grants();
         if holds(level, all) || (mine && holds(level, my)) {
             return Ok(());

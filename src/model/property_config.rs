@@ -60,9 +60,9 @@ pub enum Location {
 impl Location {
     fn as_str(self) -> &'static str {
         match self {
-            Location::Chat => "chat",
-            Location::Thread => "thread",
-            Location::Event => "event",
+            Location::Chat => "chats",
+            Location::Thread => "threads",
+            Location::Event => "events",
         }
     }
 }
@@ -300,7 +300,7 @@ impl PropertyRegistry {
                 };
                 let Some(access) = config.locations.get(&location) else {
                     return Err(PropertyRefusal::Invalid(format!(
-                        "property {} is not allowed on a {}",
+                        "property {} is not allowed on {}",
                         what(),
                         location.as_str()
                     )));

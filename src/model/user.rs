@@ -108,8 +108,8 @@ pub enum Permission {
     /// every agent act on every chat it may see.
     #[default]
     Administrator,
-    /// Reads the chats it may see; writes only to its own chats (those it is in, and chats
-    /// waiting in the queue for an agent).
+    /// Reads the chats it may see; writes only to its own chats (those it is in; and, to pick
+    /// one up, chats waiting in the queue).
     Normal,
 }
 
