@@ -1,0 +1,577 @@
+//! Interop: the `rtm_server` example, driven over real sockets by a real WebSocket client and a
+//! hand-written HTTP/1.1 client. Every wait is bounded, so a broken server fails the test
+//! instead of hanging it.
+
+#[path = "../examples/rtm_server/server.rs"]
+#[allow(dead_code)]
+mod server;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chatio::{Agent, EngineConfig, UserId};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use server::{AgentLogin, Config, RouterKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The longest any single step may take.
+const STEP: Duration = Duration::from_secs(5);
+
+const ANNA: &str = "anna@example.com";
+
+fn config(agents: &[(&str, &str)]) -> Config {
+    Config {
+        agents: agents
+            .iter()
+            .map(|(token, id)| AgentLogin {
+                token: (*token).to_string(),
+                agent: Agent::new(UserId::new(id).unwrap(), "Anna"),
+            })
+            .collect(),
+        router: RouterKind::Automatic,
+        engine: EngineConfig::with_seed(7),
+        idle_timeout: Duration::from_secs(60),
+        log: false,
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(config: Config) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(config, listener, async {
+        let _ = stopped.await;
+    }));
+    Running { addr, stop, task }
+}
+
+impl Running {
+    /// What Ctrl-C does in the example: the server closes its connections and returns.
+    async fn shut_down(self) {
+        let _ = self.stop.send(());
+        timeout(STEP * 2, self.task)
+            .await
+            .expect("the server stops in time")
+            .expect("the server task does not panic")
+            .expect("the server returns Ok");
+    }
+}
+
+// ----- a WebSocket client that keeps the pushes it is not waiting for -----
+
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    backlog: VecDeque<Value>,
+    next_id: u32,
+}
+
+/// How a connection ended, as the client saw it.
+#[derive(Debug)]
+enum Ended {
+    Close(Option<(CloseCode, String)>),
+    Eof,
+    Error,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr, path: &str) -> Client {
+        let url = format!("ws://{addr}{path}");
+        let (ws, _) = timeout(STEP, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("the WebSocket handshake succeeds");
+        Client {
+            ws,
+            backlog: VecDeque::new(),
+            next_id: 0,
+        }
+    }
+
+    async fn send_text(&mut self, text: String) {
+        timeout(STEP, self.ws.send(Message::Text(text.into())))
+            .await
+            .expect("send in time")
+            .expect("send succeeds");
+    }
+
+    /// The next JSON message from the server.
+    async fn recv(&mut self) -> Value {
+        loop {
+            let message = timeout(STEP, self.ws.next())
+                .await
+                .expect("a message arrives in time")
+                .expect("the connection is open")
+                .expect("the connection works");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("unexpected message {other:?}"),
+            }
+        }
+    }
+
+    /// Sends a request and returns its response; pushes that come first are kept.
+    async fn request(&mut self, action: &str, payload: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id.to_string();
+        let request = json!({ "request_id": id, "action": action, "payload": payload });
+        self.send_text(request.to_string()).await;
+        loop {
+            let message = self.recv().await;
+            if message["type"] == "response" && message["request_id"] == id.as_str() {
+                assert_eq!(message["action"], action, "{message}");
+                return message;
+            }
+            assert_eq!(message["type"], "push", "{message}");
+            self.backlog.push_back(message);
+        }
+    }
+
+    /// Like `request`, but the response must be a success; returns its payload.
+    async fn ok(&mut self, action: &str, payload: Value) -> Value {
+        let response = self.request(action, payload).await;
+        assert_eq!(response["success"], true, "{action} failed: {response}");
+        response["payload"].clone()
+    }
+
+    /// The first push with this action whose payload satisfies `matches`, from the backlog or
+    /// from the wire.
+    async fn push(&mut self, action: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let wanted = |m: &Value| m["action"] == action && matches(&m["payload"]);
+        if let Some(i) = self.backlog.iter().position(wanted) {
+            return self.backlog.remove(i).unwrap()["payload"].clone();
+        }
+        loop {
+            let message = self.recv().await;
+            if wanted(&message) {
+                return message["payload"].clone();
+            }
+            self.backlog.push_back(message);
+        }
+    }
+
+    /// Reads until the connection ends, within `limit`.
+    async fn ended(&mut self, limit: Duration) -> Ended {
+        timeout(limit, async {
+            loop {
+                match self.ws.next().await {
+                    None => return Ended::Eof,
+                    Some(Err(_)) => return Ended::Error,
+                    Some(Ok(Message::Close(frame))) => {
+                        return Ended::Close(
+                            frame.map(|f| (f.code, f.reason.as_str().to_string())),
+                        );
+                    }
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await
+        .expect("the connection ends in time")
+    }
+}
+
+async fn login(addr: SocketAddr, api: &str, token: &str) -> (Client, Value) {
+    let mut client = Client::connect(addr, &format!("/{api}/v0.5/rtm/ws?license_id=100")).await;
+    let payload = client.ok("login", json!({ "token": token })).await;
+    (client, payload)
+}
+
+fn message(text: &str) -> Value {
+    json!({ "type": "message", "text": text })
+}
+
+fn has_text(text: &'static str) -> impl Fn(&Value) -> bool {
+    move |p| p["event"]["text"] == text
+}
+
+// ----- a minimal HTTP/1.1 client -----
+
+/// POSTs `body` to `path`; returns the status and the body as JSON (`Null` if it is not JSON).
+async fn post(
+    addr: SocketAddr,
+    path: &str,
+    authorization: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        if let Some(value) = authorization {
+            request.push_str(&format!("Authorization: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        // A server that answers and closes early may reset the connection: keep what came.
+        let _ = stream.read_to_end(&mut raw).await;
+        String::from_utf8(raw).unwrap()
+    };
+    let raw = timeout(STEP, exchange).await.expect("HTTP answer in time");
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .expect("a complete HTTP response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "this client reads only bodies with a length: {head}"
+    );
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+// ----- the tests -----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_and_customer_talk_over_rtm_and_the_web_api() {
+    let server = start(config(&[("t1", ANNA)])).await;
+    let addr = server.addr;
+
+    // The first message must be login, and the token must be an agent's.
+    let mut anna = Client::connect(addr, "/agent/v0.5/rtm/ws?license_id=100").await;
+    let refused = anna.request("ping", json!({})).await;
+    assert_eq!(refused["success"], false);
+    assert_eq!(refused["payload"]["error"]["type"], "authentication");
+    let refused = anna.request("login", json!({ "token": "nope" })).await;
+    assert_eq!(refused["payload"]["error"]["type"], "authentication");
+    let profile = anna.ok("login", json!({ "token": "Bearer t1" })).await;
+    assert_eq!(profile["my_profile"]["id"], ANNA);
+    assert_eq!(anna.ok("ping", json!({})).await, json!({}));
+
+    // A customer logs in with any token, `Bearer ` or not, and gets the same id each time.
+    let (mut jan, payload) = login(addr, "customer", "Bearer jan-token").await;
+    let jan_id = server::customer_id_for("jan-token").to_string();
+    assert_eq!(payload["customer_id"], jan_id.as_str());
+    assert!(jan_id.starts_with("customer-"));
+
+    // The customer starts a chat: the agent hears of it.
+    let started = jan.ok("start_chat", json!({})).await;
+    let chat_id = started["chat"]["id"].as_str().unwrap().to_string();
+    let is_chat = |p: &Value| p["chat"]["id"] == chat_id.as_str();
+    let thread = anna.push("incoming_chat_thread", is_chat).await;
+    assert_eq!(thread["chat"]["id"], chat_id.as_str());
+
+    // The customer writes; the agent gets the event.
+    jan.ok(
+        "send_event",
+        json!({ "chat_id": chat_id, "event": message("My order is late") }),
+    )
+    .await;
+    let event = anna
+        .push("incoming_event", has_text("My order is late"))
+        .await;
+    assert_eq!(event["chat_id"], chat_id.as_str());
+    assert_eq!(event["event"]["author_id"], jan_id.as_str());
+
+    // A second connection of the same agent gets the same pushes.
+    let (mut anna_too, _) = login(addr, "agent", "t1").await;
+
+    // The agent replies; the customer gets it, and so do both of the agent's connections.
+    anna.ok(
+        "send_event",
+        json!({ "chat_id": chat_id, "event": message("Let me check, Jan") }),
+    )
+    .await;
+    let reply = jan
+        .push("incoming_event", has_text("Let me check, Jan"))
+        .await;
+    assert_eq!(reply["event"]["author_id"], ANNA);
+    anna_too
+        .push("incoming_event", has_text("Let me check, Jan"))
+        .await;
+
+    // The Web API acts on the same engine, and its pushes reach RTM connections.
+    let (status, body) = post(
+        addr,
+        "/agent/v0.5/action/send_event",
+        Some("Bearer t1"),
+        &json!({ "payload": { "chat_id": chat_id, "event": message("Found it") } }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["event"]["text"], "Found it");
+    jan.push("incoming_event", has_text("Found it")).await;
+
+    // The customer's token without `Bearer ` is the same customer, with the same chat.
+    let (status, body) = post(
+        addr,
+        "/customer/v0.5/action/get_chats_summary",
+        Some("jan-token"),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total_chats"], 1);
+    assert_eq!(body["chats_summary"][0]["id"], chat_id.as_str());
+
+    // Missing or unknown tokens: 401 and `authentication`.
+    let unknown = [
+        ("agent", None),
+        ("agent", Some("Bearer nope")),
+        ("agent", Some("Bearer ")),
+        ("customer", None),
+        ("customer", Some("Bearer ")),
+    ];
+    for (api, authorization) in unknown {
+        let path = format!("/{api}/v0.5/action/login");
+        let (status, body) = post(addr, &path, authorization, "{}").await;
+        assert_eq!(status, 401, "{api} {authorization:?}: {body}");
+        assert_eq!(body["error"]["type"], "authentication");
+    }
+    // A refused action: its error type, with a fitting status.
+    let (status, body) = post(
+        addr,
+        "/customer/v0.5/action/send_event",
+        Some("jan-token"),
+        r#"{"payload": {"chat_id": "not-a-chat"}}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["type"], "validation");
+
+    // Any other version: `unsupported_version`, over HTTP and over RTM.
+    let (status, body) = post(addr, "/agent/v0.4/action/login", Some("Bearer t1"), "{}").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["type"], "unsupported_version");
+    let mut old = Client::connect(addr, "/customer/v0.4/rtm/ws?license_id=100").await;
+    let refused = old.recv().await;
+    assert_eq!(refused["payload"]["error"]["type"], "unsupported_version");
+    assert!(matches!(
+        old.ended(STEP).await,
+        Ended::Close(_) | Ended::Eof
+    ));
+
+    // Shutting down closes every connection with "going away".
+    let stopping = tokio::spawn(server.shut_down());
+    for client in [&mut anna, &mut anna_too, &mut jan] {
+        match client.ended(STEP).await {
+            Ended::Close(Some((code, _))) => assert_eq!(code, CloseCode::Away),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+    stopping.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_connections_drive_presence() {
+    let server = start(config(&[("t1", ANNA)])).await;
+    let addr = server.addr;
+
+    // No agent online: the chat waits in the queue.
+    let (mut jan, _) = login(addr, "customer", "jan").await;
+    let started = jan
+        .ok(
+            "start_chat",
+            json!({ "chat": { "thread": { "events": [message("Anyone there?")] } } }),
+        )
+        .await;
+    let chat_id = started["chat"]["id"].as_str().unwrap().to_string();
+    let queue = jan
+        .ok("get_queue_position", json!({ "chat_id": chat_id }))
+        .await;
+    assert_eq!(queue["queue"]["position"], 1, "{queue}");
+
+    // The agent connects: it comes online and routing gives it the chat at once; the pushes
+    // that causes reach the customer.
+    let (mut anna, _) = login(addr, "agent", "t1").await;
+    let assigned = |p: &Value| p["event"]["system_message_type"] == "routing.assigned";
+    jan.push("incoming_event", assigned).await;
+    anna.push("incoming_event", assigned).await;
+
+    // The agent's last connection goes: it is offline, so a new chat waits.
+    anna.ws.close(None).await.unwrap();
+    anna.ended(STEP).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (mut eva, _) = login(addr, "customer", "eva").await;
+    let started = eva
+        .ok(
+            "start_chat",
+            json!({ "chat": { "thread": { "events": [message("Hello?")] } } }),
+        )
+        .await;
+    let events = &started["chat"]["thread"]["events"];
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["system_message_type"] == "routing.unassigned"),
+        "{started}"
+    );
+    let eva_chat = started["chat"]["id"].as_str().unwrap().to_string();
+
+    // Back online: the waiting chat is the agent's.
+    let (mut anna, _) = login(addr, "agent", "t1").await;
+    eva.push("incoming_event", assigned).await;
+    anna.push("incoming_chat_thread", |p| {
+        p["chat"]["id"] == eva_chat.as_str()
+    })
+    .await;
+
+    // A ban disconnects the customer: it is told why, then its connection is closed, and it
+    // cannot log in again.
+    let eva_id = server::customer_id_for("eva").to_string();
+    anna.ok(
+        "ban_customer",
+        json!({ "customer_id": eva_id, "ban": { "days": 1 } }),
+    )
+    .await;
+    let disconnected = eva.push("customer_disconnected", |_| true).await;
+    assert!(disconnected["reason"].is_string(), "{disconnected}");
+    assert!(matches!(
+        eva.ended(STEP).await,
+        Ended::Close(Some((CloseCode::Policy, _)))
+    ));
+    let mut eva = Client::connect(addr, "/customer/v0.5/rtm/ws").await;
+    let refused = eva.request("login", json!({ "token": "eva" })).await;
+    assert_eq!(refused["payload"]["error"]["type"], "customer_banned");
+
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_timers_fire_on_the_wall_clock() {
+    let mut config = config(&[("t1", ANNA)]);
+    // One second to go idle, one more to be archived.
+    config.engine = EngineConfig::with_seed(7).routing_timeouts(1, 1);
+    let server = start(config).await;
+    let addr = server.addr;
+
+    let (mut anna, _) = login(addr, "agent", "t1").await;
+    let (mut jan, _) = login(addr, "customer", "jan").await;
+    let started = jan
+        .ok(
+            "start_chat",
+            json!({ "chat": { "thread": { "events": [message("Hi")] } } }),
+        )
+        .await;
+    let chat_id = started["chat"]["id"].as_str().unwrap().to_string();
+    anna.push("incoming_chat_thread", |p| {
+        p["chat"]["id"] == chat_id.as_str()
+    })
+    .await;
+    anna.ok(
+        "send_event",
+        json!({ "chat_id": chat_id, "event": message("Hello Jan") }),
+    )
+    .await;
+
+    // Nobody writes: the chat goes idle, then is archived, without any request to prompt it.
+    let idle = |p: &Value| p["event"]["system_message_type"] == "routing.idle";
+    jan.push("incoming_event", idle).await;
+    let closed = jan
+        .push("thread_closed", |p| p["chat_id"] == chat_id.as_str())
+        .await;
+    assert_eq!(closed["chat_id"], chat_id.as_str());
+
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_connections_are_closed() {
+    let mut config = config(&[("t1", ANNA)]);
+    config.idle_timeout = Duration::from_secs(1);
+    let server = start(config).await;
+
+    let (mut anna, _) = login(server.addr, "agent", "t1").await;
+    match anna.ended(STEP).await {
+        Ended::Close(Some((code, reason))) => {
+            assert_eq!(code, CloseCode::Normal);
+            assert_eq!(reason, "idle timeout");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    // A connection that never logs in is closed too.
+    let mut stranger = Client::connect(server.addr, "/customer/v0.5/rtm/ws").await;
+    assert!(matches!(stranger.ended(STEP).await, Ended::Close(Some(_))));
+
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_over_one_mebibyte_are_refused() {
+    let server = start(config(&[("t1", ANNA)])).await;
+    let addr = server.addr;
+
+    // Exactly 1 MiB is served.
+    let (mut anna, _) = login(addr, "agent", "t1").await;
+    let head = r#"{"request_id":"big","action":"ping","payload":{"pad":""#;
+    let tail = r#""}}"#;
+    let pad = "x".repeat(server::MAX_MESSAGE - head.len() - tail.len());
+    anna.send_text(format!("{head}{pad}{tail}")).await;
+    let response = anna.recv().await;
+    assert_eq!(response["request_id"], "big");
+    assert_eq!(response["success"], true);
+
+    // One byte more is refused: the connection is closed (with 1009 if the close frame makes it
+    // through before the socket goes). The server refuses the frame by its header, so sending the
+    // rest may fail.
+    let too_big = Message::Text(format!("{head}{pad}x{tail}").into());
+    let _ = timeout(STEP, anna.ws.send(too_big)).await;
+    match anna.ended(STEP).await {
+        Ended::Close(Some((code, _))) => assert_eq!(code, CloseCode::Size),
+        Ended::Close(None) | Ended::Eof | Ended::Error => {}
+    }
+
+    // The Web API refuses such bodies too. (Exactly one byte over, so that the server has read
+    // the whole body when it answers, and closing does not reset the connection.)
+    let (head, tail) = (r#"{"payload":{"pad":""#, r#""}}"#);
+    let pad = "x".repeat(server::MAX_MESSAGE + 1 - head.len() - tail.len());
+    let body = format!("{head}{pad}{tail}");
+    assert_eq!(body.len(), server::MAX_MESSAGE + 1);
+    let (status, _) = post(addr, "/agent/v0.5/action/ping", Some("Bearer t1"), &body).await;
+    assert_eq!(status, 413);
+
+    // The server still serves.
+    let (mut jan, _) = login(addr, "customer", "jan").await;
+    jan.ok("ping", json!({})).await;
+
+    server.shut_down().await;
+}
+
+#[test]
+fn customer_ids_come_from_a_sha256_of_the_token() {
+    let hex = |d: [u8; 32]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(
+        hex(server::sha256(b"abc")),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        hex(server::sha256(b"")),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    let long = [b'a'; 1000];
+    assert_eq!(
+        hex(server::sha256(&long)),
+        "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
+    );
+    assert_eq!(
+        server::customer_id_for("jan").to_string(),
+        format!("customer-{}", &hex(server::sha256(b"jan"))[..32])
+    );
+}
