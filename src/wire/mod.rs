@@ -103,13 +103,27 @@ struct Envelope<'a> {
 
 /// Handles one request message from `user` (already authenticated by the host) on `api`.
 pub fn handle(engine: &mut Engine, api: Api, user: &UserId, now: Timestamp, text: &str) -> Reply {
-    let envelope: Envelope<'_> = match serde_json::from_str(text) {
+    // serde would also read a struct from a JSON array; the protocol's messages are objects.
+    let is_object = |t: &str| t.trim_start().starts_with('{');
+    let parsed = if is_object(text) {
+        serde_json::from_str::<Envelope<'_>>(text)
+            .map_err(|e| e.to_string())
+            .and_then(|e| match e.payload {
+                Some(p) if !is_object(p.get()) && p.get().trim() != "null" => {
+                    Err("payload must be an object".to_string())
+                }
+                _ => Ok(e),
+            })
+    } else {
+        Err("a request must be a JSON object".to_string())
+    };
+    let envelope: Envelope<'_> = match parsed {
         Ok(e) => e,
         Err(e) => {
             let (request_id, action) = salvage(text);
             let err = Error::InvalidField {
                 field: "request",
-                reason: e.to_string(),
+                reason: e,
             };
             return error_reply(request_id.as_deref(), &action, &err);
         }
