@@ -1488,7 +1488,6 @@ fn bad_input_is_a_validation_error_that_echoes_what_it_can() {
 /// A request is a JSON object, and so is every payload: an array in their place is a wrong type,
 /// even one whose items happen to line up with the fields.
 #[test]
-#[ignore = "bug: serde's sequence form of the envelope and payload structs is accepted: `[\"id\", \"ping\"]` is a request and `\"payload\": [chat_id]` a payload"]
 fn arrays_are_neither_requests_nor_payloads() {
     let base = world();
     let chat = base.chat.to_string();
