@@ -409,7 +409,7 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
     match action {
         "login" => {
             let login = a.login()?;
-            let mut profile = render::agent(&login.my_profile, routing_status);
+            let mut profile = render::agent(&login.my_profile, routing_status, Api::Agent);
             if let Value::Object(m) = &mut profile {
                 m.insert("permission".into(), json!(login.my_profile.permission));
             }
@@ -448,7 +448,7 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
             let p: StartChatPayload = parse(payload)?;
             let out = a.start_chat(p.customer_id, start_chat(p.chat)?)?;
             Ok((
-                json!({ "chat": render::chat_thread(&out.response) }),
+                json!({ "chat": render::chat_thread(&out.response, Api::Agent) }),
                 out.pushes,
             ))
         }
@@ -623,7 +623,7 @@ fn customer(
             let p: StartChatPayload = parse(payload)?;
             let out = c.start_chat(start_chat(p.chat)?)?;
             Ok((
-                json!({ "chat": render::chat_thread(&out.response) }),
+                json!({ "chat": render::chat_thread(&out.response, Api::Customer) }),
                 out.pushes,
             ))
         }
@@ -685,7 +685,7 @@ fn customer(
             };
             let out = c.update_customer(update)?;
             Ok((
-                json!({ "customer": render::customer(&out.response) }),
+                json!({ "customer": render::customer(&out.response, Api::Customer) }),
                 out.pushes,
             ))
         }

@@ -122,7 +122,7 @@ pub(crate) fn scopes(s: &Scopes) -> Value {
     to_value(s)
 }
 
-pub(crate) fn customer(c: &Customer) -> Value {
+pub(crate) fn customer(c: &Customer, api: Api) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), to_value(&c.id));
     m.insert("type".into(), json!("customer"));
@@ -135,20 +135,24 @@ pub(crate) fn customer(c: &Customer) -> Value {
     if let Some(t) = c.last_seen_timestamp {
         m.insert("last_seen_timestamp".into(), to_value(t));
     }
-    if let Some(page) = &c.current_page {
-        m.insert("monitoring".into(), json!({ "current_page": page }));
-    }
     m.insert("fields".into(), to_value(&c.fields));
-    m.insert("banned".into(), json!(c.banned_until.is_some()));
+    // Monitoring and the ban are for agents; the Customer API's customer object has neither.
+    if api == Api::Agent {
+        if let Some(page) = &c.current_page {
+            m.insert("monitoring".into(), json!({ "current_page": page }));
+        }
+        m.insert("banned".into(), json!(c.banned_until.is_some()));
+    }
     Value::Object(m)
 }
 
-pub(crate) fn agent(a: &Agent, routing_status: Option<RoutingStatus>) -> Value {
+pub(crate) fn agent(a: &Agent, routing_status: Option<RoutingStatus>, api: Api) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), to_value(&a.id));
     m.insert("type".into(), json!("agent"));
     m.insert("name".into(), json!(a.name));
-    if let Some(email) = &a.email {
+    // Customers are not shown agents' e-mail addresses.
+    if let Some(email) = a.email.as_ref().filter(|_| api == Api::Agent) {
         m.insert("email".into(), json!(email));
     }
     if let Some(avatar) = &a.avatar {
@@ -160,15 +164,15 @@ pub(crate) fn agent(a: &Agent, routing_status: Option<RoutingStatus>) -> Value {
     Value::Object(m)
 }
 
-pub(crate) fn user(u: &User) -> Value {
+pub(crate) fn user(u: &User, api: Api) -> Value {
     match u {
-        User::Customer(c) => customer(c),
-        User::Agent(a) => agent(a, None),
+        User::Customer(c) => customer(c, api),
+        User::Agent(a) => agent(a, None, api),
     }
 }
 
-fn users(list: &[User]) -> Value {
-    Value::Array(list.iter().map(user).collect())
+fn users(list: &[User], api: Api) -> Value {
+    Value::Array(list.iter().map(|u| user(u, api)).collect())
 }
 
 pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
@@ -190,10 +194,10 @@ pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
     Value::Object(m)
 }
 
-pub(crate) fn chat_thread(c: &ChatThread) -> Value {
+pub(crate) fn chat_thread(c: &ChatThread, api: Api) -> Value {
     json!({
         "id": c.id,
-        "users": users(&c.users),
+        "users": users(&c.users, api),
         "properties": properties(&c.properties),
         "scopes": scopes(&c.scopes),
         "thread": thread(&c.thread, true),
@@ -213,7 +217,7 @@ pub(crate) fn chat_threads(c: &ChatThreads, api: Api) -> Value {
     json!({
         "chat": {
             "id": c.id,
-            "users": users(&c.users),
+            "users": users(&c.users, api),
             "properties": properties(&c.properties),
             "scopes": scopes(&c.scopes),
             "threads": c.threads.iter().map(|t| thread(t, true)).collect::<Vec<_>>(),
@@ -251,7 +255,7 @@ pub(crate) fn chat_summary(c: &ChatSummary, api: Api) -> Value {
     if api == Api::Customer {
         m.insert("order".into(), json!(c.order));
     }
-    m.insert("users".into(), users(&c.users));
+    m.insert("users".into(), users(&c.users, api));
     m.insert("last_event_per_type".into(), Value::Object(last));
     if api == Api::Agent {
         if let Some(t) = &c.last_thread_summary {
@@ -266,7 +270,7 @@ pub(crate) fn chat_summary(c: &ChatSummary, api: Api) -> Value {
 /// A push's payload, in the shape of `api`.
 pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
     match kind {
-        PushKind::IncomingChatThread { chat } => json!({ "chat": chat_thread(chat) }),
+        PushKind::IncomingChatThread { chat } => json!({ "chat": chat_thread(chat, api) }),
         PushKind::IncomingEvent {
             chat_id,
             thread_id,
@@ -279,7 +283,7 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
         } => match api {
             Api::Customer => json!({
                 "chat_id": chat_id,
-                "updated_users": { "added": users(added), "removed_ids": removed_ids },
+                "updated_users": { "added": users(added, api), "removed_ids": removed_ids },
             }),
             Api::Agent => {
                 let (agents, customers): (Vec<&User>, Vec<&User>) =
@@ -288,11 +292,11 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
                     "chat_id": chat_id,
                     "updated_users": {
                         "customers": {
-                            "added": customers.into_iter().map(user).collect::<Vec<_>>(),
+                            "added": customers.into_iter().map(|u| user(u, api)).collect::<Vec<_>>(),
                             "removed_ids": [],
                         },
                         "agents": {
-                            "added": agents.into_iter().map(user).collect::<Vec<_>>(),
+                            "added": agents.into_iter().map(|u| user(u, api)).collect::<Vec<_>>(),
                             "removed_ids": removed_ids,
                         },
                     },
@@ -313,7 +317,17 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
         PushKind::IncomingTypingIndicator {
             chat_id,
             typing_indicator,
-        } => json!({ "chat_id": chat_id, "typing_indicator": typing_indicator }),
+        } => match api {
+            Api::Agent => json!({ "chat_id": chat_id, "typing_indicator": typing_indicator }),
+            Api::Customer => json!({
+                "chat_id": chat_id,
+                "typing_indicator": {
+                    "author_id": typing_indicator.author_id,
+                    "timestamp": typing_indicator.timestamp,
+                    "is_typing": typing_indicator.is_typing,
+                },
+            }),
+        },
         PushKind::IncomingSneakPeek {
             chat_id,
             sneak_peek,
@@ -347,7 +361,7 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
         PushKind::CustomerUpdated {
             chat_id,
             customer: c,
-        } => json!({ "chat_id": chat_id, "customer": customer(c) }),
+        } => json!({ "chat_id": chat_id, "customer": customer(c, api) }),
         PushKind::AgentUpdated {
             agent_id,
             routing_status,
