@@ -987,9 +987,14 @@ fn incoming_chat_thread_and_start_chat_per_api() {
     assert_eq!(thread["events"][0]["text"], "Hello?");
     assert_eq!(thread["events"][0]["author_id"], eva.to_string());
 
-    let push = push_payload(&w, &reply, "incoming_chat_thread", false);
+    // The customer's push is its response; the agents' push shows the customer with what only
+    // agents are shown (the ban flag).
+    let push = push_payload(&w, &reply, "incoming_chat_thread", true);
     assert_eq!(keys(&push), set(&["chat"]));
     assert_eq!(push["chat"], *chat);
+    let agents = push_payload(&w, &reply, "incoming_chat_thread", false);
+    assert_eq!(agents["chat"]["users"][0]["banned"], false);
+    assert_eq!(agents["chat"]["thread"], chat["thread"]);
     assert_eq!(thread["timestamp"], json!(NOW));
 }
 
@@ -1139,7 +1144,12 @@ fn the_other_pushes_have_their_documented_payloads() {
         let push = push_payload(&w, &reply, "customer_updated", to_customers);
         assert_eq!(keys(&push), set(&["chat_id", "customer"]));
         assert_eq!(push["chat_id"], chat);
-        assert_eq!(push["customer"], response["customer"]);
+        let mut expected = response["customer"].clone();
+        if !to_customers {
+            // Agents also see whether the customer is banned.
+            expected["banned"] = json!(false);
+        }
+        assert_eq!(push["customer"], expected);
     }
     let customer = &response["customer"];
     assert_eq!(customer["id"], jan);
