@@ -69,6 +69,7 @@
 //! * Properties ([`model::PropertyConfig`], [`Engine::configure_property`]), scopes and the
 //!   permission table ([`PERMISSION_TABLE`]).
 //! * [`wire`]: the v0.5 JSON protocol, text in and text out.
+//! * [`journal`]: journal records, replay and snapshots, for hosts that must not lose state.
 //! * [`Error`] and [`ErrorKind`]: why a request was refused.
 
 #![forbid(unsafe_code)]
@@ -78,6 +79,7 @@ mod api;
 mod engine;
 mod error;
 mod hash;
+pub mod journal;
 pub mod model;
 mod push;
 pub mod query;

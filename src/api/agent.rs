@@ -4,6 +4,7 @@ use crate::engine::{
     AutoChatScopes, AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget,
 };
 use crate::error::Error;
+use crate::journal::{AgentAction, Entry};
 use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, UserId};
 use crate::model::{Properties, Scopes};
 use crate::push::{ChatThread, Postback};
@@ -40,6 +41,22 @@ pub struct AgentApi<'e> {
 impl<'e> AgentApi<'e> {
     pub(crate) fn new(engine: &'e mut Engine, me: Requester) -> Self {
         Self { engine, me }
+    }
+
+    /// Runs a command and, if it was accepted and changed anything, journals it.
+    fn run<T>(
+        &mut self,
+        action: AgentAction,
+        command: impl FnOnce(&mut Engine, &Requester) -> Result<Output<T>, Error>,
+    ) -> Result<Output<T>, Error> {
+        self.engine.begin_command();
+        let out = command(self.engine, &self.me)?;
+        let entry = Entry::Agent {
+            agent_id: self.me.id.clone(),
+            at: self.me.now,
+            action,
+        };
+        Ok(self.engine.finish_command(out, entry))
     }
 
     /// The agent this facade acts as.
@@ -83,7 +100,11 @@ impl<'e> AgentApi<'e> {
         customer_id: Option<UserId>,
         chat: StartChat,
     ) -> Result<Output<ChatThread>, Error> {
-        self.engine.start_chat(&self.me, customer_id, chat)
+        let action = AgentAction::StartChat {
+            customer_id: customer_id.clone(),
+            chat: chat.clone(),
+        };
+        self.run(action, |e, me| e.start_chat(me, customer_id, chat))
     }
 
     /// `join_chat`: adds agents to a chat.
@@ -92,7 +113,11 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         agent_ids: &[UserId],
     ) -> Result<Output<()>, Error> {
-        self.engine.join_chat(&self.me, chat_id, agent_ids)
+        let action = AgentAction::JoinChat {
+            chat_id,
+            agent_ids: agent_ids.to_vec(),
+        };
+        self.run(action, |e, me| e.join_chat(me, chat_id, agent_ids))
     }
 
     /// `remove_from_chat`: removes agents from a chat (this agent when `agent_ids` is empty).
@@ -103,8 +128,14 @@ impl<'e> AgentApi<'e> {
         agent_ids: &[UserId],
         customer_ids: &[UserId],
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .remove_from_chat(&self.me, chat_id, agent_ids, customer_ids)
+        let action = AgentAction::RemoveFromChat {
+            chat_id,
+            agent_ids: agent_ids.to_vec(),
+            customer_ids: customer_ids.to_vec(),
+        };
+        self.run(action, |e, me| {
+            e.remove_from_chat(me, chat_id, agent_ids, customer_ids)
+        })
     }
 
     /// `send_event`: adds an event to the chat's active thread, or starts a new thread.
@@ -113,7 +144,11 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        self.engine.send_event(&self.me, chat_id, event)
+        let action = AgentAction::SendEvent {
+            chat_id,
+            event: event.clone(),
+        };
+        self.run(action, |e, me| e.send_event(me, chat_id, event))
     }
 
     /// `send_rich_message_postback`: toggles this agent on a rich message's buttons.
@@ -124,8 +159,15 @@ impl<'e> AgentApi<'e> {
         event_id: EventId,
         postback: Postback,
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .send_rich_message_postback(&self.me, chat_id, thread_id, event_id, postback)
+        let action = AgentAction::SendRichMessagePostback {
+            chat_id,
+            thread_id,
+            event_id,
+            postback: postback.clone(),
+        };
+        self.run(action, |e, me| {
+            e.send_rich_message_postback(me, chat_id, thread_id, event_id, postback)
+        })
     }
 
     /// `multicast`: sends any JSON to agents and customers. Nothing is stored.
@@ -134,7 +176,11 @@ impl<'e> AgentApi<'e> {
         scopes: &MulticastScopes,
         content: serde_json::Value,
     ) -> Result<Output<()>, Error> {
-        self.engine.multicast(&self.me, scopes, content)
+        let action = AgentAction::Multicast {
+            scopes: scopes.clone(),
+            content: content.clone(),
+        };
+        self.run(action, |e, me| e.multicast(me, scopes, content))
     }
 
     /// `send_typing_indicator`: tells the chat this agent is (not) typing. Nothing is stored.
@@ -144,13 +190,20 @@ impl<'e> AgentApi<'e> {
         recipients: Recipients,
         is_typing: bool,
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .send_typing_indicator(&self.me, chat_id, recipients, is_typing)
+        let action = AgentAction::SendTypingIndicator {
+            chat_id,
+            recipients,
+            is_typing,
+        };
+        self.run(action, |e, me| {
+            e.send_typing_indicator(me, chat_id, recipients, is_typing)
+        })
     }
 
     /// `close_thread`: deactivates the chat's active thread.
     pub fn close_thread(&mut self, chat_id: ChatId) -> Result<Output<()>, Error> {
-        self.engine.close_thread(&self.me, chat_id)
+        let action = AgentAction::CloseThread { chat_id };
+        self.run(action, |e, me| e.close_thread(me, chat_id))
     }
 
     /// `update_agent`: sets this agent's routing status (`accepting_chats` or
@@ -160,12 +213,20 @@ impl<'e> AgentApi<'e> {
         agent_id: Option<&UserId>,
         routing_status: Option<RoutingStatus>,
     ) -> Result<Output<()>, Error> {
-        self.engine.update_agent(&self.me, agent_id, routing_status)
+        let action = AgentAction::UpdateAgent {
+            agent_id: agent_id.cloned(),
+            routing_status,
+        };
+        self.run(action, |e, me| e.update_agent(me, agent_id, routing_status))
     }
 
     /// `ban_customer`: bans a customer for 1 to 3650 days; its active threads are archived.
     pub fn ban_customer(&mut self, customer_id: &UserId, days: u32) -> Result<Output<()>, Error> {
-        self.engine.ban_customer(&self.me, customer_id, days)
+        let action = AgentAction::BanCustomer {
+            customer_id: customer_id.clone(),
+            days,
+        };
+        self.run(action, |e, me| e.ban_customer(me, customer_id, days))
     }
 
     /// `transfer_chat` (LiveChat v3.x): hands the chat to an agent, or to an agent of a group,
@@ -175,7 +236,11 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         target: &TransferTarget,
     ) -> Result<Output<()>, Error> {
-        self.engine.transfer_chat(&self.me, chat_id, target)
+        let action = AgentAction::TransferChat {
+            chat_id,
+            target: target.clone(),
+        };
+        self.run(action, |e, me| e.transfer_chat(me, chat_id, target))
     }
 
     /// `get_filtered_chats`: summaries of the chats this agent may see that pass the filters.
@@ -189,8 +254,13 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         properties: Properties,
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .update_chat_properties(&self.me, chat_id, properties)
+        let action = AgentAction::UpdateChatProperties {
+            chat_id,
+            properties: properties.clone(),
+        };
+        self.run(action, |e, me| {
+            e.update_chat_properties(me, chat_id, properties)
+        })
     }
 
     /// `update_chat_thread_properties`: sets properties of one thread of a chat.
@@ -200,8 +270,14 @@ impl<'e> AgentApi<'e> {
         thread_id: ThreadId,
         properties: Properties,
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .update_chat_thread_properties(&self.me, chat_id, thread_id, properties)
+        let action = AgentAction::UpdateChatThreadProperties {
+            chat_id,
+            thread_id,
+            properties: properties.clone(),
+        };
+        self.run(action, |e, me| {
+            e.update_chat_thread_properties(me, chat_id, thread_id, properties)
+        })
     }
 
     /// `update_chat_scopes`: adds and removes groups and agents that may see the chat.
@@ -211,8 +287,14 @@ impl<'e> AgentApi<'e> {
         add_scopes: Scopes,
         remove_scopes: Scopes,
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .update_chat_scopes(&self.me, chat_id, add_scopes, remove_scopes)
+        let action = AgentAction::UpdateChatScopes {
+            chat_id,
+            add_scopes: add_scopes.clone(),
+            remove_scopes: remove_scopes.clone(),
+        };
+        self.run(action, |e, me| {
+            e.update_chat_scopes(me, chat_id, add_scopes, remove_scopes)
+        })
     }
 
     /// `add_auto_chat_scopes`: chats that start matching `rules` get `scopes`; returns the id.
@@ -222,13 +304,20 @@ impl<'e> AgentApi<'e> {
         scopes: Scopes,
         rules: AutoScopeRules,
     ) -> Result<Output<String>, Error> {
-        self.engine
-            .add_auto_chat_scopes(&self.me, description, scopes, rules)
+        let action = AgentAction::AddAutoChatScopes {
+            description: description.clone(),
+            scopes: scopes.clone(),
+            rules: rules.clone(),
+        };
+        self.run(action, |e, me| {
+            e.add_auto_chat_scopes(me, description, scopes, rules)
+        })
     }
 
     /// `remove_auto_chat_scopes`.
     pub fn remove_auto_chat_scopes(&mut self, id: &str) -> Result<Output<()>, Error> {
-        self.engine.remove_auto_chat_scopes(&self.me, id)
+        let action = AgentAction::RemoveAutoChatScopes { id: id.to_owned() };
+        self.run(action, |e, me| e.remove_auto_chat_scopes(me, id))
     }
 
     /// `get_auto_chat_scopes_config`.
@@ -242,7 +331,9 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         timestamp: Option<Timestamp>,
     ) -> Result<Output<Timestamp>, Error> {
-        self.engine
-            .update_last_seen_timestamp(&self.me, chat_id, timestamp)
+        let action = AgentAction::UpdateLastSeenTimestamp { chat_id, timestamp };
+        self.run(action, |e, me| {
+            e.update_last_seen_timestamp(me, chat_id, timestamp)
+        })
     }
 }

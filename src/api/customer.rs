@@ -2,6 +2,7 @@
 
 use crate::engine::{Engine, Output, QueuePosition, Requester, SentEvent};
 use crate::error::Error;
+use crate::journal::{CustomerAction, Entry};
 use crate::model::{
     ChatId, Customer, EventId, File, NewEvent, Recipients, ThreadId, Timestamp, UserId,
 };
@@ -35,6 +36,22 @@ pub struct CustomerApi<'e> {
 impl<'e> CustomerApi<'e> {
     pub(crate) fn new(engine: &'e mut Engine, me: Requester) -> Self {
         Self { engine, me }
+    }
+
+    /// Runs a command and, if it was accepted and changed anything, journals it.
+    fn run<T>(
+        &mut self,
+        action: CustomerAction,
+        command: impl FnOnce(&mut Engine, &Requester) -> Result<Output<T>, Error>,
+    ) -> Result<Output<T>, Error> {
+        self.engine.begin_command();
+        let out = command(self.engine, &self.me)?;
+        let entry = Entry::Customer {
+            customer_id: self.me.id.clone(),
+            at: self.me.now,
+            action,
+        };
+        Ok(self.engine.finish_command(out, entry))
     }
 
     /// The customer this facade acts as.
@@ -79,8 +96,8 @@ impl<'e> CustomerApi<'e> {
 
     /// `start_chat`: a new chat for this customer, with its first thread.
     pub fn start_chat(&mut self, chat: StartChat) -> Result<Output<ChatThread>, Error> {
-        let me = self.me.id.clone();
-        self.engine.start_chat(&self.me, Some(me), chat)
+        let action = CustomerAction::StartChat { chat: chat.clone() };
+        self.run(action, |e, me| e.start_chat(me, Some(me.id.clone()), chat))
     }
 
     /// `send_event`: adds an event to the chat's active thread, or starts a new thread.
@@ -89,7 +106,11 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        self.engine.send_event(&self.me, chat_id, event)
+        let action = CustomerAction::SendEvent {
+            chat_id,
+            event: event.clone(),
+        };
+        self.run(action, |e, me| e.send_event(me, chat_id, event))
     }
 
     /// `send_file`: a file the host has stored becomes a `file` event; the host passes its
@@ -100,7 +121,12 @@ impl<'e> CustomerApi<'e> {
         custom_id: Option<String>,
         file: File,
     ) -> Result<Output<SentEvent>, Error> {
-        self.engine.send_file(&self.me, chat_id, custom_id, file)
+        let action = CustomerAction::SendFile {
+            chat_id,
+            custom_id: custom_id.clone(),
+            file: file.clone(),
+        };
+        self.run(action, |e, me| e.send_file(me, chat_id, custom_id, file))
     }
 
     /// `send_rich_message_postback`: toggles this customer on a rich message's buttons.
@@ -111,8 +137,15 @@ impl<'e> CustomerApi<'e> {
         event_id: EventId,
         postback: Postback,
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .send_rich_message_postback(&self.me, chat_id, thread_id, event_id, postback)
+        let action = CustomerAction::SendRichMessagePostback {
+            chat_id,
+            thread_id,
+            event_id,
+            postback: postback.clone(),
+        };
+        self.run(action, |e, me| {
+            e.send_rich_message_postback(me, chat_id, thread_id, event_id, postback)
+        })
     }
 
     /// `send_sneak_peek`: what the customer is typing, for agents only. Nothing is stored.
@@ -121,7 +154,12 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         text: impl Into<String>,
     ) -> Result<Output<()>, Error> {
-        self.engine.send_sneak_peek(&self.me, chat_id, text.into())
+        let text = text.into();
+        let action = CustomerAction::SendSneakPeek {
+            chat_id,
+            text: text.clone(),
+        };
+        self.run(action, |e, me| e.send_sneak_peek(me, chat_id, text))
     }
 
     /// `send_typing_indicator`: tells the chat's agents the customer is (not) typing.
@@ -130,8 +168,10 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         is_typing: bool,
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .send_typing_indicator(&self.me, chat_id, Recipients::All, is_typing)
+        let action = CustomerAction::SendTypingIndicator { chat_id, is_typing };
+        self.run(action, |e, me| {
+            e.send_typing_indicator(me, chat_id, Recipients::All, is_typing)
+        })
     }
 
     /// Where the chat waits in the queue for an agent, and for how long; `None` when it is not
@@ -142,12 +182,16 @@ impl<'e> CustomerApi<'e> {
 
     /// `close_thread`: deactivates the chat's active thread.
     pub fn close_thread(&mut self, chat_id: ChatId) -> Result<Output<()>, Error> {
-        self.engine.close_thread(&self.me, chat_id)
+        let action = CustomerAction::CloseThread { chat_id };
+        self.run(action, |e, me| e.close_thread(me, chat_id))
     }
 
     /// `update_customer`: changes the customer's details; each active chat is told.
     pub fn update_customer(&mut self, update: CustomerUpdate) -> Result<Output<Customer>, Error> {
-        self.engine.update_customer(&self.me, update)
+        let action = CustomerAction::UpdateCustomer {
+            update: update.clone(),
+        };
+        self.run(action, |e, me| e.update_customer(me, update))
     }
 
     /// `update_chat_properties`: sets chat properties; configured, typed, writable by customers.
@@ -156,8 +200,13 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         properties: Properties,
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .update_chat_properties(&self.me, chat_id, properties)
+        let action = CustomerAction::UpdateChatProperties {
+            chat_id,
+            properties: properties.clone(),
+        };
+        self.run(action, |e, me| {
+            e.update_chat_properties(me, chat_id, properties)
+        })
     }
 
     /// `update_chat_thread_properties`: sets properties of one thread of the chat.
@@ -167,8 +216,14 @@ impl<'e> CustomerApi<'e> {
         thread_id: ThreadId,
         properties: Properties,
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .update_chat_thread_properties(&self.me, chat_id, thread_id, properties)
+        let action = CustomerAction::UpdateChatThreadProperties {
+            chat_id,
+            thread_id,
+            properties: properties.clone(),
+        };
+        self.run(action, |e, me| {
+            e.update_chat_thread_properties(me, chat_id, thread_id, properties)
+        })
     }
 
     /// `update_chat_scopes`: adds and removes groups that may see the chat.
@@ -178,8 +233,14 @@ impl<'e> CustomerApi<'e> {
         add_scopes: Scopes,
         remove_scopes: Scopes,
     ) -> Result<Output<()>, Error> {
-        self.engine
-            .update_chat_scopes(&self.me, chat_id, add_scopes, remove_scopes)
+        let action = CustomerAction::UpdateChatScopes {
+            chat_id,
+            add_scopes: add_scopes.clone(),
+            remove_scopes: remove_scopes.clone(),
+        };
+        self.run(action, |e, me| {
+            e.update_chat_scopes(me, chat_id, add_scopes, remove_scopes)
+        })
     }
 
     /// `update_last_seen_timestamp`: moves the customer's last-seen time in a chat forward.
@@ -188,7 +249,9 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         timestamp: Option<Timestamp>,
     ) -> Result<Output<Timestamp>, Error> {
-        self.engine
-            .update_last_seen_timestamp(&self.me, chat_id, timestamp)
+        let action = CustomerAction::UpdateLastSeenTimestamp { chat_id, timestamp };
+        self.run(action, |e, me| {
+            e.update_last_seen_timestamp(me, chat_id, timestamp)
+        })
     }
 }

@@ -54,6 +54,17 @@ fn keys(slot: usize, agent: &Agent, rt: &AgentRuntime) -> Keys {
 }
 
 impl Availability {
+    /// The indices for these agents, as `update_runtime` would have kept them.
+    pub(crate) fn rebuild(agents: &[Agent], runtime: &[AgentRuntime]) -> Self {
+        let mut index = Self::default();
+        for (slot, (agent, rt)) in agents.iter().zip(runtime).enumerate() {
+            if rt.available(agent) {
+                index.insert(keys(slot, agent, rt));
+            }
+        }
+        index
+    }
+
     fn insert(&mut self, k: Keys) {
         self.by_free.insert(k.0);
         self.by_load.insert(k.1);

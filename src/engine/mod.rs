@@ -9,6 +9,7 @@ mod bans;
 mod config;
 mod events;
 mod ids;
+mod journaling;
 mod membership;
 mod permissions;
 mod presence;
@@ -17,6 +18,7 @@ mod queue;
 mod routing;
 mod scopes;
 mod signals;
+mod snapshot;
 mod timers;
 mod transfer;
 mod updates;
@@ -37,11 +39,13 @@ pub use permissions::{Grant, PERMISSION_TABLE, holds};
 pub use queue::QueuePosition;
 pub(crate) use routing::{RouterHandle, routing_exclusion};
 pub use scopes::{AutoChatScopes, AutoScopeRules};
+pub(crate) use snapshot::{EngineState, RestoreError};
 pub use transfer::TransferTarget;
 
 use crate::UserIds;
 use crate::error::Error;
 use crate::hash::FastMap;
+use crate::journal::{Entry, JournalRecord};
 use crate::model::{
     Agent, Chat, ChatId, Customer, PropertyConfig, PropertyRegistry, Role, Timestamp, User, UserId,
 };
@@ -57,11 +61,18 @@ pub struct Output<T> {
     /// Pushes for other users (and the requester's other connections), in the order they
     /// happened, each addressed to concrete user ids.
     pub pushes: Vec<Push>,
+    /// The journal records to persist before answering: this call's, after any that host
+    /// calls left waiting (see [`crate::journal`]). Empty for a call that changed nothing.
+    pub journal: Vec<JournalRecord>,
 }
 
 impl<T> Output<T> {
     pub(crate) fn new(response: T, pushes: Vec<Push>) -> Self {
-        Self { response, pushes }
+        Self {
+            response,
+            pushes,
+            journal: Vec::new(),
+        }
     }
 
     /// A response that caused no pushes.
@@ -125,6 +136,10 @@ pub struct Engine {
     properties: PropertyRegistry,
     /// Rules that give starting chats scopes, oldest first.
     auto_chat_scopes: Vec<AutoChatScopes>,
+    /// The number of the last journal record made.
+    journal_seq: u64,
+    /// Records not yet handed to the host.
+    outbox: journaling::Outbox,
 }
 
 impl Default for Engine {
@@ -136,7 +151,7 @@ impl Default for Engine {
 impl Engine {
     /// An empty license.
     pub fn new(config: EngineConfig) -> Self {
-        let slot_mask = (config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32;
+        let slot_mask = snapshot::slot_mask(config.seed);
         Self {
             ids: IdGenerator::new(config.seed),
             config,
@@ -157,13 +172,17 @@ impl Engine {
             queue_seq: 0,
             properties: PropertyRegistry::default(),
             auto_chat_scopes: Vec::new(),
+            journal_seq: 0,
+            outbox: journaling::Outbox::default(),
         }
     }
 
     /// Configures a property (what chat.io's Configuration API does). Properties that are not
     /// configured are refused wherever they are written.
     pub fn configure_property(&mut self, config: PropertyConfig) -> Result<(), Error> {
-        self.properties.insert(config)
+        self.properties.insert(config.clone())?;
+        self.record(Entry::ConfigureProperty(config));
+        Ok(())
     }
 
     /// The property configuration.
@@ -180,7 +199,9 @@ impl Engine {
 
     /// Sets (or replaces) the router.
     pub fn set_router(&mut self, router: Arc<dyn Router>) {
+        let name = router.name().to_owned();
         self.router = Some(RouterHandle(router));
+        self.record(Entry::SetRouter { name });
     }
 
     /// The router, if one is set.
@@ -213,9 +234,10 @@ impl Engine {
             return Err(Error::UserExists(agent.id));
         }
         self.agent_index.insert(agent.id.clone(), self.agents.len());
-        self.agents.push(agent);
+        self.agents.push(agent.clone());
         self.all_agent_ids = self.agents.iter().map(|a| a.id.clone()).collect();
         self.agent_runtime.push(AgentRuntime::default());
+        self.record(Entry::AddAgent(agent));
         Ok(())
     }
 
@@ -228,25 +250,39 @@ impl Engine {
         self.customers.insert(
             customer.id.clone(),
             CustomerRecord {
-                customer,
+                customer: customer.clone(),
                 chats: Vec::new(),
             },
         );
+        self.record(Entry::AddCustomer(customer));
         Ok(())
     }
 
     /// Registers a new customer with an id drawn from the engine's generator, and returns it.
     pub fn create_customer(&mut self) -> UserId {
+        let id = self.next_customer_id();
+        // Draw the same ids `next_customer_id` looked at, so the generator moves on past them.
+        while UserId::from_uuid(self.ids.next_uuid()) != id {}
+        self.customers.insert(
+            id.clone(),
+            CustomerRecord {
+                customer: Customer::new(id.clone()),
+                chats: Vec::new(),
+            },
+        );
+        self.record(Entry::CreateCustomer {
+            customer_id: id.clone(),
+        });
+        id
+    }
+
+    /// The id [`create_customer`](Self::create_customer) would draw next: the generator's
+    /// next id that nobody has.
+    pub(crate) fn next_customer_id(&self) -> UserId {
+        let mut ids = self.ids.clone();
         loop {
-            let id = UserId::from_uuid(self.ids.next_uuid());
+            let id = UserId::from_uuid(ids.next_uuid());
             if !self.is_user(&id) {
-                self.customers.insert(
-                    id.clone(),
-                    CustomerRecord {
-                        customer: Customer::new(id.clone()),
-                        chats: Vec::new(),
-                    },
-                );
                 return id;
             }
         }
@@ -336,6 +372,7 @@ impl Engine {
     /// Called once a command is known to succeed, before it changes anything else: moves the
     /// clock forward and, for a customer, its `last_seen_timestamp`.
     pub(crate) fn commit(&mut self, req: &Requester) {
+        self.mark_committed();
         self.now = self.now.max(req.now);
         if req.role == Role::Customer {
             if let Some(record) = self.customers.get_mut(&req.id) {
@@ -351,9 +388,7 @@ impl Engine {
     }
 
     pub(crate) fn chat_slot(&self, id: ChatId) -> Result<usize, Error> {
-        let bytes = id.as_uuid().as_bytes();
-        let tail = u32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
-        let slot = (tail ^ self.slot_mask) as usize;
+        let slot = snapshot::slot_of(id, self.slot_mask);
         match self.chats.get(slot) {
             Some(chat) if chat.id == id => Ok(slot),
             _ => Err(Error::ChatNotFound(id)),

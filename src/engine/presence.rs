@@ -2,6 +2,7 @@
 
 use super::{Engine, Output, Requester};
 use crate::error::Error;
+use crate::journal::Entry;
 use crate::model::{Role, Timestamp, UserId};
 use crate::push::{Push, PushKind};
 use crate::routing::RoutingStatus;
@@ -24,7 +25,12 @@ impl Engine {
         if self.update_runtime(slot, |rt| rt.online = online) {
             self.drain(slot, &mut pushes);
         }
-        Ok(Output::new((), pushes))
+        let entry = Entry::SetAgentPresence {
+            agent_id: id.clone(),
+            online,
+            at: now,
+        };
+        Ok(self.journaled(Output::new((), pushes), entry))
     }
 
     /// `update_agent`: sets an agent's routing status (its own, or, with `agents--all:write`,

@@ -8,6 +8,7 @@
 //! entries that are due, not to the number of chats.
 
 use super::{Engine, Output};
+use crate::journal::Entry;
 use crate::model::Timestamp;
 use crate::push::{Push, PushKind};
 use crate::routing::RoutingMoment;
@@ -52,7 +53,7 @@ impl Engine {
                 None => {}
             }
         }
-        Output::new((), pushes)
+        self.journaled(Output::new((), pushes), Entry::Tick { at: now })
     }
 
     /// The chat's next deadline: only a chat with an active thread and an assignee has one.

@@ -1,0 +1,82 @@
+//! Where journal records are made and handed out (the format is in [`crate::journal`]).
+
+use super::{Engine, Output};
+use crate::journal::{Entry, JournalRecord};
+
+/// Records made but not yet handed to the host.
+///
+/// They are in transit, not state: two engines that went through the same calls are equal
+/// whether or not their hosts have taken the records yet, so the outbox takes no part in
+/// comparisons.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Outbox {
+    records: Vec<JournalRecord>,
+    /// Whether the command running now has committed (see [`Engine::commit`]): a facade
+    /// command that never commits changed nothing, and is not journaled.
+    committed: bool,
+}
+
+impl PartialEq for Outbox {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Engine {
+    /// Numbers an accepted change and puts its record in the outbox.
+    pub(crate) fn record(&mut self, entry: Entry) {
+        self.journal_seq += 1;
+        self.outbox.records.push(JournalRecord {
+            seq: self.journal_seq,
+            entry,
+        });
+    }
+
+    /// Records an accepted call and hands every record waiting in the outbox to its output.
+    pub(crate) fn journaled<T>(&mut self, mut out: Output<T>, entry: Entry) -> Output<T> {
+        self.record(entry);
+        out.journal = std::mem::take(&mut self.outbox.records);
+        out
+    }
+
+    /// Called before a facade command runs.
+    pub(crate) fn begin_command(&mut self) {
+        self.outbox.committed = false;
+    }
+
+    /// Called by [`Engine::commit`]: the command is changing the engine.
+    pub(crate) fn mark_committed(&mut self) {
+        self.outbox.committed = true;
+    }
+
+    /// Journals a facade command that was accepted, if it changed anything, and hands the
+    /// waiting records to its output.
+    pub(crate) fn finish_command<T>(&mut self, mut out: Output<T>, entry: Entry) -> Output<T> {
+        if self.outbox.committed {
+            self.record(entry);
+        }
+        out.journal = std::mem::take(&mut self.outbox.records);
+        out
+    }
+
+    /// Puts back records taken out while replaying, ahead of any made since.
+    pub(crate) fn restore_outbox(&mut self, mut pending: Vec<JournalRecord>) {
+        pending.append(&mut self.outbox.records);
+        self.outbox.records = pending;
+    }
+
+    /// Takes the journal records not yet handed out, oldest first: those of host calls that
+    /// return no [`Output`] ([`add_agent`](Self::add_agent), [`configure_property`]
+    /// (Self::configure_property), ...). Every `Output` carries the waiting records too, so a
+    /// host that persists each output's `journal` needs this only when it makes host calls and
+    /// then no command.
+    pub fn take_journal(&mut self) -> Vec<JournalRecord> {
+        std::mem::take(&mut self.outbox.records)
+    }
+
+    /// The number of the last journal record made: the count of accepted changes so far. A
+    /// snapshot taken now is followed by the records numbered above it.
+    pub fn journal_seq(&self) -> u64 {
+        self.journal_seq
+    }
+}
