@@ -14,6 +14,8 @@ pub(crate) struct Outbox {
     /// Whether the command running now has committed (see [`Engine::commit`]): a facade
     /// command that never commits changed nothing, and is not journaled.
     committed: bool,
+    /// Whether records stay here until [`Engine::take_journal`] instead of riding in outputs.
+    hold: bool,
 }
 
 impl PartialEq for Outbox {
@@ -33,9 +35,15 @@ impl Engine {
     }
 
     /// Records an accepted call and hands every record waiting in the outbox to its output.
-    pub(crate) fn journaled<T>(&mut self, mut out: Output<T>, entry: Entry) -> Output<T> {
+    pub(crate) fn journaled<T>(&mut self, out: Output<T>, entry: Entry) -> Output<T> {
         self.record(entry);
-        out.journal = std::mem::take(&mut self.outbox.records);
+        self.hand_out(out)
+    }
+
+    fn hand_out<T>(&mut self, mut out: Output<T>) -> Output<T> {
+        if !self.outbox.hold {
+            out.journal = std::mem::take(&mut self.outbox.records);
+        }
         out
     }
 
@@ -51,12 +59,21 @@ impl Engine {
 
     /// Journals a facade command that was accepted, if it changed anything, and hands the
     /// waiting records to its output.
-    pub(crate) fn finish_command<T>(&mut self, mut out: Output<T>, entry: Entry) -> Output<T> {
+    pub(crate) fn finish_command<T>(&mut self, out: Output<T>, entry: Entry) -> Output<T> {
         if self.outbox.committed {
             self.record(entry);
         }
-        out.journal = std::mem::take(&mut self.outbox.records);
-        out
+        self.hand_out(out)
+    }
+
+    /// Keeps journal records in the engine until [`take_journal`](Self::take_journal) takes
+    /// them, instead of handing them out in each [`Output`] (`hold = false`, the default).
+    ///
+    /// For hosts whose calls go through a layer that keeps only responses and pushes, such as
+    /// [`wire::handle`](crate::wire::handle): after each call they take the records, persist
+    /// them, then answer.
+    pub fn hold_journal(&mut self, hold: bool) {
+        self.outbox.hold = hold;
     }
 
     /// Puts back records taken out while replaying, ahead of any made since.
