@@ -73,7 +73,7 @@ fn busy_license() -> (EngineConfig, Engine, Vec<JournalRecord>) {
 fn replay(config: EngineConfig, records: &[JournalRecord]) -> Engine {
     let mut engine = Engine::new(config);
     for record in records {
-        engine.apply(record).unwrap();
+        engine.apply(record.clone()).unwrap();
     }
     engine
 }
@@ -156,7 +156,7 @@ fn a_snapshot_plus_the_records_after_it_equals_the_live_engine() {
     assert_eq!(restored, early);
     assert_eq!(restored.snapshot(), snapshot, "same engine, same bytes");
     for record in &journal[half..] {
-        restored.apply(record).unwrap();
+        restored.apply(record.clone()).unwrap();
     }
     assert_eq!(restored, replay(config, &journal));
 }
@@ -167,14 +167,14 @@ fn records_out_of_order_are_refused_and_change_nothing() {
     let mut engine = replay(config, &journal[..3]);
     let before = engine.clone();
     assert_eq!(
-        engine.apply(&journal[2]),
+        engine.apply(journal[2].clone()),
         Err(JournalError::OutOfOrder {
             expected: 4,
             found: 3
         })
     );
     assert_eq!(
-        engine.apply(&journal[5]),
+        engine.apply(journal[5].clone()),
         Err(JournalError::OutOfOrder {
             expected: 4,
             found: 6
@@ -193,7 +193,7 @@ fn a_record_from_another_license_diverges_and_changes_nothing() {
         .unwrap();
     let mut engine = replay(EngineConfig::with_seed(1), &journal[..first]);
     let before = engine.clone();
-    let err = engine.apply(&journal[first]).unwrap_err();
+    let err = engine.apply(journal[first].clone()).unwrap_err();
     assert!(
         matches!(err, JournalError::Diverged { seq, .. } if seq == journal[first].seq),
         "{err}"

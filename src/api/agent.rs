@@ -43,19 +43,25 @@ impl<'e> AgentApi<'e> {
         Self { engine, me }
     }
 
+    /// The command's journal action, made only while the engine journals (not while it
+    /// replays a record it already has).
+    fn journal(&self, action: impl FnOnce() -> AgentAction) -> Option<AgentAction> {
+        self.engine.journaling().then(action)
+    }
+
     /// Runs a command and, if it was accepted and changed anything, journals it.
     fn run<T>(
         &mut self,
-        action: AgentAction,
+        action: Option<AgentAction>,
         command: impl FnOnce(&mut Engine, &Requester) -> Result<Output<T>, Error>,
     ) -> Result<Output<T>, Error> {
         self.engine.begin_command();
         let out = command(self.engine, &self.me)?;
-        let entry = Entry::Agent {
+        let entry = action.map(|action| Entry::Agent {
             agent_id: self.me.id.clone(),
             at: self.me.now,
             action,
-        };
+        });
         Ok(self.engine.finish_command(out, entry))
     }
 
@@ -100,10 +106,10 @@ impl<'e> AgentApi<'e> {
         customer_id: Option<UserId>,
         chat: StartChat,
     ) -> Result<Output<ChatThread>, Error> {
-        let action = AgentAction::StartChat {
+        let action = self.journal(|| AgentAction::StartChat {
             customer_id: customer_id.clone(),
             chat: chat.clone(),
-        };
+        });
         self.run(action, |e, me| e.start_chat(me, customer_id, chat))
     }
 
@@ -113,10 +119,10 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         agent_ids: &[UserId],
     ) -> Result<Output<()>, Error> {
-        let action = AgentAction::JoinChat {
+        let action = self.journal(|| AgentAction::JoinChat {
             chat_id,
             agent_ids: agent_ids.to_vec(),
-        };
+        });
         self.run(action, |e, me| e.join_chat(me, chat_id, agent_ids))
     }
 
@@ -128,11 +134,11 @@ impl<'e> AgentApi<'e> {
         agent_ids: &[UserId],
         customer_ids: &[UserId],
     ) -> Result<Output<()>, Error> {
-        let action = AgentAction::RemoveFromChat {
+        let action = self.journal(|| AgentAction::RemoveFromChat {
             chat_id,
             agent_ids: agent_ids.to_vec(),
             customer_ids: customer_ids.to_vec(),
-        };
+        });
         self.run(action, |e, me| {
             e.remove_from_chat(me, chat_id, agent_ids, customer_ids)
         })
@@ -144,10 +150,10 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        let action = AgentAction::SendEvent {
+        let action = self.journal(|| AgentAction::SendEvent {
             chat_id,
             event: event.clone(),
-        };
+        });
         self.run(action, |e, me| e.send_event(me, chat_id, event))
     }
 
@@ -159,12 +165,12 @@ impl<'e> AgentApi<'e> {
         event_id: EventId,
         postback: Postback,
     ) -> Result<Output<()>, Error> {
-        let action = AgentAction::SendRichMessagePostback {
+        let action = self.journal(|| AgentAction::SendRichMessagePostback {
             chat_id,
             thread_id,
             event_id,
             postback: postback.clone(),
-        };
+        });
         self.run(action, |e, me| {
             e.send_rich_message_postback(me, chat_id, thread_id, event_id, postback)
         })
@@ -176,10 +182,10 @@ impl<'e> AgentApi<'e> {
         scopes: &MulticastScopes,
         content: serde_json::Value,
     ) -> Result<Output<()>, Error> {
-        let action = AgentAction::Multicast {
+        let action = self.journal(|| AgentAction::Multicast {
             scopes: scopes.clone(),
             content: content.clone(),
-        };
+        });
         self.run(action, |e, me| e.multicast(me, scopes, content))
     }
 
@@ -190,11 +196,11 @@ impl<'e> AgentApi<'e> {
         recipients: Recipients,
         is_typing: bool,
     ) -> Result<Output<()>, Error> {
-        let action = AgentAction::SendTypingIndicator {
+        let action = self.journal(|| AgentAction::SendTypingIndicator {
             chat_id,
             recipients,
             is_typing,
-        };
+        });
         self.run(action, |e, me| {
             e.send_typing_indicator(me, chat_id, recipients, is_typing)
         })
@@ -202,7 +208,7 @@ impl<'e> AgentApi<'e> {
 
     /// `close_thread`: deactivates the chat's active thread.
     pub fn close_thread(&mut self, chat_id: ChatId) -> Result<Output<()>, Error> {
-        let action = AgentAction::CloseThread { chat_id };
+        let action = self.journal(|| AgentAction::CloseThread { chat_id });
         self.run(action, |e, me| e.close_thread(me, chat_id))
     }
 
@@ -213,19 +219,19 @@ impl<'e> AgentApi<'e> {
         agent_id: Option<&UserId>,
         routing_status: Option<RoutingStatus>,
     ) -> Result<Output<()>, Error> {
-        let action = AgentAction::UpdateAgent {
+        let action = self.journal(|| AgentAction::UpdateAgent {
             agent_id: agent_id.cloned(),
             routing_status,
-        };
+        });
         self.run(action, |e, me| e.update_agent(me, agent_id, routing_status))
     }
 
     /// `ban_customer`: bans a customer for 1 to 3650 days; its active threads are archived.
     pub fn ban_customer(&mut self, customer_id: &UserId, days: u32) -> Result<Output<()>, Error> {
-        let action = AgentAction::BanCustomer {
+        let action = self.journal(|| AgentAction::BanCustomer {
             customer_id: customer_id.clone(),
             days,
-        };
+        });
         self.run(action, |e, me| e.ban_customer(me, customer_id, days))
     }
 
@@ -236,10 +242,10 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         target: &TransferTarget,
     ) -> Result<Output<()>, Error> {
-        let action = AgentAction::TransferChat {
+        let action = self.journal(|| AgentAction::TransferChat {
             chat_id,
             target: target.clone(),
-        };
+        });
         self.run(action, |e, me| e.transfer_chat(me, chat_id, target))
     }
 
@@ -254,10 +260,10 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         properties: Properties,
     ) -> Result<Output<()>, Error> {
-        let action = AgentAction::UpdateChatProperties {
+        let action = self.journal(|| AgentAction::UpdateChatProperties {
             chat_id,
             properties: properties.clone(),
-        };
+        });
         self.run(action, |e, me| {
             e.update_chat_properties(me, chat_id, properties)
         })
@@ -270,11 +276,11 @@ impl<'e> AgentApi<'e> {
         thread_id: ThreadId,
         properties: Properties,
     ) -> Result<Output<()>, Error> {
-        let action = AgentAction::UpdateChatThreadProperties {
+        let action = self.journal(|| AgentAction::UpdateChatThreadProperties {
             chat_id,
             thread_id,
             properties: properties.clone(),
-        };
+        });
         self.run(action, |e, me| {
             e.update_chat_thread_properties(me, chat_id, thread_id, properties)
         })
@@ -287,11 +293,11 @@ impl<'e> AgentApi<'e> {
         add_scopes: Scopes,
         remove_scopes: Scopes,
     ) -> Result<Output<()>, Error> {
-        let action = AgentAction::UpdateChatScopes {
+        let action = self.journal(|| AgentAction::UpdateChatScopes {
             chat_id,
             add_scopes: add_scopes.clone(),
             remove_scopes: remove_scopes.clone(),
-        };
+        });
         self.run(action, |e, me| {
             e.update_chat_scopes(me, chat_id, add_scopes, remove_scopes)
         })
@@ -304,11 +310,11 @@ impl<'e> AgentApi<'e> {
         scopes: Scopes,
         rules: AutoScopeRules,
     ) -> Result<Output<String>, Error> {
-        let action = AgentAction::AddAutoChatScopes {
+        let action = self.journal(|| AgentAction::AddAutoChatScopes {
             description: description.clone(),
             scopes: scopes.clone(),
             rules: rules.clone(),
-        };
+        });
         self.run(action, |e, me| {
             e.add_auto_chat_scopes(me, description, scopes, rules)
         })
@@ -316,7 +322,7 @@ impl<'e> AgentApi<'e> {
 
     /// `remove_auto_chat_scopes`.
     pub fn remove_auto_chat_scopes(&mut self, id: &str) -> Result<Output<()>, Error> {
-        let action = AgentAction::RemoveAutoChatScopes { id: id.to_owned() };
+        let action = self.journal(|| AgentAction::RemoveAutoChatScopes { id: id.to_owned() });
         self.run(action, |e, me| e.remove_auto_chat_scopes(me, id))
     }
 
@@ -331,7 +337,7 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         timestamp: Option<Timestamp>,
     ) -> Result<Output<Timestamp>, Error> {
-        let action = AgentAction::UpdateLastSeenTimestamp { chat_id, timestamp };
+        let action = self.journal(|| AgentAction::UpdateLastSeenTimestamp { chat_id, timestamp });
         self.run(action, |e, me| {
             e.update_last_seen_timestamp(me, chat_id, timestamp)
         })

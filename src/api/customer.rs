@@ -38,19 +38,25 @@ impl<'e> CustomerApi<'e> {
         Self { engine, me }
     }
 
+    /// The command's journal action, made only while the engine journals (not while it
+    /// replays a record it already has).
+    fn journal(&self, action: impl FnOnce() -> CustomerAction) -> Option<CustomerAction> {
+        self.engine.journaling().then(action)
+    }
+
     /// Runs a command and, if it was accepted and changed anything, journals it.
     fn run<T>(
         &mut self,
-        action: CustomerAction,
+        action: Option<CustomerAction>,
         command: impl FnOnce(&mut Engine, &Requester) -> Result<Output<T>, Error>,
     ) -> Result<Output<T>, Error> {
         self.engine.begin_command();
         let out = command(self.engine, &self.me)?;
-        let entry = Entry::Customer {
+        let entry = action.map(|action| Entry::Customer {
             customer_id: self.me.id.clone(),
             at: self.me.now,
             action,
-        };
+        });
         Ok(self.engine.finish_command(out, entry))
     }
 
@@ -96,7 +102,7 @@ impl<'e> CustomerApi<'e> {
 
     /// `start_chat`: a new chat for this customer, with its first thread.
     pub fn start_chat(&mut self, chat: StartChat) -> Result<Output<ChatThread>, Error> {
-        let action = CustomerAction::StartChat { chat: chat.clone() };
+        let action = self.journal(|| CustomerAction::StartChat { chat: chat.clone() });
         self.run(action, |e, me| e.start_chat(me, Some(me.id.clone()), chat))
     }
 
@@ -106,10 +112,10 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        let action = CustomerAction::SendEvent {
+        let action = self.journal(|| CustomerAction::SendEvent {
             chat_id,
             event: event.clone(),
-        };
+        });
         self.run(action, |e, me| e.send_event(me, chat_id, event))
     }
 
@@ -121,11 +127,11 @@ impl<'e> CustomerApi<'e> {
         custom_id: Option<String>,
         file: File,
     ) -> Result<Output<SentEvent>, Error> {
-        let action = CustomerAction::SendFile {
+        let action = self.journal(|| CustomerAction::SendFile {
             chat_id,
             custom_id: custom_id.clone(),
             file: file.clone(),
-        };
+        });
         self.run(action, |e, me| e.send_file(me, chat_id, custom_id, file))
     }
 
@@ -137,12 +143,12 @@ impl<'e> CustomerApi<'e> {
         event_id: EventId,
         postback: Postback,
     ) -> Result<Output<()>, Error> {
-        let action = CustomerAction::SendRichMessagePostback {
+        let action = self.journal(|| CustomerAction::SendRichMessagePostback {
             chat_id,
             thread_id,
             event_id,
             postback: postback.clone(),
-        };
+        });
         self.run(action, |e, me| {
             e.send_rich_message_postback(me, chat_id, thread_id, event_id, postback)
         })
@@ -155,10 +161,10 @@ impl<'e> CustomerApi<'e> {
         text: impl Into<String>,
     ) -> Result<Output<()>, Error> {
         let text = text.into();
-        let action = CustomerAction::SendSneakPeek {
+        let action = self.journal(|| CustomerAction::SendSneakPeek {
             chat_id,
             text: text.clone(),
-        };
+        });
         self.run(action, |e, me| e.send_sneak_peek(me, chat_id, text))
     }
 
@@ -168,7 +174,7 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         is_typing: bool,
     ) -> Result<Output<()>, Error> {
-        let action = CustomerAction::SendTypingIndicator { chat_id, is_typing };
+        let action = self.journal(|| CustomerAction::SendTypingIndicator { chat_id, is_typing });
         self.run(action, |e, me| {
             e.send_typing_indicator(me, chat_id, Recipients::All, is_typing)
         })
@@ -182,15 +188,15 @@ impl<'e> CustomerApi<'e> {
 
     /// `close_thread`: deactivates the chat's active thread.
     pub fn close_thread(&mut self, chat_id: ChatId) -> Result<Output<()>, Error> {
-        let action = CustomerAction::CloseThread { chat_id };
+        let action = self.journal(|| CustomerAction::CloseThread { chat_id });
         self.run(action, |e, me| e.close_thread(me, chat_id))
     }
 
     /// `update_customer`: changes the customer's details; each active chat is told.
     pub fn update_customer(&mut self, update: CustomerUpdate) -> Result<Output<Customer>, Error> {
-        let action = CustomerAction::UpdateCustomer {
+        let action = self.journal(|| CustomerAction::UpdateCustomer {
             update: update.clone(),
-        };
+        });
         self.run(action, |e, me| e.update_customer(me, update))
     }
 
@@ -200,10 +206,10 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         properties: Properties,
     ) -> Result<Output<()>, Error> {
-        let action = CustomerAction::UpdateChatProperties {
+        let action = self.journal(|| CustomerAction::UpdateChatProperties {
             chat_id,
             properties: properties.clone(),
-        };
+        });
         self.run(action, |e, me| {
             e.update_chat_properties(me, chat_id, properties)
         })
@@ -216,11 +222,11 @@ impl<'e> CustomerApi<'e> {
         thread_id: ThreadId,
         properties: Properties,
     ) -> Result<Output<()>, Error> {
-        let action = CustomerAction::UpdateChatThreadProperties {
+        let action = self.journal(|| CustomerAction::UpdateChatThreadProperties {
             chat_id,
             thread_id,
             properties: properties.clone(),
-        };
+        });
         self.run(action, |e, me| {
             e.update_chat_thread_properties(me, chat_id, thread_id, properties)
         })
@@ -233,11 +239,11 @@ impl<'e> CustomerApi<'e> {
         add_scopes: Scopes,
         remove_scopes: Scopes,
     ) -> Result<Output<()>, Error> {
-        let action = CustomerAction::UpdateChatScopes {
+        let action = self.journal(|| CustomerAction::UpdateChatScopes {
             chat_id,
             add_scopes: add_scopes.clone(),
             remove_scopes: remove_scopes.clone(),
-        };
+        });
         self.run(action, |e, me| {
             e.update_chat_scopes(me, chat_id, add_scopes, remove_scopes)
         })
@@ -249,7 +255,8 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         timestamp: Option<Timestamp>,
     ) -> Result<Output<Timestamp>, Error> {
-        let action = CustomerAction::UpdateLastSeenTimestamp { chat_id, timestamp };
+        let action =
+            self.journal(|| CustomerAction::UpdateLastSeenTimestamp { chat_id, timestamp });
         self.run(action, |e, me| {
             e.update_last_seen_timestamp(me, chat_id, timestamp)
         })

@@ -14,6 +14,8 @@ pub(crate) struct Outbox {
     /// Whether the command running now has committed (see [`Engine::commit`]): a facade
     /// command that never commits changed nothing, and is not journaled.
     committed: bool,
+    /// Whether a record is being replayed: changes are counted, and no record is made again.
+    replaying: bool,
     /// Whether records stay here until [`Engine::take_journal`] instead of riding in outputs.
     hold: bool,
 }
@@ -25,13 +27,28 @@ impl PartialEq for Outbox {
 }
 
 impl Engine {
-    /// Numbers an accepted change and puts its record in the outbox.
+    /// Numbers an accepted change and puts its record in the outbox (unless replaying).
     pub(crate) fn record(&mut self, entry: Entry) {
         self.journal_seq += 1;
-        self.outbox.records.push(JournalRecord {
-            seq: self.journal_seq,
-            entry,
-        });
+        if !self.outbox.replaying {
+            self.outbox.records.push(JournalRecord {
+                seq: self.journal_seq,
+                entry,
+            });
+        }
+    }
+
+    /// Whether facades should make journal entries: not while a record is replayed.
+    pub(crate) fn journaling(&self) -> bool {
+        !self.outbox.replaying
+    }
+
+    /// Runs `replay` as the replay of a record: changes count, records are not made again.
+    pub(crate) fn replaying<R>(&mut self, replay: impl FnOnce(&mut Self) -> R) -> R {
+        self.outbox.replaying = true;
+        let result = replay(self);
+        self.outbox.replaying = false;
+        result
     }
 
     /// Records an accepted call and hands every record waiting in the outbox to its output.
@@ -41,7 +58,7 @@ impl Engine {
     }
 
     fn hand_out<T>(&mut self, mut out: Output<T>) -> Output<T> {
-        if !self.outbox.hold {
+        if !self.outbox.hold && !self.outbox.replaying {
             out.journal = std::mem::take(&mut self.outbox.records);
         }
         out
@@ -59,9 +76,12 @@ impl Engine {
 
     /// Journals a facade command that was accepted, if it changed anything, and hands the
     /// waiting records to its output.
-    pub(crate) fn finish_command<T>(&mut self, out: Output<T>, entry: Entry) -> Output<T> {
+    pub(crate) fn finish_command<T>(&mut self, out: Output<T>, entry: Option<Entry>) -> Output<T> {
         if self.outbox.committed {
-            self.record(entry);
+            match entry {
+                Some(entry) => self.record(entry),
+                None => self.journal_seq += 1,
+            }
         }
         self.hand_out(out)
     }
@@ -74,12 +94,6 @@ impl Engine {
     /// them, then answer.
     pub fn hold_journal(&mut self, hold: bool) {
         self.outbox.hold = hold;
-    }
-
-    /// Puts back records taken out while replaying, ahead of any made since.
-    pub(crate) fn restore_outbox(&mut self, mut pending: Vec<JournalRecord>) {
-        pending.append(&mut self.outbox.records);
-        self.outbox.records = pending;
     }
 
     /// Takes the journal records not yet handed out, oldest first: those of host calls that

@@ -14,7 +14,7 @@ impl Engine {
     /// Records must come in order, each once: a record whose number is not the next one is
     /// refused with [`JournalError::OutOfOrder`], so a gap or a duplicate is caught rather
     /// than replayed. A refused record changes nothing.
-    pub fn apply(&mut self, record: &JournalRecord) -> Result<(), JournalError> {
+    pub fn apply(&mut self, record: JournalRecord) -> Result<(), JournalError> {
         self.apply_with(record, &builtin_router)
     }
 
@@ -22,7 +22,7 @@ impl Engine {
     /// falling back to [`builtin_router`] as it likes).
     pub fn apply_with(
         &mut self,
-        record: &JournalRecord,
+        record: JournalRecord,
         routers: &dyn Fn(&str) -> Option<Arc<dyn Router>>,
     ) -> Result<(), JournalError> {
         let expected = self.journal_seq() + 1;
@@ -32,12 +32,7 @@ impl Engine {
                 found: record.seq,
             });
         }
-        // Records the host has not taken yet stay where they are; the ones replay makes again
-        // are dropped.
-        let pending = self.take_journal();
-        let result = self.dispatch(&record.entry, routers);
-        let _ = self.take_journal();
-        self.restore_outbox(pending);
+        let result = self.replaying(|engine| engine.dispatch(record.entry, routers));
         result.map_err(|reason| JournalError::Diverged {
             seq: record.seq,
             reason,
@@ -46,16 +41,16 @@ impl Engine {
 
     fn dispatch(
         &mut self,
-        entry: &Entry,
+        entry: Entry,
         routers: &dyn Fn(&str) -> Option<Arc<dyn Router>>,
     ) -> Result<(), String> {
         let text = |e: Error| e.to_string();
         match entry {
-            Entry::AddAgent(agent) => self.add_agent(agent.clone()).map_err(text),
-            Entry::AddCustomer(customer) => self.add_customer(customer.clone()).map_err(text),
+            Entry::AddAgent(agent) => self.add_agent(agent).map_err(text),
+            Entry::AddCustomer(customer) => self.add_customer(customer).map_err(text),
             Entry::CreateCustomer { customer_id } => {
                 let drawn = self.next_customer_id();
-                if drawn != *customer_id {
+                if drawn != customer_id {
                     return Err(format!(
                         "create_customer drew {drawn}, the journal says {customer_id}"
                     ));
@@ -63,11 +58,9 @@ impl Engine {
                 self.create_customer();
                 Ok(())
             }
-            Entry::ConfigureProperty(config) => {
-                self.configure_property(config.clone()).map_err(text)
-            }
+            Entry::ConfigureProperty(config) => self.configure_property(config).map_err(text),
             Entry::SetRouter { name } => {
-                let router = routers(name).ok_or_else(|| format!("unknown router `{name}`"))?;
+                let router = routers(&name).ok_or_else(|| format!("unknown router `{name}`"))?;
                 self.set_router(router);
                 Ok(())
             }
@@ -76,23 +69,23 @@ impl Engine {
                 online,
                 at,
             } => self
-                .set_agent_presence(agent_id, *online, *at)
+                .set_agent_presence(&agent_id, online, at)
                 .map(drop)
                 .map_err(text),
             Entry::Tick { at } => {
-                let _ = self.tick(*at);
+                let _ = self.tick(at);
                 Ok(())
             }
             Entry::Agent {
                 agent_id,
                 at,
                 action,
-            } => self.replay_agent(agent_id, *at, action).map_err(text),
+            } => self.replay_agent(&agent_id, at, action).map_err(text),
             Entry::Customer {
                 customer_id,
                 at,
                 action,
-            } => self.replay_customer(customer_id, *at, action).map_err(text),
+            } => self.replay_customer(&customer_id, at, action).map_err(text),
         }
     }
 
@@ -100,10 +93,10 @@ impl Engine {
         &mut self,
         id: &crate::UserId,
         at: crate::Timestamp,
-        action: &AgentAction,
+        action: AgentAction,
     ) -> Result<(), Error> {
         let mut api = self.as_agent(id, at)?;
-        match action.clone() {
+        match action {
             AgentAction::StartChat { customer_id, chat } => {
                 api.start_chat(customer_id, chat).map(drop)
             }
@@ -183,10 +176,10 @@ impl Engine {
         &mut self,
         id: &crate::UserId,
         at: crate::Timestamp,
-        action: &CustomerAction,
+        action: CustomerAction,
     ) -> Result<(), Error> {
         let mut api = self.as_customer(id, at)?;
-        match action.clone() {
+        match action {
             CustomerAction::StartChat { chat } => api.start_chat(chat).map(drop),
             CustomerAction::SendEvent { chat_id, event } => {
                 api.send_event(chat_id, event).map(drop)

@@ -35,7 +35,7 @@
 //! // After a crash: the same configuration, then every record in order.
 //! let mut recovered = Engine::new(config);
 //! for bytes in &persisted {
-//!     recovered.apply(&JournalRecord::decode(bytes)?)?;
+//!     recovered.apply(JournalRecord::decode(bytes)?)?;
 //! }
 //! assert_eq!(recovered, live);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
