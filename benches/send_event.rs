@@ -9,6 +9,10 @@
 //! already parsed the request) and restoring the engine from its pristine copy, which keeps
 //! memory bounded (see `RESET_AFTER`).
 //!
+//! Each size runs twice: `chats/N` with the journal as it is by default (each `Output` carries
+//! the call's journal record, a copy of the request), and `chats_journal_off/N` with
+//! `JournalMode::Off`, as a host that never persists would run it.
+//!
 //! Setup, once per size and only if the size is selected: the license (a few seconds at
 //! 1 000 000 chats), a check that the measured call does what is described above, and one untimed
 //! cycle of sends that warms the allocator. See `benches/README.md` for results and profiles.
@@ -16,11 +20,13 @@
 //! ```sh
 //! cargo bench --bench send_event                      # both sizes, about two minutes
 //! cargo bench --bench send_event -- 'chats/1000$'     # the small one only
+//! cargo bench --bench send_event -- '/1000$'          # the small one, journal on and off
 //! ```
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use chatio::journal::JournalMode;
 use chatio::{
     Agent, ChatId, Engine, EngineConfig, NewEvent, PushKind, Role, StartChat, Timestamp, UserId,
 };
@@ -83,9 +89,10 @@ struct Bench {
 
 impl Bench {
     /// One agent; `chats` customers, each of whom starts one chat with a message.
-    fn new(chats: usize) -> Self {
+    fn new(chats: usize, journal: JournalMode) -> Self {
         let built = Instant::now();
         let mut engine = Engine::new(EngineConfig::with_seed(0x5eed));
+        engine.set_journal_mode(journal);
         let agent = UserId::new("agent@example.com").expect("valid user id");
         engine
             .add_agent(Agent::new(agent.clone(), "Agent"))
@@ -126,7 +133,7 @@ impl Bench {
         bench.run(RESET_AFTER);
         bench.reset();
         eprintln!(
-            "send_event/chats/{chats}: license built in {built:.1?}, allocator primed in {:.1?}",
+            "send_event/{chats} chats ({journal:?} journal): license built in {built:.1?}, allocator primed in {:.1?}",
             primed.elapsed()
         );
         bench
@@ -212,12 +219,17 @@ fn send_event(c: &mut Criterion) {
         .sample_size(50)
         .measurement_time(Duration::from_secs(10));
     for chats in SIZES {
-        // Built on first use, so a filter that skips this size skips its setup too.
-        let mut bench: Option<Bench> = None;
-        group.bench_function(BenchmarkId::new("chats", chats), |b| {
-            let bench = bench.get_or_insert_with(|| Bench::new(chats));
-            b.iter_custom(|iters| bench.run(iters));
-        });
+        for (name, journal) in [
+            ("chats", JournalMode::Output),
+            ("chats_journal_off", JournalMode::Off),
+        ] {
+            // Built on first use, so a filter that skips this case skips its setup too.
+            let mut bench: Option<Bench> = None;
+            group.bench_function(BenchmarkId::new(name, chats), |b| {
+                let bench = bench.get_or_insert_with(|| Bench::new(chats, journal));
+                b.iter_custom(|iters| bench.run(iters));
+            });
+        }
     }
     group.finish();
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chatio::journal::{
-    AgentAction, Entry, JOURNAL_VERSION, JournalError, JournalRecord, builtin_router,
+    AgentAction, Entry, JOURNAL_VERSION, JournalError, JournalMode, JournalRecord, builtin_router,
 };
 use chatio::routing::{AutomaticRouter, ManualRouter, Router};
 use chatio::{
@@ -126,7 +126,7 @@ fn refused_calls_and_reads_yield_no_record() {
 #[test]
 fn held_records_wait_for_the_host() {
     let mut engine = Engine::default();
-    engine.hold_journal(true);
+    engine.set_journal_mode(JournalMode::Hold);
     let anna = uid("anna@example.com");
     engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
     let out = engine
@@ -284,4 +284,23 @@ fn routers_are_resolved_by_name() {
     for name in ["automatic", "manual", "least_loaded", "round_robin"] {
         assert_eq!(builtin_router(name).unwrap().name(), name);
     }
+}
+
+#[test]
+fn switched_off_the_journal_still_counts_changes() {
+    let (config, live, journal) = busy_license();
+    let mut quiet = Engine::new(config);
+    quiet.set_journal_mode(JournalMode::Off);
+    quiet.set_router(Arc::new(AutomaticRouter::default()));
+    let anna = uid("anna@example.com");
+    quiet.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
+    let out = quiet
+        .as_agent(&anna, at(0))
+        .unwrap()
+        .start_chat(None, StartChat::default())
+        .unwrap();
+    assert!(out.journal.is_empty());
+    assert!(quiet.take_journal().is_empty());
+    assert_eq!(quiet.journal_seq(), 3, "set_router, add_agent, start_chat");
+    assert!(live.journal_seq() == journal.len() as u64);
 }

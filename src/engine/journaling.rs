@@ -16,8 +16,27 @@ pub(crate) struct Outbox {
     committed: bool,
     /// Whether a record is being replayed: changes are counted, and no record is made again.
     replaying: bool,
-    /// Whether records stay here until [`Engine::take_journal`] instead of riding in outputs.
-    hold: bool,
+    /// Where records go.
+    mode: JournalMode,
+}
+
+/// Where an engine's journal records go. Not part of the engine's state: a restored engine
+/// starts in the default mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JournalMode {
+    /// Each [`Output`] carries the records made since the last one handed out (the default).
+    #[default]
+    Output,
+    /// Records stay in the engine until [`Engine::take_journal`] takes them. For hosts whose
+    /// calls go through a layer that keeps only responses and pushes, such as
+    /// [`wire::handle`](crate::wire::handle): after each call they take the records, persist
+    /// them, then answer.
+    Hold,
+    /// No records are made (changes are still counted by [`Engine::journal_seq`]). For hosts
+    /// that never persist, such as simulations and benchmarks: it saves a copy of every
+    /// command's arguments.
+    Off,
 }
 
 impl PartialEq for Outbox {
@@ -30,7 +49,7 @@ impl Engine {
     /// Numbers an accepted change and puts its record in the outbox (unless replaying).
     pub(crate) fn record(&mut self, entry: Entry) {
         self.journal_seq += 1;
-        if !self.outbox.replaying {
+        if self.journaling() {
             self.outbox.records.push(JournalRecord {
                 seq: self.journal_seq,
                 entry,
@@ -38,9 +57,9 @@ impl Engine {
         }
     }
 
-    /// Whether facades should make journal entries: not while a record is replayed.
+    /// Whether records are being made: not while a record is replayed, nor when switched off.
     pub(crate) fn journaling(&self) -> bool {
-        !self.outbox.replaying
+        !self.outbox.replaying && self.outbox.mode != JournalMode::Off
     }
 
     /// Runs `replay` as the replay of a record: changes count, records are not made again.
@@ -58,7 +77,7 @@ impl Engine {
     }
 
     fn hand_out<T>(&mut self, mut out: Output<T>) -> Output<T> {
-        if !self.outbox.hold && !self.outbox.replaying {
+        if self.outbox.mode == JournalMode::Output && !self.outbox.replaying {
             out.journal = std::mem::take(&mut self.outbox.records);
         }
         out
@@ -86,14 +105,14 @@ impl Engine {
         self.hand_out(out)
     }
 
-    /// Keeps journal records in the engine until [`take_journal`](Self::take_journal) takes
-    /// them, instead of handing them out in each [`Output`] (`hold = false`, the default).
-    ///
-    /// For hosts whose calls go through a layer that keeps only responses and pushes, such as
-    /// [`wire::handle`](crate::wire::handle): after each call they take the records, persist
-    /// them, then answer.
-    pub fn hold_journal(&mut self, hold: bool) {
-        self.outbox.hold = hold;
+    /// Sets where journal records go (see [`JournalMode`]).
+    pub fn set_journal_mode(&mut self, mode: JournalMode) {
+        self.outbox.mode = mode;
+    }
+
+    /// Where journal records go.
+    pub fn journal_mode(&self) -> JournalMode {
+        self.outbox.mode
     }
 
     /// Takes the journal records not yet handed out, oldest first: those of host calls that

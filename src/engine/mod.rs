@@ -10,6 +10,7 @@ mod config;
 mod events;
 mod ids;
 mod journaling;
+pub use journaling::JournalMode;
 mod membership;
 mod permissions;
 mod presence;

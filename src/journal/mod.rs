@@ -5,7 +5,8 @@
 //! arguments), numbered. The records of a call come back in its [`Output::journal`]; records of
 //! host calls that return no `Output` (such as [`Engine::add_agent`]) wait in the engine until
 //! the next `Output` carries them, or until [`Engine::take_journal`] takes them. Refused calls
-//! and reads yield none.
+//! and reads yield none. [`JournalMode`] lets a host keep records in the engine until it takes
+//! them, or switch them off.
 //!
 //! A host persists the records, in order, before it answers the request that caused them. To
 //! recover, it restores the latest snapshot ([`Engine::snapshot`], [`Engine::restore`]) (or starts from `Engine::new` with the same
@@ -63,6 +64,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::JournalMode;
 pub use action::{AgentAction, CustomerAction};
 pub use error::JournalError;
 pub use snapshot::SNAPSHOT_VERSION;
