@@ -310,6 +310,11 @@ impl Engine {
         self.customers.get(id).map(|r| &r.customer)
     }
 
+    /// How many customers the license has.
+    pub fn customer_count(&self) -> usize {
+        self.customers.len()
+    }
+
     /// The chats of a customer, oldest first.
     pub fn customer_chats(&self, id: &UserId) -> &[ChatId] {
         self.customers.get(id).map_or(&[], |r| &r.chats)

@@ -126,7 +126,10 @@ pub(crate) fn non_empty(field: &'static str, value: &str) -> Result<(), Error> {
 }
 
 /// An event as stored in a thread, with the fields the engine assigns.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Its `Deserialize` is written by hand (in `event_de.rs`) for speed; it reads what `Serialize`
+/// writes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Event {
     /// Assigned by the engine.
     pub id: EventId,

@@ -3,6 +3,7 @@
 mod assignment;
 mod chat;
 mod event;
+mod event_de;
 mod file;
 mod filters;
 mod form;
