@@ -12,6 +12,16 @@
 //! * A timer task sleeps until [`Engine::next_deadline`] and calls [`Engine::tick`]; whatever
 //!   may move the deadline wakes it through a `Notify`.
 //! * Time is the wall clock, in whole seconds.
+//! * With `--data DIR` ([`Durability`]), every engine call's journal records are committed to
+//!   SQLite (see `store.rs`) before its response or any of its pushes is queued, still under the
+//!   lock: *persist, then answer*. The engine holds its records ([`JournalMode::Hold`]) and
+//!   [`Hub::persist`] takes them after each call. A failed commit stops the process: the
+//!   engine would be ahead of the disk, and answering would promise what a restart forgets.
+//!   Snapshots replace the journal every `--snapshot-every` records, after recovery and at a
+//!   clean shutdown. Without `--data` the journal is off.
+//! * The commit (an fsync) happens on a runtime thread, under the lock: requests are
+//!   serialized, one commit each. That keeps the engine single-writer and the order obvious; a
+//!   busier host would batch the records of concurrent requests into one commit.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,6 +39,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chatio::journal::JournalMode;
 use chatio::routing::{AutomaticRouter, LeastLoadedRouter, ManualRouter, RoundRobinRouter};
 use chatio::wire::{self, Api, WirePush};
 use chatio::{Agent, Customer, Engine, EngineConfig, ErrorKind, Push, Timestamp, UserId};
@@ -36,6 +47,14 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
+
+#[path = "cli.rs"]
+pub mod cli;
+#[path = "store.rs"]
+pub mod store;
+
+pub use store::Durability;
+use store::Store;
 
 /// The only protocol version served.
 pub const VERSION: &str = "v0.5";
@@ -131,15 +150,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The engine this configuration describes, with its agents registered.
-    pub fn build_engine(&self) -> Result<Engine, String> {
-        let engine = Engine::new(self.engine.clone());
-        let mut engine = match self.router {
-            RouterKind::Automatic => engine.with_router(AutomaticRouter::default()),
-            RouterKind::Manual => engine.with_router(ManualRouter),
-            RouterKind::LeastLoaded => engine.with_router(LeastLoadedRouter),
-            RouterKind::RoundRobin => engine.with_router(RoundRobinRouter),
-        };
+    /// Checks the agents: every token given, and no two alike.
+    pub fn check(&self) -> Result<(), String> {
         let mut tokens = HashMap::new();
         for login in &self.agents {
             if login.token.is_empty() {
@@ -151,11 +163,69 @@ impl Config {
                     login.agent.id
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The router the configuration names.
+    fn router(&self) -> Arc<dyn chatio::routing::Router> {
+        match self.router {
+            RouterKind::Automatic => Arc::new(AutomaticRouter::default()),
+            RouterKind::Manual => Arc::new(ManualRouter),
+            RouterKind::LeastLoaded => Arc::new(LeastLoadedRouter),
+            RouterKind::RoundRobin => Arc::new(RoundRobinRouter),
+        }
+    }
+
+    /// Sets the router and registers the agents on a new engine.
+    fn init(&self, engine: &mut Engine) -> Result<(), String> {
+        engine.set_router(self.router());
+        for login in &self.agents {
             engine
                 .add_agent(login.agent.clone())
                 .map_err(|e| format!("agent {}: {e}", login.agent.id))?;
         }
-        Ok(engine)
+        Ok(())
+    }
+
+    /// Brings a recovered engine in line with the flags of this start: agents it does not have
+    /// are added and the router is switched (both journaled). Returns notes for the log.
+    fn reconcile(&self, engine: &mut Engine) -> Result<Vec<String>, String> {
+        let mut notes = Vec::new();
+        for login in &self.agents {
+            let id = &login.agent.id;
+            match engine.agent(id) {
+                None => {
+                    engine
+                        .add_agent(login.agent.clone())
+                        .map_err(|e| format!("agent {id}: {e}"))?;
+                    notes.push(format!("agent {id} added"));
+                }
+                Some(stored) if *stored != login.agent => notes.push(format!(
+                    "agent {id}: the stored profile stays; name, groups and max chats from \
+                     --agent apply only to a new agent"
+                )),
+                Some(_) => {}
+            }
+        }
+        for agent in engine.agents() {
+            if !self.agents.iter().any(|a| a.agent.id == agent.id) {
+                notes.push(format!(
+                    "agent {} is in the data but has no --agent token: it cannot log in",
+                    agent.id
+                ));
+            }
+        }
+        let stored = engine.router().map(|r| r.name().to_string());
+        if stored.as_deref() != Some(self.router.as_str()) {
+            engine.set_router(self.router());
+            notes.push(format!(
+                "router switched from {} to {}",
+                stored.as_deref().unwrap_or("none"),
+                self.router.as_str()
+            ));
+        }
+        Ok(notes)
     }
 }
 
@@ -175,51 +245,144 @@ pub fn now() -> Timestamp {
     Timestamp::from_unix_seconds(secs)
 }
 
-/// Serves `config` on `listener` until `shutdown` completes, then closes every WebSocket (code
-/// 1001), finishes the HTTP requests in flight and returns.
+/// Serves `config` in memory on `listener` until `shutdown` completes, then closes every
+/// WebSocket (code 1001), finishes the HTTP requests in flight and returns. (For
+/// `tests/interop.rs`; the command line opens a [`Server`] itself.)
+#[allow(dead_code)]
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let engine = config
-        .build_engine()
+    let server = Server::open(config, None)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (sessions_tx, mut sessions_rx) = watch::channel(0usize);
-    let shared = Arc::new(Shared {
-        state: Mutex::new(Hub {
-            engine,
-            conns: HashMap::new(),
-        }),
-        agent_tokens: config
-            .agents
-            .iter()
-            .map(|a| (a.token.clone(), a.agent.id.clone()))
-            .collect(),
-        wake: Notify::new(),
-        next_conn: AtomicU64::new(1),
-        stop: stop_rx,
-        sessions: sessions_tx,
-        idle_timeout: config.idle_timeout,
-        log: config.log,
-    });
-    let timers = tokio::spawn(run_timers(Arc::clone(&shared)));
-    let app = Router::new()
-        .route("/{api}/{version}/rtm/ws", get(rtm))
-        .route("/{api}/{version}/action/{action}", post(web_action))
-        .layer(DefaultBodyLimit::max(MAX_MESSAGE))
-        .with_state(Arc::clone(&shared));
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
+    server.serve(listener, shutdown).await
+}
+
+/// An engine ready to serve: new, or rebuilt from its data directory.
+pub struct Server {
+    config: Config,
+    hub: Hub,
+    report: Vec<String>,
+}
+
+impl Server {
+    /// The engine `config` describes: in memory without `durability`; with it, the one stored
+    /// in its directory (created there on the first start). A stored engine made with another
+    /// [`EngineConfig`] is refused. On a stored engine, the agents of `config` that it lacks are
+    /// added, the router is switched if `config` names another, and every agent is set offline
+    /// (a process that just started has no connections); a snapshot then covers the replayed
+    /// records.
+    pub fn open(config: Config, durability: Option<&Durability>) -> Result<Server, String> {
+        config.check()?;
+        let Some(durability) = durability else {
+            let mut engine = Engine::new(config.engine.clone());
+            // Nothing would persist the records.
+            engine.set_journal_mode(JournalMode::Off);
+            config.init(&mut engine)?;
+            return Ok(Server {
+                config,
+                hub: Hub::new(engine, None),
+                report: vec!["in memory (no --data): everything is lost at exit".to_string()],
+            });
+        };
+        let (mut store, recovered) =
+            Store::open(durability, &config.engine, |engine| config.init(engine))?;
+        let mut engine = recovered.engine;
+        let mut report = Vec::new();
+        match recovered.from {
+            None => report.push(format!("new data in {}", store.path().display())),
+            Some(recovery) => {
+                for warning in &recovery.warnings {
+                    report.push(format!("warning: {warning}; using an older snapshot"));
+                }
+                report.push(format!(
+                    "recovered {}: snapshot at record {}, {} record(s) replayed, now at \
+                     record {}, {} chat(s), in {} ms",
+                    store.path().display(),
+                    recovery.snapshot_seq,
+                    recovery.replayed,
+                    engine.journal_seq(),
+                    engine.chats().len(),
+                    recovery.took.as_millis()
+                ));
+                report.extend(config.reconcile(&mut engine)?);
+                let now = now();
+                let online: Vec<UserId> = engine
+                    .agents()
+                    .iter()
+                    .filter(|a| engine.agent_status(&a.id).is_some_and(|s| s.online))
+                    .map(|a| a.id.clone())
+                    .collect();
+                for id in &online {
+                    // Nobody is connected yet to hear of it: the pushes go nowhere.
+                    let _ = engine
+                        .set_agent_presence(id, false, now)
+                        .map_err(|e| format!("agent {id}: {e}"))?;
+                }
+                store.append(&engine.take_journal())?;
+                if store.has_unsnapshotted() {
+                    store.snapshot(&engine)?;
+                }
+            }
+        }
+        Ok(Server {
+            config,
+            hub: Hub::new(engine, Some(store)),
+            report,
         })
-        .await;
-    // Upgraded connections live in their own tasks: they saw the stop signal and are closing.
-    let _ = tokio::time::timeout(DRAIN, sessions_rx.wait_for(|&n| n == 0)).await;
-    let _ = tokio::time::timeout(DRAIN, timers).await;
-    served
+    }
+
+    /// What opening did, a line each, for the log.
+    pub fn report(&self) -> &[String] {
+        &self.report
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then closes every WebSocket (code
+    /// 1001), finishes the HTTP requests in flight, takes a last snapshot (with `--data`) and
+    /// returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Server { config, hub, .. } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (sessions_tx, mut sessions_rx) = watch::channel(0usize);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(hub),
+            agent_tokens: config
+                .agents
+                .iter()
+                .map(|a| (a.token.clone(), a.agent.id.clone()))
+                .collect(),
+            wake: Notify::new(),
+            next_conn: AtomicU64::new(1),
+            stop: stop_rx,
+            sessions: sessions_tx,
+            idle_timeout: config.idle_timeout,
+            log: config.log,
+        });
+        let timers = tokio::spawn(run_timers(Arc::clone(&shared)));
+        let app = Router::new()
+            .route("/{api}/{version}/rtm/ws", get(rtm))
+            .route("/{api}/{version}/action/{action}", post(web_action))
+            .layer(DefaultBodyLimit::max(MAX_MESSAGE))
+            .with_state(Arc::clone(&shared));
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        // Upgraded connections live in their own tasks: they saw the stop signal and are closing.
+        let _ = tokio::time::timeout(DRAIN, sessions_rx.wait_for(|&n| n == 0)).await;
+        let _ = tokio::time::timeout(DRAIN, timers).await;
+        // The agents went offline as their connections closed; a snapshot covers it all, so the
+        // next start replays nothing.
+        shared.with_hub(Hub::snapshot);
+        served
+    }
 }
 
 /// Everything the handlers share.
@@ -261,19 +424,30 @@ impl Conn {
     }
 }
 
-/// The engine and who is connected, locked together so that output is queued in engine order.
+/// The engine, its store and who is connected, locked together: one writer, and output queued
+/// in engine order after the records that caused it are on disk.
 struct Hub {
     engine: Engine,
+    store: Option<Store>,
     conns: HashMap<UserId, Vec<Conn>>,
 }
 
 impl Shared {
-    /// Runs `f` on the hub (briefly, without awaiting), and wakes the timer task if the engine's
-    /// next deadline moved.
+    /// Runs `f` on the hub (briefly, without awaiting), takes a snapshot if one is due, and wakes
+    /// the timer task if the engine's next deadline moved.
     fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> R {
         let mut hub = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let before = hub.engine.next_deadline();
         let r = f(&mut hub);
+        // Each engine call in `f` persisted its records before queueing its output; any left
+        // over are a bug (output sent before its records were safe), but must not be lost.
+        let late = hub.engine.take_journal();
+        debug_assert!(
+            late.is_empty(),
+            "journal records not persisted before answering"
+        );
+        hub.write(&late);
+        hub.maybe_snapshot();
         if hub.engine.next_deadline() != before {
             self.wake.notify_one();
         }
@@ -305,6 +479,70 @@ impl Shared {
 }
 
 impl Hub {
+    fn new(engine: Engine, store: Option<Store>) -> Hub {
+        Hub {
+            engine,
+            store,
+            conns: HashMap::new(),
+        }
+    }
+
+    /// Makes the engine's new journal records durable. Call it after every engine call that may
+    /// change the engine, before queueing anything the call produced.
+    fn persist(&mut self) {
+        let records = self.engine.take_journal();
+        self.write(&records);
+    }
+
+    /// Commits `records` (without a store: drops them). If that fails the process stops: the
+    /// engine is ahead of the disk, and whatever it answered now, a restart would forget.
+    /// Everything answered so far is on disk.
+    fn write(&mut self, records: &[chatio::journal::JournalRecord]) {
+        let Some(store) = &mut self.store else {
+            return;
+        };
+        if let Err(e) = store.append(records) {
+            eprintln!(
+                "rtm_server: cannot write the journal to {}: {e}. Stopping: the request being \
+                 handled was not answered; restart to recover everything that was.",
+                store.path().display()
+            );
+            std::process::exit(1);
+        }
+    }
+
+    /// Takes a snapshot if `--snapshot-every` records were written since the last.
+    fn maybe_snapshot(&mut self) {
+        if self.store.as_ref().is_some_and(Store::wants_snapshot) {
+            self.snapshot();
+        }
+    }
+
+    /// Takes a snapshot now if records were written since the last. A failure is only logged:
+    /// the journal still has every record.
+    fn snapshot(&mut self) {
+        let Some(store) = &mut self.store else {
+            return;
+        };
+        if !store.has_unsnapshotted() {
+            return;
+        }
+        if let Err(e) = store.snapshot(&self.engine) {
+            eprintln!(
+                "rtm_server: warning: no snapshot at record {} ({e}); the journal keeps every \
+                 record, the next start replays more",
+                self.engine.journal_seq()
+            );
+        }
+    }
+
+    /// [`wire::handle`], persisted.
+    fn handle(&mut self, api: Api, user: &UserId, text: &str) -> wire::Reply {
+        let reply = wire::handle(&mut self.engine, api, user, now(), text);
+        self.persist();
+        reply
+    }
+
     /// Makes sure a customer exists (customers register by logging in).
     fn ensure_customer(&mut self, api: Api, user: &UserId) -> Result<(), &'static str> {
         if api == Api::Customer && self.engine.customer(user).is_none() {
@@ -354,6 +592,7 @@ impl Hub {
         list.push(conn);
         if api == Api::Agent && list.len() == 1 {
             if let Ok(out) = self.engine.set_agent_presence(user, true, now()) {
+                self.persist();
                 self.deliver_engine(&out.pushes);
             }
         }
@@ -369,6 +608,7 @@ impl Hub {
         }
         if api == Api::Agent && !self.conns.contains_key(user) {
             if let Ok(out) = self.engine.set_agent_presence(user, false, now()) {
+                self.persist();
                 self.deliver_engine(&out.pushes);
             }
         }
@@ -415,7 +655,9 @@ async fn run_timers(shared: Arc<Shared>) {
             let now = now();
             if hub.engine.next_deadline().is_some_and(|d| d <= now) {
                 let out = hub.engine.tick(now);
+                hub.persist();
                 hub.deliver_engine(&out.pushes);
+                hub.maybe_snapshot();
             }
             hub.engine.next_deadline()
         };
@@ -552,7 +794,7 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket) {
                 requests += 1;
                 let keep = match &user {
                     Some(me) => shared.with_hub(|hub| {
-                        let reply = wire::handle(&mut hub.engine, api, me, now(), &text);
+                        let reply = hub.handle(api, me, &text);
                         let sent = conn.send(Out::Text(reply.response.into()));
                         hub.deliver(reply.pushes);
                         sent
@@ -631,7 +873,7 @@ fn login(shared: &Shared, api: Api, conn: &Conn, text: &str) -> Option<UserId> {
         if let Err(why) = hub.ensure_customer(api, &user) {
             return refuse(why);
         }
-        let reply = wire::handle(&mut hub.engine, api, &user, now(), text);
+        let reply = hub.handle(api, &user, text);
         conn.send(Out::Text(reply.response.into()));
         hub.deliver(reply.pushes);
         if !reply.success {
@@ -707,7 +949,7 @@ fn web_call(
     let envelope = envelope.to_string();
     let reply = shared.with_hub(|hub| {
         hub.ensure_customer(api, &user)?;
-        let mut reply = wire::handle(&mut hub.engine, api, &user, now(), &envelope);
+        let mut reply = hub.handle(api, &user, &envelope);
         hub.deliver(std::mem::take(&mut reply.pushes));
         Ok(reply)
     });
