@@ -12,7 +12,12 @@
 //! memory) bounded.
 //!
 //! `wire/engine_only` is the same send through `AgentApi::send_event` with a `NewEvent` built
-//! in the loop and no JSON at all: the difference between the two is the codec's cost.
+//! in the loop and no JSON at all: the difference between the two is the codec's cost. Both run
+//! the engine with the journal in its default mode: each call makes its record, and `handle`
+//! drops it with the `Output`.
+//!
+//! The request is the common shape (`request_id`, `action`, then `payload`, a plain message), so
+//! `handle` reads it in one pass; the three messages it writes share one rendering of the event.
 //!
 //! ```sh
 //! cargo bench --bench wire

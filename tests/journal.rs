@@ -304,3 +304,46 @@ fn switched_off_the_journal_still_counts_changes() {
     assert_eq!(quiet.journal_seq(), 3, "set_router, add_agent, start_chat");
     assert!(live.journal_seq() == journal.len() as u64);
 }
+
+#[test]
+fn wire_replies_carry_the_records_of_their_requests() {
+    use chatio::wire::{Api, handle};
+    let config = EngineConfig::with_seed(5);
+    let mut live = Engine::new(config.clone());
+    let anna = uid("anna@example.com");
+    live.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
+    let mut journal = live.take_journal();
+    let started = handle(
+        &mut live,
+        Api::Agent,
+        &anna,
+        at(1),
+        r#"{"request_id":"1","action":"start_chat","payload":{}}"#,
+    );
+    assert!(started.success, "{}", started.response);
+    assert_eq!(started.journal.len(), 1);
+    journal.extend(started.journal);
+    let chat = live.chats()[0].id;
+    let sent = handle(
+        &mut live,
+        Api::Agent,
+        &anna,
+        at(2),
+        &format!(
+            r#"{{"request_id":"2","action":"send_event","payload":{{"chat_id":"{chat}","event":{{"type":"message","text":"Hi"}}}}}}"#
+        ),
+    );
+    assert!(sent.success, "{}", sent.response);
+    journal.extend(sent.journal);
+    let refused = handle(
+        &mut live,
+        Api::Agent,
+        &anna,
+        at(3),
+        r#"{"request_id":"3","action":"send_event","payload":{}}"#,
+    );
+    assert!(!refused.success);
+    assert!(refused.journal.is_empty());
+    assert_eq!(live.journal_mode(), JournalMode::Output);
+    assert_eq!(replay(config, &journal), live);
+}

@@ -1,9 +1,11 @@
 //! Every action of both APIs: parse the payload, call the facade, render the response.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde_json::{Value, json};
 
 use super::{Api, render};
@@ -11,14 +13,29 @@ use crate::api::{CustomerUpdate, MulticastScopes, Pagination, StartChat};
 use crate::engine::{AutoScopeRules, Engine, TransferTarget};
 use crate::error::Error;
 use crate::model::{
-    AgentKind, ChatId, EventId, EventKind, File, GroupId, NewEvent, Page, Properties,
+    AgentKind, ChatId, Event, EventId, EventKind, File, GroupId, NewEvent, Page, Properties,
     PropertyValue, Recipients, Scopes, ThreadId, Timestamp, UserId,
 };
 use crate::push::{Postback, Push};
 use crate::query::ChatFilters;
 use crate::routing::RoutingStatus;
 
-type Handled = Result<(Value, Vec<Push>), Error>;
+/// A response payload, as an action leaves it for [`super::handle`] to write.
+pub(super) enum Payload {
+    /// `{}`.
+    Empty,
+    /// Any other payload.
+    Json(Value),
+    /// `send_event` and `send_file`: `{"event", "thread_id"}`, and `url` for a file. Kept
+    /// apart so that the event is rendered once, for the response and the pushes alike.
+    Event {
+        thread_id: ThreadId,
+        event: Arc<Event>,
+        url: Option<String>,
+    },
+}
+
+type Handled = Result<(Payload, Vec<Push>), Error>;
 
 fn parse<T: DeserializeOwned>(payload: &str) -> Result<T, Error> {
     serde_json::from_str(payload).map_err(|e| Error::InvalidField {
@@ -27,8 +44,8 @@ fn parse<T: DeserializeOwned>(payload: &str) -> Result<T, Error> {
     })
 }
 
-fn empty() -> Value {
-    json!({})
+fn empty() -> Payload {
+    Payload::Empty
 }
 
 /// The author a request with `author_id` acts as: a bot agent the requester owns.
@@ -118,6 +135,167 @@ fn new_event(value: Value) -> Result<NewEvent, Error> {
         properties: properties(common.properties)?,
         kind,
     })
+}
+
+/// `send_event`'s payload: the chat and the event.
+///
+/// A plain `message` event is read in one pass ([`PlainMessage`]); anything that pass does not
+/// take (another kind, another key, a repeated key, any error) is read again the general way,
+/// through a `Value`, which also gives the error message. For every input the first pass
+/// accepts, the general way accepts it too and gives the same `NewEvent`.
+fn send_event_payload(payload: &str) -> Result<(ChatId, NewEvent), Error> {
+    match plain_send_event_payload(payload) {
+        Some(parts) => Ok(parts),
+        None => general_send_event_payload(payload),
+    }
+}
+
+/// `send_event`'s payload if it holds a plain message, read in one pass.
+pub(super) fn plain_send_event_payload(payload: &str) -> Option<(ChatId, NewEvent)> {
+    serde_json::from_str::<SendMessage>(payload)
+        .ok()?
+        .into_parts()
+}
+
+/// `send_event`'s payload read the general way, with the error messages.
+pub(super) fn general_send_event_payload(payload: &str) -> Result<(ChatId, NewEvent), Error> {
+    let p: SendEvent = parse(payload)?;
+    Ok((p.chat_id, new_event(p.event)?))
+}
+
+/// [`SendEvent`] with a [`PlainMessage`] for the event. Like the derived `Deserialize` of
+/// `SendEvent` it skips unknown keys; unlike it, it takes only an object (not an array), refuses
+/// repeated and escaped keys, and gives no useful error message: its caller falls back to
+/// `SendEvent` on any error.
+pub(super) struct SendMessage {
+    chat_id: ChatId,
+    event: PlainMessage,
+}
+
+impl SendMessage {
+    /// The chat and the event, or `None` if the event's properties are not valid (the general
+    /// way says why).
+    pub(super) fn into_parts(self) -> Option<(ChatId, NewEvent)> {
+        Some((self.chat_id, self.event.into_new_event().ok()?))
+    }
+}
+
+impl<'de> Deserialize<'de> for SendMessage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SendVisitor;
+
+        impl<'de> Visitor<'de> for SendVisitor {
+            type Value = SendMessage;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a send_event payload")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SendMessage, A::Error> {
+                let other = || de::Error::custom("not a plain send_event payload");
+                let mut chat_id = None;
+                let mut event = None;
+                while let Some(key) = map.next_key::<&'de str>()? {
+                    match key {
+                        "chat_id" if chat_id.is_none() => chat_id = Some(map.next_value()?),
+                        "event" if event.is_none() => event = Some(map.next_value()?),
+                        "chat_id" | "event" => return Err(other()),
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                match (chat_id, event) {
+                    (Some(chat_id), Some(event)) => Ok(SendMessage { chat_id, event }),
+                    _ => Err(other()),
+                }
+            }
+        }
+
+        deserializer.deserialize_map(SendVisitor)
+    }
+}
+
+/// A `message` event whose keys are only `type`, `text`, `custom_id`, `recipients` and
+/// `properties`, each at most once, with `type`, `recipients` and keys unescaped strings.
+/// Each value is read as [`new_event`] reads it (`properties` values as `Value`s, so no
+/// nesting or number is accepted that reading the event into a `Value` would refuse).
+struct PlainMessage {
+    text: String,
+    custom_id: Option<String>,
+    recipients: Option<Recipients>,
+    properties: RawProperties,
+}
+
+impl PlainMessage {
+    fn into_new_event(self) -> Result<NewEvent, Error> {
+        Ok(NewEvent {
+            custom_id: self.custom_id,
+            recipients: self.recipients.unwrap_or_default(),
+            properties: properties(self.properties)?,
+            kind: EventKind::Message { text: self.text },
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for PlainMessage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PlainVisitor;
+
+        impl<'de> Visitor<'de> for PlainVisitor {
+            type Value = PlainMessage;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a plain message event")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PlainMessage, A::Error> {
+                let other = || de::Error::custom("not a plain message event");
+                let mut is_message = false;
+                let mut text = None;
+                let mut custom_id = None;
+                let mut recipients = None;
+                let mut properties = None;
+                while let Some(key) = map.next_key::<&'de str>()? {
+                    match key {
+                        "type" if !is_message => {
+                            if map.next_value::<&'de str>()? != "message" {
+                                return Err(other());
+                            }
+                            is_message = true;
+                        }
+                        "text" if text.is_none() => text = Some(map.next_value::<String>()?),
+                        "custom_id" if custom_id.is_none() => {
+                            custom_id = Some(map.next_value::<Option<String>>()?);
+                        }
+                        "recipients" if recipients.is_none() => {
+                            recipients = Some(match map.next_value::<Option<&'de str>>()? {
+                                None => None,
+                                Some("all") => Some(Recipients::All),
+                                Some("agents") => Some(Recipients::Agents),
+                                Some(_) => return Err(other()),
+                            });
+                        }
+                        "properties" if properties.is_none() => {
+                            properties = Some(map.next_value::<RawProperties>()?);
+                        }
+                        _ => return Err(other()),
+                    }
+                }
+                match (is_message, text) {
+                    (true, Some(text)) => Ok(PlainMessage {
+                        text,
+                        custom_id: custom_id.flatten(),
+                        recipients: recipients.flatten(),
+                        properties: properties.flatten(),
+                    }),
+                    _ => Err(other()),
+                }
+            }
+        }
+
+        deserializer.deserialize_map(PlainVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -384,6 +562,30 @@ fn unknown(action: &str) -> Error {
     }
 }
 
+/// `send_event` as `author`, for a request read in one pass (see `super::PlainSendEvent`):
+/// what [`dispatch`] does for `send_event` once its payload is read.
+pub(super) fn send_event(
+    engine: &mut Engine,
+    api: Api,
+    author: &UserId,
+    now: Timestamp,
+    chat_id: ChatId,
+    event: NewEvent,
+) -> Handled {
+    let out = match api {
+        Api::Agent => engine.as_agent(author, now)?.send_event(chat_id, event)?,
+        Api::Customer => engine
+            .as_customer(author, now)?
+            .send_event(chat_id, event)?,
+    };
+    let payload = Payload::Event {
+        thread_id: out.response.thread_id,
+        event: out.response.event,
+        url: None,
+    };
+    Ok((payload, out.pushes))
+}
+
 /// Runs one action as `author`.
 pub(super) fn dispatch(
     engine: &mut Engine,
@@ -403,9 +605,13 @@ pub(super) fn dispatch(
 }
 
 fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload: &str) -> Handled {
-    let routing_status = engine.agent_status(me).map(|s| s.routing_status);
+    let routing_status = if action == "login" {
+        engine.agent_status(me).map(|s| s.routing_status)
+    } else {
+        None
+    };
     let mut a = engine.as_agent(me, now)?;
-    let quiet = |v: Value| Ok((v, Vec::new()));
+    let quiet = |v: Value| Ok((Payload::Json(v), Vec::new()));
     match action {
         "login" => {
             let login = a.login()?;
@@ -448,7 +654,7 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
             let p: StartChatPayload = parse(payload)?;
             let out = a.start_chat(p.customer_id, start_chat(p.chat)?)?;
             Ok((
-                json!({ "chat": render::chat_thread(&out.response, Api::Agent) }),
+                Payload::Json(json!({ "chat": render::chat_thread(&out.response, Api::Agent) })),
                 out.pushes,
             ))
         }
@@ -463,13 +669,14 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
             Ok((empty(), out.pushes))
         }
         "send_event" => {
-            let p: SendEvent = parse(payload)?;
-            let out = a.send_event(p.chat_id, new_event(p.event)?)?;
-            let r = &out.response;
-            Ok((
-                json!({ "thread_id": r.thread_id, "event": render::event(&r.event) }),
-                out.pushes,
-            ))
+            let (chat_id, event) = send_event_payload(payload)?;
+            let out = a.send_event(chat_id, event)?;
+            let payload = Payload::Event {
+                thread_id: out.response.thread_id,
+                event: out.response.event,
+                url: None,
+            };
+            Ok((payload, out.pushes))
         }
         "send_rich_message_postback" => {
             let p: PostbackPayload = parse(payload)?;
@@ -513,7 +720,7 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
             let out = a.update_agent(p.agent_id.as_ref(), p.routing_status)?;
             Ok((empty(), out.pushes))
         }
-        "change_push_notifications" => quiet(empty()),
+        "change_push_notifications" => Ok((empty(), Vec::new())),
         "update_chat_properties" => {
             let p: ChatProperties = parse(payload)?;
             let out = a.update_chat_properties(p.chat_id, properties(p.properties)?)?;
@@ -532,7 +739,10 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
                 reason: "required".into(),
             })?;
             let out = a.update_last_seen_timestamp(chat_id, p.timestamp)?;
-            Ok((json!({ "timestamp": out.response }), out.pushes))
+            Ok((
+                Payload::Json(json!({ "timestamp": out.response })),
+                out.pushes,
+            ))
         }
         "add_auto_chat_scopes" => {
             let p: AutoScopesAdd = parse(payload)?;
@@ -542,7 +752,7 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
         "remove_auto_chat_scopes" => {
             let p: AutoScopesRemove = parse(payload)?;
             let _ = a.remove_auto_chat_scopes(&p.auto_chat_scopes_id)?;
-            quiet(empty())
+            Ok((empty(), Vec::new()))
         }
         "get_auto_chat_scopes_config" => {
             let config = a.get_auto_chat_scopes_config()?;
@@ -584,9 +794,13 @@ fn customer(
     action: &str,
     payload: &str,
 ) -> Handled {
-    let latest_chat = engine.customer_chats(me).last().copied();
+    let latest_chat = if action == "update_last_seen_timestamp" {
+        engine.customer_chats(me).last().copied()
+    } else {
+        None
+    };
     let mut c = engine.as_customer(me, now)?;
-    let quiet = |v: Value| Ok((v, Vec::new()));
+    let quiet = |v: Value| Ok((Payload::Json(v), Vec::new()));
     match action {
         "login" => quiet(json!({ "customer_id": c.login()?.customer_id })),
         "get_chats_summary" => {
@@ -623,28 +837,30 @@ fn customer(
             let p: StartChatPayload = parse(payload)?;
             let out = c.start_chat(start_chat(p.chat)?)?;
             Ok((
-                json!({ "chat": render::chat_thread(&out.response, Api::Customer) }),
+                Payload::Json(json!({ "chat": render::chat_thread(&out.response, Api::Customer) })),
                 out.pushes,
             ))
         }
         "send_event" => {
-            let p: SendEvent = parse(payload)?;
-            let out = c.send_event(p.chat_id, new_event(p.event)?)?;
-            let r = &out.response;
-            Ok((
-                json!({ "thread_id": r.thread_id, "event": render::event(&r.event) }),
-                out.pushes,
-            ))
+            let (chat_id, event) = send_event_payload(payload)?;
+            let out = c.send_event(chat_id, event)?;
+            let payload = Payload::Event {
+                thread_id: out.response.thread_id,
+                event: out.response.event,
+                url: None,
+            };
+            Ok((payload, out.pushes))
         }
         "send_file" => {
             let p: SendFile = parse(payload)?;
             let url = p.file.url.clone();
             let out = c.send_file(p.chat_id, p.custom_id, p.file)?;
-            let r = &out.response;
-            Ok((
-                json!({ "url": url, "thread_id": r.thread_id, "event": render::event(&r.event) }),
-                out.pushes,
-            ))
+            let payload = Payload::Event {
+                thread_id: out.response.thread_id,
+                event: out.response.event,
+                url: Some(url),
+            };
+            Ok((payload, out.pushes))
         }
         "send_rich_message_postback" => {
             let p: PostbackPayload = parse(payload)?;
@@ -685,7 +901,9 @@ fn customer(
             };
             let out = c.update_customer(update)?;
             Ok((
-                json!({ "customer": render::customer(&out.response, Api::Customer) }),
+                Payload::Json(
+                    json!({ "customer": render::customer(&out.response, Api::Customer) }),
+                ),
                 out.pushes,
             ))
         }
@@ -707,7 +925,10 @@ fn customer(
                 reason: "the customer has no chat".into(),
             })?;
             let out = c.update_last_seen_timestamp(chat_id, p.timestamp)?;
-            Ok((json!({ "timestamp": out.response }), out.pushes))
+            Ok((
+                Payload::Json(json!({ "timestamp": out.response })),
+                out.pushes,
+            ))
         }
         "get_queue_position" => {
             let p: ChatIdOnly = parse(payload)?;

@@ -36,16 +36,27 @@
 
 mod actions;
 mod render;
+#[cfg(test)]
+mod tests;
 
-use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
-use crate::model::{Role, Timestamp, UserId};
-use crate::push::Push;
+use crate::journal::{JournalMode, JournalRecord};
+use crate::model::{ChatId, Event, Role, ThreadId, Timestamp, UserId};
+use crate::push::{Push, PushKind};
 use crate::user_ids::UserIds;
+
+use self::actions::Payload;
+use self::render::{write_event, write_json, write_uuid, write_uuid_bytes};
 
 /// Which API a connection speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,36 +99,158 @@ pub struct Reply {
     pub success: bool,
     /// The pushes the request caused.
     pub pushes: Vec<WirePush>,
+    /// The journal records to persist before sending any of this (see [`crate::journal`]):
+    /// the request's, after any that host calls left waiting. Empty when the request changed
+    /// nothing, and always empty when the engine's [`JournalMode`] is `Hold` (the records wait
+    /// in the engine) or `Off`.
+    pub journal: Vec<JournalRecord>,
 }
 
-#[derive(Deserialize)]
+// ----- reading a request -----
+
+/// A request message, borrowing from its text: the payload stays raw text until the action
+/// reads it.
+#[derive(serde::Deserialize)]
 struct Envelope<'a> {
-    #[serde(default)]
-    request_id: Option<String>,
-    action: String,
+    #[serde(default, borrow)]
+    request_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    action: Str<'a>,
     #[serde(default, borrow)]
     payload: Option<&'a RawValue>,
-    #[serde(default)]
-    author_id: Option<String>,
+    #[serde(default, borrow)]
+    author_id: Option<Str<'a>>,
+}
+
+/// A JSON string, borrowed from the request text unless it has escapes. It accepts exactly
+/// what `String` does, with the same error messages ("expected a string").
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+
+        deserializer.deserialize_string(StrVisitor)
+    }
+}
+
+/// A `send_event` request with a plain message, the hot path, read in one pass; any other
+/// request fails to read as this and takes the general way ([`Envelope`], then the action's
+/// payload).
+///
+/// It takes an object with `action` equal to `send_event` before `payload`, an optional
+/// `request_id` and no `author_id`, and skips other keys as [`Envelope`] does; keys must be
+/// unescaped and appear at most once. The payload is read as [`Envelope`] and then `send_event`
+/// would read it, except that it may be refused where they would not (a repeated or escaped key,
+/// nesting deeper by the envelope's one level); so whatever this accepts, the general way reads
+/// the same. The `wire` tests check that on random requests.
+struct PlainSendEvent<'a> {
+    request_id: Option<Str<'a>>,
+    payload: actions::SendMessage,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for PlainSendEvent<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PlainVisitor;
+
+        impl<'de> Visitor<'de> for PlainVisitor {
+            type Value = PlainSendEvent<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a send_event request")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PlainSendEvent<'de>, A::Error> {
+                let other = || de::Error::custom("not a plain send_event request");
+                let mut request_id = None;
+                let mut is_send_event = false;
+                let mut payload = None;
+                while let Some(key) = map.next_key::<&'de str>()? {
+                    match key {
+                        "request_id" if request_id.is_none() => {
+                            request_id = Some(map.next_value::<Option<Str<'de>>>()?);
+                        }
+                        "action" if !is_send_event => {
+                            if map.next_value::<Str<'de>>()?.0 != "send_event" {
+                                return Err(other());
+                            }
+                            is_send_event = true;
+                        }
+                        "payload" if is_send_event && payload.is_none() => {
+                            payload = Some(map.next_value()?);
+                        }
+                        "request_id" | "action" | "payload" | "author_id" => return Err(other()),
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                match payload {
+                    Some(payload) => Ok(PlainSendEvent {
+                        request_id: request_id.flatten(),
+                        payload,
+                    }),
+                    None => Err(other()),
+                }
+            }
+        }
+
+        deserializer.deserialize_map(PlainVisitor)
+    }
 }
 
 /// Handles one request message from `user` (already authenticated by the host) on `api`.
 pub fn handle(engine: &mut Engine, api: Api, user: &UserId, now: Timestamp, text: &str) -> Reply {
-    // serde would also read a struct from a JSON array; the protocol's messages are objects.
-    let is_object = |t: &str| t.trim_start().starts_with('{');
-    let parsed = if is_object(text) {
-        serde_json::from_str::<Envelope<'_>>(text)
-            .map_err(|e| e.to_string())
-            .and_then(|e| match e.payload {
-                Some(p) if !is_object(p.get()) && p.get().trim() != "null" => {
-                    Err("payload must be an object".to_string())
-                }
-                _ => Ok(e),
-            })
-    } else {
-        Err("a request must be a JSON object".to_string())
-    };
-    let envelope: Envelope<'_> = match parsed {
+    // The facades hand records out in their `Output`s, which the actions do not keep: hold them
+    // in the engine for the length of the request and hand them out in the reply instead.
+    if engine.journal_mode() != JournalMode::Output {
+        return handle_request(engine, api, user, now, text);
+    }
+    engine.set_journal_mode(JournalMode::Hold);
+    let mut reply = handle_request(engine, api, user, now, text);
+    engine.set_journal_mode(JournalMode::Output);
+    reply.journal = engine.take_journal();
+    reply
+}
+
+fn handle_request(
+    engine: &mut Engine,
+    api: Api,
+    user: &UserId,
+    now: Timestamp,
+    text: &str,
+) -> Reply {
+    if let Ok(request) = serde_json::from_str::<PlainSendEvent<'_>>(text) {
+        if let Some((chat_id, event)) = request.payload.into_parts() {
+            let result = actions::send_event(engine, api, user, now, chat_id, event);
+            let request_id = request.request_id.as_ref().map(|s| &*s.0);
+            return reply(request_id, "send_event", result);
+        }
+    }
+    let envelope = match read_envelope(text) {
         Ok(e) => e,
         Err(e) => {
             let (request_id, action) = salvage(text);
@@ -128,88 +261,72 @@ pub fn handle(engine: &mut Engine, api: Api, user: &UserId, now: Timestamp, text
             return error_reply(request_id.as_deref(), &action, &err);
         }
     };
-    let payload = envelope.payload.map_or("{}", RawValue::get);
-    let payload = if payload.trim() == "null" {
-        "{}"
-    } else {
-        payload
+    let request_id = envelope.request_id.as_ref().map(|s| &*s.0);
+    let action = &*envelope.action.0;
+    let payload = envelope.payload_text();
+    let author = match &envelope.author_id {
+        None => Ok(Cow::Borrowed(user)),
+        Some(author) => actions::bot_author(engine, api, user, &author.0).map(Cow::Owned),
     };
-    let author = match envelope.author_id.as_deref() {
-        None => Ok(user.clone()),
-        Some(author) => actions::bot_author(engine, api, user, author),
-    };
-    let result = author
-        .and_then(|author| actions::dispatch(engine, api, &author, now, &envelope.action, payload));
-    match result {
-        Ok((payload, pushes)) => Reply {
-            response: response_text(
-                envelope.request_id.as_deref(),
-                &envelope.action,
-                true,
-                payload,
-            ),
-            action: envelope.action,
-            success: true,
-            pushes: pushes.iter().map(encode_push).collect(),
-        },
-        Err(err) => error_reply(envelope.request_id.as_deref(), &envelope.action, &err),
-    }
+    let result =
+        author.and_then(|author| actions::dispatch(engine, api, &author, now, action, payload));
+    reply(request_id, action, result)
 }
 
-/// Renders a push for its recipients' API.
-pub fn encode_push(push: &Push) -> WirePush {
-    let api = Api::of(push.role);
-    let action = push.action();
-    let text = json!({
-        "action": action,
-        "type": "push",
-        "payload": render::push_payload(&push.kind, api),
-    })
-    .to_string();
-    WirePush {
-        to: push.to.clone(),
-        action,
-        text,
-    }
-}
-
-/// The error response for a request that failed before or during handling.
-pub fn error_reply(request_id: Option<&str>, action: &str, err: &Error) -> Reply {
-    Reply {
-        response: response_text(request_id, action, false, error_payload(err)),
-        action: action.to_string(),
-        success: false,
-        pushes: Vec::new(),
-    }
-}
-
-/// The error payload `{"error": {"type", "message"}}`.
-pub fn error_payload(err: &Error) -> Value {
-    json!({ "error": { "type": err.kind().as_str(), "message": err.to_string() } })
-}
-
-/// An error response of a given type, for errors the host detects itself (authentication,
-/// unsupported version).
-pub fn error_text(
+/// The reply to a request that was read: its response, and its pushes rendered.
+fn reply(
     request_id: Option<&str>,
     action: &str,
-    kind: ErrorKind,
-    message: &str,
-) -> String {
-    let payload = json!({ "error": { "type": kind.as_str(), "message": message } });
-    response_text(request_id, action, false, payload)
+    result: Result<(Payload, Vec<Push>), Error>,
+) -> Reply {
+    match result {
+        Ok((payload, pushes)) => {
+            let (response, event_text) =
+                response_text(request_id, action, true, |out| write_payload(out, &payload));
+            // The event as the response shows it, for the pushes that carry the same event.
+            let shared = match (&payload, event_text) {
+                (Payload::Event { event, .. }, Some(range)) => Some((event, &response[range])),
+                _ => None,
+            };
+            let pushes = encode_pushes(&pushes, shared);
+            Reply {
+                response,
+                action: action.to_owned(),
+                success: true,
+                pushes,
+                journal: Vec::new(),
+            }
+        }
+        Err(err) => error_reply(request_id, action, &err),
+    }
 }
 
-fn response_text(request_id: Option<&str>, action: &str, success: bool, payload: Value) -> String {
-    let mut m = serde_json::Map::new();
-    if let Some(id) = request_id {
-        m.insert("request_id".into(), json!(id));
+/// Reads a request message the general way, or says why it is not one.
+fn read_envelope(text: &str) -> Result<Envelope<'_>, String> {
+    // serde would also read a struct from a JSON array; the protocol's messages are objects.
+    let is_object = |t: &str| t.trim_start().starts_with('{');
+    if !is_object(text) {
+        return Err("a request must be a JSON object".to_string());
     }
-    m.insert("action".into(), json!(action));
-    m.insert("type".into(), json!("response"));
-    m.insert("success".into(), json!(success));
-    m.insert("payload".into(), payload);
-    Value::Object(m).to_string()
+    let envelope = serde_json::from_str::<Envelope<'_>>(text).map_err(|e| e.to_string())?;
+    match envelope.payload {
+        Some(p) if !is_object(p.get()) && p.get().trim() != "null" => {
+            Err("payload must be an object".to_string())
+        }
+        _ => Ok(envelope),
+    }
+}
+
+impl Envelope<'_> {
+    /// The payload's text; `{}` when it is missing or `null`.
+    fn payload_text(&self) -> &str {
+        let payload = self.payload.map_or("{}", RawValue::get);
+        if payload.trim() == "null" {
+            "{}"
+        } else {
+            payload
+        }
+    }
 }
 
 /// What can be read of a request that did not parse: its `request_id` and `action`, if the text
@@ -229,4 +346,220 @@ fn salvage(text: &str) -> (Option<String>, String) {
         .unwrap_or_default()
         .to_string();
     (request_id, action)
+}
+
+// ----- writing messages -----
+//
+// Every message is written straight to text. Objects keep their keys in sorted order, the
+// order in which `serde_json::Value` prints them (this crate does not enable `preserve_order`),
+// so the text is byte for byte what printing the equivalent `Value` gives; the tests in
+// `render` and `tests/wire_golden.rs` hold both to that.
+
+/// Renders a push for its recipients' API.
+pub fn encode_push(push: &Push) -> WirePush {
+    WirePush {
+        to: push.to.clone(),
+        action: push.action(),
+        text: push_text(&push.kind, Api::of(push.role)),
+    }
+}
+
+/// Renders the pushes of one request. `shared` is the event of the response and its text:
+/// an `incoming_event` push of that very event (the same allocation) reuses the text, and so
+/// does a push of the same event as the push before it (the agents' and the customer's views
+/// of an event are one allocation unless the customer's view leaves something out).
+fn encode_pushes(pushes: &[Push], shared: Option<(&Arc<Event>, &str)>) -> Vec<WirePush> {
+    let mut out: Vec<WirePush> = Vec::with_capacity(pushes.len());
+    for (i, push) in pushes.iter().enumerate() {
+        let text = match &push.kind {
+            PushKind::IncomingEvent {
+                chat_id,
+                thread_id,
+                event,
+            } => {
+                // An `incoming_event` payload is the same for both APIs.
+                let previous = i.checked_sub(1).map(|j| (&pushes[j].kind, &out[j].text));
+                match previous {
+                    Some((
+                        PushKind::IncomingEvent {
+                            chat_id: c,
+                            thread_id: t,
+                            event: e,
+                        },
+                        text,
+                    )) if c == chat_id && t == thread_id && Arc::ptr_eq(e, event) => text.clone(),
+                    _ => match shared.filter(|(e, _)| Arc::ptr_eq(e, event)) {
+                        Some((_, json)) => incoming_event_text(chat_id, thread_id, json),
+                        None => incoming_event_text(chat_id, thread_id, &event_text(event)),
+                    },
+                }
+            }
+            kind => push_text(kind, Api::of(push.role)),
+        };
+        out.push(WirePush {
+            to: push.to.clone(),
+            action: push.action(),
+            text,
+        });
+    }
+    out
+}
+
+/// A push message, `{"action", "payload", "type": "push"}`.
+fn push_text(kind: &PushKind, api: Api) -> String {
+    if let PushKind::IncomingEvent {
+        chat_id,
+        thread_id,
+        event,
+    } = kind
+    {
+        return incoming_event_text(chat_id, thread_id, &event_text(event));
+    }
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(br#"{"action":"#);
+    write_json(&mut out, kind.action());
+    out.extend_from_slice(br#","payload":"#);
+    write_json(&mut out, &render::push_payload(kind, api));
+    out.extend_from_slice(br#","type":"push"}"#);
+    into_string(out)
+}
+
+/// An event object as text.
+fn event_text(event: &Event) -> String {
+    let mut out = Vec::with_capacity(256);
+    write_event(&mut out, event);
+    into_string(out)
+}
+
+/// An `incoming_event` push around an event already rendered.
+fn incoming_event_text(chat_id: &ChatId, thread_id: &ThreadId, event_json: &str) -> String {
+    const HEAD: &str = r#"{"action":"incoming_event","payload":{"chat_id":"#;
+    const EVENT: &str = r#","event":"#;
+    const THREAD: &str = r#","thread_id":"#;
+    const TAIL: &str = r#"},"type":"push"}"#;
+    const UUID: usize = 38; // quoted
+    let len = HEAD.len() + EVENT.len() + THREAD.len() + TAIL.len() + 2 * UUID;
+    let mut out = String::with_capacity(len + event_json.len());
+    out.push_str(HEAD);
+    write_uuid(&mut out, chat_id.as_uuid());
+    out.push_str(EVENT);
+    out.push_str(event_json);
+    out.push_str(THREAD);
+    write_uuid(&mut out, thread_id.as_uuid());
+    out.push_str(TAIL);
+    out
+}
+
+/// Writes a response payload; for an event, returns where the event object is in `out`.
+fn write_payload(out: &mut Vec<u8>, payload: &Payload) -> Option<Range<usize>> {
+    match payload {
+        Payload::Empty => {
+            out.extend_from_slice(b"{}");
+            None
+        }
+        Payload::Json(value) => {
+            write_json(out, value);
+            None
+        }
+        Payload::Event {
+            thread_id,
+            event,
+            url,
+        } => {
+            out.extend_from_slice(br#"{"event":"#);
+            let start = out.len();
+            write_event(out, event);
+            let end = out.len();
+            out.extend_from_slice(br#","thread_id":"#);
+            write_uuid_bytes(out, thread_id.as_uuid());
+            if let Some(url) = url {
+                out.extend_from_slice(br#","url":"#);
+                write_json(out, url);
+            }
+            out.push(b'}');
+            Some(start..end)
+        }
+    }
+}
+
+/// A response message: `{"action", "payload", "request_id" (when given), "success",
+/// "type": "response"}`. `payload` writes the payload; what it returns is passed on.
+fn response_text<R>(
+    request_id: Option<&str>,
+    action: &str,
+    success: bool,
+    payload: impl FnOnce(&mut Vec<u8>) -> R,
+) -> (String, R) {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(br#"{"action":"#);
+    write_json(&mut out, action);
+    out.extend_from_slice(br#","payload":"#);
+    let r = payload(&mut out);
+    if let Some(id) = request_id {
+        out.extend_from_slice(br#","request_id":"#);
+        write_json(&mut out, id);
+    }
+    out.extend_from_slice(if success {
+        br#","success":true,"type":"response"}"#
+    } else {
+        br#","success":false,"type":"response"}"#
+    });
+    (into_string(out), r)
+}
+
+/// The text `serde_json` wrote. It writes only whole UTF-8 sequences, as does every literal
+/// here, so the check cannot fail; should it ever, the text is repaired rather than lost.
+fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes `{"error": {"message", "type"}}`.
+fn write_error(out: &mut Vec<u8>, kind: ErrorKind, message: &dyn fmt::Display) {
+    /// Serializes a `Display` as a JSON string without an intermediate `String`.
+    struct Message<'a>(&'a dyn fmt::Display);
+
+    impl serde::Serialize for Message<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(self.0)
+        }
+    }
+
+    out.extend_from_slice(br#"{"error":{"message":"#);
+    write_json(out, &Message(message));
+    out.extend_from_slice(br#","type":"#);
+    write_json(out, kind.as_str());
+    out.extend_from_slice(b"}}");
+}
+
+/// The error response for a request that failed before or during handling.
+pub fn error_reply(request_id: Option<&str>, action: &str, err: &Error) -> Reply {
+    let (response, ()) = response_text(request_id, action, false, |out| {
+        write_error(out, err.kind(), err);
+    });
+    Reply {
+        response,
+        action: action.to_string(),
+        success: false,
+        pushes: Vec::new(),
+        journal: Vec::new(),
+    }
+}
+
+/// The error payload `{"error": {"type", "message"}}`.
+pub fn error_payload(err: &Error) -> Value {
+    json!({ "error": { "type": err.kind().as_str(), "message": err.to_string() } })
+}
+
+/// An error response of a given type, for errors the host detects itself (authentication,
+/// unsupported version).
+pub fn error_text(
+    request_id: Option<&str>,
+    action: &str,
+    kind: ErrorKind,
+    message: &str,
+) -> String {
+    response_text(request_id, action, false, |out| {
+        write_error(out, kind, &message);
+    })
+    .0
 }

@@ -1,14 +1,17 @@
 //! The v0.5 JSON shapes of the model's objects, per API.
 //!
 //! Properties are wrapped as `{"value": v}`, timestamps are Unix seconds, and optional fields
-//! are left out rather than `null`. Events, the hot path, are written by hand straight to the
-//! serializer; the rest goes through `serde_json::Value`.
+//! are left out rather than `null`. Objects print with sorted keys, as `serde_json::Value` does.
+//! Events, the hot path, are written straight to text by [`write_event`]; [`WireEvent`] is the
+//! same object for `Value`s. The rest goes through `serde_json::Value`.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::Api;
-use crate::model::{Agent, Customer, Event, EventKind, Properties, Scopes, Thread, User};
+use crate::model::{
+    Agent, Customer, Event, EventKind, Properties, Recipients, Scopes, Thread, User,
+};
 use crate::push::{ChatThread, PushKind};
 use crate::query::{ChatSummary, ChatThreads, ThreadsSummary};
 use crate::routing::RoutingStatus;
@@ -45,65 +48,243 @@ impl Serialize for WireProperties<'_> {
 }
 
 /// An event object.
+///
+/// The keys are written in sorted order, the order in which `serde_json::Value` (a `BTreeMap`
+/// without the `preserve_order` feature) prints an object, and nested structs go through
+/// [`Sorted`], so serializing this straight to text gives exactly the bytes of printing
+/// [`event`]'s `Value`. The `wire` tests compare the two for every kind.
 pub(crate) struct WireEvent<'a>(pub(crate) &'a Event);
 
 impl Serialize for WireEvent<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let e = self.0;
+        let kind = &e.kind;
         let mut map = s.serialize_map(None)?;
-        map.serialize_entry("id", &e.id)?;
-        if let Some(custom_id) = &e.custom_id {
-            map.serialize_entry("custom_id", custom_id)?;
+        // Every key an event can have, in sorted order: annotation_type, author_id, content,
+        // content_type, custom_id, elements, fields, height, id, name, order, properties,
+        // recipients, size, system_message_type, template_id, text, timestamp, type, url, width.
+        if let EventKind::Annotation {
+            annotation_type, ..
+        } = kind
+        {
+            map.serialize_entry("annotation_type", annotation_type)?;
         }
-        map.serialize_entry("order", &e.order)?;
-        map.serialize_entry("type", e.kind.type_name())?;
         if let Some(author) = &e.author_id {
             map.serialize_entry("author_id", author)?;
         }
-        map.serialize_entry("timestamp", &e.timestamp)?;
-        map.serialize_entry("recipients", &e.recipients)?;
-        if !e.properties.is_empty() {
-            map.serialize_entry("properties", &WireProperties(&e.properties))?;
+        match kind {
+            EventKind::Custom { content } => map.serialize_entry("content", content)?,
+            EventKind::File(file) => map.serialize_entry("content_type", &file.content_type)?,
+            _ => {}
         }
-        match &e.kind {
-            EventKind::Message { text } => map.serialize_entry("text", text)?,
-            EventKind::Annotation {
-                text,
-                annotation_type,
-            } => {
-                map.serialize_entry("text", text)?;
-                map.serialize_entry("annotation_type", annotation_type)?;
+        if let Some(custom_id) = &e.custom_id {
+            map.serialize_entry("custom_id", custom_id)?;
+        }
+        match kind {
+            EventKind::RichMessage(rich) => {
+                map.serialize_entry("elements", &Sorted(&rich.elements))?;
             }
-            EventKind::FilledForm { fields } => map.serialize_entry("fields", fields)?,
-            EventKind::SystemMessage {
-                text,
-                system_message_type,
-            } => {
-                map.serialize_entry("text", text)?;
-                if let Some(t) = system_message_type {
-                    map.serialize_entry("system_message_type", t)?;
-                }
-            }
+            EventKind::FilledForm { fields } => map.serialize_entry("fields", &Sorted(fields))?,
             EventKind::File(file) => {
-                map.serialize_entry("name", &file.name)?;
-                map.serialize_entry("url", &file.url)?;
-                map.serialize_entry("content_type", &file.content_type)?;
-                map.serialize_entry("size", &file.size)?;
-                if let Some(w) = file.width {
-                    map.serialize_entry("width", &w)?;
-                }
                 if let Some(h) = file.height {
                     map.serialize_entry("height", &h)?;
                 }
             }
-            EventKind::Custom { content } => map.serialize_entry("content", content)?,
+            _ => {}
+        }
+        map.serialize_entry("id", &e.id)?;
+        if let EventKind::File(file) = kind {
+            map.serialize_entry("name", &file.name)?;
+        }
+        map.serialize_entry("order", &e.order)?;
+        if !e.properties.is_empty() {
+            map.serialize_entry("properties", &WireProperties(&e.properties))?;
+        }
+        map.serialize_entry("recipients", &e.recipients)?;
+        match kind {
+            EventKind::File(file) => map.serialize_entry("size", &file.size)?,
+            EventKind::SystemMessage {
+                system_message_type: Some(t),
+                ..
+            } => map.serialize_entry("system_message_type", t)?,
             EventKind::RichMessage(rich) => {
                 map.serialize_entry("template_id", &rich.template_id)?;
-                map.serialize_entry("elements", &rich.elements)?;
+            }
+            _ => {}
+        }
+        match kind {
+            EventKind::Message { text }
+            | EventKind::Annotation { text, .. }
+            | EventKind::SystemMessage { text, .. } => map.serialize_entry("text", text)?,
+            _ => {}
+        }
+        map.serialize_entry("timestamp", &e.timestamp)?;
+        map.serialize_entry("type", kind.type_name())?;
+        if let EventKind::File(file) = kind {
+            map.serialize_entry("url", &file.url)?;
+            if let Some(w) = file.width {
+                map.serialize_entry("width", &w)?;
             }
         }
         map.end()
     }
+}
+
+/// A value whose derived `Serialize` writes its keys in declaration order, written with sorted
+/// keys instead (through a `Value`, as the rest of the codec does), for the rare nested structs
+/// of [`WireEvent`].
+struct Sorted<'a, T>(&'a T);
+
+impl<T: Serialize> Serialize for Sorted<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        to_value(self.0).serialize(s)
+    }
+}
+
+/// Appends an event object as JSON text: the bytes of printing [`event`]'s `Value`, written
+/// without building it. Keys, UUIDs and the other fixed words are copied as they are (none needs
+/// escaping); strings and numbers go through `serde_json`.
+pub(crate) fn write_event(out: &mut Vec<u8>, e: &Event) {
+    let kind = &e.kind;
+    // The first key has no comma before it; the keys below are in sorted order (see
+    // `WireEvent`), and `id`, which every event has, is the first one some events have.
+    let mut sep = b'{';
+    let mut key = |out: &mut Vec<u8>, name: &[u8]| {
+        out.push(sep);
+        sep = b',';
+        out.push(b'"');
+        out.extend_from_slice(name);
+        out.extend_from_slice(b"\":");
+    };
+    if let EventKind::Annotation {
+        annotation_type, ..
+    } = kind
+    {
+        key(out, b"annotation_type");
+        write_json(out, annotation_type);
+    }
+    if let Some(author) = &e.author_id {
+        key(out, b"author_id");
+        write_json(out, author);
+    }
+    match kind {
+        EventKind::Custom { content } => {
+            key(out, b"content");
+            write_json(out, content);
+        }
+        EventKind::File(file) => {
+            key(out, b"content_type");
+            write_json(out, &file.content_type);
+        }
+        _ => {}
+    }
+    if let Some(custom_id) = &e.custom_id {
+        key(out, b"custom_id");
+        write_json(out, custom_id);
+    }
+    match kind {
+        EventKind::RichMessage(rich) => {
+            key(out, b"elements");
+            write_json(out, &Sorted(&rich.elements));
+        }
+        EventKind::FilledForm { fields } => {
+            key(out, b"fields");
+            write_json(out, &Sorted(fields));
+        }
+        EventKind::File(file) => {
+            if let Some(h) = file.height {
+                key(out, b"height");
+                write_json(out, &h);
+            }
+        }
+        _ => {}
+    }
+    key(out, b"id");
+    write_uuid_bytes(out, e.id.as_uuid());
+    if let EventKind::File(file) = kind {
+        key(out, b"name");
+        write_json(out, &file.name);
+    }
+    key(out, b"order");
+    write_json(out, &e.order);
+    if !e.properties.is_empty() {
+        key(out, b"properties");
+        write_json(out, &WireProperties(&e.properties));
+    }
+    key(out, b"recipients");
+    out.extend_from_slice(match e.recipients {
+        Recipients::All => b"\"all\"",
+        Recipients::Agents => b"\"agents\"",
+    });
+    match kind {
+        EventKind::File(file) => {
+            key(out, b"size");
+            write_json(out, &file.size);
+        }
+        EventKind::SystemMessage {
+            system_message_type: Some(t),
+            ..
+        } => {
+            key(out, b"system_message_type");
+            write_json(out, t);
+        }
+        EventKind::RichMessage(rich) => {
+            key(out, b"template_id");
+            write_json(out, &rich.template_id);
+        }
+        _ => {}
+    }
+    match kind {
+        EventKind::Message { text }
+        | EventKind::Annotation { text, .. }
+        | EventKind::SystemMessage { text, .. } => {
+            key(out, b"text");
+            write_json(out, text);
+        }
+        _ => {}
+    }
+    key(out, b"timestamp");
+    write_json(out, &e.timestamp);
+    key(out, b"type");
+    out.push(b'"');
+    out.extend_from_slice(kind.type_name().as_bytes());
+    out.push(b'"');
+    if let EventKind::File(file) = kind {
+        key(out, b"url");
+        write_json(out, &file.url);
+        if let Some(w) = file.width {
+            key(out, b"width");
+            write_json(out, &w);
+        }
+    }
+    out.push(b'}');
+}
+
+/// Appends `value` as JSON text. `serde_json` fails only for non-string map keys, which none of
+/// the codec's types have; should it ever fail, the partial text is replaced by `null`, as
+/// [`to_value`] would have made it.
+pub(crate) fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Appends a UUID in its canonical (lowercase, hyphenated) form, quoted, as `Uuid` serializes.
+pub(crate) fn write_uuid(out: &mut String, id: &uuid::Uuid) {
+    let mut buf = uuid::Uuid::encode_buffer();
+    out.push('"');
+    out.push_str(id.hyphenated().encode_lower(&mut buf));
+    out.push('"');
+}
+
+/// [`write_uuid`] for a byte buffer.
+pub(crate) fn write_uuid_bytes(out: &mut Vec<u8>, id: &uuid::Uuid) {
+    let mut buf = uuid::Uuid::encode_buffer();
+    out.push(b'"');
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut buf).as_bytes());
+    out.push(b'"');
 }
 
 fn to_value(v: impl Serialize) -> Value {
