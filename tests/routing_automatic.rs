@@ -897,3 +897,73 @@ fn queue_position_is_only_for_the_chat_s_own_customer() {
         e.as_customer(&eva, at(30))?.get_queue_position(chat)
     });
 }
+
+// ----- found by the simulator (tests/simulation.rs) -----
+
+/// An agent's system message into a closed chat starts a thread; the chat must then be routed
+/// like any new thread, not left active, unassigned and out of the queue.
+#[test]
+fn a_system_message_that_reopens_a_chat_is_routed() {
+    let mut o = office(2, 2);
+    o.presence(&o.anna.clone(), true, at(0));
+    let (_, chat, _) = o.customer_starts("hi", at(1));
+    let anna = o.anna.clone();
+    let _ = o
+        .engine
+        .as_agent(&anna, at(2))
+        .unwrap()
+        .close_thread(chat)
+        .unwrap();
+    let _ = o
+        .engine
+        .as_agent(&anna, at(3))
+        .unwrap()
+        .send_event(
+            chat,
+            chatio::NewEvent::system_message("We are back", "info"),
+        )
+        .unwrap();
+    let c = o.engine.chat(&chat).unwrap();
+    assert!(c.is_active());
+    assert_eq!(
+        c.routing.assignee.as_ref(),
+        Some(&anna),
+        "routed to the free agent"
+    );
+    assert!(o.engine.next_deadline().is_some(), "its timers run");
+}
+
+/// `remove_from_chat` naming the assignee and another agent must not hand the chat to that
+/// other agent: both were removed by the same request.
+#[test]
+fn agents_removed_together_do_not_get_the_chat_back() {
+    let mut o = office(2, 2);
+    let (anna, bob) = (o.anna.clone(), o.bob.clone());
+    o.presence(&anna, true, at(0));
+    let (_, chat, _) = o.customer_starts("hi", at(1));
+    assert_eq!(
+        o.engine.chat(&chat).unwrap().routing.assignee.as_ref(),
+        Some(&anna)
+    );
+    o.presence(&bob, true, at(2));
+    let _ = o
+        .engine
+        .as_agent(&bob, at(3))
+        .unwrap()
+        .join_chat(chat, std::slice::from_ref(&bob))
+        .unwrap();
+    let _ = o
+        .engine
+        .as_agent(&anna, at(4))
+        .unwrap()
+        .remove_from_chat(chat, &[anna.clone(), bob.clone()], &[])
+        .unwrap();
+    let c = o.engine.chat(&chat).unwrap();
+    assert!(c.agent_ids.is_empty(), "{:?}", c.agent_ids);
+    assert_eq!(c.routing.assignee, None);
+    assert_eq!(
+        o.engine.queue().collect::<Vec<_>>(),
+        vec![chat],
+        "it waits instead"
+    );
+}

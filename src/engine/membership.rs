@@ -148,12 +148,15 @@ impl Engine {
         if let Some(agent_id) = assignee.filter(|a| leaving.contains(a)) {
             if let Some((_, agent)) = self.release_assignee(slot, false) {
                 self.chat_at_mut(slot).routing.declined_by = Some(agent_id.clone());
+                // Nobody this request removed may be handed the chat back by it.
+                self.leaving = Some((chat_id, leaving));
                 self.route(
                     slot,
                     crate::routing::RoutingMoment::AssigneeLeft { agent_id },
                     &mut pushes,
                 );
                 self.drain(agent, &mut pushes);
+                self.leaving = None;
             }
         }
         Ok(Output::new((), pushes))

@@ -141,6 +141,10 @@ pub struct Engine {
     journal_seq: u64,
     /// Records not yet handed to the host.
     outbox: journaling::Outbox,
+    /// While `remove_from_chat` routes the chat it took from its assignee: the chat and every
+    /// agent the request removed, none of whom may be given it back by the same request.
+    /// `None` between calls, so it is not state.
+    leaving: Option<(ChatId, Vec<UserId>)>,
 }
 
 impl Default for Engine {
@@ -175,6 +179,7 @@ impl Engine {
             auto_chat_scopes: Vec::new(),
             journal_seq: 0,
             outbox: journaling::Outbox::default(),
+            leaving: None,
         }
     }
 

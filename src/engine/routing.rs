@@ -53,8 +53,13 @@ impl Engine {
     /// Whether agent `slot` can take `chat` now: available, allowed to see it, not excluded.
     pub(crate) fn can_take(&self, slot: usize, chat: &Chat, excluded: Option<&UserId>) -> bool {
         let agent = &self.agents[slot];
+        let just_removed = self
+            .leaving
+            .as_ref()
+            .is_some_and(|(id, agents)| *id == chat.id && agents.contains(&agent.id));
         self.is_available(slot)
             && excluded != Some(&agent.id)
+            && !just_removed
             && (chat.routing.assignee.as_ref() != Some(&agent.id))
             && super::agent_may_see(agent, chat)
     }
@@ -88,12 +93,16 @@ impl Engine {
         thread_started: bool,
         pushes: &mut Vec<Push>,
     ) {
-        if self.router.is_none()
-            || matches!(
-                event.kind,
-                EventKind::Annotation { .. } | EventKind::SystemMessage { .. }
-            )
-        {
+        if self.router.is_none() || event.kind.is_annotation() {
+            return;
+        }
+        if matches!(event.kind, EventKind::SystemMessage { .. }) {
+            // A system message is not activity, but one that reopens the chat leaves a thread
+            // nobody serves: it is routed like any new thread.
+            if thread_started {
+                self.route(slot, RoutingMoment::ThreadStarted, pushes);
+                self.schedule(slot);
+            }
             return;
         }
         let mark = EventMark {
