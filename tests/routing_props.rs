@@ -883,7 +883,7 @@ impl World {
 
         // Only a waiting chat remembers who gave it up.
         for chat in e.chats() {
-            if let Some(a) = &chat.routing.declined_by {
+            if let Some(a) = chat.routing.declined_by.first() {
                 ensure!(
                     chat.is_active() && chat.routing.assignee.is_none(),
                     "chat {} was declined by {a} but is {}",
@@ -994,10 +994,10 @@ impl World {
                     continue;
                 }
                 let chat = e.chat(id).expect("queued chat");
-                let declined_by = chat.routing.declined_by.as_ref();
+                let declined_by = &chat.routing.declined_by;
                 for a in e.agents() {
                     ensure!(
-                        declined_by == Some(&a.id)
+                        declined_by.contains(&a.id)
                             || !(is_available(e, &a.id) && agent_may_see(a, chat)),
                         "chat {id} waits in the queue while {} could take it ({:?}); scopes {:?}, agents {:?}",
                         a.name,
@@ -1102,7 +1102,7 @@ impl World {
                 // Who gave the chat up, as the step goes on.
                 let mut declined_by = before
                     .filter(|_| pre_active == Some(t.id))
-                    .and_then(|c| c.routing.declined_by.as_ref())
+                    .and_then(|c| c.routing.declined_by.first())
                     .and_then(|a| self.agents.iter().position(|x| x == a));
                 for ev in t.events.iter().filter(|ev| ev.order > pre_order) {
                     let Some((text, kind)) = system_message(&ev.kind) else {

@@ -147,16 +147,15 @@ impl Engine {
         let assignee = self.chat_at(slot).routing.assignee.clone();
         if let Some(agent_id) = assignee.filter(|a| leaving.contains(a)) {
             if let Some((_, agent)) = self.release_assignee(slot, false) {
-                self.chat_at_mut(slot).routing.declined_by = Some(agent_id.clone());
-                // Nobody this request removed may be handed the chat back by it.
-                self.leaving = Some((chat_id, leaving));
+                // Everyone who left with the assignee gave the chat up too: routing must not
+                // hand it straight back to an agent this request removed.
+                self.chat_at_mut(slot).routing.declined_by = leaving;
                 self.route(
                     slot,
                     crate::routing::RoutingMoment::AssigneeLeft { agent_id },
                     &mut pushes,
                 );
                 self.drain(agent, &mut pushes);
-                self.leaving = None;
             }
         }
         Ok(Output::new((), pushes))

@@ -38,7 +38,7 @@ pub(crate) use ids::IdGenerator;
 pub(crate) use permissions::ChatRight;
 pub use permissions::{Grant, PERMISSION_TABLE, holds};
 pub use queue::QueuePosition;
-pub(crate) use routing::{RouterHandle, routing_exclusion};
+pub(crate) use routing::{Excluding, RouterHandle};
 pub use scopes::{AutoChatScopes, AutoScopeRules};
 pub(crate) use snapshot::{EngineState, RestoreError};
 pub use transfer::TransferTarget;
@@ -141,10 +141,6 @@ pub struct Engine {
     journal_seq: u64,
     /// Records not yet handed to the host.
     outbox: journaling::Outbox,
-    /// While `remove_from_chat` routes the chat it took from its assignee: the chat and every
-    /// agent the request removed, none of whom may be given it back by the same request.
-    /// `None` between calls, so it is not state.
-    leaving: Option<(ChatId, Vec<UserId>)>,
 }
 
 impl Default for Engine {
@@ -179,7 +175,6 @@ impl Engine {
             auto_chat_scopes: Vec::new(),
             journal_seq: 0,
             outbox: journaling::Outbox::default(),
-            leaving: None,
         }
     }
 

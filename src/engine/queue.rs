@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Engine;
+use super::{Engine, Excluding};
 use crate::model::{ChatId, Timestamp};
 
 /// Where a waiting chat stands in the queue.
@@ -44,7 +44,7 @@ impl Engine {
     pub(crate) fn oldest_waiting_for(&self, agent: usize) -> Option<usize> {
         self.queue.iter().map(|&(_, _, slot)| slot).find(|&slot| {
             let chat = &self.chats[slot];
-            self.can_take(agent, chat, chat.routing.declined_by.as_ref())
+            self.can_take(agent, chat, Excluding::Decliners)
         })
     }
 

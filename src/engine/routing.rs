@@ -36,30 +36,40 @@ impl PartialEq for RouterHandle {
     }
 }
 
-/// The agent a routing decision may not choose. An agent who gave a chat up (let a customer's
-/// message go unanswered, or left) is not offered it again, which would only bounce it straight
-/// back, until someone else takes it or its thread closes; replying still takes it.
-pub(crate) fn routing_exclusion(chat: &Chat, moment: &RoutingMoment) -> Option<UserId> {
-    let declined = chat.routing.declined_by.as_ref();
-    match moment {
-        // The agent who gave the chat up may take it back by replying; nobody else brings it
-        // back to that agent.
-        RoutingMoment::AgentReplied { agent_id } => declined.filter(|d| *d != agent_id).cloned(),
-        m => m.excluded_agent().or(declined).cloned(),
+/// Who a routing decision may not choose. Agents who gave a chat up (`declined_by`) are not
+/// offered it again, which would only bounce it straight back, until someone else takes it or
+/// its thread closes; replying still takes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Excluding<'a> {
+    /// Nobody: an explicit transfer may go to anyone who can take the chat.
+    Nobody,
+    /// The agents who gave the chat up.
+    Decliners,
+    /// Those, and the agent the moment takes the chat from; except that an agent replying may
+    /// take back a chat it gave up.
+    Moment(&'a RoutingMoment),
+}
+
+impl Excluding<'_> {
+    pub(crate) fn excludes(self, chat: &Chat, agent: &UserId) -> bool {
+        let declined = || chat.routing.declined_by.contains(agent);
+        match self {
+            Excluding::Nobody => false,
+            Excluding::Decliners => declined(),
+            Excluding::Moment(RoutingMoment::AgentReplied { agent_id }) => {
+                agent_id != agent && declined()
+            }
+            Excluding::Moment(moment) => moment.excluded_agent() == Some(agent) || declined(),
+        }
     }
 }
 
 impl Engine {
     /// Whether agent `slot` can take `chat` now: available, allowed to see it, not excluded.
-    pub(crate) fn can_take(&self, slot: usize, chat: &Chat, excluded: Option<&UserId>) -> bool {
+    pub(crate) fn can_take(&self, slot: usize, chat: &Chat, excluding: Excluding<'_>) -> bool {
         let agent = &self.agents[slot];
-        let just_removed = self
-            .leaving
-            .as_ref()
-            .is_some_and(|(id, agents)| *id == chat.id && agents.contains(&agent.id));
         self.is_available(slot)
-            && excluded != Some(&agent.id)
-            && !just_removed
+            && !excluding.excludes(chat, &agent.id)
             && (chat.routing.assignee.as_ref() != Some(&agent.id))
             && super::agent_may_see(agent, chat)
     }
@@ -197,7 +207,7 @@ impl Engine {
         let target = match decision {
             Decision::Assign(id) => self
                 .agent_slot(&id)
-                .filter(|&a| self.can_take(a, chat, routing_exclusion(chat, &moment).as_ref())),
+                .filter(|&a| self.can_take(a, chat, Excluding::Moment(&moment))),
             Decision::Unassign => None,
         };
         let because = match &moment {
@@ -235,7 +245,7 @@ impl Engine {
         let agent_name = self.agents[agent].name.clone();
         let previous = self.release_assignee(slot, true);
         self.dequeue(slot);
-        self.chats[slot].routing.declined_by = None;
+        self.chats[slot].routing.declined_by.clear();
 
         let seq = self.next_assignment_seq();
         self.update_runtime(agent, |rt| {

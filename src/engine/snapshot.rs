@@ -198,7 +198,6 @@ impl Engine {
             auto_chat_scopes: state.auto_chat_scopes,
             journal_seq: state.journal_seq,
             outbox: Outbox::default(),
-            leaving: None,
         })
     }
 }

@@ -112,7 +112,7 @@ impl Engine {
                 let Some(agent_id) = self.chats[slot].routing.assignee.clone() else {
                     return;
                 };
-                self.chats[slot].routing.declined_by = Some(agent_id.clone());
+                self.chats[slot].routing.declined_by = vec![agent_id.clone()];
                 let moment = RoutingMoment::AssigneeTimedOut {
                     agent_id,
                     minutes: minutes(self.config.unseen_timeout),
@@ -175,7 +175,7 @@ impl Engine {
     /// in the chat), and waiting chats are offered to that agent.
     pub(crate) fn end_routing(&mut self, slot: usize, pushes: &mut Vec<Push>) {
         self.dequeue(slot);
-        self.chats[slot].routing.declined_by = None;
+        self.chats[slot].routing.declined_by.clear();
         self.chats[slot].routing.idle = false;
         self.chats[slot].routing.last_customer_message = None;
         self.chats[slot].routing.unseen_since = None;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, Output, Requester};
+use super::{Engine, Excluding, Output, Requester};
 use crate::error::Error;
 use crate::model::{ChatId, GroupId, UserId};
 
@@ -36,7 +36,7 @@ impl Engine {
                 let agent = self
                     .agent_slot(id)
                     .ok_or_else(|| Error::AgentNotFound(id.clone()))?;
-                if !self.can_take(agent, chat, None) {
+                if !self.can_take(agent, chat, Excluding::Nobody) {
                     return Err(Error::CannotTakeChat {
                         chat_id,
                         agent_id: id.clone(),
@@ -48,7 +48,8 @@ impl Engine {
                 .availability()
                 .by_free_slots()
                 .find(|&a| {
-                    self.agent_by_slot(a).groups.contains(group) && self.can_take(a, chat, None)
+                    self.agent_by_slot(a).groups.contains(group)
+                        && self.can_take(a, chat, Excluding::Nobody)
                 })
                 .ok_or(Error::NoAgentInGroup {
                     chat_id,

@@ -33,10 +33,11 @@ pub struct Assignment {
     /// The order counter when the assignee last moved its last-seen time: events with a lower
     /// order were there when it looked. Settles messages in the same second as the look.
     pub assignee_seen_order: Option<u64>,
-    /// The agent who last gave the chat up (let the customer's message go unanswered, or left);
-    /// routing does not offer it this chat again until someone else takes it, the agent replies,
-    /// or the thread closes.
-    pub declined_by: Option<UserId>,
+    /// The agents who last gave the chat up: the assignee who let the customer's message go
+    /// unanswered, or who left (with every agent removed by the same `remove_from_chat`).
+    /// Routing does not offer them this chat again until someone else takes it, one of them
+    /// replies (and takes it back), or the thread closes.
+    pub declined_by: Vec<UserId>,
     /// True once the chat was marked idle (`routing.idle`); any new message clears it.
     pub idle: bool,
     /// The queue position key while queued: `(waiting_since, arrival number)`.

@@ -170,7 +170,10 @@ pub const MAX_CUSTOM_ID_LEN: usize = 256;
 /// let note = NewEvent::message("internal: VIP customer").to(Recipients::Agents);
 /// assert_eq!(note.recipients, Recipients::Agents);
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Its `Deserialize` is written by hand (in `event_de.rs`) for speed; it reads what `Serialize`
+/// writes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NewEvent {
     /// The sender's own id, for idempotent retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]

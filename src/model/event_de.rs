@@ -1,11 +1,12 @@
-//! Reading a stored [`Event`] back (snapshots), without serde's buffering.
+//! Reading events back ([`Event`] in snapshots, [`NewEvent`] in journal records), without
+//! serde's buffering.
 //!
 //! The derived reader of a struct with a flattened, internally tagged enum first copies every
 //! field of the object into an intermediate tree, then reads the struct from that tree. A
-//! snapshot holds millions of events, nearly all of them plain messages and system messages, so
-//! this reader takes the common fields as they come and builds `message` and `system_message`
-//! kinds directly; any other kind is read the derived way, from the fields that were left. It
-//! accepts exactly what the derived reader accepted.
+//! snapshot or a journal holds millions of events, nearly all of them plain messages and system
+//! messages, so this reader takes the common fields as they come and builds `message` and
+//! `system_message` kinds directly; any other kind is read the derived way, from the fields that
+//! were left. It accepts exactly what the derived readers accepted.
 
 use std::fmt;
 
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{Event, EventId, EventKind, Properties, Recipients, Timestamp, UserId};
+use super::{Event, EventId, EventKind, NewEvent, Properties, Recipients, Timestamp, UserId};
 
 /// The stored event's fields; `Other` are the kind's own, except the two read directly.
 enum Field {
@@ -30,31 +31,41 @@ enum Field {
     Other(String),
 }
 
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct FieldVisitor;
-        impl Visitor<'_> for FieldVisitor {
-            type Value = Field;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an event field name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
-                Ok(match key {
-                    "id" => Field::Id,
-                    "custom_id" => Field::CustomId,
-                    "order" => Field::Order,
-                    "author_id" => Field::AuthorId,
-                    "timestamp" => Field::Timestamp,
-                    "recipients" => Field::Recipients,
-                    "properties" => Field::Properties,
-                    "type" => Field::Type,
-                    "text" => Field::Text,
-                    "system_message_type" => Field::SystemMessageType,
-                    other => Field::Other(other.to_owned()),
-                })
-            }
-        }
-        d.deserialize_identifier(FieldVisitor)
+/// Reads a field name; `stored` says whether the engine's own fields (`id`, `order`,
+/// `author_id`, `timestamp`) are fields here or, as in a [`NewEvent`], just other keys.
+struct FieldSeed {
+    stored: bool,
+}
+
+impl<'de> de::DeserializeSeed<'de> for FieldSeed {
+    type Value = Field;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for FieldSeed {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
+        Ok(match key {
+            "id" if self.stored => Field::Id,
+            "order" if self.stored => Field::Order,
+            "author_id" if self.stored => Field::AuthorId,
+            "timestamp" if self.stored => Field::Timestamp,
+            "custom_id" => Field::CustomId,
+            "recipients" => Field::Recipients,
+            "properties" => Field::Properties,
+            "type" => Field::Type,
+            "text" => Field::Text,
+            "system_message_type" => Field::SystemMessageType,
+            other => Field::Other(other.to_owned()),
+        })
     }
 }
 
@@ -69,20 +80,60 @@ fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &'static str) -> 
 
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(EventVisitor)
+        let f = d.deserialize_map(FieldsVisitor { stored: true })?;
+        Ok(Event {
+            id: f.id.ok_or_else(|| de::Error::missing_field("id"))?,
+            custom_id: f.custom_id,
+            order: f.order.ok_or_else(|| de::Error::missing_field("order"))?,
+            author_id: f.author_id,
+            timestamp: f
+                .timestamp
+                .ok_or_else(|| de::Error::missing_field("timestamp"))?,
+            recipients: f
+                .recipients
+                .ok_or_else(|| de::Error::missing_field("recipients"))?,
+            properties: f.properties,
+            kind: f.kind,
+        })
     }
 }
 
-struct EventVisitor;
+impl<'de> Deserialize<'de> for NewEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = d.deserialize_map(FieldsVisitor { stored: false })?;
+        Ok(NewEvent {
+            custom_id: f.custom_id,
+            recipients: f.recipients.unwrap_or_default(),
+            properties: f.properties,
+            kind: f.kind,
+        })
+    }
+}
 
-impl<'de> Visitor<'de> for EventVisitor {
-    type Value = Event;
+/// Every field either kind of event may have, as read.
+struct Fields {
+    id: Option<EventId>,
+    custom_id: Option<String>,
+    order: Option<u64>,
+    author_id: Option<UserId>,
+    timestamp: Option<Timestamp>,
+    recipients: Option<Recipients>,
+    properties: Properties,
+    kind: EventKind,
+}
+
+struct FieldsVisitor {
+    stored: bool,
+}
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an event")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
         let mut id: Option<EventId> = None;
         let mut custom_id: Option<Option<String>> = None;
         let mut order: Option<u64> = None;
@@ -94,7 +145,10 @@ impl<'de> Visitor<'de> for EventVisitor {
         let mut text: Option<Value> = None;
         let mut system_message_type: Option<Value> = None;
         let mut rest = Map::new();
-        while let Some(field) = map.next_key::<Field>()? {
+        let seed = || FieldSeed {
+            stored: self.stored,
+        };
+        while let Some(field) = map.next_key_seed(seed())? {
             match field {
                 Field::Id => once(&mut id, map.next_value()?, "id")?,
                 Field::CustomId => once(&mut custom_id, map.next_value()?, "custom_id")?,
@@ -148,13 +202,13 @@ impl<'de> Visitor<'de> for EventVisitor {
                 EventKind::deserialize(Value::Object(rest)).map_err(de::Error::custom)?
             }
         };
-        Ok(Event {
-            id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+        Ok(Fields {
+            id,
             custom_id: custom_id.flatten(),
-            order: order.ok_or_else(|| de::Error::missing_field("order"))?,
+            order,
             author_id: author_id.flatten(),
-            timestamp: timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?,
-            recipients: recipients.ok_or_else(|| de::Error::missing_field("recipients"))?,
+            timestamp,
+            recipients,
             properties: properties.unwrap_or_default(),
             kind,
         })
@@ -211,6 +265,26 @@ mod tests {
         bare.custom_id = None;
         bare.author_id = None;
         assert_eq!(round_trip(&bare), bare);
+    }
+
+    #[test]
+    fn new_events_read_back_as_written() {
+        for mut event in [
+            NewEvent::message("hi"),
+            NewEvent::system_message("Anna joined", "agent_joined"),
+            NewEvent::new(EventKind::Annotation {
+                text: String::new(),
+                annotation_type: "rating".into(),
+            }),
+        ] {
+            event.custom_id = Some("c-2".into());
+            let text = serde_json::to_string(&event).unwrap();
+            assert_eq!(serde_json::from_str::<NewEvent>(&text).unwrap(), event);
+        }
+        // Recipients default to everyone; the engine's own fields are not a new event's.
+        let bare: NewEvent =
+            serde_json::from_str(r#"{"type":"message","text":"x","order":"ignored"}"#).unwrap();
+        assert_eq!(bare, NewEvent::message("x"));
     }
 
     #[test]

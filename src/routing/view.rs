@@ -1,6 +1,6 @@
 //! What a router sees: a read-only window on the engine, for one chat at one moment.
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Excluding};
 use crate::model::{Agent, Chat, ChatId, Scopes, Timestamp, UserId};
 
 use super::{RoutingMoment, RoutingStatus};
@@ -54,24 +54,22 @@ pub struct RoutingView<'a> {
     engine: &'a Engine,
     chat: &'a Chat,
     moment: RoutingMoment,
-    excluded: Option<UserId>,
 }
 
 impl<'a> RoutingView<'a> {
     pub(crate) fn new(engine: &'a Engine, chat: &'a Chat, moment: RoutingMoment) -> Self {
-        let excluded = crate::engine::routing_exclusion(chat, &moment);
         Self {
             engine,
             chat,
             moment,
-            excluded,
         }
     }
 
-    /// The agent this decision may not choose: the one the chat is being taken from, or the one
-    /// that let the customer's message go unanswered (unless that agent is now replying).
-    pub fn excluded(&self) -> Option<&UserId> {
-        self.excluded.as_ref()
+    /// True if this decision may not choose the agent: the one the chat is being taken from, or
+    /// one that gave the chat up (let the customer's message go unanswered, or left it), unless
+    /// that agent is now replying.
+    pub fn is_excluded(&self, id: &UserId) -> bool {
+        Excluding::Moment(&self.moment).excludes(self.chat, id)
     }
 
     /// Why the engine asks.
@@ -115,9 +113,10 @@ impl<'a> RoutingView<'a> {
     /// True if the agent can take this chat now: available, allowed to see it, and not the agent
     /// the chat is being taken from.
     pub fn can_take(&self, id: &UserId) -> bool {
-        self.engine
-            .agent_slot(id)
-            .is_some_and(|s| self.engine.can_take(s, self.chat, self.excluded()))
+        self.engine.agent_slot(id).is_some_and(|s| {
+            self.engine
+                .can_take(s, self.chat, Excluding::Moment(&self.moment))
+        })
     }
 
     /// Agents who can take this chat, most free slots first.
@@ -141,9 +140,9 @@ impl<'a> RoutingView<'a> {
     ) -> impl Iterator<Item = AgentStatus<'a>> + '_ {
         let engine = self.engine;
         let chat = self.chat;
-        let excluded = self.excluded.as_ref();
+        let moment = &self.moment;
         slots
-            .filter(move |&s| engine.can_take(s, chat, excluded))
+            .filter(move |&s| engine.can_take(s, chat, Excluding::Moment(moment)))
             .map(move |s| engine.agent_status_at(s))
     }
 }

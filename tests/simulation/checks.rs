@@ -379,14 +379,15 @@ fn routing_invariants(e: &Engine, g: Guarantees) {
     }
     // Work conservation: with the automatic routers, no chat waits while an agent who is
     // online, accepting, below its limit and allowed to see it exists, except the agent that
-    // gave the chat up (`routing.declined_by`).
+    // gave the chat up (`routing.declined_by`: the assignee who let a message go unanswered, or
+    // left, with whoever left with it).
     if g.work_conserving {
         for id in &queue {
             let chat = e.chat(id).expect("a queued chat exists");
             for a in e.agents() {
                 let s = e.agent_status(&a.id).expect("status");
                 assert!(
-                    chat.routing.declined_by.as_ref() == Some(&a.id)
+                    chat.routing.declined_by.contains(&a.id)
                         || !(s.is_available() && agent_may_see(a, chat)),
                     "chat {id} waits in the queue while {} could take it ({s:?}); scopes {:?}, \
                      agents {:?}",
