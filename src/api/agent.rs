@@ -43,26 +43,23 @@ impl<'e> AgentApi<'e> {
         Self { engine, me }
     }
 
-    /// The command's journal action, made only while the engine journals (not while it
-    /// replays a record it already has).
-    fn journal(&self, action: impl FnOnce() -> AgentAction) -> Option<AgentAction> {
-        self.engine.journaling().then(action)
+    /// The command's journal entry, made only while the engine journals (not while it replays
+    /// a record it already has, nor with the journal off).
+    fn journal(&self, action: impl FnOnce() -> AgentAction) -> Option<Entry> {
+        self.engine.journaling().then(|| Entry::Agent {
+            agent_id: self.me.id.clone(),
+            at: self.me.now,
+            action: action(),
+        })
     }
 
     /// Runs a command and, if it was accepted and changed anything, journals it.
     fn run<T>(
         &mut self,
-        action: Option<AgentAction>,
+        entry: Option<Entry>,
         command: impl FnOnce(&mut Engine, &Requester) -> Result<Output<T>, Error>,
     ) -> Result<Output<T>, Error> {
-        self.engine.begin_command();
-        let out = command(self.engine, &self.me)?;
-        let entry = action.map(|action| Entry::Agent {
-            agent_id: self.me.id.clone(),
-            at: self.me.now,
-            action,
-        });
-        Ok(self.engine.finish_command(out, entry))
+        self.engine.run_command(&self.me, entry, command)
     }
 
     /// The agent this facade acts as.

@@ -38,26 +38,23 @@ impl<'e> CustomerApi<'e> {
         Self { engine, me }
     }
 
-    /// The command's journal action, made only while the engine journals (not while it
-    /// replays a record it already has).
-    fn journal(&self, action: impl FnOnce() -> CustomerAction) -> Option<CustomerAction> {
-        self.engine.journaling().then(action)
+    /// The command's journal entry, made only while the engine journals (not while it replays
+    /// a record it already has, nor with the journal off).
+    fn journal(&self, action: impl FnOnce() -> CustomerAction) -> Option<Entry> {
+        self.engine.journaling().then(|| Entry::Customer {
+            customer_id: self.me.id.clone(),
+            at: self.me.now,
+            action: action(),
+        })
     }
 
     /// Runs a command and, if it was accepted and changed anything, journals it.
     fn run<T>(
         &mut self,
-        action: Option<CustomerAction>,
+        entry: Option<Entry>,
         command: impl FnOnce(&mut Engine, &Requester) -> Result<Output<T>, Error>,
     ) -> Result<Output<T>, Error> {
-        self.engine.begin_command();
-        let out = command(self.engine, &self.me)?;
-        let entry = action.map(|action| Entry::Customer {
-            customer_id: self.me.id.clone(),
-            at: self.me.now,
-            action,
-        });
-        Ok(self.engine.finish_command(out, entry))
+        self.engine.run_command(&self.me, entry, command)
     }
 
     /// The customer this facade acts as.

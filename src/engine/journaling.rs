@@ -1,6 +1,7 @@
 //! Where journal records are made and handed out (the format is in [`crate::journal`]).
 
-use super::{Engine, Output};
+use super::{Engine, Output, Requester};
+use crate::error::Error;
 use crate::journal::{Entry, JournalRecord};
 
 /// Records made but not yet handed to the host.
@@ -83,26 +84,29 @@ impl Engine {
         out
     }
 
-    /// Called before a facade command runs.
-    pub(crate) fn begin_command(&mut self) {
-        self.outbox.committed = false;
-    }
-
     /// Called by [`Engine::commit`]: the command is changing the engine.
     pub(crate) fn mark_committed(&mut self) {
         self.outbox.committed = true;
     }
 
-    /// Journals a facade command that was accepted, if it changed anything, and hands the
-    /// waiting records to its output.
-    pub(crate) fn finish_command<T>(&mut self, out: Output<T>, entry: Option<Entry>) -> Output<T> {
+    /// Runs a facade command as `me`. If it was accepted and changed anything (it committed),
+    /// journals `entry`, or only counts the change when there is none (replaying, or the
+    /// journal off), and hands the waiting records to its output.
+    pub(crate) fn run_command<T>(
+        &mut self,
+        me: &Requester,
+        entry: Option<Entry>,
+        command: impl FnOnce(&mut Engine, &Requester) -> Result<Output<T>, Error>,
+    ) -> Result<Output<T>, Error> {
+        self.outbox.committed = false;
+        let out = command(self, me)?;
         if self.outbox.committed {
             match entry {
                 Some(entry) => self.record(entry),
                 None => self.journal_seq += 1,
             }
         }
-        self.hand_out(out)
+        Ok(self.hand_out(out))
     }
 
     /// Sets where journal records go (see [`JournalMode`]).

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chatio::model::Location;
-use chatio::query::ChatSummary;
+use chatio::query::{ChatSummary, ChatThreads};
 use chatio::{
     Agent, Chat, ChatId, Engine, Event, EventId, Properties, Push, PushKind, Recipients, Role,
     Thread, ThreadId, Timestamp, UserId,
@@ -775,6 +775,14 @@ pub fn readable(
 // ----- what queries and responses show -----
 
 /// A thread as `role` is shown it: only events meant for the role, only readable properties.
+/// What `get_chat_threads` showed: only properties and events the role may read.
+pub fn shown_chat_threads(e: &Engine, role: Role, threads: &ChatThreads, chat: &ChatId) {
+    readable(e, &threads.properties, Location::Chat, role, chat);
+    for th in &threads.threads {
+        shown_thread(e, role, th, chat);
+    }
+}
+
 pub fn shown_thread(e: &Engine, role: Role, thread: &Thread, ctx: &dyn std::fmt::Debug) {
     readable(e, &thread.properties, Location::Thread, role, ctx);
     for ev in &thread.events {

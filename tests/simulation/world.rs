@@ -766,10 +766,7 @@ impl Sim {
                             drop(api);
                             let e = &self.engine;
                             assert!(mine(e, chat), "{who} read chat {chat}, which is not theirs");
-                            checks::readable(e, &t.properties, Location::Chat, role, chat);
-                            for th in &t.threads {
-                                checks::shown_thread(e, role, th, chat);
-                            }
+                            checks::shown_chat_threads(e, role, &t, chat);
                             true
                         }
                         Err(err) => no_internal(&err),
@@ -1031,10 +1028,7 @@ impl Sim {
                             drop(api);
                             let e = &self.engine;
                             assert!(sees(e, chat), "{who} read chat {chat}, outside its scopes");
-                            checks::readable(e, &t.properties, Location::Chat, role, chat);
-                            for th in &t.threads {
-                                checks::shown_thread(e, role, th, chat);
-                            }
+                            checks::shown_chat_threads(e, role, &t, chat);
                             true
                         }
                         Err(err) => no_internal(&err),
