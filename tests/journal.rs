@@ -2,14 +2,18 @@
 //! record, refused calls and reads yield none, replaying the records rebuilds an equal engine,
 //! and snapshots round-trip and refuse damaged or future input.
 
+mod snapshot_support;
+
 use std::sync::Arc;
 
 use chatio::journal::{
-    AgentAction, Entry, JOURNAL_VERSION, JournalError, JournalMode, JournalRecord, builtin_router,
+    AgentAction, Entry, JOURNAL_VERSION, JournalError, JournalMode, JournalRecord,
+    SNAPSHOT_VERSION, builtin_router,
 };
 use chatio::routing::{AutomaticRouter, ManualRouter, Router};
 use chatio::{
-    Agent, Engine, EngineConfig, Error, NewEvent, Recipients, StartChat, Timestamp, UserId,
+    Agent, Engine, EngineConfig, Error, EventKind, NewEvent, Recipients, StartChat, Timestamp,
+    UserId,
 };
 
 fn at(secs: i64) -> Timestamp {
@@ -232,11 +236,16 @@ fn damaged_truncated_and_future_snapshots_are_refused() {
     let (_, live, _) = busy_license();
     let snapshot = live.snapshot();
     let mut future = snapshot.clone();
-    future[16..24].copy_from_slice(b"00000002");
-    assert!(matches!(
+    let next = SNAPSHOT_VERSION + 1;
+    future[16..24].copy_from_slice(format!("{next:08}").as_bytes());
+    assert_eq!(
         Engine::restore(&future),
-        Err(JournalError::UnsupportedVersion { found: 2, .. })
-    ));
+        Err(JournalError::UnsupportedVersion {
+            what: "snapshot",
+            found: next,
+            supported: SNAPSHOT_VERSION
+        })
+    );
     let truncated = &snapshot[..snapshot.len() - 10];
     assert!(matches!(
         Engine::restore(truncated),
@@ -410,6 +419,34 @@ mod damaged_input {
                 // Only damage that changes nothing the reader relies on (the case of a hex
                 // digit in the header, a byte replaced by itself) gets this far.
                 prop_assert!(restored == live, "damage went unnoticed");
+            }
+        }
+
+        /// The same damage confined to the binary section of events, under a header resealed
+        /// with the damaged body's length and checksum: the decoder itself must notice. This
+        /// license's events are messages and system messages without properties, so every
+        /// byte of the section has one meaning, and whatever reads back must be exactly what
+        /// the writer makes of the engine that was read.
+        #[test]
+        fn damaged_events_reach_the_decoder_and_never_panic(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..4),
+        ) {
+            let (_, live, _) = busy_license();
+            let plain = live.chats().iter().flat_map(|c| &c.threads).flat_map(|t| &t.events).all(|e| {
+                e.properties.is_empty()
+                    && matches!(e.kind, EventKind::Message { .. } | EventKind::SystemMessage { .. })
+            });
+            prop_assert!(plain, "the license must stay free of JSON inside its events");
+            let snapshot = live.snapshot();
+            let (json, section) = snapshot_support::parts(&snapshot);
+            let section = damage(snapshot[section].to_vec(), &edits);
+            let damaged = snapshot_support::assemble(&snapshot[json], &section);
+            match Engine::restore(&damaged) {
+                Ok(restored) => prop_assert!(restored.snapshot() == damaged, "misread damage"),
+                Err(e) => prop_assert!(
+                    matches!(&e, JournalError::Corrupt { reason, .. } if !reason.contains("checksum")),
+                    "{e}"
+                ),
             }
         }
     }

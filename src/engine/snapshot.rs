@@ -1,21 +1,24 @@
-//! The engine's state as data, for snapshots (the format is in [`crate::journal::Snapshot`]).
+//! The engine's state as data, for snapshots (the format is described in `journal/snapshot.rs`).
 //!
 //! Only what cannot be worked out again is kept: the agent index, the list of agent ids and the
 //! availability indices are rebuilt on restore, and the router is kept by name. Restoring checks
 //! every index the engine would later follow without a check, so a snapshot that decodes but
 //! does not hang together is refused instead of panicking later.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::{
     AgentRuntime, AutoChatScopes, Availability, CustomerRecord, Engine, EngineConfig, IdGenerator,
     RouterHandle, journaling::Outbox,
 };
 use crate::hash::FastMap;
-use crate::model::{Agent, Chat, ChatId, PropertyRegistry, Timestamp};
+use crate::model::{
+    Agent, Assignment, Chat, ChatId, Properties, PropertyRegistry, Scopes, Thread, ThreadId,
+    Timestamp, UserId,
+};
 use crate::routing::Router;
 
 /// Everything an engine is, as plain data, borrowed for writing.
@@ -30,7 +33,8 @@ pub(crate) struct StateRef<'a> {
     agent_runtime: &'a [AgentRuntime],
     /// Sorted by customer id, so the same engine always makes the same snapshot.
     customers: Vec<&'a CustomerRecord>,
-    chats: &'a [Chat],
+    /// Without the threads' events: a snapshot writes those apart, in binary.
+    chats: ChatsRef<'a>,
     router: Option<&'a str>,
     assignment_seq: u64,
     timers: &'a BTreeSet<(Timestamp, usize)>,
@@ -75,7 +79,7 @@ impl Engine {
             agents: &self.agents,
             agent_runtime: &self.agent_runtime,
             customers,
-            chats: &self.chats,
+            chats: ChatsRef(&self.chats),
             router: self.router.as_ref().map(|r| r.0.name()),
             assignment_seq: self.assignment_seq,
             timers: &self.timers,
@@ -87,6 +91,9 @@ impl Engine {
     }
 
     /// An engine from a state, if it hangs together; otherwise what is wrong.
+    ///
+    /// Checks what the state says about itself, not where it came from: a version 2 snapshot
+    /// must put each thread's events in place (see [`EngineState::chats_mut`]) before this.
     pub(crate) fn from_state(
         state: EngineState,
         routers: &dyn Fn(&str) -> Option<Arc<dyn Router>>,
@@ -199,6 +206,136 @@ impl Engine {
             journal_seq: state.journal_seq,
             outbox: Outbox::default(),
         })
+    }
+}
+
+impl EngineState {
+    /// The chats as read, for a reader that keeps the threads' events apart and puts them in
+    /// place before [`Engine::from_state`] checks the whole.
+    pub(crate) fn chats_mut(&mut self) -> &mut [Chat] {
+        &mut self.chats
+    }
+}
+
+/// The chats, serialized as `Chat` is, except that every thread's `events` is an empty list.
+struct ChatsRef<'a>(&'a [Chat]);
+
+impl Serialize for ChatsRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(ChatRef::new))
+    }
+}
+
+/// A chat, borrowed, with the same fields and names as `Chat`'s own serialization.
+#[derive(Serialize)]
+struct ChatRef<'a> {
+    id: ChatId,
+    customer_id: &'a Option<UserId>,
+    agent_ids: &'a [UserId],
+    threads: ThreadsRef<'a>,
+    properties: &'a Properties,
+    scopes: &'a Scopes,
+    created_at: Timestamp,
+    last_seen: &'a BTreeMap<UserId, Timestamp>,
+    routing: &'a Assignment,
+    custom_ids: CustomIdsRef<'a>,
+}
+
+impl<'a> ChatRef<'a> {
+    fn new(chat: &'a Chat) -> Self {
+        // No `..`: a field added to `Chat` must be given its place in snapshots before this
+        // compiles again.
+        let Chat {
+            id,
+            customer_id,
+            agent_ids,
+            threads,
+            properties,
+            scopes,
+            created_at,
+            last_seen,
+            routing,
+            custom_ids,
+        } = chat;
+        Self {
+            id: *id,
+            customer_id,
+            agent_ids,
+            threads: ThreadsRef(threads),
+            properties,
+            scopes,
+            created_at: *created_at,
+            last_seen,
+            routing,
+            custom_ids: CustomIdsRef(custom_ids),
+        }
+    }
+}
+
+struct ThreadsRef<'a>(&'a [Thread]);
+
+impl Serialize for ThreadsRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(ThreadRef::new))
+    }
+}
+
+/// A thread, borrowed, as `Thread` serializes, with `events` always `[]`: the derived reader
+/// of `Thread` needs the key, and the events themselves follow in the binary section.
+#[derive(Serialize)]
+struct ThreadRef<'a> {
+    id: ThreadId,
+    order: u64,
+    active: bool,
+    user_ids: &'a [UserId],
+    events: [(); 0],
+    timestamp: Timestamp,
+    closed_at: Option<Timestamp>,
+    last_activity: Timestamp,
+    properties: &'a Properties,
+}
+
+impl<'a> ThreadRef<'a> {
+    fn new(thread: &'a Thread) -> Self {
+        // No `..`, as in `ChatRef::new`. `events` is the one field left out on purpose.
+        let Thread {
+            id,
+            order,
+            active,
+            user_ids,
+            events: _,
+            timestamp,
+            closed_at,
+            last_activity,
+            properties,
+        } = thread;
+        Self {
+            id: *id,
+            order: *order,
+            active: *active,
+            user_ids,
+            events: [],
+            timestamp: *timestamp,
+            closed_at: *closed_at,
+            last_activity: *last_activity,
+            properties,
+        }
+    }
+}
+
+/// The custom id index as `Chat` writes it: a list of `[sender, custom_id, [thread, event]]`,
+/// sorted, so the same chat always gives the same bytes.
+struct CustomIdsRef<'a>(&'a FastMap<UserId, FastMap<String, (u32, u32)>>);
+
+impl Serialize for CustomIdsRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&UserId, &str, (u32, u32))> = self
+            .0
+            .iter()
+            .flat_map(|(user, ids)| ids.iter().map(move |(c, at)| (user, c.as_str(), *at)))
+            .collect();
+        entries.sort_unstable();
+        entries.serialize(s)
     }
 }
 
