@@ -4,7 +4,7 @@ use crate::engine::{
     AutoChatScopes, AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget,
 };
 use crate::error::Error;
-use crate::journal::{AgentAction, Entry};
+use crate::journal::{AgentAction, Entry, RecordedEvent};
 use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, UserId};
 use crate::model::{Properties, Scopes};
 use crate::push::{ChatThread, Postback};
@@ -51,6 +51,21 @@ impl<'e> AgentApi<'e> {
             at: self.me.now,
             action: action(),
         })
+    }
+
+    /// [`journal`](Self::journal) for an entry made after the command ran.
+    fn journal_later(&self) -> impl FnOnce(AgentAction) -> Option<Entry> + use<> {
+        let me = self
+            .engine
+            .journaling()
+            .then(|| (self.me.id.clone(), self.me.now));
+        move |action| {
+            me.map(|(agent_id, at)| Entry::Agent {
+                agent_id,
+                at,
+                action,
+            })
+        }
     }
 
     /// Runs a command and, if it was accepted and changed anything, journals it.
@@ -147,11 +162,17 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        let action = self.journal(|| AgentAction::SendEvent {
-            chat_id,
-            event: event.clone(),
-        });
-        self.run(action, |e, me| e.send_event(me, chat_id, event))
+        let journal = self.journal_later();
+        self.engine.run_recorded(
+            &self.me,
+            |e, me| e.send_event(me, chat_id, event),
+            |stored| {
+                journal(AgentAction::SendEvent {
+                    chat_id,
+                    event: RecordedEvent::stored(stored),
+                })
+            },
+        )
     }
 
     /// `send_rich_message_postback`: toggles this agent on a rich message's buttons.

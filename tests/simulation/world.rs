@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chatio::journal::{
-    AgentAction, CustomerAction, Entry, JournalError, JournalMode, JournalRecord, builtin_router,
+    AgentAction, CustomerAction, Entry, JournalError, JournalMode, JournalRecord, RecordedEvent,
+    builtin_router,
 };
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig};
 use chatio::{
-    ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, Output, Push,
-    PushAudience, Role, SentEvent, Timestamp, UserId,
+    ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, NewEvent, Output,
+    Push, PushAudience, Role, SentEvent, Timestamp, UserId,
 };
 
 use crate::checks::{self, Before, Guarantees, PushCtx, Tracker, may_see, same};
@@ -851,7 +852,7 @@ impl Sim {
                 let r = call!(send_event(*chat, ev.clone()));
                 let action = CustomerAction::SendEvent {
                     chat_id: *chat,
-                    event: ev.clone(),
+                    event: recorded(ev),
                 };
                 let out = self.output(&before, r, x(action));
                 let annotation = ev.kind.is_annotation();
@@ -1141,7 +1142,7 @@ impl Sim {
                 let r = call!(send_event(*chat, ev.clone()));
                 let action = AgentAction::SendEvent {
                     chat_id: *chat,
-                    event: ev.clone(),
+                    event: recorded(ev),
                 };
                 let out = self.output(&before, r, Expect::command(entry(action), ctx));
                 let annotation = ev.kind.is_annotation();
@@ -1893,4 +1894,16 @@ fn is_agent_query(req: &AgentReq) -> bool {
             | AgentReq::FilteredChats(_)
             | AgentReq::AutoScopesConfig
     )
+}
+
+/// The event a `send_event` record holds: the request as the engine accepted it, with the
+/// buttons of a rich message cleared of users (a new rich message starts with no postbacks).
+fn recorded(event: &NewEvent) -> RecordedEvent {
+    let mut event = event.clone();
+    if let EventKind::RichMessage(rich) = &mut event.kind {
+        for button in rich.elements.iter_mut().flat_map(|e| e.buttons.iter_mut()) {
+            button.user_ids.clear();
+        }
+    }
+    event.into()
 }
