@@ -35,11 +35,11 @@ use super::{MulticastScopes, Pagination, StartChat};
 #[derive(Debug)]
 pub struct AgentApi<'e> {
     engine: &'e mut Engine,
-    me: Requester,
+    me: Requester<'e>,
 }
 
 impl<'e> AgentApi<'e> {
-    pub(crate) fn new(engine: &'e mut Engine, me: Requester) -> Self {
+    pub(crate) fn new(engine: &'e mut Engine, me: Requester<'e>) -> Self {
         Self { engine, me }
     }
 
@@ -79,7 +79,7 @@ impl<'e> AgentApi<'e> {
 
     /// The agent this facade acts as.
     pub fn agent_id(&self) -> &UserId {
-        &self.me.id
+        self.me.id
     }
 
     /// The moment this facade acts at.

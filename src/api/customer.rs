@@ -30,11 +30,11 @@ use super::{CustomerUpdate, Pagination, StartChat};
 #[derive(Debug)]
 pub struct CustomerApi<'e> {
     engine: &'e mut Engine,
-    me: Requester,
+    me: Requester<'e>,
 }
 
 impl<'e> CustomerApi<'e> {
-    pub(crate) fn new(engine: &'e mut Engine, me: Requester) -> Self {
+    pub(crate) fn new(engine: &'e mut Engine, me: Requester<'e>) -> Self {
         Self { engine, me }
     }
 
@@ -74,7 +74,7 @@ impl<'e> CustomerApi<'e> {
 
     /// The customer this facade acts as.
     pub fn customer_id(&self) -> &UserId {
-        &self.me.id
+        self.me.id
     }
 
     /// The moment this facade acts at.

@@ -123,7 +123,7 @@ impl Engine {
         let chat = self.chat_at(slot);
         // R6: a retry with the same sender, chat and custom_id returns the original event.
         if let Some(custom_id) = &event.custom_id {
-            if let Some((t, e)) = chat.find_custom_id(&req.id, custom_id) {
+            if let Some((t, e)) = chat.find_custom_id(req.id, custom_id) {
                 let thread = &chat.threads[t as usize];
                 let original = &thread.events[e as usize];
                 let out = Output::quiet(SentEvent {
@@ -140,7 +140,7 @@ impl Engine {
             Target::Thread(i) => (i, false),
             Target::NewThread => (self.open_thread(slot, Properties::new(), req.now), true),
         };
-        let stored = self.append_event(slot, thread, Some(&req.id), event, req.now);
+        let stored = self.append_event(slot, thread, Some(req.id), event, req.now);
 
         let chat = self.chat_at(slot);
         let thread_id = chat.threads[thread].id;
@@ -229,7 +229,7 @@ impl Engine {
         }
         let thread = self.open_thread(slot, request.thread_properties, req.now);
         for event in request.events {
-            self.append_event(slot, thread, Some(&req.id), event, req.now);
+            self.append_event(slot, thread, Some(req.id), event, req.now);
         }
 
         let chat = self.chat_at(slot);

@@ -51,10 +51,17 @@ impl Engine {
     pub(crate) fn record(&mut self, entry: Entry) {
         self.journal_seq += 1;
         if self.journaling() {
-            self.outbox.records.push(JournalRecord {
+            let record = JournalRecord {
                 seq: self.journal_seq,
                 entry,
-            });
+            };
+            // Each output takes the list away, so most records start a new one: `vec!` sizes
+            // it for the one record instead of the four a first `push` makes room for.
+            if self.outbox.records.is_empty() {
+                self.outbox.records = vec![record];
+            } else {
+                self.outbox.records.push(record);
+            }
         }
     }
 

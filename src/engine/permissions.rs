@@ -131,7 +131,7 @@ impl Engine {
         let chat = self.chat_at(slot);
         // A waiting chat is everyone's to pick up (conversation), not to manage (meta).
         let waiting = chat.routing.waiting_since.is_some();
-        let mine = chat.agent_ids.contains(&req.id)
+        let mine = chat.agent_ids.contains(req.id)
             || (waiting && matches!(right, ChatRight::Read | ChatRight::Conversation));
         let (my, all) = right.grants();
         if holds(level, all) || (mine && holds(level, my)) {
@@ -156,7 +156,7 @@ impl Engine {
         match req.agent {
             Some(slot) => self.agent_by_slot(slot).permission,
             None => self
-                .agent(&req.id)
+                .agent(req.id)
                 .map_or(Permission::Normal, |a| a.permission),
         }
     }

@@ -117,7 +117,8 @@ impl EventKind {
 }
 
 pub(crate) fn non_empty(field: &'static str, value: &str) -> Result<(), Error> {
-    if value.trim().is_empty() {
+    // Stops at the first visible character; `trim` would scan from both ends first.
+    if value.chars().all(char::is_whitespace) {
         return Err(Error::InvalidField {
             field,
             reason: "must not be empty".into(),

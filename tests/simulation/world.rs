@@ -751,7 +751,6 @@ impl Sim {
                 }
                 CustomerReq::ChatsSummary(page) => match api.get_chats_summary(*page) {
                     Ok(s) => {
-                        drop(api);
                         let e = &self.engine;
                         assert_eq!(s.total_chats, e.customer_chats(who).len());
                         for c in &s.chats_summary {
@@ -764,7 +763,6 @@ impl Sim {
                 CustomerReq::ChatThreads(chat, threads) => {
                     match api.get_chat_threads(*chat, threads) {
                         Ok(t) => {
-                            drop(api);
                             let e = &self.engine;
                             assert!(mine(e, chat), "{who} read chat {chat}, which is not theirs");
                             checks::shown_chat_threads(e, role, &t, chat);
@@ -776,7 +774,6 @@ impl Sim {
                 CustomerReq::ThreadsSummary(chat, page) => {
                     match api.get_chat_threads_summary(*chat, *page) {
                         Ok(_) => {
-                            drop(api);
                             assert!(mine(&self.engine, chat), "{who} read chat {chat}");
                             true
                         }
@@ -785,7 +782,6 @@ impl Sim {
                 }
                 CustomerReq::QueuePosition(chat) => match api.get_queue_position(*chat) {
                     Ok(p) => {
-                        drop(api);
                         let e = &self.engine;
                         assert!(
                             mine(e, chat),
@@ -1002,7 +998,6 @@ impl Sim {
             match req {
                 AgentReq::Login => match api.login() {
                     Ok(l) => {
-                        drop(api);
                         let e = &self.engine;
                         let shown: BTreeSet<ChatId> =
                             l.chats_summary.iter().map(|s| s.id).collect();
@@ -1026,7 +1021,6 @@ impl Sim {
                 AgentReq::ChatThreads(chat, threads) => {
                     match api.get_chat_threads(*chat, threads) {
                         Ok(t) => {
-                            drop(api);
                             let e = &self.engine;
                             assert!(sees(e, chat), "{who} read chat {chat}, outside its scopes");
                             checks::shown_chat_threads(e, role, &t, chat);
@@ -1038,7 +1032,6 @@ impl Sim {
                 AgentReq::ThreadsSummary(chat, page) => {
                     match api.get_chat_threads_summary(*chat, *page) {
                         Ok(_) => {
-                            drop(api);
                             assert!(sees(&self.engine, chat), "{who} read chat {chat}");
                             true
                         }
@@ -1047,7 +1040,6 @@ impl Sim {
                 }
                 AgentReq::FilteredChats(filters) => match api.get_filtered_chats(filters) {
                     Ok(list) => {
-                        drop(api);
                         for s in &list {
                             checks::shown_summary(&self.engine, who, role, s);
                         }
