@@ -216,7 +216,7 @@ fn login_summary_has_the_last_event_per_type_and_the_last_thread_summary() -> Re
     );
     assert_eq!(
         summary.last_event_per_type["file"].event.kind,
-        EventKind::File(png(100))
+        EventKind::File(Box::new(png(100)))
     );
     let last = summary.last_thread_summary.as_ref().unwrap();
     assert_eq!(last.id, second.response.thread_id);
@@ -1130,7 +1130,7 @@ fn invalid_events_are_refused_and_change_nothing() -> Result<(), Error> {
     // A valid file is still not for send_event.
     let err = assert_rejected(&mut f.engine, ErrorKind::Validation, |e| {
         e.as_agent(&anna, at(30))?
-            .send_event(active, NewEvent::new(EventKind::File(pdf(10))))
+            .send_event(active, NewEvent::new(EventKind::File(Box::new(pdf(10)))))
     });
     assert_invalid_field(&err, "event.type", "file via send_event");
     Ok(())

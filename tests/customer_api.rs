@@ -464,7 +464,7 @@ fn send_file_stores_a_file_event() -> Result<(), Error> {
     )?;
     assert_eq!(out.response.thread_id, thread);
     let event = out.response.event.clone();
-    assert_eq!(event.kind, EventKind::File(png(10 * 1024 * 1024)));
+    assert_eq!(event.kind, EventKind::File(Box::new(png(10 * 1024 * 1024))));
     assert_eq!(event.kind.type_name(), "file");
     assert_eq!(event.custom_id.as_deref(), Some("f-1"));
     assert_eq!(event.author_id.as_ref(), Some(&jan));
@@ -989,7 +989,7 @@ fn invalid_events_are_refused_and_change_nothing() -> Result<(), Error> {
     // A well-formed file is still not for send_event; a system message not for customers.
     let err = assert_rejected(&mut f.engine, ErrorKind::Validation, |e| {
         e.as_customer(&jan, at(10))?
-            .send_event(chat, NewEvent::new(EventKind::File(png(10))))
+            .send_event(chat, NewEvent::new(EventKind::File(Box::new(png(10)))))
     });
     assert_invalid_field(&err, "event.type", "file via send_event");
     assert_rejected(&mut f.engine, ErrorKind::Authorization, |e| {

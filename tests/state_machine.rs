@@ -347,7 +347,7 @@ fn new_event(spec: &EvSpec) -> NewEvent {
         EvKind::BadForm => form(None),
         EvKind::SystemMessage => NewEvent::system_message("back at noon", "info"),
         EvKind::EmptySystemMessage => NewEvent::system_message(" ", "info"),
-        EvKind::FileViaSendEvent => NewEvent::new(EventKind::File(file(FileSpec::Png))),
+        EvKind::FileViaSendEvent => NewEvent::new(EventKind::File(Box::new(file(FileSpec::Png)))),
         EvKind::Custom => {
             let mut content = serde_json::Map::new();
             content.insert("cart".into(), serde_json::json!({"items": 2}));

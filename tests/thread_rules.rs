@@ -613,7 +613,7 @@ fn r7_customers_cannot_author_system_messages_and_send_event_rejects_files() -> 
     );
 
     // send_event never takes a file, from anyone.
-    let file_event = || NewEvent::new(EventKind::File(png(1024)));
+    let file_event = || NewEvent::new(EventKind::File(Box::new(png(1024))));
     let err = assert_rejected(&mut f.engine, ErrorKind::Validation, |e| {
         e.as_customer(&jan, at(15))?.send_event(chat, file_event())
     });
@@ -648,7 +648,7 @@ fn r7_customers_cannot_author_system_messages_and_send_event_rejects_files() -> 
             .send_file(chat, Some("upload-1".into()), png(2048))?;
     let event = &out.response.event;
     assert_eq!(out.response.thread_id, thread);
-    assert_eq!(event.kind, EventKind::File(png(2048)));
+    assert_eq!(event.kind, EventKind::File(Box::new(png(2048))));
     assert_eq!(event.author_id.as_ref(), Some(&jan));
     assert_eq!(event.custom_id.as_deref(), Some("upload-1"));
     assert_eq!(event.timestamp, at(20));

@@ -4,7 +4,7 @@ use crate::engine::{
     AutoChatScopes, AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget,
 };
 use crate::error::Error;
-use crate::journal::{AgentAction, Entry};
+use crate::journal::{AgentAction, Entry, RecordedEvent};
 use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, UserId};
 use crate::model::{Properties, Scopes};
 use crate::push::{ChatThread, Postback};
@@ -35,11 +35,11 @@ use super::{MulticastScopes, Pagination, StartChat};
 #[derive(Debug)]
 pub struct AgentApi<'e> {
     engine: &'e mut Engine,
-    me: Requester,
+    me: Requester<'e>,
 }
 
 impl<'e> AgentApi<'e> {
-    pub(crate) fn new(engine: &'e mut Engine, me: Requester) -> Self {
+    pub(crate) fn new(engine: &'e mut Engine, me: Requester<'e>) -> Self {
         Self { engine, me }
     }
 
@@ -53,6 +53,21 @@ impl<'e> AgentApi<'e> {
         })
     }
 
+    /// [`journal`](Self::journal) for an entry made after the command ran.
+    fn journal_later(&self) -> impl FnOnce(AgentAction) -> Option<Entry> + use<> {
+        let me = self
+            .engine
+            .journaling()
+            .then(|| (self.me.id.clone(), self.me.now));
+        move |action| {
+            me.map(|(agent_id, at)| Entry::Agent {
+                agent_id,
+                at,
+                action,
+            })
+        }
+    }
+
     /// Runs a command and, if it was accepted and changed anything, journals it.
     fn run<T>(
         &mut self,
@@ -64,7 +79,7 @@ impl<'e> AgentApi<'e> {
 
     /// The agent this facade acts as.
     pub fn agent_id(&self) -> &UserId {
-        &self.me.id
+        self.me.id
     }
 
     /// The moment this facade acts at.
@@ -147,11 +162,17 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        let action = self.journal(|| AgentAction::SendEvent {
-            chat_id,
-            event: event.clone(),
-        });
-        self.run(action, |e, me| e.send_event(me, chat_id, event))
+        let journal = self.journal_later();
+        self.engine.run_recorded(
+            &self.me,
+            |e, me| e.send_event(me, chat_id, event),
+            |stored| {
+                journal(AgentAction::SendEvent {
+                    chat_id,
+                    event: RecordedEvent::stored(stored),
+                })
+            },
+        )
     }
 
     /// `send_rich_message_postback`: toggles this agent on a rich message's buttons.

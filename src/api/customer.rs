@@ -2,7 +2,7 @@
 
 use crate::engine::{Engine, Output, QueuePosition, Requester, SentEvent};
 use crate::error::Error;
-use crate::journal::{CustomerAction, Entry};
+use crate::journal::{CustomerAction, Entry, RecordedEvent};
 use crate::model::{
     ChatId, Customer, EventId, File, NewEvent, Recipients, ThreadId, Timestamp, UserId,
 };
@@ -30,11 +30,11 @@ use super::{CustomerUpdate, Pagination, StartChat};
 #[derive(Debug)]
 pub struct CustomerApi<'e> {
     engine: &'e mut Engine,
-    me: Requester,
+    me: Requester<'e>,
 }
 
 impl<'e> CustomerApi<'e> {
-    pub(crate) fn new(engine: &'e mut Engine, me: Requester) -> Self {
+    pub(crate) fn new(engine: &'e mut Engine, me: Requester<'e>) -> Self {
         Self { engine, me }
     }
 
@@ -48,6 +48,21 @@ impl<'e> CustomerApi<'e> {
         })
     }
 
+    /// [`journal`](Self::journal) for an entry made after the command ran.
+    fn journal_later(&self) -> impl FnOnce(CustomerAction) -> Option<Entry> + use<> {
+        let me = self
+            .engine
+            .journaling()
+            .then(|| (self.me.id.clone(), self.me.now));
+        move |action| {
+            me.map(|(customer_id, at)| Entry::Customer {
+                customer_id,
+                at,
+                action,
+            })
+        }
+    }
+
     /// Runs a command and, if it was accepted and changed anything, journals it.
     fn run<T>(
         &mut self,
@@ -59,7 +74,7 @@ impl<'e> CustomerApi<'e> {
 
     /// The customer this facade acts as.
     pub fn customer_id(&self) -> &UserId {
-        &self.me.id
+        self.me.id
     }
 
     /// The moment this facade acts at.
@@ -109,11 +124,17 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        let action = self.journal(|| CustomerAction::SendEvent {
-            chat_id,
-            event: event.clone(),
-        });
-        self.run(action, |e, me| e.send_event(me, chat_id, event))
+        let journal = self.journal_later();
+        self.engine.run_recorded(
+            &self.me,
+            |e, me| e.send_event(me, chat_id, event),
+            |stored| {
+                journal(CustomerAction::SendEvent {
+                    chat_id,
+                    event: RecordedEvent::stored(stored),
+                })
+            },
+        )
     }
 
     /// `send_file`: a file the host has stored becomes a `file` event; the host passes its

@@ -37,7 +37,7 @@ impl Engine {
             record.customer.banned_until = Some(until);
         }
         let name = self
-            .agent(&req.id)
+            .agent(req.id)
             .map(|a| a.name.clone())
             .unwrap_or_default();
         let mut pushes = Vec::new();

@@ -87,13 +87,14 @@ impl Engine {
         self.check_properties(req, &event.properties, Location::Event)
     }
 
-    /// `send_event`: R3, R4, R6, R7.
+    /// `send_event`: R3, R4, R6, R7. Also returns the event as stored (the original one for a
+    /// retry), which is what the journal records.
     pub(crate) fn send_event(
         &mut self,
         req: &Requester,
         chat_id: ChatId,
         mut event: NewEvent,
-    ) -> Result<Output<SentEvent>, Error> {
+    ) -> Result<(Output<SentEvent>, Arc<Event>), Error> {
         self.check_new_event(req, &mut event, false)?;
         self.deliver_event(req, chat_id, event)
     }
@@ -106,10 +107,10 @@ impl Engine {
         custom_id: Option<String>,
         file: File,
     ) -> Result<Output<SentEvent>, Error> {
-        let mut event = NewEvent::new(EventKind::File(file));
+        let mut event = NewEvent::new(EventKind::File(Box::new(file)));
         event.custom_id = custom_id;
         self.check_new_event(req, &mut event, true)?;
-        self.deliver_event(req, chat_id, event)
+        self.deliver_event(req, chat_id, event).map(|(out, _)| out)
     }
 
     fn deliver_event(
@@ -117,17 +118,19 @@ impl Engine {
         req: &Requester,
         chat_id: ChatId,
         event: NewEvent,
-    ) -> Result<Output<SentEvent>, Error> {
+    ) -> Result<(Output<SentEvent>, Arc<Event>), Error> {
         let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         let chat = self.chat_at(slot);
         // R6: a retry with the same sender, chat and custom_id returns the original event.
         if let Some(custom_id) = &event.custom_id {
-            if let Some((t, e)) = chat.find_custom_id(&req.id, custom_id) {
+            if let Some((t, e)) = chat.find_custom_id(req.id, custom_id) {
                 let thread = &chat.threads[t as usize];
-                return Ok(Output::quiet(SentEvent {
+                let original = &thread.events[e as usize];
+                let out = Output::quiet(SentEvent {
                     thread_id: thread.id,
-                    event: self.event_view(&thread.events[e as usize], req.role),
-                }));
+                    event: self.event_view(original, req.role),
+                });
+                return Ok((out, Arc::clone(original)));
             }
         }
         let target = Target::of(chat, &event.kind);
@@ -137,7 +140,7 @@ impl Engine {
             Target::Thread(i) => (i, false),
             Target::NewThread => (self.open_thread(slot, Properties::new(), req.now), true),
         };
-        let stored = self.append_event(slot, thread, Some(&req.id), event, req.now);
+        let stored = self.append_event(slot, thread, Some(req.id), event, req.now);
 
         let chat = self.chat_at(slot);
         let thread_id = chat.threads[thread].id;
@@ -158,13 +161,14 @@ impl Engine {
             );
         }
         self.route_after_event(slot, req, &stored, started, &mut pushes);
-        Ok(Output::new(
+        let out = Output::new(
             SentEvent {
                 thread_id,
                 event: self.event_view(&stored, req.role),
             },
             pushes,
-        ))
+        );
+        Ok((out, stored))
     }
 
     /// `start_chat`: R2, a chat with its first active thread. `customer` is the chat's customer
@@ -225,7 +229,7 @@ impl Engine {
         }
         let thread = self.open_thread(slot, request.thread_properties, req.now);
         for event in request.events {
-            self.append_event(slot, thread, Some(&req.id), event, req.now);
+            self.append_event(slot, thread, Some(req.id), event, req.now);
         }
 
         let chat = self.chat_at(slot);

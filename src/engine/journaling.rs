@@ -51,10 +51,17 @@ impl Engine {
     pub(crate) fn record(&mut self, entry: Entry) {
         self.journal_seq += 1;
         if self.journaling() {
-            self.outbox.records.push(JournalRecord {
+            let record = JournalRecord {
                 seq: self.journal_seq,
                 entry,
-            });
+            };
+            // Each output takes the list away, so most records start a new one: `vec!` sizes
+            // it for the one record instead of the four a first `push` makes room for.
+            if self.outbox.records.is_empty() {
+                self.outbox.records = vec![record];
+            } else {
+                self.outbox.records.push(record);
+            }
         }
     }
 
@@ -98,10 +105,26 @@ impl Engine {
         entry: Option<Entry>,
         command: impl FnOnce(&mut Engine, &Requester) -> Result<Output<T>, Error>,
     ) -> Result<Output<T>, Error> {
+        self.run_recorded(
+            me,
+            |engine, me| command(engine, me).map(|out| (out, ())),
+            |()| entry,
+        )
+    }
+
+    /// [`run_command`](Self::run_command) for a command whose entry is made from what it
+    /// returns besides its output (`send_event` records the event it stored rather than a copy
+    /// of the request). `entry` is only called for a command that changed something.
+    pub(crate) fn run_recorded<T, X>(
+        &mut self,
+        me: &Requester,
+        command: impl FnOnce(&mut Engine, &Requester) -> Result<(Output<T>, X), Error>,
+        entry: impl FnOnce(X) -> Option<Entry>,
+    ) -> Result<Output<T>, Error> {
         self.outbox.committed = false;
-        let out = command(self, me)?;
+        let (out, made) = command(self, me)?;
         if self.outbox.committed {
-            match entry {
+            match entry(made) {
                 Some(entry) => self.record(entry),
                 None => self.journal_seq += 1,
             }

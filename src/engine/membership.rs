@@ -18,7 +18,7 @@ impl Engine {
         agent_ids: &[UserId],
     ) -> Result<Output<()>, Error> {
         // Joining oneself is writing to the conversation; adding others changes the chat's meta.
-        let right = if agent_ids == std::slice::from_ref(&req.id) {
+        let right = if agent_ids == std::slice::from_ref(req.id) {
             super::ChatRight::Conversation
         } else {
             super::ChatRight::Meta
@@ -93,7 +93,7 @@ impl Engine {
         agent_ids: &[UserId],
         customer_ids: &[UserId],
     ) -> Result<Output<()>, Error> {
-        let only_me = agent_ids.is_empty() || agent_ids == std::slice::from_ref(&req.id);
+        let only_me = agent_ids.is_empty() || agent_ids == std::slice::from_ref(req.id);
         let right = if only_me {
             super::ChatRight::Conversation
         } else {

@@ -83,9 +83,12 @@ impl<T> Output<T> {
 }
 
 /// Who is asking, and when: fixed when a facade is made.
-#[derive(Clone, Debug)]
-pub(crate) struct Requester {
-    pub(crate) id: UserId,
+///
+/// It borrows the id the host passed to `as_agent` or `as_customer` rather than copying it:
+/// copying an agent's id is an atomic reference-count update, twice per call (copy and drop).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Requester<'i> {
+    pub(crate) id: &'i UserId,
     pub(crate) role: Role,
     pub(crate) now: Timestamp,
     /// The agent's slot, for agents: saves looking the id up again on every check.
@@ -333,12 +336,16 @@ impl Engine {
     // ----- facades -----
 
     /// Acts as agent `id` at time `now`. Fails with `authentication` if no such agent exists.
-    pub fn as_agent(&mut self, id: &UserId, now: Timestamp) -> Result<crate::AgentApi<'_>, Error> {
+    pub fn as_agent<'e>(
+        &'e mut self,
+        id: &'e UserId,
+        now: Timestamp,
+    ) -> Result<crate::AgentApi<'e>, Error> {
         let Some(&slot) = self.agent_index.get(id) else {
             return Err(Error::UnknownRequester(id.clone()));
         };
         let requester = Requester {
-            id: id.clone(),
+            id,
             role: Role::Agent,
             now: now.max(self.now),
             agent: Some(slot),
@@ -348,11 +355,11 @@ impl Engine {
 
     /// Acts as customer `id` at time `now`. Fails with `authentication` if no such customer
     /// exists, and with `customer_banned` while the customer is banned.
-    pub fn as_customer(
-        &mut self,
-        id: &UserId,
+    pub fn as_customer<'e>(
+        &'e mut self,
+        id: &'e UserId,
         now: Timestamp,
-    ) -> Result<crate::CustomerApi<'_>, Error> {
+    ) -> Result<crate::CustomerApi<'e>, Error> {
         let now = now.max(self.now);
         let record = self
             .customers
@@ -365,7 +372,7 @@ impl Engine {
             });
         }
         let requester = Requester {
-            id: id.clone(),
+            id,
             role: Role::Customer,
             now,
             agent: None,
@@ -381,7 +388,7 @@ impl Engine {
         self.mark_committed();
         self.now = self.now.max(req.now);
         if req.role == Role::Customer {
-            if let Some(record) = self.customers.get_mut(&req.id) {
+            if let Some(record) = self.customers.get_mut(req.id) {
                 record.customer.last_seen_timestamp = Some(req.now);
             }
         }
@@ -415,7 +422,7 @@ impl Engine {
         let chat = &self.chats[slot];
         let visible = match req.agent {
             Some(agent) => agent_may_see(&self.agents[agent], chat),
-            None => self.may_see(&req.id, req.role, chat),
+            None => self.may_see(req.id, req.role, chat),
         };
         if visible {
             Ok(slot)

@@ -127,13 +127,11 @@ impl Engine {
         if req.role == Role::Customer {
             return Ok(());
         }
-        let level = self
-            .agent(&req.id)
-            .map_or(Permission::Normal, |a| a.permission);
+        let level = self.requester_permission(req);
         let chat = self.chat_at(slot);
         // A waiting chat is everyone's to pick up (conversation), not to manage (meta).
         let waiting = chat.routing.waiting_since.is_some();
-        let mine = chat.agent_ids.contains(&req.id)
+        let mine = chat.agent_ids.contains(req.id)
             || (waiting && matches!(right, ChatRight::Read | ChatRight::Conversation));
         let (my, all) = right.grants();
         if holds(level, all) || (mine && holds(level, my)) {
@@ -151,11 +149,21 @@ impl Engine {
         })
     }
 
+    /// The requester's permission level; customers (and unknown agents) hold the lowest.
+    fn requester_permission(&self, req: &Requester) -> Permission {
+        // The facade resolved the agent's slot when it was made: reading it saves hashing the
+        // agent's id again on every check.
+        match req.agent {
+            Some(slot) => self.agent_by_slot(slot).permission,
+            None => self
+                .agent(req.id)
+                .map_or(Permission::Normal, |a| a.permission),
+        }
+    }
+
     /// Checks an agent's grant for an action that is not about one chat.
     pub(crate) fn authorize(&self, req: &Requester, grant: Grant) -> Result<(), Error> {
-        let level = self
-            .agent(&req.id)
-            .map_or(Permission::Normal, |a| a.permission);
+        let level = self.requester_permission(req);
         if req.role == Role::Agent && holds(level, grant) {
             return Ok(());
         }

@@ -41,11 +41,11 @@ impl Engine {
         agent_id: Option<&UserId>,
         routing_status: Option<RoutingStatus>,
     ) -> Result<Output<()>, Error> {
-        let target = agent_id.unwrap_or(&req.id);
+        let target = agent_id.unwrap_or(req.id);
         let slot = self
             .agent_slot(target)
             .ok_or_else(|| Error::AgentNotFound(target.clone()))?;
-        let grant = if *target == req.id {
+        let grant = if *target == *req.id {
             super::Grant::AgentsMyWrite
         } else {
             super::Grant::AgentsAllWrite

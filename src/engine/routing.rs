@@ -129,7 +129,7 @@ impl Engine {
                 }
                 chat.routing.last_customer_message = Some(mark);
             }
-            Role::Agent if chat.routing.assignee.as_ref() == Some(&req.id) => {
+            Role::Agent if chat.routing.assignee.as_ref() == Some(req.id) => {
                 chat.routing.last_assignee_event = Some(mark);
             }
             Role::Agent => {}
@@ -146,7 +146,7 @@ impl Engine {
                 self.route(slot, moment, pushes);
                 // The reply that won the chat also answers the customer.
                 let routing = &mut self.chats[slot].routing;
-                if routing.assignee.as_ref() == Some(&req.id) {
+                if routing.assignee.as_ref() == Some(req.id) {
                     routing.last_assignee_event = Some(mark);
                 }
             }

@@ -31,7 +31,7 @@ impl Engine {
             &mut pushes,
             chat,
             recipients.reaches(Role::Customer),
-            Some(&req.id),
+            Some(req.id),
             |_| PushKind::IncomingTypingIndicator {
                 chat_id,
                 typing_indicator: typing_indicator.clone(),
@@ -55,7 +55,7 @@ impl Engine {
             text,
         };
         let mut pushes = Vec::new();
-        self.push_to_chat(&mut pushes, chat, false, Some(&req.id), |_| {
+        self.push_to_chat(&mut pushes, chat, false, Some(req.id), |_| {
             PushKind::IncomingSneakPeek {
                 chat_id,
                 sneak_peek: sneak_peek.clone(),
@@ -100,7 +100,7 @@ impl Engine {
                     || scopes.agent_ids.contains(&a.id)
                     || a.groups.iter().any(|g| scopes.groups.contains(g))
             })
-            .filter(|a| a.id != req.id)
+            .filter(|a| a.id != *req.id)
             .map(|a| a.id.clone())
             .collect();
         let customers: Vec<UserId> = scopes

@@ -60,7 +60,7 @@ impl Engine {
         self.commit(req);
         let mut pushes = Vec::new();
         let from = self
-            .agent(&req.id)
+            .agent(req.id)
             .map(|a| a.name.clone())
             .unwrap_or_default();
         let to = match target {

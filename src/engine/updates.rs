@@ -28,7 +28,7 @@ impl Engine {
         let text = match req.role {
             Role::Agent => {
                 let name = self
-                    .agent(&req.id)
+                    .agent(req.id)
                     .map(|a| a.name.clone())
                     .unwrap_or_default();
                 Some(format!("{name} archived the chat"))
@@ -84,7 +84,7 @@ impl Engine {
         let chat = self.chat_at_mut(slot);
         let stored = &mut chat.threads[thread].events[position];
         if let EventKind::RichMessage(rich) = &mut Arc::make_mut(stored).kind {
-            rich.toggle(&postback.id, &req.id, postback.toggled);
+            rich.toggle(&postback.id, req.id, postback.toggled);
         }
 
         let chat = self.chat_at(slot);
@@ -121,7 +121,7 @@ impl Engine {
                 reason: format!("{wanted} is later than now ({})", req.now),
             });
         }
-        let current = self.chat_at(slot).last_seen.get(&req.id).copied();
+        let current = self.chat_at(slot).last_seen.get(req.id).copied();
         if current.is_some_and(|c| c >= wanted) {
             return Ok(Output::quiet(current.unwrap_or(wanted)));
         }
@@ -130,7 +130,7 @@ impl Engine {
         let seen_order = self.next_order;
         let chat = self.chat_at_mut(slot);
         chat.last_seen.insert(req.id.clone(), wanted);
-        if chat.routing.assignee.as_ref() == Some(&req.id) {
+        if chat.routing.assignee.as_ref() == Some(req.id) {
             chat.routing.assignee_seen_order = Some(seen_order);
         }
         let chat = self.chat_at(slot);
@@ -163,12 +163,12 @@ impl Engine {
             crate::model::non_empty("customer.monitoring.page.url", &page.url)?;
         }
         let record = self
-            .customer_record(&req.id)
+            .customer_record(req.id)
             .ok_or_else(|| Error::CustomerNotFound(req.id.clone()))?;
         let chats = record.chats.clone();
 
         self.commit(req);
-        let customer = match self.customer_record_mut(&req.id) {
+        let customer = match self.customer_record_mut(req.id) {
             Some(record) => {
                 let c = &mut record.customer;
                 if let Some(name) = update.name {

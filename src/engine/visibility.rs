@@ -45,6 +45,9 @@ impl Engine {
 
     /// An event as `role` may see it (the caller has checked its recipients).
     pub(crate) fn event_view(&self, event: &Arc<Event>, role: Role) -> Arc<Event> {
+        if event.properties.is_empty() {
+            return Arc::clone(event);
+        }
         match self
             .properties
             .filter(&event.properties, Location::Event, role)

@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::RecordedEvent;
 use crate::api::{CustomerUpdate, MulticastScopes, StartChat};
 use crate::engine::{AutoScopeRules, TransferTarget};
 use crate::model::{
-    ChatId, EventId, File, NewEvent, Properties, Recipients, Scopes, ThreadId, Timestamp, UserId,
+    ChatId, EventId, File, Properties, Recipients, Scopes, ThreadId, Timestamp, UserId,
 };
 use crate::push::Postback;
 use crate::routing::RoutingStatus;
@@ -32,7 +33,7 @@ pub enum AgentAction {
     },
     SendEvent {
         chat_id: ChatId,
-        event: NewEvent,
+        event: RecordedEvent,
     },
     SendRichMessagePostback {
         chat_id: ChatId,
@@ -103,7 +104,7 @@ pub enum CustomerAction {
     },
     SendEvent {
         chat_id: ChatId,
-        event: NewEvent,
+        event: RecordedEvent,
     },
     SendFile {
         chat_id: ChatId,

@@ -110,7 +110,9 @@ impl Engine {
             } => api
                 .remove_from_chat(chat_id, &agent_ids, &customer_ids)
                 .map(drop),
-            AgentAction::SendEvent { chat_id, event } => api.send_event(chat_id, event).map(drop),
+            AgentAction::SendEvent { chat_id, event } => {
+                api.send_event(chat_id, event.into_new_event()).map(drop)
+            }
             AgentAction::SendRichMessagePostback {
                 chat_id,
                 thread_id,
@@ -182,7 +184,7 @@ impl Engine {
         match action {
             CustomerAction::StartChat { chat } => api.start_chat(chat).map(drop),
             CustomerAction::SendEvent { chat_id, event } => {
-                api.send_event(chat_id, event).map(drop)
+                api.send_event(chat_id, event.into_new_event()).map(drop)
             }
             CustomerAction::SendFile {
                 chat_id,

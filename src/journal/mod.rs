@@ -58,6 +58,7 @@
 mod action;
 mod apply;
 mod error;
+mod recorded_event;
 mod snapshot;
 
 use std::sync::Arc;
@@ -67,6 +68,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::engine::JournalMode;
 pub use action::{AgentAction, CustomerAction};
 pub use error::JournalError;
+pub use recorded_event::RecordedEvent;
 pub use snapshot::SNAPSHOT_VERSION;
 
 use crate::model::{Agent, Customer, PropertyConfig, Timestamp, UserId};

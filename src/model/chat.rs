@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Assignment, ChatId, Properties, Scopes, Thread, Timestamp, UserId};
+use super::{Assignment, ChatId, Properties, Scopes, Thread, Threads, Timestamp, UserId};
 use crate::hash::FastMap;
 
 pub(crate) type CustomIdIndex = FastMap<UserId, FastMap<String, (u32, u32)>>;
@@ -20,7 +20,7 @@ pub struct Chat {
     /// Agents in the chat, in the order they joined.
     pub agent_ids: Vec<UserId>,
     /// Threads in order; never empty (a chat starts with a thread, R2).
-    pub threads: Vec<Thread>,
+    pub threads: Threads,
     /// The chat's properties.
     pub properties: Properties,
     /// Which agents may see the chat.
@@ -42,7 +42,7 @@ impl Chat {
             id,
             customer_id,
             agent_ids: Vec::new(),
-            threads: Vec::new(),
+            threads: Threads::default(),
             properties: Properties::new(),
             scopes: Scopes::default(),
             created_at,

@@ -13,6 +13,7 @@ mod property_config;
 mod rich_message;
 mod scopes;
 mod thread;
+mod threads;
 mod timestamp;
 mod user;
 
@@ -31,6 +32,7 @@ pub use property_config::{
 pub use rich_message::{Button, MAX_RICH_ITEMS, RichElement, RichImage, RichMessage};
 pub use scopes::Scopes;
 pub use thread::Thread;
+pub use threads::Threads;
 pub use timestamp::Timestamp;
 pub use user::{
     Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_NAME_LEN, Page, Permission, Role, User,

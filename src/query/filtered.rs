@@ -31,7 +31,7 @@ impl Engine {
         let mut chats: Vec<&Chat> = self
             .chats()
             .iter()
-            .filter(|c| self.may_see(&req.id, Role::Agent, c))
+            .filter(|c| self.may_see(req.id, Role::Agent, c))
             .filter(|c| include_active || !c.is_active())
             .filter(|c| {
                 let readable = self.properties_view(&c.properties, Location::Chat, Role::Agent);

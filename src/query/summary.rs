@@ -111,7 +111,7 @@ impl Engine {
         page: Pagination,
     ) -> Result<ChatsSummary, Error> {
         let (offset, limit) = paginate(page, CHATS_LIMIT.0, CHATS_LIMIT.1, Some(CHATS_LIMIT.2))?;
-        let chat_ids = self.customer_chats(&req.id);
+        let chat_ids = self.customer_chats(req.id);
         let mut chats: Vec<&Chat> = chat_ids.iter().filter_map(|id| self.chat(id)).collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
         Ok(ChatsSummary {
@@ -128,13 +128,13 @@ impl Engine {
     /// The agent's `login`.
     pub(crate) fn agent_login(&self, req: &Requester) -> Result<AgentLogin, Error> {
         let my_profile = self
-            .agent(&req.id)
+            .agent(req.id)
             .cloned()
             .ok_or_else(|| Error::UnknownRequester(req.id.clone()))?;
         let mut chats: Vec<&Chat> = self
             .chats()
             .iter()
-            .filter(|c| c.is_active() && self.may_see(&req.id, Role::Agent, c))
+            .filter(|c| c.is_active() && self.may_see(req.id, Role::Agent, c))
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
         Ok(AgentLogin {
@@ -149,7 +149,7 @@ impl Engine {
     /// The customer's `login`.
     pub(crate) fn customer_login(&self, req: &Requester) -> Result<CustomerLogin, Error> {
         let customer = self
-            .customer(&req.id)
+            .customer(req.id)
             .cloned()
             .ok_or_else(|| Error::UnknownRequester(req.id.clone()))?;
         Ok(CustomerLogin {

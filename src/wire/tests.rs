@@ -121,18 +121,18 @@ fn events() -> Vec<Event> {
         width: Some(640),
         height: Some(480),
     };
-    kinds.push(EventKind::File(file.clone()));
-    kinds.push(EventKind::File(File {
+    kinds.push(EventKind::File(Box::new(file.clone())));
+    kinds.push(EventKind::File(Box::new(File {
         width: None,
         height: None,
         content_type: "text/plain".into(),
         ..file.clone()
-    }));
-    kinds.push(EventKind::File(File {
+    })));
+    kinds.push(EventKind::File(Box::new(File {
         width: Some(1),
         height: None,
         ..file
-    }));
+    })));
     let content = json!({"z": 1, "a": [1.5, -0.0, 1e300, -7, "s\""], "m": {"y": null, "b": false}});
     let Value::Object(content) = content else {
         unreachable!()

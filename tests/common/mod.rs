@@ -413,15 +413,15 @@ pub fn invalid_events() -> Vec<(&'static str, NewEvent, &'static str)> {
         ),
         (
             "file over 10 MB",
-            NewEvent::new(EventKind::File(png(10 * 1024 * 1024 + 1))),
+            NewEvent::new(EventKind::File(Box::new(png(10 * 1024 * 1024 + 1)))),
             "file.size",
         ),
         (
             "file with width on a non-image",
-            NewEvent::new(EventKind::File(File {
+            NewEvent::new(EventKind::File(Box::new(File {
                 width: Some(100),
                 ..pdf(1000)
-            })),
+            }))),
             "file.width",
         ),
     ]

@@ -513,7 +513,7 @@ impl Sim {
             6 => form(Some("not an e-mail")),
             7 => NewEvent::system_message("back at noon", "info"),
             8 => NewEvent::system_message("", "info"),
-            9 => NewEvent::new(EventKind::File(self.file())),
+            9 => NewEvent::new(EventKind::File(Box::new(self.file()))),
             10 => {
                 let mut content = serde_json::Map::new();
                 content.insert(

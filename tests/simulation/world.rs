@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chatio::journal::{
-    AgentAction, CustomerAction, Entry, JournalError, JournalMode, JournalRecord, builtin_router,
+    AgentAction, CustomerAction, Entry, JournalError, JournalMode, JournalRecord, RecordedEvent,
+    builtin_router,
 };
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig};
 use chatio::{
-    ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, Output, Push,
-    PushAudience, Role, SentEvent, Timestamp, UserId,
+    ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, NewEvent, Output,
+    Push, PushAudience, Role, SentEvent, Timestamp, UserId,
 };
 
 use crate::checks::{self, Before, Guarantees, PushCtx, Tracker, may_see, same};
@@ -750,7 +751,6 @@ impl Sim {
                 }
                 CustomerReq::ChatsSummary(page) => match api.get_chats_summary(*page) {
                     Ok(s) => {
-                        drop(api);
                         let e = &self.engine;
                         assert_eq!(s.total_chats, e.customer_chats(who).len());
                         for c in &s.chats_summary {
@@ -763,7 +763,6 @@ impl Sim {
                 CustomerReq::ChatThreads(chat, threads) => {
                     match api.get_chat_threads(*chat, threads) {
                         Ok(t) => {
-                            drop(api);
                             let e = &self.engine;
                             assert!(mine(e, chat), "{who} read chat {chat}, which is not theirs");
                             checks::shown_chat_threads(e, role, &t, chat);
@@ -775,7 +774,6 @@ impl Sim {
                 CustomerReq::ThreadsSummary(chat, page) => {
                     match api.get_chat_threads_summary(*chat, *page) {
                         Ok(_) => {
-                            drop(api);
                             assert!(mine(&self.engine, chat), "{who} read chat {chat}");
                             true
                         }
@@ -784,7 +782,6 @@ impl Sim {
                 }
                 CustomerReq::QueuePosition(chat) => match api.get_queue_position(*chat) {
                     Ok(p) => {
-                        drop(api);
                         let e = &self.engine;
                         assert!(
                             mine(e, chat),
@@ -851,7 +848,7 @@ impl Sim {
                 let r = call!(send_event(*chat, ev.clone()));
                 let action = CustomerAction::SendEvent {
                     chat_id: *chat,
-                    event: ev.clone(),
+                    event: recorded(ev),
                 };
                 let out = self.output(&before, r, x(action));
                 let annotation = ev.kind.is_annotation();
@@ -1001,7 +998,6 @@ impl Sim {
             match req {
                 AgentReq::Login => match api.login() {
                     Ok(l) => {
-                        drop(api);
                         let e = &self.engine;
                         let shown: BTreeSet<ChatId> =
                             l.chats_summary.iter().map(|s| s.id).collect();
@@ -1025,7 +1021,6 @@ impl Sim {
                 AgentReq::ChatThreads(chat, threads) => {
                     match api.get_chat_threads(*chat, threads) {
                         Ok(t) => {
-                            drop(api);
                             let e = &self.engine;
                             assert!(sees(e, chat), "{who} read chat {chat}, outside its scopes");
                             checks::shown_chat_threads(e, role, &t, chat);
@@ -1037,7 +1032,6 @@ impl Sim {
                 AgentReq::ThreadsSummary(chat, page) => {
                     match api.get_chat_threads_summary(*chat, *page) {
                         Ok(_) => {
-                            drop(api);
                             assert!(sees(&self.engine, chat), "{who} read chat {chat}");
                             true
                         }
@@ -1046,7 +1040,6 @@ impl Sim {
                 }
                 AgentReq::FilteredChats(filters) => match api.get_filtered_chats(filters) {
                     Ok(list) => {
-                        drop(api);
                         for s in &list {
                             checks::shown_summary(&self.engine, who, role, s);
                         }
@@ -1141,7 +1134,7 @@ impl Sim {
                 let r = call!(send_event(*chat, ev.clone()));
                 let action = AgentAction::SendEvent {
                     chat_id: *chat,
-                    event: ev.clone(),
+                    event: recorded(ev),
                 };
                 let out = self.output(&before, r, Expect::command(entry(action), ctx));
                 let annotation = ev.kind.is_annotation();
@@ -1893,4 +1886,16 @@ fn is_agent_query(req: &AgentReq) -> bool {
             | AgentReq::FilteredChats(_)
             | AgentReq::AutoScopesConfig
     )
+}
+
+/// The event a `send_event` record holds: the request as the engine accepted it, with the
+/// buttons of a rich message cleared of users (a new rich message starts with no postbacks).
+fn recorded(event: &NewEvent) -> RecordedEvent {
+    let mut event = event.clone();
+    if let EventKind::RichMessage(rich) = &mut event.kind {
+        for button in rich.elements.iter_mut().flat_map(|e| e.buttons.iter_mut()) {
+            button.user_ids.clear();
+        }
+    }
+    event.into()
 }
