@@ -94,6 +94,15 @@ impl<'a> IntoIterator for &'a Threads {
     }
 }
 
+impl<'a> IntoIterator for &'a mut Threads {
+    type Item = &'a mut Thread;
+    type IntoIter = std::slice::IterMut<'a, Thread>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
 impl fmt::Debug for Threads {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
