@@ -6,13 +6,13 @@
 #[non_exhaustive]
 pub enum JournalError {
     /// The input was written by a format version this build does not read (a newer one).
-    #[error("unsupported {what} version {found} (this build reads version {supported})")]
+    #[error("unsupported {what} version {found} (this build reads versions up to {supported})")]
     UnsupportedVersion {
         /// `journal record` or `snapshot`.
         what: &'static str,
         /// The version the input declares.
         found: u32,
-        /// The version this build writes and reads.
+        /// The version this build writes; it reads that one and the earlier ones.
         supported: u32,
     },
     /// The input is not a well-formed record or snapshot (truncated, garbled, wrong shape).
