@@ -143,8 +143,8 @@ impl Engine {
     }
 
     /// Takes the journal records not yet handed out, oldest first: those of host calls that
-    /// return no [`Output`] ([`add_agent`](Self::add_agent), [`configure_property`]
-    /// (Self::configure_property), ...). Every `Output` carries the waiting records too, so a
+    /// return no [`Output`] ([`add_agent`](Self::add_agent),
+    /// [`configure_property`](Self::configure_property), ...). Every `Output` carries the waiting records too, so a
     /// host that persists each output's `journal` needs this only when it makes host calls and
     /// then no command.
     pub fn take_journal(&mut self) -> Vec<JournalRecord> {

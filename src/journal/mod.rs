@@ -10,7 +10,7 @@
 //!
 //! A host persists the records, in order, before it answers the request that caused them. To
 //! recover, it restores the latest snapshot ([`Engine::snapshot`], [`Engine::restore`]) (or starts from `Engine::new` with the same
-//! configuration) and [`apply`](Engine::apply)s every record after it. The result equals the
+//! configuration) and [`apply`](crate::Engine::apply)s every record after it. The result equals the
 //! engine that was lost, field for field, including the id generator, counters, queue and
 //! timers.
 //!
