@@ -1,7 +1,8 @@
 //! Snapshots, format version 2: a JSON body for the engine and a binary section for the events
-//! of every thread. Round trips over every event kind, the version 1 golden file, determinism,
-//! and damage that reaches the decoder itself (the header is resealed with a fresh checksum, so
-//! the checksum is not what catches it).
+//! of every thread, cut into segments. Round trips over every event kind, the version 1 golden
+//! file, determinism, a license large enough for several segments, and damage that reaches the
+//! decoder itself (the header is resealed with a fresh checksum, so the checksum is not what
+//! catches it), segment table included.
 
 mod snapshot_support;
 
@@ -14,7 +15,7 @@ use chatio::{
     Agent, Customer, Engine, EngineConfig, EventKind, File, NewEvent, Postback, Properties,
     PropertyValue, Recipients, StartChat, Timestamp, UserId,
 };
-use snapshot_support::{HEADER_LEN, assemble, body, parts, reseal};
+use snapshot_support::{HEADER_LEN, assemble, body, parts, reseal, section, segments};
 
 fn at(secs: i64) -> Timestamp {
     Timestamp::from_unix_seconds(1_700_000_000 + secs)
@@ -510,7 +511,9 @@ fn refusal(snapshot: &[u8]) -> String {
             assert_eq!(what, "snapshot");
             reason
         }
-        other => panic!("expected a corrupt snapshot, got {other:?}"),
+        // Not the engine itself: a large one would bury the message.
+        Ok(_) => panic!("expected a corrupt snapshot, got an engine"),
+        Err(other) => panic!("expected a corrupt snapshot, got {other:?}"),
     }
 }
 
@@ -532,13 +535,16 @@ fn damage_under_the_old_header_is_a_checksum_mismatch() {
     // Whether the decoder trips over the damage (a shape bit) or reads straight through it
     // (a letter of a text), the header's checksum is what the refusal names.
     let snapshot = sample_license().snapshot();
-    let (_, section) = parts(&snapshot);
+    let (_, events) = parts(&snapshot);
+    let (_, first) = one_segment(&snapshot);
+    // The first event's shape byte: after the thread's count and the event's 32-byte head.
+    let shape = events.start + first.start + 1 + 32;
     let text = "Zażółć";
     let at = snapshot
         .windows(text.len())
         .position(|w| w == text.as_bytes())
         .unwrap();
-    for (i, flip) in [(section.start + 33, 0x80), (at, 0x01)] {
+    for (i, flip) in [(shape, 0x80), (at, 0x01)] {
         let mut damaged = snapshot.clone();
         damaged[i] ^= flip;
         assert_eq!(refusal(&damaged), "checksum mismatch");
@@ -556,9 +562,14 @@ fn damage_under_the_old_header_is_a_checksum_mismatch() {
 #[test]
 fn hand_made_damage_is_refused_with_a_reason() {
     let snapshot = sample_license().snapshot();
-    let (json, section) = parts(&snapshot);
-    let (json, section) = (&snapshot[json], &snapshot[section]);
-    // The first thread holds 13 events; its first one starts right after that count, with its
+    let (json, _) = parts(&snapshot);
+    let json = &snapshot[json];
+    let (chats, range) = one_segment(&snapshot);
+    let segment = &snapshot[parts(&snapshot).1][range];
+    let assemble = |json: &[u8], segment: &[u8]| assemble(json, &section(&[(chats, segment)]));
+    let section = segment;
+    // The section has one segment, and the table is remade to fit each damaged one below, so
+    // that the events' decoder is what notices. The first thread holds 13 events; its first one starts right after that count, with its
     // 33-byte head (id, order, timestamp, shape), then its author, defined there as number 0.
     assert_eq!(section[0], 13);
     let shape = 1 + 32;
@@ -587,7 +598,11 @@ fn hand_made_damage_is_refused_with_a_reason() {
 
     let mut longer = section.to_vec();
     longer.push(0);
-    assert!(refusal(&assemble(json, &longer)).contains("1 bytes follow the last thread"));
+    let reason = refusal(&assemble(json, &longer));
+    assert!(
+        reason.contains("segment 0: 1 bytes follow the last thread"),
+        "{reason}"
+    );
     // The last event's last string now claims one byte more than is left.
     let reason = refusal(&assemble(json, &section[..section.len() - 1]));
     assert!(reason.contains("does not fit"), "{reason}");
@@ -609,6 +624,15 @@ fn hand_made_damage_is_refused_with_a_reason() {
     state["chats"][0]["threads"][0]["events"] = v1["chats"][0]["threads"][0]["events"].clone();
     let reason = refusal(&assemble(&serde_json::to_vec(&state).unwrap(), section));
     expect(reason, "events in the JSON part");
+}
+
+/// The one segment of a small license's snapshot: its chat count and where its bytes are in
+/// the events section.
+fn one_segment(snapshot: &[u8]) -> (u64, std::ops::Range<usize>) {
+    let (_, events) = parts(snapshot);
+    let mut segments = segments(&snapshot[events]);
+    assert_eq!(segments.len(), 1, "a small license has one segment");
+    segments.remove(0)
 }
 
 fn body_of_golden() -> Vec<u8> {
@@ -633,8 +657,12 @@ fn a_second_definition_of_an_author_is_refused() {
         .unwrap();
     assert_eq!(out.response.thread.events.len(), 2);
     let snapshot = engine.snapshot();
-    let (json, section) = parts(&snapshot);
-    let (json, section) = (&snapshot[json], &snapshot[section]);
+    let (json, events) = parts(&snapshot);
+    let (chats, range) = one_segment(&snapshot);
+    let (json, section) = (&snapshot[json], &snapshot[events][range]);
+    let assemble = |json: &[u8], segment: &[u8]| {
+        snapshot_support::assemble(json, &snapshot_support::section(&[(chats, segment)]))
+    };
     let id = jan.to_string();
     // count, then event 1: head, author 0 + its id, text "a"; event 2: head, author 0, text "b".
     let first = 1 + 33 + 1 + 1 + id.len() + 2;
@@ -718,4 +746,178 @@ fn flipped_bits_anywhere_in_the_events_never_panic() {
         refused > 200 && read > 200,
         "{refused} refused, {read} read"
     );
+}
+
+/// A license large enough that its snapshot's events are cut into several segments (one per
+/// 8 Ki events or so): 60 chats, some with a second thread, about 20 000 messages, customers
+/// and agents taking turns. Built once and shared by the tests below.
+fn large_license() -> &'static Engine {
+    static LICENSE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    LICENSE.get_or_init(|| {
+        let mut engine = Engine::new(EngineConfig::with_seed(11).max_chats_per_customer(None));
+        let agents = [uid("anna@example.com"), uid("bob@example.com")];
+        for agent in &agents {
+            engine
+                .add_agent(Agent::new(agent.clone(), "Agent"))
+                .unwrap();
+            let _ = engine.set_agent_presence(agent, true, at(0)).unwrap();
+        }
+        let mut chats = Vec::new();
+        for i in 0..60 {
+            let customer = engine.create_customer();
+            let out = engine
+                .as_customer(&customer, at(1))
+                .unwrap()
+                .start_chat(StartChat::default().with_event(NewEvent::message("Hello")))
+                .unwrap();
+            chats.push((customer, out.response.id, &agents[i % 2]));
+        }
+        for round in 0..333 {
+            for (i, (customer, chat, agent)) in chats.iter().enumerate() {
+                let now = at(2 + round);
+                if round == 100 && i % 3 == 0 {
+                    let _ = engine.as_agent(agent, now).unwrap().close_thread(*chat);
+                }
+                let _ = if round % 2 == 0 {
+                    engine
+                        .as_customer(customer, now)
+                        .unwrap()
+                        .send_event(*chat, NewEvent::message(format!("question {round}")))
+                } else {
+                    engine
+                        .as_agent(agent, now)
+                        .unwrap()
+                        .send_event(*chat, NewEvent::message("An answer — ✓"))
+                }
+                .unwrap();
+            }
+        }
+        engine
+    })
+}
+
+#[test]
+fn several_segments_round_trip_and_give_the_same_bytes() {
+    let engine = large_license();
+    let events = all_events(engine).count();
+    assert!(events > 2 * 8 * 1024, "{events} events");
+    assert!(engine.chats().iter().any(|c| c.threads.len() == 2));
+    let snapshot = engine.snapshot();
+    let (_, events) = parts(&snapshot);
+    let segments = segments(&snapshot[events.clone()]);
+    assert!(segments.len() >= 3, "{} segments", segments.len());
+    assert!(
+        segments
+            .iter()
+            .all(|(chats, bytes)| *chats > 0 && !bytes.is_empty())
+    );
+    let chats: u64 = segments.iter().map(|(chats, _)| chats).sum();
+    assert_eq!(chats, engine.chats().len() as u64);
+    assert_eq!(segments.last().unwrap().1.end, events.len());
+    // Each segment numbers its authors afresh: both agents are defined in every segment.
+    for (_, bytes) in &segments {
+        let segment = &snapshot[events.clone()][bytes.clone()];
+        let anna = b"anna@example.com";
+        assert!(segment.windows(anna.len()).any(|w| w == anna));
+    }
+
+    let restored = Engine::restore(&snapshot).unwrap();
+    assert!(restored == *engine, "restored engine differs");
+    assert!(restored.snapshot() == snapshot, "same engine, same bytes");
+    assert!(engine.snapshot() == snapshot, "same bytes twice");
+    assert_eq!(reseal(2, body(&snapshot)), snapshot);
+}
+
+/// A segment table's entries: chat count and length.
+type Entries = Vec<(u64, u64)>;
+
+#[test]
+fn a_damaged_segment_table_is_refused() {
+    let snapshot = large_license().snapshot();
+    let (json, events) = parts(&snapshot);
+    let (json, events) = (&snapshot[json], &snapshot[events]);
+    let segments = segments(events);
+    let n = segments.len();
+    let table_end = 4 + 16 * n;
+    // The section with its table rewritten by `edit` (entries as chat count and length), the
+    // segments' bytes left as they are, under a fresh checksum.
+    let with_table = |edit: &dyn Fn(&mut Entries)| {
+        let mut entries: Vec<(u64, u64)> = segments
+            .iter()
+            .map(|(chats, bytes)| (*chats, bytes.len() as u64))
+            .collect();
+        edit(&mut entries);
+        let mut section = (entries.len() as u32).to_le_bytes().to_vec();
+        for (chats, len) in &entries {
+            section.extend_from_slice(&chats.to_le_bytes());
+            section.extend_from_slice(&len.to_le_bytes());
+        }
+        section.extend_from_slice(&events[table_end..]);
+        refusal(&assemble(json, &section))
+    };
+    let expect = |reason: String, part: &str| {
+        assert!(reason.contains(part), "{reason:?} should mention {part:?}");
+    };
+    // Chat counts that do not add up to the chats of the JSON, one way or the other.
+    expect(with_table(&|t| t[0].0 += 1), "past the");
+    expect(with_table(&|t| t[n - 1].0 -= 1), "chats, the JSON has");
+    expect(with_table(&|t| t[1].0 = u64::MAX), "past the");
+    // Lengths past the end of the section, or short of it.
+    expect(with_table(&|t| t[n - 1].1 += 1), "run past the end");
+    expect(with_table(&|t| t[0].1 = u64::MAX), "run past the end");
+    expect(
+        with_table(&|t| t[n - 1].1 -= 1),
+        "1 bytes follow the last segment",
+    );
+    // Lengths that add up but cut the first segment's last event short: the first segment's
+    // error is the one reported, whichever thread read it.
+    expect(
+        with_table(&|t| {
+            t[0].1 -= 5;
+            t[1].1 += 5;
+        }),
+        "segment 0: ",
+    );
+    // A chat moved from one segment to the next, bytes unchanged: its threads' events are
+    // read into the wrong chats, and the counts no longer match.
+    expect(
+        with_table(&|t| {
+            t[0].0 -= 1;
+            t[1].0 += 1;
+        }),
+        "segment ",
+    );
+    // No segments, or more than any writer makes; a table cut short.
+    expect(with_table(&|t| t.clear()), "segment count 0");
+    let mut many = events.to_vec();
+    many[..4].copy_from_slice(&17u32.to_le_bytes());
+    expect(refusal(&assemble(json, &many)), "segment count 17");
+    expect(
+        refusal(&assemble(json, &events[..table_end - 3])),
+        "segment table",
+    );
+    // Segments swapped, table entries and all: every count and length holds, and each chat
+    // has one thread here or two there, so the events may well fit other chats. Then the
+    // bytes are those of another engine, caught by the checksum alone (resealed here); what
+    // the reader must not do is misread them: it gives back exactly the engine they encode.
+    let mut order: Vec<&(u64, std::ops::Range<usize>)> = segments.iter().collect();
+    order.swap(0, 1);
+    let swapped: Vec<(u64, &[u8])> = order
+        .into_iter()
+        .map(|(chats, bytes)| (*chats, &events[bytes.clone()]))
+        .collect();
+    let swapped = assemble(json, &section(&swapped));
+    match Engine::restore(&swapped) {
+        Ok(restored) => {
+            assert!(restored != *large_license());
+            assert!(restored.snapshot() == swapped, "misread");
+        }
+        Err(e) => assert!(matches!(e, JournalError::Corrupt { .. }), "{e}"),
+    }
+
+    // Damage in the last segment under the old header is a checksum mismatch.
+    let mut damaged = snapshot.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0x01;
+    assert_eq!(refusal(&damaged), "checksum mismatch");
 }

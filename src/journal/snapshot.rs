@@ -8,30 +8,35 @@
 //! ```
 //!
 //! The header lets a reader refuse a future version before it reads anything else, and notice a
-//! truncated or damaged file. The checksum (described in `snapshot/checksum.rs`) is for
-//! accidents, a torn write or a flipped bit, not for tampering, and it is not what keeps the
-//! reader safe: the body's reader checks every byte as if there were no checksum, so a body
-//! with a matching checksum but wrong contents is refused, never a panic. In version 2 the
-//! checksum is taken as the body is read and compared at the end; damage is still reported as
-//! a checksum mismatch whenever the checksum does not match.
+//! truncated or damaged file. The checksum (described in `snapshot/checksum.rs`: version 1
+//! takes one sum of the whole body, version 2 a sum of 1 MiB chunks' sums) is for accidents, a
+//! torn write or a flipped bit, not for tampering, and it is not what keeps the reader safe:
+//! the body's reader checks every byte as if there were no checksum, so a body with a matching
+//! checksum but wrong contents is refused, never a panic. In version 2 the checksum is taken
+//! alongside reading and compared at the end; damage is still reported as a checksum mismatch
+//! whenever the checksum does not match.
 //!
 //! # Version 2 (written by this build)
 //!
-//! Events are nearly all of a license's bytes, so they leave the JSON for a binary section:
+//! Events are nearly all of a license's bytes, so they leave the JSON for a binary section, cut
+//! into segments that are written and read on several threads at once:
 //!
 //! ```text
 //! body    = json-len  JSON  events
 //! json-len: u64, little-endian: the length of JSON
 //! JSON    : the engine's state as in version 1, except that every thread's "events" is []
-//! events  : for every chat in order, for every thread of it in order:
-//!             count (varint), then that many events; nothing after the last thread
+//! events  = segments (u32 LE)  table  segment...
+//! table   : for each segment in order, its chat count (u64 LE) then its length in bytes
+//!           (u64 LE); the segments follow the table back to back, and nothing after them
+//! segment : for every chat of its range, in order, for every thread of it in order:
+//!             count (varint), then that many events
 //! event   = id (16 bytes, the UUID's bytes)  order (u64 LE)  timestamp (i64 LE, Unix seconds)
 //!           shape (1 byte)  [author]  [custom_id]  [properties]  content
 //! shape   : bit 0 recipients are agents only; bit 1 an author follows; bit 2 a custom_id
 //!           follows; bit 3 properties follow; bits 4-5 how the content is stored
 //!           (0 message, 1 system message, 2 JSON); bit 6 a system message has a
 //!           system_message_type; bit 7 is never set
-//! author  : varint n. Authors are numbered in the order they first appear in the section;
+//! author  : varint n. Authors are numbered in the order they first appear in the segment;
 //!           n below the number defined so far names one of them, n equal to it defines the
 //!           next one, whose user id follows as a string
 //! custom_id, message text, system message text and type: strings
@@ -43,17 +48,31 @@
 //! varint  : unsigned LEB128, shortest form, at most 64 bits
 //! ```
 //!
-//! The reader refuses, as [`JournalError::Corrupt`] naming the chat, thread and event, any part
-//! that runs past the end, a count or length larger than the bytes left (checked before
-//! anything is allocated), text that is not UTF-8, an unknown shape bit, an author number not
-//! yet defined, a thread whose JSON already holds events, and bytes left over. Then
-//! [`Engine`]'s own consistency checks run on the whole, as for version 1.
+//! Segments cover consecutive chats and share nothing, authors included, so each can be
+//! encoded or decoded on its own thread into its own range of chats; the table says where each
+//! starts, and the reader checks it against the chats and the bytes (at least one and at most
+//! 16 segments, counts adding up to the chats, lengths to the bytes exactly) before it decodes
+//! anything. How many segments there are and where they cut is a function of the events
+//! alone, never of the machine: one segment per 8 Ki events (at least 1, at most 16), each
+//! ending at the first chat boundary where the events so far reach its share of the total
+//! (`segments::plan`). So a small license has one segment and is handled on the calling
+//! thread, and the threads used change nothing in the bytes or in which error is reported
+//! (the first failing segment's).
+//!
+//! The reader refuses, as [`JournalError::Corrupt`] naming the segment, chat, thread and
+//! event, any part that runs past the end of its segment, a count or length larger than the
+//! bytes left (checked before anything is allocated), text that is not UTF-8, an unknown
+//! shape bit, an author number not yet defined, a thread whose JSON already holds events, and
+//! bytes left over in a segment. Then [`Engine`]'s own consistency checks run on the whole, as
+//! for version 1.
 //!
 //! Each engine has exactly one encoding: the same engine always gives the same bytes (maps are
-//! written sorted, authors numbered by first use), and the reader also refuses what no writer
-//! makes, such as a second definition of an author, empty properties written out, a message
-//! or system message written as JSON, or a varint longer than it needs to be. Whatever it
-//! accepts outside the JSON parts is therefore read exactly as a writer would have meant it.
+//! written sorted, authors numbered by first use in each segment, segments cut by the rule
+//! above), and the reader also refuses what no writer makes, such as a second definition of an
+//! author, empty properties written out, a message or system message written as JSON, a
+//! varint longer than it needs to be, or a table that cuts the chats other than the rule does.
+//! Whatever it accepts outside the JSON parts is therefore read exactly as a writer would have
+//! meant it.
 //!
 //! # Version 1 (still read)
 //!
@@ -62,13 +81,15 @@
 mod checksum;
 mod cursor;
 mod events;
+mod parallel;
+mod segments;
 
 use std::sync::Arc;
 
 use super::{JournalError, builtin_router};
 use crate::engine::{Engine, EngineState, RestoreError};
 use crate::routing::Router;
-use checksum::{Checksum, checksum};
+use checksum::checksum;
 
 /// The snapshot format this build writes. It also reads every earlier version, and refuses
 /// later ones with [`JournalError::UnsupportedVersion`].
@@ -86,45 +107,36 @@ impl Engine {
     /// engine equal to this one; applying the journal records numbered after
     /// [`journal_seq`](Self::journal_seq) brings it up to date.
     pub fn snapshot(&self) -> Vec<u8> {
-        // About 100 bytes per event and 1 KiB per chat and user: reserving that up front saves
-        // copying a growing buffer over and over (pages not written are never touched).
-        let events: usize = self
-            .chats()
-            .iter()
-            .map(|c| c.threads.iter().map(|t| t.events.len()).sum::<usize>())
-            .sum();
+        let chats = self.chats();
         let users = self.agents().len() + self.customer_count();
-        let mut out = Vec::with_capacity(
-            HEADER_LEN
-                + JSON_LEN_LEN
-                + 4096
-                + events.saturating_mul(100)
-                + (self.chats().len() + users) * 1024,
-        );
-        out.resize(HEADER_LEN + JSON_LEN_LEN, 0);
+        // The JSON is written on the calling thread while other threads encode the events: it
+        // does not depend on them, and is a good part of the work.
+        let (json, section) = segments::write(chats, || {
+            // About 1 KiB per chat and user: no regrowing.
+            let mut json = Vec::with_capacity(4096 + (chats.len() + users) * 1024);
+            serde_json::to_writer(&mut json, &self.state()).map(|()| json)
+        });
         // Writing plain data into a Vec cannot fail: every map key is a string. Should it ever,
         // the snapshot gets an empty body, which restores as corrupt rather than as a wrong
         // engine.
-        let mut sum = Checksum::new();
-        let written = serde_json::to_writer(&mut out, &self.state()).and_then(|()| {
-            let json_len = (out.len() - HEADER_LEN - JSON_LEN_LEN) as u64;
-            out[HEADER_LEN..HEADER_LEN + JSON_LEN_LEN].copy_from_slice(&json_len.to_le_bytes());
-            sum.absorb(&out[HEADER_LEN..]);
-            events::write(&mut out, self.chats(), |so_far| {
-                sum.absorb(&so_far[HEADER_LEN..]);
-            })
-        });
-        let sum = match written {
-            Ok(()) => sum.finish(&out[HEADER_LEN..]),
-            Err(_) => {
-                out.truncate(HEADER_LEN);
-                checksum(&[])
-            }
+        let (json, section) = match (json, section) {
+            (Ok(json), Ok(section)) => (json, section),
+            _ => (Vec::new(), Vec::new()),
         };
-        let header = format!(
-            "CHATIO-SNAPSHOT {SNAPSHOT_VERSION:08} {:020} {sum:016x}\n",
-            out.len() - HEADER_LEN,
-        );
+        let json_len = (json.len() as u64).to_le_bytes();
+        let mut pieces: Vec<&[u8]> = Vec::with_capacity(section.len() + 2);
+        if !json.is_empty() {
+            pieces.push(&json_len);
+            pieces.push(&json);
+            pieces.extend(section.iter().map(Vec::as_slice));
+        }
+        let len: usize = pieces.iter().map(|p| p.len()).sum();
+        // Zeroed memory comes fresh from the system, untouched: the threads that copy the
+        // pieces in are the first to touch each page, and so share the cost of faulting them
+        // in, as well as summing each chunk while it is still in cache.
+        let mut out = vec![0u8; HEADER_LEN + len];
+        let sum = assemble(&mut out[HEADER_LEN..], &pieces);
+        let header = format!("CHATIO-SNAPSHOT {SNAPSHOT_VERSION:08} {len:020} {sum:016x}\n");
         out[..HEADER_LEN].copy_from_slice(header.as_bytes());
         out
     }
@@ -148,14 +160,14 @@ impl Engine {
             1 if checksum(body) != expected => return Err(mismatch()),
             1 => json_state(body)?,
             _ => {
-                // The checksum is taken as the body is read, while each part is in cache, and
+                // The body is summed on another thread while this one parses the JSON, and
                 // compared at the end. Damage the decoder trips over first is still reported
                 // as a checksum mismatch, as it would be had the checksum come first.
-                let mut sum = Checksum::new();
-                match read_body(body, &mut sum) {
-                    Ok(state) if sum.finish(body) == expected => state,
+                let (state, sum) = read_body(body);
+                match state {
+                    Ok(state) if sum == expected => state,
                     Ok(_) => return Err(mismatch()),
-                    Err(_) if checksum(body) != expected => return Err(mismatch()),
+                    Err(_) if sum != expected => return Err(mismatch()),
                     Err(e) => return Err(e),
                 }
             }
@@ -167,29 +179,143 @@ impl Engine {
     }
 }
 
-/// The state in a version 2 body, not yet checked for consistency; `sum` takes in every byte
-/// read.
-fn read_body(body: &[u8], sum: &mut Checksum) -> Result<EngineState, JournalError> {
+/// The state in a version 2 body, not yet checked for consistency, and the body's checksum
+/// (whether or not the state could be read).
+fn read_body(body: &[u8]) -> (Result<EngineState, JournalError>, u64) {
     let Some((len, rest)) = body.split_first_chunk::<JSON_LEN_LEN>() else {
-        return Err(corrupt("body too short for its JSON length".into()));
+        return (
+            Err(corrupt("body too short for its JSON length".into())),
+            body_sum(body),
+        );
     };
     let len = u64::from_le_bytes(*len);
     let Some((json, section)) = usize::try_from(len)
         .ok()
         .and_then(|len| rest.split_at_checked(len))
     else {
-        return Err(corrupt(format!(
-            "JSON length {len} is past the end of the body"
-        )));
+        return (
+            Err(corrupt(format!(
+                "JSON length {len} is past the end of the body"
+            ))),
+            body_sum(body),
+        );
     };
-    let section_start = JSON_LEN_LEN + json.len();
-    sum.absorb(&body[..section_start]);
-    let mut state = json_state(json)?;
-    events::read(section, state.chats_mut(), |read| {
-        sum.absorb(&body[..section_start + read]);
-    })
-    .map_err(corrupt)?;
-    Ok(state)
+    // The checksum needs no part of the state: it is taken on a second thread while the calling
+    // thread parses the JSON, which the events must wait for. (It takes less time than the
+    // JSON, so one thread is enough, and no more are started than there are cores.)
+    let (state, sum) = if parallel::threads() > 1 && checksum::chunk_count(body.len()) > 1 {
+        let (state, mut sums) =
+            parallel::run(|| json_state(json), vec![|| checksum::chunked(body)]);
+        (state, sums.pop().unwrap_or_else(|| body_sum(body)))
+    } else {
+        (json_state(json), body_sum(body))
+    };
+    let mut state = match state {
+        Ok(state) => state,
+        Err(e) => return (Err(e), sum),
+    };
+    let read = segments::read(section, state.chats_mut());
+    (read.map(|()| state).map_err(corrupt), sum)
+}
+
+/// The chunks of `body`, shared out in contiguous runs between as many threads as there are
+/// (a body of one chunk stays on the calling thread), each run as its first chunk's index and
+/// its bytes.
+fn runs<B: ChunkRun>(body: B) -> Vec<(usize, B)> {
+    let chunks = checksum::chunk_count(body.length());
+    let groups = parallel::threads().clamp(1, chunks.max(1));
+    let mut runs = Vec::with_capacity(groups);
+    let mut rest = body;
+    for g in 0..groups {
+        let (from, to) = (g * chunks / groups, (g + 1) * chunks / groups);
+        let (run, tail) = rest.cut((to - from) * checksum::CHUNK);
+        runs.push((from, run));
+        rest = tail;
+    }
+    runs
+}
+
+/// A body, borrowed or to be filled, that [`runs`] can cut up.
+trait ChunkRun: Sized {
+    fn length(&self) -> usize;
+    /// The first `n` bytes (or all, if fewer) and the rest.
+    fn cut(self, n: usize) -> (Self, Self);
+}
+
+impl ChunkRun for &[u8] {
+    fn length(&self) -> usize {
+        self.len()
+    }
+    fn cut(self, n: usize) -> (Self, Self) {
+        self.split_at(n.min(self.len()))
+    }
+}
+
+impl ChunkRun for &mut [u8] {
+    fn length(&self) -> usize {
+        self.len()
+    }
+    fn cut(self, n: usize) -> (Self, Self) {
+        let n = n.min(self.len());
+        self.split_at_mut(n)
+    }
+}
+
+/// Version 2's checksum of `body`, its chunks summed on as many threads as there are.
+fn body_sum(body: &[u8]) -> u64 {
+    let mut jobs = runs(body)
+        .into_iter()
+        .map(|(_, run)| move || checksum::chunk_sums(run, 0..checksum::chunk_count(run.len())));
+    let sums = match jobs.next() {
+        Some(first) => {
+            let (mine, theirs) = parallel::run(first, jobs.collect());
+            std::iter::once(mine).chain(theirs).flatten().collect()
+        }
+        None => Vec::new(),
+    };
+    checksum::combine(body.len(), &sums)
+}
+
+/// Fills `body` with `pieces` laid end to end (their lengths add up to its length) and returns
+/// its checksum. Each thread copies in a run of chunks and sums each chunk as soon as it is
+/// filled.
+fn assemble(body: &mut [u8], pieces: &[&[u8]]) -> u64 {
+    let len = body.len();
+    let mut jobs = runs(body).into_iter().map(|(first, run)| {
+        move || {
+            run.chunks_mut(checksum::CHUNK)
+                .enumerate()
+                .map(|(i, chunk)| {
+                    copy_from(chunk, (first + i) * checksum::CHUNK, pieces);
+                    checksum::checksum(chunk)
+                })
+                .collect::<Vec<u64>>()
+        }
+    });
+    let sums = match jobs.next() {
+        Some(first) => {
+            let (mine, theirs) = parallel::run(first, jobs.collect());
+            std::iter::once(mine).chain(theirs).flatten().collect()
+        }
+        None => Vec::new(),
+    };
+    checksum::combine(len, &sums)
+}
+
+/// Fills `dst` with the bytes at `at` and on of `pieces` laid end to end.
+fn copy_from(dst: &mut [u8], mut at: usize, pieces: &[&[u8]]) {
+    let (mut filled, mut start) = (0, 0);
+    for piece in pieces {
+        let end = start + piece.len();
+        if end > at && filled < dst.len() {
+            let from = &piece[at - start..];
+            let n = from.len().min(dst.len() - filled);
+            dst[filled..filled + n].copy_from_slice(&from[..n]);
+            filled += n;
+            at += n;
+        }
+        start = end;
+    }
 }
 
 fn json_state(json: &[u8]) -> Result<EngineState, JournalError> {

@@ -1,10 +1,10 @@
-//! Taking snapshots apart in tests: the header, the body, its two parts, and resealing a damaged
-//! body under a fresh header, so that damage reaches the body's reader instead of stopping at
-//! the checksum.
+//! Taking snapshots apart in tests: the header, the body, its two parts, the events section's
+//! segments, and resealing a damaged body under a fresh header, so that damage reaches the
+//! body's reader instead of stopping at the checksum.
 //!
-//! The checksum here is a second implementation of the one `src/journal/snapshot.rs` documents,
-//! written from its description; `reseal` of an undamaged snapshot giving the same bytes back
-//! is what keeps the two in step.
+//! The checksums here are a second implementation of those `src/journal/snapshot/checksum.rs`
+//! documents, written from its description; `reseal` of an undamaged snapshot giving the same
+//! bytes back is what keeps the two in step.
 
 #![allow(dead_code)] // Each test binary uses its own part of this.
 
@@ -26,12 +26,45 @@ pub fn parts(snapshot: &[u8]) -> (Range<usize>, Range<usize>) {
     (json, section)
 }
 
+/// The segments of a version 2 events section, as its table gives them: each one's chat count
+/// and where its bytes are in `section`. The section must be undamaged.
+pub fn segments(section: &[u8]) -> Vec<(u64, Range<usize>)> {
+    let n = u32::from_le_bytes(section[..4].try_into().unwrap()) as usize;
+    let word = |at: usize| u64::from_le_bytes(section[at..at + 8].try_into().unwrap());
+    let mut start = 4 + 16 * n;
+    (0..n)
+        .map(|i| {
+            let (chats, len) = (word(4 + 16 * i), word(4 + 16 * i + 8) as usize);
+            start += len;
+            (chats, start - len..start)
+        })
+        .collect()
+}
+
+/// An events section of these segments (chat count and bytes each), under a table that
+/// matches them.
+pub fn section(segments: &[(u64, &[u8])]) -> Vec<u8> {
+    let mut out = (segments.len() as u32).to_le_bytes().to_vec();
+    for (chats, bytes) in segments {
+        out.extend_from_slice(&chats.to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    }
+    for (_, bytes) in segments {
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
 /// `body` under a header of the given version with its true length and checksum.
 pub fn reseal(version: u32, body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "CHATIO-SNAPSHOT {version:08} {:020} {:016x}\n",
-        body.len(),
+    let sum = if version == 1 {
         checksum(body)
+    } else {
+        chunked_checksum(body)
+    };
+    let mut out = format!(
+        "CHATIO-SNAPSHOT {version:08} {:020} {sum:016x}\n",
+        body.len(),
     )
     .into_bytes();
     out.extend_from_slice(body);
@@ -46,7 +79,17 @@ pub fn assemble(json: &[u8], section: &[u8]) -> Vec<u8> {
     reseal(2, &body)
 }
 
-/// The snapshot checksum: four lanes over 32-byte blocks, each lane taking one little-endian
+/// Version 2's checksum: the basic one (below) of each 1 MiB chunk of the body, then the basic
+/// one of the body's length and the chunks' sums, u64 LE each.
+pub fn chunked_checksum(body: &[u8]) -> u64 {
+    let mut sums = (body.len() as u64).to_le_bytes().to_vec();
+    for chunk in body.chunks(1 << 20) {
+        sums.extend_from_slice(&checksum(chunk).to_le_bytes());
+    }
+    checksum(&sums)
+}
+
+/// The basic snapshot checksum (version 1's): four lanes over 32-byte blocks, each lane taking one little-endian
 /// word per block as `(lane ^ word) * K` rotated left by 29; then the length and the lanes
 /// folded the same way, the leftover words (zero-padded) after them, and a final mix.
 pub fn checksum(bytes: &[u8]) -> u64 {

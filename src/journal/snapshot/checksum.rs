@@ -1,65 +1,71 @@
-//! The checksum in a snapshot's header, computable as the body is written or read.
+//! The checksum in a snapshot's header.
 //!
-//! Four independent lanes take one little-endian word each from every 32-byte block (so the
-//! multiplications overlap): `lane = rotate_left((lane ^ word) * K, 29)`. At the end the body's
-//! length, the four lanes and the words of the last partial block (zero-padded) are folded
-//! the same way, and the result mixed once more.
+//! The basic sum, which version 1 uses for the whole body: four independent lanes take one
+//! little-endian word each from every 32-byte block (so the multiplications overlap):
+//! `lane = rotate_left((lane ^ word) * K, 29)`. At the end the input's length, the four lanes
+//! and the words of the last partial block (zero-padded) are folded the same way, and the
+//! result mixed once more.
 //!
-//! A body is tens of megabytes, far more than the caches hold; hashing it in a pass of its own
-//! after writing it (or before reading it) fetches every byte from memory a second time. So
-//! [`Checksum::absorb`] takes the body so far, while its newest bytes are still in cache.
+//! Version 2 cuts the body into chunks of [`CHUNK`] bytes (the last one shorter, an empty body
+//! into none), takes the basic sum of each, and then the basic sum of the body's length (u64
+//! LE) followed by the chunks' sums (u64 LE each, in order). The basic sum is one chain per
+//! lane and cannot be split; chunks can be summed on several threads at once, and their sums
+//! depend on the bytes alone, not on how the body is laid out, so a body whose structure is
+//! damaged still has a checksum to compare.
+
+use std::ops::Range;
 
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 const BLOCK: usize = 32;
+/// A version 2 chunk: a whole number of blocks, and small next to a body of tens of megabytes,
+/// so the chunks share out evenly between threads.
+pub(super) const CHUNK: usize = 1 << 20;
 
-/// A checksum part way through a body.
-pub(super) struct Checksum {
-    lanes: [u64; 4],
-    /// How many bytes of the body the lanes hold: always whole blocks.
-    absorbed: usize,
+/// The basic sum of `bytes` (version 1's checksum).
+pub(super) fn checksum(bytes: &[u8]) -> u64 {
+    let mut lanes = [K, K.rotate_left(16), K.rotate_left(32), K.rotate_left(48)];
+    let blocks = bytes.len() - bytes.len() % BLOCK;
+    for block in bytes[..blocks].chunks_exact(BLOCK) {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            *lane = mix(*lane, word(&block[i * 8..i * 8 + 8]));
+        }
+    }
+    let mut h = bytes.len() as u64 ^ K;
+    for lane in lanes {
+        h = mix(h, lane);
+    }
+    for w in bytes[blocks..].chunks(8) {
+        h = mix(h, word(w));
+    }
+    h ^= h >> 32;
+    h.wrapping_mul(K) ^ (h >> 29)
 }
 
-impl Checksum {
-    pub(super) fn new() -> Self {
-        Self {
-            lanes: [K, K.rotate_left(16), K.rotate_left(32), K.rotate_left(48)],
-            absorbed: 0,
-        }
-    }
-
-    /// Takes in every whole block of `body` not taken in yet. `body` is the body so far: each
-    /// call must pass the same bytes as the last one, and possibly more.
-    pub(super) fn absorb(&mut self, body: &[u8]) {
-        let end = body.len() - body.len() % BLOCK;
-        if end <= self.absorbed {
-            return;
-        }
-        for block in body[self.absorbed..end].chunks_exact(BLOCK) {
-            for (i, lane) in self.lanes.iter_mut().enumerate() {
-                *lane = mix(*lane, word(&block[i * 8..i * 8 + 8]));
-            }
-        }
-        self.absorbed = end;
-    }
-
-    /// The checksum of the whole `body`, which extends what was absorbed.
-    pub(super) fn finish(mut self, body: &[u8]) -> u64 {
-        self.absorb(body);
-        let mut h = body.len() as u64 ^ K;
-        for lane in self.lanes {
-            h = mix(h, lane);
-        }
-        for w in body[self.absorbed..].chunks(8) {
-            h = mix(h, word(w));
-        }
-        h ^= h >> 32;
-        h.wrapping_mul(K) ^ (h >> 29)
-    }
+/// How many chunks a body of `len` bytes has.
+pub(super) fn chunk_count(len: usize) -> usize {
+    len.div_ceil(CHUNK)
 }
 
-/// The checksum of `body` in one go.
-pub(super) fn checksum(body: &[u8]) -> u64 {
-    Checksum::new().finish(body)
+/// The basic sums of chunks `chunks` of `body`.
+pub(super) fn chunk_sums(body: &[u8], chunks: Range<usize>) -> Vec<u64> {
+    chunks
+        .map(|i| checksum(&body[i * CHUNK..((i + 1) * CHUNK).min(body.len())]))
+        .collect()
+}
+
+/// Version 2's checksum of a body of `len` bytes from the sums of all its chunks, in order.
+pub(super) fn combine(len: usize, sums: &[u64]) -> u64 {
+    let mut bytes = Vec::with_capacity(8 * (1 + sums.len()));
+    bytes.extend_from_slice(&(len as u64).to_le_bytes());
+    for sum in sums {
+        bytes.extend_from_slice(&sum.to_le_bytes());
+    }
+    checksum(&bytes)
+}
+
+/// Version 2's checksum of `body`, on the calling thread.
+pub(super) fn chunked(body: &[u8]) -> u64 {
+    combine(body.len(), &chunk_sums(body, 0..chunk_count(body.len())))
 }
 
 fn mix(h: u64, w: u64) -> u64 {
@@ -95,27 +101,34 @@ mod tests {
     }
 
     #[test]
-    fn absorbing_in_pieces_gives_the_same_sum() {
-        let body: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let whole = checksum(&body);
-        for step in [1, 7, 31, 32, 33, 100, 999] {
-            let mut sum = Checksum::new();
-            let mut end = 0;
-            while end < body.len() {
-                end = (end + step).min(body.len());
-                sum.absorb(&body[..end]);
-                sum.absorb(&body[..end]); // again: nothing new, nothing changes
-            }
-            assert_eq!(sum.finish(&body), whole, "steps of {step}");
-        }
-    }
-
-    #[test]
     fn the_values_are_those_snapshots_were_written_with() {
         // Computed by the one-pass function that wrote version 1 snapshots: a change here would
         // make every stored snapshot unreadable.
         assert_eq!(checksum(b""), 0xc587_38e1_0951_58b1);
         let body: Vec<u8> = (0..100u8).collect();
         assert_eq!(checksum(&body), 0x4d10_77c8_cf7a_c49c);
+    }
+
+    #[test]
+    fn chunks_are_summed_apart_and_combined_in_order() {
+        let body: Vec<u8> = (0..2 * CHUNK + 77).map(|i| (i * 7 % 251) as u8).collect();
+        assert_eq!(chunk_count(body.len()), 3);
+        assert_eq!(chunk_count(0), 0);
+        let sums = [
+            checksum(&body[..CHUNK]),
+            checksum(&body[CHUNK..2 * CHUNK]),
+            checksum(&body[2 * CHUNK..]),
+        ];
+        assert_eq!(chunk_sums(&body, 1..3), sums[1..]);
+        assert_eq!(chunked(&body), combine(body.len(), &sums));
+        let swapped = [sums[1], sums[0], sums[2]];
+        assert_ne!(chunked(&body), combine(body.len(), &swapped));
+        // One flipped bit in the last chunk, and one in the first.
+        for at in [0, body.len() - 1] {
+            let mut damaged = body.clone();
+            damaged[at] ^= 0x10;
+            assert_ne!(chunked(&damaged), chunked(&body), "byte {at}");
+        }
+        assert_eq!(chunked(b""), combine(0, &[]));
     }
 }

@@ -37,14 +37,10 @@ const HEAD_LEN: usize = 16 + 8 + 8 + 1;
 /// The shortest event: its head and the length of an empty text.
 const MIN_EVENT_LEN: usize = HEAD_LEN + 1;
 
-/// Appends the events of every thread of `chats`, in chat, thread and event order, showing
-/// `progress` all of `out` after each thread. Fails only if a property value or an event kind
-/// written as JSON fails to serialize, which plain data with string keys never does.
-pub(super) fn write(
-    out: &mut Vec<u8>,
-    chats: &[Chat],
-    mut progress: impl FnMut(&[u8]),
-) -> Result<(), serde_json::Error> {
+/// Appends one segment: the events of every thread of `chats`, in chat, thread and event order,
+/// with authors numbered from 0. Fails only if a property value or an event kind written as
+/// JSON fails to serialize, which plain data with string keys never does.
+pub(super) fn write(out: &mut Vec<u8>, chats: &[Chat]) -> Result<(), serde_json::Error> {
     let mut writer = Writer {
         authors: FastMap::default(),
         recent: [None; 2],
@@ -59,7 +55,6 @@ pub(super) fn write(
                     writer.event(out, event)?;
                 }
             }
-            progress(out);
         }
     }
     Ok(())
@@ -204,15 +199,11 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Reads a section written by [`write()`] into the threads of `chats`, which must have come
-/// from the same snapshot's JSON and so hold no events yet, telling `progress` how many bytes
-/// it has read after each thread. Every thread takes exactly the events the section gives it,
-/// and nothing may follow the last one. The error says what was wrong and where.
-pub(super) fn read(
-    section: &[u8],
-    chats: &mut [Chat],
-    mut progress: impl FnMut(usize),
-) -> Result<(), String> {
+/// Reads a segment written by [`write()`] into the threads of `chats`, which must have come
+/// from the same snapshot's JSON and so hold no events yet. Every thread takes exactly the
+/// events the segment gives it, and nothing may follow the last one. The error says what was
+/// wrong and where.
+pub(super) fn read(section: &[u8], chats: &mut [Chat]) -> Result<(), String> {
     let mut reader = Reader {
         cursor: Cursor::new(section),
         authors: Vec::new(),
@@ -224,7 +215,6 @@ pub(super) fn read(
             reader
                 .thread(thread)
                 .map_err(|(event, e)| locate(chat_id, t, event, e))?;
-            progress(section.len() - reader.cursor.remaining());
         }
     }
     match reader.cursor.remaining() {
@@ -455,7 +445,7 @@ mod tests {
         let chats = [chat(vec![vec![first, second], vec![], vec![third]])];
 
         let mut written = Vec::new();
-        write(&mut written, &chats, |_| {}).unwrap();
+        write(&mut written, &chats).unwrap();
 
         let mut expected = vec![2];
         head(
@@ -487,12 +477,12 @@ mod tests {
         assert_eq!(written, expected);
 
         let mut read_back = [hollow(&chats[0])];
-        read(&written, &mut read_back, |_| {}).unwrap();
+        read(&written, &mut read_back).unwrap();
         assert_eq!(read_back, chats);
     }
 
     #[test]
-    fn authors_are_numbered_by_first_appearance_across_chats() {
+    fn authors_are_numbered_by_first_appearance_across_the_segments_chats() {
         let (a, b) = (UserId::new("a").unwrap(), UserId::new("b").unwrap());
         let message = |n, who| event(n, Some(who), EventKind::Message { text: "m".into() });
         let chats = [
@@ -500,7 +490,7 @@ mod tests {
             chat(vec![vec![message(4, &a), message(5, &a), message(6, &b)]]),
         ];
         let mut written = Vec::new();
-        write(&mut written, &chats, |_| {}).unwrap();
+        write(&mut written, &chats).unwrap();
         let at = |i: usize| {
             // Every event here is 33 head bytes, an author number (plus a 2-byte definition
             // the first time) and a 2-byte text; each thread starts with a 1-byte count.
@@ -511,7 +501,7 @@ mod tests {
         let numbers: Vec<u8> = (0..6).map(|i| written[at(i)]).collect();
         assert_eq!(numbers, [0, 1, 0, 1, 1, 0]);
         let mut read_back = [hollow(&chats[0]), hollow(&chats[1])];
-        read(&written, &mut read_back, |_| {}).unwrap();
+        read(&written, &mut read_back).unwrap();
         assert_eq!(read_back, chats);
     }
 
@@ -520,19 +510,19 @@ mod tests {
         let message = |n| event(n, None, EventKind::Message { text: "m".into() });
         let original = chat(vec![vec![message(1)], vec![message(2), message(3)]]);
         let mut written = Vec::new();
-        write(&mut written, std::slice::from_ref(&original), |_| {}).unwrap();
+        write(&mut written, std::slice::from_ref(&original)).unwrap();
 
         // One thread fewer in the JSON than in the section: bytes are left over.
         let mut fewer = hollow(&original);
         let first = fewer.threads[0].clone();
         fewer.threads = vec![first].into();
-        let err = read(&written, std::slice::from_mut(&mut fewer), |_| {}).unwrap_err();
+        let err = read(&written, std::slice::from_mut(&mut fewer)).unwrap_err();
         assert!(err.contains("follow the last thread"), "{err}");
 
         // One more: the section runs out.
         let mut more = hollow(&original);
         more.threads.push(more.threads[0].clone());
-        let err = read(&written, std::slice::from_mut(&mut more), |_| {}).unwrap_err();
+        let err = read(&written, std::slice::from_mut(&mut more)).unwrap_err();
         assert!(
             err.contains("thread 2") && err.contains("ends early"),
             "{err}"
@@ -541,7 +531,7 @@ mod tests {
         // A thread that already holds events.
         let mut full = hollow(&original);
         full.threads[1].events.push(message(9));
-        let err = read(&written, std::slice::from_mut(&mut full), |_| {}).unwrap_err();
+        let err = read(&written, std::slice::from_mut(&mut full)).unwrap_err();
         assert!(err.contains("thread 1: events in the JSON part"), "{err}");
     }
 
@@ -551,7 +541,7 @@ mod tests {
         head(&mut section, 1, shape::PROPERTIES);
         section.extend_from_slice(b"\x02{}\x01m");
         let mut chats = [hollow(&chat(vec![vec![]]))];
-        let err = read(&section, &mut chats, |_| {}).unwrap_err();
+        let err = read(&section, &mut chats).unwrap_err();
         assert!(err.contains("empty properties"), "{err}");
 
         let mut section = vec![1];
@@ -559,19 +549,19 @@ mod tests {
         let kind = br#"{"type":"message","text":"m"}"#;
         section.push(kind.len() as u8);
         section.extend_from_slice(kind);
-        let err = read(&section, &mut chats, |_| {}).unwrap_err();
+        let err = read(&section, &mut chats).unwrap_err();
         assert!(err.contains("message kind written as JSON"), "{err}");
 
         let mut section = vec![1];
         head(&mut section, 1, shape::KIND_MESSAGE);
         section.extend_from_slice(b"\x02\xc3\x28");
-        let err = read(&section, &mut chats, |_| {}).unwrap_err();
+        let err = read(&section, &mut chats).unwrap_err();
         assert!(err.contains("message text is not UTF-8"), "{err}");
 
         let mut section = vec![1];
         head(&mut section, 1, shape::AUTHOR);
         section.extend_from_slice(b"\x00\x03a\nb\x01m");
-        let err = read(&section, &mut chats, |_| {}).unwrap_err();
+        let err = read(&section, &mut chats).unwrap_err();
         assert!(err.contains("author \"a\\nb\""), "{err}");
     }
 }
