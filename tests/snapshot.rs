@@ -8,7 +8,7 @@ mod snapshot_support;
 
 use std::collections::BTreeSet;
 
-use chatio::journal::{JournalError, SNAPSHOT_VERSION};
+use chatio::journal::{JournalError, SNAPSHOT_VERSION, builtin_router};
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyType};
 use chatio::routing::AutomaticRouter;
 use chatio::{
@@ -826,6 +826,27 @@ fn several_segments_round_trip_and_give_the_same_bytes() {
     assert!(restored.snapshot() == snapshot, "same engine, same bytes");
     assert!(engine.snapshot() == snapshot, "same bytes twice");
     assert_eq!(reseal(2, body(&snapshot)), snapshot);
+}
+
+#[test]
+fn the_threads_a_host_allows_change_nothing_in_the_bytes_or_the_engine() {
+    let engine = large_license();
+    let snapshot = engine.snapshot();
+    for threads in [0, 1, 2, 3, 16] {
+        let written = engine.snapshot_on_threads(threads);
+        assert!(written == snapshot, "{threads} threads wrote other bytes");
+        let restored = Engine::restore_on_threads(&snapshot, &builtin_router, threads).unwrap();
+        assert!(
+            restored == *engine,
+            "{threads} threads restored another engine"
+        );
+    }
+    // A refusal is the same whatever the threads: cut the last segment short.
+    let cut = reseal(2, &body(&snapshot)[..body(&snapshot).len() - 3]);
+    let one = Engine::restore_on_threads(&cut, &builtin_router, 1).unwrap_err();
+    let four = Engine::restore_on_threads(&cut, &builtin_router, 4).unwrap_err();
+    assert_eq!(one, four);
+    assert!(matches!(one, JournalError::Corrupt { .. }), "{one}");
 }
 
 /// A segment table's entries: chat count and length.

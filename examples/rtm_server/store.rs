@@ -29,7 +29,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chatio::journal::{JournalMode, JournalRecord};
+use chatio::journal::{JournalMode, JournalRecord, builtin_router};
 use chatio::{Engine, EngineConfig};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -232,7 +232,7 @@ impl Store {
         let mut restored = None;
         for (seq, data) in snapshots {
             let seq = to_seq(seq);
-            match Engine::restore(&data) {
+            match Engine::restore_on_threads(&data, &builtin_router, threads()) {
                 Ok(engine) if engine.journal_seq() == seq => {
                     restored = Some((engine, seq));
                     break;
@@ -349,7 +349,7 @@ impl Store {
         }
         // Success or not, the next periodic try waits for another `snapshot_every` records.
         self.next_snapshot = seq + self.snapshot_every;
-        let data = engine.snapshot();
+        let data = engine.snapshot_on_threads(threads());
         let taken_at = engine.now().unix_seconds();
         let tx = self.db.transaction().map_err(|e| e.to_string())?;
         tx.execute(
@@ -430,4 +430,9 @@ fn mismatch(path: &Path, stored: &EngineConfig, asked: &EngineConfig) -> String 
          (nothing was changed).",
         path.display()
     )
+}
+
+/// How many threads snapshots may use: the host's choice, here every core the process may use.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

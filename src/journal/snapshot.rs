@@ -19,7 +19,9 @@
 //! # Version 2 (written by this build)
 //!
 //! Events are nearly all of a license's bytes, so they leave the JSON for a binary section, cut
-//! into segments that are written and read on several threads at once:
+//! into segments that can be written and read on several threads at once, when the host asks
+//! for threads (`Engine::snapshot_on_threads`, `Engine::restore_on_threads`; the engine never
+//! asks the machine how many it has):
 //!
 //! ```text
 //! body    = json-len  JSON  events
@@ -56,7 +58,7 @@
 //! alone, never of the machine: one segment per 8 Ki events (at least 1, at most 16), each
 //! ending at the first chat boundary where the events so far reach its share of the total
 //! (`segments::plan`). So a small license has one segment and is handled on the calling
-//! thread, and the threads used change nothing in the bytes or in which error is reported
+//! thread whatever the host allows, and the threads used change nothing in the bytes or in which error is reported
 //! (the first failing segment's).
 //!
 //! The reader refuses, as [`JournalError::Corrupt`] naming the segment, chat, thread and
@@ -107,11 +109,22 @@ impl Engine {
     /// engine equal to this one; applying the journal records numbered after
     /// [`journal_seq`](Self::journal_seq) brings it up to date.
     pub fn snapshot(&self) -> Vec<u8> {
+        self.snapshot_on_threads(1)
+    }
+
+    /// [`snapshot`](Self::snapshot), sharing the work between the calling thread and up to
+    /// `threads - 1` scoped threads, all joined before it returns. The bytes are the same for
+    /// any number of threads. The host chooses the number (for example from
+    /// [`std::thread::available_parallelism`]): the engine never asks the machine. A snapshot
+    /// of fewer than 8 Ki events, or `threads` of 0 or 1, starts no thread, and a thread that
+    /// cannot be started leaves its work to the calling thread.
+    pub fn snapshot_on_threads(&self, threads: usize) -> Vec<u8> {
+        let threads = threads.max(1);
         let chats = self.chats();
         let users = self.agents().len() + self.customer_count();
         // The JSON is written on the calling thread while other threads encode the events: it
         // does not depend on them, and is a good part of the work.
-        let (json, section) = segments::write(chats, || {
+        let (json, section) = segments::write(chats, threads, || {
             // About 1 KiB per chat and user: no regrowing.
             let mut json = Vec::with_capacity(4096 + (chats.len() + users) * 1024);
             serde_json::to_writer(&mut json, &self.state()).map(|()| json)
@@ -135,7 +148,7 @@ impl Engine {
         // pieces in are the first to touch each page, and so share the cost of faulting them
         // in, as well as summing each chunk while it is still in cache.
         let mut out = vec![0u8; HEADER_LEN + len];
-        let sum = assemble(&mut out[HEADER_LEN..], &pieces);
+        let sum = assemble(&mut out[HEADER_LEN..], &pieces, threads);
         let header = format!("CHATIO-SNAPSHOT {SNAPSHOT_VERSION:08} {len:020} {sum:016x}\n");
         out[..HEADER_LEN].copy_from_slice(header.as_bytes());
         out
@@ -154,6 +167,19 @@ impl Engine {
         snapshot: &[u8],
         routers: &dyn Fn(&str) -> Option<Arc<dyn Router>>,
     ) -> Result<Engine, JournalError> {
+        Self::restore_on_threads(snapshot, routers, 1)
+    }
+
+    /// [`restore_with`](Self::restore_with), sharing the work between the calling thread and
+    /// up to `threads - 1` scoped threads, as [`snapshot_on_threads`](Self::snapshot_on_threads)
+    /// does. The result, and the error for a refused snapshot, are the same for any number of
+    /// threads.
+    pub fn restore_on_threads(
+        snapshot: &[u8],
+        routers: &dyn Fn(&str) -> Option<Arc<dyn Router>>,
+        threads: usize,
+    ) -> Result<Engine, JournalError> {
+        let threads = threads.max(1);
         let (version, body, expected) = read_header(snapshot)?;
         let mismatch = || corrupt("checksum mismatch".into());
         let state = match version {
@@ -163,7 +189,7 @@ impl Engine {
                 // The body is summed on another thread while this one parses the JSON, and
                 // compared at the end. Damage the decoder trips over first is still reported
                 // as a checksum mismatch, as it would be had the checksum come first.
-                let (state, sum) = read_body(body);
+                let (state, sum) = read_body(body, threads);
                 match state {
                     Ok(state) if sum == expected => state,
                     Ok(_) => return Err(mismatch()),
@@ -181,11 +207,11 @@ impl Engine {
 
 /// The state in a version 2 body, not yet checked for consistency, and the body's checksum
 /// (whether or not the state could be read).
-fn read_body(body: &[u8]) -> (Result<EngineState, JournalError>, u64) {
+fn read_body(body: &[u8], threads: usize) -> (Result<EngineState, JournalError>, u64) {
     let Some((len, rest)) = body.split_first_chunk::<JSON_LEN_LEN>() else {
         return (
             Err(corrupt("body too short for its JSON length".into())),
-            body_sum(body),
+            body_sum(body, threads),
         );
     };
     let len = u64::from_le_bytes(*len);
@@ -197,33 +223,33 @@ fn read_body(body: &[u8]) -> (Result<EngineState, JournalError>, u64) {
             Err(corrupt(format!(
                 "JSON length {len} is past the end of the body"
             ))),
-            body_sum(body),
+            body_sum(body, threads),
         );
     };
     // The checksum needs no part of the state: it is taken on a second thread while the calling
     // thread parses the JSON, which the events must wait for. (It takes less time than the
     // JSON, so one thread is enough, and no more are started than there are cores.)
-    let (state, sum) = if parallel::threads() > 1 && checksum::chunk_count(body.len()) > 1 {
+    let (state, sum) = if threads > 1 && checksum::chunk_count(body.len()) > 1 {
         let (state, mut sums) =
             parallel::run(|| json_state(json), vec![|| checksum::chunked(body)]);
-        (state, sums.pop().unwrap_or_else(|| body_sum(body)))
+        (state, sums.pop().unwrap_or_else(|| body_sum(body, threads)))
     } else {
-        (json_state(json), body_sum(body))
+        (json_state(json), body_sum(body, threads))
     };
     let mut state = match state {
         Ok(state) => state,
         Err(e) => return (Err(e), sum),
     };
-    let read = segments::read(section, state.chats_mut());
+    let read = segments::read(section, state.chats_mut(), threads);
     (read.map(|()| state).map_err(corrupt), sum)
 }
 
-/// The chunks of `body`, shared out in contiguous runs between as many threads as there are
+/// The chunks of `body`, shared out in contiguous runs between `threads` threads
 /// (a body of one chunk stays on the calling thread), each run as its first chunk's index and
 /// its bytes.
-fn runs<B: ChunkRun>(body: B) -> Vec<(usize, B)> {
+fn runs<B: ChunkRun>(body: B, threads: usize) -> Vec<(usize, B)> {
     let chunks = checksum::chunk_count(body.length());
-    let groups = parallel::threads().clamp(1, chunks.max(1));
+    let groups = threads.clamp(1, chunks.max(1));
     let mut runs = Vec::with_capacity(groups);
     let mut rest = body;
     for g in 0..groups {
@@ -261,9 +287,9 @@ impl ChunkRun for &mut [u8] {
     }
 }
 
-/// Version 2's checksum of `body`, its chunks summed on as many threads as there are.
-fn body_sum(body: &[u8]) -> u64 {
-    let mut jobs = runs(body)
+/// Version 2's checksum of `body`, its chunks summed on up to `threads` threads.
+fn body_sum(body: &[u8], threads: usize) -> u64 {
+    let mut jobs = runs(body, threads)
         .into_iter()
         .map(|(_, run)| move || checksum::chunk_sums(run, 0..checksum::chunk_count(run.len())));
     let sums = match jobs.next() {
@@ -279,9 +305,9 @@ fn body_sum(body: &[u8]) -> u64 {
 /// Fills `body` with `pieces` laid end to end (their lengths add up to its length) and returns
 /// its checksum. Each thread copies in a run of chunks and sums each chunk as soon as it is
 /// filled.
-fn assemble(body: &mut [u8], pieces: &[&[u8]]) -> u64 {
+fn assemble(body: &mut [u8], pieces: &[&[u8]], threads: usize) -> u64 {
     let len = body.len();
-    let mut jobs = runs(body).into_iter().map(|(first, run)| {
+    let mut jobs = runs(body, threads).into_iter().map(|(first, run)| {
         move || {
             run.chunks_mut(checksum::CHUNK)
                 .enumerate()

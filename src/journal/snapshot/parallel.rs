@@ -2,11 +2,6 @@
 
 use std::sync::Mutex;
 
-/// How many threads this machine offers a snapshot: never 0, and 1 if it cannot say.
-pub(super) fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// Runs `here` on the calling thread and each of `others` on a scoped thread of its own, all at
 /// once, and returns their results (those of `others` in their order). A job whose thread
 /// cannot be spawned (a target without threads, a process out of them) runs on the calling
@@ -78,7 +73,6 @@ mod tests {
         assert_eq!(here, 1000);
         let expected: Vec<u64> = data.chunks(100).map(|p| p.iter().sum()).collect();
         assert_eq!(sums, expected);
-        assert!(threads() >= 1);
         assert_eq!(run(|| 'x', Vec::<fn() -> u8>::new()), ('x', Vec::new()));
     }
 

@@ -28,15 +28,16 @@ const ENTRY_LEN: usize = 16;
 const COUNT_LEN: usize = 4;
 
 /// The section for `chats` in pieces, to be laid end to end: the segment count and table, then
-/// each segment. Encodes the segments on up to [`parallel::threads`] threads, and runs
+/// each segment. Encodes the segments on up to `threads` threads (1: the calling thread only), and runs
 /// `first` on the calling thread meanwhile, before it joins in (the rest of the body need not
 /// wait for the section, nor the section for it). Fails only as [`events::write`] does; the
 /// first failing segment's error is the one returned.
 pub(super) fn write<J>(
     chats: &[Chat],
+    threads: usize,
     first: impl FnOnce() -> J,
 ) -> (J, Result<Vec<Vec<u8>>, serde_json::Error>) {
-    write_with(chats, SEGMENT_EVENTS, parallel::threads(), first)
+    write_with(chats, SEGMENT_EVENTS, threads, first)
 }
 
 /// [`write`] with a given segment size, on at most `threads` threads.
@@ -114,12 +115,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Reads a section written by [`write`] (its pieces end to end) into `chats`, which hold no
-/// events yet, on up to [`parallel::threads`] threads.
+/// events yet, on up to `threads` threads (1: the calling thread only).
 ///
 /// The table is checked against the chats and the bytes before any segment is read. Errors
 /// are deterministic: whichever threads ran, the first failing segment's error is reported.
-pub(super) fn read(section: &[u8], chats: &mut [Chat]) -> Result<(), String> {
-    read_with(section, chats, SEGMENT_EVENTS, parallel::threads())
+pub(super) fn read(section: &[u8], chats: &mut [Chat], threads: usize) -> Result<(), String> {
+    read_with(section, chats, SEGMENT_EVENTS, threads)
 }
 
 fn read_with(
