@@ -46,11 +46,11 @@ impl<'e> AgentApi<'e> {
     /// The command's journal entry, made only while the engine journals (not while it replays
     /// a record it already has, nor with the journal off).
     fn journal(&self, action: impl FnOnce() -> AgentAction) -> Option<Entry> {
-        self.engine.journaling().then(|| Entry::Agent {
-            agent_id: self.me.id.clone(),
-            at: self.me.now,
-            action: action(),
-        })
+        // The action is only made (its arguments copied) when there is a record to put it in.
+        self.engine
+            .journaling()
+            .then(action)
+            .and_then(self.journal_later())
     }
 
     /// [`journal`](Self::journal) for an entry made after the command ran.
