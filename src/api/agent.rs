@@ -167,9 +167,11 @@ impl<'e> AgentApi<'e> {
             &self.me,
             |e, me| e.send_event(me, chat_id, event),
             |stored| {
-                journal(AgentAction::SendEvent {
-                    chat_id,
-                    event: RecordedEvent::stored(stored),
+                stored.and_then(|stored| {
+                    journal(AgentAction::SendEvent {
+                        chat_id,
+                        event: RecordedEvent::stored(stored),
+                    })
                 })
             },
         )

@@ -129,9 +129,11 @@ impl<'e> CustomerApi<'e> {
             &self.me,
             |e, me| e.send_event(me, chat_id, event),
             |stored| {
-                journal(CustomerAction::SendEvent {
-                    chat_id,
-                    event: RecordedEvent::stored(stored),
+                stored.and_then(|stored| {
+                    journal(CustomerAction::SendEvent {
+                        chat_id,
+                        event: RecordedEvent::stored(stored),
+                    })
                 })
             },
         )

@@ -45,18 +45,39 @@ impl Engine {
 
     /// An event as `role` may see it (the caller has checked its recipients).
     pub(crate) fn event_view(&self, event: &Arc<Event>, role: Role) -> Arc<Event> {
+        match self.narrowed_properties(event, role) {
+            None => Arc::clone(event),
+            Some(properties) => Arc::new(Event {
+                properties,
+                ..Event::clone(event)
+            }),
+        }
+    }
+
+    /// [`event_view`](Self::event_view) that hands on the caller's `Arc` when the view is the
+    /// event itself, saving a reference-count update and its undoing.
+    pub(crate) fn into_event_view(&self, event: Arc<Event>, role: Role) -> Arc<Event> {
+        match self.narrowed_properties(&event, role) {
+            None => event,
+            Some(properties) => Arc::new(Event {
+                properties,
+                ..Event::clone(&event)
+            }),
+        }
+    }
+
+    /// The properties `role` may read, when they are fewer than the event has; `None` when
+    /// the role sees them all (the common case, which shares the stored event).
+    fn narrowed_properties(&self, event: &Event, role: Role) -> Option<Properties> {
         if event.properties.is_empty() {
-            return Arc::clone(event);
+            return None;
         }
         match self
             .properties
             .filter(&event.properties, Location::Event, role)
         {
-            std::borrow::Cow::Borrowed(_) => Arc::clone(event),
-            std::borrow::Cow::Owned(properties) => Arc::new(Event {
-                properties,
-                ..Event::clone(event)
-            }),
+            std::borrow::Cow::Borrowed(_) => None,
+            std::borrow::Cow::Owned(properties) => Some(properties),
         }
     }
 
