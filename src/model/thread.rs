@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Event, Properties, Role, ThreadId, Timestamp, UserId};
 
 /// A thread of a chat. At most one thread of a chat is active, and only the last one (R1).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Thread {
     /// Assigned by the engine.
@@ -30,6 +30,22 @@ pub struct Thread {
     pub properties: Properties,
 }
 
+/// A clone keeps the event list's spare capacity: a cloned license (a simulation's fork, a
+/// benchmark's reset) then grows like the original instead of reallocating every thread's list
+/// on its next event.
+impl Clone for Thread {
+    fn clone(&self) -> Self {
+        let mut events = Vec::with_capacity(self.events.capacity());
+        events.extend(self.events.iter().cloned());
+        Thread {
+            events,
+            user_ids: self.user_ids.clone(),
+            properties: self.properties.clone(),
+            ..*self
+        }
+    }
+}
+
 impl Thread {
     /// The events a user of `role` may see.
     pub fn events_for(&self, role: Role) -> impl Iterator<Item = &Arc<Event>> {
@@ -44,5 +60,30 @@ impl Thread {
             properties: self.properties.clone(),
             ..*self
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Engine, EngineConfig, NewEvent, StartChat, Timestamp};
+
+    #[test]
+    fn a_clone_keeps_the_event_lists_spare_capacity() {
+        let mut engine = Engine::new(EngineConfig::with_seed(7));
+        let customer = engine.create_customer();
+        let chat = engine
+            .as_customer(&customer, Timestamp::from_unix_seconds(1))
+            .expect("customer exists")
+            .start_chat(StartChat::default().with_event(NewEvent::message("hello")))
+            .expect("chat started")
+            .response
+            .id;
+        let original = &engine.chat(&chat).expect("chat exists").threads[0];
+        assert!(original.events.capacity() > original.events.len());
+
+        let copy = engine.clone();
+        let cloned = &copy.chat(&chat).expect("chat exists").threads[0];
+        assert_eq!(cloned, original);
+        assert_eq!(cloned.events.capacity(), original.events.capacity());
     }
 }
