@@ -165,7 +165,7 @@ impl Engine {
         let (event, recorded) = if self.journaling() {
             (self.event_view(&stored, req.role), Some(stored))
         } else {
-            (self.into_event_view(stored, req.role), None)
+            (self.event_view_owned(stored, req.role), None)
         };
         let out = Output::new(SentEvent { thread_id, event }, pushes);
         Ok((out, recorded))

@@ -56,7 +56,7 @@ impl Engine {
 
     /// [`event_view`](Self::event_view) that hands on the caller's `Arc` when the view is the
     /// event itself, saving a reference-count update and its undoing.
-    pub(crate) fn into_event_view(&self, event: Arc<Event>, role: Role) -> Arc<Event> {
+    pub(crate) fn event_view_owned(&self, event: Arc<Event>, role: Role) -> Arc<Event> {
         match self.narrowed_properties(&event, role) {
             None => event,
             Some(properties) => Arc::new(Event {
