@@ -214,6 +214,13 @@ fn future_and_garbled_records_are_refused() {
         JournalRecord::decode(future.as_bytes()),
         Err(JournalError::UnsupportedVersion { found: 2, .. })
     ));
+    // Version 0 was never written: the record is damaged, not from a later build.
+    let zero = text.replacen(&format!("\"v\":{JOURNAL_VERSION}"), "\"v\":0", 1);
+    let err = JournalRecord::decode(zero.as_bytes()).unwrap_err();
+    assert!(
+        matches!(err, JournalError::Corrupt { .. }) && err.to_string().contains("version 0"),
+        "{err}"
+    );
     for garbled in [
         &b""[..],
         b"{",
@@ -245,6 +252,13 @@ fn damaged_truncated_and_future_snapshots_are_refused() {
             found: next,
             supported: SNAPSHOT_VERSION
         })
+    );
+    let mut zero = snapshot.clone();
+    zero[16..24].copy_from_slice(b"00000000");
+    let err = Engine::restore(&zero).unwrap_err();
+    assert!(
+        matches!(err, JournalError::Corrupt { .. }) && err.to_string().contains("version 0"),
+        "{err}"
     );
     let truncated = &snapshot[..snapshot.len() - 10];
     assert!(matches!(

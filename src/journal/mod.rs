@@ -196,7 +196,15 @@ impl JournalRecord {
     }
 }
 
+/// A version other than this build's: a later one is a format this build does not know; 0 was
+/// never written by any, so it is damage, not a future format.
 fn unsupported(found: u32) -> JournalError {
+    if found == 0 {
+        return JournalError::Corrupt {
+            what: RECORD,
+            reason: "version 0 does not exist (versions start at 1)".into(),
+        };
+    }
     JournalError::UnsupportedVersion {
         what: RECORD,
         found,

@@ -362,7 +362,13 @@ fn read_header(bytes: &[u8]) -> Result<(u32, &[u8], u64), JournalError> {
     let Some(version) = version else {
         return Err(corrupt("unreadable version".into()));
     };
-    if !(1..=SNAPSHOT_VERSION).contains(&version) {
+    if version == 0 {
+        // No writer ever used it: damage, not a future format.
+        return Err(corrupt(
+            "version 0 does not exist (versions start at 1)".into(),
+        ));
+    }
+    if version > SNAPSHOT_VERSION {
         return Err(JournalError::UnsupportedVersion {
             what: WHAT,
             found: version,
