@@ -112,6 +112,21 @@ impl Engine {
         is
     }
 
+    /// Puts a new profile in an agent's slot, re-keying the availability index (its slots may
+    /// have changed). Returns whether the agent can take a chat now.
+    pub(crate) fn replace_agent(&mut self, slot: usize, agent: Agent) -> bool {
+        let rt = &self.agent_runtime[slot];
+        if rt.available(&self.agents[slot]) {
+            self.availability.remove(keys(slot, &self.agents[slot], rt));
+        }
+        self.agents[slot] = agent;
+        let is = rt.available(&self.agents[slot]);
+        if is {
+            self.availability.insert(keys(slot, &self.agents[slot], rt));
+        }
+        is
+    }
+
     pub(crate) fn availability(&self) -> &Availability {
         &self.availability
     }

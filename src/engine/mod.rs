@@ -14,6 +14,7 @@ pub use journaling::JournalMode;
 mod membership;
 mod permissions;
 mod presence;
+mod profiles;
 mod properties;
 mod queue;
 mod routing;

@@ -72,6 +72,9 @@ impl Engine {
                 .set_agent_presence(&agent_id, online, at)
                 .map(drop)
                 .map_err(text),
+            Entry::UpdateAgentProfile { agent, at } => {
+                self.update_agent_profile(agent, at).map(drop).map_err(text)
+            }
             Entry::Tick { at } => {
                 let _ = self.tick(at);
                 Ok(())

@@ -118,6 +118,13 @@ pub enum Entry {
         /// When.
         at: Timestamp,
     },
+    /// [`Engine::update_agent_profile`](crate::Engine::update_agent_profile).
+    UpdateAgentProfile {
+        /// The new profile; its id names the agent.
+        agent: Agent,
+        /// The `now` given.
+        at: Timestamp,
+    },
     /// [`Engine::tick`](crate::Engine::tick) that had something due.
     Tick {
         /// The `now` given.

@@ -24,6 +24,9 @@ pub struct Tracker {
     pub event_ids: HashSet<EventId>,
     pub thread_ids: HashSet<ThreadId>,
     pub calls: u64,
+    /// Chats assigned to each agent after the previous step: an agent at or over its
+    /// `max_chats` (which a profile update can lower below its load) never gains one.
+    pub assigned: BTreeMap<UserId, u32>,
 }
 
 /// An agent may see a chat it is in, or whose scopes name it or one of its groups; empty
@@ -150,7 +153,7 @@ pub fn invariants(e: &Engine, t: &mut Tracker, g: Guarantees, full: bool) {
     t.max_order = max;
     t.items = orders.len();
 
-    routing_invariants(e, g);
+    routing_invariants(e, g, t);
 }
 
 /// How often `invariants` checks every id from scratch.
@@ -273,7 +276,7 @@ fn thread_order_and_time(
 }
 
 /// Capacity, assignees and the queue.
-fn routing_invariants(e: &Engine, g: Guarantees) {
+fn routing_invariants(e: &Engine, g: Guarantees, t: &mut Tracker) {
     let mut assigned: BTreeMap<&UserId, u32> = BTreeMap::new();
     for chat in e.chats() {
         let r = &chat.routing;
@@ -315,9 +318,10 @@ fn routing_invariants(e: &Engine, g: Guarantees) {
             agent.id, s.max_chats, agent.max_chats
         );
         let n = assigned.get(&agent.id).copied().unwrap_or(0);
+        let before = t.assigned.get(&agent.id).copied().unwrap_or(0);
         assert!(
-            n <= s.max_chats,
-            "{} is assigned {n} chats, over its max_chats {}",
+            n <= s.max_chats || n <= before,
+            "{} went from {before} to {n} assigned chats, over its max_chats {}",
             agent.id,
             s.max_chats
         );
@@ -333,6 +337,7 @@ fn routing_invariants(e: &Engine, g: Guarantees) {
         assigned.values().sum::<u32>(),
         "chats assigned to unknown agents: {assigned:?}"
     );
+    t.assigned = assigned.iter().map(|(id, n)| ((*id).clone(), *n)).collect();
 
     let queue: Vec<ChatId> = e.queue().collect();
     let queued: BTreeSet<ChatId> = queue.iter().copied().collect();

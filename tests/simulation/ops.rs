@@ -47,6 +47,11 @@ pub enum Op {
         online: bool,
         at: Timestamp,
     },
+    /// A new profile for an agent (or for an id that is not one).
+    UpdateAgentProfile {
+        agent: Agent,
+        at: Timestamp,
+    },
     /// A host tick at a time of its choosing (something may or may not be due).
     Tick {
         at: Timestamp,
@@ -121,6 +126,7 @@ impl Op {
             Op::SetRouter(_) => "host set_router",
             Op::SetJournalMode(_) => "host set_journal_mode",
             Op::SetPresence { .. } => "host set_agent_presence",
+            Op::UpdateAgentProfile { .. } => "host update_agent_profile",
             Op::Tick { .. } => "host tick (any time)",
             Op::Customer { req, .. } => req.name(),
             Op::Agent { req, .. } => req.name(),
@@ -599,7 +605,7 @@ impl Sim {
 
     /// The operation of the next step, requested at `at`.
     pub fn next_op(&mut self, at: Timestamp) -> Op {
-        match self.rng.weighted(&[1, 1, 1, 1, 2, 12, 3, 70, 100, 1]) {
+        match self.rng.weighted(&[1, 1, 1, 1, 2, 12, 3, 70, 100, 1, 2]) {
             0 if self.customers.len() < MAX_CUSTOMERS => Op::CreateCustomer,
             1 if self.customers.len() < MAX_CUSTOMERS => Op::AddCustomer(self.new_customer()),
             2 if self.rng.percent(30) => Op::AddAgent(self.new_agent()),
@@ -618,6 +624,10 @@ impl Sim {
                 at,
             },
             6 => Op::Tick { at },
+            10 => Op::UpdateAgentProfile {
+                agent: self.updated_agent(),
+                at,
+            },
             9 if self.mode != JournalMode::Off => {
                 Op::SetJournalMode(if self.mode == JournalMode::Hold {
                     JournalMode::Output
@@ -698,6 +708,26 @@ impl Sim {
         } else {
             self.pick_agent_arg()
         };
+        self.agent_profile(id)
+    }
+
+    /// A new profile for a registered agent: usually one of the license's, sometimes an id
+    /// that is not an agent.
+    pub fn updated_agent(&mut self) -> Agent {
+        let id = if self.rng.percent(95) {
+            self.rng
+                .pick(&self.agents)
+                .cloned()
+                .unwrap_or_else(ghost_agent)
+        } else {
+            self.pick_agent_arg()
+        };
+        self.agent_profile(id)
+    }
+
+    /// A random profile for `id`: groups, slots, permission, bot or not, and now and then a
+    /// name the engine refuses.
+    fn agent_profile(&mut self, id: UserId) -> Agent {
         let name = if self.rng.percent(95) {
             format!("Agent {}", self.next_agent)
         } else {

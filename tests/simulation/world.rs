@@ -538,6 +538,21 @@ impl Sim {
                 self.output(&before, r, x);
                 self.count(op.name(), ok);
             }
+            Op::UpdateAgentProfile { agent, at } => {
+                let before = self.engine.clone();
+                let r = self.engine.update_agent_profile(agent.clone(), *at);
+                let entry = Entry::UpdateAgentProfile {
+                    agent: agent.clone(),
+                    at: *at,
+                };
+                let x = Expect {
+                    record: Rec::Always,
+                    ..Expect::command(entry, PushCtx::default())
+                };
+                let ok = r.is_ok();
+                self.output(&before, r, x);
+                self.count(op.name(), ok);
+            }
             Op::Tick { at } => {
                 let due = self.engine.next_deadline().is_some_and(|d| d <= *at);
                 let x = Expect {
