@@ -2,8 +2,9 @@
 //!
 //! Routing must not cost time in proportion to the number of agents, so the agents who are
 //! online, accepting chats and below their limit are kept in three ordered sets, one per way of
-//! choosing. Every change to an agent's routing state goes through [`Engine::update_runtime`],
-//! which takes the agent out of the sets under its old keys and puts it back under the new ones.
+//! choosing. Every change to an agent's routing state ([`Engine::update_runtime`]) or profile
+//! ([`Engine::replace_agent`]) goes through one place, which takes the agent out of the sets
+//! under its old keys and puts it back under the new ones.
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
@@ -98,31 +99,27 @@ impl Engine {
         slot: usize,
         change: impl FnOnce(&mut AgentRuntime),
     ) -> bool {
-        let agent = &self.agents[slot];
+        self.rekey(slot, |_, rt| change(rt))
+    }
+
+    /// Puts a new profile in an agent's slot (its slots may have changed) and keeps the indices
+    /// right. Returns whether the agent can take a chat now.
+    pub(crate) fn replace_agent(&mut self, slot: usize, agent: Agent) -> bool {
+        self.rekey(slot, |profile, _| *profile = agent)
+    }
+
+    /// Every change to what decides an agent's availability goes through here: the agent
+    /// leaves the indices under its old keys and comes back under its new ones.
+    fn rekey(&mut self, slot: usize, change: impl FnOnce(&mut Agent, &mut AgentRuntime)) -> bool {
+        let agent = &mut self.agents[slot];
         let rt = &mut self.agent_runtime[slot];
-        let was = rt.available(agent);
-        if was {
+        if rt.available(agent) {
             self.availability.remove(keys(slot, agent, rt));
         }
-        change(rt);
+        change(agent, rt);
         let is = rt.available(agent);
         if is {
             self.availability.insert(keys(slot, agent, rt));
-        }
-        is
-    }
-
-    /// Puts a new profile in an agent's slot, re-keying the availability index (its slots may
-    /// have changed). Returns whether the agent can take a chat now.
-    pub(crate) fn replace_agent(&mut self, slot: usize, agent: Agent) -> bool {
-        let rt = &self.agent_runtime[slot];
-        if rt.available(&self.agents[slot]) {
-            self.availability.remove(keys(slot, &self.agents[slot], rt));
-        }
-        self.agents[slot] = agent;
-        let is = rt.available(&self.agents[slot]);
-        if is {
-            self.availability.insert(keys(slot, &self.agents[slot], rt));
         }
         is
     }

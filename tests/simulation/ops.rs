@@ -366,6 +366,19 @@ impl Sim {
 
     /// An agent id to name in a request: mostly a registered agent, sometimes nobody or a
     /// customer.
+    /// The agent a host call names: almost always a registered one, now and then anything
+    /// [`pick_agent_arg`](Self::pick_agent_arg) might give.
+    fn host_agent_arg(&mut self) -> UserId {
+        if self.rng.percent(95) {
+            self.rng
+                .pick(&self.agents)
+                .cloned()
+                .unwrap_or_else(ghost_agent)
+        } else {
+            self.pick_agent_arg()
+        }
+    }
+
     fn pick_agent_arg(&mut self) -> UserId {
         match self.rng.weighted(&[12, 1, 1]) {
             0 => self
@@ -612,14 +625,7 @@ impl Sim {
             3 if self.rng.percent(20) => Op::ConfigureProperty(self.new_property()),
             4 if self.rng.percent(40) => Op::SetRouter(ROUTERS[self.rng.index(ROUTERS.len())]),
             5 => Op::SetPresence {
-                agent: if self.rng.percent(95) {
-                    self.rng
-                        .pick(&self.agents)
-                        .cloned()
-                        .unwrap_or_else(ghost_agent)
-                } else {
-                    self.pick_agent_arg()
-                },
+                agent: self.host_agent_arg(),
                 online: self.rng.percent(60),
                 at,
             },
@@ -714,14 +720,7 @@ impl Sim {
     /// A new profile for a registered agent: usually one of the license's, sometimes an id
     /// that is not an agent.
     pub fn updated_agent(&mut self) -> Agent {
-        let id = if self.rng.percent(95) {
-            self.rng
-                .pick(&self.agents)
-                .cloned()
-                .unwrap_or_else(ghost_agent)
-        } else {
-            self.pick_agent_arg()
-        };
+        let id = self.host_agent_arg();
         self.agent_profile(id)
     }
 

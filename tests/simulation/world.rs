@@ -417,6 +417,25 @@ impl Sim {
 
     // ----- running an operation -----
 
+    /// A host call that returns an `Output`: an accepted one always makes `entry`'s record, a
+    /// refused one changes nothing.
+    fn host_command(
+        &mut self,
+        name: &'static str,
+        entry: Entry,
+        call: impl FnOnce(&mut Engine) -> Result<Output<()>, Error>,
+    ) {
+        let before = self.engine.clone();
+        let r = call(&mut self.engine);
+        let x = Expect {
+            record: Rec::Always,
+            ..Expect::command(entry, PushCtx::default())
+        };
+        let ok = r.is_ok();
+        self.output(&before, r, x);
+        self.count(name, ok);
+    }
+
     fn count(&mut self, name: &'static str, ok: bool) {
         self.stats.ops.entry(name).or_default()[usize::from(!ok)] += 1;
     }
@@ -523,35 +542,23 @@ impl Sim {
                 self.count(op.name(), true);
             }
             Op::SetPresence { agent, online, at } => {
-                let before = self.engine.clone();
-                let r = self.engine.set_agent_presence(agent, *online, *at);
                 let entry = Entry::SetAgentPresence {
                     agent_id: agent.clone(),
                     online: *online,
                     at: *at,
                 };
-                let x = Expect {
-                    record: Rec::Always,
-                    ..Expect::command(entry, PushCtx::default())
-                };
-                let ok = r.is_ok();
-                self.output(&before, r, x);
-                self.count(op.name(), ok);
+                self.host_command(op.name(), entry, |e| {
+                    e.set_agent_presence(agent, *online, *at)
+                });
             }
             Op::UpdateAgentProfile { agent, at } => {
-                let before = self.engine.clone();
-                let r = self.engine.update_agent_profile(agent.clone(), *at);
                 let entry = Entry::UpdateAgentProfile {
                     agent: agent.clone(),
                     at: *at,
                 };
-                let x = Expect {
-                    record: Rec::Always,
-                    ..Expect::command(entry, PushCtx::default())
-                };
-                let ok = r.is_ok();
-                self.output(&before, r, x);
-                self.count(op.name(), ok);
+                self.host_command(op.name(), entry, |e| {
+                    e.update_agent_profile(agent.clone(), *at)
+                });
             }
             Op::Tick { at } => {
                 let due = self.engine.next_deadline().is_some_and(|d| d <= *at);
