@@ -6,7 +6,9 @@
 //! allocation, no pointer to chase) and any other string behind an `Arc`, which keeps cloning a
 //! recipient list cheap on the hot path.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -102,16 +104,26 @@ uuid_id!(
 /// assert_eq!(agent.to_string(), "anna@example.com");
 /// assert!(UserId::new("").is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 pub struct UserId(Repr);
 
-// A string that is exactly the canonical (lowercase, hyphenated) form of a UUID is always stored
-// as `Uuid`, anything else as `Text`, so equality of the enum is equality of the strings.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// Every string has exactly one form: the canonical (lowercase, hyphenated) form of a UUID is
+// `Uuid`, any other string of at most `SHORT` bytes is `Short`, anything longer is `Long`. So
+// two ids are equal exactly when their forms and contents are.
+//
+// `Short` exists because agents' ids are copied on every request (into the event's author, the
+// journal record's requester): an `Arc` copy is an atomic increment and, later, a decrement, and
+// each of those locked instructions waits for every store before it. Most e-mail-like ids fit.
+#[derive(Clone)]
 enum Repr {
     Uuid(Uuid),
-    Text(Arc<str>),
+    Short { len: u8, bytes: [u8; SHORT] },
+    Long(Arc<str>),
 }
+
+/// The longest id kept inline: what fits beside the tag and the length in the 24 bytes the
+/// other forms take.
+const SHORT: usize = 22;
 
 /// The longest user id accepted, in bytes.
 pub const MAX_USER_ID_LEN: usize = 256;
@@ -134,7 +146,27 @@ impl UserId {
                 }
             }
         }
-        Ok(Self(Repr::Text(Arc::from(id))))
+        if let Ok(len) = u8::try_from(id.len()) {
+            if usize::from(len) <= SHORT {
+                let mut bytes = [0; SHORT];
+                bytes[..id.len()].copy_from_slice(id.as_bytes());
+                return Ok(Self(Repr::Short { len, bytes }));
+            }
+        }
+        Ok(Self(Repr::Long(Arc::from(id))))
+    }
+
+    /// The id's text, unless it is a UUID.
+    fn text(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::Uuid(_) => None,
+            // The bytes were copied from a `str` whole, so they are always UTF-8; the empty
+            // fallback only keeps this free of a panic path.
+            Repr::Short { len, bytes } => {
+                Some(std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default())
+            }
+            Repr::Long(s) => Some(s),
+        }
     }
 
     /// A user id made of a UUID (how the engine names customers it creates).
@@ -147,8 +179,69 @@ impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Repr::Uuid(u) => fmt::Display::fmt(&u.hyphenated(), f),
-            Repr::Text(s) => f.write_str(s),
+            _ => f.write_str(self.text().unwrap_or_default()),
         }
+    }
+}
+
+impl PartialEq for UserId {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Uuid(a), Repr::Uuid(b)) => a == b,
+            (
+                Repr::Short { len, bytes },
+                Repr::Short {
+                    len: other_len,
+                    bytes: other_bytes,
+                },
+            ) => len == other_len && bytes == other_bytes,
+            (Repr::Long(a), Repr::Long(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for UserId {}
+
+/// The same hash as the two-form id had before short ids were kept inline (a tag, then the
+/// UUID or the string), so maps keyed by user ids keep their iteration order.
+impl Hash for UserId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match &self.0 {
+            Repr::Uuid(u) => {
+                0isize.hash(state);
+                u.hash(state);
+            }
+            // What hashing the `str` does, without checking again that the bytes are UTF-8:
+            // every agent request hashes its agent's id.
+            Repr::Short { len, bytes } => {
+                1isize.hash(state);
+                state.write(&bytes[..usize::from(*len)]);
+                state.write_u8(0xff);
+            }
+            Repr::Long(s) => {
+                1isize.hash(state);
+                s.hash(state);
+            }
+        }
+    }
+}
+
+/// UUID ids first, then the others by their text: the order the two-form id had.
+impl Ord for UserId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (&self.0, &other.0) {
+            (Repr::Uuid(a), Repr::Uuid(b)) => a.cmp(b),
+            (Repr::Uuid(_), _) => Ordering::Less,
+            (_, Repr::Uuid(_)) => Ordering::Greater,
+            _ => self.text().cmp(&other.text()),
+        }
+    }
+}
+
+impl PartialOrd for UserId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -223,6 +316,64 @@ mod tests {
         assert!(UserId::new("a\nb").is_err());
         assert!(UserId::new(&"x".repeat(MAX_USER_ID_LEN + 1)).is_err());
         assert!(UserId::new(&"x".repeat(MAX_USER_ID_LEN)).is_ok());
+    }
+
+    /// The two-form id as it was before short ids were kept inline, with derived traits.
+    #[derive(PartialEq, Eq, Hash, PartialOrd, Ord)]
+    enum TwoForms {
+        Uuid(Uuid),
+        Text(Arc<str>),
+    }
+
+    fn two_forms(s: &str) -> TwoForms {
+        match UserId::new(s).unwrap().0 {
+            Repr::Uuid(u) => TwoForms::Uuid(u),
+            _ => TwoForms::Text(Arc::from(s)),
+        }
+    }
+
+    fn fast_hash(value: &impl Hash) -> u64 {
+        use std::hash::BuildHasher;
+        std::hash::BuildHasherDefault::<crate::hash::FastHasher>::default().hash_one(value)
+    }
+
+    const SAMPLES: [&str; 8] = [
+        "0affb00a-82d6-4e07-ae61-56ba5c36f743",
+        "a",
+        "agent@example.com",
+        "exactly22bytes@mail.io",
+        "twenty-three@bytes.mail",
+        "a much longer agent id, far past the inline limit@example.com",
+        "0AFFB00A-82D6-4E07-AE61-56BA5C36F743",
+        "zoë@exämple.com",
+    ];
+
+    #[test]
+    fn short_ids_stay_inline_and_keep_the_hash_and_order_of_two_forms() {
+        assert_eq!(std::mem::size_of::<UserId>(), 24);
+        assert_eq!("exactly22bytes@mail.io".len(), SHORT);
+        assert!(matches!(
+            UserId::new("exactly22bytes@mail.io").unwrap().0,
+            Repr::Short { .. }
+        ));
+        assert!(matches!(
+            UserId::new("twenty-three@bytes.mail").unwrap().0,
+            Repr::Long(_)
+        ));
+        for a in SAMPLES {
+            let id = UserId::new(a).unwrap();
+            assert_eq!(id.to_string(), a);
+            assert_eq!(fast_hash(&id), fast_hash(&two_forms(a)), "{a}");
+            for b in SAMPLES {
+                let other = UserId::new(b).unwrap();
+                assert_eq!(id == other, a == b, "{a} == {b}");
+                assert_eq!(
+                    id.cmp(&other),
+                    two_forms(a).cmp(&two_forms(b)),
+                    "{a} <=> {b}"
+                );
+            }
+        }
     }
 
     #[test]
