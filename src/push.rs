@@ -140,7 +140,7 @@ pub enum PushKind {
         /// The rich message.
         event_id: EventId,
         /// The postback.
-        postback: Postback,
+        postback: Box<Postback>,
     },
     /// A user's last-seen time in a chat moved forward.
     LastSeenTimestampUpdated {
@@ -179,9 +179,9 @@ pub enum PushKind {
         /// The chat.
         chat_id: ChatId,
         /// Scopes added.
-        scopes_added: Scopes,
+        scopes_added: Box<Scopes>,
         /// Scopes removed.
-        scopes_removed: Scopes,
+        scopes_removed: Box<Scopes>,
     },
     /// An agent's routing status changed.
     AgentUpdated {

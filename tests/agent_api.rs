@@ -755,10 +755,10 @@ fn send_rich_message_postback_toggles_the_agent() -> Result<(), Error> {
             chat_id: chat,
             thread_id: thread,
             event_id: rich,
-            postback: Postback {
+            postback: Box::new(Postback {
                 id: "b1".into(),
                 toggled: true
-            }
+            })
         }));
 
     // On an agents-only rich message the customer is not told.

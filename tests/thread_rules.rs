@@ -1159,7 +1159,7 @@ fn r11_rich_message_postback_toggles_every_button_with_the_postback_and_pushes_o
                 chat_id: chat,
                 thread_id: thread,
                 event_id,
-                postback: yes(true),
+                postback: Box::new(yes(true)),
             }
         );
     }

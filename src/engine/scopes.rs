@@ -81,8 +81,8 @@ impl Engine {
         self.push_to_chat(&mut pushes, chat, true, None, |_| {
             PushKind::ChatScopesUpdated {
                 chat_id,
-                scopes_added: added.clone(),
-                scopes_removed: removed.clone(),
+                scopes_added: Box::new(added.clone()),
+                scopes_removed: Box::new(removed.clone()),
             }
         });
         if chat.routing.waiting_since.is_some() {

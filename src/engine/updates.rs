@@ -98,7 +98,7 @@ impl Engine {
                     chat_id,
                     thread_id,
                     event_id,
-                    postback: postback.clone(),
+                    postback: Box::new(postback.clone()),
                 }
             });
         }
