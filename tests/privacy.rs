@@ -115,11 +115,12 @@ const MAX_OPS: usize = 140;
 /// The host clock's start (2023-11-14T22:13:20Z).
 const T0: i64 = 1_700_000_000;
 
-/// Agents: id, name, group.
+/// Agents: id, name, group. Cleo's id is longer than the 22 bytes `UserId` keeps inline, so
+/// both forms of id are in play.
 const AGENTS: [(&str, &str, u32); 4] = [
     ("anna@example.com", "Anna", 1),
     ("ben@example.com", "Ben", 1),
-    ("cleo@example.com", "Cleo", 2),
+    ("cleo.from.the.night-shift@example.com", "Cleo", 2),
     ("dan@example.com", "Dan", 3),
 ];
 

@@ -134,7 +134,8 @@ impl World {
         let agents = vec![
             uid("anna@example.com"),
             uid("bob@example.com"),
-            uid("cleo@example.com"),
+            // Longer than the 22 bytes `UserId` keeps inline: both forms of id meet.
+            uid("cleo.from.the.night-shift@example.com"),
             uid("ghost-agent@example.com"),
         ];
         engine

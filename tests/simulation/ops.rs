@@ -683,7 +683,7 @@ impl Sim {
         let id = match self.rng.weighted(&[10, 1, 1]) {
             0 => {
                 self.next_customer += 1;
-                UserId::new(&format!("customer-{}", self.next_customer)).expect("valid")
+                customer_id(self.next_customer)
             }
             1 => self
                 .rng
@@ -710,7 +710,7 @@ impl Sim {
     pub fn new_agent(&mut self) -> Agent {
         let id = if self.agents.len() < MAX_AGENTS && self.rng.percent(85) {
             self.next_agent += 1;
-            UserId::new(&format!("agent{}@example.com", self.next_agent)).expect("valid")
+            agent_id(self.next_agent)
         } else {
             self.pick_agent_arg()
         };
@@ -1012,4 +1012,25 @@ impl Sim {
             properties: self.property_filters(),
         }
     }
+}
+
+/// The `n`th agent's id. Every third one is longer than the 22 bytes `UserId` keeps inline, so
+/// both of its forms meet in the same maps, lists and orders.
+pub fn agent_id(n: usize) -> UserId {
+    let id = if n % 3 == 0 {
+        format!("agent{n}@support.a-much-longer-domain.example")
+    } else {
+        format!("agent{n}@example.com")
+    };
+    UserId::new(&id).expect("valid")
+}
+
+/// The `n`th host-registered customer's id; every fourth one is long (see [`agent_id`]).
+pub fn customer_id(n: usize) -> UserId {
+    let id = if n % 4 == 0 {
+        format!("customer-{n}-with-an-external-crm-reference")
+    } else {
+        format!("customer-{n}")
+    };
+    UserId::new(&id).expect("valid")
 }

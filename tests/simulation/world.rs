@@ -282,7 +282,7 @@ impl Sim {
                 ops.push(Op::CreateCustomer);
             } else {
                 self.next_customer += 1;
-                let id = UserId::new(&format!("customer-{}", self.next_customer)).expect("valid");
+                let id = crate::ops::customer_id(self.next_customer);
                 ops.push(Op::AddCustomer(Customer::new(id)));
             }
         }
