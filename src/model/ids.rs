@@ -204,7 +204,9 @@ impl PartialEq for UserId {
 impl Eq for UserId {}
 
 /// The same hash as the two-form id had before short ids were kept inline (a tag, then the
-/// UUID or the string), so maps keyed by user ids keep their iteration order.
+/// UUID or the string), so the engine's maps keep their iteration order. A hasher that
+/// overrides `Hasher::write_str` (unstable) may hash a short id differently from its string,
+/// which is harmless: hashes only have to agree for equal ids, and equal ids share a form.
 impl Hash for UserId {
     fn hash<H: Hasher>(&self, state: &mut H) {
         match &self.0 {
