@@ -2,9 +2,9 @@
 //!
 //! Chat, thread and event ids are UUIDs the engine draws from its seeded generator, so they are
 //! `Copy` and hash cheaply. User ids are whatever the host says they are: agents are usually
-//! e-mail-like strings, customers usually UUIDs. [`UserId`] keeps a canonical UUID inline (no
-//! allocation, no pointer to chase) and any other string behind an `Arc`, which keeps cloning a
-//! recipient list cheap on the hot path.
+//! e-mail-like strings, customers usually UUIDs. [`UserId`] keeps a canonical UUID, and any
+//! other id of up to 22 bytes, inline (no allocation, no pointer to chase, and copying one is
+//! not an atomic operation); a longer id sits behind an `Arc`, so copying it stays cheap too.
 
 use std::cmp::Ordering;
 use std::fmt;
