@@ -104,17 +104,18 @@ uuid_id!(
 /// assert_eq!(agent.to_string(), "anna@example.com");
 /// assert!(UserId::new("").is_err());
 /// ```
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct UserId(Repr);
 
 // Every string has exactly one form: the canonical (lowercase, hyphenated) form of a UUID is
 // `Uuid`, any other string of at most `SHORT` bytes is `Short`, anything longer is `Long`. So
-// two ids are equal exactly when their forms and contents are.
+// two ids are equal exactly when their forms and contents are (what the derived equality
+// compares; a short id's unused bytes are always zero).
 //
 // `Short` exists because agents' ids are copied on every request (into the event's author, the
 // journal record's requester): an `Arc` copy is an atomic increment and, later, a decrement, and
 // each of those locked instructions waits for every store before it. Most e-mail-like ids fit.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 enum Repr {
     Uuid(Uuid),
     Short { len: u8, bytes: [u8; SHORT] },
@@ -183,25 +184,6 @@ impl fmt::Display for UserId {
         }
     }
 }
-
-impl PartialEq for UserId {
-    fn eq(&self, other: &Self) -> bool {
-        match (&self.0, &other.0) {
-            (Repr::Uuid(a), Repr::Uuid(b)) => a == b,
-            (
-                Repr::Short { len, bytes },
-                Repr::Short {
-                    len: other_len,
-                    bytes: other_bytes,
-                },
-            ) => len == other_len && bytes == other_bytes,
-            (Repr::Long(a), Repr::Long(b)) => a == b,
-            _ => false,
-        }
-    }
-}
-
-impl Eq for UserId {}
 
 /// The same hash as the two-form id had before short ids were kept inline (a tag, then the
 /// UUID or the string), so the engine's maps keep their iteration order. A hasher that

@@ -1017,20 +1017,28 @@ impl Sim {
 /// The `n`th agent's id. Every third one is longer than the 22 bytes `UserId` keeps inline, so
 /// both of its forms meet in the same maps, lists and orders.
 pub fn agent_id(n: usize) -> UserId {
-    let id = if n % 3 == 0 {
-        format!("agent{n}@support.a-much-longer-domain.example")
-    } else {
-        format!("agent{n}@example.com")
-    };
-    UserId::new(&id).expect("valid")
+    numbered_id(
+        n,
+        3,
+        &format!("agent{n}"),
+        "@example.com",
+        "@support.a-much-longer-domain.example",
+    )
 }
 
 /// The `n`th host-registered customer's id; every fourth one is long (see [`agent_id`]).
 pub fn customer_id(n: usize) -> UserId {
-    let id = if n % 4 == 0 {
-        format!("customer-{n}-with-an-external-crm-reference")
-    } else {
-        format!("customer-{n}")
-    };
-    UserId::new(&id).expect("valid")
+    numbered_id(
+        n,
+        4,
+        &format!("customer-{n}"),
+        "",
+        "-with-an-external-crm-reference",
+    )
+}
+
+/// `stem` with the `long` suffix for every `every`th `n`, the `short` one otherwise.
+fn numbered_id(n: usize, every: usize, stem: &str, short: &str, long: &str) -> UserId {
+    let suffix = if n % every == 0 { long } else { short };
+    UserId::new(&format!("{stem}{suffix}")).expect("valid")
 }
