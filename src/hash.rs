@@ -2,7 +2,8 @@
 //!
 //! Keys are ids the engine generated from its seeded generator, or ids the host registered, so
 //! the flooding attacks a keyed hasher defends against need control over inserted keys that
-//! requests do not have. A fixed hasher also keeps iteration order a function of the inputs,
+//! requests do not have. Keys that requests do choose (an event's `custom_id`) go in ordered
+//! maps instead. A fixed hasher also keeps iteration order a function of the inputs,
 //! which determinism needs. The mixing is the multiply-rotate scheme of rustc's FxHasher.
 
 use std::collections::HashMap;

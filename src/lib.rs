@@ -94,9 +94,9 @@ pub use engine::{
 };
 pub use error::{Error, ErrorKind};
 pub use model::{
-    Agent, AgentKind, Chat, ChatId, Customer, Event, EventId, EventKind, File, GroupId, NewEvent,
-    Permission, Properties, PropertyValue, Recipients, Role, Scopes, Thread, ThreadId, Threads,
-    Timestamp, User, UserId,
+    Agent, AgentKind, Chat, ChatId, Customer, Event, EventId, EventKind, File, GroupId,
+    MAX_JSON_DEPTH, NewEvent, Permission, Properties, PropertyValue, Recipients, Role, Scopes,
+    Thread, ThreadId, Threads, Timestamp, User, UserId,
 };
 pub use push::{ChatThread, Postback, Push, PushKind, SneakPeek, TypingIndicator};
 pub use user_ids::UserIds;

@@ -40,7 +40,7 @@ pub struct ChatThread {
     pub users: Vec<User>,
     /// The chat's properties.
     pub properties: Properties,
-    /// The chat's scopes.
+    /// The chat's scopes, as the recipient may see them (see [`Scopes::visible_to`]).
     pub scopes: Scopes,
     /// The thread, as the recipient may see it.
     pub thread: Thread,

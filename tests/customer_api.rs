@@ -82,6 +82,35 @@ fn login_returns_the_customer() -> Result<(), Error> {
 }
 
 #[test]
+fn an_agents_only_event_does_not_move_a_chat_in_the_customers_summary() -> Result<(), Error> {
+    let mut f = Fixture::with_config(EngineConfig::with_seed(42).max_chats_per_customer(None));
+    let (anna, _, jan, _) = f.ids();
+    let (older, _) = f.customer_chat(&jan, "first", at(0));
+    let (newer, _) = f.customer_chat(&jan, "second", at(10));
+    let before = f
+        .engine
+        .as_customer(&jan, at(20))?
+        .get_chats_summary(Pagination::default())?;
+
+    // An internal note in the older chat: agents see it move up, the customer sees nothing.
+    let _ = f
+        .engine
+        .as_agent(&anna, at(30))?
+        .send_event(older, NewEvent::message("note").to(Recipients::Agents))?;
+    let after = f
+        .engine
+        .as_customer(&jan, at(40))?
+        .get_chats_summary(Pagination::default())?;
+    assert_eq!(after, before);
+    let order: Vec<ChatId> = after.chats_summary.iter().map(|c| c.id).collect();
+    assert_eq!(order, vec![newer, older]);
+    let agents_view = f.engine.as_agent(&anna, at(40))?.login()?.chats_summary;
+    assert_eq!(agents_view[0].id, older);
+    assert!(agents_view[0].order > agents_view[1].order);
+    Ok(())
+}
+
+#[test]
 fn get_chats_summary_pages_newest_first_with_offset_and_limit_bounds() -> Result<(), Error> {
     let mut f = Fixture::with_config(EngineConfig::with_seed(42).max_chats_per_customer(None));
     let (_, _, jan, eva) = f.ids();

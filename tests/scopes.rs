@@ -251,33 +251,41 @@ fn update_chat_scopes_tells_the_audience_after_the_change_what_was_added_and_rem
             &Scopes::default()
         )
     );
+    // The customer is told about the group only: agent scopes are agent ids it is not shown.
+    assert_eq!(
+        scopes_update(&out.pushes[1]),
+        (chat, &groups([3]), &Scopes::default())
+    );
 
-    // The customer may change its chat's scopes too; removing everything means every agent.
+    // The customer may change its chat's groups too. Anna stays, by name.
     let out = f.engine.as_customer(&jan, at(5))?.update_chat_scopes(
         chat,
         Scopes::default(),
-        Scopes {
-            groups: [GroupId(2), GroupId(3)].into(),
-            agents: [anna.clone()].into(),
-        },
+        groups([2, 3]),
     )?;
     assert_eq!(
         audiences(&out.pushes),
         vec![
-            (vec![anna.clone(), bob.clone()], Role::Agent),
+            (vec![anna.clone()], Role::Agent),
             (vec![jan.clone()], Role::Customer)
         ]
     );
     assert_eq!(
         scopes_update(&out.pushes[1]),
-        (
-            chat,
-            &Scopes::default(),
-            &Scopes {
-                groups: [GroupId(2), GroupId(3)].into(),
-                agents: [anna.clone()].into()
-            }
-        )
+        (chat, &Scopes::default(), &groups([2, 3]))
+    );
+    assert_eq!(f.engine.chat(&chat).unwrap().scopes, agents(&[&anna]));
+
+    // Removing the last scope, an agent's, means every agent; the customer is not told, since
+    // nothing it can see changed.
+    let out = f.engine.as_agent(&anna, at(6))?.update_chat_scopes(
+        chat,
+        Scopes::default(),
+        agents(&[&anna]),
+    )?;
+    assert_eq!(
+        audiences(&out.pushes),
+        vec![(vec![anna.clone(), bob.clone()], Role::Agent)]
     );
     assert!(f.engine.chat(&chat).unwrap().scopes.is_empty());
     Ok(())
@@ -335,12 +343,24 @@ fn update_chat_scopes_refuses_unknown_agents_and_changes_nothing() {
         });
         assert_eq!(err, Error::AgentNotFound(ghost.clone()));
     }
-    // A customer naming a customer as an agent scope is refused the same way.
-    let err = assert_rejected(&mut f.engine, ErrorKind::Validation, |e| {
-        e.as_customer(&jan, at(1))?
-            .update_chat_scopes(chat, agents(&[&jan]), Scopes::default())
-    });
-    assert_eq!(err, Error::AgentNotFound(jan.clone()));
+    // A customer may not name agents at all, known or not: the answer tells it nothing about
+    // which agent ids exist.
+    for named in [&jan, &ghost, &anna] {
+        let err = assert_rejected(&mut f.engine, ErrorKind::Validation, |e| {
+            e.as_customer(&jan, at(1))?.update_chat_scopes(
+                chat,
+                agents(&[named]),
+                Scopes::default(),
+            )
+        });
+        assert_eq!(
+            err,
+            Error::InvalidField {
+                field: "add_scopes.agents",
+                reason: "customers scope chats by groups only".into()
+            }
+        );
+    }
     assert!(f.engine.chat(&chat).unwrap().scopes.is_empty());
 }
 
@@ -666,8 +686,15 @@ fn agents_see_the_chats_they_are_in_whatever_the_scopes() -> Result<(), Error> {
 fn an_agent_named_in_the_scopes_sees_the_chat_outside_its_groups() -> Result<(), Error> {
     let mut f = Fixture::new();
     let (anna, bob, jan, _) = f.ids();
-    let out = start(&mut f, &jan, agents(&[&bob]), Properties::new(), 0);
-    let chat = out.response.id;
+    let chat = start(&mut f, &jan, Scopes::default(), Properties::new(), 0)
+        .response
+        .id;
+    // Anna scopes the chat to Bob alone: she is no longer told about it.
+    let out = f.engine.as_agent(&anna, at(1))?.update_chat_scopes(
+        chat,
+        agents(&[&bob]),
+        Scopes::default(),
+    )?;
     assert_eq!(out.pushes[0].to, vec![bob.clone()]);
     let out = f.engine.as_agent(&bob, at(1))?.update_chat_scopes(
         chat,
@@ -723,8 +750,9 @@ fn scopes_for(f: &mut Fixture, channel: Option<&str>, url: Option<&str>) -> Scop
         None => Properties::new(),
     };
     let out = start(f, &who, Scopes::default(), properties, 100);
-    let scopes = out.response.scopes.clone();
-    assert_eq!(f.engine.chat(&out.response.id).unwrap().scopes, scopes);
+    let scopes = f.engine.chat(&out.response.id).unwrap().scopes.clone();
+    // The customer who started it sees the groups only.
+    assert_eq!(out.response.scopes, scopes.visible_to(Role::Customer));
     scopes
 }
 

@@ -942,3 +942,22 @@ fn a_damaged_segment_table_is_refused() {
     damaged[last] ^= 0x01;
     assert_eq!(refusal(&damaged), "checksum mismatch");
 }
+
+#[test]
+fn counters_no_license_could_reach_are_refused() {
+    let engine = sample_license();
+    let snapshot = engine.snapshot();
+    let (json, events) = parts(&snapshot);
+    let state: serde_json::Value = serde_json::from_slice(&snapshot[json]).unwrap();
+    for counter in ["next_order", "journal_seq", "assignment_seq", "queue_seq"] {
+        let mut edited = state.clone();
+        edited[counter] = serde_json::json!(u64::MAX);
+        let reason = refusal(&assemble(
+            &serde_json::to_vec(&edited).unwrap(),
+            &snapshot[events.clone()],
+        ));
+        assert!(reason.contains(counter), "{reason}");
+    }
+    // The same snapshot, untouched, restores: the refusals above are the counters'.
+    assert_eq!(Engine::restore(&snapshot).unwrap(), engine);
+}

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use chatio::model::{Page, RichElement, RichMessage};
 use chatio::{
     Agent, CustomerUpdate, Engine, EngineConfig, Error, ErrorKind, EventKind, GroupId,
-    MulticastScopes, NewEvent, Postback, Properties, PropertyValue, PushAudience, PushKind,
-    Recipients, Role, Scopes, SneakPeek, StartChat, TypingIndicator, User,
+    MulticastScopes, NewEvent, Pagination, Postback, Properties, PropertyValue, PushAudience,
+    PushKind, Recipients, Role, Scopes, SneakPeek, StartChat, TypingIndicator, User,
 };
 use common::*;
 use serde_json::json;
@@ -1577,22 +1577,44 @@ fn r15_pushes_go_to_customer_and_every_agent_who_may_see_the_chat() -> Result<()
         }
     );
 
-    // Scoped to one agent by id.
+    // Scoped to one agent by id: an agent may do that, a customer may not (customers scope by
+    // groups only, and must not learn which agent ids exist).
     let zoe = f.engine.create_customer();
-    let by_id =
-        f.engine
-            .as_customer(&zoe, at(13))?
-            .start_chat(StartChat::default().with_scopes(Scopes {
-                agents: [bob.clone()].into(),
-                ..Scopes::default()
-            }))?;
+    let only_bob = Scopes {
+        agents: [bob.clone()].into(),
+        ..Scopes::default()
+    };
+    let err = assert_rejected(&mut f.engine, ErrorKind::Validation, |e| {
+        e.as_customer(&zoe, at(13))?
+            .start_chat(StartChat::default().with_scopes(only_bob.clone()))
+    });
     assert_eq!(
-        audiences(&by_id.pushes),
-        vec![
-            (vec![bob.clone()], Role::Agent),
-            (vec![zoe.clone()], Role::Customer)
-        ]
+        err,
+        Error::InvalidField {
+            field: "chat.scopes.agents",
+            reason: "customers scope chats by groups only".into()
+        }
     );
+    let by_id = f
+        .engine
+        .as_customer(&zoe, at(13))?
+        .start_chat(StartChat::default())?
+        .response
+        .id;
+    let scoped = f.engine.as_agent(&anna, at(13))?.update_chat_scopes(
+        by_id,
+        only_bob.clone(),
+        Scopes::default(),
+    )?;
+    assert_eq!(
+        audiences(&scoped.pushes),
+        vec![(vec![bob.clone()], Role::Agent)]
+    );
+    let summary = f
+        .engine
+        .as_customer(&zoe, at(13))?
+        .get_chats_summary(Pagination::default())?;
+    assert_eq!(summary.chats_summary[0].scopes, Scopes::default());
 
     // Filtered by role: an agents-only event is never pushed to the customer ...
     let note = f

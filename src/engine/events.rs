@@ -179,6 +179,9 @@ impl Engine {
         customer: Option<UserId>,
         mut request: StartChat,
     ) -> Result<Output<ChatThread>, Error> {
+        if req.role == Role::Customer && !request.scopes.agents.is_empty() {
+            return Err(customer_names_agents("chat.scopes.agents"));
+        }
         for agent in &request.scopes.agents {
             self.agent_slot(agent)
                 .ok_or_else(|| Error::AgentNotFound(agent.clone()))?;
@@ -289,10 +292,7 @@ impl Engine {
             EventKind::SystemMessage { .. } => None,
             _ => sender.cloned(),
         };
-        // R4: annotations do not extend a thread's life; neither do system messages, which
-        // routing itself writes when a chat goes quiet.
-        let counts_as_activity =
-            !new.kind.is_annotation() && !matches!(new.kind, EventKind::SystemMessage { .. });
+        let counts_as_activity = new.kind.counts_as_activity();
         let event = Arc::new(Event {
             id,
             custom_id: new.custom_id,
@@ -338,7 +338,7 @@ impl Engine {
             id: chat.id,
             users: self.chat_users(chat),
             properties: self.properties_view(&chat.properties, Location::Chat, role),
-            scopes: chat.scopes.clone(),
+            scopes: chat.scopes.visible_to(role),
             thread: self.thread_view(&chat.threads[thread], role),
         }
     }
@@ -350,5 +350,15 @@ impl Engine {
                 chat: Box::new(self.chat_thread_view(chat, thread, role)),
             }
         });
+    }
+}
+
+/// The refusal of scopes that name agents, from a customer. Customers scope chats by groups
+/// only (v0.5's Customer API has no other kind), and checking the ids they name would tell them
+/// which agent ids exist.
+pub(crate) fn customer_names_agents(field: &'static str) -> Error {
+    Error::InvalidField {
+        field,
+        reason: "customers scope chats by groups only".into(),
     }
 }

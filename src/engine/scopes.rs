@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Engine, Output, Requester};
 use crate::error::Error;
-use crate::model::{ChatId, PropertyFilters, Scopes, UrlFilter, properties_match};
+use crate::model::{ChatId, PropertyFilters, Role, Scopes, UrlFilter, properties_match};
 use crate::push::PushKind;
 use crate::routing::RoutingMoment;
 
@@ -45,6 +45,14 @@ impl Engine {
         remove: Scopes,
     ) -> Result<Output<()>, Error> {
         let slot = self.chat_for(req, chat_id, super::ChatRight::Meta)?;
+        if req.role == Role::Customer && !(add.agents.is_empty() && remove.agents.is_empty()) {
+            let field = if add.agents.is_empty() {
+                "remove_scopes.agents"
+            } else {
+                "add_scopes.agents"
+            };
+            return Err(super::events::customer_names_agents(field));
+        }
         for agent in add.agents.iter().chain(remove.agents.iter()) {
             self.agent_slot(agent)
                 .ok_or_else(|| Error::AgentNotFound(agent.clone()))?;
@@ -78,11 +86,13 @@ impl Engine {
 
         let mut pushes = Vec::new();
         let chat = self.chat_at(slot);
-        self.push_to_chat(&mut pushes, chat, true, None, |_| {
+        // The customer is told about groups only, and not at all when only agents changed.
+        let customer_told = !(added.groups.is_empty() && removed.groups.is_empty());
+        self.push_to_chat(&mut pushes, chat, customer_told, None, |role| {
             PushKind::ChatScopesUpdated {
                 chat_id,
-                scopes_added: Box::new(added.clone()),
-                scopes_removed: Box::new(removed.clone()),
+                scopes_added: Box::new(added.visible_to(role)),
+                scopes_removed: Box::new(removed.visible_to(role)),
             }
         });
         if chat.routing.waiting_since.is_some() {

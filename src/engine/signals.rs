@@ -73,6 +73,7 @@ impl Engine {
         content: serde_json::Value,
     ) -> Result<Output<()>, Error> {
         self.authorize(req, super::Grant::MulticastWrite)?;
+        crate::model::check_json_depth("content", &content)?;
         if !scopes.all_agents
             && scopes.agent_ids.is_empty()
             && scopes.groups.is_empty()

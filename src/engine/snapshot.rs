@@ -107,6 +107,21 @@ impl Engine {
         };
         let corrupt = |reason: String| Err(RestoreError::Inconsistent(reason));
 
+        // Counters only ever count up by one, so a license could not reach these values in
+        // centuries of work; a snapshot that claims them would make the next change overflow.
+        for (name, value) in [
+            ("next_order", state.next_order),
+            ("journal_seq", state.journal_seq),
+            ("assignment_seq", state.assignment_seq),
+            ("queue_seq", state.queue_seq),
+        ] {
+            if value >= COUNTER_LIMIT {
+                return corrupt(format!(
+                    "{name} is {value}, past any count a license reaches"
+                ));
+            }
+        }
+
         if state.agent_runtime.len() != state.agents.len() {
             return corrupt(format!(
                 "{} agents but {} routing states",
@@ -325,7 +340,7 @@ impl<'a> ThreadRef<'a> {
 
 /// The custom id index as `Chat` writes it: a list of `[sender, custom_id, [thread, event]]`,
 /// sorted, so the same chat always gives the same bytes.
-struct CustomIdsRef<'a>(&'a FastMap<UserId, FastMap<String, (u32, u32)>>);
+struct CustomIdsRef<'a>(&'a crate::model::chat::CustomIdIndex);
 
 impl Serialize for CustomIdsRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -344,6 +359,10 @@ pub(crate) enum RestoreError {
     UnknownRouter(String),
     Inconsistent(String),
 }
+
+/// The highest a counter of a restored state may be: 2^62, which a license making a billion
+/// changes a second reaches after about 146 years.
+const COUNTER_LIMIT: u64 = 1 << 62;
 
 /// The mask that hides chat slots in chat ids, from the seed.
 pub(crate) fn slot_mask(seed: u64) -> u32 {

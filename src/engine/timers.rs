@@ -38,6 +38,10 @@ impl Engine {
             return Output::new((), pushes);
         }
         self.now = self.now.max(now);
+        // Chats whose deadline, once fired, came out the same and still due: they wait for the
+        // next tick. Without this a deadline that cannot move past `now` (at the end of
+        // `Timestamp`'s range, where additions saturate) would fire forever in one call.
+        let mut stalled = Vec::new();
         while let Some(&(at, slot)) = self.timers.first() {
             if at > now {
                 break;
@@ -47,11 +51,22 @@ impl Engine {
             match self.deadline(slot) {
                 Some((d, due)) if d <= now => {
                     self.fire(slot, due, &mut pushes);
-                    self.schedule(slot);
+                    if self.deadline(slot) == Some((d, due)) {
+                        // Routing may have scheduled it again while firing.
+                        if let Some(at) = self.chats[slot].routing.timer_at.take() {
+                            self.timers.remove(&(at, slot));
+                        }
+                        stalled.push(slot);
+                    } else {
+                        self.schedule(slot);
+                    }
                 }
                 Some(_) => self.schedule(slot),
                 None => {}
             }
+        }
+        for slot in stalled {
+            self.schedule(slot);
         }
         self.journaled(Output::new((), pushes), Entry::Tick { at: now })
     }
@@ -62,7 +77,11 @@ impl Engine {
         let thread = chat.active_thread()?;
         let r = &chat.routing;
         let assigned_at = r.assigned_at?;
-        let unseen = self.config.unseen_timeout;
+        // At least a second each, however the configuration was made (its fields are public,
+        // and a snapshot may carry any value): a zero or negative timeout would make a deadline
+        // that is due again as soon as it fired.
+        let unseen = self.config.unseen_timeout.max(1);
+        let inactivity = self.config.inactivity_timeout.max(1);
         if !self.last_message_seen(chat) {
             let first_unseen = r
                 .unseen_since
@@ -72,10 +91,7 @@ impl Engine {
         }
         let quiet_since = thread.last_activity.max(assigned_at);
         if r.idle {
-            Some((
-                quiet_since + unseen + self.config.inactivity_timeout,
-                Due::Archive,
-            ))
+            Some((quiet_since + unseen + inactivity, Due::Archive))
         } else {
             Some((quiet_since + unseen, Due::Idle))
         }

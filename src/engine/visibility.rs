@@ -95,6 +95,15 @@ impl Engine {
     pub(crate) fn thread_summary_view(&self, thread: &Thread, role: Role) -> Thread {
         let mut view = thread.without_events();
         view.properties = self.properties_view(&thread.properties, Location::Thread, role);
+        if role == Role::Customer {
+            // The last activity the customer could have seen: a later note for agents would
+            // otherwise show through as a fresher timestamp.
+            view.last_activity = thread
+                .events_for(role)
+                .rev()
+                .find(|e| e.kind.counts_as_activity())
+                .map_or(thread.timestamp, |e| e.timestamp);
+        }
         view
     }
 }

@@ -4,10 +4,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Assignment, ChatId, Properties, Scopes, Thread, Threads, Timestamp, UserId};
+use super::{Assignment, ChatId, Properties, Role, Scopes, Thread, Threads, Timestamp, UserId};
 use crate::hash::FastMap;
 
-pub(crate) type CustomIdIndex = FastMap<UserId, FastMap<String, (u32, u32)>>;
+/// Per sender, `custom_id` to `(thread index, event index)`. The inner map is ordered, not
+/// hashed: its keys are chosen by whoever sends the request, and the engine's hasher is fast but
+/// not keyed, so crafted ids could all land in one bucket and make every send with a custom id
+/// cost time in proportion to the ids before it. Senders are registered users, so the outer map
+/// may hash.
+pub(crate) type CustomIdIndex = FastMap<UserId, BTreeMap<String, (u32, u32)>>;
 
 /// A chat: its users, its threads and what is known about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,6 +101,20 @@ impl Chat {
         self.threads
             .last()
             .map(|t| t.events.last().map_or(t.order, |e| e.order.max(t.order)))
+            .unwrap_or(0)
+    }
+
+    /// [`order`](Self::order) counting only what a user of `role` may see: an event for agents
+    /// only does not move a customer's chat up its list, nor tell the customer that something
+    /// was written there.
+    pub fn order_for(&self, role: Role) -> u64 {
+        self.threads
+            .last()
+            .map(|t| {
+                t.events_for(role)
+                    .next_back()
+                    .map_or(t.order, |e| e.order.max(t.order))
+            })
             .unwrap_or(0)
     }
 }

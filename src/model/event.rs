@@ -91,6 +91,13 @@ impl EventKind {
         matches!(self, EventKind::Annotation { .. })
     }
 
+    /// Whether an event of this kind extends its thread's life (`Thread::last_activity`).
+    /// Annotations do not (R4), and neither do system messages, which routing itself writes
+    /// when a chat goes quiet.
+    pub fn counts_as_activity(&self) -> bool {
+        !self.is_annotation() && !matches!(self, EventKind::SystemMessage { .. })
+    }
+
     /// Checks the kind's own fields.
     pub(crate) fn validate(&mut self) -> Result<(), Error> {
         match self {
@@ -110,7 +117,7 @@ impl EventKind {
                 }
             }
             EventKind::File(file) => file.validate(),
-            EventKind::Custom { .. } => Ok(()),
+            EventKind::Custom { content } => super::check_json_map_depth("event.content", content),
             EventKind::RichMessage(rich) => validate_rich_message(rich),
         }
     }

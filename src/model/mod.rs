@@ -1,13 +1,14 @@
 //! The conversation model: plain data and its validation. The model never calls the engine.
 
 mod assignment;
-mod chat;
+pub(crate) mod chat;
 mod event;
 mod event_de;
 mod file;
 mod filters;
 mod form;
 mod ids;
+mod json_depth;
 mod properties;
 mod property_config;
 mod rich_message;
@@ -24,6 +25,8 @@ pub use file::{File, MAX_FILE_SIZE};
 pub use filters::{PropertyFilter, PropertyFilters, UrlFilter, UrlMatch, properties_match};
 pub use form::{FormField, FormFieldKind, FormOption};
 pub use ids::{ChatId, EventId, GroupId, MAX_USER_ID_LEN, ThreadId, UserId};
+pub use json_depth::MAX_JSON_DEPTH;
+pub(crate) use json_depth::{check_json_depth, check_json_map_depth};
 pub use properties::{Properties, PropertyValue};
 pub(crate) use property_config::PropertyRefusal;
 pub use property_config::{

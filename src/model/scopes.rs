@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GroupId, UserId};
+use super::{GroupId, Role, UserId};
 
 /// The agents a chat is visible to. Empty scopes mean every agent of the license.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,5 +21,18 @@ impl Scopes {
     /// True when the scopes name nobody, which means everybody.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty() && self.agents.is_empty()
+    }
+
+    /// The scopes as a user of `role` may see them. Customers see groups only: the agents a
+    /// chat is scoped to are agent ids (often e-mail addresses) of agents who may not be in the
+    /// chat at all, and v0.5's Customer API knows scopes only as groups.
+    pub fn visible_to(&self, role: Role) -> Scopes {
+        match role {
+            Role::Agent => self.clone(),
+            Role::Customer => Scopes {
+                groups: self.groups.clone(),
+                agents: BTreeSet::new(),
+            },
+        }
     }
 }

@@ -48,7 +48,7 @@ impl Clone for Thread {
 
 impl Thread {
     /// The events a user of `role` may see.
-    pub fn events_for(&self, role: Role) -> impl Iterator<Item = &Arc<Event>> {
+    pub fn events_for(&self, role: Role) -> impl DoubleEndedIterator<Item = &Arc<Event>> {
         self.events.iter().filter(move |e| e.visible_to(role))
     }
 

@@ -30,13 +30,14 @@ pub struct LastEvent {
 pub struct ChatSummary {
     /// The chat.
     pub id: ChatId,
-    /// The order of the latest thing in the chat; summaries are sorted by it, newest first.
+    /// The order of the latest thing in the chat that the requester may see; summaries are
+    /// sorted by it, newest first.
     pub order: u64,
     /// The chat's users.
     pub users: Vec<User>,
     /// The chat's properties.
     pub properties: Properties,
-    /// The chat's scopes.
+    /// The chat's scopes, as the requester may see them (see [`Scopes::visible_to`]).
     pub scopes: Scopes,
     /// Per event type (`message`, `system_message`, ...), the latest one the requester may see.
     pub last_event_per_type: BTreeMap<String, LastEvent>,
@@ -93,10 +94,10 @@ impl Engine {
         }
         ChatSummary {
             id: chat.id,
-            order: chat.order(),
+            order: chat.order_for(role),
             users: self.chat_users(chat),
             properties: self.properties_view(&chat.properties, Location::Chat, role),
-            scopes: chat.scopes.clone(),
+            scopes: chat.scopes.visible_to(role),
             last_event_per_type,
             last_thread_summary: chat
                 .last_thread()
@@ -113,7 +114,7 @@ impl Engine {
         let (offset, limit) = paginate(page, CHATS_LIMIT.0, CHATS_LIMIT.1, Some(CHATS_LIMIT.2))?;
         let chat_ids = self.customer_chats(req.id);
         let mut chats: Vec<&Chat> = chat_ids.iter().filter_map(|id| self.chat(id)).collect();
-        chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
+        chats.sort_by_key(|c| std::cmp::Reverse(c.order_for(Role::Customer)));
         Ok(ChatsSummary {
             chats_summary: chats
                 .iter()

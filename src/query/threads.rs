@@ -28,7 +28,7 @@ pub struct ChatThreads {
     pub users: Vec<User>,
     /// The chat's properties.
     pub properties: Properties,
-    /// The chat's scopes.
+    /// The chat's scopes, as the requester may see them (see [`Scopes::visible_to`]).
     pub scopes: Scopes,
     /// The threads asked for, in the order asked, with the events the requester may see.
     pub threads: Vec<Thread>,
@@ -57,7 +57,8 @@ fn summarize(thread: &Thread, role: crate::model::Role) -> ThreadSummary {
 }
 
 impl Engine {
-    /// `get_chat_threads`: the requested threads with their events, and a summary of all.
+    /// `get_chat_threads`: the requested threads with their events, in the order asked and each
+    /// once, and a summary of all.
     pub(crate) fn get_chat_threads(
         &self,
         req: &Requester,
@@ -66,8 +67,12 @@ impl Engine {
     ) -> Result<ChatThreads, Error> {
         let slot = self.chat_for(req, chat_id, crate::engine::ChatRight::Read)?;
         let chat = self.chat_at(slot);
+        // A thread asked for twice is returned once: otherwise a small request naming one long
+        // thread many times would make a response as large as it liked.
+        let mut seen = std::collections::BTreeSet::new();
         let threads = thread_ids
             .iter()
+            .filter(|id| seen.insert(**id))
             .map(|id| {
                 chat.thread(id)
                     .map(|t| self.thread_view(t, req.role))
@@ -81,7 +86,7 @@ impl Engine {
             id: chat_id,
             users: self.chat_users(chat),
             properties: self.properties_view(&chat.properties, Location::Chat, req.role),
-            scopes: chat.scopes.clone(),
+            scopes: chat.scopes.visible_to(req.role),
             threads,
             threads_summary: chat
                 .threads
