@@ -1160,6 +1160,83 @@ fn the_other_pushes_have_their_documented_payloads() {
     assert_eq!(customer["last_seen_timestamp"], json!(NOW));
 }
 
+// ----- customer login -----
+
+/// The details a customer gives at `login` are applied as `update_customer` applies them: the
+/// same state afterwards, the same pushes, the same journal record.
+#[test]
+fn customer_login_applies_its_details_as_update_customer_does() {
+    let base = world();
+    let details = json!({"name": "Jan Nowak", "email": "jan.nowak@example.net",
+        "fields": {"loyalty": "gold"},
+        "monitoring": {"page": {"url": "https://shop.example.org/cart", "title": "Cart"}}});
+
+    let mut by_login = base.clone();
+    by_login
+        .engine
+        .set_journal_mode(chatio::journal::JournalMode::Output);
+    let login = by_login.customer(json!({"request_id": "l", "action": "login",
+        "payload": {"token": "Bearer t", "customer": details}}));
+    assert_eq!(
+        ok_payload(&login),
+        json!({"customer_id": base.jan.to_string()})
+    );
+
+    let mut by_update = base.clone();
+    by_update
+        .engine
+        .set_journal_mode(chatio::journal::JournalMode::Output);
+    let update = by_update.customer(json!({"action": "update_customer",
+        "payload": {"customer": details}}));
+    assert!(update.success, "{}", update.response);
+
+    assert!(by_login.engine == by_update.engine, "the same state");
+    assert_eq!(login.pushes, update.pushes, "the same pushes");
+    assert_eq!(login.journal, update.journal, "the same journal record");
+    assert!(!login.journal.is_empty());
+    assert!(!login.pushes.is_empty());
+    assert!(login.pushes.iter().all(|p| p.action == "customer_updated"));
+    let jan = by_login.engine.customer(&base.jan).unwrap();
+    assert_eq!(jan.name.as_deref(), Some("Jan Nowak"));
+    assert_eq!(jan.email.as_deref(), Some("jan.nowak@example.net"));
+}
+
+/// Without details, or with an empty `customer`, a login changes nothing and pushes nothing;
+/// with invalid details it is a `validation` error that changes nothing either.
+#[test]
+fn customer_login_without_or_with_bad_details_changes_nothing() {
+    let base = world();
+    for payload in [
+        json!({"token": "Bearer t"}),
+        json!({"token": "Bearer t", "customer": {}}),
+        json!({"token": "Bearer t", "customer": {"fields": {}, "monitoring": {}}}),
+    ] {
+        let mut w = base.clone();
+        let reply = w.customer(json!({"action": "login", "payload": payload}));
+        assert_eq!(
+            ok_payload(&reply),
+            json!({"customer_id": base.jan.to_string()})
+        );
+        assert!(reply.pushes.is_empty(), "{payload}: {:?}", reply.pushes);
+        assert!(w.engine == base.engine, "{payload}: the engine changed");
+    }
+    for customer in [
+        json!({"name": "Jan", "email": "not an address"}),
+        json!({"monitoring": {"page": {"url": ""}}}),
+        json!({"fields": {"tier": 3}}),
+        json!("Jan"),
+    ] {
+        let mut w = base.clone();
+        let reply = w.customer(json!({"request_id": "l", "action": "login",
+            "payload": {"token": "Bearer t", "customer": customer}}));
+        let v = parse(&reply.response);
+        assert_eq!(v["payload"]["error"]["type"], "validation", "{customer}: {v}");
+        assert_eq!(v["request_id"], "l");
+        assert!(reply.pushes.is_empty());
+        assert!(w.engine == base.engine, "{customer}: the engine changed");
+    }
+}
+
 // ----- responses, per API -----
 
 #[test]

@@ -549,10 +549,38 @@ struct CustomerFields {
     monitoring: Monitoring,
 }
 
+impl CustomerFields {
+    /// Whether no detail is given: nothing for a login to apply.
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.email.is_none()
+            && self.fields.is_empty()
+            && self.monitoring.page.is_none()
+    }
+
+    /// The details as the facade's `update_customer` takes them.
+    fn into_update(self) -> CustomerUpdate {
+        CustomerUpdate {
+            name: self.name,
+            email: self.email,
+            fields: self.fields,
+            current_page: self.monitoring.page,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct UpdateCustomer {
     #[serde(default)]
     customer: CustomerFields,
+}
+
+/// The customer's `login` payload. The token is the host's business (it authenticated the
+/// connection); the optional details are those `update_customer` takes.
+#[derive(Deserialize)]
+struct CustomerLogin {
+    #[serde(default)]
+    customer: Option<CustomerFields>,
 }
 
 fn unknown(action: &str) -> Error {
@@ -802,7 +830,20 @@ fn customer(
     let mut c = engine.as_customer(me, now)?;
     let quiet = |v: Value| Ok((Payload::Json(v), Vec::new()));
     match action {
-        "login" => quiet(json!({ "customer_id": c.login()?.customer_id })),
+        "login" => {
+            let p: CustomerLogin = parse(payload)?;
+            let login = c.login()?;
+            // Details given at login are applied as `update_customer` applies them: the same
+            // validation, journal record and `customer_updated` pushes.
+            let pushes = match p.customer.filter(|d| !d.is_empty()) {
+                Some(details) => c.update_customer(details.into_update())?.pushes,
+                None => Vec::new(),
+            };
+            Ok((
+                Payload::Json(json!({ "customer_id": login.customer_id })),
+                pushes,
+            ))
+        }
         "get_chats_summary" => {
             let p: ChatsSummary = parse(payload)?;
             let page = Pagination {
@@ -893,13 +934,7 @@ fn customer(
         }
         "update_customer" => {
             let p: UpdateCustomer = parse(payload)?;
-            let update = CustomerUpdate {
-                name: p.customer.name,
-                email: p.customer.email,
-                fields: p.customer.fields,
-                current_page: p.customer.monitoring.page,
-            };
-            let out = c.update_customer(update)?;
+            let out = c.update_customer(p.customer.into_update())?;
             Ok((
                 Payload::Json(
                     json!({ "customer": render::customer(&out.response, Api::Customer) }),
