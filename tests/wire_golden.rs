@@ -1689,6 +1689,34 @@ fn customer_api_objects_have_only_documented_keys() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
+/// Every user object says whether the user is `present` in the chat; the engine lists only
+/// users who are, and the other user objects are of the requester or of a chat's customer.
+#[test]
+fn every_user_object_is_present() {
+    let base = world();
+    let mut users = 0;
+    for api in [Api::Agent, Api::Customer] {
+        for f in load(api) {
+            let (reply, _) = run_fixture(&base, &f);
+            for text in std::iter::once(&reply.response).chain(reply.pushes.iter().map(|p| &p.text))
+            {
+                let v = parse(text);
+                for (path, node) in nodes(&v) {
+                    let is_user = matches!(
+                        node.get("type").and_then(Value::as_str),
+                        Some("agent" | "customer")
+                    ) && node.get("id").is_some();
+                    if is_user {
+                        assert_eq!(node["present"], true, "{}: {path}: {node}", f.name);
+                        users += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(users >= 20, "only {users} user objects");
+}
+
 /// The checks above catch what they are meant to catch.
 #[test]
 fn the_checks_themselves_catch_problems() {

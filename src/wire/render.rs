@@ -303,10 +303,18 @@ pub(crate) fn scopes(s: &Scopes) -> Value {
     to_value(s)
 }
 
+/// `present` of a user object: whether the user is in the chat. The engine lists only the users
+/// in a chat (an agent who leaves is dropped from the list, a customer never leaves its chats),
+/// and the other user objects are of the requester itself or of a chat's customer, so every user
+/// object the codec shows is of a present user. Being connected is another matter, which the
+/// host knows.
+const PRESENT: bool = true;
+
 pub(crate) fn customer(c: &Customer, api: Api) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), to_value(&c.id));
     m.insert("type".into(), json!("customer"));
+    m.insert("present".into(), json!(PRESENT));
     if let Some(name) = &c.name {
         m.insert("name".into(), json!(name));
     }
@@ -332,6 +340,7 @@ pub(crate) fn agent(a: &Agent, routing_status: Option<RoutingStatus>, api: Api) 
     m.insert("id".into(), to_value(&a.id));
     m.insert("type".into(), json!("agent"));
     m.insert("name".into(), json!(a.name));
+    m.insert("present".into(), json!(PRESENT));
     // Customers are not shown agents' e-mail addresses.
     if let Some(email) = a.email.as_ref().filter(|_| api == Api::Agent) {
         m.insert("email".into(), json!(email));
