@@ -1230,11 +1230,98 @@ fn customer_login_without_or_with_bad_details_changes_nothing() {
         let reply = w.customer(json!({"request_id": "l", "action": "login",
             "payload": {"token": "Bearer t", "customer": customer}}));
         let v = parse(&reply.response);
-        assert_eq!(v["payload"]["error"]["type"], "validation", "{customer}: {v}");
+        assert_eq!(
+            v["payload"]["error"]["type"], "validation",
+            "{customer}: {v}"
+        );
         assert_eq!(v["request_id"], "l");
         assert!(reply.pushes.is_empty());
         assert!(w.engine == base.engine, "{customer}: the engine changed");
     }
+}
+
+// ----- last-seen times in a chat's user list -----
+
+/// The `last_seen_timestamp` of a user in `users`, by id.
+fn last_seen_of(users: &Value, id: &UserId) -> Value {
+    let user = users
+        .as_array()
+        .and_then(|list| list.iter().find(|u| u["id"] == id.to_string()))
+        .unwrap_or_else(|| panic!("{id} not in {users}"));
+    user.get("last_seen_timestamp")
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// In a chat's user list each user shows the time it has seen that chat up to
+/// (`update_last_seen_timestamp`), agents included; a user who never said shows none, even a
+/// customer active elsewhere in the license. Outside a chat's list the customer shows its
+/// latest activity, as before.
+#[test]
+fn chat_user_lists_show_each_users_last_seen_time_in_that_chat() {
+    let mut w = world();
+    let chat = w.chat.to_string();
+    let thread = w.thread.to_string();
+    let (anna, jan) = (w.anna.clone(), w.jan.clone());
+
+    // Nobody has said yet: no last-seen time in the chat, though Jan was active at T0.
+    let threads = ok_payload(&w.customer(json!({"action": "get_chat_threads",
+        "payload": {"chat_id": chat, "thread_ids": [thread]}})));
+    assert_eq!(last_seen_of(&threads["chat"]["users"], &jan), Value::Null);
+    assert_eq!(last_seen_of(&threads["chat"]["users"], &anna), Value::Null);
+
+    let seen = w.agent(json!({"action": "update_last_seen_timestamp",
+        "payload": {"chat_id": chat, "timestamp": T0 + 30}}));
+    assert!(seen.success, "{}", seen.response);
+    let seen = w.customer(json!({"action": "update_last_seen_timestamp",
+        "payload": {"chat_id": chat, "timestamp": T0 + 40}}));
+    assert!(seen.success, "{}", seen.response);
+
+    let mut lists = Vec::new();
+    for (api, user) in [(Api::Agent, anna.clone()), (Api::Customer, jan.clone())] {
+        let request = json!({"action": "get_chat_threads",
+            "payload": {"chat_id": chat, "thread_ids": [thread]}});
+        let reply = w.send(api, &user, &request.to_string());
+        lists.push((
+            format!("{api:?} get_chat_threads"),
+            ok_payload(&reply)["chat"]["users"].clone(),
+        ));
+    }
+    let login = ok_payload(&w.agent(json!({"action": "login", "payload": {"token": "t"}})));
+    lists.push((
+        "agent login".into(),
+        login["chats_summary"][0]["users"].clone(),
+    ));
+    let summary = ok_payload(&w.customer(json!({"action": "get_chats_summary", "payload": {}})));
+    lists.push((
+        "customer get_chats_summary".into(),
+        summary["chats_summary"][0]["users"].clone(),
+    ));
+    // A new thread: incoming_chat_thread to both sides.
+    let closed = w.customer(json!({"action": "close_thread", "payload": {"chat_id": chat}}));
+    assert!(closed.success, "{}", closed.response);
+    let reopened = w.customer(json!({"action": "send_event",
+        "payload": {"chat_id": chat, "event": {"type": "message", "text": "Me again"}}}));
+    for to_customers in [false, true] {
+        let push = push_payload(&w, &reopened, "incoming_chat_thread", to_customers);
+        lists.push((
+            format!("incoming_chat_thread to customers: {to_customers}"),
+            push["chat"]["users"].clone(),
+        ));
+    }
+    for (what, users) in &lists {
+        assert_eq!(
+            last_seen_of(users, &anna),
+            json!(T0 + 30),
+            "{what}: {users}"
+        );
+        assert_eq!(last_seen_of(users, &jan), json!(T0 + 40), "{what}: {users}");
+    }
+
+    // Outside a chat's user list, the customer object keeps the customer's latest activity.
+    let updated = ok_payload(&w.customer(json!({"action": "update_customer",
+        "payload": {"customer": {"name": "Jan"}}})));
+    assert_eq!(updated["customer"]["last_seen_timestamp"], json!(NOW));
 }
 
 // ----- responses, per API -----

@@ -643,7 +643,12 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
     match action {
         "login" => {
             let login = a.login()?;
-            let mut profile = render::agent(&login.my_profile, routing_status, Api::Agent);
+            let mut profile = render::agent(
+                &login.my_profile,
+                routing_status,
+                Api::Agent,
+                render::LastSeen::License,
+            );
             if let Value::Object(m) = &mut profile {
                 m.insert("permission".into(), json!(login.my_profile.permission));
             }
@@ -936,9 +941,11 @@ fn customer(
             let p: UpdateCustomer = parse(payload)?;
             let out = c.update_customer(p.customer.into_update())?;
             Ok((
-                Payload::Json(
-                    json!({ "customer": render::customer(&out.response, Api::Customer) }),
-                ),
+                Payload::Json(json!({ "customer": render::customer(
+                        &out.response,
+                        Api::Customer,
+                        render::LastSeen::License,
+                    ) })),
                 out.pushes,
             ))
         }

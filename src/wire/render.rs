@@ -5,12 +5,15 @@
 //! Events, the hot path, are written straight to text by [`write_event`]; [`WireEvent`] is the
 //! same object for `Value`s. The rest goes through `serde_json::Value`.
 
+use std::collections::BTreeMap;
+
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::Api;
 use crate::model::{
-    Agent, Customer, Event, EventKind, Properties, Recipients, Scopes, Thread, User,
+    Agent, Customer, Event, EventKind, Properties, Recipients, Scopes, Thread, Timestamp, User,
+    UserId,
 };
 use crate::push::{ChatThread, PushKind};
 use crate::query::{ChatSummary, ChatThreads, ThreadsSummary};
@@ -310,7 +313,17 @@ pub(crate) fn scopes(s: &Scopes) -> Value {
 /// host knows.
 const PRESENT: bool = true;
 
-pub(crate) fn customer(c: &Customer, api: Api) -> Value {
+/// Which `last_seen_timestamp` a user object shows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LastSeen {
+    /// Outside a chat's user list: a customer's latest activity in the license; none for an
+    /// agent, which has no such time.
+    License,
+    /// In a chat's user list: the time the user has seen that chat up to, if it ever said.
+    InChat(Option<Timestamp>),
+}
+
+pub(crate) fn customer(c: &Customer, api: Api, seen: LastSeen) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), to_value(&c.id));
     m.insert("type".into(), json!("customer"));
@@ -321,7 +334,11 @@ pub(crate) fn customer(c: &Customer, api: Api) -> Value {
     if let Some(email) = &c.email {
         m.insert("email".into(), json!(email));
     }
-    if let Some(t) = c.last_seen_timestamp {
+    let last_seen = match seen {
+        LastSeen::License => c.last_seen_timestamp,
+        LastSeen::InChat(t) => t,
+    };
+    if let Some(t) = last_seen {
         m.insert("last_seen_timestamp".into(), to_value(t));
     }
     m.insert("fields".into(), to_value(&c.fields));
@@ -335,7 +352,12 @@ pub(crate) fn customer(c: &Customer, api: Api) -> Value {
     Value::Object(m)
 }
 
-pub(crate) fn agent(a: &Agent, routing_status: Option<RoutingStatus>, api: Api) -> Value {
+pub(crate) fn agent(
+    a: &Agent,
+    routing_status: Option<RoutingStatus>,
+    api: Api,
+    seen: LastSeen,
+) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), to_value(&a.id));
     m.insert("type".into(), json!("agent"));
@@ -351,18 +373,26 @@ pub(crate) fn agent(a: &Agent, routing_status: Option<RoutingStatus>, api: Api) 
     if let Some(status) = routing_status {
         m.insert("routing_status".into(), json!(status.as_str()));
     }
+    if let LastSeen::InChat(Some(t)) = seen {
+        m.insert("last_seen_timestamp".into(), to_value(t));
+    }
     Value::Object(m)
 }
 
-pub(crate) fn user(u: &User, api: Api) -> Value {
+pub(crate) fn user(u: &User, api: Api, seen: LastSeen) -> Value {
     match u {
-        User::Customer(c) => customer(c, api),
-        User::Agent(a) => agent(a, None, api),
+        User::Customer(c) => customer(c, api, seen),
+        User::Agent(a) => agent(a, None, api, seen),
     }
 }
 
-fn users(list: &[User], api: Api) -> Value {
-    Value::Array(list.iter().map(|u| user(u, api)).collect())
+/// A chat's user list, each user with its last-seen time in that chat.
+fn users(list: &[User], last_seen: &BTreeMap<UserId, Timestamp>, api: Api) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|u| user(u, api, LastSeen::InChat(last_seen.get(u.id()).copied())))
+            .collect(),
+    )
 }
 
 pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
@@ -387,7 +417,7 @@ pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
 pub(crate) fn chat_thread(c: &ChatThread, api: Api) -> Value {
     json!({
         "id": c.id,
-        "users": users(&c.users, api),
+        "users": users(&c.users, &c.last_seen, api),
         "properties": properties(&c.properties),
         "scopes": scopes(&c.scopes),
         "thread": thread(&c.thread, true),
@@ -407,7 +437,7 @@ pub(crate) fn chat_threads(c: &ChatThreads, api: Api) -> Value {
     json!({
         "chat": {
             "id": c.id,
-            "users": users(&c.users, api),
+            "users": users(&c.users, &c.last_seen, api),
             "properties": properties(&c.properties),
             "scopes": scopes(&c.scopes),
             "threads": c.threads.iter().map(|t| thread(t, true)).collect::<Vec<_>>(),
@@ -445,7 +475,7 @@ pub(crate) fn chat_summary(c: &ChatSummary, api: Api) -> Value {
     if api == Api::Customer {
         m.insert("order".into(), json!(c.order));
     }
-    m.insert("users".into(), users(&c.users, api));
+    m.insert("users".into(), users(&c.users, &c.last_seen, api));
     m.insert("last_event_per_type".into(), Value::Object(last));
     if api == Api::Agent {
         if let Some(t) = &c.last_thread_summary {
@@ -473,20 +503,26 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
         } => match api {
             Api::Customer => json!({
                 "chat_id": chat_id,
-                "updated_users": { "added": users(added, api), "removed_ids": removed_ids },
+                "updated_users": {
+                    "added": users(added, &BTreeMap::new(), api),
+                    "removed_ids": removed_ids,
+                },
             }),
             Api::Agent => {
                 let (agents, customers): (Vec<&User>, Vec<&User>) =
                     added.iter().partition(|u| matches!(u, User::Agent(_)));
+                // Users who just joined have no last-seen time in the chat to show (the push
+                // carries none).
+                let user = |u: &User| user(u, api, LastSeen::InChat(None));
                 json!({
                     "chat_id": chat_id,
                     "updated_users": {
                         "customers": {
-                            "added": customers.into_iter().map(|u| user(u, api)).collect::<Vec<_>>(),
+                            "added": customers.into_iter().map(user).collect::<Vec<_>>(),
                             "removed_ids": [],
                         },
                         "agents": {
-                            "added": agents.into_iter().map(|u| user(u, api)).collect::<Vec<_>>(),
+                            "added": agents.into_iter().map(user).collect::<Vec<_>>(),
                             "removed_ids": removed_ids,
                         },
                     },
@@ -551,7 +587,7 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
         PushKind::CustomerUpdated {
             chat_id,
             customer: c,
-        } => json!({ "chat_id": chat_id, "customer": customer(c, api) }),
+        } => json!({ "chat_id": chat_id, "customer": customer(c, api, LastSeen::License) }),
         PushKind::AgentUpdated {
             agent_id,
             routing_status,
