@@ -1324,6 +1324,66 @@ fn chat_user_lists_show_each_users_last_seen_time_in_that_chat() {
     assert_eq!(updated["customer"]["last_seen_timestamp"], json!(NOW));
 }
 
+// ----- the customer's page -----
+
+/// Agents see the customer's page as the Agent API's `monitoring.current_visit.pages`;
+/// customers are not shown monitoring. A page may come with only a title, as the Customer API
+/// allows, but not empty.
+#[test]
+fn the_customers_page_is_monitoring_current_visit_for_agents() {
+    let base = world();
+    let chat = base.chat.to_string();
+    for (page, shown) in [
+        (
+            json!({"url": "https://shop.example.org/cart", "title": "Cart"}),
+            json!({"url": "https://shop.example.org/cart", "title": "Cart"}),
+        ),
+        (json!({"title": "Cart"}), json!({"title": "Cart"})),
+        (
+            json!({"url": "https://shop.example.org/cart"}),
+            json!({"url": "https://shop.example.org/cart"}),
+        ),
+    ] {
+        let mut w = base.clone();
+        let reply = w.customer(json!({"action": "update_customer",
+            "payload": {"customer": {"monitoring": {"page": page}}}}));
+        let response = ok_payload(&reply);
+        assert!(
+            response["customer"].get("monitoring").is_none(),
+            "{response}"
+        );
+        let push = push_payload(&w, &reply, "customer_updated", false);
+        assert_eq!(
+            push["customer"]["monitoring"],
+            json!({"current_visit": {"pages": [shown]}}),
+            "{page}"
+        );
+        let threads = ok_payload(&w.agent(json!({"action": "get_chat_threads",
+            "payload": {"chat_id": chat}})));
+        let customer = &threads["chat"]["users"][0];
+        assert_eq!(customer["type"], "customer");
+        assert_eq!(
+            customer["monitoring"],
+            json!({"current_visit": {"pages": [shown]}})
+        );
+        let threads = ok_payload(&w.customer(json!({"action": "get_chat_threads",
+            "payload": {"chat_id": chat}})));
+        assert!(threads["chat"]["users"][0].get("monitoring").is_none());
+    }
+    for page in [
+        json!({}),
+        json!({"url": ""}),
+        json!({"url": " ", "title": "Cart"}),
+    ] {
+        let mut w = base.clone();
+        let reply = w.customer(json!({"action": "update_customer",
+            "payload": {"customer": {"monitoring": {"page": page}}}}));
+        let v = parse(&reply.response);
+        assert_eq!(v["payload"]["error"]["type"], "validation", "{page}: {v}");
+        assert!(w.engine == base.engine, "{page}: the engine changed");
+    }
+}
+
 // ----- responses, per API -----
 
 #[test]

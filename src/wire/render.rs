@@ -344,8 +344,14 @@ pub(crate) fn customer(c: &Customer, api: Api, seen: LastSeen) -> Value {
     m.insert("fields".into(), to_value(&c.fields));
     // Monitoring and the ban are for agents; the Customer API's customer object has neither.
     if api == Api::Agent {
+        // The Agent API's `monitoring.current_visit.pages` lists the pages of the visit; the
+        // engine knows only the current one, and not when the visit or the page began, so the
+        // list has that page alone and the `start` times are left out.
         if let Some(page) = &c.current_page {
-            m.insert("monitoring".into(), json!({ "current_page": page }));
+            m.insert(
+                "monitoring".into(),
+                json!({ "current_visit": { "pages": [page] } }),
+            );
         }
         m.insert("banned".into(), json!(c.banned_until.is_some()));
     }
