@@ -1493,6 +1493,36 @@ fn auto_chat_scopes_round_trip_through_the_wire() {
     assert_eq!(ok_payload(&removed), json!({}));
 }
 
+/// Optional fields of an auto chat scopes configuration that were not given are left out, not
+/// `null`: no description, no URL rule, no property rules.
+#[test]
+fn auto_chat_scopes_config_leaves_out_what_was_not_given() {
+    let mut w = world();
+    let added = ok_payload(
+        &w.agent(json!({"action": "add_auto_chat_scopes", "payload": {
+        "scopes": {"groups": [1]},
+        "rules": {"customer_url": {"values": [{"value": "/pricing", "exact_match": false}]}}}})),
+    );
+    let id = added["auto_chat_scopes_id"].clone();
+    let config = ok_payload(&w.agent(json!({"action": "get_auto_chat_scopes_config"})));
+    let nulls: Vec<String> = nodes(&config)
+        .into_iter()
+        .filter(|(_, v)| v.is_null())
+        .map(|(path, _)| path)
+        .collect();
+    assert!(nulls.is_empty(), "null at {nulls:?}: {config}");
+    assert_eq!(
+        config["auto_chat_scopes_config"],
+        json!([
+            {"id": w.auto_scopes, "description": "Phone chats go to group 2",
+             "scopes": {"groups": [2]},
+             "rules": {"chat_properties": {"source": {"type": {"values": ["phone"]}}}}},
+            {"id": id, "scopes": {"groups": [1]},
+             "rules": {"customer_url": {"values": [{"value": "/pricing", "exact_match": false}]}}},
+        ])
+    );
+}
+
 #[test]
 fn author_id_acts_as_a_bot_the_requester_owns() {
     let mut w = world();

@@ -789,6 +789,7 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
         }
         "get_auto_chat_scopes_config" => {
             let config = a.get_auto_chat_scopes_config()?;
+            let config: Vec<Value> = config.iter().map(render::auto_chat_scopes).collect();
             quiet(json!({ "auto_chat_scopes_config": config }))
         }
         "transfer_chat" => {

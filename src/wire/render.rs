@@ -11,6 +11,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::Api;
+use crate::engine::AutoChatScopes;
 use crate::model::{
     Agent, Customer, Event, EventKind, Properties, Recipients, Scopes, Thread, Timestamp, User,
     UserId,
@@ -399,6 +400,30 @@ fn users(list: &[User], last_seen: &BTreeMap<UserId, Timestamp>, api: Api) -> Va
             .map(|u| user(u, api, LastSeen::InChat(last_seen.get(u.id()).copied())))
             .collect(),
     )
+}
+
+/// One auto chat scopes configuration. Its derived `Serialize` (the snapshot's and the journal's
+/// format) writes unset fields as `null`; the wire leaves them out, and leaves out rules not
+/// given.
+pub(crate) fn auto_chat_scopes(config: &AutoChatScopes) -> Value {
+    let mut rules = Map::new();
+    if !config.rules.chat_properties.is_empty() {
+        rules.insert(
+            "chat_properties".into(),
+            to_value(&config.rules.chat_properties),
+        );
+    }
+    if let Some(filter) = &config.rules.customer_url {
+        rules.insert("customer_url".into(), to_value(filter));
+    }
+    let mut m = Map::new();
+    m.insert("id".into(), json!(config.id));
+    if let Some(description) = &config.description {
+        m.insert("description".into(), json!(description));
+    }
+    m.insert("scopes".into(), scopes(&config.scopes));
+    m.insert("rules".into(), Value::Object(rules));
+    Value::Object(m)
 }
 
 pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
