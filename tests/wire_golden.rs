@@ -1384,6 +1384,62 @@ fn the_customers_page_is_monitoring_current_visit_for_agents() {
     }
 }
 
+// ----- change_push_notifications -----
+
+/// `change_push_notifications` checks its three required fields and names the one that is
+/// wrong; a valid request is acknowledged and changes nothing.
+#[test]
+fn change_push_notifications_checks_its_fields() {
+    let base = world();
+    for enabled in [true, false] {
+        for platform in ["ios", "android"] {
+            let mut w = base.clone();
+            let reply = w.agent(json!({"action": "change_push_notifications", "payload": {
+                "firebase_token": "fcm-1", "platform": platform, "enabled": enabled}}));
+            assert_eq!(ok_payload(&reply), json!({}));
+            assert!(reply.pushes.is_empty());
+            assert!(w.engine == base.engine, "nothing is kept");
+        }
+    }
+    let good = json!({"firebase_token": "fcm-1", "platform": "ios", "enabled": true});
+    let cases = [
+        ("firebase_token", None),
+        ("firebase_token", Some(json!(""))),
+        ("firebase_token", Some(json!("  "))),
+        ("firebase_token", Some(json!(42))),
+        ("platform", None),
+        ("platform", Some(json!("windows"))),
+        ("platform", Some(json!("IOS"))),
+        ("platform", Some(json!(true))),
+        ("enabled", None),
+        ("enabled", Some(json!("true"))),
+        ("enabled", Some(json!(1))),
+    ];
+    for (field, value) in cases {
+        let mut payload = good.clone();
+        match &value {
+            Some(v) => payload[field] = v.clone(),
+            None => {
+                payload.as_object_mut().unwrap().remove(field);
+            }
+        }
+        let mut w = base.clone();
+        let reply = w.agent(
+            json!({"request_id": "pn", "action": "change_push_notifications",
+            "payload": payload}),
+        );
+        let v = parse(&reply.response);
+        let error = &v["payload"]["error"];
+        assert_eq!(error["type"], "validation", "{payload}: {v}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| m.contains(field)),
+            "{payload}: the message does not name {field}: {error}"
+        );
+        assert_eq!(v["request_id"], "pn");
+        assert!(w.engine == base.engine);
+    }
+}
+
 // ----- responses, per API -----
 
 #[test]

@@ -583,6 +583,50 @@ struct CustomerLogin {
     customer: Option<CustomerFields>,
 }
 
+/// `change_push_notifications`' payload, read loosely so that each check can name its field.
+#[derive(Deserialize)]
+struct PushNotifications {
+    #[serde(default)]
+    firebase_token: Option<Value>,
+    #[serde(default)]
+    platform: Option<Value>,
+    #[serde(default)]
+    enabled: Option<Value>,
+}
+
+/// Checks a `change_push_notifications` payload: `firebase_token` a non-empty string,
+/// `platform` `ios` or `android`, `enabled` a boolean, all required. A valid request changes
+/// nothing: the library sends no push notifications and keeps no devices (sending them is the
+/// host's business), so it only acknowledges.
+fn push_notifications(payload: &str) -> Result<(), Error> {
+    let p: PushNotifications = parse(payload)?;
+    match p.firebase_token {
+        Some(Value::String(token)) if !token.trim().is_empty() => {}
+        _ => {
+            return Err(Error::InvalidField {
+                field: "firebase_token",
+                reason: "required: a non-empty string".into(),
+            });
+        }
+    }
+    match p.platform {
+        Some(Value::String(platform)) if matches!(platform.as_str(), "ios" | "android") => {}
+        _ => {
+            return Err(Error::InvalidField {
+                field: "platform",
+                reason: "required: \"ios\" or \"android\"".into(),
+            });
+        }
+    }
+    match p.enabled {
+        Some(Value::Bool(_)) => Ok(()),
+        _ => Err(Error::InvalidField {
+            field: "enabled",
+            reason: "required: a boolean".into(),
+        }),
+    }
+}
+
 fn unknown(action: &str) -> Error {
     Error::InvalidField {
         field: "action",
@@ -753,7 +797,10 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
             let out = a.update_agent(p.agent_id.as_ref(), p.routing_status)?;
             Ok((empty(), out.pushes))
         }
-        "change_push_notifications" => Ok((empty(), Vec::new())),
+        "change_push_notifications" => {
+            push_notifications(payload)?;
+            Ok((empty(), Vec::new()))
+        }
         "update_chat_properties" => {
             let p: ChatProperties = parse(payload)?;
             let out = a.update_chat_properties(p.chat_id, properties(p.properties)?)?;
