@@ -1,5 +1,6 @@
 //! Pushes: what the engine tells users about, already addressed and filtered.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,10 @@ pub struct ChatThread {
     pub id: ChatId,
     /// The chat's users.
     pub users: Vec<User>,
+    /// Per user of the chat, the time it has seen the chat up to (`update_last_seen_timestamp`);
+    /// users who never said are left out.
+    #[serde(default)]
+    pub last_seen: BTreeMap<UserId, Timestamp>,
     /// The chat's properties.
     pub properties: Properties,
     /// The chat's scopes, as the recipient may see them (see [`Scopes::visible_to`]).

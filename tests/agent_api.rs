@@ -1148,7 +1148,7 @@ fn agents_see_customer_updates_in_their_chats() -> Result<(), Error> {
         .as_customer(&jan, at(10))?
         .update_customer(CustomerUpdate {
             current_page: Some(Page {
-                url: "https://shop.example.com/".into(),
+                url: Some("https://shop.example.com/".into()),
                 title: None,
             }),
             ..CustomerUpdate::default()
@@ -1161,7 +1161,10 @@ fn agents_see_customer_updates_in_their_chats() -> Result<(), Error> {
         panic!("the first user of a chat is its customer");
     };
     assert_eq!(
-        customer.current_page.as_ref().map(|p| p.url.as_str()),
+        customer
+            .current_page
+            .as_ref()
+            .and_then(|p| p.url.as_deref()),
         Some("https://shop.example.com/")
     );
     Ok(())

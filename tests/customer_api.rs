@@ -797,7 +797,7 @@ fn update_customer_changes_details_and_tells_each_active_chat() -> Result<(), Er
         .update_customer(CustomerUpdate {
             name: Some("Jan K.".into()),
             current_page: Some(Page {
-                url: "https://shop.example.com/checkout".into(),
+                url: Some("https://shop.example.com/checkout".into()),
                 title: Some("Checkout".into()),
             }),
             ..CustomerUpdate::default()
@@ -840,7 +840,7 @@ fn update_customer_changes_details_and_tells_each_active_chat() -> Result<(), Er
             CustomerUpdate {
                 name: Some("Jan".into()),
                 current_page: Some(Page {
-                    url: String::new(),
+                    url: Some(String::new()),
                     title: None,
                 }),
                 ..CustomerUpdate::default()

@@ -141,7 +141,7 @@ fn visit(f: &mut Fixture, who: &UserId, url: &str, t: i64) {
         .unwrap()
         .update_customer(CustomerUpdate {
             current_page: Some(Page {
-                url: url.into(),
+                url: Some(url.into()),
                 title: None,
             }),
             ..CustomerUpdate::default()
@@ -887,6 +887,46 @@ fn auto_scopes_use_the_page_the_customer_is_on_when_the_chat_starts() {
     // A later page does not change the started chat's scopes.
     visit(&mut f, &kim, "https://example.com/home", 4);
     assert_eq!(f.engine.chat(&out.response.id).unwrap().scopes, groups([2]));
+}
+
+/// A page reported with a title only has no URL: URL rules see no page, as before any visit.
+#[test]
+fn a_page_without_a_url_is_no_url_to_auto_scopes() {
+    let mut f = fixture();
+    add_auto(
+        &mut f,
+        "not pricing",
+        groups([2]),
+        url_rule(UrlFilter::ExcludeValues(vec![contains("/pricing")])),
+    );
+    add_auto(
+        &mut f,
+        "pricing",
+        groups([3]),
+        url_rule(UrlFilter::Values(vec![contains("/pricing")])),
+    );
+    let kim = customer(&mut f, "customer-kim");
+    visit(&mut f, &kim, "https://example.com/pricing", 1);
+    let _ = f
+        .engine
+        .as_customer(&kim, at(2))
+        .unwrap()
+        .update_customer(CustomerUpdate {
+            current_page: Some(Page {
+                url: None,
+                title: Some("Pricing".into()),
+            }),
+            ..CustomerUpdate::default()
+        })
+        .unwrap();
+    let page = f.engine.customer(&kim).unwrap().current_page.clone();
+    assert_eq!(
+        page.and_then(|p| p.url),
+        None,
+        "the title-only page replaced the page"
+    );
+    let out = start(&mut f, &kim, Scopes::default(), Properties::new(), 3);
+    assert_eq!(out.response.scopes, groups([2]));
 }
 
 #[test]

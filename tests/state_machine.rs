@@ -1090,11 +1090,11 @@ fn run_op(w: &mut World, op: &Op, t: Timestamp, eff: Timestamp, before: &Engine)
                 u.fields.insert(format!("field{k}"), format!("value{v}"));
             }
             u.current_page = update.page.map(|valid| Page {
-                url: if valid {
+                url: Some(if valid {
                     "https://shop.example.com/cart".into()
                 } else {
                     " ".into()
-                },
+                }),
                 title: None,
             });
             let r = engine

@@ -1420,7 +1420,7 @@ fn r14_update_customer_pushes_once_per_active_chat() -> Result<(), Error> {
     f.close(b, at(30));
 
     let page = Page {
-        url: "https://shop.example.com/cart".into(),
+        url: Some("https://shop.example.com/cart".into()),
         title: Some("Cart".into()),
     };
     let out = f

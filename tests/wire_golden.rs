@@ -1160,6 +1160,286 @@ fn the_other_pushes_have_their_documented_payloads() {
     assert_eq!(customer["last_seen_timestamp"], json!(NOW));
 }
 
+// ----- customer login -----
+
+/// The details a customer gives at `login` are applied as `update_customer` applies them: the
+/// same state afterwards, the same pushes, the same journal record.
+#[test]
+fn customer_login_applies_its_details_as_update_customer_does() {
+    let base = world();
+    let details = json!({"name": "Jan Nowak", "email": "jan.nowak@example.net",
+        "fields": {"loyalty": "gold"},
+        "monitoring": {"page": {"url": "https://shop.example.org/cart", "title": "Cart"}}});
+
+    let mut by_login = base.clone();
+    by_login
+        .engine
+        .set_journal_mode(chatio::journal::JournalMode::Output);
+    let login = by_login.customer(json!({"request_id": "l", "action": "login",
+        "payload": {"token": "Bearer t", "customer": details}}));
+    assert_eq!(
+        ok_payload(&login),
+        json!({"customer_id": base.jan.to_string()})
+    );
+
+    let mut by_update = base.clone();
+    by_update
+        .engine
+        .set_journal_mode(chatio::journal::JournalMode::Output);
+    let update = by_update.customer(json!({"action": "update_customer",
+        "payload": {"customer": details}}));
+    assert!(update.success, "{}", update.response);
+
+    assert!(by_login.engine == by_update.engine, "the same state");
+    assert_eq!(login.pushes, update.pushes, "the same pushes");
+    assert_eq!(login.journal, update.journal, "the same journal record");
+    assert!(!login.journal.is_empty());
+    assert!(!login.pushes.is_empty());
+    assert!(login.pushes.iter().all(|p| p.action == "customer_updated"));
+    let jan = by_login.engine.customer(&base.jan).unwrap();
+    assert_eq!(jan.name.as_deref(), Some("Jan Nowak"));
+    assert_eq!(jan.email.as_deref(), Some("jan.nowak@example.net"));
+}
+
+/// Without details, or with an empty `customer`, a login changes nothing and pushes nothing;
+/// with invalid details it is a `validation` error that changes nothing either.
+#[test]
+fn customer_login_without_or_with_bad_details_changes_nothing() {
+    let base = world();
+    for payload in [
+        json!({"token": "Bearer t"}),
+        json!({"token": "Bearer t", "customer": {}}),
+        json!({"token": "Bearer t", "customer": {"fields": {}, "monitoring": {}}}),
+    ] {
+        let mut w = base.clone();
+        let reply = w.customer(json!({"action": "login", "payload": payload}));
+        assert_eq!(
+            ok_payload(&reply),
+            json!({"customer_id": base.jan.to_string()})
+        );
+        assert!(reply.pushes.is_empty(), "{payload}: {:?}", reply.pushes);
+        assert!(w.engine == base.engine, "{payload}: the engine changed");
+    }
+    for customer in [
+        json!({"name": "Jan", "email": "not an address"}),
+        json!({"monitoring": {"page": {"url": ""}}}),
+        json!({"fields": {"tier": 3}}),
+        json!("Jan"),
+    ] {
+        let mut w = base.clone();
+        let reply = w.customer(json!({"request_id": "l", "action": "login",
+            "payload": {"token": "Bearer t", "customer": customer}}));
+        let v = parse(&reply.response);
+        assert_eq!(
+            v["payload"]["error"]["type"], "validation",
+            "{customer}: {v}"
+        );
+        assert_eq!(v["request_id"], "l");
+        assert!(reply.pushes.is_empty());
+        assert!(w.engine == base.engine, "{customer}: the engine changed");
+    }
+}
+
+// ----- last-seen times in a chat's user list -----
+
+/// The `last_seen_timestamp` of a user in `users`, by id.
+fn last_seen_of(users: &Value, id: &UserId) -> Value {
+    let user = users
+        .as_array()
+        .and_then(|list| list.iter().find(|u| u["id"] == id.to_string()))
+        .unwrap_or_else(|| panic!("{id} not in {users}"));
+    user.get("last_seen_timestamp")
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// In a chat's user list each user shows the time it has seen that chat up to
+/// (`update_last_seen_timestamp`), agents included; a user who never said shows none, even a
+/// customer active elsewhere in the license. Outside a chat's list the customer shows its
+/// latest activity, as before.
+#[test]
+fn chat_user_lists_show_each_users_last_seen_time_in_that_chat() {
+    let mut w = world();
+    let chat = w.chat.to_string();
+    let thread = w.thread.to_string();
+    let (anna, jan) = (w.anna.clone(), w.jan.clone());
+
+    // Nobody has said yet: no last-seen time in the chat, though Jan was active at T0.
+    let threads = ok_payload(&w.customer(json!({"action": "get_chat_threads",
+        "payload": {"chat_id": chat, "thread_ids": [thread]}})));
+    assert_eq!(last_seen_of(&threads["chat"]["users"], &jan), Value::Null);
+    assert_eq!(last_seen_of(&threads["chat"]["users"], &anna), Value::Null);
+
+    let seen = w.agent(json!({"action": "update_last_seen_timestamp",
+        "payload": {"chat_id": chat, "timestamp": T0 + 30}}));
+    assert!(seen.success, "{}", seen.response);
+    let seen = w.customer(json!({"action": "update_last_seen_timestamp",
+        "payload": {"chat_id": chat, "timestamp": T0 + 40}}));
+    assert!(seen.success, "{}", seen.response);
+
+    let mut lists = Vec::new();
+    for (api, user) in [(Api::Agent, anna.clone()), (Api::Customer, jan.clone())] {
+        let request = json!({"action": "get_chat_threads",
+            "payload": {"chat_id": chat, "thread_ids": [thread]}});
+        let reply = w.send(api, &user, &request.to_string());
+        lists.push((
+            format!("{api:?} get_chat_threads"),
+            ok_payload(&reply)["chat"]["users"].clone(),
+        ));
+    }
+    let login = ok_payload(&w.agent(json!({"action": "login", "payload": {"token": "t"}})));
+    lists.push((
+        "agent login".into(),
+        login["chats_summary"][0]["users"].clone(),
+    ));
+    let summary = ok_payload(&w.customer(json!({"action": "get_chats_summary", "payload": {}})));
+    lists.push((
+        "customer get_chats_summary".into(),
+        summary["chats_summary"][0]["users"].clone(),
+    ));
+    // A new thread: incoming_chat_thread to both sides.
+    let closed = w.customer(json!({"action": "close_thread", "payload": {"chat_id": chat}}));
+    assert!(closed.success, "{}", closed.response);
+    let reopened = w.customer(json!({"action": "send_event",
+        "payload": {"chat_id": chat, "event": {"type": "message", "text": "Me again"}}}));
+    for to_customers in [false, true] {
+        let push = push_payload(&w, &reopened, "incoming_chat_thread", to_customers);
+        lists.push((
+            format!("incoming_chat_thread to customers: {to_customers}"),
+            push["chat"]["users"].clone(),
+        ));
+    }
+    for (what, users) in &lists {
+        assert_eq!(
+            last_seen_of(users, &anna),
+            json!(T0 + 30),
+            "{what}: {users}"
+        );
+        assert_eq!(last_seen_of(users, &jan), json!(T0 + 40), "{what}: {users}");
+    }
+
+    // Outside a chat's user list, the customer object keeps the customer's latest activity.
+    let updated = ok_payload(&w.customer(json!({"action": "update_customer",
+        "payload": {"customer": {"name": "Jan"}}})));
+    assert_eq!(updated["customer"]["last_seen_timestamp"], json!(NOW));
+}
+
+// ----- the customer's page -----
+
+/// Agents see the customer's page as the Agent API's `monitoring.current_visit.pages`;
+/// customers are not shown monitoring. A page may come with only a title, as the Customer API
+/// allows, but not empty.
+#[test]
+fn the_customers_page_is_monitoring_current_visit_for_agents() {
+    let base = world();
+    let chat = base.chat.to_string();
+    for (page, shown) in [
+        (
+            json!({"url": "https://shop.example.org/cart", "title": "Cart"}),
+            json!({"url": "https://shop.example.org/cart", "title": "Cart"}),
+        ),
+        (json!({"title": "Cart"}), json!({"title": "Cart"})),
+        (
+            json!({"url": "https://shop.example.org/cart"}),
+            json!({"url": "https://shop.example.org/cart"}),
+        ),
+    ] {
+        let mut w = base.clone();
+        let reply = w.customer(json!({"action": "update_customer",
+            "payload": {"customer": {"monitoring": {"page": page}}}}));
+        let response = ok_payload(&reply);
+        assert!(
+            response["customer"].get("monitoring").is_none(),
+            "{response}"
+        );
+        let push = push_payload(&w, &reply, "customer_updated", false);
+        assert_eq!(
+            push["customer"]["monitoring"],
+            json!({"current_visit": {"pages": [shown]}}),
+            "{page}"
+        );
+        let threads = ok_payload(&w.agent(json!({"action": "get_chat_threads",
+            "payload": {"chat_id": chat}})));
+        let customer = &threads["chat"]["users"][0];
+        assert_eq!(customer["type"], "customer");
+        assert_eq!(
+            customer["monitoring"],
+            json!({"current_visit": {"pages": [shown]}})
+        );
+        let threads = ok_payload(&w.customer(json!({"action": "get_chat_threads",
+            "payload": {"chat_id": chat}})));
+        assert!(threads["chat"]["users"][0].get("monitoring").is_none());
+    }
+    for page in [
+        json!({}),
+        json!({"url": ""}),
+        json!({"url": " ", "title": "Cart"}),
+    ] {
+        let mut w = base.clone();
+        let reply = w.customer(json!({"action": "update_customer",
+            "payload": {"customer": {"monitoring": {"page": page}}}}));
+        let v = parse(&reply.response);
+        assert_eq!(v["payload"]["error"]["type"], "validation", "{page}: {v}");
+        assert!(w.engine == base.engine, "{page}: the engine changed");
+    }
+}
+
+// ----- change_push_notifications -----
+
+/// `change_push_notifications` checks its three required fields and names the one that is
+/// wrong; a valid request is acknowledged and changes nothing.
+#[test]
+fn change_push_notifications_checks_its_fields() {
+    let base = world();
+    for enabled in [true, false] {
+        for platform in ["ios", "android"] {
+            let mut w = base.clone();
+            let reply = w.agent(json!({"action": "change_push_notifications", "payload": {
+                "firebase_token": "fcm-1", "platform": platform, "enabled": enabled}}));
+            assert_eq!(ok_payload(&reply), json!({}));
+            assert!(reply.pushes.is_empty());
+            assert!(w.engine == base.engine, "nothing is kept");
+        }
+    }
+    let good = json!({"firebase_token": "fcm-1", "platform": "ios", "enabled": true});
+    let cases = [
+        ("firebase_token", None),
+        ("firebase_token", Some(json!(""))),
+        ("firebase_token", Some(json!("  "))),
+        ("firebase_token", Some(json!(42))),
+        ("platform", None),
+        ("platform", Some(json!("windows"))),
+        ("platform", Some(json!("IOS"))),
+        ("platform", Some(json!(true))),
+        ("enabled", None),
+        ("enabled", Some(json!("true"))),
+        ("enabled", Some(json!(1))),
+    ];
+    for (field, value) in cases {
+        let mut payload = good.clone();
+        match &value {
+            Some(v) => payload[field] = v.clone(),
+            None => {
+                payload.as_object_mut().unwrap().remove(field);
+            }
+        }
+        let mut w = base.clone();
+        let reply = w.agent(
+            json!({"request_id": "pn", "action": "change_push_notifications",
+            "payload": payload}),
+        );
+        let v = parse(&reply.response);
+        let error = &v["payload"]["error"];
+        assert_eq!(error["type"], "validation", "{payload}: {v}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| m.contains(field)),
+            "{payload}: the message does not name {field}: {error}"
+        );
+        assert_eq!(v["request_id"], "pn");
+        assert!(w.engine == base.engine);
+    }
+}
+
 // ----- responses, per API -----
 
 #[test]
@@ -1267,6 +1547,36 @@ fn auto_chat_scopes_round_trip_through_the_wire() {
     let removed = w.agent(json!({"action": "remove_auto_chat_scopes",
         "payload": {"auto_chat_scopes_id": id}}));
     assert_eq!(ok_payload(&removed), json!({}));
+}
+
+/// Optional fields of an auto chat scopes configuration that were not given are left out, not
+/// `null`: no description, no URL rule, no property rules.
+#[test]
+fn auto_chat_scopes_config_leaves_out_what_was_not_given() {
+    let mut w = world();
+    let added = ok_payload(
+        &w.agent(json!({"action": "add_auto_chat_scopes", "payload": {
+        "scopes": {"groups": [1]},
+        "rules": {"customer_url": {"values": [{"value": "/pricing", "exact_match": false}]}}}})),
+    );
+    let id = added["auto_chat_scopes_id"].clone();
+    let config = ok_payload(&w.agent(json!({"action": "get_auto_chat_scopes_config"})));
+    let nulls: Vec<String> = nodes(&config)
+        .into_iter()
+        .filter(|(_, v)| v.is_null())
+        .map(|(path, _)| path)
+        .collect();
+    assert!(nulls.is_empty(), "null at {nulls:?}: {config}");
+    assert_eq!(
+        config["auto_chat_scopes_config"],
+        json!([
+            {"id": w.auto_scopes, "description": "Phone chats go to group 2",
+             "scopes": {"groups": [2]},
+             "rules": {"chat_properties": {"source": {"type": {"values": ["phone"]}}}}},
+            {"id": id, "scopes": {"groups": [1]},
+             "rules": {"customer_url": {"values": [{"value": "/pricing", "exact_match": false}]}}},
+        ])
+    );
 }
 
 #[test]
@@ -1610,6 +1920,34 @@ fn customer_api_objects_have_only_documented_keys() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Every user object says whether the user is `present` in the chat; the engine lists only
+/// users who are, and the other user objects are of the requester or of a chat's customer.
+#[test]
+fn every_user_object_is_present() {
+    let base = world();
+    let mut users = 0;
+    for api in [Api::Agent, Api::Customer] {
+        for f in load(api) {
+            let (reply, _) = run_fixture(&base, &f);
+            for text in std::iter::once(&reply.response).chain(reply.pushes.iter().map(|p| &p.text))
+            {
+                let v = parse(text);
+                for (path, node) in nodes(&v) {
+                    let is_user = matches!(
+                        node.get("type").and_then(Value::as_str),
+                        Some("agent" | "customer")
+                    ) && node.get("id").is_some();
+                    if is_user {
+                        assert_eq!(node["present"], true, "{}: {path}: {node}", f.name);
+                        users += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(users >= 20, "only {users} user objects");
 }
 
 /// The checks above catch what they are meant to catch.

@@ -232,8 +232,9 @@ impl<'e> AgentApi<'e> {
         self.run(action, |e, me| e.close_thread(me, chat_id))
     }
 
-    /// `update_agent`: sets this agent's routing status (`accepting_chats` or
-    /// `not_accepting_chats`); every agent is told. `agent_id`, when given, must be this agent.
+    /// `update_agent`: sets an agent's routing status (`accepting_chats` or
+    /// `not_accepting_chats`); every agent is told. `agent_id` defaults to this agent; another
+    /// agent's status needs `agents--all:write` (owners and administrators).
     pub fn update_agent(
         &mut self,
         agent_id: Option<&UserId>,

@@ -337,6 +337,7 @@ impl Engine {
         ChatThread {
             id: chat.id,
             users: self.chat_users(chat),
+            last_seen: self.chat_users_last_seen(chat),
             properties: self.properties_view(&chat.properties, Location::Chat, role),
             scopes: chat.scopes.visible_to(role),
             thread: self.thread_view(&chat.threads[thread], role),

@@ -26,7 +26,7 @@ mod transfer;
 mod updates;
 mod visibility;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -503,6 +503,16 @@ impl Engine {
             .filter_map(|id| self.agent(id))
             .map(|a| User::Agent(a.clone()));
         customer.into_iter().chain(agents).collect()
+    }
+
+    /// The last-seen times in a chat of the users [`chat_users`](Self::chat_users) lists; an
+    /// agent who left keeps its time in the chat, but it is not shown with the users.
+    pub(crate) fn chat_users_last_seen(&self, chat: &Chat) -> BTreeMap<UserId, Timestamp> {
+        chat.last_seen
+            .iter()
+            .filter(|(id, _)| chat.customer_id.as_ref() == Some(*id) || chat.agent_ids.contains(id))
+            .map(|(id, t)| (id.clone(), *t))
+            .collect()
     }
 
     /// Every agent of the license, in registration order.

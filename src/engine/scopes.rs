@@ -174,7 +174,7 @@ impl Engine {
             .as_ref()
             .and_then(|c| self.customer(c))
             .and_then(|c| c.current_page.as_ref())
-            .map(|p| p.url.as_str());
+            .and_then(|p| p.url.as_deref());
         let mut scopes = Scopes::default();
         for auto in &self.auto_chat_scopes {
             let rules = &auto.rules;

@@ -160,7 +160,16 @@ impl Engine {
             }
         }
         if let Some(page) = &update.current_page {
-            crate::model::non_empty("customer.monitoring.page.url", &page.url)?;
+            match (&page.url, &page.title) {
+                (Some(url), _) => crate::model::non_empty("customer.monitoring.page.url", url)?,
+                (None, Some(_)) => {}
+                (None, None) => {
+                    return Err(Error::InvalidField {
+                        field: "customer.monitoring.page",
+                        reason: "give the page's url or title".into(),
+                    });
+                }
+            }
         }
         let record = self
             .customer_record(req.id)

@@ -17,11 +17,14 @@ pub enum Role {
     Customer,
 }
 
-/// The page a customer is looking at (`customer.monitoring.page`).
+/// The page a customer is looking at (`customer.monitoring.page`). The Customer API makes the
+/// URL and the title each optional; a page has at least one of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Page {
-    /// The page's URL.
-    pub url: String,
+    /// The page's URL, when known. Auto chat scopes' URL rules see a page without one as no
+    /// page at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// The page's title, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,

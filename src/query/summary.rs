@@ -11,7 +11,7 @@ use crate::engine::{Engine, Requester};
 use crate::error::Error;
 use crate::model::{
     Agent, Chat, ChatId, Customer, Event, Location, Properties, Role, Scopes, Thread, ThreadId,
-    User,
+    Timestamp, User, UserId,
 };
 
 /// The latest event of one type in a chat, and where it is.
@@ -35,6 +35,10 @@ pub struct ChatSummary {
     pub order: u64,
     /// The chat's users.
     pub users: Vec<User>,
+    /// Per user of the chat, the time it has seen the chat up to (`update_last_seen_timestamp`);
+    /// users who never said are left out.
+    #[serde(default)]
+    pub last_seen: BTreeMap<UserId, Timestamp>,
     /// The chat's properties.
     pub properties: Properties,
     /// The chat's scopes, as the requester may see them (see [`Scopes::visible_to`]).
@@ -96,6 +100,7 @@ impl Engine {
             id: chat.id,
             order: chat.order_for(role),
             users: self.chat_users(chat),
+            last_seen: self.chat_users_last_seen(chat),
             properties: self.properties_view(&chat.properties, Location::Chat, role),
             scopes: chat.scopes.visible_to(role),
             last_event_per_type,

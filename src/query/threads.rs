@@ -1,12 +1,16 @@
 //! `get_chat_threads` and `get_chat_threads_summary`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::paginate;
 use crate::api::Pagination;
 use crate::engine::{Engine, Requester};
 use crate::error::Error;
-use crate::model::{ChatId, Location, Properties, Scopes, Thread, ThreadId, User};
+use crate::model::{
+    ChatId, Location, Properties, Scopes, Thread, ThreadId, Timestamp, User, UserId,
+};
 
 /// A thread in a summary: id, order and how many events the requester may see in it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +30,10 @@ pub struct ChatThreads {
     pub id: ChatId,
     /// The chat's users.
     pub users: Vec<User>,
+    /// Per user of the chat, the time it has seen the chat up to (`update_last_seen_timestamp`);
+    /// users who never said are left out.
+    #[serde(default)]
+    pub last_seen: BTreeMap<UserId, Timestamp>,
     /// The chat's properties.
     pub properties: Properties,
     /// The chat's scopes, as the requester may see them (see [`Scopes::visible_to`]).
@@ -85,6 +93,7 @@ impl Engine {
         Ok(ChatThreads {
             id: chat_id,
             users: self.chat_users(chat),
+            last_seen: self.chat_users_last_seen(chat),
             properties: self.properties_view(&chat.properties, Location::Chat, req.role),
             scopes: chat.scopes.visible_to(req.role),
             threads,

@@ -549,10 +549,82 @@ struct CustomerFields {
     monitoring: Monitoring,
 }
 
+impl CustomerFields {
+    /// Whether no detail is given: nothing for a login to apply.
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.email.is_none()
+            && self.fields.is_empty()
+            && self.monitoring.page.is_none()
+    }
+
+    /// The details as the facade's `update_customer` takes them.
+    fn into_update(self) -> CustomerUpdate {
+        CustomerUpdate {
+            name: self.name,
+            email: self.email,
+            fields: self.fields,
+            current_page: self.monitoring.page,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct UpdateCustomer {
     #[serde(default)]
     customer: CustomerFields,
+}
+
+/// The customer's `login` payload. The token is the host's business (it authenticated the
+/// connection); the optional details are those `update_customer` takes.
+#[derive(Deserialize)]
+struct CustomerLogin {
+    #[serde(default)]
+    customer: Option<CustomerFields>,
+}
+
+/// `change_push_notifications`' payload, read loosely so that each check can name its field.
+#[derive(Deserialize)]
+struct PushNotifications {
+    #[serde(default)]
+    firebase_token: Option<Value>,
+    #[serde(default)]
+    platform: Option<Value>,
+    #[serde(default)]
+    enabled: Option<Value>,
+}
+
+/// Checks a `change_push_notifications` payload: `firebase_token` a non-empty string,
+/// `platform` `ios` or `android`, `enabled` a boolean, all required. A valid request changes
+/// nothing: the library sends no push notifications and keeps no devices (sending them is the
+/// host's business), so it only acknowledges.
+fn push_notifications(payload: &str) -> Result<(), Error> {
+    let p: PushNotifications = parse(payload)?;
+    match p.firebase_token {
+        Some(Value::String(token)) if !token.trim().is_empty() => {}
+        _ => {
+            return Err(Error::InvalidField {
+                field: "firebase_token",
+                reason: "required: a non-empty string".into(),
+            });
+        }
+    }
+    match p.platform {
+        Some(Value::String(platform)) if matches!(platform.as_str(), "ios" | "android") => {}
+        _ => {
+            return Err(Error::InvalidField {
+                field: "platform",
+                reason: "required: \"ios\" or \"android\"".into(),
+            });
+        }
+    }
+    match p.enabled {
+        Some(Value::Bool(_)) => Ok(()),
+        _ => Err(Error::InvalidField {
+            field: "enabled",
+            reason: "required: a boolean".into(),
+        }),
+    }
 }
 
 fn unknown(action: &str) -> Error {
@@ -615,7 +687,12 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
     match action {
         "login" => {
             let login = a.login()?;
-            let mut profile = render::agent(&login.my_profile, routing_status, Api::Agent);
+            let mut profile = render::agent(
+                &login.my_profile,
+                routing_status,
+                Api::Agent,
+                render::LastSeen::License,
+            );
             if let Value::Object(m) = &mut profile {
                 m.insert("permission".into(), json!(login.my_profile.permission));
             }
@@ -720,7 +797,10 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
             let out = a.update_agent(p.agent_id.as_ref(), p.routing_status)?;
             Ok((empty(), out.pushes))
         }
-        "change_push_notifications" => Ok((empty(), Vec::new())),
+        "change_push_notifications" => {
+            push_notifications(payload)?;
+            Ok((empty(), Vec::new()))
+        }
         "update_chat_properties" => {
             let p: ChatProperties = parse(payload)?;
             let out = a.update_chat_properties(p.chat_id, properties(p.properties)?)?;
@@ -756,6 +836,7 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
         }
         "get_auto_chat_scopes_config" => {
             let config = a.get_auto_chat_scopes_config()?;
+            let config: Vec<Value> = config.iter().map(render::auto_chat_scopes).collect();
             quiet(json!({ "auto_chat_scopes_config": config }))
         }
         "transfer_chat" => {
@@ -802,7 +883,20 @@ fn customer(
     let mut c = engine.as_customer(me, now)?;
     let quiet = |v: Value| Ok((Payload::Json(v), Vec::new()));
     match action {
-        "login" => quiet(json!({ "customer_id": c.login()?.customer_id })),
+        "login" => {
+            let p: CustomerLogin = parse(payload)?;
+            let login = c.login()?;
+            // Details given at login are applied as `update_customer` applies them: the same
+            // validation, journal record and `customer_updated` pushes.
+            let pushes = match p.customer.filter(|d| !d.is_empty()) {
+                Some(details) => c.update_customer(details.into_update())?.pushes,
+                None => Vec::new(),
+            };
+            Ok((
+                Payload::Json(json!({ "customer_id": login.customer_id })),
+                pushes,
+            ))
+        }
         "get_chats_summary" => {
             let p: ChatsSummary = parse(payload)?;
             let page = Pagination {
@@ -893,17 +987,13 @@ fn customer(
         }
         "update_customer" => {
             let p: UpdateCustomer = parse(payload)?;
-            let update = CustomerUpdate {
-                name: p.customer.name,
-                email: p.customer.email,
-                fields: p.customer.fields,
-                current_page: p.customer.monitoring.page,
-            };
-            let out = c.update_customer(update)?;
+            let out = c.update_customer(p.customer.into_update())?;
             Ok((
-                Payload::Json(
-                    json!({ "customer": render::customer(&out.response, Api::Customer) }),
-                ),
+                Payload::Json(json!({ "customer": render::customer(
+                        &out.response,
+                        Api::Customer,
+                        render::LastSeen::License,
+                    ) })),
                 out.pushes,
             ))
         }

@@ -33,6 +33,8 @@
 //! * `author_id` acts on behalf of a bot agent owned by the requester ([`Agent::owner_id`](crate::Agent)).
 //! * The customer's `update_last_seen_timestamp` takes an optional `chat_id`, defaulting to the
 //!   customer's latest chat; `send_file` takes the stored file's metadata in its payload.
+//! * The customer's `login` applies the optional `customer` details (name, e-mail, fields,
+//!   page) exactly as `update_customer` does; without any it changes nothing.
 
 mod actions;
 mod render;

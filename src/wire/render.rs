@@ -5,12 +5,16 @@
 //! Events, the hot path, are written straight to text by [`write_event`]; [`WireEvent`] is the
 //! same object for `Value`s. The rest goes through `serde_json::Value`.
 
+use std::collections::BTreeMap;
+
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::Api;
+use crate::engine::AutoChatScopes;
 use crate::model::{
-    Agent, Customer, Event, EventKind, Properties, Recipients, Scopes, Thread, User,
+    Agent, Customer, Event, EventKind, Properties, Recipients, Scopes, Thread, Timestamp, User,
+    UserId,
 };
 use crate::push::{ChatThread, PushKind};
 use crate::query::{ChatSummary, ChatThreads, ThreadsSummary};
@@ -303,35 +307,69 @@ pub(crate) fn scopes(s: &Scopes) -> Value {
     to_value(s)
 }
 
-pub(crate) fn customer(c: &Customer, api: Api) -> Value {
+/// `present` of a user object: whether the user is in the chat. The engine lists only the users
+/// in a chat (an agent who leaves is dropped from the list, a customer never leaves its chats),
+/// and the other user objects are of the requester itself or of a chat's customer, so every user
+/// object the codec shows is of a present user. Being connected is another matter, which the
+/// host knows.
+const PRESENT: bool = true;
+
+/// Which `last_seen_timestamp` a user object shows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LastSeen {
+    /// Outside a chat's user list: a customer's latest activity in the license; none for an
+    /// agent, which has no such time.
+    License,
+    /// In a chat's user list: the time the user has seen that chat up to, if it ever said.
+    InChat(Option<Timestamp>),
+}
+
+pub(crate) fn customer(c: &Customer, api: Api, seen: LastSeen) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), to_value(&c.id));
     m.insert("type".into(), json!("customer"));
+    m.insert("present".into(), json!(PRESENT));
     if let Some(name) = &c.name {
         m.insert("name".into(), json!(name));
     }
     if let Some(email) = &c.email {
         m.insert("email".into(), json!(email));
     }
-    if let Some(t) = c.last_seen_timestamp {
+    let last_seen = match seen {
+        LastSeen::License => c.last_seen_timestamp,
+        LastSeen::InChat(t) => t,
+    };
+    if let Some(t) = last_seen {
         m.insert("last_seen_timestamp".into(), to_value(t));
     }
     m.insert("fields".into(), to_value(&c.fields));
     // Monitoring and the ban are for agents; the Customer API's customer object has neither.
     if api == Api::Agent {
+        // The Agent API's `monitoring.current_visit.pages` lists the pages of the visit; the
+        // engine knows only the current one, and not when the visit or the page began, so the
+        // list has that page alone and the `start` times are left out.
         if let Some(page) = &c.current_page {
-            m.insert("monitoring".into(), json!({ "current_page": page }));
+            m.insert(
+                "monitoring".into(),
+                json!({ "current_visit": { "pages": [page] } }),
+            );
         }
         m.insert("banned".into(), json!(c.banned_until.is_some()));
     }
     Value::Object(m)
 }
 
-pub(crate) fn agent(a: &Agent, routing_status: Option<RoutingStatus>, api: Api) -> Value {
+pub(crate) fn agent(
+    a: &Agent,
+    routing_status: Option<RoutingStatus>,
+    api: Api,
+    seen: LastSeen,
+) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), to_value(&a.id));
     m.insert("type".into(), json!("agent"));
     m.insert("name".into(), json!(a.name));
+    m.insert("present".into(), json!(PRESENT));
     // Customers are not shown agents' e-mail addresses.
     if let Some(email) = a.email.as_ref().filter(|_| api == Api::Agent) {
         m.insert("email".into(), json!(email));
@@ -342,18 +380,50 @@ pub(crate) fn agent(a: &Agent, routing_status: Option<RoutingStatus>, api: Api) 
     if let Some(status) = routing_status {
         m.insert("routing_status".into(), json!(status.as_str()));
     }
+    if let LastSeen::InChat(Some(t)) = seen {
+        m.insert("last_seen_timestamp".into(), to_value(t));
+    }
     Value::Object(m)
 }
 
-pub(crate) fn user(u: &User, api: Api) -> Value {
+pub(crate) fn user(u: &User, api: Api, seen: LastSeen) -> Value {
     match u {
-        User::Customer(c) => customer(c, api),
-        User::Agent(a) => agent(a, None, api),
+        User::Customer(c) => customer(c, api, seen),
+        User::Agent(a) => agent(a, None, api, seen),
     }
 }
 
-fn users(list: &[User], api: Api) -> Value {
-    Value::Array(list.iter().map(|u| user(u, api)).collect())
+/// A chat's user list, each user with its last-seen time in that chat.
+fn users(list: &[User], last_seen: &BTreeMap<UserId, Timestamp>, api: Api) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|u| user(u, api, LastSeen::InChat(last_seen.get(u.id()).copied())))
+            .collect(),
+    )
+}
+
+/// One auto chat scopes configuration. Its derived `Serialize` (the snapshot's and the journal's
+/// format) writes unset fields as `null`; the wire leaves them out, and leaves out rules not
+/// given.
+pub(crate) fn auto_chat_scopes(config: &AutoChatScopes) -> Value {
+    let mut rules = Map::new();
+    if !config.rules.chat_properties.is_empty() {
+        rules.insert(
+            "chat_properties".into(),
+            to_value(&config.rules.chat_properties),
+        );
+    }
+    if let Some(filter) = &config.rules.customer_url {
+        rules.insert("customer_url".into(), to_value(filter));
+    }
+    let mut m = Map::new();
+    m.insert("id".into(), json!(config.id));
+    if let Some(description) = &config.description {
+        m.insert("description".into(), json!(description));
+    }
+    m.insert("scopes".into(), scopes(&config.scopes));
+    m.insert("rules".into(), Value::Object(rules));
+    Value::Object(m)
 }
 
 pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
@@ -378,7 +448,7 @@ pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
 pub(crate) fn chat_thread(c: &ChatThread, api: Api) -> Value {
     json!({
         "id": c.id,
-        "users": users(&c.users, api),
+        "users": users(&c.users, &c.last_seen, api),
         "properties": properties(&c.properties),
         "scopes": scopes(&c.scopes),
         "thread": thread(&c.thread, true),
@@ -398,7 +468,7 @@ pub(crate) fn chat_threads(c: &ChatThreads, api: Api) -> Value {
     json!({
         "chat": {
             "id": c.id,
-            "users": users(&c.users, api),
+            "users": users(&c.users, &c.last_seen, api),
             "properties": properties(&c.properties),
             "scopes": scopes(&c.scopes),
             "threads": c.threads.iter().map(|t| thread(t, true)).collect::<Vec<_>>(),
@@ -436,7 +506,7 @@ pub(crate) fn chat_summary(c: &ChatSummary, api: Api) -> Value {
     if api == Api::Customer {
         m.insert("order".into(), json!(c.order));
     }
-    m.insert("users".into(), users(&c.users, api));
+    m.insert("users".into(), users(&c.users, &c.last_seen, api));
     m.insert("last_event_per_type".into(), Value::Object(last));
     if api == Api::Agent {
         if let Some(t) = &c.last_thread_summary {
@@ -464,20 +534,26 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
         } => match api {
             Api::Customer => json!({
                 "chat_id": chat_id,
-                "updated_users": { "added": users(added, api), "removed_ids": removed_ids },
+                "updated_users": {
+                    "added": users(added, &BTreeMap::new(), api),
+                    "removed_ids": removed_ids,
+                },
             }),
             Api::Agent => {
                 let (agents, customers): (Vec<&User>, Vec<&User>) =
                     added.iter().partition(|u| matches!(u, User::Agent(_)));
+                // Users who just joined have no last-seen time in the chat to show (the push
+                // carries none).
+                let user = |u: &User| user(u, api, LastSeen::InChat(None));
                 json!({
                     "chat_id": chat_id,
                     "updated_users": {
                         "customers": {
-                            "added": customers.into_iter().map(|u| user(u, api)).collect::<Vec<_>>(),
+                            "added": customers.into_iter().map(user).collect::<Vec<_>>(),
                             "removed_ids": [],
                         },
                         "agents": {
-                            "added": agents.into_iter().map(|u| user(u, api)).collect::<Vec<_>>(),
+                            "added": agents.into_iter().map(user).collect::<Vec<_>>(),
                             "removed_ids": removed_ids,
                         },
                     },
@@ -542,7 +618,7 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
         PushKind::CustomerUpdated {
             chat_id,
             customer: c,
-        } => json!({ "chat_id": chat_id, "customer": customer(c, api) }),
+        } => json!({ "chat_id": chat_id, "customer": customer(c, api, LastSeen::License) }),
         PushKind::AgentUpdated {
             agent_id,
             routing_status,

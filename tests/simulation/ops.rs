@@ -839,7 +839,7 @@ impl Sim {
                 "",
             ][self.rng.weighted(&[4, 4, 1])];
             u.current_page = Some(Page {
-                url: url.into(),
+                url: Some(url.into()),
                 title: None,
             });
         }
