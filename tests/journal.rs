@@ -206,6 +206,29 @@ fn a_record_from_another_license_diverges_and_changes_nothing() {
 }
 
 #[test]
+fn a_record_that_replays_as_no_change_diverges_and_changes_nothing() {
+    let (config, live, journal) = busy_license();
+    let mut engine = replay(config, &journal);
+    assert_eq!(engine, live);
+    // No engine writes this: a tick with nothing due is not a change. Taking it would leave its
+    // number free, so it could be applied again and again.
+    let forged = JournalRecord {
+        seq: engine.journal_seq() + 1,
+        entry: Entry::Tick { at: engine.now() },
+    };
+    let before = engine.clone();
+    for _ in 0..2 {
+        let err = engine.apply(forged.clone()).unwrap_err();
+        assert!(
+            matches!(&err, JournalError::Diverged { seq, reason }
+                if *seq == forged.seq && reason.contains("changed nothing")),
+            "{err}"
+        );
+        assert_eq!(engine, before);
+    }
+}
+
+#[test]
 fn future_and_garbled_records_are_refused() {
     let (_, _, journal) = busy_license();
     let text = String::from_utf8(journal[0].encode()).unwrap();

@@ -33,6 +33,14 @@ impl Engine {
             });
         }
         let result = self.replaying(|engine| engine.dispatch(record.entry, routers));
+        // Every record is one accepted change, so replaying it must count one. One that was
+        // accepted but changed nothing (a retry, a typing indicator, a tick with nothing due)
+        // was never written by an engine; taking it would leave its number free for the next
+        // record, and the same record could be applied again and again.
+        let result = result.and_then(|()| match self.journal_seq() {
+            seq if seq == expected => Ok(()),
+            _ => Err("replaying it changed nothing".to_string()),
+        });
         result.map_err(|reason| JournalError::Diverged {
             seq: record.seq,
             reason,
