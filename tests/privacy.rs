@@ -2462,6 +2462,24 @@ fn check_customer_push(w: &World, out: &Outcome, push: &Push, ctx: &dyn Debug) {
                 "a postback on an agents-only event pushed to a customer: {ctx:?}"
             );
         }
+        PushKind::ChatScopesUpdated {
+            scopes_added,
+            scopes_removed,
+            ..
+        } => {
+            assert!(
+                scopes_added.agents.is_empty() && scopes_removed.agents.is_empty(),
+                "agent scopes pushed to a customer: {ctx:?}"
+            );
+            assert!(
+                !(scopes_added.groups.is_empty() && scopes_removed.groups.is_empty()),
+                "a customer told about a scope change it cannot see: {ctx:?}"
+            );
+        }
+        PushKind::IncomingChatThread { chat } => assert!(
+            chat.scopes.agents.is_empty(),
+            "agent scopes in a chat pushed to a customer: {ctx:?}"
+        ),
         _ => {}
     }
     for event in push.kind.events() {
@@ -2484,7 +2502,25 @@ fn check_customer_push(w: &World, out: &Outcome, push: &Push, ctx: &dyn Debug) {
 
 /// A thread as `role` must see it: the stored events meant for the role, each with the
 /// properties the role may read, and the thread's readable properties.
+/// The `last_activity` a thread shows `role`: a customer's is that of the last event it may see
+/// that counts as activity, so that a later note for agents does not show through.
+fn expected_last_activity(role: Role, stored: &Thread) -> chatio::Timestamp {
+    match role {
+        Role::Agent => stored.last_activity,
+        Role::Customer => stored
+            .events_for(role)
+            .rev()
+            .find(|e| e.kind.counts_as_activity())
+            .map_or(stored.timestamp, |e| e.timestamp),
+    }
+}
+
 fn check_thread(w: &World, role: Role, stored: &Thread, shown: &Thread, ctx: &dyn Debug) {
+    assert_eq!(
+        shown.last_activity,
+        expected_last_activity(role, stored),
+        "last_activity as {role:?} sees it: {ctx:?}"
+    );
     assert_readable(w, &shown.properties, Location::Thread, role, ctx);
     assert_eq!(
         shown.properties,
@@ -2541,6 +2577,18 @@ fn check_summary(w: &World, me: &UserId, role: Role, s: &ChatSummary, ctx: &dyn 
     let ctx = &(ctx, s.id);
     let chat = visible_chat(w, me, role, s.id, ctx);
     check_chat_properties(w, role, chat, &s.properties, ctx);
+    check_scopes_shown(role, chat, &s.scopes, ctx);
+    // The order counts only what the role may see: an agents-only note does not move a
+    // customer's chat.
+    let last = chat.last_thread().expect("a chat has a thread");
+    let expected_order = last
+        .events_for(role)
+        .next_back()
+        .map_or(last.order, |e| e.order.max(last.order));
+    assert_eq!(
+        s.order, expected_order,
+        "summary order for {role:?}: {ctx:?}"
+    );
     // The latest event of each type the role may see.
     let mut expected = BTreeMap::new();
     for thread in chat.threads.iter().rev() {
@@ -2577,6 +2625,11 @@ fn check_summary(w: &World, me: &UserId, role: Role, s: &ChatSummary, ctx: &dyn 
         shown.events.is_empty(),
         "a thread summary with events: {ctx:?}"
     );
+    assert_eq!(
+        shown.last_activity,
+        expected_last_activity(role, last),
+        "last_activity as {role:?} sees it: {ctx:?}"
+    );
     assert_readable(w, &shown.properties, Location::Thread, role, ctx);
     assert_eq!(
         shown.properties,
@@ -2585,9 +2638,22 @@ fn check_summary(w: &World, me: &UserId, role: Role, s: &ChatSummary, ctx: &dyn 
     );
 }
 
+/// Agents see a chat's scopes whole; customers see its groups only.
+fn check_scopes_shown(role: Role, chat: &Chat, shown: &Scopes, ctx: &dyn Debug) {
+    let expected = match role {
+        Role::Agent => chat.scopes.clone(),
+        Role::Customer => Scopes {
+            groups: chat.scopes.groups.clone(),
+            ..Scopes::default()
+        },
+    };
+    assert_eq!(shown, &expected, "scopes shown to {role:?}: {ctx:?}");
+}
+
 fn check_chat_threads(w: &World, me: &UserId, role: Role, r: &ChatThreads, ctx: &dyn Debug) {
     let chat = visible_chat(w, me, role, r.id, ctx);
     check_chat_properties(w, role, chat, &r.properties, ctx);
+    check_scopes_shown(role, chat, &r.scopes, ctx);
     for shown in &r.threads {
         let stored = chat.thread(&shown.id).expect("a real thread");
         check_thread(w, role, stored, shown, ctx);
