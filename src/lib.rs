@@ -63,7 +63,8 @@
 //! * [`Engine`] and [`EngineConfig`]: the state machine and its settings.
 //! * [`AgentApi`] and [`CustomerApi`]: one method per protocol action.
 //! * [`Push`] and [`PushKind`]: what users are told.
-//! * [`query`]: the read-only views (`get_chat_threads`, summaries, login, filtered chats).
+//! * [`query`]: the read-only views (`get_chat_threads`, summaries, login, filtered chats,
+//!   archives).
 //! * [`routing`]: the [`Router`](routing::Router) trait and the built-in routers; timers run
 //!   through [`Engine::next_deadline`] and [`Engine::tick`].
 //! * Properties ([`model::PropertyConfig`], [`Engine::configure_property`]), scopes and the

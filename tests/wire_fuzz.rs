@@ -256,6 +256,10 @@ fn templates(chat: &str, thread: &str, rich: &str, bob: &str, jan: &str) -> Vec<
         ),
         ("get_chats_summary", json!({"offset": 0, "limit": 10})),
         (
+            "get_archives",
+            json!({"filters": {"query": "parcel", "date_from": "2023-11-01", "date_to": "2023-11-30", "agent_ids": ["anna@example.com"]}, "pagination": {"page": 1, "limit": 5}}),
+        ),
+        (
             "get_filtered_chats",
             json!({"filters": {"include_active": true, "properties": {"rating": {"score": {"exists": false}}}}}),
         ),
@@ -404,7 +408,7 @@ const ACTIONS: [&str; 35] = [
 ];
 
 /// Field names of requests, payloads and the objects inside them.
-const FIELDS: [&str; 62] = [
+const FIELDS: [&str; 67] = [
     "request_id",
     "action",
     "payload",
@@ -459,6 +463,11 @@ const FIELDS: [&str; 62] = [
     "sneak_peek_text",
     "filters",
     "include_active",
+    "query",
+    "date_from",
+    "date_to",
+    "team_ids",
+    "pagination",
     "rules",
     "customer_url",
     "auto_chat_scopes_id",

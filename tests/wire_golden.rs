@@ -2133,12 +2133,30 @@ fn golden_responses_and_pushes() {
     );
     golden(
         "error_unknown_action_response",
-        &w.agent(json!({"request_id": "g-9", "action": "get_archives", "payload": {}}))
+        &w.agent(json!({"request_id": "g-9", "action": "teleport_chat", "payload": {}}))
             .response,
     );
     golden(
         "error_malformed_response",
         &w.customer_raw("{\"request_id\": \"g-10\", \"action\": "),
+    );
+
+    let mut w = base.clone();
+    let closed = w.agent(json!({"request_id": "g-11", "action": "close_thread",
+        "payload": {"chat_id": chat}}));
+    assert!(
+        closed.response.contains("\"success\":true"),
+        "{}",
+        closed.response
+    );
+    golden(
+        "agent_get_archives_response",
+        &w.agent(
+            json!({"request_id": "g-12", "action": "get_archives", "payload": {
+            "filters": {"query": "PARCEL", "agent_ids": [base.anna.to_string()]},
+            "pagination": {"page": 1, "limit": 10}}}),
+        )
+        .response,
     );
 }
 

@@ -9,7 +9,7 @@ use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, U
 use crate::model::{Properties, Scopes};
 use crate::push::{ChatThread, Postback};
 use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};
-use crate::query::{ChatFilters, ChatSummary};
+use crate::query::{ArchiveFilters, Archives, ArchivesPagination, ChatFilters, ChatSummary};
 use crate::routing::RoutingStatus;
 
 use super::{MulticastScopes, Pagination, StartChat};
@@ -273,6 +273,22 @@ impl<'e> AgentApi<'e> {
     /// `get_filtered_chats`: summaries of the chats this agent may see that pass the filters.
     pub fn get_filtered_chats(&self, filters: &ChatFilters) -> Result<Vec<ChatSummary>, Error> {
         self.engine.get_filtered_chats(&self.me, filters)
+    }
+
+    /// `get_archives`: a page of the closed threads this agent may see that pass the filters,
+    /// each with its chat, newest first. An archive is one closed thread, so a chat appears
+    /// once per closed thread and never for its active one. Filters: `query` (text of
+    /// messages, system messages and annotations, case-insensitive), `date_from` / `date_to`
+    /// (`YYYY-MM-DD`, inclusive, on the thread's start in UTC), `agent_ids` (an agent who was
+    /// in the chat during the thread) and `properties` (the chat's, as readable by agents).
+    /// `team_ids` is refused: the engine has no teams (and the reference lists no `thread_ids`).
+    /// Pages count from 1; `limit` is 25 by default, at most 100. Needs `chats--all:read`.
+    pub fn get_archives(
+        &self,
+        filters: &ArchiveFilters,
+        pagination: ArchivesPagination,
+    ) -> Result<Archives, Error> {
+        self.engine.get_archives(&self.me, filters, pagination)
     }
 
     /// `update_chat_properties`: sets chat properties; configured, typed, writable by agents.

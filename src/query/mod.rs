@@ -1,9 +1,11 @@
 //! Read-only views: what a user may see of chats and threads. Queries change nothing.
 
+mod archives;
 mod filtered;
 mod summary;
 mod threads;
 
+pub use archives::{ARCHIVES_LIMIT, ArchiveFilters, Archives, ArchivesPage, ArchivesPagination};
 pub use filtered::ChatFilters;
 pub use summary::{AgentLogin, ChatSummary, ChatsSummary, CustomerLogin, LastEvent};
 pub use threads::{ChatThreads, ThreadSummary, ThreadsSummary};

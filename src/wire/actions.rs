@@ -17,7 +17,7 @@ use crate::model::{
     PropertyValue, Recipients, Scopes, ThreadId, Timestamp, UserId,
 };
 use crate::push::{Postback, Push};
-use crate::query::ChatFilters;
+use crate::query::{ArchiveFilters, ArchivesPagination, ChatFilters};
 use crate::routing::RoutingStatus;
 
 /// A response payload, as an action leaves it for [`super::handle`] to write.
@@ -455,6 +455,14 @@ struct AutoScopesRemove {
 }
 
 #[derive(Deserialize)]
+struct GetArchives {
+    #[serde(default)]
+    filters: ArchiveFilters,
+    #[serde(default)]
+    pagination: ArchivesPagination,
+}
+
+#[derive(Deserialize)]
 struct Filtered {
     #[serde(default)]
     filters: ChatFilters,
@@ -701,6 +709,13 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
                 "chats_summary": login.chats_summary.iter()
                     .map(|c| render::chat_summary(c, Api::Agent)).collect::<Vec<_>>(),
             }))
+        }
+        "get_archives" => {
+            let p: GetArchives = parse(payload)?;
+            quiet(render::archives(
+                &a.get_archives(&p.filters, p.pagination)?,
+                Api::Agent,
+            ))
         }
         "get_filtered_chats" => {
             let p: Filtered = parse(payload)?;

@@ -17,7 +17,7 @@ use crate::model::{
     UserId,
 };
 use crate::push::{ChatThread, PushKind};
-use crate::query::{ChatSummary, ChatThreads, ThreadsSummary};
+use crate::query::{Archives, ChatSummary, ChatThreads, ThreadsSummary};
 use crate::routing::RoutingStatus;
 
 /// Properties as the protocol shows them: `{ns: {name: {"value": v}}}`.
@@ -452,6 +452,16 @@ pub(crate) fn chat_thread(c: &ChatThread, api: Api) -> Value {
         "properties": properties(&c.properties),
         "scopes": scopes(&c.scopes),
         "thread": thread(&c.thread, true),
+    })
+}
+
+/// `get_archives`: each archive wrapped as `{"chat": ...}`, as the reference shows it.
+pub(crate) fn archives(a: &Archives, api: Api) -> Value {
+    json!({
+        "chats": a.chats.iter()
+            .map(|c| json!({ "chat": chat_thread(c, api) }))
+            .collect::<Vec<_>>(),
+        "pagination": { "page": a.pagination.page, "total": a.pagination.total },
     })
 }
 
