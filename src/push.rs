@@ -43,6 +43,11 @@ pub struct ChatThread {
     /// users who never said are left out.
     #[serde(default)]
     pub last_seen: BTreeMap<UserId, Timestamp>,
+    /// The routing status of each of the chat's agents who is online, as the Agent API shows it
+    /// on the agent objects of `users`; offline agents are left out, and a customer's view has
+    /// none (the Customer API does not show it).
+    #[serde(default)]
+    pub routing_statuses: BTreeMap<UserId, crate::routing::RoutingStatus>,
     /// The chat's properties.
     pub properties: Properties,
     /// The chat's scopes, as the recipient may see them (see [`Scopes::visible_to`]).

@@ -1324,6 +1324,91 @@ fn chat_user_lists_show_each_users_last_seen_time_in_that_chat() {
     assert_eq!(updated["customer"]["last_seen_timestamp"], json!(NOW));
 }
 
+fn routing_status_of(users: &Value, id: &UserId) -> Value {
+    let user = users
+        .as_array()
+        .and_then(|list| list.iter().find(|u| u["id"] == id.to_string()))
+        .unwrap_or_else(|| panic!("{id} not in {users}"));
+    user.get("routing_status").cloned().unwrap_or(Value::Null)
+}
+
+/// The Agent API's agent object carries `routing_status` only while the agent is logged in: in
+/// a chat's user list an online agent shows its status and an offline one shows none, in
+/// responses and in pushes alike. The Customer API's agent object has no such field.
+#[test]
+fn chat_user_lists_show_the_routing_status_of_online_agents_only() {
+    let mut w = world();
+    let chat = w.chat.to_string();
+    let thread = w.thread.to_string();
+    let (anna, bob) = (w.anna.clone(), w.bob.clone());
+    // Bob joins too but never connects; Anna connects and stops accepting chats.
+    let _ = w
+        .engine
+        .as_agent(&anna, at(T0 + 10))
+        .unwrap()
+        .join_chat(w.chat, std::slice::from_ref(&bob))
+        .unwrap();
+    let _ = w
+        .engine
+        .set_agent_presence(&anna, true, at(T0 + 11))
+        .unwrap();
+    let updated = w.agent(json!({"action": "update_agent",
+        "payload": {"routing_status": "not_accepting_chats"}}));
+    assert!(updated.success, "{}", updated.response);
+
+    let request = json!({"action": "get_chat_threads",
+        "payload": {"chat_id": chat, "thread_ids": [thread]}});
+    let mut lists = Vec::new();
+    for (api, user) in [(Api::Agent, anna.clone()), (Api::Customer, w.jan.clone())] {
+        let reply = w.send(api, &user, &request.to_string());
+        lists.push((
+            format!("{api:?} get_chat_threads"),
+            api,
+            ok_payload(&reply)["chat"]["users"].clone(),
+        ));
+    }
+    // A new thread: incoming_chat_thread to both sides.
+    let closed = w.customer(json!({"action": "close_thread", "payload": {"chat_id": chat}}));
+    assert!(closed.success, "{}", closed.response);
+    let reopened = w.customer(json!({"action": "send_event",
+        "payload": {"chat_id": chat, "event": {"type": "message", "text": "Me again"}}}));
+    for (to_customers, api) in [(false, Api::Agent), (true, Api::Customer)] {
+        let push = push_payload(&w, &reopened, "incoming_chat_thread", to_customers);
+        lists.push((
+            format!("incoming_chat_thread to customers: {to_customers}"),
+            api,
+            push["chat"]["users"].clone(),
+        ));
+    }
+    for (what, api, users) in &lists {
+        let anna_status = match api {
+            Api::Agent => json!("not_accepting_chats"),
+            Api::Customer => Value::Null,
+        };
+        assert_eq!(
+            routing_status_of(users, &anna),
+            anna_status,
+            "{what}: {users}"
+        );
+        assert_eq!(
+            routing_status_of(users, &bob),
+            Value::Null,
+            "{what}: {users}"
+        );
+    }
+
+    // Once Anna disconnects her status is no longer shown.
+    let _ = w
+        .engine
+        .set_agent_presence(&anna, false, at(T0 + 50))
+        .unwrap();
+    let threads = ok_payload(&w.agent(request));
+    assert_eq!(
+        routing_status_of(&threads["chat"]["users"], &anna),
+        Value::Null
+    );
+}
+
 // ----- the customer's page -----
 
 /// Agents see the customer's page as the Agent API's `monitoring.current_visit.pages`;

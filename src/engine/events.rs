@@ -338,6 +338,7 @@ impl Engine {
             id: chat.id,
             users: self.chat_users(chat),
             last_seen: self.chat_users_last_seen(chat),
+            routing_statuses: self.chat_agents_routing_statuses(chat, role),
             properties: self.properties_view(&chat.properties, Location::Chat, role),
             scopes: chat.scopes.visible_to(role),
             thread: self.thread_view(&chat.threads[thread], role),

@@ -52,7 +52,7 @@ use crate::model::{
     Agent, Chat, ChatId, Customer, PropertyConfig, PropertyRegistry, Role, Timestamp, User, UserId,
 };
 use crate::push::{Push, PushKind};
-use crate::routing::{AgentStatus, Router};
+use crate::routing::{AgentStatus, Router, RoutingStatus};
 
 /// What a successful call returns: its response and the pushes it caused.
 #[derive(Clone, Debug, PartialEq)]
@@ -512,6 +512,26 @@ impl Engine {
             .iter()
             .filter(|(id, _)| chat.customer_id.as_ref() == Some(*id) || chat.agent_ids.contains(id))
             .map(|(id, t)| (id.clone(), *t))
+            .collect()
+    }
+
+    /// The routing status of each agent of the chat who is online (the host has it connected),
+    /// for a view of the chat seen by `role`. The Agent API's agent object carries
+    /// `routing_status` only while the agent is logged in, so offline agents are left out; the
+    /// Customer API's agent object has no such field, so a customer's view carries none.
+    pub(crate) fn chat_agents_routing_statuses(
+        &self,
+        chat: &Chat,
+        role: Role,
+    ) -> BTreeMap<UserId, RoutingStatus> {
+        if role != Role::Agent {
+            return BTreeMap::new();
+        }
+        chat.agent_ids
+            .iter()
+            .filter_map(|id| self.agent_status(id))
+            .filter(|status| status.online)
+            .map(|status| (status.agent.id.clone(), status.routing_status))
             .collect()
     }
 

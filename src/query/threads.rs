@@ -34,6 +34,11 @@ pub struct ChatThreads {
     /// users who never said are left out.
     #[serde(default)]
     pub last_seen: BTreeMap<UserId, Timestamp>,
+    /// The routing status of each of the chat's agents who is online, as the Agent API shows it
+    /// on the agent objects of `users`; offline agents are left out, and a customer's view has
+    /// none (the Customer API does not show it).
+    #[serde(default)]
+    pub routing_statuses: BTreeMap<UserId, crate::routing::RoutingStatus>,
     /// The chat's properties.
     pub properties: Properties,
     /// The chat's scopes, as the requester may see them (see [`Scopes::visible_to`]).
@@ -94,6 +99,7 @@ impl Engine {
             id: chat_id,
             users: self.chat_users(chat),
             last_seen: self.chat_users_last_seen(chat),
+            routing_statuses: self.chat_agents_routing_statuses(chat, req.role),
             properties: self.properties_view(&chat.properties, Location::Chat, req.role),
             scopes: chat.scopes.visible_to(req.role),
             threads,

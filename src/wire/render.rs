@@ -386,18 +386,42 @@ pub(crate) fn agent(
     Value::Object(m)
 }
 
-pub(crate) fn user(u: &User, api: Api, seen: LastSeen) -> Value {
+/// A user object; an agent's `routing_status` is given only where the caller knows it.
+pub(crate) fn user(
+    u: &User,
+    routing_status: Option<RoutingStatus>,
+    api: Api,
+    seen: LastSeen,
+) -> Value {
     match u {
         User::Customer(c) => customer(c, api, seen),
-        User::Agent(a) => agent(a, None, api, seen),
+        User::Agent(a) => agent(a, routing_status, api, seen),
     }
 }
 
-/// A chat's user list, each user with its last-seen time in that chat.
-fn users(list: &[User], last_seen: &BTreeMap<UserId, Timestamp>, api: Api) -> Value {
+/// A chat's user list, each user with its last-seen time in that chat and, for the Agent API,
+/// each online agent with its routing status (the Agent API's agent object carries it only while
+/// the agent is logged in; the Customer API's has no such field).
+fn users(
+    list: &[User],
+    last_seen: &BTreeMap<UserId, Timestamp>,
+    routing_statuses: &BTreeMap<UserId, RoutingStatus>,
+    api: Api,
+) -> Value {
     Value::Array(
         list.iter()
-            .map(|u| user(u, api, LastSeen::InChat(last_seen.get(u.id()).copied())))
+            .map(|u| {
+                let status = match api {
+                    Api::Agent => routing_statuses.get(u.id()).copied(),
+                    Api::Customer => None,
+                };
+                user(
+                    u,
+                    status,
+                    api,
+                    LastSeen::InChat(last_seen.get(u.id()).copied()),
+                )
+            })
             .collect(),
     )
 }
@@ -448,7 +472,7 @@ pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
 pub(crate) fn chat_thread(c: &ChatThread, api: Api) -> Value {
     json!({
         "id": c.id,
-        "users": users(&c.users, &c.last_seen, api),
+        "users": users(&c.users, &c.last_seen, &c.routing_statuses, api),
         "properties": properties(&c.properties),
         "scopes": scopes(&c.scopes),
         "thread": thread(&c.thread, true),
@@ -478,7 +502,7 @@ pub(crate) fn chat_threads(c: &ChatThreads, api: Api) -> Value {
     json!({
         "chat": {
             "id": c.id,
-            "users": users(&c.users, &c.last_seen, api),
+            "users": users(&c.users, &c.last_seen, &c.routing_statuses, api),
             "properties": properties(&c.properties),
             "scopes": scopes(&c.scopes),
             "threads": c.threads.iter().map(|t| thread(t, true)).collect::<Vec<_>>(),
@@ -516,7 +540,10 @@ pub(crate) fn chat_summary(c: &ChatSummary, api: Api) -> Value {
     if api == Api::Customer {
         m.insert("order".into(), json!(c.order));
     }
-    m.insert("users".into(), users(&c.users, &c.last_seen, api));
+    m.insert(
+        "users".into(),
+        users(&c.users, &c.last_seen, &c.routing_statuses, api),
+    );
     m.insert("last_event_per_type".into(), Value::Object(last));
     if api == Api::Agent {
         if let Some(t) = &c.last_thread_summary {
@@ -545,16 +572,16 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
             Api::Customer => json!({
                 "chat_id": chat_id,
                 "updated_users": {
-                    "added": users(added, &BTreeMap::new(), api),
+                    "added": users(added, &BTreeMap::new(), &BTreeMap::new(), api),
                     "removed_ids": removed_ids,
                 },
             }),
             Api::Agent => {
                 let (agents, customers): (Vec<&User>, Vec<&User>) =
                     added.iter().partition(|u| matches!(u, User::Agent(_)));
-                // Users who just joined have no last-seen time in the chat to show (the push
-                // carries none).
-                let user = |u: &User| user(u, api, LastSeen::InChat(None));
+                // Users who just joined have no last-seen time in the chat to show, and the push
+                // carries no routing status for them either.
+                let user = |u: &User| user(u, None, api, LastSeen::InChat(None));
                 json!({
                     "chat_id": chat_id,
                     "updated_users": {
