@@ -180,7 +180,7 @@ impl Engine {
         mut request: StartChat,
     ) -> Result<Output<ChatThread>, Error> {
         if req.role == Role::Customer && !request.scopes.agents.is_empty() {
-            return Err(customer_names_agents("chat.scopes.agents"));
+            return Err(super::scopes::customer_names_agents("chat.scopes.agents"));
         }
         for agent in &request.scopes.agents {
             self.agent_slot(agent)
@@ -352,15 +352,5 @@ impl Engine {
                 chat: Box::new(self.chat_thread_view(chat, thread, role)),
             }
         });
-    }
-}
-
-/// The refusal of scopes that name agents, from a customer. Customers scope chats by groups
-/// only (v0.5's Customer API has no other kind), and checking the ids they name would tell them
-/// which agent ids exist.
-pub(crate) fn customer_names_agents(field: &'static str) -> Error {
-    Error::InvalidField {
-        field,
-        reason: "customers scope chats by groups only".into(),
     }
 }

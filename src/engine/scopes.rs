@@ -51,7 +51,7 @@ impl Engine {
             } else {
                 "add_scopes.agents"
             };
-            return Err(super::events::customer_names_agents(field));
+            return Err(customer_names_agents(field));
         }
         for agent in add.agents.iter().chain(remove.agents.iter()) {
             self.agent_slot(agent)
@@ -186,5 +186,15 @@ impl Engine {
             }
         }
         scopes
+    }
+}
+
+/// The refusal of scopes that name agents, from a customer. Customers scope chats by groups
+/// only (v0.5's Customer API has no other kind), and checking the ids they name would tell them
+/// which agent ids exist.
+pub(crate) fn customer_names_agents(field: &'static str) -> Error {
+    Error::InvalidField {
+        field,
+        reason: "customers scope chats by groups only".into(),
     }
 }

@@ -98,10 +98,8 @@ impl Chat {
 
     /// The order of the latest thing in the chat (a thread start or an event), for sorting.
     pub fn order(&self) -> u64 {
-        self.threads
-            .last()
-            .map(|t| t.events.last().map_or(t.order, |e| e.order.max(t.order)))
-            .unwrap_or(0)
+        // Agents see every event, so theirs is the whole chat's order.
+        self.order_for(Role::Agent)
     }
 
     /// [`order`](Self::order) counting only what a user of `role` may see: an event for agents
