@@ -2,19 +2,22 @@
 //! under the `send_event` bench's 1 000 000-chat figure.
 //!
 //! ```sh
-//! cargo run --release --example miss_floor            # 544-byte and 64-byte slots
+//! cargo run --release --example miss_floor            # slots of 544, 256, 128 and 64 bytes
 //! cargo run --release --example miss_floor -- 120     # more work per iteration
+//! cargo run --release --example miss_floor -- 100 1   # read one line of each slot, not five
 //! ```
 //!
-//! Each iteration does what a send does to memory at the least: it reads five cache lines of one
-//! slot picked at random (from a precomputed list read in order, as the bench picks its chats),
-//! does a fixed amount of arithmetic that depends on them (the argument: rounds of a 64-bit LCG,
-//! about 1.4 ns each here), clones and drops an `Arc` twice (the locked instructions a send
-//! makes), and writes two words back. It runs at 1 000 slots, where everything stays in the
-//! cache, and at 1 000 000, where every slot is a cache and TLB miss, for two slot sizes: 544
-//! bytes (a `Chat` today) and 64 bytes (a chat's send-path state packed in one line). The ratio
-//! of the two is the best a send can do at 1 000 000 chats with that layout, whatever else it
-//! changes. `benches/README.md` (round six) has the figures.
+//! Each iteration does what a send does to memory at the least: it reads up to five cache lines
+//! of one slot picked at random (the second argument; from a precomputed list read in order, as
+//! the bench picks its chats), does a fixed amount of arithmetic that depends on them (the first
+//! argument: rounds of a 64-bit LCG, about 1.4 ns each here), clones and drops an `Arc` twice
+//! (the locked instructions a send makes), and writes two words back in the last line it read.
+//! It runs at 1 000 slots, where everything stays in the cache, and at 1 000 000, where every
+//! slot is a cache and TLB miss, for four slot sizes: 544 bytes (a `Chat` today) down to 64
+//! bytes (a chat's send-path state packed in one line). The ratio of the two is the best a send
+//! can do at 1 000 000 chats with that layout, whatever else it changes. `benches/README.md`
+//! (rounds six and seven) has the figures: what counts is how large the array is, not how many
+//! lines of a slot are read.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -41,7 +44,7 @@ fn work(mut x: u64, rounds: u32) -> u64 {
 }
 
 /// Nanoseconds per iteration over `n` slots of `W` words.
-fn run<const W: usize>(n: usize, rounds: u32) -> f64 {
+fn run<const W: usize>(n: usize, rounds: u32, lines: usize) -> f64 {
     let mut slots = vec![Slot([1u64; W]); n];
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let picks: Vec<usize> = (0..PICKS)
@@ -52,7 +55,8 @@ fn run<const W: usize>(n: usize, rounds: u32) -> f64 {
             ((u128::from(x) * n as u128) >> 64) as usize
         })
         .collect();
-    let lines = W.div_ceil(8).min(5);
+    let lines = lines.clamp(1, W.div_ceil(8));
+    let last = (lines - 1) * 8;
     let shared = Arc::new(5u64);
     let mut acc = 0u64;
     let mut start = Instant::now();
@@ -66,8 +70,8 @@ fn run<const W: usize>(n: usize, rounds: u32) -> f64 {
         let a = Arc::clone(&shared);
         r = r.wrapping_add(*a);
         drop(black_box(a));
-        slot[W - 2] = r;
-        slot[W - 1] = r.wrapping_add(1);
+        slot[last + 6] = r;
+        slot[last + 7] = r.wrapping_add(1);
         acc = acc.wrapping_add(r);
         drop(black_box(Arc::clone(&shared)));
     }
@@ -77,18 +81,30 @@ fn run<const W: usize>(n: usize, rounds: u32) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rounds: u32 = std::env::args().nth(1).map_or(Ok(100), |s| s.parse())?;
-    println!("{rounds} rounds of work per iteration");
+    let mut args = std::env::args().skip(1);
+    let rounds: u32 = args.next().map_or(Ok(100), |s| s.parse())?;
+    let lines: usize = args.next().map_or(Ok(5), |s| s.parse())?;
+    println!("{rounds} rounds of work per iteration, up to {lines} lines read per slot");
     for (name, small, large) in [
         (
             "544-byte slots",
-            run::<68>(1_000, rounds),
-            run::<68>(1_000_000, rounds),
+            run::<68>(1_000, rounds, lines),
+            run::<68>(1_000_000, rounds, lines),
+        ),
+        (
+            "256-byte slots",
+            run::<32>(1_000, rounds, lines),
+            run::<32>(1_000_000, rounds, lines),
+        ),
+        (
+            "128-byte slots",
+            run::<16>(1_000, rounds, lines),
+            run::<16>(1_000_000, rounds, lines),
         ),
         (
             "64-byte slots",
-            run::<8>(1_000, rounds),
-            run::<8>(1_000_000, rounds),
+            run::<8>(1_000, rounds, lines),
+            run::<8>(1_000_000, rounds, lines),
         ),
     ] {
         println!(
