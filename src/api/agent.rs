@@ -12,7 +12,7 @@ use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};
 use crate::query::{ArchiveFilters, Archives, ArchivesPagination, ChatFilters, ChatSummary};
 use crate::routing::RoutingStatus;
 
-use super::{MulticastScopes, Pagination, StartChat};
+use super::{MulticastScopes, Pagination, StartChat, journal_entry};
 
 /// The Agent API, acting as one agent at one moment. Made by [`Engine::as_agent`].
 ///
@@ -43,29 +43,14 @@ impl<'e> AgentApi<'e> {
         Self { engine, me }
     }
 
-    /// The command's journal entry, made only while the engine journals (not while it replays
-    /// a record it already has, nor with the journal off).
+    /// The command's journal entry (see [`journal_entry::now`]).
     fn journal(&self, action: impl FnOnce() -> AgentAction) -> Option<Entry> {
-        // The action is only made (its arguments copied) when there is a record to put it in.
-        self.engine
-            .journaling()
-            .then(action)
-            .and_then(self.journal_later())
+        journal_entry::now(self.engine, &self.me, action)
     }
 
-    /// [`journal`](Self::journal) for an entry made after the command ran.
+    /// The entry of a command, made from what it returns (see [`journal_entry::later`]).
     fn journal_later(&self) -> impl FnOnce(AgentAction) -> Option<Entry> + use<> {
-        let me = self
-            .engine
-            .journaling()
-            .then(|| (self.me.id.clone(), self.me.now));
-        move |action| {
-            me.map(|(agent_id, at)| Entry::Agent {
-                agent_id,
-                at,
-                action,
-            })
-        }
+        journal_entry::later(self.engine, &self.me)
     }
 
     /// Runs a command and, if it was accepted and changed anything, journals it.

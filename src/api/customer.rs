@@ -10,7 +10,7 @@ use crate::model::{Properties, Scopes};
 use crate::push::{ChatThread, Postback};
 use crate::query::{ChatThreads, ChatsSummary, CustomerLogin, ThreadsSummary};
 
-use super::{CustomerUpdate, Pagination, StartChat};
+use super::{CustomerUpdate, Pagination, StartChat, journal_entry};
 
 /// The Customer API, acting as one customer at one moment. Made by [`Engine::as_customer`].
 ///
@@ -38,29 +38,14 @@ impl<'e> CustomerApi<'e> {
         Self { engine, me }
     }
 
-    /// The command's journal entry, made only while the engine journals (not while it replays
-    /// a record it already has, nor with the journal off).
+    /// The command's journal entry (see [`journal_entry::now`]).
     fn journal(&self, action: impl FnOnce() -> CustomerAction) -> Option<Entry> {
-        // The action is only made (its arguments copied) when there is a record to put it in.
-        self.engine
-            .journaling()
-            .then(action)
-            .and_then(self.journal_later())
+        journal_entry::now(self.engine, &self.me, action)
     }
 
-    /// [`journal`](Self::journal) for an entry made after the command ran.
+    /// The entry of a command, made from what it returns (see [`journal_entry::later`]).
     fn journal_later(&self) -> impl FnOnce(CustomerAction) -> Option<Entry> + use<> {
-        let me = self
-            .engine
-            .journaling()
-            .then(|| (self.me.id.clone(), self.me.now));
-        move |action| {
-            me.map(|(customer_id, at)| Entry::Customer {
-                customer_id,
-                at,
-                action,
-            })
-        }
+        journal_entry::later(self.engine, &self.me)
     }
 
     /// Runs a command and, if it was accepted and changed anything, journals it.

@@ -2,6 +2,7 @@
 
 mod agent;
 mod customer;
+mod journal_entry;
 mod request;
 
 pub use agent::AgentApi;
