@@ -317,17 +317,17 @@ async fn agent_and_customer_talk_over_rtm_and_the_web_api() {
     assert_eq!(body["event"]["text"], "Found it");
     jan.push("incoming_event", has_text("Found it")).await;
 
-    // The customer's token without `Bearer ` is the same customer, with the same chat.
+    // The customer's token without `Bearer ` is the same customer, in the same chat.
     let (status, body) = post(
         addr,
-        "/customer/v0.5/action/get_chats_summary",
+        "/customer/v0.5/action/send_event",
         Some("jan-token"),
-        "{}",
+        &json!({ "payload": { "chat_id": chat_id, "event": message("Thank you") } }).to_string(),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["total_chats"], 1);
-    assert_eq!(body["chats_summary"][0]["id"], chat_id.as_str());
+    assert_eq!(body["event"]["author_id"], jan_id.as_str());
+    anna.push("incoming_event", has_text("Thank you")).await;
 
     // Missing or unknown tokens: 401 and `authentication`.
     let unknown = [
@@ -550,6 +550,210 @@ async fn frames_over_one_mebibyte_are_refused() {
     // The server still serves.
     let (mut jan, _) = login(addr, "customer", "jan").await;
     jan.ok("ping", json!({})).await;
+
+    server.shut_down().await;
+}
+
+/// The refusal an RTM-only action gets over the Web API: 400, `validation`, naming the RTM
+/// endpoint of its API.
+fn assert_rtm_only_refusal(api: &str, action: &str, status: u16, body: &Value) {
+    assert_eq!(status, 400, "{api} {action}: {body}");
+    assert_eq!(
+        body["error"]["type"], "validation",
+        "{api} {action}: {body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("RTM only") && message.contains(&format!("/{api}/v0.5/rtm/ws")),
+        "{api} {action}: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtm_only_actions_are_refused_over_the_web_api() {
+    let server = start(config(&[("t1", ANNA)])).await;
+    let addr = server.addr;
+    let web = |api: &'static str, action: &'static str, token: &'static str, payload: Value| {
+        let path = format!("/{api}/v0.5/action/{action}");
+        let body = json!({ "payload": payload }).to_string();
+        async move { post(addr, &path, Some(token), &body).await }
+    };
+
+    let (mut anna, profile) = login(addr, "agent", "t1").await;
+    assert_eq!(profile["my_profile"]["routing_status"], "accepting_chats");
+    let (mut jan, _) = login(addr, "customer", "jan").await;
+    let jan_id = server::customer_id_for("jan").to_string();
+    let started = jan
+        .ok(
+            "start_chat",
+            json!({ "chat": { "thread": { "events": [message("Hello")] } } }),
+        )
+        .await;
+    let chat_id = started["chat"]["id"].as_str().unwrap().to_string();
+
+    // The agent's `login` and `get_archives`, with a valid token and payload: refused.
+    let (status, body) = web(
+        "agent",
+        "login",
+        "Bearer t1",
+        json!({ "token": "Bearer t1" }),
+    )
+    .await;
+    assert_rtm_only_refusal("agent", "login", status, &body);
+    let (status, body) = web("agent", "get_archives", "Bearer t1", json!({})).await;
+    assert_rtm_only_refusal("agent", "get_archives", status, &body);
+
+    // A refused action is not performed: the routing status is unchanged.
+    let (status, body) = web(
+        "agent",
+        "update_agent",
+        "Bearer t1",
+        json!({ "routing_status": "not_accepting_chats" }),
+    )
+    .await;
+    assert_rtm_only_refusal("agent", "update_agent", status, &body);
+    let (_anna_too, profile) = login(addr, "agent", "t1").await;
+    assert_eq!(profile["my_profile"]["routing_status"], "accepting_chats");
+
+    // The customer's RTM-only actions: refused too, and its chat is untouched.
+    let (status, body) = web("customer", "get_chats_summary", "jan", json!({})).await;
+    assert_rtm_only_refusal("customer", "get_chats_summary", status, &body);
+    let (status, body) = web(
+        "customer",
+        "update_last_seen_timestamp",
+        "jan",
+        json!({ "chat_id": chat_id, "timestamp": 1 }),
+    )
+    .await;
+    assert_rtm_only_refusal("customer", "update_last_seen_timestamp", status, &body);
+
+    // Actions on both transports work over the Web API as before: both sides send an event,
+    // and the agent closes the thread.
+    let (status, body) = web(
+        "agent",
+        "send_event",
+        "Bearer t1",
+        json!({ "chat_id": chat_id, "event": message("Hi Jan") }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["event"]["author_id"], ANNA);
+    jan.push("incoming_event", has_text("Hi Jan")).await;
+    let (status, body) = web(
+        "customer",
+        "send_event",
+        "jan",
+        json!({ "chat_id": chat_id, "event": message("Hi Anna") }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["event"]["author_id"], jan_id.as_str());
+    anna.push("incoming_event", has_text("Hi Anna")).await;
+    let (status, body) = web(
+        "agent",
+        "close_thread",
+        "Bearer t1",
+        json!({ "chat_id": chat_id }),
+    )
+    .await;
+    assert_eq!((status, &body), (200, &json!({})));
+    jan.push("thread_closed", |p| p["chat_id"] == chat_id.as_str())
+        .await;
+
+    // Over RTM the same actions are served.
+    let archives = anna.ok("get_archives", json!({})).await;
+    assert_eq!(
+        archives["chats"][0]["chat"]["id"],
+        chat_id.as_str(),
+        "{archives}"
+    );
+    let summary = jan.ok("get_chats_summary", json!({})).await;
+    assert_eq!(summary["total_chats"], 1, "{summary}");
+    let seen = jan
+        .ok("update_last_seen_timestamp", json!({ "chat_id": chat_id }))
+        .await;
+    assert!(seen["timestamp"].is_number(), "{seen}");
+    anna.ok(
+        "update_agent",
+        json!({ "routing_status": "not_accepting_chats" }),
+    )
+    .await;
+    let (_anna_three, profile) = login(addr, "agent", "t1").await;
+    assert_eq!(
+        profile["my_profile"]["routing_status"],
+        "not_accepting_chats"
+    );
+
+    server.shut_down().await;
+}
+
+/// Every entry of the server's table: an RTM-only action is refused over the Web API and is a
+/// real action over RTM; any other reaches the engine over the Web API, which knows its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_api_follows_the_table_of_actions() {
+    use chatio::wire::Api;
+    use server::Offered;
+
+    let server = start(config(&[("t1", ANNA)])).await;
+    let addr = server.addr;
+    let (mut anna, _) = login(addr, "agent", "t1").await;
+    let (mut jan, _) = login(addr, "customer", "jan").await;
+    let mut rtm_only = 0;
+    for &(api, action, offered) in server::ACTIONS {
+        let (name, token) = match api {
+            Api::Agent => ("agent", "Bearer t1"),
+            Api::Customer => ("customer", "jan"),
+        };
+        assert_eq!(server::offered(api, action), Some(offered));
+        let (status, body) = post(
+            addr,
+            &format!("/{name}/v0.5/action/{action}"),
+            Some(token),
+            "{}",
+        )
+        .await;
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if offered == Offered::RtmOnly {
+            rtm_only += 1;
+            assert_rtm_only_refusal(name, action, status, &body);
+            let client = match api {
+                Api::Agent => &mut anna,
+                Api::Customer => &mut jan,
+            };
+            let response = client.request(action, json!({})).await;
+            let message = response["payload"]["error"]["message"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                !message.contains("unknown action"),
+                "RTM {name} {action}: {response}"
+            );
+        } else {
+            assert!(!message.contains("RTM only"), "{name} {action}: {body}");
+            // The engine stores no images: the Web API's `upload_image` is not implemented.
+            if action != "upload_image" {
+                assert!(
+                    !message.contains("unknown action"),
+                    "{name} {action}: {body}"
+                );
+            }
+        }
+    }
+    assert_eq!(rtm_only, 14);
+    // A name the table does not list still reaches the engine, which refuses it as before.
+    let (status, body) = post(addr, "/agent/v0.5/action/fly", Some("Bearer t1"), "{}").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown action"),
+        "{body}"
+    );
+    assert_eq!(server::offered(Api::Agent, "fly"), None);
 
     server.shut_down().await;
 }

@@ -75,6 +75,13 @@ ENDPOINTS (LICENSE_ID is accepted and ignored; this server has one license):
         (both optional). Answers the response payload with 200, or {\"error\": {...}} with
         401 (authentication), 403 (authorization, customer_banned), 400 (validation,
         unsupported_version) or 500.
+        Actions v0.5 offers over RTM only are refused here, unperformed, with 400 and
+        validation, as an unknown action is: agent login, get_archives, get_filtered_chats,
+        get_chat_threads, update_agent, change_push_notifications, add_auto_chat_scopes,
+        remove_auto_chat_scopes, get_auto_chat_scopes_config; customer login,
+        get_chats_summary, get_chat_threads, get_chat_threads_summary,
+        update_last_seen_timestamp. ping and the actions taken from later protocol versions
+        (transfer_chat, get_queue_position, ...) are served on both.
 
     Agents use the tokens given with --agent. Customers log in with any non-empty token; the
     same token is always the same customer (customer-<first 128 bits of its SHA-256>).
