@@ -26,8 +26,10 @@
 //! sneak peeks, rich message postbacks, `multicast`, `transfer_chat`, `update_agent`,
 //! `ban_customer`, `update_last_seen_timestamp`, `update_customer`, auto chat scopes, and the
 //! queries `get_chat_threads`, `get_chat_threads_summary`, `get_chats_summary`, `login` (both
-//! APIs), `get_filtered_chats` (with filters on readable and unreadable properties) and
-//! `get_queue_position`; plus host presence changes and waits.
+//! APIs), `get_filtered_chats` (with filters on readable and unreadable properties),
+//! `get_archives` (the same property filters, maybe agents to filter by, a team filter now and
+//! then, pages and limits in and out of range) and `get_queue_position`; plus host presence
+//! changes and waits.
 //!
 //! After every step (operation or tick), for every push and every response:
 //! * no customer is addressed by a push of role `Agent`, and a push of role `Customer` goes only
@@ -45,8 +47,10 @@
 //!   after the change; nor a property an agent may not read;
 //! * queries return exactly what the requester may see: `login` every active chat the agent
 //!   sees, `get_filtered_chats` every chat it sees that passes the filters applied to the
-//!   properties it may read, views whose properties equal the readable part of the stored ones
-//!   and whose events are the stored events meant for the role;
+//!   properties it may read, `get_archives` the page asked for of the closed threads (never an
+//!   active one) of those chats, newest first and each once, counting them all in its total;
+//!   views whose properties equal the readable part of the stored ones and whose events are the
+//!   stored events meant for the role;
 //! * a write without access (a property write by a role without write access, a customer's
 //!   agents-only event or system message, an agent action its permission level does not hold
 //!   per `PERMISSION_TABLE`, an action on a chat the requester may not see) returns `Err`, and
@@ -54,9 +58,11 @@
 //!   `update_chat_properties`, `update_chat_thread_properties` and the queries succeed exactly
 //!   when the model says so.
 //!
-//! On top of that, after every step a sweep asks every agent for `login` and
-//! `get_filtered_chats`, every customer for all pages of `get_chats_summary`, and every user for
-//! `get_chat_threads` and `get_chat_threads_summary` of each chat the step touched.
+//! On top of that, after every step a sweep asks every agent for `login`, `get_filtered_chats`
+//! and all pages of `get_archives` (which must hold exactly the closed threads of the chats it
+//! sees, or be refused as `authorization` if its level does not hold `chats--all:read`), every
+//! customer for all pages of `get_chats_summary`, and every user for `get_chat_threads` and
+//! `get_chat_threads_summary` of each chat the step touched.
 //!
 //! The model is the test's own: its copy of the registry decides what each role may read and
 //! write where, its scope rule decides who sees a chat, and only the grants come from the crate
@@ -65,7 +71,7 @@
 //!
 //! **How much runs.** By default the property runs `DEFAULT_CASES` (100) cases of `MIN_OPS` to
 //! `MAX_OPS` (100 to 140) operations each, so at least 10,000 random operations (about 12,000,
-//! of which about 11,400 API calls and the rest host presence changes and waits; plus the ticks
+//! of which about 11,500 API calls and the rest host presence changes and waits; plus the ticks
 //! and the sweeps), in about 6 seconds in a debug build. The test asserts that at least 10,000
 //! operations ran and that every kind of operation succeeded at least once; `--nocapture`
 //! prints the counts per operation and the refusals the model required. Set
@@ -75,7 +81,7 @@
 //! CHATIO_PROPTEST_CASES=5000 cargo test --release --test privacy -- --nocapture
 //! ```
 //!
-//! (about 600,000 operations, some 20 seconds in release.)
+//! (about 600,000 operations, some 30 seconds in release.)
 //!
 //! Failures are not persisted. The panic message names the failing step by index; proptest
 //! then prints the shrunk scenario, showing only the steps still on (shrinking turns steps off
@@ -92,14 +98,14 @@ use chatio::model::{
     PropertyFilters, PropertyType, RichElement, RichMessage,
 };
 use chatio::query::{AgentLogin, ChatFilters, ChatSummary, ChatThreads, ChatsSummary};
-use chatio::query::{CustomerLogin, ThreadsSummary};
+use chatio::query::{ArchiveFilters, Archives, ArchivesPagination, CustomerLogin, ThreadsSummary};
 use chatio::routing::{AutomaticRouter, ManualRouter, RoutingStatus};
 use chatio::{
     Agent, AutoChatScopes, AutoScopeRules, Chat, ChatId, ChatThread, Customer, CustomerUpdate,
-    Engine, EngineConfig, Error, EventId, EventKind, File, Grant, GroupId, MulticastScopes,
-    NewEvent, Output, PERMISSION_TABLE, Pagination, Permission, Postback, Properties,
-    PropertyValue, Push, PushAudience, PushKind, QueuePosition, Recipients, Role, Scopes,
-    SentEvent, StartChat, Thread, ThreadId, Timestamp, TransferTarget, UserId,
+    Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, File, Grant, GroupId,
+    MulticastScopes, NewEvent, Output, PERMISSION_TABLE, Pagination, Permission, Postback,
+    Properties, PropertyValue, Push, PushAudience, PushKind, QueuePosition, Recipients, Role,
+    Scopes, SentEvent, StartChat, Thread, ThreadId, Timestamp, TransferTarget, UserId,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -399,6 +405,16 @@ enum Op {
         include_active: Option<bool>,
         filters: Vec<(PropPick, FilterSpec)>,
     },
+    Archives {
+        a: usize,
+        filters: Vec<(PropPick, FilterSpec)>,
+        /// Agents to filter by, one bit per agent (none when 0).
+        agents: u8,
+        /// A `team_ids` filter, which the engine always refuses.
+        teams: bool,
+        page: Option<u32>,
+        limit: Option<u32>,
+    },
     QueuePosition {
         c: usize,
         chat: ChatPick,
@@ -413,7 +429,7 @@ enum Op {
 }
 
 /// How many names `Op::name` gives.
-const OP_NAMES: usize = 34;
+const OP_NAMES: usize = 35;
 
 impl Op {
     fn name(&self) -> &'static str {
@@ -460,6 +476,7 @@ impl Op {
             } => "agent login",
             Op::Login { .. } => "customer login",
             Op::Filtered { .. } => "get_filtered_chats",
+            Op::Archives { .. } => "get_archives",
             Op::QueuePosition { .. } => "get_queue_position",
             Op::Presence { .. } => "host set_agent_presence",
             Op::Wait { .. } => "host wait",
@@ -614,6 +631,29 @@ fn page() -> impl Strategy<Value = (Option<u32>, Option<u32>)> {
             1 => Just(Some(0)),
             2 => Just(Some(1)),
             1 => Just(Some(25)),
+            1 => Just(Some(101)),
+        ],
+    )
+}
+
+/// `get_archives` pagination: pages count from 1 and hold 1 to 100 threads. Small limits and a
+/// second page make paging matter with the few archives a case has; the rest are refused or
+/// far past the end.
+fn archives_page() -> impl Strategy<Value = (Option<u32>, Option<u32>)> {
+    (
+        prop_oneof![
+            4 => Just(None),
+            1 => Just(Some(0)),
+            2 => Just(Some(1)),
+            2 => Just(Some(2)),
+            1 => Just(Some(u32::MAX)),
+        ],
+        prop_oneof![
+            3 => Just(None),
+            1 => Just(Some(0)),
+            2 => Just(Some(1)),
+            1 => Just(Some(2)),
+            1 => Just(Some(100)),
             1 => Just(Some(101)),
         ],
     )
@@ -780,6 +820,21 @@ fn op() -> impl Strategy<Value = Op> {
                 a,
                 include_active,
                 filters,
+            }),
+        2 => (
+            agent(),
+            vec((prop_pick(), filter_spec()), 0..=2),
+            prop_oneof![3 => Just(0u8), 1 => 1..16u8],
+            prop::bool::weighted(0.05),
+            archives_page(),
+        )
+            .prop_map(|(a, filters, agents, teams, (page, limit))| Op::Archives {
+                a,
+                filters,
+                agents,
+                teams,
+                page,
+                limit,
             }),
         1 => (customer(), chat_pick()).prop_map(|(c, chat)| Op::QueuePosition { c, chat }),
         3 => (agent(), prop::bool::weighted(0.7))
@@ -1439,6 +1494,7 @@ enum Resp {
     AgentLogin(Box<AgentLogin>),
     CustomerLogin(Box<CustomerLogin>),
     Summaries(Vec<ChatSummary>),
+    Archives(Box<Archives>),
     Queue(Option<QueuePosition>),
     AutoScopes(Vec<AutoChatScopes>),
     Customer(Box<Customer>),
@@ -1478,6 +1534,17 @@ struct Outcome {
     banned: Option<UserId>,
     /// For `get_filtered_chats`: the chats expected.
     filtered: Option<BTreeSet<ChatId>>,
+    /// For `get_archives`: the archives expected and the page asked for.
+    archives: Option<ExpectedArchives>,
+}
+
+/// Every archive (chat, thread) `get_archives` must count, newest first, and the page of them
+/// it must return.
+struct ExpectedArchives {
+    all: Vec<(ChatId, ThreadId)>,
+    agent_ids: Vec<UserId>,
+    page: u32,
+    limit: u32,
 }
 
 impl Outcome {
@@ -1492,6 +1559,7 @@ impl Outcome {
             multicast: None,
             banned: None,
             filtered: None,
+            archives: None,
         }
     }
 }
@@ -1529,6 +1597,7 @@ fn run_op(w: &mut World, op: &Op) -> Outcome {
     let mut multicast = None;
     let mut banned = None;
     let mut filtered = None;
+    let mut archives = None;
     let mut requester = None;
     let (result, pushes) = match op {
         Op::CustomerStartChat {
@@ -2141,6 +2210,53 @@ fn run_op(w: &mut World, op: &Op) -> Outcome {
                 query(api.get_filtered_chats(&filters), Resp::Summaries)
             })
         }
+        Op::Archives {
+            a,
+            filters,
+            agents,
+            teams,
+            page,
+            limit,
+        } => {
+            requester = Some(w.who(Actor::Agent(*a)));
+            read_only = true;
+            x.grant(w, *a, Grant::ChatsAllRead);
+            x.fail_if(*page == Some(0), "page out of range");
+            x.fail_if(
+                limit.is_some_and(|l| l == 0 || l > 100),
+                "limit out of range",
+            );
+            x.fail_if(*teams, "a team filter");
+            x.exact = Some(x.ok());
+            let filters = ArchiveFilters {
+                agent_ids: (0..4)
+                    .filter(|i| agents & (1 << i) != 0)
+                    .map(|i| w.agents[i].clone())
+                    .collect(),
+                team_ids: if *teams {
+                    vec![serde_json::json!(1)]
+                } else {
+                    Vec::new()
+                },
+                properties: w.build_filters(filters),
+                ..ArchiveFilters::default()
+            };
+            archives = Some(ExpectedArchives {
+                all: w.expected_archives(*a, &filters),
+                agent_ids: filters.agent_ids.clone(),
+                page: page.unwrap_or(1),
+                limit: limit.unwrap_or(25),
+            });
+            let pagination = ArchivesPagination {
+                page: *page,
+                limit: *limit,
+            };
+            as_agent(w, *a, |api| {
+                query(api.get_archives(&filters, pagination), |r| {
+                    Resp::Archives(Box::new(r))
+                })
+            })
+        }
         Op::QueuePosition { c, chat: pick } => {
             let who = Actor::Customer(*c);
             requester = Some(w.who(who));
@@ -2169,6 +2285,7 @@ fn run_op(w: &mut World, op: &Op) -> Outcome {
         multicast,
         banned,
         filtered,
+        archives,
     }
 }
 
@@ -2243,6 +2360,22 @@ impl World {
         out
     }
 
+    /// Whether the chat properties an agent may read pass `filters`: one it may not read
+    /// counts as not set.
+    fn passes(&self, chat: &Chat, filters: &PropertyFilters) -> bool {
+        let readable = self.filter(&chat.properties, Location::Chat, Role::Agent);
+        filters.iter().all(|(namespace, names)| {
+            names.iter().all(|(name, filter)| {
+                let value = readable.get(namespace).and_then(|v| v.get(name));
+                match filter {
+                    PropertyFilter::Exists(wanted) => value.is_some() == *wanted,
+                    PropertyFilter::Values(vs) => value.is_some_and(|v| vs.contains(v)),
+                    PropertyFilter::ExcludeValues(vs) => value.is_none_or(|v| !vs.contains(v)),
+                }
+            })
+        })
+    }
+
     /// The chats `get_filtered_chats` must return to agent `a`: those it sees, active or not
     /// as asked, whose properties the agent may read pass the filters.
     fn expected_filtered(&self, a: usize, filters: &ChatFilters) -> BTreeSet<ChatId> {
@@ -2252,24 +2385,36 @@ impl World {
             .iter()
             .filter(|c| self.agent_sees(a, c))
             .filter(|c| include_active || !c.is_active())
-            .filter(|c| {
-                let readable = self.filter(&c.properties, Location::Chat, Role::Agent);
-                filters.properties.iter().all(|(namespace, names)| {
-                    names.iter().all(|(name, filter)| {
-                        let value = readable.get(namespace).and_then(|v| v.get(name));
-                        match filter {
-                            PropertyFilter::Exists(wanted) => value.is_some() == *wanted,
-                            PropertyFilter::Values(vs) => value.is_some_and(|v| vs.contains(v)),
-                            PropertyFilter::ExcludeValues(vs) => {
-                                value.is_none_or(|v| !vs.contains(v))
-                            }
-                        }
-                    })
-                })
-            })
+            .filter(|c| self.passes(c, &filters.properties))
             .map(|c| c.id)
             .collect()
     }
+
+    /// The archives `get_archives` must count for agent `a`, newest thread first: every closed
+    /// thread of the chats it sees whose readable properties pass the filters, and, when
+    /// agents are named, that one of them was in.
+    fn expected_archives(&self, a: usize, filters: &ArchiveFilters) -> Vec<(ChatId, ThreadId)> {
+        let mut found: Vec<(u64, ChatId, ThreadId)> = self
+            .engine
+            .chats()
+            .iter()
+            .filter(|c| self.agent_sees(a, c) && self.passes(c, &filters.properties))
+            .flat_map(|c| {
+                c.threads
+                    .iter()
+                    .filter(|t| !t.active && agents_were_in(&filters.agent_ids, t))
+                    .map(|t| (t.order, c.id, t.id))
+            })
+            .collect();
+        found.sort_by_key(|&(order, ..)| std::cmp::Reverse(order));
+        found.into_iter().map(|(_, c, t)| (c, t)).collect()
+    }
+}
+
+/// The `agent_ids` filter of `get_archives`: one of the agents was in the chat during the
+/// thread (any thread passes when none are named).
+fn agents_were_in(agent_ids: &[UserId], thread: &Thread) -> bool {
+    agent_ids.is_empty() || thread.user_ids.iter().any(|u| agent_ids.contains(u))
 }
 
 // ----- the checks -----
@@ -2745,6 +2890,40 @@ fn check_response(w: &World, out: &Outcome, ctx: &dyn Debug) {
                 check_summary(w, me, role, s, ctx);
             }
         }
+        Resp::Archives(r) => {
+            let expected = out.archives.as_ref().expect("a get_archives step");
+            let mut seen = BTreeSet::new();
+            let mut shown = Vec::new();
+            for ct in &r.chats {
+                let (chat_id, stored) = check_archive(w, me, ct, ctx);
+                assert!(
+                    seen.insert((chat_id, stored.id)),
+                    "an archive twice: {ctx:?}"
+                );
+                assert!(
+                    agents_were_in(&expected.agent_ids, stored),
+                    "an archive without any of the agents asked for: {ctx:?}"
+                );
+                shown.push((chat_id, stored.id));
+            }
+            *ARCHIVES.lock().unwrap_or_else(|e| e.into_inner()) += shown.len();
+            assert_eq!(r.pagination.page, expected.page, "{ctx:?}");
+            assert_eq!(
+                r.pagination.total,
+                expected.all.len(),
+                "archives counted for {me}: {ctx:?}"
+            );
+            assert!(r.chats.len() <= r.pagination.total, "{ctx:?}");
+            let skip = u64::from(expected.page.saturating_sub(1)) * u64::from(expected.limit);
+            let page: Vec<(ChatId, ThreadId)> = expected
+                .all
+                .iter()
+                .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+                .take(expected.limit as usize)
+                .copied()
+                .collect();
+            assert_eq!(shown, page, "the page of archives: {ctx:?}");
+        }
         Resp::Customer(c) => assert_eq!(&c.id, me, "{ctx:?}"),
         Resp::Queue(position) => {
             let chat_id = out.chat.expect("a chat");
@@ -2762,6 +2941,92 @@ fn check_response(w: &World, out: &Outcome, ctx: &dyn Debug) {
         Resp::Time(t) => assert!(*t <= w.clock, "a last-seen time from the future: {ctx:?}"),
         Resp::Unit | Resp::Id(_) => {}
     }
+}
+
+/// One archive as agent `me` must see it: a chat it may see, with one of that chat's closed
+/// threads, both shown as the other read paths show them. Returns the chat and the stored
+/// thread.
+fn check_archive<'w>(
+    w: &'w World,
+    me: &UserId,
+    ct: &ChatThread,
+    ctx: &dyn Debug,
+) -> (ChatId, &'w Thread) {
+    let ctx = &(ctx, "archive", ct.id, ct.thread.id);
+    let chat = visible_chat(w, me, Role::Agent, ct.id, ctx);
+    check_chat_properties(w, Role::Agent, chat, &ct.properties, ctx);
+    check_scopes_shown(Role::Agent, chat, &ct.scopes, ctx);
+    let stored = chat
+        .thread(&ct.thread.id)
+        .unwrap_or_else(|| panic!("an archive of a thread not in its chat: {ctx:?}"));
+    assert!(
+        !stored.active && !ct.thread.active,
+        "an active thread listed as an archive: {ctx:?}"
+    );
+    check_thread(w, Role::Agent, stored, &ct.thread, ctx);
+    (chat.id, stored)
+}
+
+/// Every page of an agent's archives with no filters, 100 to a page. A short page ends the
+/// paging whatever the total says, so a wrong total cannot make it loop.
+fn archive_pages(api: &chatio::AgentApi<'_>) -> Result<Vec<Archives>, Error> {
+    let mut pages = Vec::new();
+    loop {
+        let page = u32::try_from(pages.len() + 1).expect("a page number");
+        let pagination = ArchivesPagination {
+            page: Some(page),
+            limit: Some(100),
+        };
+        let r = api.get_archives(&ArchiveFilters::default(), pagination)?;
+        let done = r.chats.len() < 100 || page as usize * 100 >= r.pagination.total;
+        pages.push(r);
+        if done {
+            return Ok(pages);
+        }
+    }
+}
+
+/// All of agent `a`'s archives, page by page: exactly the closed threads of every chat it
+/// sees, each once, newest first across the pages.
+fn check_archive_pages(w: &World, a: usize, pages: &[Archives], ctx: &dyn Debug) {
+    let me = &w.agents[a];
+    let expected: BTreeSet<(ChatId, ThreadId)> = w
+        .engine
+        .chats()
+        .iter()
+        .filter(|c| w.agent_sees(a, c))
+        .flat_map(|c| {
+            c.threads
+                .iter()
+                .filter(|t| !t.active)
+                .map(move |t| (c.id, t.id))
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut last_order = u64::MAX;
+    for (i, page) in pages.iter().enumerate() {
+        // What is shown first: a leak is named as one rather than as a wrong count.
+        for ct in &page.chats {
+            let (chat_id, stored) = check_archive(w, me, ct, ctx);
+            assert!(
+                seen.insert((chat_id, stored.id)),
+                "an archive on two pages: {ctx:?}"
+            );
+            assert!(
+                stored.order < last_order,
+                "archives not newest first: {ctx:?}"
+            );
+            last_order = stored.order;
+        }
+        assert_eq!(page.pagination.page as usize, i + 1, "{ctx:?}");
+        assert_eq!(
+            page.pagination.total,
+            expected.len(),
+            "archives counted for {me}: {ctx:?}"
+        );
+    }
+    assert_eq!(seen, expected, "the archives of {me}: {ctx:?}");
+    *ARCHIVES.lock().unwrap_or_else(|e| e.into_inner()) += seen.len();
 }
 
 fn check_login(w: &World, me: &UserId, r: &AgentLogin, ctx: &dyn Debug) {
@@ -2800,6 +3065,7 @@ fn sweep(w: &mut World, touched: &BTreeSet<ChatId>, ctx: &dyn Debug) {
         let filtered = api
             .get_filtered_chats(&ChatFilters::default())
             .expect("get_filtered_chats");
+        let archives = archive_pages(&api);
         let mut threads = Vec::new();
         for (chat_id, ids) in &touched {
             let chat_id = *chat_id;
@@ -2809,7 +3075,7 @@ fn sweep(w: &mut World, touched: &BTreeSet<ChatId>, ctx: &dyn Debug) {
                 api.get_chat_threads_summary(chat_id, Pagination::default()),
             ));
         }
-        answers.push((a, login, filtered, threads));
+        answers.push((a, login, filtered, archives, threads));
     }
     let mut customer_answers = Vec::new();
     for c in 0..CUSTOMERS {
@@ -2842,7 +3108,7 @@ fn sweep(w: &mut World, touched: &BTreeSet<ChatId>, ctx: &dyn Debug) {
         customer_answers.push((c, pages, threads));
     }
     let w: &World = w;
-    for (a, login, filtered, threads) in answers {
+    for (a, login, filtered, archives, threads) in answers {
         let me = &w.agents[a];
         let ctx = &(ctx, "sweep", me);
         check_login(w, me, &login, ctx);
@@ -2851,6 +3117,20 @@ fn sweep(w: &mut World, touched: &BTreeSet<ChatId>, ctx: &dyn Debug) {
         assert_eq!(ids, expected, "get_filtered_chats for {me}: {ctx:?}");
         for s in &filtered {
             check_summary(w, me, Role::Agent, s, ctx);
+        }
+        let allowed = table_holds(w.levels[a], Grant::ChatsAllRead);
+        match archives {
+            Ok(pages) => {
+                assert!(
+                    allowed,
+                    "get_archives for {me}, whose level does not hold chats--all:read: {ctx:?}"
+                );
+                check_archive_pages(w, a, &pages, ctx);
+            }
+            Err(e) => {
+                assert!(!allowed, "get_archives for {me} refused: {e}: {ctx:?}");
+                assert_eq!(e.kind(), ErrorKind::Authorization, "{e}: {ctx:?}");
+            }
         }
         check_threads(w, me, Role::Agent, threads, ctx);
     }
@@ -2915,6 +3195,9 @@ static STATS: Mutex<BTreeMap<&'static str, [usize; 2]>> = Mutex::new(BTreeMap::n
 /// Refusals the model required, by reason.
 static REFUSALS: Mutex<BTreeMap<&'static str, usize>> = Mutex::new(BTreeMap::new());
 static PUSHES: Mutex<usize> = Mutex::new(0);
+/// Archives checked, in `get_archives` responses and sweeps: the check is only as good as the
+/// closed threads the cases reach.
+static ARCHIVES: Mutex<usize> = Mutex::new(0);
 
 fn count(name: &'static str, ok: bool) {
     let mut stats = STATS.lock().unwrap_or_else(|e| e.into_inner());
@@ -3025,8 +3308,10 @@ fn nobody_sees_or_writes_what_it_may_not() {
         .map(|(_, [n, _])| n)
         .sum();
     let pushes = *PUSHES.lock().unwrap_or_else(|e| e.into_inner());
+    let archives = *ARCHIVES.lock().unwrap_or_else(|e| e.into_inner());
     println!(
-        "{cases} cases, {ops} operations ({} API calls), {pushes} pushes checked",
+        "{cases} cases, {ops} operations ({} API calls), {pushes} pushes and {archives} \
+         archives checked",
         ops - host
     );
     for (name, [n, ok]) in stats.iter() {
