@@ -15,7 +15,10 @@
 //!
 //! `seed` defaults to 0. `router` is `automatic`, `manual`, `least_loaded` or `round_robin`;
 //! without one the engine never routes chats and runs no timers. Agents take `id`, `name`, and
-//! optionally `groups` (numbers) and `max_chats` (default 6). Unknown fields are refused, so a
+//! optionally `groups` (numbers) and `max_chats` (default 6). An optional `license` takes `id`,
+//! `plan`, `creation_timestamp`, and optionally `expiration_timestamp` and `in_trial`: agents'
+//! `login` shows it, and from its expiration on every request but `ping` gets
+//! `license_expired`. Unknown fields are refused, so a
 //! typo does not go unnoticed. Without a config line the license has seed 0, no router and no
 //! agents.
 //!
@@ -82,7 +85,9 @@ use std::sync::Arc;
 
 use chatio::routing::{AutomaticRouter, LeastLoadedRouter, ManualRouter, RoundRobinRouter, Router};
 use chatio::wire::{self, Api, WirePush};
-use chatio::{Agent, Customer, Engine, EngineConfig, ErrorKind, GroupId, Timestamp, UserId};
+use chatio::{
+    Agent, Customer, Engine, EngineConfig, ErrorKind, GroupId, License, Timestamp, UserId,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -115,6 +120,21 @@ struct Config {
     router: Option<String>,
     #[serde(default)]
     agents: Vec<AgentConfig>,
+    #[serde(default)]
+    license: Option<LicenseConfig>,
+}
+
+/// The `license` of the config line: what the agents' `login` shows, and when it expires.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LicenseConfig {
+    id: String,
+    plan: String,
+    creation_timestamp: i64,
+    #[serde(default)]
+    expiration_timestamp: Option<i64>,
+    #[serde(default)]
+    in_trial: bool,
 }
 
 #[derive(Deserialize)]
@@ -200,7 +220,19 @@ impl Runner {
                 return Engine::new(EngineConfig::default());
             }
         };
-        let mut engine = Engine::new(EngineConfig::with_seed(config.seed));
+        let mut engine_config = EngineConfig::with_seed(config.seed);
+        if let Some(l) = config.license {
+            engine_config = engine_config.license(
+                License::new(
+                    l.id,
+                    l.plan,
+                    Timestamp::from_unix_seconds(l.creation_timestamp),
+                )
+                .expiration_timestamp(l.expiration_timestamp.map(Timestamp::from_unix_seconds))
+                .in_trial(l.in_trial),
+            );
+        }
+        let mut engine = Engine::new(engine_config);
         match config.router.as_deref().map(router) {
             None => {}
             Some(Ok(router)) => engine.set_router(router),

@@ -118,6 +118,15 @@ pub enum Error {
         /// When the ban ends.
         until: Timestamp,
     },
+    /// The license has expired: both APIs refuse every call made at or after its expiration
+    /// time.
+    #[error("license {license_id} expired at {expired_at}")]
+    LicenseExpired {
+        /// The license's id.
+        license_id: String,
+        /// When it expired (its `expiration_timestamp`).
+        expired_at: Timestamp,
+    },
     /// The customer already has as many chats as the license allows.
     #[error("customer {customer_id} already has {limit} chat(s); send events to it instead")]
     ChatLimitReached {
@@ -193,6 +202,7 @@ impl Error {
             | Error::NotAllowed { .. }
             | Error::PropertyNotWritable { .. } => ErrorKind::Authorization,
             Error::CustomerBanned { .. } => ErrorKind::CustomerBanned,
+            Error::LicenseExpired { .. } => ErrorKind::LicenseExpired,
             Error::InvalidField { .. }
             | Error::ChatNotFound(_)
             | Error::ThreadNotFound { .. }
@@ -226,5 +236,11 @@ mod tests {
         );
         let e = Error::UnknownRequester(UserId::new("x").unwrap());
         assert_eq!(e.kind().as_str(), "authentication");
+        let e = Error::LicenseExpired {
+            license_id: "104130623".into(),
+            expired_at: Timestamp::from_unix_seconds(1_700_000_000),
+        };
+        assert_eq!(e.kind().as_str(), "license_expired");
+        assert_eq!(e.to_string(), "license 104130623 expired at 1700000000");
     }
 }

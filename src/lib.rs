@@ -60,7 +60,9 @@
 //! # Map
 //!
 //! * [`model`]: ids, users, chats, threads, the seven event kinds and their validation.
-//! * [`Engine`] and [`EngineConfig`]: the state machine and its settings.
+//! * [`Engine`] and [`EngineConfig`]: the state machine and its settings, including the
+//!   [`License`] it serves (shown at the agent's `login`; once it expires, both APIs refuse
+//!   every call).
 //! * [`AgentApi`] and [`CustomerApi`]: one method per protocol action.
 //! * [`Push`] and [`PushKind`]: what users are told.
 //! * [`query`]: the read-only views (`get_chat_threads`, summaries, login, filtered chats,
@@ -95,7 +97,7 @@ pub use engine::{
 };
 pub use error::{Error, ErrorKind};
 pub use model::{
-    Agent, AgentKind, Chat, ChatId, Customer, Event, EventId, EventKind, File, GroupId,
+    Agent, AgentKind, Chat, ChatId, Customer, Event, EventId, EventKind, File, GroupId, License,
     MAX_JSON_DEPTH, NewEvent, Permission, Properties, PropertyValue, Recipients, Role, Scopes,
     Thread, ThreadId, Threads, Timestamp, User, UserId,
 };

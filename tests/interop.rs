@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chatio::{Agent, EngineConfig, UserId};
+use chatio::{Agent, EngineConfig, License, Timestamp, UserId};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use server::{AgentLogin, Config, RouterKind};
@@ -756,6 +756,154 @@ async fn the_web_api_follows_the_table_of_actions() {
     assert_eq!(server::offered(Api::Agent, "fly"), None);
 
     server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_license_shows_at_login_and_refuses_requests_once_expired() {
+    let args = |list: &[&str]| list.iter().map(|a| (*a).to_string()).collect::<Vec<_>>();
+    let parsed = server::cli::parse_args(args(&[
+        "--license-id",
+        "104130623",
+        "--license-plan",
+        "team",
+        "--license-expires",
+        "4102444800",
+    ]))
+    .unwrap()
+    .unwrap();
+    let license = parsed.config.engine.license.clone().expect("a license");
+    assert_eq!(
+        (license.id.as_str(), license.plan.as_str()),
+        ("104130623", "team")
+    );
+    assert_eq!(
+        license.expiration_timestamp,
+        Some(Timestamp::from_unix_seconds(4_102_444_800))
+    );
+    assert!(!license.in_trial);
+    // Created at this start, by the wall clock.
+    let created = license.creation_timestamp;
+    assert!(created > Timestamp::from_unix_seconds(1_700_000_000) && created <= server::now());
+    let plain = server::cli::parse_args(args(&["--license-id", "7"]))
+        .unwrap()
+        .unwrap();
+    let plain = plain.config.engine.license.expect("a license");
+    assert_eq!(plain.plan, server::cli::DEFAULT_LICENSE_PLAN);
+    assert_eq!(plain.expiration_timestamp, None);
+    let none = server::cli::parse_args(args(&[])).unwrap().unwrap();
+    assert_eq!(none.config.engine.license, None);
+    for bad in [
+        &["--license-plan", "team"][..],
+        &["--license-expires", "1"],
+        &["--license-id", ""],
+    ] {
+        assert!(server::cli::parse_args(args(bad)).is_err(), "{bad:?}");
+    }
+    assert!(server::cli::USAGE.contains("--license-id ID"));
+    assert!(server::cli::USAGE.contains("LICENSE_ID is accepted and ignored"));
+
+    // A license in force: the agent's login shows it.
+    let mut live = config(&[("t1", ANNA)]);
+    live.engine = live.engine.license(license);
+    let server = start(live).await;
+    let (_anna, payload) = login(server.addr, "agent", "Bearer t1").await;
+    assert_eq!(
+        payload["license"],
+        json!({"id": "104130623", "plan": "team", "creation_timestamp": created.unix_seconds(),
+            "expiration_timestamp": 4_102_444_800_i64, "in_trial": false})
+    );
+    let (_jan, payload) = login(server.addr, "customer", "jan").await;
+    assert!(payload.get("license").is_none(), "{payload}");
+    server.shut_down().await;
+
+    // An expired one: logins and Web API calls are refused, ping is answered.
+    let mut expired = config(&[("t1", ANNA)]);
+    expired.engine = expired.engine.license(
+        License::new(
+            "104130623",
+            "team",
+            Timestamp::from_unix_seconds(1_600_000_000),
+        )
+        .expiration_timestamp(Some(Timestamp::from_unix_seconds(1_700_000_000))),
+    );
+    let server = start(expired).await;
+    let addr = server.addr;
+    for (api, token) in [("agent", "t1"), ("customer", "jan")] {
+        let mut client = Client::connect(addr, &format!("/{api}/v0.5/rtm/ws?license_id=1")).await;
+        let response = client.request("login", json!({ "token": token })).await;
+        assert_eq!(response["success"], false, "{response}");
+        assert_eq!(
+            response["payload"]["error"],
+            json!({"type": "license_expired",
+                "message": "license 104130623 expired at 1700000000"})
+        );
+        // Not logged in: the next request must still be login.
+        let response = client.request("ping", json!({})).await;
+        assert_eq!(response["payload"]["error"]["type"], "authentication");
+    }
+    for (path, token) in [
+        ("/agent/v0.5/action/send_event", "Bearer t1"),
+        ("/agent/v0.5/action/start_chat", "Bearer t1"),
+        ("/customer/v0.5/action/start_chat", "jan"),
+    ] {
+        let (status, body) = post(addr, path, Some(token), "{}").await;
+        assert_eq!(status, 402, "{path}: {body}");
+        assert_eq!(body["error"]["type"], "license_expired", "{path}: {body}");
+    }
+    let (status, body) = post(addr, "/agent/v0.5/action/ping", Some("Bearer t1"), "{}").await;
+    assert_eq!(status, 200, "{body}");
+    server.shut_down().await;
+}
+
+#[test]
+fn durable_data_keeps_its_license_with_the_first_creation_time() {
+    use server::store::{Durability, Store};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("license-{}-{nanos}", std::process::id()));
+    let durability = Durability {
+        dir: dir.clone(),
+        snapshot_every: 0,
+    };
+    let t = Timestamp::from_unix_seconds;
+    // As `--license-id 104130623 --license-plan team --license-expires 4102444800` makes it,
+    // created at the start that parsed the flags.
+    let config = |created: i64, id: &str| {
+        EngineConfig::with_seed(7).license(
+            License::new(id, "team", t(created)).expiration_timestamp(Some(t(4_102_444_800))),
+        )
+    };
+    let created = |config: &EngineConfig| config.license.as_ref().map(|l| l.creation_timestamp);
+    {
+        let (_store, recovered) = Store::open(&durability, &config(100, "104130623"), |_| Ok(()))
+            .expect("a new data directory");
+        assert!(recovered.from.is_none());
+        assert_eq!(created(recovered.engine.config()), Some(t(100)));
+    }
+    // A later start keeps the creation time of the first.
+    {
+        let (_store, recovered) = Store::open(&durability, &config(200, "104130623"), |_| Ok(()))
+            .expect("the same flags start again");
+        assert!(recovered.from.is_some());
+        assert_eq!(created(recovered.engine.config()), Some(t(100)));
+    }
+    // Another license, or none, is refused like another --seed, naming the flags.
+    let err = Store::open(&durability, &config(300, "999"), |_| Ok(()))
+        .err()
+        .expect("another --license-id is refused");
+    assert!(
+        err.contains("--license-id 104130623")
+            && err.contains("asks for --seed 7")
+            && err.contains("--license-id 999"),
+        "{err}"
+    );
+    let err = Store::open(&durability, &EngineConfig::with_seed(7), |_| Ok(()))
+        .err()
+        .expect("no --license-id is refused");
+    assert!(err.contains("(no --license-id)"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

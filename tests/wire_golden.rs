@@ -41,7 +41,7 @@ use chatio::model::{
 use chatio::wire::{Api, Reply, WirePush, handle};
 use chatio::{
     Agent, ChatId, CustomerUpdate, Engine, EngineConfig, Event, EventId, EventKind, GroupId,
-    NewEvent, Properties, PropertyValue, Scopes, StartChat, ThreadId, Timestamp, UserId,
+    License, NewEvent, Properties, PropertyValue, Scopes, StartChat, ThreadId, Timestamp, UserId,
 };
 use serde_json::{Value, json};
 
@@ -100,7 +100,12 @@ fn props(entries: &[(&str, &str, PropertyValue)]) -> Properties {
 }
 
 fn world() -> World {
-    let mut engine = Engine::new(EngineConfig::with_seed(7));
+    world_with(EngineConfig::with_seed(7))
+}
+
+/// The world, under another configuration (the ids depend only on the seed).
+fn world_with(config: EngineConfig) -> World {
+    let mut engine = Engine::new(config);
     let rw = both(Access::READ_WRITE);
     let everywhere = [Location::Chat, Location::Thread, Location::Event];
     let mut score = PropertyConfig::new("rating", "score", PropertyType::Int)
@@ -1531,6 +1536,8 @@ fn change_push_notifications_checks_its_fields() {
 fn login_and_summaries_have_the_documented_keys() {
     let mut w = world();
     let login = ok_payload(&w.agent(json!({"action": "login", "payload": {"token": "t"}})));
+    // No license configured, none shown (see `agent_login_with_license_response`).
+    assert!(login.get("license").is_none());
     let me = &login["my_profile"];
     assert_eq!(me["id"], w.anna.to_string());
     assert_eq!(me["type"], "agent");
@@ -2193,6 +2200,19 @@ fn golden_responses_and_pushes() {
     golden(
         "agent_login_response",
         &w.agent(json!({"request_id": "g-5", "action": "login", "payload": {"token": "t"}}))
+            .response,
+    );
+    let mut licensed = world_with(
+        EngineConfig::with_seed(7).license(
+            License::new("104130623", "enterprise", at(T0 - 30 * 86_400))
+                .expiration_timestamp(Some(at(T0 + 335 * 86_400)))
+                .in_trial(true),
+        ),
+    );
+    golden(
+        "agent_login_with_license_response",
+        &licensed
+            .agent(json!({"request_id": "g-5l", "action": "login", "payload": {"token": "t"}}))
             .response,
     );
     golden(

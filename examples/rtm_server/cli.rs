@@ -6,12 +6,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chatio::{Agent, GroupId, UserId};
+use chatio::{Agent, GroupId, License, Timestamp, UserId};
 
 use super::{AgentLogin, Config, Durability, Server};
 
 /// `--snapshot-every` when not given.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+
+/// `--license-plan` when not given.
+pub const DEFAULT_LICENSE_PLAN: &str = "enterprise";
 
 /// What `--help` prints.
 pub const USAGE: &str = "\
@@ -33,6 +36,16 @@ FLAGS:
         How chats are assigned [default: automatic].
     --seed N
         Seeds the engine's id generator [default: 0].
+    --license-id ID
+        The license this server is: agents' login then carries a `license` object with ID,
+        the plan, when the license was created (this server's first start) and, with
+        --license-expires, when it expires. Without it login shows no license and nothing
+        expires. (The license_id in URLs is still accepted and ignored.)
+    --license-plan PLAN
+        The plan login shows [default: enterprise]. Needs --license-id.
+    --license-expires UNIX_SECONDS
+        When the license expires: from then on every request but ping is refused with
+        license_expired (402 on the Web API). Needs --license-id.
     --unseen-timeout SECS
         How long an assigned agent has to see a customer's message before the chat moves on,
         and the quiet time after which a chat is idle [default: 300].
@@ -47,8 +60,9 @@ FLAGS:
         committed (SQLite, WAL, synchronous=FULL) before the request that made it is answered
         or anyone is told of it, so whatever a client saw survives a crash, and a power cut
         too if the disk keeps what it syncs.
-        One server per DIR. --seed and the timeouts must be the same at every start on a DIR
-        (a start with others is refused, and changes nothing). --agent and --router may
+        One server per DIR. --seed, the timeouts and the --license-* flags must be the same
+        at every start on a DIR (a start with others is refused, and changes nothing); the
+        license keeps the creation time of the first start. --agent and --router may
         change: new agents are added, a different router is switched to; an agent given before
         stays in the data (without an --agent token it cannot log in) and keeps its profile.
         Customers keep their ids: they come from their tokens.
@@ -62,7 +76,7 @@ FLAGS:
     -h, --help
         Print this and exit.
 
-ENDPOINTS (LICENSE_ID is accepted and ignored; this server has one license):
+ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --license-id):
     ws://ADDR/agent/v0.5/rtm/ws?license_id=LICENSE_ID
     ws://ADDR/customer/v0.5/rtm/ws?license_id=LICENSE_ID
         The first message must be login, with the token in its payload:
@@ -74,7 +88,7 @@ ENDPOINTS (LICENSE_ID is accepted and ignored; this server has one license):
         Header `Authorization: Bearer TOKEN`, body {\"payload\": {...}, \"author_id\": \"...\"}
         (both optional). Answers the response payload with 200, or {\"error\": {...}} with
         401 (authentication), 403 (authorization, customer_banned), 400 (validation,
-        unsupported_version) or 500.
+        unsupported_version), 402 (license_expired) or 500.
         Actions v0.5 offers over RTM only are refused here, unperformed, with 400 and
         validation, as an unknown action is: agent login, get_archives, get_filtered_chats,
         get_chat_threads, update_agent, change_push_notifications, add_auto_chat_scopes,
@@ -195,6 +209,9 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>
     let mut snapshot_every = DEFAULT_SNAPSHOT_EVERY;
     let mut unseen = config.engine.unseen_timeout;
     let mut inactivity = config.engine.inactivity_timeout;
+    let mut license_id: Option<String> = None;
+    let mut license_plan: Option<String> = None;
+    let mut license_expires: Option<i64> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         // Both `--flag VALUE` and `--flag=VALUE`.
@@ -219,6 +236,11 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>
             "--agent" => config.agents.push(parse_agent(&value("TOKEN=AGENT_ID")?)?),
             "--router" => config.router = value("a router name")?.parse()?,
             "--seed" => config.engine.seed = number(&flag, &value("a number")?)?,
+            "--license-id" => license_id = Some(non_empty(&flag, value("a license id")?)?),
+            "--license-plan" => license_plan = Some(non_empty(&flag, value("a plan name")?)?),
+            "--license-expires" => {
+                license_expires = Some(number(&flag, &value("a time in Unix seconds")?)?);
+            }
             "--unseen-timeout" => unseen = number(&flag, &value("seconds")?)?,
             "--inactivity-timeout" => inactivity = number(&flag, &value("seconds")?)?,
             "--idle-timeout" => {
@@ -232,6 +254,20 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>
         }
     }
     config.engine = config.engine.routing_timeouts(unseen, inactivity);
+    match license_id {
+        // Created now; with --data, a later start keeps the stored creation time (store.rs).
+        Some(id) => {
+            let plan = license_plan.unwrap_or_else(|| DEFAULT_LICENSE_PLAN.to_string());
+            config.engine = config.engine.license(
+                License::new(id, plan, super::now())
+                    .expiration_timestamp(license_expires.map(Timestamp::from_unix_seconds)),
+            );
+        }
+        None if license_plan.is_some() || license_expires.is_some() => {
+            return Err("--license-plan and --license-expires need --license-id".to_string());
+        }
+        None => {}
+    }
     let durability = data.map(|dir| Durability {
         dir,
         snapshot_every,
@@ -241,6 +277,13 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>
         config,
         durability,
     }))
+}
+
+fn non_empty(flag: &str, v: String) -> Result<String, String> {
+    if v.trim().is_empty() {
+        return Err(format!("{flag} needs a non-empty value"));
+    }
+    Ok(v)
 }
 
 fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {

@@ -99,7 +99,8 @@ impl Store {
     ///
     /// A new database gets `config` and whatever `fresh` does to a new engine (set the router,
     /// add agents: its records are written before this returns). An existing one must have been
-    /// made with `config`: any other is refused, with both named.
+    /// made with `config`: any other is refused, with both named. The one exception is the
+    /// license's creation time, which is the first start's: a later start keeps the stored one.
     pub fn open(
         durability: &Durability,
         config: &EngineConfig,
@@ -177,10 +178,16 @@ impl Store {
                 let stored: EngineConfig = serde_json::from_str(&stored).map_err(|e| {
                     format!("{}: the stored configuration: {e}", store.path.display())
                 })?;
-                if stored != *config {
-                    return Err(mismatch(&store.path, &stored, config));
+                // The license was created at the first start, not at this one: no flag sets
+                // its creation time, so the stored one stands.
+                let mut asked = config.clone();
+                if let (Some(kept), Some(license)) = (&stored.license, &mut asked.license) {
+                    license.creation_timestamp = kept.creation_timestamp;
                 }
-                store.recover(config)?
+                if stored != asked {
+                    return Err(mismatch(&store.path, &stored, &asked));
+                }
+                store.recover(&stored)?
             }
         };
         Ok((store, recovered))
@@ -409,10 +416,20 @@ fn to_seq(seq: i64) -> u64 {
 /// The refusal when the flags ask for another engine than the one stored.
 fn mismatch(path: &Path, stored: &EngineConfig, asked: &EngineConfig) -> String {
     let flags = |c: &EngineConfig| {
-        format!(
+        let mut flags = format!(
             "--seed {} --unseen-timeout {} --inactivity-timeout {}",
             c.seed, c.unseen_timeout, c.inactivity_timeout
-        )
+        );
+        match &c.license {
+            Some(l) => {
+                flags.push_str(&format!(" --license-id {} --license-plan {}", l.id, l.plan));
+                if let Some(t) = l.expiration_timestamp {
+                    flags.push_str(&format!(" --license-expires {t}"));
+                }
+            }
+            None => flags.push_str(" (no --license-id)"),
+        }
+        flags
     };
     let (stored_flags, asked_flags) = (flags(stored), flags(asked));
     let (stored_text, asked_text) = if stored_flags == asked_flags {

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::License;
+
 /// Which agents are told about a chat.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -38,6 +40,14 @@ pub struct EngineConfig {
     pub unseen_timeout: i64,
     /// Seconds a chat may stay idle before routing archives it. chat.io: 25 minutes.
     pub inactivity_timeout: i64,
+    /// The license the engine serves, shown in the agent's `login`; `None` (the default): none
+    /// is shown and nothing expires. With an expiration time, every Agent API and Customer API
+    /// call at or after it is refused with `license_expired` (see [`License`]).
+    ///
+    /// Configurations and snapshots written before this field existed read as `None`, and a
+    /// configuration without a license is written without the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<License>,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +58,7 @@ impl Default for EngineConfig {
             push_audience: PushAudience::AllAgents,
             unseen_timeout: 5 * 60,
             inactivity_timeout: 25 * 60,
+            license: None,
         }
     }
 }
@@ -78,6 +89,12 @@ impl EngineConfig {
     /// Sets which agents are told about a chat.
     pub fn push_audience(mut self, audience: PushAudience) -> Self {
         self.push_audience = audience;
+        self
+    }
+
+    /// Sets the license the engine serves (see [`License`]).
+    pub fn license(mut self, license: License) -> Self {
+        self.license = Some(license);
         self
     }
 }

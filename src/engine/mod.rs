@@ -336,32 +336,38 @@ impl Engine {
 
     // ----- facades -----
 
-    /// Acts as agent `id` at time `now`. Fails with `authentication` if no such agent exists.
+    /// Acts as agent `id` at time `now`. Fails with `license_expired` once the license has
+    /// expired (see [`license_check`](Self::license_check)), and with `authentication` if no such
+    /// agent exists.
     pub fn as_agent<'e>(
         &'e mut self,
         id: &'e UserId,
         now: Timestamp,
     ) -> Result<crate::AgentApi<'e>, Error> {
+        let now = now.max(self.now);
+        self.license_check(now)?;
         let Some(&slot) = self.agent_index.get(id) else {
             return Err(Error::UnknownRequester(id.clone()));
         };
         let requester = Requester {
             id,
             role: Role::Agent,
-            now: now.max(self.now),
+            now,
             agent: Some(slot),
         };
         Ok(crate::AgentApi::new(self, requester))
     }
 
-    /// Acts as customer `id` at time `now`. Fails with `authentication` if no such customer
-    /// exists, and with `customer_banned` while the customer is banned.
+    /// Acts as customer `id` at time `now`. Fails with `license_expired` once the license has
+    /// expired (see [`license_check`](Self::license_check)), with `authentication` if no such
+    /// customer exists, and with `customer_banned` while the customer is banned.
     pub fn as_customer<'e>(
         &'e mut self,
         id: &'e UserId,
         now: Timestamp,
     ) -> Result<crate::CustomerApi<'e>, Error> {
         let now = now.max(self.now);
+        self.license_check(now)?;
         let record = self
             .customers
             .get(id)
@@ -379,6 +385,45 @@ impl Engine {
             agent: None,
         };
         Ok(crate::CustomerApi::new(self, requester))
+    }
+
+    /// Whether the license serves a call made at `now`: `Err(LicenseExpired)` if the configured
+    /// license has an expiration time and `now`, or the latest time the engine has seen if that
+    /// is later, is at or after it. Without a license, or with one that never expires, always
+    /// `Ok`.
+    ///
+    /// [`as_agent`](Self::as_agent) and [`as_customer`](Self::as_customer) check this before
+    /// anything else, so every call of both APIs, queries included, is refused once the license
+    /// has expired, whoever makes it; such a refusal changes nothing. Host calls
+    /// ([`add_agent`](Self::add_agent), [`tick`](Self::tick),
+    /// [`set_agent_presence`](Self::set_agent_presence), snapshots, ...) are not checked, and
+    /// replaying a journal record made before the expiry passes, since the record carries the
+    /// time it was made at.
+    ///
+    /// ```
+    /// use chatio::{Agent, Engine, EngineConfig, ErrorKind, License, Timestamp, UserId};
+    /// let t = Timestamp::from_unix_seconds(1_700_000_000);
+    /// let license = License::new("1", "team", t).expiration_timestamp(Some(t + 3600));
+    /// let mut engine = Engine::new(EngineConfig::with_seed(1).license(license));
+    /// let anna = UserId::new("anna@example.com")?;
+    /// engine.add_agent(Agent::new(anna.clone(), "Anna"))?;
+    /// assert!(engine.as_agent(&anna, t + 3599)?.login().is_ok());
+    /// let refused = engine.as_agent(&anna, t + 3600).unwrap_err();
+    /// assert_eq!(refused.kind(), ErrorKind::LicenseExpired);
+    /// assert_eq!(refused.to_string(), "license 1 expired at 1700003600");
+    /// # Ok::<(), chatio::Error>(())
+    /// ```
+    pub fn license_check(&self, now: Timestamp) -> Result<(), Error> {
+        let Some(license) = &self.config.license else {
+            return Ok(());
+        };
+        match license.expiration_timestamp {
+            Some(end) if license.is_expired_at(now.max(self.now)) => Err(Error::LicenseExpired {
+                license_id: license.id.clone(),
+                expired_at: end,
+            }),
+            _ => Ok(()),
+        }
     }
 
     // ----- shared helpers for commands and queries -----

@@ -9,6 +9,7 @@ mod filters;
 mod form;
 mod ids;
 mod json_depth;
+mod license;
 mod properties;
 mod property_config;
 mod rich_message;
@@ -27,6 +28,7 @@ pub use form::{FormField, FormFieldKind, FormOption};
 pub use ids::{ChatId, EventId, GroupId, MAX_USER_ID_LEN, ThreadId, UserId};
 pub use json_depth::MAX_JSON_DEPTH;
 pub(crate) use json_depth::{check_json_depth, check_json_map_depth};
+pub use license::License;
 pub use properties::{Properties, PropertyValue};
 pub(crate) use property_config::PropertyRefusal;
 pub use property_config::{

@@ -10,8 +10,8 @@ use crate::api::Pagination;
 use crate::engine::{Engine, Requester};
 use crate::error::Error;
 use crate::model::{
-    Agent, Chat, ChatId, Customer, Event, Location, Properties, Role, Scopes, Thread, ThreadId,
-    Timestamp, User, UserId,
+    Agent, Chat, ChatId, Customer, Event, License, Location, Properties, Role, Scopes, Thread,
+    ThreadId, Timestamp, User, UserId,
 };
 
 /// The latest event of one type in a chat, and where it is.
@@ -63,9 +63,16 @@ pub struct ChatsSummary {
     pub total_chats: usize,
 }
 
-/// The response of the agent's `login`: its profile and the active chats it may see.
+/// The response of the agent's `login`: the license, the agent's profile and the active chats
+/// it may see.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentLogin {
+    /// The license the engine serves, as configured ([`EngineConfig::license`]); `None` when
+    /// the host configured none.
+    ///
+    /// [`EngineConfig::license`]: crate::EngineConfig::license
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<License>,
     /// The agent.
     pub my_profile: Agent,
     /// Every chat with an active thread that the agent may see, newest first.
@@ -150,6 +157,7 @@ impl Engine {
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
         Ok(AgentLogin {
+            license: self.config().license.clone(),
             my_profile,
             chats_summary: chats
                 .iter()

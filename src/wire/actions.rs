@@ -704,11 +704,15 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
             if let Value::Object(m) = &mut profile {
                 m.insert("permission".into(), json!(login.my_profile.permission));
             }
-            quiet(json!({
+            let mut response = json!({
                 "my_profile": profile,
                 "chats_summary": login.chats_summary.iter()
                     .map(|c| render::chat_summary(c, Api::Agent)).collect::<Vec<_>>(),
-            }))
+            });
+            if let (Some(license), Value::Object(m)) = (&login.license, &mut response) {
+                m.insert("license".into(), render::license(license));
+            }
+            quiet(response)
         }
         "get_archives" => {
             let p: GetArchives = parse(payload)?;

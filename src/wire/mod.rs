@@ -35,6 +35,11 @@
 //!   customer's latest chat; `send_file` takes the stored file's metadata in its payload.
 //! * The customer's `login` applies the optional `customer` details (name, e-mail, fields,
 //!   page) exactly as `update_customer` does; without any it changes nothing.
+//! * The agent's `login` carries a `license` object only when the engine has one
+//!   ([`EngineConfig::license`](crate::EngineConfig)); `expiration_timestamp` is left out for a
+//!   license that never expires.
+//! * `ping` is answered even after the license has expired: it keeps the connection alive and
+//!   reaches no chat. Every other action is then refused with `license_expired`.
 
 mod actions;
 mod render;

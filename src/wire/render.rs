@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 use super::Api;
 use crate::engine::AutoChatScopes;
 use crate::model::{
-    Agent, Customer, Event, EventKind, Properties, Recipients, Scopes, Thread, Timestamp, User,
-    UserId,
+    Agent, Customer, Event, EventKind, License, Properties, Recipients, Scopes, Thread, Timestamp,
+    User, UserId,
 };
 use crate::push::{ChatThread, PushKind};
 use crate::query::{Archives, ChatSummary, ChatThreads, ThreadsSummary};
@@ -313,6 +313,20 @@ pub(crate) fn scopes(s: &Scopes) -> Value {
 /// object the codec shows is of a present user. Being connected is another matter, which the
 /// host knows.
 const PRESENT: bool = true;
+
+/// The agent `login`'s `license` object: `id`, `plan`, `creation_timestamp`,
+/// `expiration_timestamp` (left out for a license that never expires) and `in_trial`.
+pub(crate) fn license(l: &License) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(l.id));
+    m.insert("plan".into(), json!(l.plan));
+    m.insert("creation_timestamp".into(), to_value(l.creation_timestamp));
+    if let Some(t) = l.expiration_timestamp {
+        m.insert("expiration_timestamp".into(), to_value(t));
+    }
+    m.insert("in_trial".into(), json!(l.in_trial));
+    Value::Object(m)
+}
 
 /// Which `last_seen_timestamp` a user object shows.
 #[derive(Clone, Copy, Debug)]
