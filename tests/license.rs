@@ -175,23 +175,31 @@ type Call = (
     Box<dyn Fn(&mut Engine) -> Result<String, Error>>,
 );
 
+/// A [`Call`] named `$name` that makes the facade `$facade` (`as_agent` or `as_customer`) for
+/// `$id` at `$t` and runs `$body` on it.
+macro_rules! facade_call {
+    ($facade:ident, $id:ident, $t:ident, $name:literal, |$api:ident| $body:expr) => {{
+        let id = $id.clone();
+        (
+            $name,
+            Box::new(move |e: &mut Engine| {
+                #[allow(unused_mut)]
+                let mut $api = e.$facade(&id, $t)?;
+                $body.map(|v| format!("{v:?}"))
+            }) as Box<dyn Fn(&mut Engine) -> Result<String, Error>>,
+        )
+    }};
+}
+
 /// Every facade call this test knows, as agent Anna at `t`, each of which would be served
 /// before the expiry.
 fn agent_calls(anna: &UserId, jan: &UserId, chat: ChatId, t: Timestamp) -> Vec<Call> {
     let id = anna.clone();
     let jan = jan.clone();
     macro_rules! call {
-        ($name:literal, |$api:ident| $body:expr) => {{
-            let id = id.clone();
-            (
-                $name,
-                Box::new(move |e: &mut Engine| {
-                    #[allow(unused_mut)]
-                    let mut $api = e.as_agent(&id, t)?;
-                    $body.map(|v| format!("{v:?}"))
-                }) as Box<dyn Fn(&mut Engine) -> Result<String, Error>>,
-            )
-        }};
+        ($name:literal, |$api:ident| $body:expr) => {
+            facade_call!(as_agent, id, t, $name, |$api| $body)
+        };
     }
     vec![
         call!("login", |api| api.login()),
@@ -237,17 +245,9 @@ fn agent_calls(anna: &UserId, jan: &UserId, chat: ChatId, t: Timestamp) -> Vec<C
 fn customer_calls(customer: &UserId, chat: ChatId, t: Timestamp) -> Vec<Call> {
     let id = customer.clone();
     macro_rules! call {
-        ($name:literal, |$api:ident| $body:expr) => {{
-            let id = id.clone();
-            (
-                $name,
-                Box::new(move |e: &mut Engine| {
-                    #[allow(unused_mut)]
-                    let mut $api = e.as_customer(&id, t)?;
-                    $body.map(|v| format!("{v:?}"))
-                }) as Box<dyn Fn(&mut Engine) -> Result<String, Error>>,
-            )
-        }};
+        ($name:literal, |$api:ident| $body:expr) => {
+            facade_call!(as_customer, id, t, $name, |$api| $body)
+        };
     }
     vec![
         call!("login", |api| api.login()),
