@@ -9,12 +9,16 @@
 //! customers (made by `create_customer` and `add_customer`), a property registry with varied
 //! access, one chat or three or any number per customer, `PushAudience::AllAgents` or
 //! `ChatAgentsOnly`, default or short routing timeouts, a built-in router from the start, from
-//! later, or none, and a journal mode: records in each `Output`, held until `take_journal`
-//! (`JournalMode::Hold`), or off. Each step then:
+//! later, or none, a journal mode: records in each `Output`, held until `take_journal`
+//! (`JournalMode::Hold`), or off, and in a third of the runs a `License` in the
+//! `EngineConfig`: one that never expires, one that expires during the run, or now and then one
+//! that expired before it began. Each step then:
 //!
 //! * moves the host clock (seconds, minutes, an hour, up to 45 days; a few runs jump 200 years
 //!   near their end) or makes the request at an earlier time, even before anything the engine
-//!   has seen;
+//!   has seen. A license that expires during the run lies years out: between steps 130 and 500
+//!   the clock jumps to minutes or hours before it, and it then stops on the second before the
+//!   expiry and on the expiry itself however far a step would carry it;
 //! * has the host tick at each due `next_deadline()` in turn (sometimes once at the request's
 //!   time, sometimes not at all, like a late host), then checks that no assigned chat is overdue;
 //! * now and then restarts: the live engine is replaced by (a) `Engine::restore` of a fresh
@@ -53,14 +57,23 @@
 //! * **atomicity**: a refused call leaves the engine `==` to its clone from before the call,
 //!   pushes nothing and makes no journal record (`journal_seq` unchanged); an accepted call that
 //!   made no record changed nothing either;
+//! * **license**: a call of either facade made at or after the expiry (or while the engine's
+//!   time is) is refused with exactly `license_expired` naming the license and its expiry, and
+//!   changes nothing, queries included; one made before it is never refused so; host calls
+//!   (ticks included) are never refused so, and an agent's `login` shows the configured
+//!   license;
 //! * **journal**: records are numbered 1, 2, 3, ... with no gap, each accepted change makes
 //!   exactly one, equal to the call that was made, and none is lost in the outbox;
-//! * **replay**: at every restart and at the end of each run, as above.
+//! * **replay**: at every restart and at the end of each run, as above, the license and all:
+//!   after an expiry, records made before it replay to the same engine.
 //!
 //! **How much runs.** By default `DEFAULT_STEPS` (100,000) steps in runs of `RUN_STEPS` (800),
-//! spread over the machine's cores. `CHATIO_SIM_STEPS=N` runs N steps instead and
+//! spread over the machine's cores; the default run must reach every operation (accepted and
+//! refused), ticks, each kind of restart and of license, calls refused for an expired license
+//! and timers due after an expiry. `CHATIO_SIM_STEPS=N` runs N steps instead and
 //! `CHATIO_SIM_SEED=S` (decimal or `0x` hex) changes the master seed; run 0 uses the master seed
-//! itself, the others seeds derived from it. `--nocapture` prints counts per operation. E.g.
+//! itself, the others seeds derived from it. `--nocapture` prints counts per operation, per
+//! error type and per kind of license. E.g.
 //!
 //! ```text
 //! CHATIO_SIM_STEPS=10000000 cargo test --release --test simulation -- --nocapture
@@ -85,7 +98,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use world::{Sim, Stats};
+use world::{LICENSE_KINDS, Sim, Stats};
 
 /// Steps when `CHATIO_SIM_STEPS` is not set.
 const DEFAULT_STEPS: u64 = 100_000;
@@ -273,6 +286,18 @@ fn deterministic_simulation() {
         stats.max_chats,
         stats.max_events,
     );
+    let kinds: Vec<String> = LICENSE_KINDS
+        .iter()
+        .zip(stats.licenses)
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
+    println!(
+        "  runs by license: {}; {} steps with the clock past an expiry, {} ticks there with \
+         something due",
+        kinds.join(", "),
+        stats.expired_steps,
+        stats.expired_ticks,
+    );
     for (name, [ok, refused]) in &stats.ops {
         println!("  {name:<42} {ok:>9} accepted {refused:>9} refused");
     }
@@ -320,6 +345,16 @@ fn deterministic_simulation() {
             stats.restarts.iter().all(|&n| n > 0),
             "restarts: {:?}",
             stats.restarts
+        );
+        // Every kind of license, expiries that refused calls, and timers firing after them.
+        assert!(
+            stats.licenses.iter().all(|&n| n > 0),
+            "runs by license: {:?}",
+            stats.licenses
+        );
+        assert!(
+            stats.errors.contains_key("license_expired") && stats.expired_ticks > 0,
+            "no call was refused for an expired license, or no timer fired after an expiry"
         );
     }
 }

@@ -830,6 +830,12 @@ pub fn explain(a: &Engine, b: &Engine) -> String {
             out.push(format!("{name}: {} vs {}", cut(&x), cut(&y)));
         }
     };
+    // The license lives there: a restore that lost it is told apart from the rest.
+    field(
+        "config",
+        format!("{:?}", a.config()),
+        format!("{:?}", b.config()),
+    );
     field("now", format!("{:?}", a.now()), format!("{:?}", b.now()));
     field(
         "journal_seq",

@@ -9,13 +9,13 @@ use chatio::journal::{
 };
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig};
 use chatio::{
-    ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, NewEvent, Output,
-    Push, PushAudience, Role, SentEvent, Timestamp, UserId,
+    ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, License,
+    NewEvent, Output, Push, PushAudience, Role, SentEvent, Timestamp, UserId,
 };
 
 use crate::checks::{self, Before, Guarantees, PushCtx, Tracker, may_see, same};
 use crate::ops::{AgentReq, CustomerReq, Op, PropSpec, ROUTERS, prop_specs};
-use crate::rng::Rng;
+use crate::rng::{self, Rng};
 
 /// The host clock's start (2023-11-14T22:13:20Z).
 pub const T0: i64 = 1_700_000_000;
@@ -28,6 +28,26 @@ const PRECISE_TICKS: usize = 8;
 
 /// Snapshots kept for restarts from an older snapshot plus the records after it.
 const SNAPSHOTS_KEPT: usize = 4;
+
+/// Seeds the stream a run's license is drawn from: a stream of its own, so that a run without
+/// a license draws exactly what it drew before licenses existed, and seeds reported then still
+/// reproduce their runs.
+const LICENSE_STREAM: u64 = 0x11ce_95e0_e8b1_7e5d;
+
+/// The step at which a license that expires during the run comes close: the clock cannot get
+/// there by itself (its expiry is years out), so the host's clock jumps to a little before it,
+/// somewhere between a sixth and five eighths of a run of 800 steps. A step, not a fraction of
+/// the run: the command that reproduces a failure runs a shorter run, which must be the same.
+const APPROACH_STEPS: (i64, i64) = (130, 500);
+
+/// The kinds of run, for the report: without a license, with one that never expires, one that
+/// expires during the run, and one expired from the start.
+pub const LICENSE_KINDS: [&str; 4] = [
+    "without",
+    "never expiring",
+    "expiring during the run",
+    "expired from the start",
+];
 
 /// What the runs did, for the report.
 #[derive(Clone, Debug, Default)]
@@ -46,6 +66,12 @@ pub struct Stats {
     pub records: u64,
     pub max_chats: usize,
     pub max_events: usize,
+    /// Runs per kind of license (`LICENSE_KINDS`).
+    pub licenses: [u64; 4],
+    /// Steps with the host clock at or past the license's expiry, and host ticks there with
+    /// something due: routing timers keep firing for an expired license.
+    pub expired_steps: u64,
+    pub expired_ticks: u64,
 }
 
 impl Stats {
@@ -67,6 +93,11 @@ impl Stats {
             self.restarts[i] += other.restarts[i];
         }
         self.records += other.records;
+        for i in 0..4 {
+            self.licenses[i] += other.licenses[i];
+        }
+        self.expired_steps += other.expired_steps;
+        self.expired_ticks += other.expired_ticks;
         self.max_chats = self.max_chats.max(other.max_chats);
         self.max_events = self.max_events.max(other.max_events);
     }
@@ -152,6 +183,12 @@ pub struct Sim {
     pub custom_ids: HashMap<(ChatId, UserId, String), EventId>,
     /// The host clock: the latest time it has reached (requests may be made earlier).
     pub clock: Timestamp,
+    /// For a license that expires during the run: the step at which the host clock jumps to
+    /// this many seconds before the expiry.
+    pub approach: Option<(u64, i64)>,
+    /// The last refusal of the operation running, if any: what the license's checks read to
+    /// tell a refusal for the license from any other.
+    pub refusal: Option<Error>,
     /// Every record handed out, in order.
     pub journal: Vec<JournalRecord>,
     /// `(journal_seq, snapshot)` taken along the way.
@@ -167,8 +204,8 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// A run's license, drawn from its seed: configuration, properties, router, agents,
-    /// customers and presence. Nothing is registered yet; `setup` does it, checked.
+    /// A run's license, drawn from its seed: configuration (with a `License` or none, see
+    /// `draw_license`), properties, router, agents, customers and presence. Nothing is registered yet; `setup` does it, checked.
     pub fn new(seed: u64, trace: bool) -> Self {
         let mut rng = Rng::new(seed);
         let mut config = EngineConfig::with_seed(rng.next_u64())
@@ -179,6 +216,8 @@ impl Sim {
         if rng.percent(15) {
             config = config.routing_timeouts(60, 300);
         }
+        let (kind, license, approach) = draw_license(seed);
+        config.license = license;
         let mut engine = Engine::new(config.clone());
         let mode =
             [JournalMode::Output, JournalMode::Hold, JournalMode::Off][rng.weighted(&[13, 5, 2])];
@@ -198,11 +237,16 @@ impl Sim {
             auto_ids: Vec::new(),
             custom_ids: HashMap::new(),
             clock: Timestamp::from_unix_seconds(T0),
+            approach,
+            refusal: None,
             journal: Vec::new(),
             snapshots: Vec::new(),
             guarantees: Guarantees::default(),
             tracker: Tracker::default(),
-            stats: Stats::default(),
+            stats: Stats {
+                licenses: std::array::from_fn(|i| u64::from(i == kind)),
+                ..Stats::default()
+            },
             step: 0,
             phase: "setup",
             trace,
@@ -239,7 +283,15 @@ impl Sim {
             if far_future_at == Some(step) {
                 self.clock = self.clock + 200 * 365 * 86_400;
             }
+            if let (Some((_, lead)), Some(end)) =
+                (self.approach.filter(|a| a.0 == step), self.expiry())
+            {
+                self.clock = self.clock.max(end + -lead);
+            }
             let at = self.advance_time();
+            if self.expiry().is_some_and(|end| self.clock >= end) {
+                self.stats.expired_steps += 1;
+            }
             self.host_ticks(at, current);
             // Timers run only with a router; an assignment made before the first router
             // (by transfer_chat) has none until something happens in its chat.
@@ -357,10 +409,16 @@ impl Sim {
 
     // ----- time -----
 
+    /// When the run's license expires, if it does.
+    pub fn expiry(&self) -> Option<Timestamp> {
+        self.config.license.as_ref()?.expiration_timestamp
+    }
+
     /// Moves the host clock and returns the time of the step's request: usually the clock,
     /// sometimes earlier than anything the engine has seen.
     fn advance_time(&mut self) -> Timestamp {
         let r = &mut self.rng;
+        let old = self.clock;
         match r.weighted(&[60, 18, 4, 1, 15, 2]) {
             0 => self.clock = self.clock + r.range(0, 20),
             1 => self.clock = self.clock + r.range(21, 400),
@@ -368,6 +426,17 @@ impl Sim {
             3 => self.clock = self.clock + r.range(1, 45) * 86_400,
             4 => return self.clock + -r.range(1, 5_000),
             _ => return Timestamp::from_unix_seconds(r.range(0, T0)),
+        }
+        // The clock stops on the second before the expiry and on the expiry itself, whatever
+        // jump would have carried it past: calls at those two seconds are where an off-by-one
+        // in the license check shows.
+        if let Some(end) = self.expiry() {
+            if let Some(stop) = [end + -1, end]
+                .into_iter()
+                .find(|&stop| old < stop && stop < self.clock)
+            {
+                self.clock = stop;
+            }
         }
         self.clock
     }
@@ -415,6 +484,75 @@ impl Sim {
         }
     }
 
+    // ----- the license -----
+
+    /// The refusal the license owes a facade call made at `at`: `license_expired`, naming the
+    /// license and its expiry, once `at` or the engine's latest time (a request made earlier
+    /// acts at that time) is at or after the expiry; `None` before it, and for a license that
+    /// never expires or no license at all.
+    fn owed_refusal(&self, at: Timestamp) -> Option<Error> {
+        let license = self.config.license.as_ref()?;
+        let end = license.expiration_timestamp?;
+        (at.max(self.engine.now()) >= end).then(|| Error::LicenseExpired {
+            license_id: license.id.clone(),
+            expired_at: end,
+        })
+    }
+
+    /// After a facade call made at `at` while the engine's time was `now`: refused with exactly
+    /// the refusal owed, if one was, and changing nothing (`settle` checks that for commands,
+    /// `before` for queries); never refused for the license when none was owed.
+    fn licensed(
+        &self,
+        owed: Option<Error>,
+        ok: bool,
+        at: Timestamp,
+        now: Timestamp,
+        before: Option<&Engine>,
+    ) {
+        let call = || {
+            format!(
+                "a call at {at:?} (engine time {now:?}, license expiry {:?})",
+                self.expiry()
+            )
+        };
+        match owed {
+            Some(owed) => {
+                assert!(!ok, "{} was served after the expiry", call());
+                assert_eq!(
+                    self.refusal.as_ref(),
+                    Some(&owed),
+                    "{} was refused, but not for the expired license",
+                    call()
+                );
+                if let Some(before) = before {
+                    same(
+                        &self.engine,
+                        before,
+                        "a query the license refused changed the engine",
+                    );
+                }
+            }
+            None => {
+                if let Some(e) = self
+                    .refusal
+                    .as_ref()
+                    .filter(|e| e.kind() == ErrorKind::LicenseExpired)
+                {
+                    panic!("{} was refused with `{e}` before the expiry", call());
+                }
+            }
+        }
+    }
+
+    /// Notes a query's refusal, like `settle` notes a command's.
+    fn refused(&mut self, e: Error) -> bool {
+        assert_ne!(e.kind(), ErrorKind::Internal, "an internal error: {e}");
+        *self.stats.errors.entry(e.kind().as_str()).or_default() += 1;
+        self.refusal = Some(e);
+        false
+    }
+
     // ----- running an operation -----
 
     /// A host call that returns an `Output`: an accepted one always makes `entry`'s record, a
@@ -442,6 +580,7 @@ impl Sim {
 
     /// Runs one operation with every check, then the engine's invariants.
     pub fn exec(&mut self, op: &Op) {
+        self.refusal = None;
         match op {
             Op::CreateCustomer => {
                 let before = self.engine.clone();
@@ -591,9 +730,34 @@ impl Sim {
                     self.engine.next_deadline()
                 );
                 self.stats.ticks[usize::from(!due)] += 1;
+                if due && self.expiry().is_some_and(|end| *at >= end) {
+                    self.stats.expired_ticks += 1;
+                }
             }
-            Op::Customer { who, at, req } => self.customer_op(who, *at, req),
-            Op::Agent { who, at, req } => self.agent_op(who, *at, req),
+            Op::Customer { who, at, req } => {
+                let (now, owed) = (self.engine.now(), self.owed_refusal(*at));
+                // Commands are checked against a clone anyway; a query gets one when the
+                // license must refuse it.
+                let before =
+                    (owed.is_some() && is_customer_query(req)).then(|| self.engine.clone());
+                let ok = self.customer_op(who, *at, req);
+                self.licensed(owed, ok, *at, now, before.as_ref());
+            }
+            Op::Agent { who, at, req } => {
+                let (now, owed) = (self.engine.now(), self.owed_refusal(*at));
+                let before = (owed.is_some() && is_agent_query(req)).then(|| self.engine.clone());
+                let ok = self.agent_op(who, *at, req);
+                self.licensed(owed, ok, *at, now, before.as_ref());
+            }
+        }
+        if !matches!(op, Op::Customer { .. } | Op::Agent { .. }) {
+            if let Some(e) = &self.refusal {
+                assert_ne!(
+                    e.kind(),
+                    ErrorKind::LicenseExpired,
+                    "a host call was refused for the license: {e}"
+                );
+            }
         }
         let e = &self.engine;
         checks::invariants(e, &mut self.tracker, self.guarantees, false);
@@ -643,6 +807,7 @@ impl Sim {
         if let Some(e) = err {
             assert_ne!(e.kind(), ErrorKind::Internal, "an internal error: {e}");
             *self.stats.errors.entry(e.kind().as_str()).or_default() += 1;
+            self.refusal = Some(e.clone());
         }
         let mut drained = false;
         match self.mode {
@@ -726,7 +891,7 @@ impl Sim {
 
     // ----- the Customer API -----
 
-    fn customer_op(&mut self, who: &UserId, at: Timestamp, req: &CustomerReq) {
+    fn customer_op(&mut self, who: &UserId, at: Timestamp, req: &CustomerReq) -> bool {
         let eff = at.max(self.engine.now());
         let seq = self.engine.journal_seq();
         let ok = match self.customer_query(who, at, req) {
@@ -746,6 +911,7 @@ impl Sim {
             );
         }
         self.count(req.name(), ok);
+        ok
     }
 
     /// Runs a query (a read, which takes the engine by shared reference and so cannot change
@@ -756,21 +922,19 @@ impl Sim {
         let mine =
             |e: &Engine, chat: &ChatId| e.chat(chat).is_some_and(|c| may_see(e, who, role, c));
         let ok = {
-            let Ok(api) = self.engine.as_customer(who, at) else {
-                return if is_customer_query(req) {
-                    Some(false)
-                } else {
-                    None
-                };
+            let api = match self.engine.as_customer(who, at) {
+                Ok(api) => api,
+                Err(err) if is_customer_query(req) => return Some(self.refused(err)),
+                Err(_) => return None,
             };
             match req {
-                CustomerReq::Login => {
-                    let r = api.login();
-                    if let Ok(l) = &r {
+                CustomerReq::Login => match api.login() {
+                    Ok(l) => {
                         assert_eq!(&l.customer_id, who, "login answered for someone else");
+                        true
                     }
-                    r.is_ok()
-                }
+                    Err(err) => self.refused(err),
+                },
                 CustomerReq::ChatsSummary(page) => match api.get_chats_summary(*page) {
                     Ok(s) => {
                         let e = &self.engine;
@@ -780,7 +944,7 @@ impl Sim {
                         }
                         true
                     }
-                    Err(err) => no_internal(&err),
+                    Err(err) => self.refused(err),
                 },
                 CustomerReq::ChatThreads(chat, threads) => {
                     match api.get_chat_threads(*chat, threads) {
@@ -790,7 +954,7 @@ impl Sim {
                             checks::shown_chat_threads(e, role, &t, chat);
                             true
                         }
-                        Err(err) => no_internal(&err),
+                        Err(err) => self.refused(err),
                     }
                 }
                 CustomerReq::ThreadsSummary(chat, page) => {
@@ -799,7 +963,7 @@ impl Sim {
                             assert!(mine(&self.engine, chat), "{who} read chat {chat}");
                             true
                         }
-                        Err(err) => no_internal(&err),
+                        Err(err) => self.refused(err),
                     }
                 }
                 CustomerReq::QueuePosition(chat) => match api.get_queue_position(*chat) {
@@ -816,7 +980,7 @@ impl Sim {
                         );
                         true
                     }
-                    Err(err) => no_internal(&err),
+                    Err(err) => self.refused(err),
                 },
                 _ => return None,
             }
@@ -995,13 +1159,14 @@ impl Sim {
 
     // ----- the Agent API -----
 
-    fn agent_op(&mut self, who: &UserId, at: Timestamp, req: &AgentReq) {
+    fn agent_op(&mut self, who: &UserId, at: Timestamp, req: &AgentReq) -> bool {
         let eff = at.max(self.engine.now());
         let ok = match self.agent_query(who, at, req) {
             Some(ok) => ok,
             None => self.agent_command(who, at, eff, req),
         };
         self.count(req.name(), ok);
+        ok
     }
 
     fn agent_query(&mut self, who: &UserId, at: Timestamp, req: &AgentReq) -> Option<bool> {
@@ -1010,12 +1175,10 @@ impl Sim {
         let sees =
             |e: &Engine, chat: &ChatId| e.chat(chat).is_some_and(|c| may_see(e, who, role, c));
         let ok = {
-            let Ok(api) = self.engine.as_agent(who, at) else {
-                return if is_agent_query(req) {
-                    Some(false)
-                } else {
-                    None
-                };
+            let api = match self.engine.as_agent(who, at) {
+                Ok(api) => api,
+                Err(err) if is_agent_query(req) => return Some(self.refused(err)),
+                Err(_) => return None,
             };
             match req {
                 AgentReq::Login => match api.login() {
@@ -1036,9 +1199,13 @@ impl Sim {
                         for s in &l.chats_summary {
                             checks::shown_summary(e, who, role, s);
                         }
+                        assert_eq!(
+                            l.license, self.config.license,
+                            "{who}'s login shows another license than the configured one"
+                        );
                         true
                     }
-                    Err(err) => no_internal(&err),
+                    Err(err) => self.refused(err),
                 },
                 AgentReq::ChatThreads(chat, threads) => {
                     match api.get_chat_threads(*chat, threads) {
@@ -1048,7 +1215,7 @@ impl Sim {
                             checks::shown_chat_threads(e, role, &t, chat);
                             true
                         }
-                        Err(err) => no_internal(&err),
+                        Err(err) => self.refused(err),
                     }
                 }
                 AgentReq::ThreadsSummary(chat, page) => {
@@ -1057,7 +1224,7 @@ impl Sim {
                             assert!(sees(&self.engine, chat), "{who} read chat {chat}");
                             true
                         }
-                        Err(err) => no_internal(&err),
+                        Err(err) => self.refused(err),
                     }
                 }
                 AgentReq::FilteredChats(filters) => match api.get_filtered_chats(filters) {
@@ -1067,7 +1234,7 @@ impl Sim {
                         }
                         true
                     }
-                    Err(err) => no_internal(&err),
+                    Err(err) => self.refused(err),
                 },
                 AgentReq::AutoScopesConfig => match api.get_auto_chat_scopes_config() {
                     Ok(list) => {
@@ -1075,7 +1242,7 @@ impl Sim {
                         assert_eq!(ids, self.auto_ids, "auto chat scopes configurations");
                         true
                     }
-                    Err(err) => no_internal(&err),
+                    Err(err) => self.refused(err),
                 },
                 _ => return None,
             }
@@ -1872,6 +2039,47 @@ impl Sim {
     }
 }
 
+/// A run's license, from a stream of its own (see `LICENSE_STREAM`): in two runs of three
+/// none; otherwise one that never expires, one that expires during the run (with the step at
+/// which the clock comes close, and how many seconds before the expiry it lands then), or now
+/// and then one that expired before the run began. The first of the three is the run's kind,
+/// an index into `LICENSE_KINDS`.
+fn draw_license(seed: u64) -> (usize, Option<License>, Option<(u64, i64)>) {
+    const DAY: i64 = 86_400;
+    let mut rng = Rng::new(rng::mix(seed ^ LICENSE_STREAM));
+    if !rng.percent(33) {
+        return (0, None, None);
+    }
+    let t0 = Timestamp::from_unix_seconds(T0);
+    let license = License::new(
+        rng.range(100_000_000, 999_999_999).to_string(),
+        ["basic", "team", "enterprise"][rng.index(3)],
+        t0 + -rng.range(31, 400) * DAY,
+    )
+    .in_trial(rng.percent(25));
+    match rng.weighted(&[3, 6, 3]) {
+        0 => (1, Some(license), None),
+        1 => {
+            let end = t0 + rng.range(730, 1_095) * DAY;
+            // Landing minutes to hours before the expiry leaves the steps up to it to start,
+            // route and time out chats, so the expiry finds some active, assigned and waiting,
+            // with timers running; a jump straight to it would find every chat archived.
+            let step = rng.range(APPROACH_STEPS.0, APPROACH_STEPS.1) as u64;
+            let lead = rng.range(300, 7_200);
+            (
+                2,
+                Some(license.expiration_timestamp(Some(end))),
+                Some((step, lead)),
+            )
+        }
+        _ => {
+            // Up to a month before the clock starts, or exactly when it does.
+            let end = t0 + -rng.range(0, 30 * DAY);
+            (3, Some(license.expiration_timestamp(Some(end))), None)
+        }
+    }
+}
+
 /// Pushes that report a change to stored state (as opposed to typing, sneak peeks and
 /// multicasts, which are never stored).
 fn changes_state(p: &Push) -> bool {
@@ -1881,11 +2089,6 @@ fn changes_state(p: &Push) -> bool {
             | chatio::PushKind::IncomingSneakPeek { .. }
             | chatio::PushKind::IncomingMulticast { .. }
     )
-}
-
-fn no_internal(e: &Error) -> bool {
-    assert_ne!(e.kind(), ErrorKind::Internal, "an internal error: {e}");
-    false
 }
 
 fn is_customer_query(req: &CustomerReq) -> bool {
