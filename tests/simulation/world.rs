@@ -263,9 +263,11 @@ impl Sim {
             *current = Some(op);
             self.exec(current.as_ref().expect("set"));
         }
-        // Now and then, near the end, the clock jumps to the far future.
+        // Now and then, near the end, the clock jumps to the far future. The step counts from
+        // a full run's length, not this run's: the command that reproduces a failure runs the
+        // failing run only up to the failing step, and must jump where the failing run did.
         let far_future_at = if self.rng.percent(3) {
-            Some(steps - steps / 10)
+            Some(crate::RUN_STEPS - crate::RUN_STEPS / 10)
         } else {
             None
         };
