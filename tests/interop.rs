@@ -692,19 +692,19 @@ async fn rtm_only_actions_are_refused_over_the_web_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_api_follows_the_table_of_actions() {
     use chatio::wire::Api;
-    use server::Offered;
+    use chatio::wire::{self, Offered};
 
     let server = start(config(&[("t1", ANNA)])).await;
     let addr = server.addr;
     let (mut anna, _) = login(addr, "agent", "t1").await;
     let (mut jan, _) = login(addr, "customer", "jan").await;
     let mut rtm_only = 0;
-    for &(api, action, offered) in server::ACTIONS {
+    for &(api, action, offered) in wire::TRANSPORTS {
         let (name, token) = match api {
             Api::Agent => ("agent", "Bearer t1"),
             Api::Customer => ("customer", "jan"),
         };
-        assert_eq!(server::offered(api, action), Some(offered));
+        assert_eq!(wire::offered(api, action), Some(offered));
         let (status, body) = post(
             addr,
             &format!("/{name}/v0.5/action/{action}"),
@@ -753,7 +753,7 @@ async fn the_web_api_follows_the_table_of_actions() {
             .contains("unknown action"),
         "{body}"
     );
-    assert_eq!(server::offered(Api::Agent, "fly"), None);
+    assert_eq!(wire::offered(Api::Agent, "fly"), None);
 
     server.shut_down().await;
 }

@@ -41,7 +41,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chatio::journal::JournalMode;
 use chatio::routing::{AutomaticRouter, LeastLoadedRouter, ManualRouter, RoundRobinRouter};
-use chatio::wire::{self, Api, WirePush};
+use chatio::wire::{self, Api, Offered, WirePush};
 use chatio::{Agent, Customer, Engine, EngineConfig, ErrorKind, Push, Timestamp, UserId};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -891,83 +891,6 @@ fn login(shared: &Shared, api: Api, conn: &Conn, text: &str) -> Option<UserId> {
 
 // ----- Web API -----
 
-/// Which transports chat.io v0.5 offers an action on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Offered {
-    /// RTM and the Web API.
-    Both,
-    /// RTM only: the Web API refuses it (see [`web_call`]).
-    RtmOnly,
-    /// The Web API only. Recorded for completeness; RTM still serves what the engine
-    /// implements of these (the customer's `send_file`, with the file's metadata as payload).
-    WebOnly,
-    /// Not in a method table of the reference: `ping` (RTM's keep-alive message) and the
-    /// actions the engine takes from later protocol versions. Served on both, as before.
-    Unlisted,
-}
-
-/// Every action of both APIs and the transports it is offered on: the one place the Web API
-/// consults. Taken from the `RTM API` and `Web API` columns of the small table heading each
-/// method in the v0.5 Agent and Customer API references (repository `livechat/chat.io-docs`,
-/// `site/content/{agent,customer}-api/api-reference/v0.5/README.md`), plus the `Unlisted`
-/// actions `chatio::wire` implements. A name missing here is passed to the engine on both
-/// transports, which refuses names it does not know (`validation`).
-#[rustfmt::skip] // one action a line
-pub const ACTIONS: &[(Api, &str, Offered)] = &[
-    (Api::Agent, "login", Offered::RtmOnly),
-    (Api::Agent, "get_archives", Offered::RtmOnly),
-    (Api::Agent, "get_filtered_chats", Offered::RtmOnly),
-    (Api::Agent, "get_chat_threads", Offered::RtmOnly),
-    (Api::Agent, "start_chat", Offered::Both),
-    (Api::Agent, "join_chat", Offered::Both),
-    (Api::Agent, "remove_from_chat", Offered::Both),
-    (Api::Agent, "send_event", Offered::Both),
-    (Api::Agent, "send_rich_message_postback", Offered::Both),
-    (Api::Agent, "multicast", Offered::Both),
-    (Api::Agent, "send_typing_indicator", Offered::Both),
-    (Api::Agent, "ban_customer", Offered::Both),
-    (Api::Agent, "close_thread", Offered::Both),
-    (Api::Agent, "update_chat_scopes", Offered::Both),
-    (Api::Agent, "update_agent", Offered::RtmOnly),
-    (Api::Agent, "change_push_notifications", Offered::RtmOnly),
-    (Api::Agent, "update_chat_properties", Offered::Both),
-    (Api::Agent, "update_chat_thread_properties", Offered::Both),
-    (Api::Agent, "update_last_seen_timestamp", Offered::Both),
-    (Api::Agent, "add_auto_chat_scopes", Offered::RtmOnly),
-    (Api::Agent, "remove_auto_chat_scopes", Offered::RtmOnly),
-    (Api::Agent, "get_auto_chat_scopes_config", Offered::RtmOnly),
-    (Api::Agent, "upload_image", Offered::WebOnly),
-    (Api::Agent, "ping", Offered::Unlisted),
-    (Api::Agent, "get_chat_threads_summary", Offered::Unlisted),
-    (Api::Agent, "transfer_chat", Offered::Unlisted),
-    (Api::Customer, "login", Offered::RtmOnly),
-    (Api::Customer, "get_chats_summary", Offered::RtmOnly),
-    (Api::Customer, "get_chat_threads", Offered::RtmOnly),
-    (Api::Customer, "get_chat_threads_summary", Offered::RtmOnly),
-    (Api::Customer, "start_chat", Offered::Both),
-    (Api::Customer, "send_event", Offered::Both),
-    (Api::Customer, "send_file", Offered::WebOnly),
-    (Api::Customer, "send_rich_message_postback", Offered::Both),
-    (Api::Customer, "send_sneak_peek", Offered::Both),
-    (Api::Customer, "close_thread", Offered::Both),
-    (Api::Customer, "update_chat_scopes", Offered::Both),
-    (Api::Customer, "update_customer", Offered::Both),
-    (Api::Customer, "update_chat_properties", Offered::Both),
-    (Api::Customer, "update_chat_thread_properties", Offered::Both),
-    (Api::Customer, "update_last_seen_timestamp", Offered::RtmOnly),
-    (Api::Customer, "ping", Offered::Unlisted),
-    (Api::Customer, "send_typing_indicator", Offered::Unlisted),
-    (Api::Customer, "get_queue_position", Offered::Unlisted),
-];
-
-/// Where [`ACTIONS`] says `action` is offered on `api`; `None` for a name it does not list.
-pub fn offered(api: Api, action: &str) -> Option<Offered> {
-    ACTIONS
-        .iter()
-        .find(|&&(a, name, _)| a == api && name == action)
-        .map(|&(_, _, offered)| offered)
-}
-
 async fn web_action(
     State(shared): State<Arc<Shared>>,
     Path((api, version, action)): Path<(String, String, String)>,
@@ -989,7 +912,7 @@ async fn web_action(
 /// A Web API call: the answer is the response's payload, or `{"error": {type, message}}` with
 /// an HTTP status that fits the error type.
 ///
-/// An action v0.5 offers over RTM only ([`Offered::RtmOnly`], e.g. `login`, `get_archives`)
+/// An action v0.5 offers over RTM only ([`wire::offered`], e.g. `login`, `get_archives`)
 /// is refused once the token is checked, before the engine sees it (nothing is registered or
 /// changed), as a `validation` error with status 400 whose message names the RTM endpoint.
 /// That is how the Web API already answers an action it does not have (an unknown name); it
@@ -1018,7 +941,7 @@ fn web_call(
         Ok(user) => user,
         Err(why) => return fail(ErrorKind::Authentication, why),
     };
-    if offered(api, action) == Some(Offered::RtmOnly) {
+    if wire::offered(api, action) == Some(Offered::RtmOnly) {
         let message = format!(
             "invalid action: {action:?} is offered over RTM only in {VERSION}, not over the \
              Web API; send it on a /{}/{VERSION}/rtm/ws connection",

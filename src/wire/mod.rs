@@ -43,6 +43,9 @@
 
 mod actions;
 mod render;
+mod transport;
+
+pub use transport::{Offered, TRANSPORTS, offered};
 #[cfg(test)]
 mod tests;
 
