@@ -145,12 +145,8 @@ fn main() -> Result<(), chatio::Error> {
     );
 
     say("R1: at most one active thread, and only the last.");
-    for (i, thread) in engine
-        .chat(&chat)
-        .into_iter()
-        .flat_map(|c| &c.threads)
-        .enumerate()
-    {
+    let whole = engine.chat(&chat);
+    for (i, thread) in whole.iter().flat_map(|c| c.threads.iter()).enumerate() {
         println!(
             "    thread {} active={} events={}",
             i + 1,

@@ -798,7 +798,7 @@ fn send_rich_message_postback_toggles_the_agent() -> Result<(), Error> {
         }
     );
     let first_message = f.engine.chat(&chat).unwrap().threads[0].events[0].id;
-    let other_event = f.engine.chats()[1].threads[0].events[0].id;
+    let other_event = f.engine.chats().get(1).expect("chat exists").threads[0].events[0].id;
     let err = assert_rejected(&mut f.engine, ErrorKind::Validation, |e| {
         e.as_agent(&bob, at(11))?
             .send_rich_message_postback(chat, thread, other_event, postback())

@@ -112,7 +112,7 @@ fn refused_calls_and_reads_yield_no_record() {
     let (_, mut engine, _) = busy_license();
     let anna = uid("anna@example.com");
     let before = engine.journal_seq();
-    let chat = engine.chats()[0].id;
+    let chat = engine.chats().get(0).expect("chat exists").id;
     let err = engine
         .as_agent(&anna, at(3_000))
         .unwrap()
@@ -369,7 +369,7 @@ fn wire_replies_carry_the_records_of_their_requests() {
     assert!(started.success, "{}", started.response);
     assert_eq!(started.journal.len(), 1);
     journal.extend(started.journal);
-    let chat = live.chats()[0].id;
+    let chat = live.chats().get(0).expect("chat exists").id;
     let sent = handle(
         &mut live,
         Api::Agent,
@@ -469,9 +469,11 @@ mod damaged_input {
             edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..4),
         ) {
             let (_, live, _) = busy_license();
-            let plain = live.chats().iter().flat_map(|c| &c.threads).flat_map(|t| &t.events).all(|e| {
-                e.properties.is_empty()
-                    && matches!(e.kind, EventKind::Message { .. } | EventKind::SystemMessage { .. })
+            let plain = live.chats().iter().all(|c| {
+                c.threads.iter().flat_map(|t| &t.events).all(|e| {
+                    e.properties.is_empty()
+                        && matches!(e.kind, EventKind::Message { .. } | EventKind::SystemMessage { .. })
+                })
             });
             prop_assert!(plain, "the license must stay free of JSON inside its events");
             let snapshot = live.snapshot();

@@ -89,6 +89,7 @@
 //! Ben, Cleo and Dan; customers by index; chats by index among those the actor may see (or all
 //! chats), modulo their number, 250 and above meaning an unknown chat id.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Mutex;
@@ -1431,7 +1432,7 @@ impl Expect {
                 "a customer acting on a chat that is not theirs",
             ),
             Actor::Agent(a) => {
-                if !w.agent_sees(a, chat) {
+                if !w.agent_sees(a, &chat) {
                     self.must_fail
                         .push("an agent acting on a chat outside its scopes");
                     return;
@@ -1802,7 +1803,7 @@ fn run_op(w: &mut World, op: &Op) -> Outcome {
             };
             x.chat_access(w, who, chat_id, right);
             if let Some(c) = w.engine.chat(&chat_id) {
-                let outside = list.iter().any(|&o| !w.agent_sees(o, c));
+                let outside = list.iter().any(|&o| !w.agent_sees(o, &c));
                 x.fail_if(outside, "joining an agent to a chat outside its scopes");
             }
             let ids: Vec<UserId> = list.iter().map(|&o| w.agents[o].clone()).collect();
@@ -1972,9 +1973,9 @@ fn run_op(w: &mut World, op: &Op) -> Outcome {
             x.chat_access(w, who, chat_id, Right::Meta);
             if let Some(c) = w.engine.chat(&chat_id) {
                 let nobody = match *to {
-                    TransferSpec::Agent(o) => !w.agent_sees(o, c),
+                    TransferSpec::Agent(o) => !w.agent_sees(o, &c),
                     TransferSpec::Group(g) => {
-                        !(0..4).any(|o| AGENTS[o].2 == g && w.agent_sees(o, c))
+                        !(0..4).any(|o| AGENTS[o].2 == g && w.agent_sees(o, &c))
                     }
                 };
                 x.fail_if(nobody, "a transfer to agents outside the chat's scopes");
@@ -2404,6 +2405,7 @@ impl World {
                     .iter()
                     .filter(|t| !t.active && agents_were_in(&filters.agent_ids, t))
                     .map(|t| (t.order, c.id, t.id))
+                    .collect::<Vec<_>>()
             })
             .collect();
         found.sort_by_key(|&(order, ..)| std::cmp::Reverse(order));
@@ -2551,12 +2553,12 @@ fn check_agent_push(
         );
         if let PushKind::ChatScopesUpdated { .. } = &push.kind {
             assert!(
-                w.agent_sees(a, chat),
+                w.agent_sees(a, &chat),
                 "agent {u} told of a scope change to chat {chat_id} it no longer sees: {ctx:?}"
             );
         }
         assert!(
-            w.scope_sees(a, chat) || members.contains(u) || told_of_removal,
+            w.scope_sees(a, &chat) || members.contains(u) || told_of_removal,
             "agent {u} told about chat {chat_id} outside its scopes and not in it: {ctx:?}"
         );
     }
@@ -2596,9 +2598,9 @@ fn check_customer_push(w: &World, out: &Outcome, push: &Push, ctx: &dyn Debug) {
             event_id,
             ..
         } => {
-            let event = w
-                .engine
-                .chat(chat_id)
+            let chat = w.engine.chat(chat_id);
+            let event = chat
+                .as_deref()
                 .and_then(|c| c.thread(thread_id))
                 .and_then(|t| t.events.iter().find(|e| e.id == *event_id))
                 .expect("a postback on a real event");
@@ -2700,10 +2702,10 @@ fn visible_chat<'w>(
     role: Role,
     id: ChatId,
     ctx: &dyn Debug,
-) -> &'w Chat {
+) -> Cow<'w, Chat> {
     let chat = w.engine.chat(&id).expect("a real chat");
     assert!(
-        w.sees(me, role, chat),
+        w.sees(me, role, &chat),
         "{role:?} {me} returned chat {id}, which it may not see: {ctx:?}"
     );
     chat
@@ -2721,8 +2723,8 @@ fn check_chat_properties(w: &World, role: Role, chat: &Chat, shown: &Properties,
 fn check_summary(w: &World, me: &UserId, role: Role, s: &ChatSummary, ctx: &dyn Debug) {
     let ctx = &(ctx, s.id);
     let chat = visible_chat(w, me, role, s.id, ctx);
-    check_chat_properties(w, role, chat, &s.properties, ctx);
-    check_scopes_shown(role, chat, &s.scopes, ctx);
+    check_chat_properties(w, role, &chat, &s.properties, ctx);
+    check_scopes_shown(role, &chat, &s.scopes, ctx);
     // The order counts only what the role may see: an agents-only note does not move a
     // customer's chat.
     let last = chat.last_thread().expect("a chat has a thread");
@@ -2797,8 +2799,8 @@ fn check_scopes_shown(role: Role, chat: &Chat, shown: &Scopes, ctx: &dyn Debug) 
 
 fn check_chat_threads(w: &World, me: &UserId, role: Role, r: &ChatThreads, ctx: &dyn Debug) {
     let chat = visible_chat(w, me, role, r.id, ctx);
-    check_chat_properties(w, role, chat, &r.properties, ctx);
-    check_scopes_shown(role, chat, &r.scopes, ctx);
+    check_chat_properties(w, role, &chat, &r.properties, ctx);
+    check_scopes_shown(role, &chat, &r.scopes, ctx);
     for shown in &r.threads {
         let stored = chat.thread(&shown.id).expect("a real thread");
         check_thread(w, role, stored, shown, ctx);
@@ -2842,7 +2844,7 @@ fn check_response(w: &World, out: &Outcome, ctx: &dyn Debug) {
     match resp {
         Resp::ChatThread(ct) => {
             let chat = visible_chat(w, me, role, ct.id, ctx);
-            check_chat_properties(w, role, chat, &ct.properties, ctx);
+            check_chat_properties(w, role, &chat, &ct.properties, ctx);
             let stored = chat.thread(&ct.thread.id).expect("a real thread");
             check_thread(w, role, stored, &ct.thread, ctx);
         }
@@ -2901,7 +2903,7 @@ fn check_response(w: &World, out: &Outcome, ctx: &dyn Debug) {
                     "an archive twice: {ctx:?}"
                 );
                 assert!(
-                    agents_were_in(&expected.agent_ids, stored),
+                    agents_were_in(&expected.agent_ids, &stored),
                     "an archive without any of the agents asked for: {ctx:?}"
                 );
                 shown.push((chat_id, stored.id));
@@ -2946,16 +2948,11 @@ fn check_response(w: &World, out: &Outcome, ctx: &dyn Debug) {
 /// One archive as agent `me` must see it: a chat it may see, with one of that chat's closed
 /// threads, both shown as the other read paths show them. Returns the chat and the stored
 /// thread.
-fn check_archive<'w>(
-    w: &'w World,
-    me: &UserId,
-    ct: &ChatThread,
-    ctx: &dyn Debug,
-) -> (ChatId, &'w Thread) {
+fn check_archive(w: &World, me: &UserId, ct: &ChatThread, ctx: &dyn Debug) -> (ChatId, Thread) {
     let ctx = &(ctx, "archive", ct.id, ct.thread.id);
     let chat = visible_chat(w, me, Role::Agent, ct.id, ctx);
-    check_chat_properties(w, Role::Agent, chat, &ct.properties, ctx);
-    check_scopes_shown(Role::Agent, chat, &ct.scopes, ctx);
+    check_chat_properties(w, Role::Agent, &chat, &ct.properties, ctx);
+    check_scopes_shown(Role::Agent, &chat, &ct.scopes, ctx);
     let stored = chat
         .thread(&ct.thread.id)
         .unwrap_or_else(|| panic!("an archive of a thread not in its chat: {ctx:?}"));
@@ -2964,7 +2961,7 @@ fn check_archive<'w>(
         "an active thread listed as an archive: {ctx:?}"
     );
     check_thread(w, Role::Agent, stored, &ct.thread, ctx);
-    (chat.id, stored)
+    (chat.id, stored.clone())
 }
 
 /// Every page of an agent's archives with no filters, 100 to a page. A short page ends the
@@ -2999,7 +2996,8 @@ fn check_archive_pages(w: &World, a: usize, pages: &[Archives], ctx: &dyn Debug)
             c.threads
                 .iter()
                 .filter(|t| !t.active)
-                .map(move |t| (c.id, t.id))
+                .map(|t| (c.id, t.id))
+                .collect::<Vec<_>>()
         })
         .collect();
     let mut seen = BTreeSet::new();
@@ -3166,7 +3164,7 @@ type ThreadAnswers = Vec<(
 fn check_threads(w: &World, me: &UserId, role: Role, answers: ThreadAnswers, ctx: &dyn Debug) {
     for (chat_id, threads, summary) in answers {
         let chat = w.engine.chat(&chat_id).expect("a touched chat exists");
-        let sees = w.sees(me, role, chat);
+        let sees = w.sees(me, role, &chat);
         let ctx = &(ctx, chat_id);
         assert_eq!(
             threads.is_ok(),

@@ -83,7 +83,8 @@ fn pair(t: &str, text: &str) -> (String, String) {
 
 /// System messages of the chat's last thread.
 fn notes(engine: &Engine, chat: ChatId) -> Vec<(String, String)> {
-    let thread = engine.chat(&chat).unwrap().threads.last().unwrap();
+    let whole = engine.chat(&chat).unwrap();
+    let thread = whole.threads.last().unwrap();
     thread.events.iter().filter_map(|e| note(&e.kind)).collect()
 }
 

@@ -554,7 +554,7 @@ impl World {
 
     fn chat_at(&self, index: usize) -> Option<ChatId> {
         let chats = self.engine.chats();
-        (!chats.is_empty()).then(|| chats[index % chats.len()].id)
+        chats.get(index.checked_rem(chats.len())?).map(|c| c.id)
     }
 
     fn actor(&self, who: Who, chat: ChatId) -> usize {
@@ -563,6 +563,7 @@ impl World {
             Who::AssigneeOr(i) => self
                 .engine
                 .chat(&chat)
+                .as_deref()
                 .and_then(|c| c.routing.assignee.as_ref())
                 .and_then(|a| self.agents.iter().position(|x| x == a))
                 .unwrap_or(i),
@@ -587,7 +588,10 @@ impl World {
     }
 
     fn is_active(&self, chat: ChatId) -> bool {
-        self.engine.chat(&chat).is_some_and(Chat::is_active)
+        self.engine
+            .chat(&chat)
+            .as_deref()
+            .is_some_and(Chat::is_active)
     }
 
     /// Runs one operation at `now`; `None` when it has nothing to act on.
@@ -967,7 +971,7 @@ impl World {
                 chat.id
             );
             let looked = chat.last_seen.get(x).copied();
-            for m in customer_events(chat, t) {
+            for m in customer_events(&chat, t) {
                 ensure!(
                     now - m.timestamp.max(assigned_at) < config.unseen_timeout
                         || looked.is_some_and(|l| l >= m.timestamp)
@@ -998,7 +1002,7 @@ impl World {
                 for a in e.agents() {
                     ensure!(
                         declined_by.contains(&a.id)
-                            || !(is_available(e, &a.id) && agent_may_see(a, chat)),
+                            || !(is_available(e, &a.id) && agent_may_see(a, &chat)),
                         "chat {id} waits in the queue while {} could take it ({:?}); scopes {:?}, agents {:?}",
                         a.name,
                         e.agent_status(&a.id),
@@ -1082,10 +1086,11 @@ impl World {
         let e = &self.engine;
         let now = self.now;
         let config = e.config();
-        let pre_order = pre.chats().iter().map(Chat::order).max().unwrap_or(0);
+        let pre_order = pre.chats().iter().map(|c| c.order()).max().unwrap_or(0);
 
         for chat in e.chats() {
-            let before = pre.chat(&chat.id);
+            let before_chat = pre.chat(&chat.id);
+            let before = before_chat.as_deref();
             // A chat that changed hands went to an agent who is online and accepting.
             if let Some(a) = &chat.routing.assignee {
                 if before.and_then(|c| c.routing.assignee.as_ref()) != Some(a) {
@@ -1273,7 +1278,8 @@ impl World {
     fn check_selection(&self, pre: &Engine, id: ChatId) -> Check {
         let e = &self.engine;
         let chat = e.chat(&id).expect("routed chat");
-        let members: &[UserId] = pre.chat(&id).map_or(&[], |c| &c.agent_ids);
+        let pre_chat = pre.chat(&id);
+        let members: &[UserId] = pre_chat.as_deref().map_or(&[], |c| &c.agent_ids);
         let eligible: Vec<usize> = (0..self.agents.len())
             .filter(|&i| {
                 let a = pre.agent(&self.agents[i]).expect("known agent");
@@ -1349,13 +1355,18 @@ fn run_property(name: &str, checks: Checks, cases: u32) {
         world.run(&scn.steps).map_err(TestCaseError::fail)?;
         OPS_RUN.fetch_add(world.ops, Ordering::Relaxed);
         TICKS_RUN.fetch_add(world.ticks, Ordering::Relaxed);
-        let events = world
+        let events: Vec<_> = world
             .engine
             .chats()
             .iter()
-            .flat_map(|c| &c.threads)
-            .flat_map(|t| &t.events);
-        for (text, kind) in events.filter_map(|ev| system_message(&ev.kind)) {
+            .flat_map(|c| {
+                c.threads
+                    .iter()
+                    .flat_map(|t| t.events.iter().cloned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (text, kind) in events.iter().filter_map(|ev| system_message(&ev.kind)) {
             for (counter, what) in MESSAGES.iter().zip(COUNTED) {
                 if kind == Some(what) || text.contains(what) {
                     counter.fetch_add(1, Ordering::Relaxed);

@@ -77,7 +77,8 @@ fn loads(engine: &Engine, ids: &[UserId]) -> Vec<u32> {
 
 /// `(system_message_type, text)` of the system messages of the chat's last thread.
 fn notes(engine: &Engine, chat: ChatId) -> Vec<(String, String)> {
-    let thread = engine.chat(&chat).unwrap().threads.last().unwrap();
+    let whole = engine.chat(&chat).unwrap();
+    let thread = whole.threads.last().unwrap();
     thread
         .events
         .iter()

@@ -1061,7 +1061,14 @@ fn get_and_remove_auto_chat_scopes() -> Result<(), Error> {
         .remove_auto_chat_scopes(&first)?;
     assert_eq!(out.pushes, vec![]);
     assert_eq!(scopes_for(&mut f, Some("web"), None), Scopes::default());
-    assert_eq!(f.engine.chats()[scoped_before].scopes, groups([2]));
+    assert_eq!(
+        f.engine
+            .chats()
+            .get(scoped_before)
+            .expect("chat exists")
+            .scopes,
+        groups([2])
+    );
     let config = f
         .engine
         .as_agent(&anna, at(3))?

@@ -7,6 +7,7 @@
 mod snapshot_support;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chatio::journal::{JournalError, SNAPSHOT_VERSION, builtin_router};
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyType};
@@ -277,36 +278,25 @@ fn sample_license() -> Engine {
 }
 
 fn kinds(engine: &Engine) -> BTreeSet<&'static str> {
-    engine
-        .chats()
-        .iter()
-        .flat_map(|c| &c.threads)
-        .flat_map(|t| &t.events)
-        .map(|e| e.kind.type_name())
-        .collect()
+    all_events(engine).map(|e| e.kind.type_name()).collect()
 }
 
 #[test]
 fn the_sample_license_has_everything_a_thread_can_hold() {
     let engine = sample_license();
     assert_eq!(kinds(&engine).len(), 7, "{:?}", kinds(&engine));
-    let events: Vec<_> = engine
-        .chats()
-        .iter()
-        .flat_map(|c| &c.threads)
-        .flat_map(|t| &t.events)
-        .collect();
+    let events: Vec<_> = all_events(&engine).collect();
     assert!(events.iter().any(|e| e.recipients == Recipients::Agents));
     assert!(events.iter().any(|e| !e.properties.is_empty()));
     assert!(events.iter().any(|e| e.custom_id.is_some()));
     assert!(events.iter().any(|e| e.author_id.is_none()));
     assert!(events.iter().any(|e| matches!(&e.kind,
         EventKind::RichMessage(r) if r.elements[0].buttons[0].user_ids.len() == 2)));
-    let closed_with_annotation = engine
-        .chats()
-        .iter()
-        .flat_map(|c| &c.threads)
-        .any(|t| !t.active && t.events.last().is_some_and(|e| e.kind.is_annotation()));
+    let closed_with_annotation = engine.chats().iter().any(|c| {
+        c.threads
+            .iter()
+            .any(|t| !t.active && t.events.last().is_some_and(|e| e.kind.is_annotation()))
+    });
     assert!(closed_with_annotation);
     assert!(engine.chats().iter().any(|c| c.threads.len() >= 3));
 }
@@ -374,13 +364,19 @@ fn plain_license() -> Engine {
     engine
 }
 
-fn all_events(engine: &Engine) -> impl Iterator<Item = &chatio::Event> {
-    engine
+/// Every event of the license, chat by chat and thread by thread.
+fn all_events(engine: &Engine) -> impl Iterator<Item = Arc<chatio::Event>> {
+    let events: Vec<_> = engine
         .chats()
         .iter()
-        .flat_map(|c| &c.threads)
-        .flat_map(|t| &t.events)
-        .map(|e| &**e)
+        .flat_map(|c| {
+            c.threads
+                .iter()
+                .flat_map(|t| t.events.iter().cloned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    events.into_iter()
 }
 
 #[test]
@@ -397,8 +393,7 @@ fn the_plain_license_has_no_json_in_its_events() {
         engine
             .chats()
             .iter()
-            .flat_map(|c| &c.threads)
-            .any(|t| t.events.is_empty())
+            .any(|c| c.threads.iter().any(|t| t.events.is_empty()))
     );
 }
 
@@ -420,8 +415,14 @@ fn every_kind_round_trips_through_version_2() {
 fn a_restored_engine_carries_on_like_the_original() {
     let mut live = sample_license();
     let mut restored = Engine::restore(&live.snapshot()).unwrap();
-    let jan = live.chats()[0].customer_id.clone().unwrap();
-    let chat = live.chats()[0].id;
+    let jan = live
+        .chats()
+        .get(0)
+        .expect("chat exists")
+        .customer_id
+        .clone()
+        .unwrap();
+    let chat = live.chats().get(0).expect("chat exists").id;
     // A retry of an old custom_id finds the original event through the restored index, and a
     // new event continues the order counter.
     for engine in [&mut live, &mut restored] {

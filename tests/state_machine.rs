@@ -205,7 +205,9 @@ impl Cast {
                     own[i % own.len()]
                 }
             }
-            ChatRef::Known(i) if !all.is_empty() => all[i % all.len()].id,
+            ChatRef::Known(i) if !all.is_empty() => all
+                .get(i % all.len())
+                .map_or(self.unknown_chats[0], |c| c.id),
             ChatRef::Known(i) | ChatRef::Unknown(i) => self.unknown_chats[i % 2],
         }
     }
@@ -218,8 +220,10 @@ impl Cast {
             ThreadRef::Index(i) => c.threads[i % c.threads.len()].id,
             ThreadRef::Last => c.threads[c.threads.len() - 1].id,
             ThreadRef::OtherChat(i) => {
-                let other = &e.chats()[i % e.chats().len()];
-                other.threads.last().map_or(self.unknown_thread, |t| t.id)
+                let other = e.chats().get(i % e.chats().len());
+                other
+                    .and_then(|o| o.threads.last().map(|t| t.id))
+                    .unwrap_or(self.unknown_thread)
             }
             ThreadRef::Unknown => self.unknown_thread,
         }
@@ -228,9 +232,9 @@ impl Cast {
     fn postback_target(&self, e: &Engine, chat: ChatId, t: PostbackTarget) -> (ThreadId, EventId) {
         let (thread_ref, event) = match t {
             PostbackTarget::Rich(i) => {
-                let rich: Vec<(ThreadId, EventId)> = e
-                    .chat(&chat)
-                    .into_iter()
+                let chat = e.chat(&chat);
+                let rich: Vec<(ThreadId, EventId)> = chat
+                    .iter()
                     .flat_map(|c| c.threads.iter())
                     .flat_map(|t| t.events.iter().map(move |e| (t.id, e)))
                     .filter(|(_, e)| matches!(e.kind, EventKind::RichMessage(_)))
@@ -246,6 +250,7 @@ impl Cast {
         let thread_id = self.thread(e, chat, thread_ref);
         let event_id = e
             .chat(&chat)
+            .as_deref()
             .and_then(|c| c.thread(&thread_id))
             .filter(|t| !t.events.is_empty())
             .zip(event)
@@ -468,14 +473,18 @@ fn admitted(e: &Engine, user: &UserId, role: Role, now: Timestamp) -> bool {
 
 /// Admitted, and the chat exists and is visible to the requester.
 fn may_act_on(e: &Engine, user: &UserId, role: Role, now: Timestamp, chat: ChatId) -> bool {
-    admitted(e, user, role, now) && e.chat(&chat).is_some_and(|c| may_see(e, user, role, c))
+    admitted(e, user, role, now) && e.chat(&chat).is_some_and(|c| may_see(e, user, role, &c))
 }
 
 fn max_order(e: &Engine) -> u64 {
     e.chats()
         .iter()
-        .flat_map(|c| c.threads.iter())
-        .flat_map(|t| std::iter::once(t.order).chain(t.events.iter().map(|e| e.order)))
+        .filter_map(|c| {
+            c.threads
+                .iter()
+                .flat_map(|t| std::iter::once(t.order).chain(t.events.iter().map(|e| e.order)))
+                .max()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -731,7 +740,10 @@ fn run_op(w: &mut World, op: &Op, t: Timestamp, eff: Timestamp, before: &Engine)
                     .as_customer(&id, t)
                     .and_then(|mut api| api.close_thread(chat_id)),
             };
-            let active = before.chat(&chat_id).is_some_and(Chat::is_active);
+            let active = before
+                .chat(&chat_id)
+                .as_deref()
+                .is_some_and(Chat::is_active);
             expect_ok(
                 "close_thread",
                 may_act_on(before, &id, role, eff, chat_id) && active,
@@ -768,7 +780,7 @@ fn run_op(w: &mut World, op: &Op, t: Timestamp, eff: Timestamp, before: &Engine)
             let each_ok = before.chat(&chat_id).is_some_and(|c| {
                 joining
                     .iter()
-                    .all(|a| !c.agent_ids.contains(a) && agent_may_see(before, a, c))
+                    .all(|a| !c.agent_ids.contains(a) && agent_may_see(before, a, &c))
             });
             expect_ok(
                 "join_chat",
@@ -946,6 +958,7 @@ fn run_op(w: &mut World, op: &Op, t: Timestamp, eff: Timestamp, before: &Engine)
             };
             let target_ok = before
                 .chat(&chat_id)
+                .as_deref()
                 .and_then(|c| c.thread(&thread_id))
                 .and_then(|t| t.events.iter().find(|e| e.id == event_id))
                 .is_some_and(|e| {
@@ -1112,7 +1125,7 @@ fn run_op(w: &mut World, op: &Op, t: Timestamp, eff: Timestamp, before: &Engine)
                 let active: BTreeSet<ChatId> = before
                     .customer_chats(&id)
                     .iter()
-                    .filter(|c| before.chat(c).is_some_and(Chat::is_active))
+                    .filter(|c| before.chat(c).as_deref().is_some_and(Chat::is_active))
                     .copied()
                     .collect();
                 let told: BTreeSet<ChatId> =
@@ -1248,13 +1261,13 @@ fn run_query(
                         );
                         assert_eq!(
                             thread.events.len(),
-                            customer_visible_events(chat, thread.id)
+                            customer_visible_events(&chat, thread.id)
                         );
                     }
                     for s in &ct.threads_summary {
                         assert_eq!(
                             s.total_events,
-                            customer_visible_events(chat, s.id),
+                            customer_visible_events(&chat, s.id),
                             "get_chat_threads counts agents-only events for a customer"
                         );
                     }
@@ -1297,7 +1310,7 @@ fn run_query(
                 assert_eq!(s.total_threads, chat.threads.len());
                 for ts in &s.threads_summary {
                     let expected = match role {
-                        Role::Customer => customer_visible_events(chat, ts.id),
+                        Role::Customer => customer_visible_events(&chat, ts.id),
                         Role::Agent => chat.thread(&ts.id).map_or(0, |t| t.events.len()),
                     };
                     assert_eq!(
@@ -1323,7 +1336,7 @@ fn check_started(
     events: &[EvSpec],
 ) {
     assert_eq!(after.chats().len(), before.chats().len() + 1, "start_chat");
-    let chat = after.chats().last().unwrap();
+    let chat = after.chats().iter().next_back().unwrap();
     assert_eq!(chat.id, response.id);
     assert!(
         before.chat(&chat.id).is_none(),
@@ -1585,8 +1598,9 @@ fn check_push(before: &Engine, after: &Engine, eff: Timestamp, push: &Push) {
             ..
         } = &push.kind
         {
-            let event = after
-                .chat(chat_id)
+            let chat = after.chat(chat_id);
+            let event = chat
+                .as_deref()
                 .and_then(|c| c.thread(thread_id))
                 .and_then(|t| t.events.iter().find(|e| e.id == *event_id))
                 .expect("a postback on a real event");
@@ -1607,7 +1621,7 @@ fn check_push(before: &Engine, after: &Engine, eff: Timestamp, push: &Push) {
             };
             for u in &push.to {
                 assert!(
-                    agent_may_see(after, u, chat) || was_in(u),
+                    agent_may_see(after, u, &chat) || was_in(u),
                     "agent {u} told about chat {chat_id} outside its scopes: {push:?}"
                 );
             }

@@ -565,8 +565,14 @@ fn r6_engine_assigns_ids_order_timestamps_and_custom_id_retry_is_idempotent() ->
 
     // Determinism: same seed and calls, same engine; another seed, other ids.
     assert!(scripted(7) == scripted(7));
-    assert_eq!(scripted(7).chats()[0].id, scripted(7).chats()[0].id);
-    assert_ne!(scripted(7).chats()[0].id, scripted(8).chats()[0].id);
+    assert_eq!(
+        scripted(7).chats().get(0).expect("chat exists").id,
+        scripted(7).chats().get(0).expect("chat exists").id
+    );
+    assert_ne!(
+        scripted(7).chats().get(0).expect("chat exists").id,
+        scripted(8).chats().get(0).expect("chat exists").id
+    );
     Ok(())
 }
 

@@ -120,7 +120,10 @@ impl Engine {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<(Output<SentEvent>, Option<Arc<Event>>), Error> {
-        let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
+        if let Some(slot) = self.loggable_slot(req, chat_id, &event) {
+            return Ok(self.deliver_logged(req, slot, chat_id, event));
+        }
+        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Conversation)?;
         let chat = self.chat_at(slot);
         // R6: a retry with the same sender, chat and custom_id returns the original event.
         if let Some(custom_id) = &event.custom_id {
@@ -149,26 +152,102 @@ impl Engine {
         if started {
             self.push_chat_thread(&mut pushes, chat, thread);
         } else {
-            self.push_to_chat(
-                &mut pushes,
-                chat,
-                stored.visible_to(Role::Customer),
-                None,
-                |role| PushKind::IncomingEvent {
-                    chat_id,
-                    thread_id,
-                    event: self.event_view(&stored, role),
-                },
-            );
+            let audience = (self.agent_audience(chat), chat.customer_id.as_ref());
+            self.push_incoming_event(&mut pushes, audience, chat_id, thread_id, &stored);
         }
         self.route_after_event(slot, req, &stored, started, &mut pushes);
+        // The chat may have changed enough (a new thread) to take plain messages again.
+        self.chats.refresh(slot);
+        Ok(self.sent(req, thread_id, stored, pushes))
+    }
+
+    /// The slot of the chat when `event` may take the short path (see `chat_store`): a plain
+    /// message, without `custom_id` or properties, to an active chat that everyone may see,
+    /// from its customer or from an agent who may converse in every chat, in a license without
+    /// a router and with the default push audience. For such a message the ordinary path
+    /// would find the chat, allow the call, put the event in the active thread and address the
+    /// pushes to every agent and the customer; the short path does the same from the chat's
+    /// hot record.
+    fn loggable_slot(&self, req: &Requester, chat_id: ChatId, event: &NewEvent) -> Option<usize> {
+        if self.router.is_some()
+            || self.config.push_audience != super::PushAudience::AllAgents
+            || event.custom_id.is_some()
+            || !event.properties.is_empty()
+            || !matches!(event.kind, EventKind::Message { .. })
+        {
+            return None;
+        }
+        let slot = super::snapshot::slot_of(chat_id, self.slot_mask);
+        let hot = self.chats.loggable(slot)?;
+        let allowed = hot.id == chat_id
+            && match (req.role, req.agent) {
+                (Role::Agent, Some(agent)) => {
+                    super::permissions::converses_everywhere(self.agent_by_slot(agent).permission)
+                }
+                (Role::Customer, _) => hot.customer.as_ref() == Some(req.id),
+                (Role::Agent, None) => false,
+            };
+        allowed.then_some(slot)
+    }
+
+    /// `send_event` on the short path: the event goes to the license's log, not yet to its
+    /// thread, and only the chat's hot record is read.
+    fn deliver_logged(
+        &mut self,
+        req: &Requester,
+        slot: usize,
+        chat_id: ChatId,
+        event: NewEvent,
+    ) -> (Output<SentEvent>, Option<Arc<Event>>) {
+        self.commit(req);
+        let stored = self.new_event(Some(req.id), event, req.now);
+        self.chats.log(slot, Arc::clone(&stored));
+        let hot = self.chats.hot(slot);
+        let thread_id = hot.thread_id;
+        let mut pushes = Vec::with_capacity(2);
+        let audience = (self.all_agents(), hot.customer.as_ref());
+        self.push_incoming_event(&mut pushes, audience, chat_id, thread_id, &stored);
+        self.sent(req, thread_id, stored, pushes)
+    }
+
+    /// The `incoming_event` pushes of an event added to an active thread, for the chat's
+    /// audience: its agents, and its customer unless the event is for agents only.
+    fn push_incoming_event(
+        &self,
+        pushes: &mut Vec<Push>,
+        (agents, customer): (crate::UserIds, Option<&UserId>),
+        chat_id: ChatId,
+        thread_id: ThreadId,
+        stored: &Arc<Event>,
+    ) {
+        let customer_may_see = stored.visible_to(Role::Customer);
+        super::push_to_audience(pushes, agents, customer, customer_may_see, None, |role| {
+            PushKind::IncomingEvent {
+                chat_id,
+                thread_id,
+                event: self.event_view(stored, role),
+            }
+        });
+    }
+
+    /// The output of an accepted `send_event`, and the stored event for the journal record
+    /// when there will be one.
+    fn sent(
+        &self,
+        req: &Requester,
+        thread_id: ThreadId,
+        stored: Arc<Event>,
+        pushes: Vec<Push>,
+    ) -> (Output<SentEvent>, Option<Arc<Event>>) {
         let (event, recorded) = if self.journaling() {
             (self.event_view(&stored, req.role), Some(stored))
         } else {
             (self.event_view_owned(stored, req.role), None)
         };
-        let out = Output::new(SentEvent { thread_id, event }, pushes);
-        Ok((out, recorded))
+        (
+            Output::new(SentEvent { thread_id, event }, pushes),
+            recorded,
+        )
     }
 
     /// `start_chat`: R2, a chat with its first active thread. `customer` is the chat's customer
@@ -234,6 +313,7 @@ impl Engine {
         for event in request.events {
             self.append_event(slot, thread, Some(req.id), event, req.now);
         }
+        self.chats.refresh(slot);
 
         let chat = self.chat_at(slot);
         let mut pushes = Vec::with_capacity(2);
@@ -286,23 +366,8 @@ impl Engine {
         new: NewEvent,
         now: crate::Timestamp,
     ) -> Arc<Event> {
-        let id = crate::model::EventId::from_uuid(self.ids().next_uuid());
-        let order = self.next_order();
-        let author_id = match new.kind {
-            EventKind::SystemMessage { .. } => None,
-            _ => sender.cloned(),
-        };
-        let counts_as_activity = new.kind.counts_as_activity();
-        let event = Arc::new(Event {
-            id,
-            custom_id: new.custom_id,
-            order,
-            author_id,
-            timestamp: now,
-            recipients: new.recipients,
-            properties: new.properties,
-            kind: new.kind,
-        });
+        let event = self.new_event(sender, new, now);
+        let counts_as_activity = event.kind.counts_as_activity();
         let chat = self.chat_at_mut(slot);
         let t = &mut chat.threads[thread];
         if counts_as_activity {
@@ -317,6 +382,32 @@ impl Engine {
                 .insert(custom_id.clone(), (thread as u32, position as u32));
         }
         event
+    }
+
+    /// A validated event with the fields the engine assigns (R6): its id, its order and its
+    /// time, and its author, `sender`, unless it is a system message.
+    fn new_event(
+        &mut self,
+        sender: Option<&UserId>,
+        new: NewEvent,
+        now: crate::Timestamp,
+    ) -> Arc<Event> {
+        let id = crate::model::EventId::from_uuid(self.ids().next_uuid());
+        let order = self.next_order();
+        let author_id = match new.kind {
+            EventKind::SystemMessage { .. } => None,
+            _ => sender.cloned(),
+        };
+        Arc::new(Event {
+            id,
+            custom_id: new.custom_id,
+            order,
+            author_id,
+            timestamp: now,
+            recipients: new.recipients,
+            properties: new.properties,
+            kind: new.kind,
+        })
     }
 
     /// Appends one of the engine's own system messages to a thread.

@@ -6,6 +6,8 @@
 
 mod availability;
 mod bans;
+mod chat_store;
+pub use chat_store::{Chats, ChatsIter};
 mod config;
 mod events;
 mod ids;
@@ -26,6 +28,7 @@ mod transfer;
 mod updates;
 mod visibility;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -119,7 +122,8 @@ pub struct Engine {
     /// shared by every push that goes to it.
     all_agent_ids: Arc<[UserId]>,
     customers: FastMap<UserId, CustomerRecord>,
-    chats: Vec<Chat>,
+    /// The chats, by slot, with the send path's records and log (see `chat_store`).
+    chats: chat_store::ChatStore,
     /// Chat ids carry their slot in `chats` (in their last 32 bits, masked), so a lookup is
     /// one array access instead of a hash-table probe: at a million chats that probe was a
     /// cache miss on every request. The mask, derived from the seed, keeps ids from reading
@@ -166,7 +170,7 @@ impl Engine {
             agent_index: FastMap::default(),
             all_agent_ids: Arc::from(Vec::new()),
             customers: FastMap::default(),
-            chats: Vec::new(),
+            chats: chat_store::ChatStore::default(),
             slot_mask,
             router: None,
             agent_runtime: Vec::new(),
@@ -205,6 +209,8 @@ impl Engine {
     /// Sets (or replaces) the router.
     pub fn set_router(&mut self, router: Arc<dyn Router>) {
         let name = router.name().to_owned();
+        // Routing reads chats as stored and logs nothing while a router is set.
+        self.chats.flush_all();
         self.router = Some(RouterHandle(router));
         self.record(Entry::SetRouter { name });
     }
@@ -324,14 +330,35 @@ impl Engine {
         self.customers.get(id).map_or(&[], |r| &r.chats)
     }
 
-    /// A chat by id.
-    pub fn chat(&self, id: &ChatId) -> Option<&Chat> {
-        self.chat_slot(*id).ok().map(|slot| &self.chats[slot])
+    /// A chat by id, with all its events.
+    ///
+    /// Borrowed from the engine when it can be. A plain message may wait in a log of the
+    /// license's before it is moved into its thread (it saves a cache miss per send in a large
+    /// license; see the README's Performance section): a chat with such messages comes as a
+    /// copy with them in place.
+    pub fn chat(&self, id: &ChatId) -> Option<Cow<'_, Chat>> {
+        self.chat_slot(*id).ok().map(|slot| self.chats.view(slot))
     }
 
-    /// Every chat, oldest first.
-    pub fn chats(&self) -> &[Chat] {
-        &self.chats
+    /// Every chat, oldest first, each as [`chat`](Self::chat) gives it.
+    pub fn chats(&self) -> Chats<'_> {
+        Chats::new(&self.chats)
+    }
+
+    /// The number of chats.
+    pub fn chat_count(&self) -> usize {
+        self.chats.len()
+    }
+
+    /// Every chat with its logged events, collected for a snapshot.
+    pub(crate) fn chat_views(&self) -> Vec<chat_store::ChatView<'_>> {
+        self.chats.collect_views()
+    }
+
+    /// The chats as stored: an active thread may lack the messages still in the send path's
+    /// log. For walks that read no events.
+    pub(crate) fn stored_chats(&self) -> &[Chat] {
+        self.chats.stored()
     }
 
     // ----- facades -----
@@ -492,6 +519,24 @@ impl Engine {
         Ok(slot)
     }
 
+    /// [`chat_for`](Self::chat_for) for a command: the chat as stored is then the whole chat
+    /// (its logged messages moved into its thread), for the command to read and change.
+    pub(crate) fn chat_for_mut(
+        &mut self,
+        req: &Requester,
+        id: ChatId,
+        right: ChatRight,
+    ) -> Result<usize, Error> {
+        let slot = self.chat_for(req, id, right)?;
+        self.chats.settle(slot);
+        Ok(slot)
+    }
+
+    /// The chat in `slot` with all its events, for a query.
+    pub(crate) fn chat_view(&self, slot: usize) -> Cow<'_, Chat> {
+        self.chats.view(slot)
+    }
+
     /// Whether a user may see a chat: a customer only its own, an agent any chat it is in or
     /// whose scopes include it (empty scopes include every agent).
     pub(crate) fn may_see(&self, user: &UserId, role: Role, chat: &Chat) -> bool {
@@ -517,6 +562,8 @@ impl Engine {
         self.customers.get_mut(id)
     }
 
+    /// The chat in `slot` as stored: for a command, after [`chat_for_mut`](Self::chat_for_mut)
+    /// or a change, it is the whole chat; otherwise its active thread may lack logged messages.
     pub(crate) fn chat_at(&self, slot: usize) -> &Chat {
         &self.chats[slot]
     }
@@ -526,9 +573,7 @@ impl Engine {
     }
 
     pub(crate) fn insert_chat(&mut self, chat: Chat) -> usize {
-        let slot = self.chats.len();
-        self.chats.push(chat);
-        slot
+        self.chats.push(chat)
     }
 
     pub(crate) fn ids(&mut self) -> &mut IdGenerator {
@@ -619,32 +664,45 @@ impl Engine {
         chat: &Chat,
         customer_may_see: bool,
         except: Option<&UserId>,
-        mut make: impl FnMut(Role) -> PushKind,
+        make: impl FnMut(Role) -> PushKind,
     ) {
-        let mut agents = self.agent_audience(chat);
-        if let Some(except) = except.filter(|e| agents.contains(e)) {
-            agents = agents
-                .iter()
-                .filter(|a| *a != except)
-                .cloned()
-                .collect::<Vec<_>>()
-                .into();
-        }
-        if !agents.is_empty() {
+        let agents = self.agent_audience(chat);
+        let customer = chat.customer_id.as_ref();
+        push_to_audience(pushes, agents, customer, customer_may_see, except, make);
+    }
+}
+
+/// [`Engine::push_to_chat`], given the chat's audience: its agents and its customer.
+pub(crate) fn push_to_audience(
+    pushes: &mut Vec<Push>,
+    mut agents: UserIds,
+    customer: Option<&UserId>,
+    customer_may_see: bool,
+    except: Option<&UserId>,
+    mut make: impl FnMut(Role) -> PushKind,
+) {
+    if let Some(except) = except.filter(|e| agents.contains(e)) {
+        agents = agents
+            .iter()
+            .filter(|a| *a != except)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+    }
+    if !agents.is_empty() {
+        pushes.push(Push {
+            to: agents,
+            role: Role::Agent,
+            kind: make(Role::Agent),
+        });
+    }
+    if customer_may_see {
+        if let Some(customer) = customer.filter(|c| Some(*c) != except) {
             pushes.push(Push {
-                to: agents,
-                role: Role::Agent,
-                kind: make(Role::Agent),
+                to: UserIds::one(customer.clone()),
+                role: Role::Customer,
+                kind: make(Role::Customer),
             });
-        }
-        if customer_may_see {
-            if let Some(customer) = chat.customer_id.as_ref().filter(|c| Some(*c) != except) {
-                pushes.push(Push {
-                    to: UserIds::one(customer.clone()),
-                    role: Role::Customer,
-                    kind: make(Role::Customer),
-                });
-            }
         }
     }
 }

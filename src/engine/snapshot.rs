@@ -8,7 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use std::borrow::Borrow;
+
 use serde::{Deserialize, Serialize, Serializer};
+
+use super::chat_store::ChatView;
 
 use super::{
     AgentRuntime, AutoChatScopes, Availability, CustomerRecord, Engine, EngineConfig, IdGenerator,
@@ -67,7 +71,7 @@ pub(crate) struct EngineState {
 
 impl Engine {
     /// The engine's state, for a snapshot.
-    pub(crate) fn state(&self) -> StateRef<'_> {
+    pub(crate) fn state<'a>(&'a self, chats: &'a [ChatView<'a>]) -> StateRef<'a> {
         let mut customers: Vec<&CustomerRecord> = self.customers.values().collect();
         customers.sort_unstable_by(|a, b| a.customer.id.cmp(&b.customer.id));
         StateRef {
@@ -79,7 +83,7 @@ impl Engine {
             agents: &self.agents,
             agent_runtime: &self.agent_runtime,
             customers,
-            chats: ChatsRef(&self.chats),
+            chats: ChatsRef(chats),
             router: self.router.as_ref().map(|r| r.0.name()),
             assignment_seq: self.assignment_seq,
             timers: &self.timers,
@@ -207,7 +211,7 @@ impl Engine {
             agent_index,
             all_agent_ids,
             customers,
-            chats: state.chats,
+            chats: state.chats.into(),
             slot_mask,
             router,
             agent_runtime: state.agent_runtime,
@@ -233,11 +237,11 @@ impl EngineState {
 }
 
 /// The chats, serialized as `Chat` is, except that every thread's `events` is an empty list.
-struct ChatsRef<'a>(&'a [Chat]);
+struct ChatsRef<'a>(&'a [ChatView<'a>]);
 
 impl Serialize for ChatsRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(ChatRef::new))
+        s.collect_seq(self.0.iter().map(|c| ChatRef::new(c.borrow())))
     }
 }
 

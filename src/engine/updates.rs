@@ -18,7 +18,7 @@ impl Engine {
         req: &Requester,
         chat_id: ChatId,
     ) -> Result<Output<()>, Error> {
-        let slot = self.chat_for(req, chat_id, super::ChatRight::Meta)?;
+        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Meta)?;
         let chat = self.chat_at(slot);
         if !chat.is_active() {
             return Err(Error::NoActiveThread(chat_id));
@@ -55,7 +55,7 @@ impl Engine {
         event_id: EventId,
         postback: Postback,
     ) -> Result<Output<()>, Error> {
-        let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
+        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Conversation)?;
         let chat = self.chat_at(slot);
         let thread = chat
             .threads
@@ -113,7 +113,7 @@ impl Engine {
         chat_id: ChatId,
         timestamp: Option<Timestamp>,
     ) -> Result<Output<Timestamp>, Error> {
-        let slot = self.chat_for(req, chat_id, super::ChatRight::Read)?;
+        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Read)?;
         let wanted = timestamp.unwrap_or(req.now);
         if wanted > req.now {
             return Err(Error::InvalidField {
@@ -197,9 +197,14 @@ impl Engine {
 
         let mut pushes = Vec::new();
         for chat_id in chats {
-            let Some(chat) = self.chat(&chat_id).filter(|c| c.is_active()) else {
+            // Only the chat's users are read, which the stored chat has.
+            let Ok(slot) = self.chat_slot(chat_id) else {
                 continue;
             };
+            let chat = self.chat_at(slot);
+            if !chat.is_active() {
+                continue;
+            }
             self.push_to_chat(&mut pushes, chat, true, None, |_| {
                 PushKind::CustomerUpdated {
                     chat_id,

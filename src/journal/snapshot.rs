@@ -120,14 +120,14 @@ impl Engine {
     /// cannot be started leaves its work to the calling thread.
     pub fn snapshot_on_threads(&self, threads: usize) -> Vec<u8> {
         let threads = threads.max(1);
-        let chats = self.chats();
+        let chats = self.chat_views();
         let users = self.agents().len() + self.customer_count();
         // The JSON is written on the calling thread while other threads encode the events: it
         // does not depend on them, and is a good part of the work.
-        let (json, section) = segments::write(chats, threads, || {
+        let (json, section) = segments::write(&chats, threads, || {
             // About 1 KiB per chat and user: no regrowing.
             let mut json = Vec::with_capacity(4096 + (chats.len() + users) * 1024);
-            serde_json::to_writer(&mut json, &self.state()).map(|()| json)
+            serde_json::to_writer(&mut json, &self.state(&chats)).map(|()| json)
         });
         // Writing plain data into a Vec cannot fail: every map key is a string. Should it ever,
         // the snapshot gets an empty body, which restores as corrupt rather than as a wrong

@@ -224,7 +224,7 @@ impl Engine {
         }
         let checked = self.check_archive_filters(filters)?;
         let mut archives: Vec<(&Chat, usize, u64)> = self
-            .chats()
+            .stored_chats()
             .iter()
             .filter(|c| self.may_see(req.id, Role::Agent, c))
             .flat_map(|c| {

@@ -1,5 +1,7 @@
 //! The agent's `get_filtered_chats`.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::ChatSummary;
@@ -28,8 +30,8 @@ impl Engine {
         filters: &ChatFilters,
     ) -> Result<Vec<ChatSummary>, Error> {
         let include_active = filters.include_active.unwrap_or(true);
-        let mut chats: Vec<&Chat> = self
-            .chats()
+        let mut chats: Vec<Cow<'_, Chat>> = self
+            .stored_chats()
             .iter()
             .filter(|c| self.may_see(req.id, Role::Agent, c))
             .filter(|c| include_active || !c.is_active())
@@ -37,6 +39,7 @@ impl Engine {
                 let readable = self.properties_view(&c.properties, Location::Chat, Role::Agent);
                 properties_match(&filters.properties, &readable)
             })
+            .filter_map(|c| self.chat(&c.id))
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
         Ok(chats

@@ -1,5 +1,7 @@
 //! Chat summaries: the customer's `get_chats_summary` and the agent's `login`.
 
+use std::borrow::Cow;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -131,7 +133,8 @@ impl Engine {
     ) -> Result<ChatsSummary, Error> {
         let (offset, limit) = paginate(page, CHATS_LIMIT.0, CHATS_LIMIT.1, Some(CHATS_LIMIT.2))?;
         let chat_ids = self.customer_chats(req.id);
-        let mut chats: Vec<&Chat> = chat_ids.iter().filter_map(|id| self.chat(id)).collect();
+        let mut chats: Vec<Cow<'_, Chat>> =
+            chat_ids.iter().filter_map(|id| self.chat(id)).collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.order_for(Role::Customer)));
         Ok(ChatsSummary {
             chats_summary: chats
@@ -150,10 +153,11 @@ impl Engine {
             .agent(req.id)
             .cloned()
             .ok_or_else(|| Error::UnknownRequester(req.id.clone()))?;
-        let mut chats: Vec<&Chat> = self
-            .chats()
+        let mut chats: Vec<Cow<'_, Chat>> = self
+            .stored_chats()
             .iter()
             .filter(|c| c.is_active() && self.may_see(req.id, Role::Agent, c))
+            .filter_map(|c| self.chat(&c.id))
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
         Ok(AgentLogin {

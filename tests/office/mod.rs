@@ -153,7 +153,8 @@ impl Office {
 
     /// `(system_message_type, text)` of every system message of the chat's last thread.
     pub fn notes(&self, chat: ChatId) -> Vec<(String, String)> {
-        let thread = self.engine.chat(&chat).unwrap().threads.last().unwrap();
+        let whole = self.engine.chat(&chat).unwrap();
+        let thread = whole.threads.last().unwrap();
         thread.events.iter().filter_map(|e| note(&e.kind)).collect()
     }
 }

@@ -307,13 +307,13 @@ impl Sim {
                 };
                 match self.rng.pick(&mine) {
                     Some(id) => *id,
-                    None => e.chats()[self.rng.index(n)].id,
+                    None => e.chats().get(self.rng.index(n)).expect("chat exists").id,
                 }
             }
-            0 | 1 if n > 0 => e.chats()[self.rng.index(n)].id,
+            0 | 1 if n > 0 => e.chats().get(self.rng.index(n)).expect("chat exists").id,
             2 if n > 0 => {
                 // Same slot bits, different id: must be "not found", never another chat.
-                let real = e.chats()[self.rng.index(n)].id;
+                let real = e.chats().get(self.rng.index(n)).expect("chat exists").id;
                 let mut bytes = *real.as_uuid().as_bytes();
                 bytes[self.rng.index(12)] ^= 1 << self.rng.below(8);
                 ChatId::from_uuid(uuid::Uuid::from_bytes(bytes))
@@ -329,7 +329,10 @@ impl Sim {
             (0, Some(c)) => c.threads.last().expect("a chat has a thread").id,
             (1, Some(c)) => c.threads[self.rng.index(c.threads.len())].id,
             (2, _) if !e.chats().is_empty() => {
-                let other = &e.chats()[self.rng.index(e.chats().len())];
+                let other = &e
+                    .chats()
+                    .get(self.rng.index(e.chats().len()))
+                    .expect("chat exists");
                 other.threads[self.rng.index(other.threads.len())].id
             }
             _ => ThreadId::from_uuid(random_uuid(&mut self.rng)),
@@ -338,10 +341,9 @@ impl Sim {
 
     /// A postback target in a chat: mostly a rich message's button, sometimes anything.
     fn pick_postback(&mut self, chat: ChatId) -> (ThreadId, EventId, Postback) {
-        let rich: Vec<(ThreadId, EventId)> = self
-            .engine
-            .chat(&chat)
-            .into_iter()
+        let whole = self.engine.chat(&chat);
+        let rich: Vec<(ThreadId, EventId)> = whole
+            .iter()
             .flat_map(|c| c.threads.iter())
             .flat_map(|t| t.events.iter().map(move |e| (t.id, e)))
             .filter(|(_, e)| matches!(e.kind, EventKind::RichMessage(_)))
@@ -358,6 +360,7 @@ impl Sim {
         let event = self
             .engine
             .chat(&chat)
+            .as_deref()
             .and_then(|c| c.thread(&thread))
             .and_then(|t| self.rng.pick(&t.events).map(|e| e.id))
             .unwrap_or_else(|| EventId::from_uuid(random_uuid(&mut self.rng)));

@@ -922,7 +922,7 @@ impl Sim {
         let seq0 = self.engine.journal_seq();
         let role = Role::Customer;
         let mine =
-            |e: &Engine, chat: &ChatId| e.chat(chat).is_some_and(|c| may_see(e, who, role, c));
+            |e: &Engine, chat: &ChatId| e.chat(chat).is_some_and(|c| may_see(e, who, role, &c));
         let ok = {
             let api = match self.engine.as_customer(who, at) {
                 Ok(api) => api,
@@ -1175,7 +1175,7 @@ impl Sim {
         let seq0 = self.engine.journal_seq();
         let role = Role::Agent;
         let sees =
-            |e: &Engine, chat: &ChatId| e.chat(chat).is_some_and(|c| may_see(e, who, role, c));
+            |e: &Engine, chat: &ChatId| e.chat(chat).is_some_and(|c| may_see(e, who, role, &c));
         let ok = {
             let api = match self.engine.as_agent(who, at) {
                 Ok(api) => api,
@@ -1456,7 +1456,10 @@ impl Sim {
                     if let chatio::TransferTarget::Agent(a) = target {
                         assert_eq!(to, a, "transferred to another agent");
                     }
-                    let from = before.chat(chat).and_then(|c| c.routing.assignee.as_ref());
+                    let before_chat = before.chat(chat);
+                    let from = before_chat
+                        .as_deref()
+                        .and_then(|c| c.routing.assignee.as_ref());
                     if let Some(from) = from.filter(|f| *f != to) {
                         assert!(
                             !c.agent_ids.contains(from),
@@ -1758,7 +1761,10 @@ impl Sim {
     ) -> bool {
         if ok {
             let c = self.engine.chat(&chat).expect("exists");
-            let old_assignee = before.chat(&chat).and_then(|c| c.routing.assignee.as_ref());
+            let before_chat = before.chat(&chat);
+            let old_assignee = before_chat
+                .as_deref()
+                .and_then(|c| c.routing.assignee.as_ref());
             for a in agents {
                 let given_back = !joined
                     && c.routing.assignee.as_ref() == Some(a)
@@ -1795,9 +1801,9 @@ impl Sim {
         postback: &chatio::Postback,
     ) -> bool {
         if ok {
-            let ev = self
-                .engine
-                .chat(&chat)
+            let whole = self.engine.chat(&chat);
+            let ev = whole
+                .as_deref()
                 .and_then(|c| c.thread(&thread))
                 .and_then(|t| t.events.iter().find(|e| e.id == event))
                 .expect("the event exists");
@@ -1846,7 +1852,8 @@ impl Sim {
     fn closed(&mut self, before: &Engine, chat: ChatId, role: Role, ok: bool) -> bool {
         if ok {
             if role == Role::Agent {
-                let t = self.engine.chat(&chat).and_then(|c| c.threads.last());
+                let whole = self.engine.chat(&chat);
+                let t = whole.as_deref().and_then(|c| c.threads.last());
                 let last = t.and_then(|t| t.events.last()).map(|e| &e.kind);
                 assert!(
                     matches!(
@@ -1885,6 +1892,7 @@ impl Sim {
         let stored = self
             .engine
             .chat(&chat)
+            .as_deref()
             .and_then(|c| c.last_seen.get(who).copied());
         assert_eq!(
             stored,

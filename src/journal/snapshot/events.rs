@@ -5,6 +5,7 @@
 //! here it is a fixed 33-byte head, a few varints and its text, read with bounds checks and one
 //! UTF-8 check. The layout is described in the parent module's docs.
 
+use std::borrow::Borrow;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
@@ -40,14 +41,17 @@ const MIN_EVENT_LEN: usize = HEAD_LEN + 1;
 /// Appends one segment: the events of every thread of `chats`, in chat, thread and event order,
 /// with authors numbered from 0. Fails only if a property value or an event kind written as
 /// JSON fails to serialize, which plain data with string keys never does.
-pub(super) fn write(out: &mut Vec<u8>, chats: &[Chat]) -> Result<(), serde_json::Error> {
+pub(super) fn write<C: Borrow<Chat>>(
+    out: &mut Vec<u8>,
+    chats: &[C],
+) -> Result<(), serde_json::Error> {
     let mut writer = Writer {
         authors: FastMap::default(),
         recent: [None; 2],
         json: Vec::new(),
     };
     for chat in chats {
-        for thread in &chat.threads {
+        for thread in &chat.borrow().threads {
             put_varint(out, thread.events.len() as u64);
             for batch in thread.events.chunks(WARM_AHEAD) {
                 warm(batch);

@@ -7,6 +7,7 @@
 //! authors) and a table of their sizes comes first, so that a reader knows where every segment
 //! starts before it reads any of them.
 
+use std::borrow::Borrow;
 use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,8 +33,8 @@ const COUNT_LEN: usize = 4;
 /// `first` on the calling thread meanwhile, before it joins in (the rest of the body need not
 /// wait for the section, nor the section for it). Fails only as [`events::write`] does; the
 /// first failing segment's error is the one returned.
-pub(super) fn write<J>(
-    chats: &[Chat],
+pub(super) fn write<C: Borrow<Chat> + Sync, J>(
+    chats: &[C],
     threads: usize,
     first: impl FnOnce() -> J,
 ) -> (J, Result<Vec<Vec<u8>>, serde_json::Error>) {
@@ -41,8 +42,8 @@ pub(super) fn write<J>(
 }
 
 /// [`write`] with a given segment size, on at most `threads` threads.
-fn write_with<J>(
-    chats: &[Chat],
+fn write_with<C: Borrow<Chat> + Sync, J>(
+    chats: &[C],
     per_segment: u64,
     threads: usize,
     first: impl FnOnce() -> J,
@@ -63,7 +64,7 @@ fn write_with<J>(
             // About 100 bytes an event, as for the whole snapshot: no regrowing.
             let events: usize = chats
                 .iter()
-                .flat_map(|c| &c.threads)
+                .flat_map(|c| &c.borrow().threads)
                 .map(|t| t.events.len())
                 .sum();
             let mut out = Vec::with_capacity(events.saturating_mul(100));
@@ -260,14 +261,14 @@ fn table(section: &[u8], chats: usize) -> Result<Vec<(usize, &[u8])>, String> {
 /// far reach its share of the total. A function of the chats alone, never of the machine, so
 /// the same engine always gives the same bytes. A chat is never split, so a segment may be
 /// empty when one chat holds more than a share.
-pub(crate) fn plan(chats: &[Chat], per_segment: u64) -> Vec<usize> {
+pub(crate) fn plan<C: Borrow<Chat>>(chats: &[C], per_segment: u64) -> Vec<usize> {
     let events = |chat: &Chat| {
         chat.threads
             .iter()
             .map(|t| t.events.len() as u64)
             .sum::<u64>()
     };
-    let total: u64 = chats.iter().map(events).sum();
+    let total: u64 = chats.iter().map(|c| events(c.borrow())).sum();
     let n = total
         .div_ceil(per_segment.max(1))
         .clamp(1, MAX_SEGMENTS as u64);
@@ -281,7 +282,7 @@ pub(crate) fn plan(chats: &[Chat], per_segment: u64) -> Vec<usize> {
             start = i;
             k += 1;
         }
-        before += events(chat);
+        before += events(chat.borrow());
     }
     while counts.len() < n as usize {
         counts.push(chats.len() - start);
