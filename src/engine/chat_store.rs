@@ -22,7 +22,7 @@ use crate::model::{Chat, ChatId, Event, ThreadId, UserId};
 const NONE: u32 = u32::MAX;
 
 /// The chats of a license, by slot.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct ChatStore {
     chats: Vec<Chat>,
     /// One per chat, same slot.
@@ -32,6 +32,9 @@ pub(crate) struct ChatStore {
     log: Vec<Logged>,
     /// The entries of `log` still holding an event.
     live: usize,
+    /// Whether messages may be logged at all; off for good once a router is set, and then the
+    /// hot records are neither read nor kept, so a license with a router pays nothing for them.
+    logging: bool,
     /// Turns the short path off, so tests can compare the two.
     #[cfg(test)]
     pub(crate) short_path_off: bool,
@@ -55,12 +58,15 @@ pub(crate) struct Hot {
     pub(crate) loggable: bool,
 }
 
+/// The hot record's thread while the chat has no active thread.
+const NO_THREAD: ThreadId = ThreadId::from_uuid(uuid::Uuid::nil());
+
 impl Hot {
     fn of(chat: &Chat) -> Self {
         let active = chat.active_thread();
         Hot {
             id: chat.id,
-            thread_id: active.map_or(ThreadId::from_uuid(uuid::Uuid::nil()), |t| t.id),
+            thread_id: active.map_or(NO_THREAD, |t| t.id),
             customer: chat.customer_id.clone(),
             tail: NONE,
             loggable: active.is_some() && chat.scopes.is_empty(),
@@ -76,6 +82,12 @@ struct Logged {
     slot: u32,
 }
 
+impl Default for ChatStore {
+    fn default() -> Self {
+        Vec::new().into()
+    }
+}
+
 impl From<Vec<Chat>> for ChatStore {
     fn from(chats: Vec<Chat>) -> Self {
         ChatStore {
@@ -83,6 +95,7 @@ impl From<Vec<Chat>> for ChatStore {
             chats,
             log: Vec::new(),
             live: 0,
+            logging: true,
             #[cfg(test)]
             short_path_off: false,
         }
@@ -114,9 +127,12 @@ impl ChatStore {
 
     /// The chat in `slot`, to change: its logged events move into its thread first, and its
     /// hot record stops taking messages until [`refresh`](Self::refresh).
+    #[inline]
     pub(crate) fn at_mut(&mut self, slot: usize) -> &mut Chat {
-        self.flush(slot);
-        self.hot[slot].loggable = false;
+        if self.logging {
+            self.settle(slot);
+            self.hot[slot].loggable = false;
+        }
         &mut self.chats[slot]
     }
 
@@ -128,13 +144,18 @@ impl ChatStore {
         slot
     }
 
-    /// Sets the hot record of `slot` from its chat, after a change.
+    /// Sets the hot record of `slot` from its chat, after a change. A chat's id and customer
+    /// never change, so only what can is read again (and the customer's id, which may be
+    /// shared, is not copied on every ordinary send).
     pub(crate) fn refresh(&mut self, slot: usize) {
-        let tail = self.hot[slot].tail;
-        self.hot[slot] = Hot {
-            tail,
-            ..Hot::of(&self.chats[slot])
-        };
+        if !self.logging {
+            return;
+        }
+        let chat = &self.chats[slot];
+        let active = chat.active_thread();
+        let hot = &mut self.hot[slot];
+        hot.thread_id = active.map_or(NO_THREAD, |t| t.id);
+        hot.loggable = active.is_some() && chat.scopes.is_empty();
     }
 
     /// The hot record of `slot`.
@@ -145,7 +166,7 @@ impl ChatStore {
     /// The hot record of `slot`, if a plain message may be logged there.
     pub(crate) fn loggable(&self, slot: usize) -> Option<&Hot> {
         // The log's indices are `u32`; a license that fills them takes the ordinary path.
-        let room = self.log.len() < NONE as usize;
+        let room = self.logging && self.log.len() < NONE as usize;
         #[cfg(test)]
         let room = room && !self.short_path_off;
         self.hot.get(slot).filter(|h| h.loggable && room)
@@ -198,15 +219,18 @@ impl ChatStore {
 
     /// Moves the logged events of `slot` into its thread, so that the chat as stored is the
     /// whole chat; it may still take messages.
+    #[inline]
     pub(crate) fn settle(&mut self, slot: usize) {
-        self.flush(slot);
+        // Checked inline: every change to a chat comes through here, and most chats have
+        // nothing logged.
+        if self.logging && self.hot[slot].tail != NONE {
+            self.flush(slot);
+        }
     }
 
-    /// Moves the logged events of `slot` into its thread.
+    /// Moves the logged events of `slot`, which has some, into its thread.
+    #[inline(never)]
     fn flush(&mut self, slot: usize) {
-        if self.hot[slot].tail == NONE {
-            return;
-        }
         let chain = self.logged(slot);
         self.hot[slot].tail = NONE;
         let moved = chain.len();
@@ -223,8 +247,15 @@ impl ChatStore {
         self.reclaim();
     }
 
+    /// Moves every logged event into its thread and logs no more: for a license with a
+    /// router, which reads chats as stored.
+    pub(crate) fn stop_logging(&mut self) {
+        self.flush_all();
+        self.logging = false;
+    }
+
     /// Moves every logged event into its thread.
-    pub(crate) fn flush_all(&mut self) {
+    fn flush_all(&mut self) {
         for entry in std::mem::take(&mut self.log) {
             let slot = entry.slot as usize;
             self.hot[slot].tail = NONE;

@@ -212,6 +212,7 @@ impl Engine {
 
     /// The `incoming_event` pushes of an event added to an active thread, for the chat's
     /// audience: its agents, and its customer unless the event is for agents only.
+    #[inline]
     fn push_incoming_event(
         &self,
         pushes: &mut Vec<Push>,
@@ -232,6 +233,7 @@ impl Engine {
 
     /// The output of an accepted `send_event`, and the stored event for the journal record
     /// when there will be one.
+    #[inline(always)]
     fn sent(
         &self,
         req: &Requester,
@@ -386,6 +388,7 @@ impl Engine {
 
     /// A validated event with the fields the engine assigns (R6): its id, its order and its
     /// time, and its author, `sender`, unless it is a system message.
+    #[inline]
     fn new_event(
         &mut self,
         sender: Option<&UserId>,

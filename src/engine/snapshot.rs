@@ -202,6 +202,10 @@ impl Engine {
 
         let availability = Availability::rebuild(&state.agents, &state.agent_runtime);
         let all_agent_ids: Arc<[_]> = state.agents.iter().map(|a| a.id.clone()).collect();
+        let mut chats = super::chat_store::ChatStore::from(state.chats);
+        if router.is_some() {
+            chats.stop_logging();
+        }
         Ok(Engine {
             config: state.config,
             ids: state.ids,
@@ -211,7 +215,7 @@ impl Engine {
             agent_index,
             all_agent_ids,
             customers,
-            chats: state.chats.into(),
+            chats,
             slot_mask,
             router,
             agent_runtime: state.agent_runtime,
