@@ -760,6 +760,23 @@ mod tests {
     }
 
     #[test]
+    fn a_router_ends_logging_for_good_and_a_restore_keeps_it_ended() {
+        let mut pair = pair();
+        pair.run(&Op::StartChat(0), 0);
+        pair.run(&Op::Send(Who::Agent(0), 0, 0), 1);
+        assert_eq!(pair.engines[0].chats.live, 1);
+        pair.run(&Op::Router, 2);
+        let short = &pair.engines[0];
+        assert_eq!((short.chats.live, short.chats.logging), (0, false));
+        assert_eq!(short.chats.at(0).threads[0].events.len(), 2);
+        pair.run(&Op::Send(Who::Agent(0), 0, 0), 3);
+        assert!(pair.engines[0].chats.log.is_empty());
+        let restored = Engine::restore(&pair.engines[0].snapshot()).expect("restores");
+        assert!(!restored.chats.logging);
+        assert!(restored == pair.engines[0]);
+    }
+
+    #[test]
     fn a_hot_record_is_one_cache_line() {
         assert_eq!(std::mem::size_of::<super::Hot>(), 64);
     }
