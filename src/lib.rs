@@ -103,3 +103,14 @@ pub use model::{
 };
 pub use push::{ChatThread, Postback, Push, PushKind, SneakPeek, TypingIndicator};
 pub use user_ids::UserIds;
+
+/// The number of cases a property test in `src/` runs: `CHATIO_PROPTEST_CASES` when set (for
+/// long runs, as the integration tests take it), else `default`.
+#[cfg(test)]
+pub(crate) fn proptest_cases(default: u32) -> u32 {
+    std::env::var("CHATIO_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+        .max(1)
+}

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::model::{Chat, ChatId, Event, ThreadId, UserId};
+use crate::model::{Chat, ChatId, Event, Thread, ThreadId, UserId};
 
 /// No logged event.
 const NONE: u32 = u32::MAX;
@@ -63,14 +63,22 @@ const NO_THREAD: ThreadId = ThreadId::from_uuid(uuid::Uuid::nil());
 
 impl Hot {
     fn of(chat: &Chat) -> Self {
-        let active = chat.active_thread();
+        let (thread_id, loggable) = Hot::changing(chat);
         Hot {
             id: chat.id,
-            thread_id: active.map_or(NO_THREAD, |t| t.id),
+            thread_id,
             customer: chat.customer_id.clone(),
             tail: NONE,
-            loggable: active.is_some() && chat.scopes.is_empty(),
+            loggable,
         }
+    }
+
+    /// What of the record a change to the chat can alter: its active thread, and whether it
+    /// takes plain messages.
+    fn changing(chat: &Chat) -> (ThreadId, bool) {
+        let active = chat.active_thread();
+        let thread_id = active.map_or(NO_THREAD, |t| t.id);
+        (thread_id, active.is_some() && chat.scopes.is_empty())
     }
 }
 
@@ -151,11 +159,8 @@ impl ChatStore {
         if !self.logging {
             return;
         }
-        let chat = &self.chats[slot];
-        let active = chat.active_thread();
         let hot = &mut self.hot[slot];
-        hot.thread_id = active.map_or(NO_THREAD, |t| t.id);
-        hot.loggable = active.is_some() && chat.scopes.is_empty();
+        (hot.thread_id, hot.loggable) = Hot::changing(&self.chats[slot]);
     }
 
     /// The hot record of `slot`.
@@ -208,9 +213,7 @@ impl ChatStore {
         if let Some(thread) = chat.threads.last_mut() {
             for at in self.logged(slot) {
                 if let Some(event) = &self.log[at as usize].event {
-                    // Logged events are messages, which count as activity (R4).
-                    thread.last_activity = event.timestamp;
-                    thread.events.push(Arc::clone(event));
+                    land(thread, Arc::clone(event));
                 }
             }
         }
@@ -238,8 +241,7 @@ impl ChatStore {
             thread.events.reserve(chain.len());
             for at in chain {
                 if let Some(event) = self.log[at as usize].event.take() {
-                    thread.last_activity = event.timestamp;
-                    thread.events.push(event);
+                    land(thread, event);
                 }
             }
         }
@@ -261,8 +263,7 @@ impl ChatStore {
             self.hot[slot].tail = NONE;
             if let (Some(event), Some(thread)) = (entry.event, self.chats[slot].threads.last_mut())
             {
-                thread.last_activity = event.timestamp;
-                thread.events.push(event);
+                land(thread, event);
             }
         }
         self.live = 0;
@@ -298,6 +299,13 @@ impl ChatStore {
         }
         self.log = kept;
     }
+}
+
+/// Puts a logged event at the end of its thread, as the ordinary path would have: logged events
+/// are messages, which count as activity (R4).
+fn land(thread: &mut Thread, event: Arc<Event>) {
+    thread.last_activity = event.timestamp;
+    thread.events.push(event);
 }
 
 /// A chat as [`ChatStore::view`] shows it, small enough to collect for every chat of a large
@@ -708,11 +716,7 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig {
-            // Raised for long runs like every property test here.
-            cases: std::env::var("CHATIO_PROPTEST_CASES")
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(256),
+            cases: crate::proptest_cases(256),
             ..ProptestConfig::default()
         })]
 

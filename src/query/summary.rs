@@ -153,11 +153,9 @@ impl Engine {
             .agent(req.id)
             .cloned()
             .ok_or_else(|| Error::UnknownRequester(req.id.clone()))?;
-        let mut chats: Vec<Cow<'_, Chat>> = self
-            .stored_chats()
-            .iter()
-            .filter(|c| c.is_active() && self.may_see(req.id, Role::Agent, c))
-            .filter_map(|c| self.chat(&c.id))
+        let mut chats: Vec<Cow<'_, Chat>> = (self.stored_chats().iter().enumerate())
+            .filter(|(_, c)| c.is_active() && self.may_see(req.id, Role::Agent, c))
+            .map(|(slot, _)| self.chat_view(slot))
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
         Ok(AgentLogin {

@@ -720,11 +720,7 @@ fn requests() -> BoxedStrategy<String> {
 
 #[test]
 fn one_pass_reading_agrees_with_the_general_way_on_random_requests() {
-    let cases = std::env::var("CHATIO_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(2_000u32)
-        .max(1);
+    let cases = crate::proptest_cases(2_000);
     let mut runner = TestRunner::new(ProptestConfig {
         cases,
         failure_persistence: None,
