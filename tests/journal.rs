@@ -151,6 +151,58 @@ fn held_records_wait_for_the_host() {
 }
 
 #[test]
+fn an_output_carries_the_records_host_calls_left_waiting() {
+    let mut engine = Engine::default();
+    let anna = uid("anna@example.com");
+    engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
+    let jan = engine.create_customer();
+    let started = engine
+        .as_customer(&jan, at(0))
+        .unwrap()
+        .start_chat(StartChat::default())
+        .unwrap();
+    let kinds: Vec<(u64, bool)> = started
+        .journal
+        .iter()
+        .map(|r| (r.seq, matches!(r.entry, Entry::Customer { .. })))
+        .collect();
+    assert_eq!(kinds, [(1, false), (2, false), (3, true)]);
+    assert!(matches!(started.journal[0].entry, Entry::AddAgent(_)));
+
+    // A send with nothing waiting carries its own record only; one after a host call carries
+    // that call's record first.
+    let chat = started.response.id;
+    let sent = engine
+        .as_agent(&anna, at(1))
+        .unwrap()
+        .send_event(chat, NewEvent::message("Hi"))
+        .unwrap();
+    let seqs: Vec<u64> = sent.journal.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [4]);
+    engine.set_agent_presence(&anna, true, at(2)).unwrap();
+    let _ = engine.take_journal();
+    let eva = engine.create_customer();
+    let sent = engine
+        .as_agent(&anna, at(3))
+        .unwrap()
+        .send_event(chat, NewEvent::message("Still there?"))
+        .unwrap();
+    assert_eq!(sent.journal.len(), 2);
+    assert!(matches!(
+        &sent.journal[0].entry,
+        Entry::CreateCustomer { customer_id } if *customer_id == eva
+    ));
+    assert!(matches!(
+        sent.journal[1].entry,
+        Entry::Agent {
+            action: AgentAction::SendEvent { .. },
+            ..
+        }
+    ));
+    assert_eq!(sent.journal[1].seq, engine.journal_seq());
+}
+
+#[test]
 fn a_snapshot_plus_the_records_after_it_equals_the_live_engine() {
     let (config, _, journal) = busy_license();
     let half = journal.len() / 2;

@@ -12,7 +12,8 @@ use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};
 use crate::query::{ArchiveFilters, Archives, ArchivesPagination, ChatFilters, ChatSummary};
 use crate::routing::RoutingStatus;
 
-use super::{MulticastScopes, Pagination, StartChat, journal_entry};
+use super::journal_entry::{self, Action as _};
+use super::{MulticastScopes, Pagination, StartChat};
 
 /// The Agent API, acting as one agent at one moment. Made by [`Engine::as_agent`].
 ///
@@ -46,11 +47,6 @@ impl<'e> AgentApi<'e> {
     /// The command's journal entry (see [`journal_entry::now`]).
     fn journal(&self, action: impl FnOnce() -> AgentAction) -> Option<Entry> {
         journal_entry::now(self.engine, &self.me, action)
-    }
-
-    /// The entry of a command, made from what it returns (see [`journal_entry::later`]).
-    fn journal_later(&self) -> impl FnOnce(AgentAction) -> Option<Entry> + use<> {
-        journal_entry::later(self.engine, &self.me)
     }
 
     /// Runs a command and, if it was accepted and changed anything, journals it.
@@ -147,16 +143,14 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        let journal = self.journal_later();
         self.engine.run_recorded(
             &self.me,
             |e, me| e.send_event(me, chat_id, event),
-            |stored| {
-                stored.and_then(|stored| {
-                    journal(AgentAction::SendEvent {
-                        chat_id,
-                        event: RecordedEvent::stored(stored),
-                    })
+            // The engine returns the stored event only when it journals the call.
+            |stored, me| {
+                stored.map(|stored| {
+                    let event = RecordedEvent::stored(stored);
+                    AgentAction::SendEvent { chat_id, event }.entry(me.id.clone(), me.now)
                 })
             },
         )

@@ -10,7 +10,8 @@ use crate::model::{Properties, Scopes};
 use crate::push::{ChatThread, Postback};
 use crate::query::{ChatThreads, ChatsSummary, CustomerLogin, ThreadsSummary};
 
-use super::{CustomerUpdate, Pagination, StartChat, journal_entry};
+use super::journal_entry::{self, Action as _};
+use super::{CustomerUpdate, Pagination, StartChat};
 
 /// The Customer API, acting as one customer at one moment. Made by [`Engine::as_customer`].
 ///
@@ -41,11 +42,6 @@ impl<'e> CustomerApi<'e> {
     /// The command's journal entry (see [`journal_entry::now`]).
     fn journal(&self, action: impl FnOnce() -> CustomerAction) -> Option<Entry> {
         journal_entry::now(self.engine, &self.me, action)
-    }
-
-    /// The entry of a command, made from what it returns (see [`journal_entry::later`]).
-    fn journal_later(&self) -> impl FnOnce(CustomerAction) -> Option<Entry> + use<> {
-        journal_entry::later(self.engine, &self.me)
     }
 
     /// Runs a command and, if it was accepted and changed anything, journals it.
@@ -109,16 +105,14 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        let journal = self.journal_later();
         self.engine.run_recorded(
             &self.me,
             |e, me| e.send_event(me, chat_id, event),
-            |stored| {
-                stored.and_then(|stored| {
-                    journal(CustomerAction::SendEvent {
-                        chat_id,
-                        event: RecordedEvent::stored(stored),
-                    })
+            // The engine returns the stored event only when it journals the call.
+            |stored, me| {
+                stored.map(|stored| {
+                    let event = RecordedEvent::stored(stored);
+                    CustomerAction::SendEvent { chat_id, event }.entry(me.id.clone(), me.now)
                 })
             },
         )

@@ -6,12 +6,13 @@ use crate::journal::{AgentAction, CustomerAction, Entry};
 use crate::model::{Timestamp, UserId};
 
 /// A facade's action, ready to be recorded as done by one user at one moment.
-pub(super) trait Action {
+pub(crate) trait Action {
     /// The entry recording that `requester` did this at `at`.
     fn entry(self, requester: UserId, at: Timestamp) -> Entry;
 }
 
 impl Action for AgentAction {
+    #[inline(always)]
     fn entry(self, agent_id: UserId, at: Timestamp) -> Entry {
         Entry::Agent {
             agent_id,
@@ -22,6 +23,7 @@ impl Action for AgentAction {
 }
 
 impl Action for CustomerAction {
+    #[inline(always)]
     fn entry(self, customer_id: UserId, at: Timestamp) -> Entry {
         Entry::Customer {
             customer_id,
@@ -39,16 +41,7 @@ pub(super) fn now<A: Action>(
     me: &Requester,
     action: impl FnOnce() -> A,
 ) -> Option<Entry> {
-    engine.journaling().then(action).and_then(later(engine, me))
-}
-
-/// [`now`] for an entry made after the command ran, from what it returned (`send_event`
-/// records the event as stored). Whether to journal is decided before the command runs, since
-/// the command needs the engine mutably.
-pub(super) fn later<A: Action>(
-    engine: &Engine,
-    me: &Requester,
-) -> impl FnOnce(A) -> Option<Entry> + use<A> {
-    let me = engine.journaling().then(|| (me.id.clone(), me.now));
-    move |action| me.map(|(id, at)| action.entry(id, at))
+    engine
+        .journaling()
+        .then(|| action().entry(me.id.clone(), me.now))
 }
