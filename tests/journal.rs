@@ -179,8 +179,9 @@ fn an_output_carries_the_records_host_calls_left_waiting() {
         .unwrap();
     let seqs: Vec<u64> = sent.journal.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [4]);
-    engine.set_agent_presence(&anna, true, at(2)).unwrap();
-    let _ = engine.take_journal();
+    let presence = engine.set_agent_presence(&anna, true, at(2)).unwrap();
+    assert_eq!(presence.journal.len(), 1);
+    assert!(engine.take_journal().is_empty());
     let eva = engine.create_customer();
     let sent = engine
         .as_agent(&anna, at(3))
