@@ -711,7 +711,7 @@ const SHARED: [&str; 13] = [
 /// Mostly a user whose API has the request's action (Anna, Jan, or Eva, who has no chat yet);
 /// one time in four anyone at all.
 fn fitting_user(base: &Base, request: &Value, pick: usize) -> (Api, UserId) {
-    if pick % 4 == 0 {
+    if pick.is_multiple_of(4) {
         return user(base, pick / 4);
     }
     let action = request["action"].as_str().unwrap_or_default();
@@ -721,7 +721,7 @@ fn fitting_user(base: &Base, request: &Value, pick: usize) -> (Api, UserId) {
     let customer = if CUSTOMER_ONLY.contains(&action) {
         true
     } else if SHARED.contains(&action) {
-        pick % 2 == 0
+        pick.is_multiple_of(2)
     } else {
         false
     };

@@ -123,25 +123,29 @@ impl Engine {
     ) -> Result<Output<T>, Error> {
         self.outbox.committed = false;
         let (mut out, made) = command(self, me)?;
-        if self.outbox.committed {
-            match entry(made, me) {
-                // The usual case: nothing waits, so the record goes straight to the output.
-                // Through the outbox it was written and read back at once, and the read
-                // waited for the write to finish.
-                Some(entry)
-                    if self.outbox.mode == JournalMode::Output
-                        && self.outbox.records.is_empty() =>
-                {
-                    self.journal_seq += 1;
-                    out.journal = vec![JournalRecord {
-                        seq: self.journal_seq,
-                        entry,
-                    }];
-                    return Ok(out);
-                }
-                Some(entry) => self.record(entry),
-                None => self.journal_seq += 1,
+        if !self.outbox.committed {
+            return Ok(self.hand_out(out));
+        }
+        if self.outbox.mode == JournalMode::Output
+            && !self.outbox.replaying
+            && self.outbox.records.is_empty()
+        {
+            // The usual case: nothing waits, so the record goes straight to the output.
+            // Through the outbox it was written and read back at once, and the read waited
+            // for the write to finish. The list is allocated before the entry is made, so the
+            // entry is built in it rather than built aside and copied in.
+            let list = Box::<[JournalRecord; 1]>::new_uninit();
+            self.journal_seq += 1;
+            if let Some(entry) = entry(made, me) {
+                let seq = self.journal_seq;
+                let list = Box::write(list, [JournalRecord { seq, entry }]);
+                out.journal = (list as Box<[JournalRecord]>).into_vec();
             }
+            return Ok(out);
+        }
+        match entry(made, me) {
+            Some(entry) => self.record(entry),
+            None => self.journal_seq += 1,
         }
         Ok(self.hand_out(out))
     }

@@ -76,7 +76,7 @@ pub fn invariants(e: &Engine, t: &mut Tracker, g: Guarantees, full: bool) {
         t.last_now
     );
     t.calls += 1;
-    let full = full || t.calls % FULL_EVERY == 0;
+    let full = full || t.calls.is_multiple_of(FULL_EVERY);
     let mut scan = Scan {
         orders: Vec::with_capacity(t.items + 16),
         events: Vec::new(),

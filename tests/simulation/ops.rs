@@ -1042,6 +1042,6 @@ pub fn customer_id(n: usize) -> UserId {
 
 /// `stem` with the `long` suffix for every `every`th `n`, the `short` one otherwise.
 fn numbered_id(n: usize, every: usize, stem: &str, short: &str, long: &str) -> UserId {
-    let suffix = if n % every == 0 { long } else { short };
+    let suffix = if n.is_multiple_of(every) { long } else { short };
     UserId::new(&format!("{stem}{suffix}")).expect("valid")
 }
