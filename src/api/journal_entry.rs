@@ -6,7 +6,7 @@ use crate::journal::{AgentAction, CustomerAction, Entry};
 use crate::model::{Timestamp, UserId};
 
 /// A facade's action, ready to be recorded as done by one user at one moment.
-pub(crate) trait Action {
+pub(super) trait Action {
     /// The entry recording that `requester` did this at `at`.
     fn entry(self, requester: UserId, at: Timestamp) -> Entry;
 }
