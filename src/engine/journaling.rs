@@ -84,8 +84,13 @@ impl Engine {
         self.hand_out(out)
     }
 
+    /// Whether outputs carry records: in [`JournalMode::Output`], except while replaying.
+    fn outputs_carry_records(&self) -> bool {
+        self.outbox.mode == JournalMode::Output && !self.outbox.replaying
+    }
+
     fn hand_out<T>(&mut self, mut out: Output<T>) -> Output<T> {
-        if self.outbox.mode == JournalMode::Output && !self.outbox.replaying {
+        if self.outputs_carry_records() {
             out.journal = std::mem::take(&mut self.outbox.records);
         }
         out
@@ -126,10 +131,7 @@ impl Engine {
         if !self.outbox.committed {
             return Ok(self.hand_out(out));
         }
-        if self.outbox.mode == JournalMode::Output
-            && !self.outbox.replaying
-            && self.outbox.records.is_empty()
-        {
+        if self.outputs_carry_records() && self.outbox.records.is_empty() {
             // The usual case: nothing waits, so the record goes straight to the output.
             // Through the outbox it was written and read back at once, and the read waited
             // for the write to finish. The list is allocated before the entry is made, so the
