@@ -1,0 +1,142 @@
+//! Memory a license keeps per chat and per stored message, counted by a global allocator that
+//! adds up the bytes of every live allocation (what the program asked for; the allocator's own
+//! headers and rounding are not counted, and `ps` is not consulted).
+//!
+//! The license is the realistic one of `benches/send_event_real.rs`: the automatic router, 100
+//! agents online, one chat in ten scoped to a group. Then:
+//!
+//! 1. 100 000 customers each start a chat with a first message (with a `custom_id`): the bytes
+//!    kept per chat, its customer, first thread and first message included;
+//! 2. 20 further 50-byte messages go into each chat, customer and agent alternating, each with a
+//!    `custom_id` of 20 bytes: the bytes kept per further message, its text, its `custom_id`
+//!    and its entry in the chat's `custom_id` index included.
+//!
+//! ```sh
+//! cargo bench --bench memory                  # 100 000 chats
+//! cargo bench --bench memory -- 10000         # another number of chats
+//! ```
+
+#[path = "support/send_mix.rs"]
+mod send_mix;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use chatio::journal::JournalMode;
+use chatio::{NewEvent, Role, Timestamp};
+
+use send_mix::{License, Mix};
+
+/// Live bytes: the sum of the sizes of the allocations not yet freed.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter only adds up
+// the sizes it was given.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on as it is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Messages sent into each chat after its first.
+const MESSAGES: usize = 20;
+
+fn main() {
+    // `cargo bench` passes `--bench`; the only other argument taken is a number of chats.
+    let chats: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+
+    // The license with its agents and router, but no chat yet, is the baseline: build it with
+    // one chat and count from there.
+    let base = live();
+    let license = License::new(Mix::Real, chats, JournalMode::Output);
+    let mut engine = license.engine;
+    let picks = license.picks;
+    drop(picks);
+    let after_chats = live();
+
+    // The senders of each chat, from the chats themselves.
+    let chat_ids: Vec<_> = engine.chats().iter().map(|c| c.id).collect();
+    let senders: Vec<_> = chat_ids
+        .iter()
+        .map(|id| {
+            let chat = engine.chat(id).expect("chat exists");
+            let customer = chat.customer_id.clone().expect("a customer's chat");
+            let agent = chat.routing.assignee.clone().expect("an assigned chat");
+            (customer, agent)
+        })
+        .collect();
+    let before_messages = live();
+    let now = Timestamp::from_unix_seconds(send_mix::T0 + 60);
+    let mut n = 0u64;
+    for round in 0..MESSAGES {
+        for (chat, (customer, agent)) in chat_ids.iter().zip(&senders) {
+            let role = if round % 2 == 0 {
+                Role::Customer
+            } else {
+                Role::Agent
+            };
+            let text = match role {
+                Role::Customer => send_mix::CUSTOMER_TEXT,
+                Role::Agent => send_mix::AGENT_TEXT,
+            };
+            let event = NewEvent::message(text).with_custom_id(send_mix::custom_id(n));
+            n += 1;
+            let out = match role {
+                Role::Customer => engine
+                    .as_customer(customer, now)
+                    .expect("customer exists")
+                    .send_event(*chat, event),
+                Role::Agent => engine
+                    .as_agent(agent, now)
+                    .expect("agent exists")
+                    .send_event(*chat, event),
+            }
+            .expect("event sent");
+            drop(out);
+        }
+    }
+    let after_messages = live();
+
+    let per_chat = (after_chats - base) as f64 / chats as f64;
+    let per_message = (after_messages - before_messages) as f64 / (chats * MESSAGES) as f64;
+    println!(
+        "memory/{chats} chats: {per_chat:.0} bytes per chat (its customer, first thread and first message included)"
+    );
+    println!(
+        "memory/{chats} chats: {per_message:.0} bytes per further 50-byte message with a 20-byte custom_id"
+    );
+    println!(
+        "memory/{chats} chats: {:.1} MB in all",
+        after_messages as f64 / 1e6
+    );
+    assert_eq!(engine.chats().len(), chats);
+}
