@@ -64,6 +64,14 @@ pub enum Error {
     /// No chat has this id.
     #[error("chat {0} not found")]
     ChatNotFound(ChatId),
+    /// The chat cannot take more events: its thread holds 4 GiB of them, or the chat 2^32.
+    #[error("chat {chat_id} is full: {reason}")]
+    ChatFull {
+        /// The chat.
+        chat_id: ChatId,
+        /// Which bound it reached.
+        reason: &'static str,
+    },
     /// The chat has no thread with this id.
     #[error("thread {thread_id} not found in chat {chat_id}")]
     ThreadNotFound {
@@ -205,6 +213,7 @@ impl Error {
             Error::LicenseExpired { .. } => ErrorKind::LicenseExpired,
             Error::InvalidField { .. }
             | Error::ChatNotFound(_)
+            | Error::ChatFull { .. }
             | Error::ThreadNotFound { .. }
             | Error::EventNotFound { .. }
             | Error::AgentNotFound(_)

@@ -88,6 +88,7 @@ mod push;
 pub mod query;
 pub mod routing;
 mod user_ids;
+mod varint;
 pub mod wire;
 
 pub use api::{AgentApi, CustomerApi, CustomerUpdate, MulticastScopes, Pagination, StartChat};

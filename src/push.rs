@@ -267,13 +267,11 @@ impl PushKind {
     }
 
     /// Every stored event the push carries (one for `incoming_event`, the thread's for
-    /// `incoming_chat_thread`). Privacy checks walk these.
-    pub fn events(&self) -> Vec<&Event> {
+    /// `incoming_chat_thread`), unpacked. Privacy checks walk these.
+    pub fn events(&self) -> Vec<Event> {
         match self {
-            PushKind::IncomingChatThread { chat } => {
-                chat.thread.events.iter().map(|e| e.as_ref()).collect()
-            }
-            PushKind::IncomingEvent { event, .. } => vec![event.as_ref()],
+            PushKind::IncomingChatThread { chat } => chat.thread.events.to_vec(),
+            PushKind::IncomingEvent { event, .. } => vec![Event::clone(event)],
             _ => Vec::new(),
         }
     }

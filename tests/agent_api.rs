@@ -256,7 +256,7 @@ fn get_chat_threads_returns_the_threads_asked_for_and_a_summary_of_all() -> Resu
     let asked: Vec<ThreadId> = out.threads.iter().map(|t| t.id).collect();
     assert_eq!(asked, vec![threads[2], threads[0]]);
     assert_eq!(out.threads[0].events.len(), 2);
-    assert_eq!(out.threads[0].events[1], note.response.event);
+    assert_eq!(out.threads[0].events.get(1).unwrap(), *note.response.event);
     assert!(out.threads[0].active && !out.threads[1].active);
     let summary: Vec<(ThreadId, usize)> = out
         .threads_summary
@@ -381,7 +381,10 @@ fn start_chat_with_or_without_a_customer() -> Result<(), Error> {
         2,
         "the agent sees its agents-only note"
     );
-    assert_eq!(r.thread.events[0].custom_id.as_deref(), Some("a-1"));
+    assert_eq!(
+        r.thread.events.get(0).unwrap().custom_id.as_deref(),
+        Some("a-1")
+    );
     assert!(
         r.thread
             .events
@@ -503,10 +506,10 @@ fn join_chat_and_remove_from_chat() -> Result<(), Error> {
     );
     assert_eq!(out.pushes[0].to, everyone);
     assert_eq!(out.pushes[1].to, vec![jan.clone()]);
-    let texts: Vec<&str> = out.pushes[2..]
+    let texts: Vec<String> = out.pushes[2..]
         .iter()
         .step_by(2)
-        .map(|p| text_of(&p.kind.events()[0].kind))
+        .map(|p| text_of(&p.kind.events()[0].kind).to_owned())
         .collect();
     assert_eq!(texts, vec!["Anna joined the chat", "Cleo joined the chat"]);
     assert!(
@@ -716,7 +719,6 @@ fn send_rich_message_postback_toggles_the_agent() -> Result<(), Error> {
             .events
             .iter()
             .find(|e| e.id == rich)
-            .cloned()
             .unwrap();
         match &event.kind {
             EventKind::RichMessage(r) => r
@@ -797,8 +799,16 @@ fn send_rich_message_postback_toggles_the_agent() -> Result<(), Error> {
             thread_id: other_thread
         }
     );
-    let first_message = f.engine.chat(&chat).unwrap().threads[0].events[0].id;
-    let other_event = f.engine.chats().get(1).expect("chat exists").threads[0].events[0].id;
+    let first_message = f.engine.chat(&chat).unwrap().threads[0]
+        .events
+        .get(0)
+        .unwrap()
+        .id;
+    let other_event = f.engine.chats().get(1).expect("chat exists").threads[0]
+        .events
+        .get(0)
+        .unwrap()
+        .id;
     let err = assert_rejected(&mut f.engine, ErrorKind::Validation, |e| {
         e.as_agent(&bob, at(11))?
             .send_rich_message_postback(chat, thread, other_event, postback())
@@ -1019,7 +1029,11 @@ fn requests_about_unknown_or_hidden_chats_are_refused_and_change_nothing() -> Re
     let (anna, bob, jan, _) = f.ids();
     let (visible, visible_thread) = f.customer_chat(&jan, "Hi", at(0));
     let (hidden, hidden_thread) = bobs_only_chat(&mut f, 10);
-    let hidden_event = f.engine.chat(&hidden).unwrap().threads[0].events[0].id;
+    let hidden_event = f.engine.chat(&hidden).unwrap().threads[0]
+        .events
+        .get(0)
+        .unwrap()
+        .id;
     let _ = f
         .engine
         .as_agent(&anna, at(11))?

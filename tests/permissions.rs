@@ -383,10 +383,10 @@ fn chats_all_read_every_level_reads_the_chats_it_may_see() {
                     let got = e
                         .as_agent(me, at(20))?
                         .get_chat_threads(chat, &[ids.bobs_thread])?;
-                    let texts: Vec<&str> = got.threads[0]
+                    let texts: Vec<String> = got.threads[0]
                         .events
                         .iter()
-                        .map(|e| text_of(&e.kind))
+                        .map(|e| text_of(&e.kind).to_owned())
                         .collect();
                     assert_eq!(
                         texts,
@@ -474,7 +474,10 @@ fn chats_my_read_every_level_reads_the_chats_it_is_in_even_outside_its_groups() 
                     let thread = e.chat(&chat).unwrap().threads[0].id;
                     let got = e.as_agent(me, at(20))?.get_chat_threads(chat, &[thread])?;
                     assert_eq!(got.scopes, groups([2]));
-                    assert_eq!(text_of(&got.threads[0].events[0].kind), "Hello from me");
+                    assert_eq!(
+                        text_of(&got.threads[0].events.get(0).unwrap().kind),
+                        "Hello from me"
+                    );
                     Ok(())
                 },
                 |e, _, me, chat| {

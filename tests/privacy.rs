@@ -89,7 +89,6 @@
 //! Ben, Cleo and Dan; customers by index; chats by index among those the actor may see (or all
 //! chats), modulo their number, 250 and above meaning an unknown chat id.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Mutex;
@@ -2310,19 +2309,19 @@ fn pick_event(w: &World, chat_id: ChatId, pick: u8, role: Role) -> (ThreadId, Ev
     let Some(chat) = w.engine.chat(&chat_id) else {
         return (unknown_thread(), unknown_event(), true);
     };
-    let all: Vec<(ThreadId, &chatio::Event)> = chat
+    let all: Vec<(ThreadId, chatio::Event)> = chat
         .threads
         .iter()
-        .flat_map(|t| t.events.iter().map(move |e| (t.id, e.as_ref())))
+        .flat_map(|t| t.events.iter().map(move |e| (t.id, e)))
         .collect();
-    let rich: Vec<&(ThreadId, &chatio::Event)> = all
+    let rich: Vec<&(ThreadId, chatio::Event)> = all
         .iter()
         .filter(|(_, e)| matches!(e.kind, EventKind::RichMessage(_)))
         .collect();
     let agents_only = rich
         .iter()
         .rfind(|(_, e)| e.recipients == Recipients::Agents);
-    let candidates: Vec<&(ThreadId, &chatio::Event)> = if rich.is_empty() {
+    let candidates: Vec<&(ThreadId, chatio::Event)> = if rich.is_empty() {
         all.iter().collect()
     } else {
         rich.clone()
@@ -2422,22 +2421,24 @@ fn agents_were_in(agent_ids: &[UserId], thread: &Thread) -> bool {
 // ----- the checks -----
 
 /// Properties carried by a push, with where they live.
-fn push_properties(kind: &PushKind) -> Vec<(&Properties, Location)> {
+fn push_properties(kind: &PushKind) -> Vec<(Properties, Location)> {
     let mut out = Vec::new();
     match kind {
         PushKind::IncomingChatThread { chat } => {
-            out.push((&chat.properties, Location::Chat));
-            out.push((&chat.thread.properties, Location::Thread));
+            out.push((chat.properties.clone(), Location::Chat));
+            out.push((chat.thread.properties.clone(), Location::Thread));
             for e in &chat.thread.events {
-                out.push((&e.properties, Location::Event));
+                out.push((e.properties, Location::Event));
             }
         }
-        PushKind::IncomingEvent { event, .. } => out.push((&event.properties, Location::Event)),
+        PushKind::IncomingEvent { event, .. } => {
+            out.push((event.properties.clone(), Location::Event))
+        }
         PushKind::ChatPropertiesUpdated { properties, .. } => {
-            out.push((properties, Location::Chat));
+            out.push((properties.clone(), Location::Chat));
         }
         PushKind::ChatThreadPropertiesUpdated { properties, .. } => {
-            out.push((properties, Location::Thread));
+            out.push((properties.clone(), Location::Thread));
         }
         _ => {}
     }
@@ -2478,7 +2479,7 @@ fn check_pushes(w: &World, before: &Engine, out: &Outcome, ctx: &dyn Debug) {
             }
         }
         for (props, loc) in push_properties(&push.kind) {
-            assert_readable(w, props, loc, push.role, ctx);
+            assert_readable(w, &props, loc, push.role, ctx);
         }
         if let PushKind::ChatPropertiesUpdated { properties, .. }
         | PushKind::ChatThreadPropertiesUpdated { properties, .. } = &push.kind
@@ -2702,7 +2703,7 @@ fn visible_chat<'w>(
     role: Role,
     id: ChatId,
     ctx: &dyn Debug,
-) -> Cow<'w, Chat> {
+) -> &'w Chat {
     let chat = w.engine.chat(&id).expect("a real chat");
     assert!(
         w.sees(me, role, &chat),

@@ -808,11 +808,11 @@ fn accepted_properties_are_stored_where_they_were_written() -> Result<(), Error>
         props([("survey", "topic", string("late parcel"))])
     );
     assert_eq!(
-        thread.events[0].properties,
+        thread.events.get(0).unwrap().properties,
         props([("survey", "topic", string("billing issue"))])
     );
     assert_eq!(
-        thread.events[1].properties,
+        thread.events.get(1).unwrap().properties,
         props([("bot", "intent", string("refund"))])
     );
     Ok(())
@@ -1078,7 +1078,7 @@ fn start_chat_response_and_incoming_chat_thread_show_each_role_what_it_may_read(
     let r = &out.response;
     assert_eq!(r.properties, chat_props);
     assert_eq!(r.thread.properties, thread_props);
-    assert_eq!(r.thread.events[0].properties, event_props);
+    assert_eq!(r.thread.events.get(0).unwrap().properties, event_props);
     assert_eq!(
         audiences(&out.pushes),
         vec![
@@ -1093,7 +1093,7 @@ fn start_chat_response_and_incoming_chat_thread_show_each_role_what_it_may_read(
         props([("survey", "topic", string("late parcel"))])
     );
     assert_eq!(
-        to_agents.thread.events[0].properties,
+        to_agents.thread.events.get(0).unwrap().properties,
         props([("survey", "topic", string("billing issue"))])
     );
     assert_eq!(chat_thread(push_for(&out.pushes, Role::Customer)), r);
@@ -1117,15 +1117,21 @@ fn start_chat_response_and_incoming_chat_thread_show_each_role_what_it_may_read(
     let r = &out.response;
     assert_eq!(r.properties, chat_props);
     assert_eq!(r.thread.properties, thread_props);
-    assert_eq!(r.thread.events[0].properties, event_props);
+    assert_eq!(r.thread.events.get(0).unwrap().properties, event_props);
     assert_eq!(chat_thread(push_for(&out.pushes, Role::Agent)), r);
     let to_eva = push_for(&out.pushes, Role::Customer);
     assert_eq!(to_eva.to, vec![eva.clone()]);
     let to_eva = chat_thread(to_eva);
     assert_eq!(to_eva.properties, props([("crm", "vip", boolean(true))]));
     assert_eq!(to_eva.thread.properties, Properties::new());
-    assert_eq!(to_eva.thread.events[0].properties, Properties::new());
-    assert_eq!(text_of(&to_eva.thread.events[0].kind), "Hello Eva");
+    assert_eq!(
+        to_eva.thread.events.get(0).unwrap().properties,
+        Properties::new()
+    );
+    assert_eq!(
+        text_of(&to_eva.thread.events.get(0).unwrap().kind),
+        "Hello Eva"
+    );
     Ok(())
 }
 
@@ -1188,9 +1194,12 @@ fn incoming_events_show_each_role_what_it_may_read() -> Result<(), Error> {
         vec!["incoming_chat_thread", "incoming_chat_thread"]
     );
     let to_agents = chat_thread(push_for(&out.pushes, Role::Agent));
-    assert_eq!(to_agents.thread.events[0].properties, intent);
+    assert_eq!(to_agents.thread.events.get(0).unwrap().properties, intent);
     let to_jan = chat_thread(push_for(&out.pushes, Role::Customer));
-    assert_eq!(to_jan.thread.events[0].properties, Properties::new());
+    assert_eq!(
+        to_jan.thread.events.get(0).unwrap().properties,
+        Properties::new()
+    );
     Ok(())
 }
 
@@ -1305,9 +1314,14 @@ fn get_chat_threads_shows_each_role_what_it_may_read() -> Result<(), Error> {
         };
         assert_eq!(got.properties, chat_p, "{role:?}");
         assert_eq!(got.threads[0].properties, thread_p, "{role:?}");
-        assert_eq!(got.threads[0].events[0].properties, message_p, "{role:?}");
         assert_eq!(
-            got.threads[0].events[1].properties, annotation_p,
+            got.threads[0].events.get(0).unwrap().properties,
+            message_p,
+            "{role:?}"
+        );
+        assert_eq!(
+            got.threads[0].events.get(1).unwrap().properties,
+            annotation_p,
             "{role:?}"
         );
         assert_eq!(got.threads[0].events.len(), 2);
@@ -1399,13 +1413,16 @@ fn a_property_nobody_may_read_is_never_shown_or_pushed() -> Result<(), Error> {
     ] {
         assert_eq!(view.properties, Properties::new());
         assert_eq!(view.thread.properties, Properties::new());
-        assert_eq!(view.thread.events[0].properties, Properties::new());
+        assert_eq!(
+            view.thread.events.get(0).unwrap().properties,
+            Properties::new()
+        );
     }
     // Stored all the same.
     let stored = f.engine.chat(&chat).unwrap();
     assert_eq!(stored.properties, token);
     assert_eq!(stored.threads[0].properties, token);
-    assert_eq!(stored.threads[0].events[0].properties, token);
+    assert_eq!(stored.threads[0].events.get(0).unwrap().properties, token);
 
     // Changes nobody may read are pushed to nobody.
     let other = props([("secret", "token", string("rotated"))]);
@@ -1428,7 +1445,10 @@ fn a_property_nobody_may_read_is_never_shown_or_pushed() -> Result<(), Error> {
         .get_chat_threads(chat, &[thread])?;
     assert_eq!(threads.properties, Properties::new());
     assert_eq!(threads.threads[0].properties, Properties::new());
-    assert_eq!(threads.threads[0].events[0].properties, Properties::new());
+    assert_eq!(
+        threads.threads[0].events.get(0).unwrap().properties,
+        Properties::new()
+    );
     let login = f.engine.as_agent(&anna, at(3))?.login()?;
     assert_eq!(login.chats_summary[0].properties, Properties::new());
     Ok(())

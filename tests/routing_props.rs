@@ -410,8 +410,8 @@ fn online_and_accepting(engine: &Engine, id: &UserId) -> bool {
 
 /// The customer's events in a thread that routing answers to (not annotations; system
 /// messages have no author).
-fn customer_events<'a>(chat: &'a Chat, thread: &'a Thread) -> impl Iterator<Item = &'a Event> {
-    thread.events.iter().map(AsRef::as_ref).filter(move |e| {
+fn customer_events<'a>(chat: &'a Chat, thread: &'a Thread) -> impl Iterator<Item = Event> + 'a {
+    thread.events.iter().filter(move |e| {
         e.author_id.is_some() && e.author_id == chat.customer_id && !e.kind.is_annotation()
     })
 }
@@ -1362,7 +1362,7 @@ fn run_property(name: &str, checks: Checks, cases: u32) {
             .flat_map(|c| {
                 c.threads
                     .iter()
-                    .flat_map(|t| t.events.iter().cloned())
+                    .flat_map(|t| t.events.iter())
                     .collect::<Vec<_>>()
             })
             .collect();

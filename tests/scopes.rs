@@ -465,7 +465,7 @@ fn every_action_on_a_chat_outside_the_agents_scopes_is_denied_and_changes_nothin
             .with_event(rich_event(1, 1)),
     )?;
     let (chat, thread) = (out.response.id, out.response.thread.id);
-    let rich = out.response.thread.events[0].id;
+    let rich = out.response.thread.events.get(0).unwrap().id;
     let vip = || {
         let mut p = Properties::new();
         p.entry("crm".into())

@@ -7,7 +7,6 @@
 mod snapshot_support;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use chatio::journal::{JournalError, SNAPSHOT_VERSION, builtin_router};
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyType};
@@ -365,14 +364,14 @@ fn plain_license() -> Engine {
 }
 
 /// Every event of the license, chat by chat and thread by thread.
-fn all_events(engine: &Engine) -> impl Iterator<Item = Arc<chatio::Event>> {
+fn all_events(engine: &Engine) -> impl Iterator<Item = chatio::Event> {
     let events: Vec<_> = engine
         .chats()
         .iter()
         .flat_map(|c| {
             c.threads
                 .iter()
-                .flat_map(|t| t.events.iter().cloned())
+                .flat_map(|t| t.events.iter())
                 .collect::<Vec<_>>()
         })
         .collect();

@@ -254,7 +254,9 @@ impl Cast {
             .and_then(|c| c.thread(&thread_id))
             .filter(|t| !t.events.is_empty())
             .zip(event)
-            .map_or(self.unknown_event, |(t, n)| t.events[n % t.events.len()].id);
+            .map_or(self.unknown_event, |(t, n)| {
+                t.events.get(n % t.events.len()).unwrap().id
+            });
         (thread_id, event_id)
     }
 }
@@ -1398,7 +1400,7 @@ fn check_sent(
             "an old event returned without custom_id"
         );
         assert_eq!(original.custom_id.as_deref(), custom_id);
-        assert_eq!(&**original, &**ev);
+        assert_eq!(original, **ev);
         assert!(out.pushes.is_empty(), "a retry pushed: {:?}", out.pushes);
         assert!(after == before, "a retry changed the engine");
         return;

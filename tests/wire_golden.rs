@@ -1762,9 +1762,8 @@ fn rendered_events_parse_back_to_the_stored_events() {
         let stored = w.engine.chat(&w.chat).unwrap().threads[0]
             .events
             .last()
-            .unwrap()
-            .clone();
-        assert_eq!(parsed, *stored);
+            .unwrap();
+        assert_eq!(parsed, stored);
     }
     // And a file, through send_file.
     let reply = w.customer(json!({"action": "send_file", "payload": {"chat_id": chat,
@@ -1776,9 +1775,8 @@ fn rendered_events_parse_back_to_the_stored_events() {
     let stored = w.engine.chat(&w.chat).unwrap().threads[0]
         .events
         .last()
-        .unwrap()
-        .clone();
-    assert_eq!(parsed, *stored);
+        .unwrap();
+    assert_eq!(parsed, stored);
 }
 
 // ----- bad input -----

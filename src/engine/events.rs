@@ -8,8 +8,8 @@ use super::{Engine, Output, Requester};
 use crate::api::StartChat;
 use crate::error::Error;
 use crate::model::{
-    Chat, ChatId, Event, EventKind, File, Location, NewEvent, Properties, Recipients, Role, Thread,
-    ThreadId, UserId,
+    Chat, ChatId, Event, EventKind, Events, File, Location, NewEvent, Properties, Recipients, Role,
+    Thread, ThreadId, UserId,
 };
 use crate::push::{ChatThread, Push, PushKind};
 
@@ -41,6 +41,30 @@ impl Target {
             _ => Target::NewThread,
         }
     }
+}
+
+/// Whether the chat can take `event` at `target`: a thread's events take at most 4 GiB, and
+/// the `custom_id` index numbers at most 2^32 events of a chat.
+fn check_room(chat: &Chat, target: Target, event: &NewEvent) -> Result<(), Error> {
+    let fits = match target {
+        Target::Thread(i) => chat.threads[i]
+            .events
+            .has_room(event.custom_id.as_deref(), &event.kind),
+        Target::NewThread => true,
+    };
+    if !fits {
+        return Err(Error::ChatFull {
+            chat_id: chat.id,
+            reason: "its thread holds 4 GiB of events; close it to start another",
+        });
+    }
+    if event.custom_id.is_some() && chat.event_count() >= u32::MAX as usize {
+        return Err(Error::ChatFull {
+            chat_id: chat.id,
+            reason: "it holds 2^32 events, the most its custom_id index can number",
+        });
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -120,31 +144,36 @@ impl Engine {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<(Output<SentEvent>, Option<Arc<Event>>), Error> {
-        if let Some(slot) = self.loggable_slot(req, chat_id, &event) {
-            return Ok(self.deliver_logged(req, slot, chat_id, event));
-        }
-        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Conversation)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         let chat = self.chat_at(slot);
         // R6: a retry with the same sender, chat and custom_id returns the original event.
-        if let Some(custom_id) = &event.custom_id {
-            if let Some((t, e)) = chat.find_custom_id(req.id, custom_id) {
-                let thread = &chat.threads[t as usize];
-                let original = &thread.events[e as usize];
-                let out = Output::quiet(SentEvent {
-                    thread_id: thread.id,
-                    event: self.event_view(original, req.role),
-                });
-                return Ok((out, None));
+        let custom_hash = match &event.custom_id {
+            Some(custom_id) => {
+                let hash = self.custom_id_key.hash(req.id, custom_id);
+                if let Some((t, e)) = chat.find_custom_id(hash, req.id, custom_id) {
+                    let thread = &chat.threads[t];
+                    let original = thread.events.at(e).map(|e| Arc::new(e.to_event()));
+                    if let Some(original) = original {
+                        let out = Output::quiet(SentEvent {
+                            thread_id: thread.id,
+                            event: self.event_view_owned(original, req.role),
+                        });
+                        return Ok((out, None));
+                    }
+                }
+                Some(hash)
             }
-        }
+            None => None,
+        };
         let target = Target::of(chat, &event.kind);
+        check_room(chat, target, &event)?;
 
         self.commit(req);
         let (thread, started) = match target {
             Target::Thread(i) => (i, false),
             Target::NewThread => (self.open_thread(slot, Properties::new(), req.now), true),
         };
-        let stored = self.append_event(slot, thread, Some(req.id), event, req.now);
+        let stored = self.append_event(slot, thread, Some(req.id), event, custom_hash, req.now);
 
         let chat = self.chat_at(slot);
         let thread_id = chat.threads[thread].id;
@@ -156,58 +185,7 @@ impl Engine {
             self.push_incoming_event(&mut pushes, audience, chat_id, thread_id, &stored);
         }
         self.route_after_event(slot, req, &stored, started, &mut pushes);
-        // The chat may have changed enough (a new thread) to take plain messages again.
-        self.chats.refresh(slot);
         Ok(self.sent(req, thread_id, stored, pushes))
-    }
-
-    /// The slot of the chat when `event` may take the short path (see `chat_store`): a plain
-    /// message, without `custom_id` or properties, to an active chat that everyone may see,
-    /// from its customer or from an agent who may converse in every chat, in a license without
-    /// a router and with the default push audience. For such a message the ordinary path
-    /// would find the chat, allow the call, put the event in the active thread and address the
-    /// pushes to every agent and the customer; the short path does the same from the chat's
-    /// hot record.
-    fn loggable_slot(&self, req: &Requester, chat_id: ChatId, event: &NewEvent) -> Option<usize> {
-        if self.router.is_some()
-            || self.config.push_audience != super::PushAudience::AllAgents
-            || event.custom_id.is_some()
-            || !event.properties.is_empty()
-            || !matches!(event.kind, EventKind::Message { .. })
-        {
-            return None;
-        }
-        let slot = super::snapshot::slot_of(chat_id, self.slot_mask);
-        let hot = self.chats.loggable(slot)?;
-        let allowed = hot.id == chat_id
-            && match (req.role, req.agent) {
-                (Role::Agent, Some(agent)) => {
-                    super::permissions::converses_everywhere(self.agent_by_slot(agent).permission)
-                }
-                (Role::Customer, _) => hot.customer.as_ref() == Some(req.id),
-                (Role::Agent, None) => false,
-            };
-        allowed.then_some(slot)
-    }
-
-    /// `send_event` on the short path: the event goes to the license's log, not yet to its
-    /// thread, and only the chat's hot record is read.
-    fn deliver_logged(
-        &mut self,
-        req: &Requester,
-        slot: usize,
-        chat_id: ChatId,
-        event: NewEvent,
-    ) -> (Output<SentEvent>, Option<Arc<Event>>) {
-        self.commit(req);
-        let stored = self.new_event(Some(req.id), event, req.now);
-        self.chats.log(slot, Arc::clone(&stored));
-        let hot = self.chats.hot(slot);
-        let thread_id = hot.thread_id;
-        let mut pushes = Vec::with_capacity(2);
-        let audience = (self.all_agents(), hot.customer.as_ref());
-        self.push_incoming_event(&mut pushes, audience, chat_id, thread_id, &stored);
-        self.sent(req, thread_id, stored, pushes)
     }
 
     /// The `incoming_event` pushes of an event added to an active thread, for the chat's
@@ -313,9 +291,9 @@ impl Engine {
         }
         let thread = self.open_thread(slot, request.thread_properties, req.now);
         for event in request.events {
-            self.append_event(slot, thread, Some(req.id), event, req.now);
+            let hash = (event.custom_id.as_deref()).map(|c| self.custom_id_key.hash(req.id, c));
+            self.append_event(slot, thread, Some(req.id), event, hash, req.now);
         }
-        self.chats.refresh(slot);
 
         let chat = self.chat_at(slot);
         let mut pushes = Vec::with_capacity(2);
@@ -344,12 +322,12 @@ impl Engine {
             "R1: a chat has at most one active thread"
         );
         let user_ids = chat.user_ids();
-        chat.threads.push(Thread {
+        chat.open(Thread {
             id,
             order,
             active: true,
             user_ids,
-            events: Vec::new(),
+            events: Events::new(),
             timestamp: now,
             closed_at: None,
             last_activity: now,
@@ -360,12 +338,14 @@ impl Engine {
 
     /// Stores a validated event at the end of a thread and returns it. `sender` is who sent it
     /// (`None` for the engine's own system messages); it authors everything but system messages.
+    /// `custom_hash` is the hash of the event's `custom_id`, when it has one and a sender.
     pub(crate) fn append_event(
         &mut self,
         slot: usize,
         thread: usize,
         sender: Option<&UserId>,
         new: NewEvent,
+        custom_hash: Option<u64>,
         now: crate::Timestamp,
     ) -> Arc<Event> {
         let event = self.new_event(sender, new, now);
@@ -376,12 +356,9 @@ impl Engine {
             t.last_activity = now;
         }
         let position = t.events.len();
-        t.events.push(Arc::clone(&event));
-        if let (Some(custom_id), Some(sender)) = (&event.custom_id, sender) {
-            chat.custom_ids
-                .entry(sender.clone())
-                .or_default()
-                .insert(custom_id.clone(), (thread as u32, position as u32));
+        t.events.push(&event, sender);
+        if let (Some(hash), Some(_)) = (custom_hash, sender) {
+            chat.index_custom_id(hash, thread, position);
         }
         event
     }
@@ -423,7 +400,7 @@ impl Engine {
         now: crate::Timestamp,
     ) -> Arc<Event> {
         let event = NewEvent::system_message(text, system_message_type);
-        self.append_event(slot, thread, None, event, now)
+        self.append_event(slot, thread, None, event, None, now)
     }
 
     /// A chat with one of its threads, as a user of `role` may see it.

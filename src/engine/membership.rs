@@ -23,7 +23,7 @@ impl Engine {
         } else {
             super::ChatRight::Meta
         };
-        let slot = self.chat_for_mut(req, chat_id, right)?;
+        let slot = self.chat_for(req, chat_id, right)?;
         if agent_ids.is_empty() {
             return Err(Error::InvalidField {
                 field: "agent_ids",
@@ -99,7 +99,7 @@ impl Engine {
         } else {
             super::ChatRight::Meta
         };
-        let slot = self.chat_for_mut(req, chat_id, right)?;
+        let slot = self.chat_for(req, chat_id, right)?;
         if !customer_ids.is_empty() {
             return Err(Error::NotAllowed {
                 user_id: req.id.clone(),

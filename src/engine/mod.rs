@@ -28,7 +28,6 @@ mod transfer;
 mod updates;
 mod visibility;
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -51,6 +50,7 @@ use crate::UserIds;
 use crate::error::Error;
 use crate::hash::FastMap;
 use crate::journal::{Entry, JournalRecord};
+use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
     Agent, Chat, ChatId, Customer, PropertyConfig, PropertyRegistry, Role, Timestamp, User, UserId,
 };
@@ -129,6 +129,8 @@ pub struct Engine {
     /// cache miss on every request. The mask, derived from the seed, keeps ids from reading
     /// as a counter.
     slot_mask: u32,
+    /// The key of the `custom_id` index's hash, derived from the seed (see `CustomIds`).
+    custom_id_key: CustomIdKey,
     /// The router consulted at routing moments; none means chats are never assigned by the
     /// engine (hosts use `join_chat`).
     router: Option<RouterHandle>,
@@ -161,6 +163,7 @@ impl Engine {
     /// An empty license.
     pub fn new(config: EngineConfig) -> Self {
         let slot_mask = snapshot::slot_mask(config.seed);
+        let custom_id_key = CustomIdKey::from_seed(config.seed);
         Self {
             ids: IdGenerator::new(config.seed),
             config,
@@ -172,6 +175,7 @@ impl Engine {
             customers: FastMap::default(),
             chats: chat_store::ChatStore::default(),
             slot_mask,
+            custom_id_key,
             router: None,
             agent_runtime: Vec::new(),
             availability: Availability::default(),
@@ -209,8 +213,6 @@ impl Engine {
     /// Sets (or replaces) the router.
     pub fn set_router(&mut self, router: Arc<dyn Router>) {
         let name = router.name().to_owned();
-        // Routing reads chats as stored, so a license with a router logs nothing.
-        self.chats.stop_logging();
         self.router = Some(RouterHandle(router));
         self.record(Entry::SetRouter { name });
     }
@@ -331,16 +333,11 @@ impl Engine {
     }
 
     /// A chat by id, with all its events.
-    ///
-    /// Borrowed from the engine when it can be. A plain message may wait in a log of the
-    /// license's before it is moved into its thread (it saves a cache miss per send in a large
-    /// license; see the README's Performance section): a chat with such messages comes as a
-    /// copy with them in place.
-    pub fn chat(&self, id: &ChatId) -> Option<Cow<'_, Chat>> {
-        self.chat_slot(*id).ok().map(|slot| self.chats.view(slot))
+    pub fn chat(&self, id: &ChatId) -> Option<&Chat> {
+        self.chat_slot(*id).ok().map(|slot| &self.chats[slot])
     }
 
-    /// Every chat, oldest first, each as [`chat`](Self::chat) gives it.
+    /// Every chat, oldest first.
     pub fn chats(&self) -> Chats<'_> {
         Chats::new(&self.chats)
     }
@@ -348,17 +345,6 @@ impl Engine {
     /// The number of chats.
     pub fn chat_count(&self) -> usize {
         self.chats.len()
-    }
-
-    /// Every chat with its logged events, collected for a snapshot.
-    pub(crate) fn chat_views(&self) -> Vec<chat_store::ChatView<'_>> {
-        self.chats.collect_views()
-    }
-
-    /// The chats as stored: an active thread may lack the messages still in the send path's
-    /// log. For walks that read no events.
-    pub(crate) fn stored_chats(&self) -> &[Chat] {
-        self.chats.stored()
     }
 
     // ----- facades -----
@@ -519,24 +505,6 @@ impl Engine {
         Ok(slot)
     }
 
-    /// [`chat_for`](Self::chat_for) for a command: the chat as stored is then the whole chat
-    /// (its logged messages moved into its thread), for the command to read and change.
-    pub(crate) fn chat_for_mut(
-        &mut self,
-        req: &Requester,
-        id: ChatId,
-        right: ChatRight,
-    ) -> Result<usize, Error> {
-        let slot = self.chat_for(req, id, right)?;
-        self.chats.settle(slot);
-        Ok(slot)
-    }
-
-    /// The chat in `slot` with all its events, for a query.
-    pub(crate) fn chat_view(&self, slot: usize) -> Cow<'_, Chat> {
-        self.chats.view(slot)
-    }
-
     /// Whether a user may see a chat: a customer only its own, an agent any chat it is in or
     /// whose scopes include it (empty scopes include every agent).
     pub(crate) fn may_see(&self, user: &UserId, role: Role, chat: &Chat) -> bool {
@@ -562,8 +530,12 @@ impl Engine {
         self.customers.get_mut(id)
     }
 
-    /// The chat in `slot` as stored: for a command, after [`chat_for_mut`](Self::chat_for_mut)
-    /// or a change, it is the whole chat; otherwise its active thread may lack logged messages.
+    /// Every chat, oldest first.
+    pub(crate) fn all_chats(&self) -> impl DoubleEndedIterator<Item = &Chat> + ExactSizeIterator {
+        self.chats.iter()
+    }
+
+    /// The chat in `slot`, which exists.
     pub(crate) fn chat_at(&self, slot: usize) -> &Chat {
         &self.chats[slot]
     }

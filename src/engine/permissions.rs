@@ -115,11 +115,6 @@ impl ChatRight {
     }
 }
 
-/// Whether an agent of `level` may send events to every chat it can see, not only to its own.
-pub(crate) fn converses_everywhere(level: Permission) -> bool {
-    holds(level, ChatRight::Conversation.grants().1)
-}
-
 impl Engine {
     /// Checks an agent's grant for an action on a chat it may see. Customers pass: their access
     /// is checked by [`accessible_chat`](Engine::accessible_chat).

@@ -14,7 +14,7 @@ impl Engine {
         chat_id: ChatId,
         properties: Properties,
     ) -> Result<Output<()>, Error> {
-        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Conversation)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         self.check_properties(req, &properties, Location::Chat)?;
         self.commit(req);
         let changed = merge_changes(&mut self.chat_at_mut(slot).properties, properties);
@@ -36,7 +36,7 @@ impl Engine {
         thread_id: ThreadId,
         properties: Properties,
     ) -> Result<Output<()>, Error> {
-        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Conversation)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         let thread = self
             .chat_at(slot)
             .threads

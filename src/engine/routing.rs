@@ -170,12 +170,10 @@ impl Engine {
         let moment = match req.role {
             Role::Customer => {
                 let last = chat.threads.last().and_then(|t| {
-                    t.events.iter().rev().find(|e| {
-                        !matches!(
-                            e.kind,
-                            EventKind::Annotation { .. } | EventKind::SystemMessage { .. }
-                        )
-                    })
+                    t.events
+                        .refs()
+                        .rev()
+                        .find(|e| !e.is_annotation() && !e.is_system_message())
                 });
                 chat.routing.last_customer_message = last.map(|e| EventMark {
                     order: e.order,

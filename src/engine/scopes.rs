@@ -44,7 +44,7 @@ impl Engine {
         add: Scopes,
         remove: Scopes,
     ) -> Result<Output<()>, Error> {
-        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Meta)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Meta)?;
         if req.role == Role::Customer && !(add.agents.is_empty() && remove.agents.is_empty()) {
             let field = if add.agents.is_empty() {
                 "remove_scopes.agents"

@@ -8,17 +8,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use std::borrow::Borrow;
-
-use serde::{Deserialize, Serialize, Serializer};
-
-use super::chat_store::ChatView;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
     AgentRuntime, AutoChatScopes, Availability, CustomerRecord, Engine, EngineConfig, IdGenerator,
     RouterHandle, journaling::Outbox,
 };
 use crate::hash::FastMap;
+use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
     Agent, Assignment, Chat, ChatId, Properties, PropertyRegistry, Scopes, Thread, ThreadId,
     Timestamp, UserId,
@@ -59,7 +56,7 @@ pub(crate) struct EngineState {
     agents: Vec<Agent>,
     agent_runtime: Vec<AgentRuntime>,
     customers: Vec<CustomerRecord>,
-    chats: Vec<Chat>,
+    chats: RestoredChats,
     router: Option<String>,
     assignment_seq: u64,
     timers: BTreeSet<(Timestamp, usize)>,
@@ -71,7 +68,7 @@ pub(crate) struct EngineState {
 
 impl Engine {
     /// The engine's state, for a snapshot.
-    pub(crate) fn state<'a>(&'a self, chats: &'a [ChatView<'a>]) -> StateRef<'a> {
+    pub(crate) fn state<'a>(&'a self, chats: &'a [&'a Chat]) -> StateRef<'a> {
         let mut customers: Vec<&CustomerRecord> = self.customers.values().collect();
         customers.sort_unstable_by(|a, b| a.customer.id.cmp(&b.customer.id));
         StateRef {
@@ -151,7 +148,18 @@ impl Engine {
         }
 
         let slot_mask = slot_mask(state.config.seed);
-        for (slot, chat) in state.chats.iter().enumerate() {
+        let custom_id_key = CustomIdKey::from_seed(state.config.seed);
+        let RestoredChats {
+            chats: mut state_chats,
+            custom_ids,
+        } = state.chats;
+        for (chat, entries) in state_chats.iter_mut().zip(custom_ids) {
+            chat.recount();
+            if let Err(reason) = index_custom_ids(chat, entries, &custom_id_key) {
+                return corrupt(format!("chat {}: {reason}", chat.id));
+            }
+        }
+        for (slot, chat) in state_chats.iter().enumerate() {
             if slot_of(chat.id, slot_mask) != slot {
                 return corrupt(format!("chat {} is out of place", chat.id));
             }
@@ -166,22 +174,10 @@ impl Engine {
                     return corrupt(format!("chat {} has an unknown customer", chat.id));
                 }
             }
-            let in_bounds = chat
-                .custom_ids
-                .values()
-                .flat_map(|m| m.values())
-                .all(|&(t, e)| {
-                    chat.threads
-                        .get(t as usize)
-                        .is_some_and(|thread| (e as usize) < thread.events.len())
-                });
-            if !in_bounds {
-                return corrupt(format!("chat {} has a dangling custom_id", chat.id));
-            }
         }
         for record in customers.values() {
             for id in &record.chats {
-                let owned = state.chats.get(slot_of(*id, slot_mask)).is_some_and(|c| {
+                let owned = state_chats.get(slot_of(*id, slot_mask)).is_some_and(|c| {
                     c.id == *id && c.customer_id.as_ref() == Some(&record.customer.id)
                 });
                 if !owned {
@@ -192,7 +188,7 @@ impl Engine {
                 }
             }
         }
-        let chats = state.chats.len();
+        let chats = state_chats.len();
         if let Some(&(_, slot)) = state.timers.iter().find(|(_, s)| *s >= chats) {
             return corrupt(format!("a timer points at chat slot {slot}"));
         }
@@ -202,10 +198,7 @@ impl Engine {
 
         let availability = Availability::rebuild(&state.agents, &state.agent_runtime);
         let all_agent_ids: Arc<[_]> = state.agents.iter().map(|a| a.id.clone()).collect();
-        let mut chats = super::chat_store::ChatStore::from(state.chats);
-        if router.is_some() {
-            chats.stop_logging();
-        }
+        let chats = super::chat_store::ChatStore::from(state_chats);
         Ok(Engine {
             config: state.config,
             ids: state.ids,
@@ -217,6 +210,7 @@ impl Engine {
             customers,
             chats,
             slot_mask,
+            custom_id_key,
             router,
             agent_runtime: state.agent_runtime,
             availability,
@@ -236,16 +230,16 @@ impl EngineState {
     /// The chats as read, for a reader that keeps the threads' events apart and puts them in
     /// place before [`Engine::from_state`] checks the whole.
     pub(crate) fn chats_mut(&mut self) -> &mut [Chat] {
-        &mut self.chats
+        &mut self.chats.chats
     }
 }
 
 /// The chats, serialized as `Chat` is, except that every thread's `events` is an empty list.
-struct ChatsRef<'a>(&'a [ChatView<'a>]);
+struct ChatsRef<'a>(&'a [&'a Chat]);
 
 impl Serialize for ChatsRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|c| ChatRef::new(c.borrow())))
+        s.collect_seq(self.0.iter().map(|c| ChatRef::new(c)))
     }
 }
 
@@ -278,7 +272,8 @@ impl<'a> ChatRef<'a> {
             created_at,
             last_seen,
             routing,
-            custom_ids,
+            custom_ids: _,
+            ..
         } = chat;
         Self {
             id: *id,
@@ -290,7 +285,7 @@ impl<'a> ChatRef<'a> {
             created_at: *created_at,
             last_seen,
             routing,
-            custom_ids: CustomIdsRef(custom_ids),
+            custom_ids: CustomIdsRef(chat),
         }
     }
 }
@@ -346,20 +341,105 @@ impl<'a> ThreadRef<'a> {
     }
 }
 
-/// The custom id index as `Chat` writes it: a list of `[sender, custom_id, [thread, event]]`,
-/// sorted, so the same chat always gives the same bytes.
-struct CustomIdsRef<'a>(&'a crate::model::chat::CustomIdIndex);
+/// The custom id index as snapshots write it: a list of `[sender, custom_id, [thread,
+/// event]]`, sorted, so the same chat always gives the same bytes. The index itself keeps only
+/// hashes, so the list is made from the events.
+struct CustomIdsRef<'a>(&'a Chat);
 
 impl Serialize for CustomIdsRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&UserId, &str, (u32, u32))> = self
-            .0
-            .iter()
-            .flat_map(|(user, ids)| ids.iter().map(move |(c, at)| (user, c.as_str(), *at)))
-            .collect();
+        let mut entries: Vec<(&UserId, &str, (u32, u32))> = self.0.custom_id_entries().collect();
         entries.sort_unstable();
         entries.serialize(s)
     }
+}
+
+/// One entry of that list, as read.
+type CustomIdEntry = (UserId, String, (u32, u32));
+
+/// The chats of a snapshot's JSON, each with its custom id list, which the chat itself does not
+/// keep (it rebuilds its index from the list once the events are in place).
+pub(crate) struct RestoredChats {
+    chats: Vec<Chat>,
+    custom_ids: Vec<Vec<CustomIdEntry>>,
+}
+
+impl<'de> Deserialize<'de> for RestoredChats {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// A chat as `ChatRef` writes it.
+        #[derive(Deserialize)]
+        struct ChatState {
+            id: ChatId,
+            customer_id: Option<UserId>,
+            agent_ids: Vec<UserId>,
+            threads: crate::model::Threads,
+            properties: Properties,
+            scopes: Scopes,
+            created_at: Timestamp,
+            last_seen: BTreeMap<UserId, Timestamp>,
+            routing: Assignment,
+            #[serde(default)]
+            custom_ids: Vec<CustomIdEntry>,
+        }
+        let states = Vec::<ChatState>::deserialize(d)?;
+        let mut chats = Vec::with_capacity(states.len());
+        let mut custom_ids = Vec::with_capacity(states.len());
+        for state in states {
+            let mut chat = Chat::new(state.id, state.customer_id, state.created_at);
+            chat.agent_ids = state.agent_ids;
+            chat.threads = state.threads;
+            chat.properties = state.properties;
+            chat.scopes = state.scopes;
+            chat.last_seen = state.last_seen;
+            chat.routing = state.routing;
+            chats.push(chat);
+            custom_ids.push(state.custom_ids);
+        }
+        Ok(RestoredChats { chats, custom_ids })
+    }
+}
+
+/// Rebuilds a restored chat's custom id index from its list, checking every entry against the
+/// event it names. A system message names no author, so the list is where its sender comes
+/// from.
+fn index_custom_ids(
+    chat: &mut Chat,
+    entries: Vec<CustomIdEntry>,
+    key: &CustomIdKey,
+) -> Result<(), String> {
+    for (sender, custom_id, (t, e)) in entries {
+        let (t, e) = (t as usize, e as usize);
+        let matches = chat
+            .threads
+            .get(t)
+            .and_then(|thread| thread.events.at(e))
+            .is_some_and(|event| {
+                event.custom_id == Some(custom_id.as_str())
+                    && (event.sender == Some(&sender)
+                        || (event.sender.is_none() && event.is_system_message()))
+            });
+        if !matches {
+            return Err(format!(
+                "custom_id {custom_id:?} of {sender} names no such event at thread {t}, event {e}"
+            ));
+        }
+        let hash = key.hash(&sender, &custom_id);
+        if chat.find_custom_id(hash, &sender, &custom_id).is_some() {
+            return Err(format!("custom_id {custom_id:?} of {sender} appears twice"));
+        }
+        if let Some(thread) = chat.threads.get_mut(t) {
+            thread.events.set_sender(e, &sender);
+        }
+        if !chat.index_custom_id(hash, t, e) {
+            return Err("more events than the custom_id index can number".into());
+        }
+    }
+    // Every event with a custom_id and a sender must be in the list, or a retry would add it
+    // again.
+    if chat.custom_id_entries().count() != chat.custom_ids.len() {
+        return Err("an event's custom_id is missing from the index".into());
+    }
+    Ok(())
 }
 
 /// Why a decoded state was refused.

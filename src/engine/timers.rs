@@ -175,6 +175,9 @@ impl Engine {
         let t = &mut chat.threads[thread];
         t.active = false;
         t.closed_at = Some(now);
+        // A closed thread takes at most annotations more: its spare room would be kept for
+        // the life of the license.
+        t.events.shrink_to_fit();
         let thread_id = t.id;
         let chat_id = chat.id;
         chat.routing.idle = false;

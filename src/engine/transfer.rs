@@ -26,7 +26,7 @@ impl Engine {
         chat_id: ChatId,
         target: &TransferTarget,
     ) -> Result<Output<()>, Error> {
-        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Meta)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Meta)?;
         let chat = self.chat_at(slot);
         if !chat.is_active() {
             return Err(Error::NoActiveThread(chat_id));

@@ -1,11 +1,10 @@
 //! Changes to what is already there: `close_thread` (R5), rich message postbacks (R11),
 //! last-seen times (R12) and customer details (R14).
 
-use std::sync::Arc;
-
 use super::{Engine, Output, Requester};
 use crate::api::CustomerUpdate;
 use crate::error::Error;
+use crate::model::events::KindRef;
 use crate::model::{ChatId, Customer, EventId, EventKind, Role, ThreadId, Timestamp};
 use crate::push::{Postback, PushKind};
 
@@ -18,7 +17,7 @@ impl Engine {
         req: &Requester,
         chat_id: ChatId,
     ) -> Result<Output<()>, Error> {
-        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Meta)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Meta)?;
         let chat = self.chat_at(slot);
         if !chat.is_active() {
             return Err(Error::NoActiveThread(chat_id));
@@ -55,7 +54,7 @@ impl Engine {
         event_id: EventId,
         postback: Postback,
     ) -> Result<Output<()>, Error> {
-        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Conversation)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         let chat = self.chat_at(slot);
         let thread = chat
             .threads
@@ -64,15 +63,18 @@ impl Engine {
             .ok_or(Error::ThreadNotFound { chat_id, thread_id })?;
         let position = chat.threads[thread]
             .events
-            .iter()
+            .refs()
             .position(|e| e.id == event_id && e.visible_to(req.role))
             .ok_or(Error::EventNotFound {
                 thread_id,
                 event_id,
             })?;
-        let event = &chat.threads[thread].events[position];
-        let has_postback =
-            matches!(&event.kind, EventKind::RichMessage(r) if r.has_postback(&postback.id));
+        let event = chat.threads[thread].events.at(position);
+        let has_postback = matches!(
+            event.map(|e| e.kind),
+            Some(KindRef::Whole(whole))
+                if matches!(&whole.kind, EventKind::RichMessage(r) if r.has_postback(&postback.id))
+        );
         if !has_postback {
             return Err(Error::PostbackNotFound {
                 event_id,
@@ -82,8 +84,8 @@ impl Engine {
 
         self.commit(req);
         let chat = self.chat_at_mut(slot);
-        let stored = &mut chat.threads[thread].events[position];
-        if let EventKind::RichMessage(rich) = &mut Arc::make_mut(stored).kind {
+        let stored = chat.threads[thread].events.whole_mut(position);
+        if let Some(EventKind::RichMessage(rich)) = stored.map(|e| &mut e.kind) {
             rich.toggle(&postback.id, req.id, postback.toggled);
         }
 
@@ -91,7 +93,10 @@ impl Engine {
         let t = &chat.threads[thread];
         let mut pushes = Vec::new();
         if t.active {
-            let customer_may_see = t.events[position].visible_to(Role::Customer);
+            let customer_may_see = t
+                .events
+                .at(position)
+                .is_some_and(|e| e.visible_to(Role::Customer));
             self.push_to_chat(&mut pushes, chat, customer_may_see, None, |_| {
                 PushKind::IncomingRichMessagePostback {
                     user_id: req.id.clone(),
@@ -113,7 +118,7 @@ impl Engine {
         chat_id: ChatId,
         timestamp: Option<Timestamp>,
     ) -> Result<Output<Timestamp>, Error> {
-        let slot = self.chat_for_mut(req, chat_id, super::ChatRight::Read)?;
+        let slot = self.chat_for(req, chat_id, super::ChatRight::Read)?;
         let wanted = timestamp.unwrap_or(req.now);
         if wanted > req.now {
             return Err(Error::InvalidField {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::Engine;
+use crate::model::events::{EventRef, KindRef};
 use crate::model::{Event, Location, Properties, PropertyRefusal, Role, Thread};
 
 impl Engine {
@@ -81,13 +82,18 @@ impl Engine {
         }
     }
 
+    /// A stored event as `role` may see it (the caller has checked its recipients).
+    pub(crate) fn event_ref_view(&self, event: EventRef<'_>, role: Role) -> Arc<Event> {
+        match event.kind {
+            KindRef::Whole(whole) => self.event_view(whole, role),
+            _ => Arc::new(event.to_event()),
+        }
+    }
+
     /// A thread as `role` may see it: only events meant for it, and readable properties.
     pub(crate) fn thread_view(&self, thread: &Thread, role: Role) -> Thread {
         let mut view = self.thread_summary_view(thread, role);
-        view.events = thread
-            .events_for(role)
-            .map(|e| self.event_view(e, role))
-            .collect();
+        view.events = thread.events.view_for(role, |e| self.event_view(e, role));
         view
     }
 
@@ -99,9 +105,9 @@ impl Engine {
             // The last activity the customer could have seen: a later note for agents would
             // otherwise show through as a fresher timestamp.
             view.last_activity = thread
-                .events_for(role)
+                .event_refs_for(role)
                 .rev()
-                .find(|e| e.kind.counts_as_activity())
+                .find(|e| e.counts_as_activity())
                 .map_or(thread.timestamp, |e| e.timestamp);
         }
         view

@@ -120,7 +120,7 @@ impl Engine {
     /// cannot be started leaves its work to the calling thread.
     pub fn snapshot_on_threads(&self, threads: usize) -> Vec<u8> {
         let threads = threads.max(1);
-        let chats = self.chat_views();
+        let chats: Vec<&crate::model::Chat> = self.chats().iter().collect();
         let users = self.agents().len() + self.customer_count();
         // The JSON is written on the calling thread while other threads encode the events: it
         // does not depend on them, and is a good part of the work.

@@ -4,15 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::custom_ids::CustomIds;
+use super::events::EventRef;
 use super::{Assignment, ChatId, Properties, Role, Scopes, Thread, Threads, Timestamp, UserId};
-use crate::hash::FastMap;
-
-/// Per sender, `custom_id` to `(thread index, event index)`. The inner map is ordered, not
-/// hashed: its keys are chosen by whoever sends the request, and the engine's hasher is fast but
-/// not keyed, so crafted ids could all land in one bucket and make every send with a custom id
-/// cost time in proportion to the ids before it. Senders are registered users, so the outer map
-/// may hash.
-pub(crate) type CustomIdIndex = FastMap<UserId, BTreeMap<String, (u32, u32)>>;
 
 /// A chat: its users, its threads and what is known about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,9 +30,14 @@ pub struct Chat {
     pub last_seen: BTreeMap<UserId, Timestamp>,
     /// Routing state: assignee, queue, timers.
     pub routing: Assignment,
-    /// Sender, then `custom_id`, to `(thread index, event index)`, for idempotent retries.
-    #[serde(with = "custom_id_index")]
-    pub(crate) custom_ids: CustomIdIndex,
+    /// Sender and `custom_id` to the event, for idempotent retries (R6). Derived from the
+    /// events, so it is neither serialized nor shown; snapshots write it as a list.
+    #[serde(skip)]
+    pub(crate) custom_ids: CustomIds,
+    /// How many events the threads before the last one hold: events only ever go to the last
+    /// thread, so this changes only when a thread opens ([`Chat::open`]).
+    #[serde(skip)]
+    events_before_last: usize,
 }
 
 impl Chat {
@@ -53,8 +52,27 @@ impl Chat {
             created_at,
             last_seen: BTreeMap::new(),
             routing: Assignment::default(),
-            custom_ids: FastMap::default(),
+            custom_ids: CustomIds::default(),
+            events_before_last: 0,
         }
+    }
+
+    /// Adds a thread at the end.
+    pub(crate) fn open(&mut self, thread: Thread) {
+        self.events_before_last += self.threads.last().map_or(0, |t| t.events.len());
+        self.threads.push(thread);
+    }
+
+    /// Counts the events before the last thread again, after the threads were filled in by
+    /// hand (a snapshot being read).
+    pub(crate) fn recount(&mut self) {
+        let before = self.threads.len().saturating_sub(1);
+        self.events_before_last = self.threads[..before].iter().map(|t| t.events.len()).sum();
+    }
+
+    /// How many events the chat holds.
+    pub(crate) fn event_count(&self) -> usize {
+        self.events_before_last + self.threads.last().map_or(0, |t| t.events.len())
     }
 
     /// The last thread. Every chat has one.
@@ -91,9 +109,83 @@ impl Chat {
             .collect()
     }
 
-    /// Where the event a sender sent with `custom_id` is, if there is one.
-    pub(crate) fn find_custom_id(&self, sender: &UserId, custom_id: &str) -> Option<(u32, u32)> {
-        self.custom_ids.get(sender)?.get(custom_id).copied()
+    /// Where the event `sender` sent with `custom_id` is, as `(thread index, event index)`, if
+    /// there is one; `hash` is the license's hash of the two.
+    #[inline]
+    pub(crate) fn find_custom_id(
+        &self,
+        hash: u64,
+        sender: &UserId,
+        custom_id: &str,
+    ) -> Option<(usize, usize)> {
+        let number = self.custom_ids.find(hash, |n| {
+            self.event_by_number(n)
+                .is_some_and(|(_, _, e)| e.custom_id == Some(custom_id) && e.sender == Some(sender))
+        })?;
+        self.event_by_number(number).map(|(t, i, _)| (t, i))
+    }
+
+    /// Indexes the event at `(thread, index)`, sent with the `custom_id` whose hash is `hash`.
+    /// Returns false, indexing nothing, for a chat past 2^32 events, which the index cannot
+    /// number (the engine refuses such events before it gets here).
+    pub(crate) fn index_custom_id(&mut self, hash: u64, thread: usize, index: usize) -> bool {
+        match self.event_number(thread, index) {
+            Some(number) => {
+                self.custom_ids.insert(hash, number);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The number of the event at `(thread, index)`, counting every event of the chat in
+    /// order, if it fits the index's 32 bits.
+    pub(crate) fn event_number(&self, thread: usize, index: usize) -> Option<u32> {
+        let before: usize = if thread + 1 == self.threads.len() {
+            self.events_before_last
+        } else {
+            self.threads
+                .get(..thread)?
+                .iter()
+                .map(|t| t.events.len())
+                .sum()
+        };
+        u32::try_from(before.checked_add(index)?).ok()
+    }
+
+    /// The event numbered `number` (see [`event_number`](Self::event_number)): its thread,
+    /// its index there and the event. Most lookups are of the last thread, so it counts back
+    /// from the end.
+    fn event_by_number(&self, number: u32) -> Option<(usize, usize, EventRef<'_>)> {
+        let number = number as usize;
+        let last = self.threads.len().checked_sub(1)?;
+        if number >= self.events_before_last {
+            let index = number - self.events_before_last;
+            return self.threads[last]
+                .events
+                .at(index)
+                .map(|e| (last, index, e));
+        }
+        let mut end = self.events_before_last;
+        for (t, thread) in self.threads[..last].iter().enumerate().rev() {
+            let start = end - thread.events.len();
+            if number >= start {
+                let index = number - start;
+                return thread.events.at(index).map(|e| (t, index, e));
+            }
+            end = start;
+        }
+        None
+    }
+
+    /// Every indexed event: `(sender, custom_id, (thread index, event index))`.
+    pub(crate) fn custom_id_entries(&self) -> impl Iterator<Item = (&UserId, &str, (u32, u32))> {
+        self.threads.iter().enumerate().flat_map(|(t, thread)| {
+            thread.events.refs().enumerate().filter_map(move |(i, e)| {
+                let (sender, custom_id) = (e.sender?, e.custom_id?);
+                Some((sender, custom_id, (t as u32, i as u32)))
+            })
+        })
     }
 
     /// The order of the latest thing in the chat (a thread start or an event), for sorting.
@@ -109,41 +201,10 @@ impl Chat {
         self.threads
             .last()
             .map(|t| {
-                t.events_for(role)
+                t.event_refs_for(role)
                     .next_back()
                     .map_or(t.order, |e| e.order.max(t.order))
             })
             .unwrap_or(0)
-    }
-}
-
-// The index is derived from the threads, but rebuilding it on restore would cost a scan of every
-// event, so snapshots keep it, as a list (JSON maps need string keys).
-mod custom_id_index {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use super::CustomIdIndex;
-    use crate::model::UserId;
-
-    type Entry = (UserId, String, (u32, u32));
-
-    pub(super) fn serialize<S: Serializer>(index: &CustomIdIndex, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<Entry> = index
-            .iter()
-            .flat_map(|(user, ids)| {
-                ids.iter()
-                    .map(move |(c, at)| (user.clone(), c.clone(), *at))
-            })
-            .collect();
-        entries.sort();
-        entries.serialize(s)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CustomIdIndex, D::Error> {
-        let mut index = CustomIdIndex::default();
-        for (user, custom_id, at) in Vec::<Entry>::deserialize(d)? {
-            index.entry(user).or_default().insert(custom_id, at);
-        }
-        Ok(index)
     }
 }

@@ -2,8 +2,10 @@
 
 mod assignment;
 pub(crate) mod chat;
+pub(crate) mod custom_ids;
 mod event;
 mod event_de;
+pub(crate) mod events;
 mod file;
 mod filters;
 mod form;
@@ -22,6 +24,7 @@ mod user;
 pub use assignment::{Assignment, EventMark};
 pub use chat::Chat;
 pub use event::{Event, EventKind, MAX_CUSTOM_ID_LEN, NewEvent, Recipients};
+pub use events::{Events, Iter as EventsIter};
 pub use file::{File, MAX_FILE_SIZE};
 pub use filters::{PropertyFilter, PropertyFilters, UrlFilter, UrlMatch, properties_match};
 pub use form::{FormField, FormFieldKind, FormOption};

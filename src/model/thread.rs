@@ -1,13 +1,12 @@
 //! Threads: the stretches of a chat between gaps.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
-use super::{Event, Properties, Role, ThreadId, Timestamp, UserId};
+use super::events::EventRef;
+use super::{Event, Events, Properties, Role, ThreadId, Timestamp, UserId};
 
 /// A thread of a chat. At most one thread of a chat is active, and only the last one (R1).
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Thread {
     /// Assigned by the engine.
@@ -18,8 +17,8 @@ pub struct Thread {
     pub active: bool,
     /// The users who were in the chat while the thread was active.
     pub user_ids: Vec<UserId>,
-    /// The events, in order. Shared with pushes and responses, so handing them out is cheap.
-    pub events: Vec<Arc<Event>>,
+    /// The events, in order, packed (see [`Events`]).
+    pub events: Events,
     /// When the thread started.
     pub timestamp: Timestamp,
     /// When the thread was closed, if it was.
@@ -30,32 +29,24 @@ pub struct Thread {
     pub properties: Properties,
 }
 
-/// A clone keeps the event list's spare capacity: a cloned license (a simulation's fork, a
-/// benchmark's reset) then grows like the original instead of reallocating every thread's list
-/// on its next event.
-impl Clone for Thread {
-    fn clone(&self) -> Self {
-        let mut events = Vec::with_capacity(self.events.capacity());
-        events.extend(self.events.iter().cloned());
-        Thread {
-            events,
-            user_ids: self.user_ids.clone(),
-            properties: self.properties.clone(),
-            ..*self
-        }
-    }
-}
-
 impl Thread {
-    /// The events a user of `role` may see.
-    pub fn events_for(&self, role: Role) -> impl DoubleEndedIterator<Item = &Arc<Event>> {
-        self.events.iter().filter(move |e| e.visible_to(role))
+    /// The events a user of `role` may see, unpacked.
+    pub fn events_for(&self, role: Role) -> impl DoubleEndedIterator<Item = Event> + '_ {
+        self.event_refs_for(role).map(EventRef::to_event)
+    }
+
+    /// The events a user of `role` may see, borrowed.
+    pub(crate) fn event_refs_for(
+        &self,
+        role: Role,
+    ) -> impl DoubleEndedIterator<Item = EventRef<'_>> + '_ {
+        self.events.refs().filter(move |e| e.visible_to(role))
     }
 
     /// The same thread without its events, as summaries show it.
     pub(crate) fn without_events(&self) -> Thread {
         Thread {
-            events: Vec::new(),
+            events: Events::new(),
             user_ids: self.user_ids.clone(),
             properties: self.properties.clone(),
             ..*self
@@ -68,7 +59,7 @@ mod tests {
     use crate::{Engine, EngineConfig, NewEvent, StartChat, Timestamp};
 
     #[test]
-    fn a_clone_keeps_the_event_lists_spare_capacity() {
+    fn a_clone_keeps_the_event_buffers_spare_room() {
         let mut engine = Engine::new(EngineConfig::with_seed(7));
         let customer = engine.create_customer();
         let chat = engine
@@ -79,11 +70,11 @@ mod tests {
             .response
             .id;
         let original = &engine.chat(&chat).expect("chat exists").threads[0];
-        assert!(original.events.capacity() > original.events.len());
+        assert!(original.events.spare() > 0);
 
         let copy = engine.clone();
         let cloned = &copy.chat(&chat).expect("chat exists").threads[0];
         assert_eq!(cloned, original);
-        assert_eq!(cloned.events.capacity(), original.events.capacity());
+        assert_eq!(cloned.events.spare(), original.events.spare());
     }
 }

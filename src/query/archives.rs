@@ -6,7 +6,7 @@ use time::{Date, Month};
 use crate::engine::{Engine, Grant, Requester};
 use crate::error::Error;
 use crate::model::{
-    Chat, EventKind, Location, PropertyFilters, Role, Thread, Timestamp, UserId, properties_match,
+    Chat, Location, PropertyFilters, Role, Thread, Timestamp, UserId, properties_match,
 };
 use crate::push::ChatThread;
 
@@ -109,16 +109,6 @@ fn midnight(day: Date) -> Timestamp {
     Timestamp::from(day.midnight().assume_utc())
 }
 
-/// The text an event carries, for `query`.
-fn event_text(kind: &EventKind) -> Option<&str> {
-    match kind {
-        EventKind::Message { text }
-        | EventKind::Annotation { text, .. }
-        | EventKind::SystemMessage { text, .. } => Some(text),
-        _ => None,
-    }
-}
-
 impl Engine {
     /// Checks every filter before any chat is looked at, so a refusal names the field.
     fn check_archive_filters<'f>(&self, filters: &'f ArchiveFilters) -> Result<Checked<'f>, Error> {
@@ -188,8 +178,8 @@ impl Engine {
         }
         f.query.as_deref().is_none_or(|q| {
             thread
-                .events_for(Role::Agent)
-                .filter_map(|e| event_text(&e.kind))
+                .event_refs_for(Role::Agent)
+                .filter_map(|e| e.text())
                 .any(|text| text.to_lowercase().contains(q))
         })
     }
@@ -224,8 +214,7 @@ impl Engine {
         }
         let checked = self.check_archive_filters(filters)?;
         let mut archives: Vec<(&Chat, usize, u64)> = self
-            .stored_chats()
-            .iter()
+            .all_chats()
             .filter(|c| self.may_see(req.id, Role::Agent, c))
             .flat_map(|c| {
                 c.threads

@@ -1,7 +1,5 @@
 //! The agent's `get_filtered_chats`.
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 
 use super::ChatSummary;
@@ -30,14 +28,14 @@ impl Engine {
         filters: &ChatFilters,
     ) -> Result<Vec<ChatSummary>, Error> {
         let include_active = filters.include_active.unwrap_or(true);
-        let mut chats: Vec<Cow<'_, Chat>> = (self.stored_chats().iter().enumerate())
-            .filter(|(_, c)| self.may_see(req.id, Role::Agent, c))
-            .filter(|(_, c)| include_active || !c.is_active())
-            .filter(|(_, c)| {
+        let mut chats: Vec<&Chat> = self
+            .all_chats()
+            .filter(|c| self.may_see(req.id, Role::Agent, c))
+            .filter(|c| include_active || !c.is_active())
+            .filter(|c| {
                 let readable = self.properties_view(&c.properties, Location::Chat, Role::Agent);
                 properties_match(&filters.properties, &readable)
             })
-            .map(|(slot, _)| self.chat_view(slot))
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
         Ok(chats

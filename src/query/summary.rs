@@ -1,7 +1,5 @@
 //! Chat summaries: the customer's `get_chats_summary` and the agent's `login`.
 
-use std::borrow::Cow;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -97,13 +95,13 @@ impl Engine {
     pub(crate) fn chat_summary(&self, chat: &Chat, role: Role) -> ChatSummary {
         let mut last_event_per_type = BTreeMap::new();
         'threads: for thread in chat.threads.iter().rev() {
-            for event in thread.events.iter().rev().filter(|e| e.visible_to(role)) {
+            for event in thread.event_refs_for(role).rev() {
                 last_event_per_type
-                    .entry(event.kind.type_name().to_string())
+                    .entry(event.type_name().to_string())
                     .or_insert_with(|| LastEvent {
                         thread_id: thread.id,
                         thread_order: thread.order,
-                        event: self.event_view(event, role),
+                        event: self.event_ref_view(event, role),
                     });
                 if last_event_per_type.len() == EVENT_TYPES {
                     break 'threads;
@@ -133,8 +131,7 @@ impl Engine {
     ) -> Result<ChatsSummary, Error> {
         let (offset, limit) = paginate(page, CHATS_LIMIT.0, CHATS_LIMIT.1, Some(CHATS_LIMIT.2))?;
         let chat_ids = self.customer_chats(req.id);
-        let mut chats: Vec<Cow<'_, Chat>> =
-            chat_ids.iter().filter_map(|id| self.chat(id)).collect();
+        let mut chats: Vec<&Chat> = chat_ids.iter().filter_map(|id| self.chat(id)).collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.order_for(Role::Customer)));
         Ok(ChatsSummary {
             chats_summary: chats
@@ -153,9 +150,9 @@ impl Engine {
             .agent(req.id)
             .cloned()
             .ok_or_else(|| Error::UnknownRequester(req.id.clone()))?;
-        let mut chats: Vec<Cow<'_, Chat>> = (self.stored_chats().iter().enumerate())
-            .filter(|(_, c)| c.is_active() && self.may_see(req.id, Role::Agent, c))
-            .map(|(slot, _)| self.chat_view(slot))
+        let mut chats: Vec<&Chat> = self
+            .all_chats()
+            .filter(|c| c.is_active() && self.may_see(req.id, Role::Agent, c))
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
         Ok(AgentLogin {

@@ -79,7 +79,7 @@ impl Engine {
         thread_ids: &[ThreadId],
     ) -> Result<ChatThreads, Error> {
         let slot = self.chat_for(req, chat_id, crate::engine::ChatRight::Read)?;
-        let chat = self.chat_view(slot);
+        let chat = self.chat_at(slot);
         // A thread asked for twice is returned once: otherwise a small request naming one long
         // thread many times would make a response as large as it liked.
         let mut seen = std::collections::BTreeSet::new();
@@ -97,9 +97,9 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ChatThreads {
             id: chat_id,
-            users: self.chat_users(&chat),
-            last_seen: self.chat_users_last_seen(&chat),
-            routing_statuses: self.chat_agents_routing_statuses(&chat, req.role),
+            users: self.chat_users(chat),
+            last_seen: self.chat_users_last_seen(chat),
+            routing_statuses: self.chat_agents_routing_statuses(chat, req.role),
             properties: self.properties_view(&chat.properties, Location::Chat, req.role),
             scopes: chat.scopes.visible_to(req.role),
             threads,
@@ -121,7 +121,7 @@ impl Engine {
     ) -> Result<ThreadsSummary, Error> {
         let (offset, limit) = paginate(page, THREADS_LIMIT.0, THREADS_LIMIT.1, None)?;
         let slot = self.chat_for(req, chat_id, crate::engine::ChatRight::Read)?;
-        let chat = self.chat_view(slot);
+        let chat = self.chat_at(slot);
         Ok(ThreadsSummary {
             threads_summary: chat
                 .threads

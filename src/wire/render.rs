@@ -473,7 +473,7 @@ pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
     if with_events {
         m.insert(
             "events".into(),
-            Value::Array(t.events.iter().map(|e| event(e)).collect()),
+            Value::Array(t.events.iter().map(|e| event(&e)).collect()),
         );
     }
     m.insert("order".into(), json!(t.order));

@@ -191,9 +191,9 @@ fn chat_invariants(chat: &Chat, now: Timestamp, scan: &mut Scan) {
         if i > 0 {
             let first = thread.events.first();
             assert!(
-                first.is_some_and(|ev| !ev.kind.is_annotation()),
+                first.as_ref().is_some_and(|ev| !ev.kind.is_annotation()),
                 "chat {id} thread #{i} was not started by an event: {:?}",
-                first.map(|ev| &ev.kind)
+                first.map(|ev| ev.kind)
             );
         }
     }
@@ -496,7 +496,7 @@ pub fn pushes(before: &Before<'_>, after: &Engine, pushes: &[Push], ctx: &PushCt
             "a user twice in a push: {push:?}"
         );
         for (props, loc) in push_properties(&push.kind) {
-            readable(after, props, loc, push.role, push);
+            readable(after, &props, loc, push.role, push);
         }
         refers_to_real_things(after, push);
         match push.role {
@@ -730,35 +730,35 @@ fn customer_push(after: &Engine, push: &Push, ctx: &PushCtx) {
 }
 
 /// The properties a push carries, with where each set lives.
-fn push_properties(kind: &PushKind) -> Vec<(&Properties, Location)> {
+fn push_properties(kind: &PushKind) -> Vec<(Properties, Location)> {
     match kind {
         PushKind::IncomingChatThread { chat } => {
             let mut v = vec![
-                (&chat.properties, Location::Chat),
-                (&chat.thread.properties, Location::Thread),
+                (chat.properties.clone(), Location::Chat),
+                (chat.thread.properties.clone(), Location::Thread),
             ];
             v.extend(
                 chat.thread
                     .events
                     .iter()
-                    .map(|e| (&e.properties, Location::Event)),
+                    .map(|e| (e.properties, Location::Event)),
             );
             v
         }
-        PushKind::IncomingEvent { event, .. } => vec![(&event.properties, Location::Event)],
+        PushKind::IncomingEvent { event, .. } => vec![(event.properties.clone(), Location::Event)],
         PushKind::ChatPropertiesUpdated { properties, .. } => {
             assert!(
                 !properties.is_empty(),
                 "an empty chat_properties_updated: {kind:?}"
             );
-            vec![(properties, Location::Chat)]
+            vec![(properties.clone(), Location::Chat)]
         }
         PushKind::ChatThreadPropertiesUpdated { properties, .. } => {
             assert!(
                 !properties.is_empty(),
                 "an empty chat_thread_properties_updated: {kind:?}"
             );
-            vec![(properties, Location::Thread)]
+            vec![(properties.clone(), Location::Thread)]
         }
         _ => Vec::new(),
     }
@@ -797,7 +797,7 @@ pub fn shown_chat_threads(e: &Engine, role: Role, threads: &ChatThreads, chat: &
 pub fn shown_thread(e: &Engine, role: Role, thread: &Thread, ctx: &dyn std::fmt::Debug) {
     readable(e, &thread.properties, Location::Thread, role, ctx);
     for ev in &thread.events {
-        shown_event(e, role, ev, ctx);
+        shown_event(e, role, &ev, ctx);
     }
 }
 

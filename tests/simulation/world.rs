@@ -1854,7 +1854,8 @@ impl Sim {
             if role == Role::Agent {
                 let whole = self.engine.chat(&chat);
                 let t = whole.as_deref().and_then(|c| c.threads.last());
-                let last = t.and_then(|t| t.events.last()).map(|e| &e.kind);
+                let last = t.and_then(|t| t.events.last()).map(|e| e.kind);
+                let last = last.as_ref();
                 assert!(
                     matches!(
                         last,

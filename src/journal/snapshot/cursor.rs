@@ -18,21 +18,7 @@ impl Malformed {
     }
 }
 
-/// Appends `value` as an unsigned LEB128 varint: seven bits per byte, low bits first, the high
-/// bit set on every byte but the last.
-pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-/// Appends `bytes` behind their length as a varint.
-pub(super) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
+pub(super) use crate::varint::{put as put_varint, put_bytes};
 
 /// Reads a byte slice front to back; no method reads past its end.
 pub(super) struct Cursor<'a> {

@@ -13,8 +13,11 @@ use uuid::Uuid;
 
 use super::cursor::{Cursor, Malformed, put_bytes, put_varint};
 use crate::hash::FastMap;
-use crate::model::{Chat, ChatId, Event, EventId, EventKind, Properties, Recipients, Timestamp};
-use crate::model::{Thread, UserId};
+use crate::model::events::{EventRef, KindRef};
+use crate::model::{
+    Chat, ChatId, Event, EventId, EventKind, Events, Properties, Recipients, Thread, Timestamp,
+    UserId,
+};
 
 /// Bits of an event's shape byte: which optional parts follow and how its kind is stored.
 mod shape {
@@ -53,45 +56,12 @@ pub(super) fn write<C: Borrow<Chat>>(
     for chat in chats {
         for thread in &chat.borrow().threads {
             put_varint(out, thread.events.len() as u64);
-            for batch in thread.events.chunks(WARM_AHEAD) {
-                warm(batch);
-                for event in batch {
-                    writer.event(out, event)?;
-                }
+            for event in thread.events.refs() {
+                writer.event(out, event)?;
             }
         }
     }
     Ok(())
-}
-
-/// How many events [`warm`] touches at a time.
-const WARM_AHEAD: usize = 16;
-
-/// Reads every part of these events the writer will need, and nothing else, so their cache
-/// misses overlap instead of coming one after the other.
-///
-/// Events live wherever they were allocated, so in a license where chats took turns, two events
-/// of a thread are far apart and each is a cache (and TLB) miss, as is its text. Encoding an
-/// event is long enough that the processor cannot look ahead to the next one, so without this
-/// the writer waits out one miss per event; this loop is short and its loads independent, so
-/// they all start at once. In the benchmark's license (10 000 chats taking turns) it took the
-/// events' part of a snapshot from about 147 to 120 ms; 8 or 32 at a time did no better.
-fn warm(events: &[Arc<Event>]) {
-    let mut sink = 0u64;
-    for event in events {
-        sink ^= event.order
-            ^ event.id.as_uuid().as_u64_pair().0
-            ^ event.timestamp.unix_seconds() as u64
-            ^ u64::from(event.custom_id.is_some())
-            ^ u64::from(event.author_id.is_some())
-            ^ event.properties.len() as u64;
-        let text = match &event.kind {
-            EventKind::Message { text } | EventKind::SystemMessage { text, .. } => text.as_bytes(),
-            _ => &[],
-        };
-        sink ^= u64::from(text.first().copied().unwrap_or(0));
-    }
-    std::hint::black_box(sink);
 }
 
 struct Writer<'a> {
@@ -106,45 +76,50 @@ struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    fn event(&mut self, out: &mut Vec<u8>, event: &'a Event) -> Result<(), serde_json::Error> {
-        // No `..`: a new field of `Event` must be given a place in the format before this
-        // compiles again.
-        let Event {
-            id,
-            custom_id,
-            order,
-            author_id,
-            timestamp,
-            recipients,
-            properties,
-            kind,
-        } = event;
-        let mut bits = match recipients {
+    fn event(&mut self, out: &mut Vec<u8>, event: EventRef<'a>) -> Result<(), serde_json::Error> {
+        let author_id = event.author();
+        let properties = event.properties();
+        let mut bits = match event.recipients {
             Recipients::All => 0,
             Recipients::Agents => shape::AGENTS_ONLY,
         };
         if author_id.is_some() {
             bits |= shape::AUTHOR;
         }
-        if custom_id.is_some() {
+        if event.custom_id.is_some() {
             bits |= shape::CUSTOM_ID;
         }
         if !properties.is_empty() {
             bits |= shape::PROPERTIES;
         }
+        // A whole event's kind may still be a message (one with properties).
+        let kind = match event.kind {
+            KindRef::Whole(whole) => match &whole.kind {
+                EventKind::Message { text } => KindRef::Message(text),
+                EventKind::SystemMessage {
+                    text,
+                    system_message_type,
+                } => KindRef::SystemMessage {
+                    text,
+                    system_message_type: system_message_type.as_deref(),
+                },
+                _ => KindRef::Whole(whole),
+            },
+            other => other,
+        };
         bits |= match kind {
-            EventKind::Message { .. } => shape::KIND_MESSAGE,
-            EventKind::SystemMessage {
+            KindRef::Message(_) => shape::KIND_MESSAGE,
+            KindRef::SystemMessage {
                 system_message_type: Some(_),
                 ..
             } => shape::KIND_SYSTEM_MESSAGE | shape::SYSTEM_MESSAGE_TYPE,
-            EventKind::SystemMessage { .. } => shape::KIND_SYSTEM_MESSAGE,
+            KindRef::SystemMessage { .. } => shape::KIND_SYSTEM_MESSAGE,
             _ => shape::KIND_JSON,
         };
 
-        out.extend_from_slice(id.as_uuid().as_bytes());
-        out.extend_from_slice(&order.to_le_bytes());
-        out.extend_from_slice(&timestamp.unix_seconds().to_le_bytes());
+        out.extend_from_slice(event.id.as_uuid().as_bytes());
+        out.extend_from_slice(&event.order.to_le_bytes());
+        out.extend_from_slice(&event.timestamp.unix_seconds().to_le_bytes());
         out.push(bits);
         if let Some(author) = author_id {
             let (number, new) = self.author(author);
@@ -153,15 +128,15 @@ impl<'a> Writer<'a> {
                 put_bytes(out, author.to_string().as_bytes());
             }
         }
-        if let Some(custom_id) = custom_id {
+        if let Some(custom_id) = event.custom_id {
             put_bytes(out, custom_id.as_bytes());
         }
         if !properties.is_empty() {
             self.put_json(out, properties)?;
         }
         match kind {
-            EventKind::Message { text } => put_bytes(out, text.as_bytes()),
-            EventKind::SystemMessage {
+            KindRef::Message(text) => put_bytes(out, text.as_bytes()),
+            KindRef::SystemMessage {
                 text,
                 system_message_type,
             } => {
@@ -170,7 +145,17 @@ impl<'a> Writer<'a> {
                     put_bytes(out, t.as_bytes());
                 }
             }
-            other => self.put_json(out, other)?,
+            KindRef::Annotation {
+                text,
+                annotation_type,
+            } => {
+                let kind = EventKind::Annotation {
+                    text: text.into(),
+                    annotation_type: annotation_type.into(),
+                };
+                self.put_json(out, &kind)?;
+            }
+            KindRef::Whole(whole) => self.put_json(out, &whole.kind)?,
         }
         Ok(())
     }
@@ -254,9 +239,10 @@ impl Reader<'_> {
             .cursor
             .count(MIN_EVENT_LEN, "event count")
             .map_err(|e| (None, e))?;
-        let mut events = Vec::with_capacity(n);
+        let mut events = Events::new();
         for i in 0..n {
-            events.push(Arc::new(self.event().map_err(|e| (Some(i), e))?));
+            let event = Arc::new(self.event().map_err(|e| (Some(i), e))?);
+            events.push(&event, event.author_id.as_ref());
         }
         thread.events = events;
         Ok(())
@@ -281,6 +267,10 @@ impl Reader<'_> {
             Recipients::All
         };
         let author_id = if bits & shape::AUTHOR != 0 {
+            if kind_bits == shape::KIND_SYSTEM_MESSAGE {
+                // The engine never gives a system message an author, and keeps none.
+                return Err(Malformed::new("a system message with an author"));
+            }
             Some(self.author()?)
         } else {
             None
@@ -392,7 +382,7 @@ mod tests {
                 order: 0,
                 active: false,
                 user_ids: Vec::new(),
-                events,
+                events: events.iter().map(|e| Event::clone(e)).collect(),
                 timestamp: Timestamp::EPOCH,
                 closed_at: None,
                 last_activity: Timestamp::EPOCH,
@@ -406,7 +396,7 @@ mod tests {
     fn hollow(chat: &Chat) -> Chat {
         let mut hollow = chat.clone();
         for thread in &mut hollow.threads {
-            thread.events.clear();
+            thread.events = crate::model::Events::new();
         }
         hollow
     }
@@ -534,7 +524,8 @@ mod tests {
 
         // A thread that already holds events.
         let mut full = hollow(&original);
-        full.threads[1].events.push(message(9));
+        let nine = message(9);
+        full.threads[1].events.push(&nine, nine.author_id.as_ref());
         let err = read(&written, std::slice::from_mut(&mut full)).unwrap_err();
         assert!(err.contains("thread 1: events in the JSON part"), "{err}");
     }

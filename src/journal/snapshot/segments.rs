@@ -305,7 +305,6 @@ fn chat_ranges(counts: &[usize]) -> Vec<Range<usize>> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use uuid::Uuid;
 
@@ -329,19 +328,17 @@ mod tests {
                     Timestamp::EPOCH,
                 );
                 let events = (0..size)
-                    .map(|e| {
-                        Arc::new(Event {
-                            id: EventId::from_uuid(Uuid::from_u128((c * 1000 + e) as u128)),
-                            custom_id: None,
-                            order: e as u64,
-                            author_id: Some(if e % 2 == 0 { &customer } else { &agent }.clone()),
-                            timestamp: Timestamp::from_unix_seconds(e as i64),
-                            recipients: Recipients::All,
-                            properties: Properties::new(),
-                            kind: EventKind::Message {
-                                text: format!("message {e} of chat {c}"),
-                            },
-                        })
+                    .map(|e| Event {
+                        id: EventId::from_uuid(Uuid::from_u128((c * 1000 + e) as u128)),
+                        custom_id: None,
+                        order: e as u64,
+                        author_id: Some(if e % 2 == 0 { &customer } else { &agent }.clone()),
+                        timestamp: Timestamp::from_unix_seconds(e as i64),
+                        recipients: Recipients::All,
+                        properties: Properties::new(),
+                        kind: EventKind::Message {
+                            text: format!("message {e} of chat {c}"),
+                        },
                     })
                     .collect();
                 chat.threads.push(Thread {
@@ -370,7 +367,7 @@ mod tests {
     fn hollow(chats: &[Chat]) -> Vec<Chat> {
         let mut hollow = chats.to_vec();
         for thread in hollow.iter_mut().flat_map(|c| c.threads.iter_mut()) {
-            thread.events.clear();
+            thread.events = crate::model::Events::new();
         }
         hollow
     }

@@ -1,0 +1,863 @@
+//! `Events`: the events of a thread, packed into one buffer.
+//!
+//! A license keeps every event it ever accepted, so the bytes per event decide how much history
+//! fits in memory. An `Arc<Event>` per event cost about 300 bytes for a 50-byte message (the
+//! struct, its text and `custom_id` in allocations of their own, a pointer in the thread's
+//! list); packed, the same message takes its text, its `custom_id`, its 16-byte id and a few
+//! bytes of varints, back to back in the thread's buffer, with no allocation of its own.
+//!
+//! The kinds nearly every event has (messages, annotations, system messages) without
+//! properties are packed field by field; any other event (files, forms, custom and rich
+//! messages, or any event with properties) is kept whole, behind its packed head. Reading
+//! unpacks: [`Events::get`] and [`Events::iter`] give owned [`Event`]s.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{Event, EventId, EventKind, Properties, Recipients, Role, Timestamp, UserId};
+use crate::varint::{self, Reader};
+
+/// The bits of a record's first byte.
+mod bits {
+    /// Two bits: one of the four kinds below.
+    pub(super) const KIND: u8 = 0b11;
+    pub(super) const MESSAGE: u8 = 0;
+    pub(super) const ANNOTATION: u8 = 1;
+    pub(super) const SYSTEM_MESSAGE: u8 = 2;
+    /// Kept whole in `Events::whole`; its number follows the head.
+    pub(super) const WHOLE: u8 = 3;
+    pub(super) const AGENTS_ONLY: u8 = 1 << 2;
+    /// A sender number follows.
+    pub(super) const SENDER: u8 = 1 << 3;
+    /// A `custom_id` follows.
+    pub(super) const CUSTOM_ID: u8 = 1 << 4;
+    /// A system message's `system_message_type` follows its text.
+    pub(super) const SYSTEM_MESSAGE_TYPE: u8 = 1 << 5;
+}
+
+/// The events of a thread, in order, packed (see the module docs).
+///
+/// ```
+/// use chatio::model::Events;
+/// use chatio::{Engine, EngineConfig, NewEvent, StartChat, Timestamp};
+/// let mut engine = Engine::new(EngineConfig::with_seed(1));
+/// let jan = engine.create_customer();
+/// let start = StartChat::default().with_event(NewEvent::message("Hi!"));
+/// let chat = engine.as_customer(&jan, Timestamp::from_unix_seconds(1))?.start_chat(start)?;
+/// let events: &Events = &engine.chat(&chat.response.id).unwrap().threads[0].events;
+/// assert_eq!(events.len(), 1);
+/// assert_eq!(events.get(0).unwrap().author_id, Some(jan));
+/// # Ok::<(), chatio::Error>(())
+/// ```
+#[derive(Default)]
+pub struct Events {
+    /// The records, back to back.
+    bytes: Vec<u8>,
+    /// Where each record starts in `bytes`.
+    starts: Vec<u32>,
+    /// Who sent the events, numbered in order of first appearance.
+    senders: Vec<UserId>,
+    /// The events that are not packed field by field.
+    whole: Vec<Arc<Event>>,
+    /// The first event's order and time: records store theirs as differences from these.
+    base_order: u64,
+    base_time: i64,
+}
+
+/// The largest buffer a thread's events may take: record starts are 32-bit.
+const MAX_BYTES: usize = u32::MAX as usize;
+
+/// A packed event, borrowed: what the engine reads of stored events without unpacking them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EventRef<'a> {
+    pub(crate) id: EventId,
+    pub(crate) order: u64,
+    pub(crate) timestamp: Timestamp,
+    pub(crate) recipients: Recipients,
+    /// Who sent it: the author, except that a system message has no author but may have had
+    /// a sender (an agent), kept when it came with a `custom_id`, for idempotent retries.
+    pub(crate) sender: Option<&'a UserId>,
+    pub(crate) custom_id: Option<&'a str>,
+    pub(crate) kind: KindRef<'a>,
+}
+
+/// The content of an [`EventRef`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum KindRef<'a> {
+    Message(&'a str),
+    Annotation {
+        text: &'a str,
+        annotation_type: &'a str,
+    },
+    SystemMessage {
+        text: &'a str,
+        system_message_type: Option<&'a str>,
+    },
+    Whole(&'a Arc<Event>),
+}
+
+/// Properties of every packed event.
+static NO_PROPERTIES: Properties = Properties::new();
+
+impl<'a> EventRef<'a> {
+    /// The author: the sender, except for system messages, which have none.
+    pub(crate) fn author(&self) -> Option<&'a UserId> {
+        match self.kind {
+            KindRef::SystemMessage { .. } => None,
+            KindRef::Whole(event) => event.author_id.as_ref(),
+            _ => self.sender,
+        }
+    }
+
+    /// The protocol's name for the event's kind (`message`, `annotation`, ...).
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self.kind {
+            KindRef::Message(_) => "message",
+            KindRef::Annotation { .. } => "annotation",
+            KindRef::SystemMessage { .. } => "system_message",
+            KindRef::Whole(event) => event.kind.type_name(),
+        }
+    }
+
+    /// The text of a message, annotation or system message.
+    pub(crate) fn text(&self) -> Option<&'a str> {
+        match self.kind {
+            KindRef::Message(text)
+            | KindRef::Annotation { text, .. }
+            | KindRef::SystemMessage { text, .. } => Some(text),
+            KindRef::Whole(event) => match &event.kind {
+                EventKind::Message { text }
+                | EventKind::Annotation { text, .. }
+                | EventKind::SystemMessage { text, .. } => Some(text),
+                _ => None,
+            },
+        }
+    }
+
+    /// True if a user of `role` may see the event.
+    pub(crate) fn visible_to(&self, role: Role) -> bool {
+        self.recipients.reaches(role)
+    }
+
+    pub(crate) fn is_annotation(&self) -> bool {
+        match self.kind {
+            KindRef::Annotation { .. } => true,
+            KindRef::Whole(event) => event.kind.is_annotation(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn is_system_message(&self) -> bool {
+        match self.kind {
+            KindRef::SystemMessage { .. } => true,
+            KindRef::Whole(event) => matches!(event.kind, EventKind::SystemMessage { .. }),
+            _ => false,
+        }
+    }
+
+    /// See [`EventKind::counts_as_activity`].
+    pub(crate) fn counts_as_activity(&self) -> bool {
+        !self.is_annotation() && !self.is_system_message()
+    }
+
+    pub(crate) fn properties(&self) -> &'a Properties {
+        match self.kind {
+            KindRef::Whole(event) => &event.properties,
+            _ => &NO_PROPERTIES,
+        }
+    }
+
+    /// The event, unpacked.
+    pub(crate) fn to_event(self) -> Event {
+        let kind = match self.kind {
+            KindRef::Whole(event) => return Event::clone(event),
+            KindRef::Message(text) => EventKind::Message { text: text.into() },
+            KindRef::Annotation {
+                text,
+                annotation_type,
+            } => EventKind::Annotation {
+                text: text.into(),
+                annotation_type: annotation_type.into(),
+            },
+            KindRef::SystemMessage {
+                text,
+                system_message_type,
+            } => EventKind::SystemMessage {
+                text: text.into(),
+                system_message_type: system_message_type.map(Into::into),
+            },
+        };
+        Event {
+            id: self.id,
+            custom_id: self.custom_id.map(Into::into),
+            order: self.order,
+            author_id: self.author().cloned(),
+            timestamp: self.timestamp,
+            recipients: self.recipients,
+            properties: Properties::new(),
+            kind,
+        }
+    }
+
+    /// Whether two stored events are the same event (the sender of a system message, which
+    /// no reader sees, aside).
+    fn same(&self, other: &EventRef<'_>) -> bool {
+        match (self.kind, other.kind) {
+            (KindRef::Whole(a), KindRef::Whole(b)) => a == b,
+            (KindRef::Whole(_), _) | (_, KindRef::Whole(_)) => false,
+            (a, b) => {
+                self.id == other.id
+                    && self.order == other.order
+                    && self.timestamp == other.timestamp
+                    && self.recipients == other.recipients
+                    && self.author() == other.author()
+                    && self.custom_id == other.custom_id
+                    && kinds_equal(a, b)
+            }
+        }
+    }
+}
+
+fn kinds_equal(a: KindRef<'_>, b: KindRef<'_>) -> bool {
+    match (a, b) {
+        (KindRef::Message(a), KindRef::Message(b)) => a == b,
+        (
+            KindRef::Annotation {
+                text: a,
+                annotation_type: at,
+            },
+            KindRef::Annotation {
+                text: b,
+                annotation_type: bt,
+            },
+        ) => a == b && at == bt,
+        (
+            KindRef::SystemMessage {
+                text: a,
+                system_message_type: at,
+            },
+            KindRef::SystemMessage {
+                text: b,
+                system_message_type: bt,
+            },
+        ) => a == b && at == bt,
+        _ => false,
+    }
+}
+
+impl Events {
+    /// No events.
+    pub const fn new() -> Self {
+        Events {
+            bytes: Vec::new(),
+            starts: Vec::new(),
+            senders: Vec::new(),
+            whole: Vec::new(),
+            base_order: 0,
+            base_time: 0,
+        }
+    }
+
+    /// The number of events.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// The event at `index`, unpacked.
+    pub fn get(&self, index: usize) -> Option<Event> {
+        self.at(index).map(EventRef::to_event)
+    }
+
+    /// The first event.
+    pub fn first(&self) -> Option<Event> {
+        self.get(0)
+    }
+
+    /// The last event.
+    pub fn last(&self) -> Option<Event> {
+        self.len().checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    /// The events in order, unpacked one at a time.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            events: self,
+            range: 0..self.len(),
+        }
+    }
+
+    /// Every event, unpacked.
+    pub fn to_vec(&self) -> Vec<Event> {
+        self.iter().collect()
+    }
+
+    /// The event at `index`, borrowed.
+    #[inline]
+    pub(crate) fn at(&self, index: usize) -> Option<EventRef<'_>> {
+        let start = *self.starts.get(index)? as usize;
+        Some(self.read(self.bytes.get(start..).unwrap_or_default()))
+    }
+
+    /// The events, borrowed, in order.
+    pub(crate) fn refs(&self) -> impl DoubleEndedIterator<Item = EventRef<'_>> + ExactSizeIterator {
+        self.starts
+            .iter()
+            .map(move |&start| self.read(self.bytes.get(start as usize..).unwrap_or_default()))
+    }
+
+    /// Whether an event with this `custom_id` and `kind` still fits. The engine asks before it
+    /// changes anything, so that a full thread refuses the event instead of losing it.
+    pub(crate) fn has_room(&self, custom_id: Option<&str>, kind: &EventKind) -> bool {
+        let estimate = 64 + custom_id.map_or(0, str::len) + text_len(kind);
+        self.bytes.len().saturating_add(estimate) <= MAX_BYTES
+    }
+
+    /// Appends an event. `sender` is who sent it (for a system message, which has no author,
+    /// the agent who sent it, if any).
+    pub(crate) fn push(&mut self, event: &Arc<Event>, sender: Option<&UserId>) {
+        let start = self.bytes.len();
+        let Ok(start32) = u32::try_from(start) else {
+            // `has_room` keeps the engine from coming here; a host that builds threads by hand
+            // past 4 GiB loses the event rather than the process.
+            return;
+        };
+        if self.starts.is_empty() {
+            self.base_order = event.order;
+            self.base_time = event.timestamp.unix_seconds();
+        }
+        self.push_record(event, sender, start32);
+    }
+
+    /// [`push`](Self::push) on bases already set.
+    fn push_record(&mut self, event: &Arc<Event>, sender: Option<&UserId>, start32: u32) {
+        let packed = match &event.kind {
+            EventKind::Message { .. }
+            | EventKind::Annotation { .. }
+            | EventKind::SystemMessage { .. } => event.properties.is_empty(),
+            _ => false,
+        };
+        // System messages name no author; their sender is kept only when a retry needs it.
+        let sender = match &event.kind {
+            EventKind::SystemMessage { .. } if event.custom_id.is_none() => None,
+            EventKind::SystemMessage { .. } => sender,
+            _ => event.author_id.as_ref(),
+        };
+        let mut head = match event.recipients {
+            Recipients::All => 0,
+            Recipients::Agents => bits::AGENTS_ONLY,
+        };
+        if sender.is_some() {
+            head |= bits::SENDER;
+        }
+        if event.custom_id.is_some() {
+            head |= bits::CUSTOM_ID;
+        }
+        head |= match &event.kind {
+            _ if !packed => bits::WHOLE,
+            EventKind::Message { .. } => bits::MESSAGE,
+            EventKind::Annotation { .. } => bits::ANNOTATION,
+            EventKind::SystemMessage {
+                system_message_type: Some(_),
+                ..
+            } => bits::SYSTEM_MESSAGE | bits::SYSTEM_MESSAGE_TYPE,
+            _ => bits::SYSTEM_MESSAGE,
+        };
+        let needed = 48 + event.custom_id.as_ref().map_or(0, String::len) + text_len(&event.kind);
+        self.reserve(needed);
+        let out = &mut self.bytes;
+        out.push(head);
+        out.extend_from_slice(event.id.as_uuid().as_bytes());
+        varint::put(out, event.order.wrapping_sub(self.base_order));
+        let time = event.timestamp.unix_seconds().wrapping_sub(self.base_time);
+        varint::put(out, varint::zigzag(time));
+        if let Some(sender) = sender {
+            let number = match self.senders.iter().position(|s| s == sender) {
+                Some(n) => n,
+                None => {
+                    self.senders.reserve_exact(1);
+                    self.senders.push(sender.clone());
+                    self.senders.len() - 1
+                }
+            };
+            varint::put(&mut self.bytes, number as u64);
+        }
+        let out = &mut self.bytes;
+        if let Some(custom_id) = &event.custom_id {
+            varint::put_bytes(out, custom_id.as_bytes());
+        }
+        match &event.kind {
+            _ if !packed => {
+                varint::put(out, self.whole.len() as u64);
+                self.whole.push(Arc::clone(event));
+            }
+            EventKind::Message { text } => varint::put_bytes(out, text.as_bytes()),
+            EventKind::Annotation {
+                text,
+                annotation_type,
+            } => {
+                varint::put_bytes(out, text.as_bytes());
+                varint::put_bytes(out, annotation_type.as_bytes());
+            }
+            EventKind::SystemMessage {
+                text,
+                system_message_type,
+            } => {
+                varint::put_bytes(out, text.as_bytes());
+                if let Some(t) = system_message_type {
+                    varint::put_bytes(out, t.as_bytes());
+                }
+            }
+            _ => {}
+        }
+        if self.starts.len() == self.starts.capacity() {
+            let more = (self.starts.len() / 2).max(4);
+            self.starts.reserve_exact(more);
+        }
+        self.starts.push(start32);
+    }
+
+    /// Room for `needed` more bytes, growing by half rather than doubling: a thread's buffer
+    /// lives as long as the license, and doubling would leave a third of it empty on average.
+    #[inline]
+    fn reserve(&mut self, needed: usize) {
+        let free = self.bytes.capacity() - self.bytes.len();
+        if free < needed {
+            let grow = (self.bytes.len() / 2).max(needed).max(128);
+            self.bytes.reserve_exact(grow);
+        }
+    }
+
+    /// The spare room in the buffer, in bytes.
+    #[cfg(test)]
+    pub(crate) fn spare(&self) -> usize {
+        self.bytes.capacity() - self.bytes.len()
+    }
+
+    /// Gives back the spare room: for a thread that was closed, which takes few events more.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.starts.shrink_to_fit();
+        self.senders.shrink_to_fit();
+        self.whole.shrink_to_fit();
+    }
+
+    /// Gives the event at `index` the sender `sender` (a restored system message's, which its
+    /// snapshot keeps beside it). Rare, so it simply packs the events again.
+    pub(crate) fn set_sender(&mut self, index: usize, sender: &UserId) {
+        if self.at(index).is_none_or(|e| e.sender == Some(sender)) {
+            return;
+        }
+        let mut out = Events::new();
+        for (i, event) in self.refs().enumerate() {
+            let whole = match event.kind {
+                KindRef::Whole(whole) => Arc::clone(whole),
+                _ => Arc::new(event.to_event()),
+            };
+            let sender = if i == index {
+                Some(sender)
+            } else {
+                event.sender
+            };
+            out.push(&whole, sender);
+        }
+        *self = out;
+    }
+
+    /// The event at `index` for changing in place (a rich message's buttons), if it is kept
+    /// whole.
+    pub(crate) fn whole_mut(&mut self, index: usize) -> Option<&mut Event> {
+        let start = *self.starts.get(index)? as usize;
+        let record = self.bytes.get(start..)?;
+        let head = *record.first()?;
+        if head & bits::KIND != bits::WHOLE {
+            return None;
+        }
+        let number = self.read_whole_number(record);
+        self.whole.get_mut(number).map(Arc::make_mut)
+    }
+
+    /// The events a user of `role` may see, each as `view` makes it: a thread as a response or
+    /// a push shows it. Packed records are copied as they are.
+    pub(crate) fn view_for(&self, role: Role, view: impl Fn(&Arc<Event>) -> Arc<Event>) -> Events {
+        let mut out = Events {
+            // The same bases and sender numbers, so that packed records read the same there.
+            senders: self.senders.clone(),
+            base_order: self.base_order,
+            base_time: self.base_time,
+            ..Events::new()
+        };
+        for i in 0..self.len() {
+            let Some(event) = self.at(i).filter(|e| e.visible_to(role)) else {
+                continue;
+            };
+            let Ok(at) = u32::try_from(out.bytes.len()) else {
+                break;
+            };
+            match event.kind {
+                KindRef::Whole(whole) => out.push_record(&view(whole), event.sender, at),
+                _ => {
+                    let start = self.starts.get(i).map_or(0, |&s| s as usize);
+                    let end = self
+                        .starts
+                        .get(i + 1)
+                        .map_or(self.bytes.len(), |&e| e as usize);
+                    if let Some(record) = self.bytes.get(start..end) {
+                        out.bytes.extend_from_slice(record);
+                        out.starts.push(at);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn read_whole_number(&self, record: &[u8]) -> usize {
+        let mut r = Reader::new(record);
+        let head = r.byte();
+        r.array::<16>();
+        r.varint();
+        r.varint();
+        if head & bits::SENDER != 0 {
+            r.varint();
+        }
+        if head & bits::CUSTOM_ID != 0 {
+            r.bytes();
+        }
+        usize::try_from(r.varint()).unwrap_or(usize::MAX)
+    }
+
+    /// Unpacks the head and fields of the record at the start of `record`.
+    #[inline]
+    fn read<'a>(&'a self, record: &'a [u8]) -> EventRef<'a> {
+        let mut r = Reader::new(record);
+        let head = r.byte();
+        let id = EventId::from_uuid(uuid::Uuid::from_bytes(r.array::<16>()));
+        let order = self.base_order.wrapping_add(r.varint());
+        let time = self.base_time.wrapping_add(varint::unzigzag(r.varint()));
+        let sender = if head & bits::SENDER != 0 {
+            usize::try_from(r.varint())
+                .ok()
+                .and_then(|n| self.senders.get(n))
+        } else {
+            None
+        };
+        let custom_id = (head & bits::CUSTOM_ID != 0).then(|| r.str());
+        let kind = match head & bits::KIND {
+            bits::MESSAGE => KindRef::Message(r.str()),
+            bits::ANNOTATION => KindRef::Annotation {
+                text: r.str(),
+                annotation_type: r.str(),
+            },
+            bits::SYSTEM_MESSAGE => KindRef::SystemMessage {
+                text: r.str(),
+                system_message_type: (head & bits::SYSTEM_MESSAGE_TYPE != 0).then(|| r.str()),
+            },
+            _ => {
+                let number = usize::try_from(r.varint()).unwrap_or(usize::MAX);
+                match self.whole.get(number) {
+                    Some(event) => KindRef::Whole(event),
+                    // Never written so; an empty message keeps this free of a panic path.
+                    None => KindRef::Message(""),
+                }
+            }
+        };
+        EventRef {
+            id,
+            order,
+            timestamp: Timestamp::from_unix_seconds(time),
+            recipients: if head & bits::AGENTS_ONLY != 0 {
+                Recipients::Agents
+            } else {
+                Recipients::All
+            },
+            sender,
+            custom_id,
+            kind,
+        }
+    }
+}
+
+/// The bytes of an event's texts, for sizing its record.
+fn text_len(kind: &EventKind) -> usize {
+    match kind {
+        EventKind::Message { text } => text.len(),
+        EventKind::Annotation {
+            text,
+            annotation_type,
+        } => text.len() + annotation_type.len(),
+        EventKind::SystemMessage {
+            text,
+            system_message_type,
+        } => text.len() + system_message_type.as_ref().map_or(0, String::len),
+        _ => 0,
+    }
+}
+
+/// A clone keeps the spare room of the original: a cloned license (a simulation's fork, a
+/// benchmark's reset) then grows like the original instead of reallocating every thread's
+/// buffer on its next event.
+impl Clone for Events {
+    fn clone(&self) -> Self {
+        let mut bytes = Vec::with_capacity(self.bytes.capacity());
+        bytes.extend_from_slice(&self.bytes);
+        let mut starts = Vec::with_capacity(self.starts.capacity());
+        starts.extend_from_slice(&self.starts);
+        Events {
+            bytes,
+            starts,
+            senders: self.senders.clone(),
+            whole: self.whole.clone(),
+            base_order: self.base_order,
+            base_time: self.base_time,
+        }
+    }
+}
+
+/// Equal when they hold the same events, however they are packed.
+impl PartialEq for Events {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.refs().zip(other.refs()).all(|(a, b)| a.same(&b))
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<Event> for Events {
+    fn from_iter<I: IntoIterator<Item = Event>>(iter: I) -> Self {
+        let mut events = Events::new();
+        events.extend(iter);
+        events
+    }
+}
+
+impl Extend<Event> for Events {
+    fn extend<I: IntoIterator<Item = Event>>(&mut self, iter: I) {
+        for event in iter {
+            let sender = event.author_id.clone();
+            self.push(&Arc::new(event), sender.as_ref());
+        }
+    }
+}
+
+impl From<Vec<Event>> for Events {
+    fn from(events: Vec<Event>) -> Self {
+        events.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a Events {
+    type Item = Event;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// The iterator of [`Events::iter`].
+#[derive(Clone)]
+pub struct Iter<'a> {
+    events: &'a Events,
+    range: std::ops::Range<usize>,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        self.range.next().and_then(|i| self.events.get(i))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.range.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Event> {
+        self.range.next_back().and_then(|i| self.events.get(i))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl fmt::Debug for Iter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter")
+            .field("remaining", &self.range.len())
+            .finish()
+    }
+}
+
+/// As a list of events, like a `Vec<Event>`.
+impl Serialize for Events {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Events {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Event>::deserialize(d).map(Events::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PropertyValue, RichMessage};
+
+    fn event(n: u8, kind: EventKind) -> Event {
+        Event {
+            id: EventId::from_uuid(uuid::Uuid::from_bytes([n; 16])),
+            custom_id: None,
+            order: 1_000 + u64::from(n),
+            author_id: Some(UserId::new("anna@example.com").expect("valid id")),
+            timestamp: Timestamp::from_unix_seconds(1_700_000_000 + i64::from(n)),
+            recipients: Recipients::All,
+            properties: Properties::new(),
+            kind,
+        }
+    }
+
+    fn every_kind() -> Vec<Event> {
+        let mut with_properties = event(5, EventKind::Message { text: "p".into() });
+        with_properties.properties.insert(
+            "rating".into(),
+            [("score".to_owned(), PropertyValue::Int(5))].into(),
+        );
+        let mut agents_only = event(6, EventKind::Message { text: "n".into() });
+        agents_only.recipients = Recipients::Agents;
+        agents_only.custom_id = Some("c-6".into());
+        let mut system = event(
+            3,
+            EventKind::SystemMessage {
+                text: "Anna joined".into(),
+                system_message_type: Some("agent_joined".into()),
+            },
+        );
+        system.author_id = None;
+        let mut untyped = event(
+            4,
+            EventKind::SystemMessage {
+                text: "hello".into(),
+                system_message_type: None,
+            },
+        );
+        untyped.author_id = None;
+        let mut early = event(9, EventKind::Message { text: "é".into() });
+        early.order = 3;
+        early.timestamp = Timestamp::from_unix_seconds(-5);
+        early.author_id = Some(UserId::new("jan").expect("valid id"));
+        vec![
+            event(1, EventKind::Message { text: "hi".into() }),
+            event(
+                2,
+                EventKind::Annotation {
+                    text: String::new(),
+                    annotation_type: "rating".into(),
+                },
+            ),
+            system,
+            untyped,
+            with_properties,
+            agents_only,
+            event(
+                7,
+                EventKind::RichMessage(RichMessage {
+                    template_id: "cards".into(),
+                    elements: Vec::new(),
+                }),
+            ),
+            early,
+        ]
+    }
+
+    #[test]
+    fn every_kind_unpacks_as_it_was_packed() {
+        let all = every_kind();
+        let events: Events = all.iter().cloned().collect();
+        assert_eq!(events.len(), all.len());
+        assert_eq!(events.to_vec(), all);
+        assert_eq!(events.iter().rev().collect::<Vec<_>>(), {
+            let mut r = all.clone();
+            r.reverse();
+            r
+        });
+        assert_eq!(events.last(), all.last().cloned());
+        assert_eq!(events.get(all.len()), None);
+        // Kept whole: the rich message and the event with properties.
+        assert_eq!(events.whole.len(), 2);
+    }
+
+    #[test]
+    fn equality_and_serde_go_by_the_events() {
+        let all = every_kind();
+        let events: Events = all.iter().cloned().collect();
+        assert_eq!(events, events.clone());
+        assert_ne!(events, all[..3].iter().cloned().collect::<Events>());
+        let json = serde_json::to_string(&events).expect("serializes");
+        assert_eq!(json, serde_json::to_string(&all).expect("serializes"));
+        let back: Events = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, events);
+    }
+
+    #[test]
+    fn a_system_message_keeps_its_sender_only_for_its_custom_id() {
+        let anna = UserId::new("anna@example.com").expect("valid id");
+        let mut system = event(
+            1,
+            EventKind::SystemMessage {
+                text: "note".into(),
+                system_message_type: None,
+            },
+        );
+        system.author_id = None;
+        let mut events = Events::new();
+        events.push(&Arc::new(system.clone()), Some(&anna));
+        system.custom_id = Some("x".into());
+        events.push(&Arc::new(system), Some(&anna));
+        let first = events.at(0).expect("stored");
+        let second = events.at(1).expect("stored");
+        assert_eq!((first.sender, first.author()), (None, None));
+        assert_eq!((second.sender, second.author()), (Some(&anna), None));
+        assert_eq!(events.get(1).expect("stored").author_id, None);
+    }
+
+    #[test]
+    fn views_leave_out_what_a_role_may_not_see() {
+        let events: Events = every_kind().into_iter().collect();
+        let customer = events.view_for(Role::Customer, Arc::clone);
+        assert_eq!(customer.len(), events.len() - 1);
+        assert!(customer.iter().all(|e| e.recipients == Recipients::All));
+        assert_eq!(events.view_for(Role::Agent, Arc::clone), events);
+    }
+
+    #[test]
+    fn a_message_takes_its_texts_and_a_few_bytes_more() {
+        let mut events = Events::new();
+        for n in 0..100u8 {
+            let mut e = event(
+                n,
+                EventKind::Message {
+                    text: "x".repeat(50),
+                },
+            );
+            e.custom_id = Some(format!("{n:020}"));
+            events.push(&Arc::new(e), Some(&UserId::new("jan").expect("valid id")));
+        }
+        let per_event = events.bytes.len() / 100;
+        assert!(per_event <= 16 + 50 + 20 + 8, "{per_event} bytes per event");
+    }
+}
