@@ -1431,7 +1431,7 @@ impl Expect {
                 "a customer acting on a chat that is not theirs",
             ),
             Actor::Agent(a) => {
-                if !w.agent_sees(a, &chat) {
+                if !w.agent_sees(a, chat) {
                     self.must_fail
                         .push("an agent acting on a chat outside its scopes");
                     return;
@@ -1802,7 +1802,7 @@ fn run_op(w: &mut World, op: &Op) -> Outcome {
             };
             x.chat_access(w, who, chat_id, right);
             if let Some(c) = w.engine.chat(&chat_id) {
-                let outside = list.iter().any(|&o| !w.agent_sees(o, &c));
+                let outside = list.iter().any(|&o| !w.agent_sees(o, c));
                 x.fail_if(outside, "joining an agent to a chat outside its scopes");
             }
             let ids: Vec<UserId> = list.iter().map(|&o| w.agents[o].clone()).collect();
@@ -1972,9 +1972,9 @@ fn run_op(w: &mut World, op: &Op) -> Outcome {
             x.chat_access(w, who, chat_id, Right::Meta);
             if let Some(c) = w.engine.chat(&chat_id) {
                 let nobody = match *to {
-                    TransferSpec::Agent(o) => !w.agent_sees(o, &c),
+                    TransferSpec::Agent(o) => !w.agent_sees(o, c),
                     TransferSpec::Group(g) => {
-                        !(0..4).any(|o| AGENTS[o].2 == g && w.agent_sees(o, &c))
+                        !(0..4).any(|o| AGENTS[o].2 == g && w.agent_sees(o, c))
                     }
                 };
                 x.fail_if(nobody, "a transfer to agents outside the chat's scopes");
@@ -2554,12 +2554,12 @@ fn check_agent_push(
         );
         if let PushKind::ChatScopesUpdated { .. } = &push.kind {
             assert!(
-                w.agent_sees(a, &chat),
+                w.agent_sees(a, chat),
                 "agent {u} told of a scope change to chat {chat_id} it no longer sees: {ctx:?}"
             );
         }
         assert!(
-            w.scope_sees(a, &chat) || members.contains(u) || told_of_removal,
+            w.scope_sees(a, chat) || members.contains(u) || told_of_removal,
             "agent {u} told about chat {chat_id} outside its scopes and not in it: {ctx:?}"
         );
     }
@@ -2601,7 +2601,6 @@ fn check_customer_push(w: &World, out: &Outcome, push: &Push, ctx: &dyn Debug) {
         } => {
             let chat = w.engine.chat(chat_id);
             let event = chat
-                .as_deref()
                 .and_then(|c| c.thread(thread_id))
                 .and_then(|t| t.events.iter().find(|e| e.id == *event_id))
                 .expect("a postback on a real event");
@@ -2706,7 +2705,7 @@ fn visible_chat<'w>(
 ) -> &'w Chat {
     let chat = w.engine.chat(&id).expect("a real chat");
     assert!(
-        w.sees(me, role, &chat),
+        w.sees(me, role, chat),
         "{role:?} {me} returned chat {id}, which it may not see: {ctx:?}"
     );
     chat
@@ -2724,8 +2723,8 @@ fn check_chat_properties(w: &World, role: Role, chat: &Chat, shown: &Properties,
 fn check_summary(w: &World, me: &UserId, role: Role, s: &ChatSummary, ctx: &dyn Debug) {
     let ctx = &(ctx, s.id);
     let chat = visible_chat(w, me, role, s.id, ctx);
-    check_chat_properties(w, role, &chat, &s.properties, ctx);
-    check_scopes_shown(role, &chat, &s.scopes, ctx);
+    check_chat_properties(w, role, chat, &s.properties, ctx);
+    check_scopes_shown(role, chat, &s.scopes, ctx);
     // The order counts only what the role may see: an agents-only note does not move a
     // customer's chat.
     let last = chat.last_thread().expect("a chat has a thread");
@@ -2800,8 +2799,8 @@ fn check_scopes_shown(role: Role, chat: &Chat, shown: &Scopes, ctx: &dyn Debug) 
 
 fn check_chat_threads(w: &World, me: &UserId, role: Role, r: &ChatThreads, ctx: &dyn Debug) {
     let chat = visible_chat(w, me, role, r.id, ctx);
-    check_chat_properties(w, role, &chat, &r.properties, ctx);
-    check_scopes_shown(role, &chat, &r.scopes, ctx);
+    check_chat_properties(w, role, chat, &r.properties, ctx);
+    check_scopes_shown(role, chat, &r.scopes, ctx);
     for shown in &r.threads {
         let stored = chat.thread(&shown.id).expect("a real thread");
         check_thread(w, role, stored, shown, ctx);
@@ -2845,7 +2844,7 @@ fn check_response(w: &World, out: &Outcome, ctx: &dyn Debug) {
     match resp {
         Resp::ChatThread(ct) => {
             let chat = visible_chat(w, me, role, ct.id, ctx);
-            check_chat_properties(w, role, &chat, &ct.properties, ctx);
+            check_chat_properties(w, role, chat, &ct.properties, ctx);
             let stored = chat.thread(&ct.thread.id).expect("a real thread");
             check_thread(w, role, stored, &ct.thread, ctx);
         }
@@ -2952,8 +2951,8 @@ fn check_response(w: &World, out: &Outcome, ctx: &dyn Debug) {
 fn check_archive(w: &World, me: &UserId, ct: &ChatThread, ctx: &dyn Debug) -> (ChatId, Thread) {
     let ctx = &(ctx, "archive", ct.id, ct.thread.id);
     let chat = visible_chat(w, me, Role::Agent, ct.id, ctx);
-    check_chat_properties(w, Role::Agent, &chat, &ct.properties, ctx);
-    check_scopes_shown(Role::Agent, &chat, &ct.scopes, ctx);
+    check_chat_properties(w, Role::Agent, chat, &ct.properties, ctx);
+    check_scopes_shown(Role::Agent, chat, &ct.scopes, ctx);
     let stored = chat
         .thread(&ct.thread.id)
         .unwrap_or_else(|| panic!("an archive of a thread not in its chat: {ctx:?}"));
@@ -3165,7 +3164,7 @@ type ThreadAnswers = Vec<(
 fn check_threads(w: &World, me: &UserId, role: Role, answers: ThreadAnswers, ctx: &dyn Debug) {
     for (chat_id, threads, summary) in answers {
         let chat = w.engine.chat(&chat_id).expect("a touched chat exists");
-        let sees = w.sees(me, role, &chat);
+        let sees = w.sees(me, role, chat);
         let ctx = &(ctx, chat_id);
         assert_eq!(
             threads.is_ok(),

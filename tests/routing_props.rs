@@ -563,7 +563,6 @@ impl World {
             Who::AssigneeOr(i) => self
                 .engine
                 .chat(&chat)
-                .as_deref()
                 .and_then(|c| c.routing.assignee.as_ref())
                 .and_then(|a| self.agents.iter().position(|x| x == a))
                 .unwrap_or(i),
@@ -588,10 +587,7 @@ impl World {
     }
 
     fn is_active(&self, chat: ChatId) -> bool {
-        self.engine
-            .chat(&chat)
-            .as_deref()
-            .is_some_and(Chat::is_active)
+        self.engine.chat(&chat).is_some_and(Chat::is_active)
     }
 
     /// Runs one operation at `now`; `None` when it has nothing to act on.
@@ -971,7 +967,7 @@ impl World {
                 chat.id
             );
             let looked = chat.last_seen.get(x).copied();
-            for m in customer_events(&chat, t) {
+            for m in customer_events(chat, t) {
                 ensure!(
                     now - m.timestamp.max(assigned_at) < config.unseen_timeout
                         || looked.is_some_and(|l| l >= m.timestamp)
@@ -1002,7 +998,7 @@ impl World {
                 for a in e.agents() {
                     ensure!(
                         declined_by.contains(&a.id)
-                            || !(is_available(e, &a.id) && agent_may_see(a, &chat)),
+                            || !(is_available(e, &a.id) && agent_may_see(a, chat)),
                         "chat {id} waits in the queue while {} could take it ({:?}); scopes {:?}, agents {:?}",
                         a.name,
                         e.agent_status(&a.id),
@@ -1090,7 +1086,7 @@ impl World {
 
         for chat in e.chats() {
             let before_chat = pre.chat(&chat.id);
-            let before = before_chat.as_deref();
+            let before = before_chat;
             // A chat that changed hands went to an agent who is online and accepting.
             if let Some(a) = &chat.routing.assignee {
                 if before.and_then(|c| c.routing.assignee.as_ref()) != Some(a) {
@@ -1279,7 +1275,7 @@ impl World {
         let e = &self.engine;
         let chat = e.chat(&id).expect("routed chat");
         let pre_chat = pre.chat(&id);
-        let members: &[UserId] = pre_chat.as_deref().map_or(&[], |c| &c.agent_ids);
+        let members: &[UserId] = pre_chat.map_or(&[], |c| &c.agent_ids);
         let eligible: Vec<usize> = (0..self.agents.len())
             .filter(|&i| {
                 let a = pre.agent(&self.agents[i]).expect("known agent");

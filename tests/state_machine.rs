@@ -250,7 +250,6 @@ impl Cast {
         let thread_id = self.thread(e, chat, thread_ref);
         let event_id = e
             .chat(&chat)
-            .as_deref()
             .and_then(|c| c.thread(&thread_id))
             .filter(|t| !t.events.is_empty())
             .zip(event)
@@ -475,7 +474,7 @@ fn admitted(e: &Engine, user: &UserId, role: Role, now: Timestamp) -> bool {
 
 /// Admitted, and the chat exists and is visible to the requester.
 fn may_act_on(e: &Engine, user: &UserId, role: Role, now: Timestamp, chat: ChatId) -> bool {
-    admitted(e, user, role, now) && e.chat(&chat).is_some_and(|c| may_see(e, user, role, &c))
+    admitted(e, user, role, now) && e.chat(&chat).is_some_and(|c| may_see(e, user, role, c))
 }
 
 fn max_order(e: &Engine) -> u64 {
@@ -742,10 +741,7 @@ fn run_op(w: &mut World, op: &Op, t: Timestamp, eff: Timestamp, before: &Engine)
                     .as_customer(&id, t)
                     .and_then(|mut api| api.close_thread(chat_id)),
             };
-            let active = before
-                .chat(&chat_id)
-                .as_deref()
-                .is_some_and(Chat::is_active);
+            let active = before.chat(&chat_id).is_some_and(Chat::is_active);
             expect_ok(
                 "close_thread",
                 may_act_on(before, &id, role, eff, chat_id) && active,
@@ -782,7 +778,7 @@ fn run_op(w: &mut World, op: &Op, t: Timestamp, eff: Timestamp, before: &Engine)
             let each_ok = before.chat(&chat_id).is_some_and(|c| {
                 joining
                     .iter()
-                    .all(|a| !c.agent_ids.contains(a) && agent_may_see(before, a, &c))
+                    .all(|a| !c.agent_ids.contains(a) && agent_may_see(before, a, c))
             });
             expect_ok(
                 "join_chat",
@@ -960,7 +956,6 @@ fn run_op(w: &mut World, op: &Op, t: Timestamp, eff: Timestamp, before: &Engine)
             };
             let target_ok = before
                 .chat(&chat_id)
-                .as_deref()
                 .and_then(|c| c.thread(&thread_id))
                 .and_then(|t| t.events.iter().find(|e| e.id == event_id))
                 .is_some_and(|e| {
@@ -1127,7 +1122,7 @@ fn run_op(w: &mut World, op: &Op, t: Timestamp, eff: Timestamp, before: &Engine)
                 let active: BTreeSet<ChatId> = before
                     .customer_chats(&id)
                     .iter()
-                    .filter(|c| before.chat(c).as_deref().is_some_and(Chat::is_active))
+                    .filter(|c| before.chat(c).is_some_and(Chat::is_active))
                     .copied()
                     .collect();
                 let told: BTreeSet<ChatId> =
@@ -1263,13 +1258,13 @@ fn run_query(
                         );
                         assert_eq!(
                             thread.events.len(),
-                            customer_visible_events(&chat, thread.id)
+                            customer_visible_events(chat, thread.id)
                         );
                     }
                     for s in &ct.threads_summary {
                         assert_eq!(
                             s.total_events,
-                            customer_visible_events(&chat, s.id),
+                            customer_visible_events(chat, s.id),
                             "get_chat_threads counts agents-only events for a customer"
                         );
                     }
@@ -1312,7 +1307,7 @@ fn run_query(
                 assert_eq!(s.total_threads, chat.threads.len());
                 for ts in &s.threads_summary {
                     let expected = match role {
-                        Role::Customer => customer_visible_events(&chat, ts.id),
+                        Role::Customer => customer_visible_events(chat, ts.id),
                         Role::Agent => chat.thread(&ts.id).map_or(0, |t| t.events.len()),
                     };
                     assert_eq!(
@@ -1602,7 +1597,6 @@ fn check_push(before: &Engine, after: &Engine, eff: Timestamp, push: &Push) {
         {
             let chat = after.chat(chat_id);
             let event = chat
-                .as_deref()
                 .and_then(|c| c.thread(thread_id))
                 .and_then(|t| t.events.iter().find(|e| e.id == *event_id))
                 .expect("a postback on a real event");
@@ -1623,7 +1617,7 @@ fn check_push(before: &Engine, after: &Engine, eff: Timestamp, push: &Push) {
             };
             for u in &push.to {
                 assert!(
-                    agent_may_see(after, u, &chat) || was_in(u),
+                    agent_may_see(after, u, chat) || was_in(u),
                     "agent {u} told about chat {chat_id} outside its scopes: {push:?}"
                 );
             }

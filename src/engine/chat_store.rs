@@ -206,7 +206,7 @@ mod tests {
         }
         assert!(store.get(n).is_none());
         assert_eq!(
-            store.iter().rev().next().map(|c| c.id),
+            store.iter().next_back().map(|c| c.id),
             store.get(n - 1).map(|c| c.id)
         );
         assert!(store == store.clone());

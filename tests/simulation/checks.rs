@@ -109,7 +109,7 @@ pub fn invariants(e: &Engine, t: &mut Tracker, g: Guarantees, full: bool) {
                 );
             }
         }
-        chat_invariants(&chat, now, &mut scan);
+        chat_invariants(chat, now, &mut scan);
     }
 
     // Orders are unique across the license, and a step's new items come after everything older.
@@ -393,7 +393,7 @@ fn routing_invariants(e: &Engine, g: Guarantees, t: &mut Tracker) {
                 let s = e.agent_status(&a.id).expect("status");
                 assert!(
                     chat.routing.declined_by.contains(&a.id)
-                        || !(s.is_available() && agent_may_see(a, &chat)),
+                        || !(s.is_available() && agent_may_see(a, chat)),
                     "chat {id} waits in the queue while {} could take it ({s:?}); scopes {:?}, \
                      agents {:?}",
                     a.id,
@@ -555,8 +555,7 @@ fn refers_to_real_things(after: &Engine, push: &Push) {
             .unwrap_or_else(|| panic!("a push about unknown chat {id}: {push:?}"))
     });
     let thread = |id: &ThreadId| {
-        chat.as_deref()
-            .and_then(|c| c.thread(id))
+        chat.and_then(|c| c.thread(id))
             .unwrap_or_else(|| panic!("a push about unknown thread {id}: {push:?}"))
     };
     match &push.kind {
@@ -616,7 +615,7 @@ fn initial_members(before: &Before<'_>, chat_id: ChatId, ctx: &PushCtx) -> BTree
         Before::Members(_) => None,
     };
     let agents = match before {
-        Before::Engine(_) => chat.as_deref().map(|c| c.agent_ids.as_slice()),
+        Before::Engine(_) => chat.map(|c| c.agent_ids.as_slice()),
         Before::Members(m) => m.get(&chat_id).map(Vec::as_slice),
     };
     match agents {
@@ -641,12 +640,12 @@ fn agent_push(after: &Engine, push: &Push, chat_id: ChatId, members: &BTreeSet<U
         );
         if let PushKind::ChatScopesUpdated { .. } = &push.kind {
             assert!(
-                agent_may_see(agent, &chat),
+                agent_may_see(agent, chat),
                 "agent {u} told of a scope change to chat {chat_id} it no longer sees: {push:?}"
             );
         }
         assert!(
-            scope_sees(agent, &chat) || members.contains(u) || told_of_removal,
+            scope_sees(agent, chat) || members.contains(u) || told_of_removal,
             "agent {u} told about chat {chat_id}, outside its scopes and not in it: {push:?}"
         );
     }
@@ -700,7 +699,6 @@ fn customer_push(after: &Engine, push: &Push, ctx: &PushCtx) {
         } => {
             let chat = after.chat(chat_id);
             let event = chat
-                .as_deref()
                 .and_then(|c| c.thread(thread_id))
                 .and_then(|t| t.events.iter().find(|e| e.id == *event_id))
                 .expect("a postback on a real event");
@@ -813,7 +811,7 @@ pub fn shown_event(e: &Engine, role: Role, ev: &Event, ctx: &dyn std::fmt::Debug
 pub fn shown_summary(e: &Engine, me: &UserId, role: Role, s: &ChatSummary) {
     let chat = e.chat(&s.id).expect("a summary of a real chat");
     assert!(
-        may_see(e, me, role, &chat),
+        may_see(e, me, role, chat),
         "{me} shown a summary of chat {}, which it may not see",
         s.id
     );

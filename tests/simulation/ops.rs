@@ -360,7 +360,6 @@ impl Sim {
         let event = self
             .engine
             .chat(&chat)
-            .as_deref()
             .and_then(|c| c.thread(&thread))
             .and_then(|t| self.rng.pick(&t.events.to_vec()).map(|e| e.id))
             .unwrap_or_else(|| EventId::from_uuid(random_uuid(&mut self.rng)));

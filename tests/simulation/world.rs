@@ -922,7 +922,7 @@ impl Sim {
         let seq0 = self.engine.journal_seq();
         let role = Role::Customer;
         let mine =
-            |e: &Engine, chat: &ChatId| e.chat(chat).is_some_and(|c| may_see(e, who, role, &c));
+            |e: &Engine, chat: &ChatId| e.chat(chat).is_some_and(|c| may_see(e, who, role, c));
         let ok = {
             let api = match self.engine.as_customer(who, at) {
                 Ok(api) => api,
@@ -1175,7 +1175,7 @@ impl Sim {
         let seq0 = self.engine.journal_seq();
         let role = Role::Agent;
         let sees =
-            |e: &Engine, chat: &ChatId| e.chat(chat).is_some_and(|c| may_see(e, who, role, &c));
+            |e: &Engine, chat: &ChatId| e.chat(chat).is_some_and(|c| may_see(e, who, role, c));
         let ok = {
             let api = match self.engine.as_agent(who, at) {
                 Ok(api) => api,
@@ -1457,9 +1457,7 @@ impl Sim {
                         assert_eq!(to, a, "transferred to another agent");
                     }
                     let before_chat = before.chat(chat);
-                    let from = before_chat
-                        .as_deref()
-                        .and_then(|c| c.routing.assignee.as_ref());
+                    let from = before_chat.and_then(|c| c.routing.assignee.as_ref());
                     if let Some(from) = from.filter(|f| *f != to) {
                         assert!(
                             !c.agent_ids.contains(from),
@@ -1762,9 +1760,7 @@ impl Sim {
         if ok {
             let c = self.engine.chat(&chat).expect("exists");
             let before_chat = before.chat(&chat);
-            let old_assignee = before_chat
-                .as_deref()
-                .and_then(|c| c.routing.assignee.as_ref());
+            let old_assignee = before_chat.and_then(|c| c.routing.assignee.as_ref());
             for a in agents {
                 let given_back = !joined
                     && c.routing.assignee.as_ref() == Some(a)
@@ -1803,7 +1799,6 @@ impl Sim {
         if ok {
             let whole = self.engine.chat(&chat);
             let ev = whole
-                .as_deref()
                 .and_then(|c| c.thread(&thread))
                 .and_then(|t| t.events.iter().find(|e| e.id == event))
                 .expect("the event exists");
@@ -1853,7 +1848,7 @@ impl Sim {
         if ok {
             if role == Role::Agent {
                 let whole = self.engine.chat(&chat);
-                let t = whole.as_deref().and_then(|c| c.threads.last());
+                let t = whole.and_then(|c| c.threads.last());
                 let last = t.and_then(|t| t.events.last()).map(|e| e.kind);
                 let last = last.as_ref();
                 assert!(
@@ -1893,7 +1888,6 @@ impl Sim {
         let stored = self
             .engine
             .chat(&chat)
-            .as_deref()
             .and_then(|c| c.last_seen.get(who).copied());
         assert_eq!(
             stored,
