@@ -57,5 +57,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:.1} ns/send ({chats} chats, journal {journal:?}, {mix:?})",
         last.as_nanos() as f64 / sends.max(1) as f64
     );
+    // Under a profiler, the engine's drop at the end would take a good share of the samples.
+    if std::env::var_os("CHATIO_NO_DROP").is_some() {
+        std::process::exit(0);
+    }
     Ok(())
 }

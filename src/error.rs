@@ -64,7 +64,8 @@ pub enum Error {
     /// No chat has this id.
     #[error("chat {0} not found")]
     ChatNotFound(ChatId),
-    /// The chat cannot take more events: its thread holds 4 GiB of them, or the chat 2^32.
+    /// The chat cannot take more events with a `custom_id`: it holds 2^32 events, the most its
+    /// index numbers.
     #[error("chat {chat_id} is full: {reason}")]
     ChatFull {
         /// The chat.

@@ -11,6 +11,13 @@ pub(crate) fn put(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
+/// How many bytes [`put`] writes for `value`.
+#[inline]
+pub(crate) fn len(value: u64) -> usize {
+    // Seven bits a byte; zero still takes one.
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Appends `bytes` behind their length as a varint.
 #[inline]
 pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -107,7 +114,9 @@ mod tests {
         let mut out = Vec::new();
         let values = [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX];
         for v in values {
+            let before = out.len();
             put(&mut out, v);
+            assert_eq!(out.len() - before, len(v), "{v}");
         }
         for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
             put(&mut out, zigzag(v));

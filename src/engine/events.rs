@@ -43,21 +43,9 @@ impl Target {
     }
 }
 
-/// Whether the chat can take `event` at `target`: a thread's events take at most 4 GiB, and
-/// the `custom_id` index numbers at most 2^32 events of a chat.
-fn check_room(chat: &Chat, target: Target, event: &NewEvent) -> Result<(), Error> {
-    let fits = match target {
-        Target::Thread(i) => chat.threads[i]
-            .events
-            .has_room(event.custom_id.as_deref(), &event.kind),
-        Target::NewThread => true,
-    };
-    if !fits {
-        return Err(Error::ChatFull {
-            chat_id: chat.id,
-            reason: "its thread holds 4 GiB of events; close it to start another",
-        });
-    }
+/// Whether the chat can take `event`: the `custom_id` index numbers at most 2^32 events of a
+/// chat.
+fn check_room(chat: &Chat, event: &NewEvent) -> Result<(), Error> {
     if event.custom_id.is_some() && chat.event_count() >= u32::MAX as usize {
         return Err(Error::ChatFull {
             chat_id: chat.id,
@@ -166,7 +154,7 @@ impl Engine {
             None => None,
         };
         let target = Target::of(chat, &event.kind);
-        check_room(chat, target, &event)?;
+        check_room(chat, &event)?;
 
         self.commit(req);
         let (thread, started) = match target {

@@ -53,10 +53,8 @@ mod bits {
 /// ```
 #[derive(Default)]
 pub struct Events {
-    /// The records, back to back.
-    bytes: Vec<u8>,
-    /// Where each record starts in `bytes`.
-    starts: Vec<u32>,
+    /// One packed record per event, each in an allocation of its own (see [`Events::push`]).
+    records: Vec<Box<[u8]>>,
     /// Who sent the events, numbered in order of first appearance.
     senders: Vec<UserId>,
     /// The events that are not packed field by field.
@@ -65,9 +63,6 @@ pub struct Events {
     base_order: u64,
     base_time: i64,
 }
-
-/// The largest buffer a thread's events may take: record starts are 32-bit.
-const MAX_BYTES: usize = u32::MAX as usize;
 
 /// A packed event, borrowed: what the engine reads of stored events without unpacking them.
 #[derive(Clone, Copy, Debug)]
@@ -251,8 +246,7 @@ impl Events {
     /// No events.
     pub const fn new() -> Self {
         Events {
-            bytes: Vec::new(),
-            starts: Vec::new(),
+            records: Vec::new(),
             senders: Vec::new(),
             whole: Vec::new(),
             base_order: 0,
@@ -262,12 +256,12 @@ impl Events {
 
     /// The number of events.
     pub fn len(&self) -> usize {
-        self.starts.len()
+        self.records.len()
     }
 
     /// True if there are none.
     pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
+        self.records.is_empty()
     }
 
     /// The event at `index`, unpacked.
@@ -301,42 +295,34 @@ impl Events {
     /// The event at `index`, borrowed.
     #[inline]
     pub(crate) fn at(&self, index: usize) -> Option<EventRef<'_>> {
-        let start = *self.starts.get(index)? as usize;
-        Some(self.read(self.bytes.get(start..).unwrap_or_default()))
+        self.records.get(index).map(|record| self.read(record))
     }
 
     /// The events, borrowed, in order.
     pub(crate) fn refs(&self) -> impl DoubleEndedIterator<Item = EventRef<'_>> + ExactSizeIterator {
-        self.starts
-            .iter()
-            .map(move |&start| self.read(self.bytes.get(start as usize..).unwrap_or_default()))
-    }
-
-    /// Whether an event with this `custom_id` and `kind` still fits. The engine asks before it
-    /// changes anything, so that a full thread refuses the event instead of losing it.
-    pub(crate) fn has_room(&self, custom_id: Option<&str>, kind: &EventKind) -> bool {
-        let estimate = 64 + custom_id.map_or(0, str::len) + text_len(kind);
-        self.bytes.len().saturating_add(estimate) <= MAX_BYTES
+        self.records.iter().map(move |record| self.read(record))
     }
 
     /// Appends an event. `sender` is who sent it (for a system message, which has no author,
     /// the agent who sent it, if any).
+    ///
+    /// Each record gets an allocation of its own, the size of the record. One buffer per
+    /// thread would save the allocation, but the sends of a license go to chats in no order,
+    /// so each would write to its own thread's end of buffer, a line no other send has touched
+    /// lately: a cache miss per send, and the atomic reference counts of the send's pushes
+    /// then wait for it (it doubled the send's time in a license of 1 000 chats). Allocations
+    /// made one after the other come from one place in the allocator, so the records of
+    /// successive sends, whatever their chats, are written side by side.
     pub(crate) fn push(&mut self, event: &Arc<Event>, sender: Option<&UserId>) {
-        let start = self.bytes.len();
-        let Ok(start32) = u32::try_from(start) else {
-            // `has_room` keeps the engine from coming here; a host that builds threads by hand
-            // past 4 GiB loses the event rather than the process.
-            return;
-        };
-        if self.starts.is_empty() {
+        if self.records.is_empty() {
             self.base_order = event.order;
             self.base_time = event.timestamp.unix_seconds();
         }
-        self.push_record(event, sender, start32);
+        self.push_record(event, sender);
     }
 
     /// [`push`](Self::push) on bases already set.
-    fn push_record(&mut self, event: &Arc<Event>, sender: Option<&UserId>, start32: u32) {
+    fn push_record(&mut self, event: &Arc<Event>, sender: Option<&UserId>) {
         let packed = match &event.kind {
             EventKind::Message { .. }
             | EventKind::Annotation { .. }
@@ -349,6 +335,14 @@ impl Events {
             EventKind::SystemMessage { .. } => sender,
             _ => event.author_id.as_ref(),
         };
+        let sender_number = sender.map(|sender| match self.senders.iter().position(|s| s == sender) {
+            Some(n) => n,
+            None => {
+                self.senders.reserve_exact(1);
+                self.senders.push(sender.clone());
+                self.senders.len() - 1
+            }
+        });
         let mut head = match event.recipients {
             Recipients::All => 0,
             Recipients::Agents => bits::AGENTS_ONLY,
@@ -369,81 +363,67 @@ impl Events {
             } => bits::SYSTEM_MESSAGE | bits::SYSTEM_MESSAGE_TYPE,
             _ => bits::SYSTEM_MESSAGE,
         };
-        let needed = 48 + event.custom_id.as_ref().map_or(0, String::len) + text_len(&event.kind);
-        self.reserve(needed);
-        let out = &mut self.bytes;
+        let order = event.order.wrapping_sub(self.base_order);
+        let time = varint::zigzag(event.timestamp.unix_seconds().wrapping_sub(self.base_time));
+        let whole = self.whole.len() as u64;
+
+        // Sized first, so that the record is written once into an allocation of its size.
+        let strings = |f: &mut dyn FnMut(&[u8])| {
+            if let Some(custom_id) = &event.custom_id {
+                f(custom_id.as_bytes());
+            }
+            match &event.kind {
+                _ if !packed => {}
+                EventKind::Message { text } => f(text.as_bytes()),
+                EventKind::Annotation {
+                    text,
+                    annotation_type,
+                } => {
+                    f(text.as_bytes());
+                    f(annotation_type.as_bytes());
+                }
+                EventKind::SystemMessage {
+                    text,
+                    system_message_type,
+                } => {
+                    f(text.as_bytes());
+                    if let Some(t) = system_message_type {
+                        f(t.as_bytes());
+                    }
+                }
+                _ => {}
+            }
+        };
+        let mut len = 1 + 16 + varint::len(order) + varint::len(time);
+        len += sender_number.map_or(0, |n| varint::len(n as u64));
+        if !packed {
+            len += varint::len(whole);
+        }
+        strings(&mut |bytes| len += varint::len(bytes.len() as u64) + bytes.len());
+
+        let mut out = Vec::with_capacity(len);
         out.push(head);
         out.extend_from_slice(event.id.as_uuid().as_bytes());
-        varint::put(out, event.order.wrapping_sub(self.base_order));
-        let time = event.timestamp.unix_seconds().wrapping_sub(self.base_time);
-        varint::put(out, varint::zigzag(time));
-        if let Some(sender) = sender {
-            let number = match self.senders.iter().position(|s| s == sender) {
-                Some(n) => n,
-                None => {
-                    self.senders.reserve_exact(1);
-                    self.senders.push(sender.clone());
-                    self.senders.len() - 1
-                }
-            };
-            varint::put(&mut self.bytes, number as u64);
+        varint::put(&mut out, order);
+        varint::put(&mut out, time);
+        if let Some(n) = sender_number {
+            varint::put(&mut out, n as u64);
         }
-        let out = &mut self.bytes;
-        if let Some(custom_id) = &event.custom_id {
-            varint::put_bytes(out, custom_id.as_bytes());
+        strings(&mut |bytes| varint::put_bytes(&mut out, bytes));
+        if !packed {
+            varint::put(&mut out, whole);
+            self.whole.push(Arc::clone(event));
         }
-        match &event.kind {
-            _ if !packed => {
-                varint::put(out, self.whole.len() as u64);
-                self.whole.push(Arc::clone(event));
-            }
-            EventKind::Message { text } => varint::put_bytes(out, text.as_bytes()),
-            EventKind::Annotation {
-                text,
-                annotation_type,
-            } => {
-                varint::put_bytes(out, text.as_bytes());
-                varint::put_bytes(out, annotation_type.as_bytes());
-            }
-            EventKind::SystemMessage {
-                text,
-                system_message_type,
-            } => {
-                varint::put_bytes(out, text.as_bytes());
-                if let Some(t) = system_message_type {
-                    varint::put_bytes(out, t.as_bytes());
-                }
-            }
-            _ => {}
+        if self.records.len() == self.records.capacity() {
+            // By half, not doubling: the list lives as long as the license.
+            self.records.reserve_exact((self.records.len() / 2).max(4));
         }
-        if self.starts.len() == self.starts.capacity() {
-            let more = (self.starts.len() / 2).max(4);
-            self.starts.reserve_exact(more);
-        }
-        self.starts.push(start32);
-    }
-
-    /// Room for `needed` more bytes, growing by half rather than doubling: a thread's buffer
-    /// lives as long as the license, and doubling would leave a third of it empty on average.
-    #[inline]
-    fn reserve(&mut self, needed: usize) {
-        let free = self.bytes.capacity() - self.bytes.len();
-        if free < needed {
-            let grow = (self.bytes.len() / 2).max(needed).max(128);
-            self.bytes.reserve_exact(grow);
-        }
-    }
-
-    /// The spare room in the buffer, in bytes.
-    #[cfg(test)]
-    pub(crate) fn spare(&self) -> usize {
-        self.bytes.capacity() - self.bytes.len()
+        self.records.push(out.into_boxed_slice());
     }
 
     /// Gives back the spare room: for a thread that was closed, which takes few events more.
     pub(crate) fn shrink_to_fit(&mut self) {
-        self.bytes.shrink_to_fit();
-        self.starts.shrink_to_fit();
+        self.records.shrink_to_fit();
         self.senders.shrink_to_fit();
         self.whole.shrink_to_fit();
     }
@@ -473,8 +453,7 @@ impl Events {
     /// The event at `index` for changing in place (a rich message's buttons), if it is kept
     /// whole.
     pub(crate) fn whole_mut(&mut self, index: usize) -> Option<&mut Event> {
-        let start = *self.starts.get(index)? as usize;
-        let record = self.bytes.get(start..)?;
+        let record = self.records.get(index)?;
         let head = *record.first()?;
         if head & bits::KIND != bits::WHOLE {
             return None;
@@ -493,26 +472,14 @@ impl Events {
             base_time: self.base_time,
             ..Events::new()
         };
-        for i in 0..self.len() {
-            let Some(event) = self.at(i).filter(|e| e.visible_to(role)) else {
+        for record in &self.records {
+            let event = self.read(record);
+            if !event.visible_to(role) {
                 continue;
-            };
-            let Ok(at) = u32::try_from(out.bytes.len()) else {
-                break;
-            };
+            }
             match event.kind {
-                KindRef::Whole(whole) => out.push_record(&view(whole), event.sender, at),
-                _ => {
-                    let start = self.starts.get(i).map_or(0, |&s| s as usize);
-                    let end = self
-                        .starts
-                        .get(i + 1)
-                        .map_or(self.bytes.len(), |&e| e as usize);
-                    if let Some(record) = self.bytes.get(start..end) {
-                        out.bytes.extend_from_slice(record);
-                        out.starts.push(at);
-                    }
-                }
+                KindRef::Whole(whole) => out.push_record(&view(whole), event.sender),
+                _ => out.records.push(record.clone()),
             }
         }
         out
@@ -584,34 +551,15 @@ impl Events {
     }
 }
 
-/// The bytes of an event's texts, for sizing its record.
-fn text_len(kind: &EventKind) -> usize {
-    match kind {
-        EventKind::Message { text } => text.len(),
-        EventKind::Annotation {
-            text,
-            annotation_type,
-        } => text.len() + annotation_type.len(),
-        EventKind::SystemMessage {
-            text,
-            system_message_type,
-        } => text.len() + system_message_type.as_ref().map_or(0, String::len),
-        _ => 0,
-    }
-}
-
 /// A clone keeps the spare room of the original: a cloned license (a simulation's fork, a
 /// benchmark's reset) then grows like the original instead of reallocating every thread's
-/// buffer on its next event.
+/// list on its next event.
 impl Clone for Events {
     fn clone(&self) -> Self {
-        let mut bytes = Vec::with_capacity(self.bytes.capacity());
-        bytes.extend_from_slice(&self.bytes);
-        let mut starts = Vec::with_capacity(self.starts.capacity());
-        starts.extend_from_slice(&self.starts);
+        let mut records = Vec::with_capacity(self.records.capacity());
+        records.extend(self.records.iter().cloned());
         Events {
-            bytes,
-            starts,
+            records,
             senders: self.senders.clone(),
             whole: self.whole.clone(),
             base_order: self.base_order,
@@ -857,7 +805,7 @@ mod tests {
             e.custom_id = Some(format!("{n:020}"));
             events.push(&Arc::new(e), Some(&UserId::new("jan").expect("valid id")));
         }
-        let per_event = events.bytes.len() / 100;
+        let per_event = events.records.iter().map(|r| r.len()).sum::<usize>() / 100;
         assert!(per_event <= 16 + 50 + 20 + 8, "{per_event} bytes per event");
     }
 }
