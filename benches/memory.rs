@@ -5,9 +5,10 @@
 //! The license is the realistic one of `benches/send_event_real.rs`: the automatic router, 100
 //! agents online, one chat in ten scoped to a group. Then:
 //!
-//! 1. 100 000 customers each start a chat with a first message (with a `custom_id`): the bytes
-//!    kept per chat, its customer, first thread and first message included;
-//! 2. 20 further 50-byte messages go into each chat, customer and agent alternating, each with a
+//! 1. 100 000 customers are created: the bytes kept per customer;
+//! 2. each starts a chat with a first message (with a `custom_id`): the bytes kept per chat, its
+//!    first thread and first message included;
+//! 3. 20 further 50-byte messages go into each chat, customer and agent alternating, each with a
 //!    `custom_id` of 20 bytes: the bytes kept per further message, its text, its `custom_id`
 //!    and its entry in the chat's `custom_id` index included.
 //!
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use chatio::journal::JournalMode;
 use chatio::{NewEvent, Role, Timestamp};
 
-use send_mix::{License, Mix};
+use send_mix::Mix;
 
 /// Live bytes: the sum of the sizes of the allocations not yet freed.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -74,17 +75,21 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(100_000);
 
-    // The license with its agents and router, but no chat yet, is the baseline: build it with
-    // one chat and count from there.
+    // The license with its agents and router is the baseline; customers, then chats, then
+    // messages are counted from there.
+    let (mut engine, _agents) = send_mix::license_without_chats(Mix::Real, chats);
+    engine.set_journal_mode(JournalMode::Output);
+    drop(engine.take_journal());
     let base = live();
-    let license = License::new(Mix::Real, chats, JournalMode::Output);
-    let mut engine = license.engine;
-    let picks = license.picks;
-    drop(picks);
+    let customers = send_mix::add_customers(&mut engine, chats);
+    // A host call's record waits in the engine until the next output; not the customer's.
+    drop(engine.take_journal());
+    let after_customers = live();
+    let chat_ids = send_mix::start_chats(&mut engine, Mix::Real, &customers);
+    drop(engine.take_journal());
     let after_chats = live();
 
     // The senders of each chat, from the chats themselves.
-    let chat_ids: Vec<_> = engine.chats().iter().map(|c| c.id).collect();
     let senders: Vec<_> = chat_ids
         .iter()
         .map(|id| {
@@ -126,10 +131,12 @@ fn main() {
     }
     let after_messages = live();
 
-    let per_chat = (after_chats - base) as f64 / chats as f64;
+    let per_customer = (after_customers - base) as f64 / chats as f64;
+    let per_chat = (after_chats - after_customers) as f64 / chats as f64;
     let per_message = (after_messages - before_messages) as f64 / (chats * MESSAGES) as f64;
+    println!("memory/{chats} chats: {per_customer:.0} bytes per customer");
     println!(
-        "memory/{chats} chats: {per_chat:.0} bytes per chat (its customer, first thread and first message included)"
+        "memory/{chats} chats: {per_chat:.0} bytes per chat (its first thread and first message included)"
     );
     println!(
         "memory/{chats} chats: {per_message:.0} bytes per further 50-byte message with a 20-byte custom_id"

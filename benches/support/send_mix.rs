@@ -115,63 +115,80 @@ fn agent_id(i: usize) -> UserId {
     UserId::new(&format!("agent{i:03}@example.com")).expect("valid user id")
 }
 
+/// The license of `mix` with its agents (and router) but no customer yet; for `Mix::Real` the
+/// agents have slots for twice `chats`.
+pub fn license_without_chats(mix: Mix, chats: usize) -> (Engine, Vec<UserId>) {
+    let mut engine = Engine::new(EngineConfig::with_seed(0x5eed));
+    let t0 = Timestamp::from_unix_seconds(T0);
+    let agents = match mix {
+        Mix::Narrow => {
+            let agent = narrow_agent();
+            engine
+                .add_agent(Agent::new(agent.clone(), "Agent"))
+                .expect("agent added");
+            vec![agent]
+        }
+        Mix::Real => {
+            engine.set_router(std::sync::Arc::new(AutomaticRouter::default()));
+            let slots = (2 * chats).div_ceil(AGENTS) as u32;
+            let ids: Vec<UserId> = (0..AGENTS).map(agent_id).collect();
+            for (i, id) in ids.iter().enumerate() {
+                let mut agent = Agent::new(id.clone(), format!("Agent {i}")).with_max_chats(slots);
+                if i % 2 == 0 {
+                    agent = agent.with_groups([GROUP]);
+                }
+                engine.add_agent(agent).expect("agent added");
+                drop(
+                    engine
+                        .set_agent_presence(id, true, t0)
+                        .expect("agent online"),
+                );
+            }
+            ids
+        }
+    };
+    (engine, agents)
+}
+
+/// `n` new customers.
+pub fn add_customers(engine: &mut Engine, n: usize) -> Vec<UserId> {
+    (0..n).map(|_| engine.create_customer()).collect()
+}
+
+/// Each customer starts one chat with a message: in `Mix::Real` with a `custom_id`, and one
+/// chat in ten scoped to `GROUP`.
+pub fn start_chats(engine: &mut Engine, mix: Mix, customers: &[UserId]) -> Vec<ChatId> {
+    let t0 = Timestamp::from_unix_seconds(T0);
+    let mut chat_ids = Vec::with_capacity(customers.len());
+    for (i, customer) in customers.iter().enumerate() {
+        let mut first = NewEvent::message("Hi, I need help");
+        let mut start = StartChat::default();
+        if mix == Mix::Real {
+            first = first.with_custom_id(format!("first-{i}"));
+            if i % 10 == 9 {
+                start = start.with_scopes(Scopes {
+                    groups: [GROUP].into(),
+                    ..Scopes::default()
+                });
+            }
+        }
+        let started = engine
+            .as_customer(customer, t0)
+            .expect("customer exists")
+            .start_chat(start.with_event(first))
+            .expect("chat started");
+        chat_ids.push(started.response.id);
+    }
+    chat_ids
+}
+
 impl License {
     /// Builds the license: `chats` customers, each of whom starts one chat with a message.
     pub fn new(mix: Mix, chats: usize, journal: JournalMode) -> Self {
         assert!(chats > 0, "at least one chat");
-        let mut engine = Engine::new(EngineConfig::with_seed(0x5eed));
-        let t0 = Timestamp::from_unix_seconds(T0);
-        let agents: Vec<UserId> = match mix {
-            Mix::Narrow => {
-                let agent = narrow_agent();
-                engine
-                    .add_agent(Agent::new(agent.clone(), "Agent"))
-                    .expect("agent added");
-                vec![agent]
-            }
-            Mix::Real => {
-                engine.set_router(std::sync::Arc::new(AutomaticRouter::default()));
-                let slots = (2 * chats).div_ceil(AGENTS) as u32;
-                let ids: Vec<UserId> = (0..AGENTS).map(agent_id).collect();
-                for (i, id) in ids.iter().enumerate() {
-                    let mut agent =
-                        Agent::new(id.clone(), format!("Agent {i}")).with_max_chats(slots);
-                    if i % 2 == 0 {
-                        agent = agent.with_groups([GROUP]);
-                    }
-                    engine.add_agent(agent).expect("agent added");
-                    drop(
-                        engine
-                            .set_agent_presence(id, true, t0)
-                            .expect("agent online"),
-                    );
-                }
-                ids
-            }
-        };
-        let mut chat_ids = Vec::with_capacity(chats);
-        let mut customers = Vec::with_capacity(chats);
-        for i in 0..chats {
-            let customer = engine.create_customer();
-            let mut first = NewEvent::message("Hi, I need help");
-            let mut start = StartChat::default();
-            if mix == Mix::Real {
-                first = first.with_custom_id(format!("first-{i}"));
-                if i % 10 == 9 {
-                    start = start.with_scopes(Scopes {
-                        groups: [GROUP].into(),
-                        ..Scopes::default()
-                    });
-                }
-            }
-            let started = engine
-                .as_customer(&customer, t0)
-                .expect("customer exists")
-                .start_chat(start.with_event(first))
-                .expect("chat started");
-            chat_ids.push(started.response.id);
-            customers.push(customer);
-        }
+        let (mut engine, agents) = license_without_chats(mix, chats);
+        let customers = add_customers(&mut engine, chats);
+        let chat_ids = start_chats(&mut engine, mix, &customers);
         drop(engine.take_journal());
         engine.set_journal_mode(journal);
         assert_eq!(engine.chats().len(), chats);

@@ -265,7 +265,7 @@ impl Engine {
         let chat_id = self.next_chat_id();
         let mut chat = Chat::new(chat_id, customer.clone(), req.now);
         if req.role == Role::Agent {
-            chat.agent_ids.push(req.id.clone());
+            crate::model::push_tight(&mut chat.agent_ids, req.id.clone());
         }
         chat.properties = request.properties;
         chat.scopes = request.scopes;
@@ -275,7 +275,7 @@ impl Engine {
         scopes.groups.extend(auto.groups);
         scopes.agents.extend(auto.agents);
         if let Some(record) = customer.as_ref().and_then(|c| self.customer_record_mut(c)) {
-            record.chats.push(chat_id);
+            crate::model::push_tight(&mut record.chats, chat_id);
         }
         let thread = self.open_thread(slot, request.thread_properties, req.now);
         for event in request.events {

@@ -57,9 +57,9 @@ impl Engine {
         for id in agent_ids {
             let name = self.agent(id).map(|a| a.name.clone()).unwrap_or_default();
             let chat = self.chat_at_mut(slot);
-            chat.agent_ids.push(id.clone());
+            crate::model::push_tight(&mut chat.agent_ids, id.clone());
             if active {
-                chat.threads[thread].user_ids.push(id.clone());
+                crate::model::push_tight(&mut chat.threads[thread].user_ids, id.clone());
                 let text = format!("{name} joined the chat");
                 notes.push(self.append_system_message(slot, thread, "agent_joined", text, req.now));
             }

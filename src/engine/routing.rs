@@ -254,11 +254,11 @@ impl Engine {
         let chat = &mut self.chats[slot];
         let joined = !chat.agent_ids.contains(&agent_id);
         if joined {
-            chat.agent_ids.push(agent_id.clone());
+            crate::model::push_tight(&mut chat.agent_ids, agent_id.clone());
         }
         let thread = chat.threads.len() - 1;
         if !chat.threads[thread].user_ids.contains(&agent_id) {
-            chat.threads[thread].user_ids.push(agent_id.clone());
+            crate::model::push_tight(&mut chat.threads[thread].user_ids, agent_id.clone());
         }
         chat.routing.assignee = Some(agent_id.clone());
         chat.routing.assigned_at = Some(now);

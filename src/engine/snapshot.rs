@@ -5,7 +5,7 @@
 //! every index the engine would later follow without a check, so a snapshot that decodes but
 //! does not hang together is refused instead of panicking later.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -253,7 +253,7 @@ struct ChatRef<'a> {
     properties: &'a Properties,
     scopes: &'a Scopes,
     created_at: Timestamp,
-    last_seen: &'a BTreeMap<UserId, Timestamp>,
+    last_seen: &'a crate::model::LastSeen,
     routing: &'a Assignment,
     custom_ids: CustomIdsRef<'a>,
 }
@@ -376,7 +376,7 @@ impl<'de> Deserialize<'de> for RestoredChats {
             properties: Properties,
             scopes: Scopes,
             created_at: Timestamp,
-            last_seen: BTreeMap<UserId, Timestamp>,
+            last_seen: crate::model::LastSeen,
             routing: Assignment,
             #[serde(default)]
             custom_ids: Vec<CustomIdEntry>,

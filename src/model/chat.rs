@@ -1,12 +1,12 @@
 //! Chats: a customer's conversation with the license, made of threads.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::custom_ids::CustomIds;
 use super::events::EventRef;
-use super::{Assignment, ChatId, Properties, Role, Scopes, Thread, Threads, Timestamp, UserId};
+use super::{
+    Assignment, ChatId, LastSeen, Properties, Role, Scopes, Thread, Threads, Timestamp, UserId,
+};
 
 /// A chat: its users, its threads and what is known about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,7 +27,7 @@ pub struct Chat {
     /// When the chat started.
     pub created_at: Timestamp,
     /// Per user, the latest time the user has seen the chat up to.
-    pub last_seen: BTreeMap<UserId, Timestamp>,
+    pub last_seen: LastSeen,
     /// Routing state: assignee, queue, timers.
     pub routing: Assignment,
     /// Sender and `custom_id` to the event, for idempotent retries (R6). Derived from the
@@ -50,7 +50,7 @@ impl Chat {
             properties: Properties::new(),
             scopes: Scopes::default(),
             created_at,
-            last_seen: BTreeMap::new(),
+            last_seen: LastSeen::new(),
             routing: Assignment::default(),
             custom_ids: CustomIds::default(),
             events_before_last: 0,

@@ -60,8 +60,9 @@ fn splitmix64(mut x: u64) -> u64 {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CustomIds {
     table: HashMap<u32, u32, BuildHasherDefault<FastHasher>>,
-    /// `(hash bits, event number)` of events whose bits were already in `table`.
-    overflow: Vec<(u32, u32)>,
+    /// `(hash bits, event number)` of events whose bits were already in `table`: rare, so
+    /// boxed, which keeps an empty one to a pointer.
+    overflow: Option<Box<Vec<(u32, u32)>>>,
 }
 
 impl CustomIds {
@@ -76,6 +77,7 @@ impl CustomIds {
         }
         self.overflow
             .iter()
+            .flat_map(|o| o.iter())
             .filter(|&&(b, _)| b == bits)
             .map(|&(_, n)| n)
             .find(|&n| is_it(n))
@@ -90,13 +92,13 @@ impl CustomIds {
             Entry::Vacant(slot) => {
                 slot.insert(event);
             }
-            Entry::Occupied(_) => self.overflow.push((bits, event)),
+            Entry::Occupied(_) => self.overflow.get_or_insert_default().push((bits, event)),
         }
     }
 
     /// The number of ids indexed.
     pub(crate) fn len(&self) -> usize {
-        self.table.len() + self.overflow.len()
+        self.table.len() + self.overflow.as_ref().map_or(0, |o| o.len())
     }
 }
 
@@ -104,8 +106,8 @@ impl CustomIds {
 /// were built in (only the overflow's order may differ).
 impl PartialEq for CustomIds {
     fn eq(&self, other: &Self) -> bool {
-        let sorted = |o: &[(u32, u32)]| {
-            let mut o = o.to_vec();
+        let sorted = |o: &Option<Box<Vec<(u32, u32)>>>| {
+            let mut o = o.as_deref().cloned().unwrap_or_default();
             o.sort_unstable();
             o
         };

@@ -335,14 +335,17 @@ impl Events {
             EventKind::SystemMessage { .. } => sender,
             _ => event.author_id.as_ref(),
         };
-        let sender_number = sender.map(|sender| match self.senders.iter().position(|s| s == sender) {
-            Some(n) => n,
-            None => {
-                self.senders.reserve_exact(1);
-                self.senders.push(sender.clone());
-                self.senders.len() - 1
-            }
-        });
+        let sender_number =
+            sender.map(
+                |sender| match self.senders.iter().position(|s| s == sender) {
+                    Some(n) => n,
+                    None => {
+                        self.senders.reserve_exact(1);
+                        self.senders.push(sender.clone());
+                        self.senders.len() - 1
+                    }
+                },
+            );
         let mut head = match event.recipients {
             Recipients::All => 0,
             Recipients::Agents => bits::AGENTS_ONLY,
@@ -414,11 +417,13 @@ impl Events {
             varint::put(&mut out, whole);
             self.whole.push(Arc::clone(event));
         }
-        if self.records.len() == self.records.capacity() {
-            // By half, not doubling: the list lives as long as the license.
-            self.records.reserve_exact((self.records.len() / 2).max(4));
-        }
-        self.records.push(out.into_boxed_slice());
+        super::push_tight(&mut self.records, out.into_boxed_slice());
+    }
+
+    /// The spare room in the list of records.
+    #[cfg(test)]
+    pub(crate) fn spare(&self) -> usize {
+        self.records.capacity() - self.records.len()
     }
 
     /// Gives back the spare room: for a thread that was closed, which takes few events more.

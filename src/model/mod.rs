@@ -11,6 +11,7 @@ mod filters;
 mod form;
 mod ids;
 mod json_depth;
+mod last_seen;
 mod license;
 mod properties;
 mod property_config;
@@ -31,6 +32,7 @@ pub use form::{FormField, FormFieldKind, FormOption};
 pub use ids::{ChatId, EventId, GroupId, MAX_USER_ID_LEN, ThreadId, UserId};
 pub use json_depth::MAX_JSON_DEPTH;
 pub(crate) use json_depth::{check_json_depth, check_json_map_depth};
+pub use last_seen::LastSeen;
 pub use license::License;
 pub use properties::{Properties, PropertyValue};
 pub(crate) use property_config::PropertyRefusal;
@@ -47,4 +49,14 @@ pub use user::{
 };
 
 pub(crate) use event::non_empty;
+
+/// Pushes onto a list that lives as long as the license and stays short (a chat's agents, a
+/// customer's chats): growing by half instead of doubling, from room for one, keeps what such
+/// lists leave empty to a few bytes, where `Vec`'s first push alone makes room for four.
+pub(crate) fn push_tight<T>(list: &mut Vec<T>, item: T) {
+    if list.len() == list.capacity() {
+        list.reserve_exact((list.len() / 2).max(1));
+    }
+    list.push(item);
+}
 pub(crate) use form::looks_like_email;

@@ -59,7 +59,7 @@ mod tests {
     use crate::{Engine, EngineConfig, NewEvent, StartChat, Timestamp};
 
     #[test]
-    fn a_clone_keeps_the_event_buffers_spare_room() {
+    fn a_clone_keeps_the_event_lists_spare_room() {
         let mut engine = Engine::new(EngineConfig::with_seed(7));
         let customer = engine.create_customer();
         let chat = engine
@@ -69,8 +69,19 @@ mod tests {
             .expect("chat started")
             .response
             .id;
+        // Five events: the list grows by half from one (1, 2, 3, 4, 6), so one place is spare.
+        for n in 0..4 {
+            let message = NewEvent::message(format!("more {n}"));
+            drop(
+                engine
+                    .as_customer(&customer, Timestamp::from_unix_seconds(2))
+                    .expect("customer exists")
+                    .send_event(chat, message)
+                    .expect("sent"),
+            );
+        }
         let original = &engine.chat(&chat).expect("chat exists").threads[0];
-        assert!(original.events.spare() > 0);
+        assert_eq!(original.events.spare(), 1);
 
         let copy = engine.clone();
         let cloned = &copy.chat(&chat).expect("chat exists").threads[0];

@@ -252,7 +252,11 @@ impl Reader<'_> {
         let c = &mut self.cursor;
         let id = EventId::from_uuid(Uuid::from_bytes(*c.array::<16>("event id")?));
         let order = u64::from_le_bytes(*c.array::<8>("order")?);
-        let timestamp = Timestamp::from_unix_seconds(i64::from_le_bytes(*c.array("timestamp")?));
+        let timestamp = match i64::from_le_bytes(*c.array("timestamp")?) {
+            // Outside `Timestamp`'s range; no writer makes it.
+            i64::MIN => return Err(Malformed::new("timestamp i64::MIN")),
+            secs => Timestamp::from_unix_seconds(secs),
+        };
         let bits = c.byte("shape")?;
         if bits & shape::RESERVED != 0 {
             return Err(Malformed::new(format!("unknown shape bits {bits:#04x}")));
