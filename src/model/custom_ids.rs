@@ -56,13 +56,35 @@ fn splitmix64(mut x: u64) -> u64 {
 }
 
 /// A chat's index: 32 bits of [`CustomIdKey::hash`] to the event's number in the chat
-/// (counting every event of every thread, in order).
+/// (counting every event of every thread, in order). A chat's first few ids are kept inline,
+/// which spares most short chats a table of their own.
+#[derive(Clone, Debug)]
+pub(crate) struct CustomIds(Repr);
+
+/// Ids kept inline.
+const SMALL: usize = 3;
+
+#[derive(Clone, Debug)]
+enum Repr {
+    /// `(hash bits, event number)`, the first `len` in use.
+    Small { len: u8, entries: [(u32, u32); SMALL] },
+    Large(Box<Large>),
+}
+
 #[derive(Clone, Debug, Default)]
-pub(crate) struct CustomIds {
+struct Large {
     table: HashMap<u32, u32, BuildHasherDefault<FastHasher>>,
-    /// `(hash bits, event number)` of events whose bits were already in `table`: rare, so
-    /// boxed, which keeps an empty one to a pointer.
-    overflow: Option<Box<Vec<(u32, u32)>>>,
+    /// `(hash bits, event number)` of events whose bits were already in `table`.
+    overflow: Vec<(u32, u32)>,
+}
+
+impl Default for CustomIds {
+    fn default() -> Self {
+        CustomIds(Repr::Small {
+            len: 0,
+            entries: [(0, 0); SMALL],
+        })
+    }
 }
 
 impl CustomIds {
@@ -71,16 +93,25 @@ impl CustomIds {
     #[inline]
     pub(crate) fn find(&self, hash: u64, is_it: impl Fn(u32) -> bool) -> Option<u32> {
         let bits = (hash >> 32) as u32;
-        let &first = self.table.get(&bits)?;
-        if is_it(first) {
-            return Some(first);
+        match &self.0 {
+            Repr::Small { len, entries } => entries[..usize::from(*len)]
+                .iter()
+                .filter(|&&(b, _)| b == bits)
+                .map(|&(_, n)| n)
+                .find(|&n| is_it(n)),
+            Repr::Large(large) => {
+                let &first = large.table.get(&bits)?;
+                if is_it(first) {
+                    return Some(first);
+                }
+                large
+                    .overflow
+                    .iter()
+                    .filter(|&&(b, _)| b == bits)
+                    .map(|&(_, n)| n)
+                    .find(|&n| is_it(n))
+            }
         }
-        self.overflow
-            .iter()
-            .flat_map(|o| o.iter())
-            .filter(|&&(b, _)| b == bits)
-            .map(|&(_, n)| n)
-            .find(|&n| is_it(n))
     }
 
     /// Records that event number `event` was sent with the `custom_id` whose hash is `hash`;
@@ -88,30 +119,64 @@ impl CustomIds {
     #[inline]
     pub(crate) fn insert(&mut self, hash: u64, event: u32) {
         let bits = (hash >> 32) as u32;
-        match self.table.entry(bits) {
-            Entry::Vacant(slot) => {
-                slot.insert(event);
+        match &mut self.0 {
+            Repr::Small { len, entries } if usize::from(*len) < SMALL => {
+                entries[usize::from(*len)] = (bits, event);
+                *len += 1;
             }
-            Entry::Occupied(_) => self.overflow.get_or_insert_default().push((bits, event)),
+            Repr::Small { entries, .. } => {
+                let mut large = Box::<Large>::default();
+                for &(b, n) in entries.iter() {
+                    large.insert(b, n);
+                }
+                large.insert(bits, event);
+                self.0 = Repr::Large(large);
+            }
+            Repr::Large(large) => large.insert(bits, event),
         }
+    }
+
+    /// The `(hash bits, event number)` pairs, sorted: what two equal indexes share however
+    /// they were built.
+    fn sorted(&self) -> Vec<(u32, u32)> {
+        let mut all: Vec<(u32, u32)> = match &self.0 {
+            Repr::Small { len, entries } => entries[..usize::from(*len)].to_vec(),
+            Repr::Large(large) => large
+                .table
+                .iter()
+                .map(|(&b, &n)| (b, n))
+                .chain(large.overflow.iter().copied())
+                .collect(),
+        };
+        all.sort_unstable();
+        all
     }
 
     /// The number of ids indexed.
     pub(crate) fn len(&self) -> usize {
-        self.table.len() + self.overflow.as_ref().map_or(0, |o| o.len())
+        match &self.0 {
+            Repr::Small { len, .. } => usize::from(*len),
+            Repr::Large(large) => large.table.len() + large.overflow.len(),
+        }
     }
 }
 
-/// Two indexes are equal when they map the same ids to the same events, whatever order they
-/// were built in (only the overflow's order may differ).
+impl Large {
+    fn insert(&mut self, bits: u32, event: u32) {
+        match self.table.entry(bits) {
+            Entry::Vacant(slot) => {
+                slot.insert(event);
+            }
+            Entry::Occupied(_) => self.overflow.push((bits, event)),
+        }
+    }
+}
+
+/// Two indexes are equal when they map the same ids to the same events, however they were
+/// built.
 impl PartialEq for CustomIds {
     fn eq(&self, other: &Self) -> bool {
-        let sorted = |o: &Option<Box<Vec<(u32, u32)>>>| {
-            let mut o = o.as_deref().cloned().unwrap_or_default();
-            o.sort_unstable();
-            o
-        };
-        self.table == other.table && sorted(&self.overflow) == sorted(&other.overflow)
+        self.sorted() == other.sorted()
     }
 }
 
@@ -120,19 +185,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_whose_bits_collide_are_told_apart() {
+    fn ids_whose_bits_collide_are_told_apart_inline_and_in_the_table() {
         let mut index = CustomIds::default();
-        // Three events whose hashes share their 32 bits; the check tells which is which.
+        // Events whose hashes share their 32 bits; the check tells which is which. The first
+        // three are kept inline, the rest move to the table.
         let hash = 0xdead_beef_0000_0000;
-        for event in [3, 7, 9] {
-            index.insert(hash, event);
+        for count in 1..=6u32 {
+            index.insert(hash, count * 10);
+            assert_eq!(matches!(index.0, Repr::Small { .. }), count <= 3);
+            for event in (1..=count).map(|c| c * 10) {
+                assert_eq!(index.find(hash, |n| n == event), Some(event));
+            }
+            assert_eq!(index.find(hash, |n| n == 4), None);
+            assert_eq!(index.find(0x1234_0000_0000_0000, |_| true), None);
+            assert_eq!(index.len(), count as usize);
         }
-        for event in [3, 7, 9] {
-            assert_eq!(index.find(hash, |n| n == event), Some(event));
+        let mut other = CustomIds::default();
+        for event in [60, 50, 40, 30, 20, 10] {
+            other.insert(hash, event);
         }
-        assert_eq!(index.find(hash, |n| n == 4), None);
-        assert_eq!(index.find(0x1234_0000_0000_0000, |_| true), None);
-        assert_eq!(index.len(), 3);
+        assert_eq!(index, other);
     }
 
     #[test]

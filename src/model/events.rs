@@ -55,13 +55,23 @@ mod bits {
 pub struct Events {
     /// One packed record per event, each in an allocation of its own (see [`Events::push`]).
     records: Vec<Box<[u8]>>,
-    /// Who sent the events, numbered in order of first appearance.
-    senders: Vec<UserId>,
-    /// The events that are not packed field by field.
-    whole: Vec<Arc<Event>>,
+    /// Who sent the events, numbered in order of first appearance: the first two (a customer
+    /// and an agent, in most threads) inline, so that a send finds its number without reading
+    /// memory of its own.
+    senders: [Option<UserId>; 2],
+    /// Rarer parts: senders after the first two, and events kept whole. Boxed, as most threads
+    /// have neither.
+    extras: Option<Box<Extras>>,
     /// The first event's order and time: records store theirs as differences from these.
     base_order: u64,
     base_time: i64,
+}
+
+/// See [`Events::extras`].
+#[derive(Clone, Debug, Default)]
+struct Extras {
+    senders: Vec<UserId>,
+    whole: Vec<Arc<Event>>,
 }
 
 /// A packed event, borrowed: what the engine reads of stored events without unpacking them.
@@ -247,8 +257,8 @@ impl Events {
     pub const fn new() -> Self {
         Events {
             records: Vec::new(),
-            senders: Vec::new(),
-            whole: Vec::new(),
+            senders: [None, None],
+            extras: None,
             base_order: 0,
             base_time: 0,
         }
@@ -335,17 +345,7 @@ impl Events {
             EventKind::SystemMessage { .. } => sender,
             _ => event.author_id.as_ref(),
         };
-        let sender_number =
-            sender.map(
-                |sender| match self.senders.iter().position(|s| s == sender) {
-                    Some(n) => n,
-                    None => {
-                        self.senders.reserve_exact(1);
-                        self.senders.push(sender.clone());
-                        self.senders.len() - 1
-                    }
-                },
-            );
+        let sender_number = sender.map(|sender| self.sender_number(sender));
         let mut head = match event.recipients {
             Recipients::All => 0,
             Recipients::Agents => bits::AGENTS_ONLY,
@@ -368,7 +368,7 @@ impl Events {
         };
         let order = event.order.wrapping_sub(self.base_order);
         let time = varint::zigzag(event.timestamp.unix_seconds().wrapping_sub(self.base_time));
-        let whole = self.whole.len() as u64;
+        let whole = self.extras.as_ref().map_or(0, |x| x.whole.len()) as u64;
 
         // Sized first, so that the record is written once into an allocation of its size.
         let strings = |f: &mut dyn FnMut(&[u8])| {
@@ -415,9 +415,17 @@ impl Events {
         strings(&mut |bytes| varint::put_bytes(&mut out, bytes));
         if !packed {
             varint::put(&mut out, whole);
-            self.whole.push(Arc::clone(event));
+            let extras = self.extras.get_or_insert_default();
+            extras.whole.push(Arc::clone(event));
         }
-        super::push_tight(&mut self.records, out.into_boxed_slice());
+        if self.records.len() == self.records.capacity() {
+            // Doubling, from two: a reallocation frees the old list, and in a license of a
+            // million chats those frees and the allocator's sorting of them (its consolidation
+            // of small free blocks) cost more than the send itself when they came every event
+            // or two. Two places cover the many one-message chats.
+            self.records.reserve_exact(self.records.len().max(2));
+        }
+        self.records.push(out.into_boxed_slice());
     }
 
     /// The spare room in the list of records.
@@ -429,8 +437,10 @@ impl Events {
     /// Gives back the spare room: for a thread that was closed, which takes few events more.
     pub(crate) fn shrink_to_fit(&mut self) {
         self.records.shrink_to_fit();
-        self.senders.shrink_to_fit();
-        self.whole.shrink_to_fit();
+        if let Some(extras) = &mut self.extras {
+            extras.senders.shrink_to_fit();
+            extras.whole.shrink_to_fit();
+        }
     }
 
     /// Gives the event at `index` the sender `sender` (a restored system message's, which its
@@ -464,7 +474,7 @@ impl Events {
             return None;
         }
         let number = self.read_whole_number(record);
-        self.whole.get_mut(number).map(Arc::make_mut)
+        self.extras.as_mut()?.whole.get_mut(number).map(Arc::make_mut)
     }
 
     /// The events a user of `role` may see, each as `view` makes it: a thread as a response or
@@ -473,6 +483,12 @@ impl Events {
         let mut out = Events {
             // The same bases and sender numbers, so that packed records read the same there.
             senders: self.senders.clone(),
+            extras: self.extras.as_ref().map(|x| {
+                Box::new(Extras {
+                    senders: x.senders.clone(),
+                    whole: Vec::new(),
+                })
+            }),
             base_order: self.base_order,
             base_time: self.base_time,
             ..Events::new()
@@ -505,6 +521,38 @@ impl Events {
         usize::try_from(r.varint()).unwrap_or(usize::MAX)
     }
 
+    /// The number of `sender`, given it if it is new.
+    #[inline]
+    fn sender_number(&mut self, sender: &UserId) -> usize {
+        for (n, known) in self.senders.iter_mut().enumerate() {
+            match known {
+                Some(known) if known == sender => return n,
+                Some(_) => {}
+                None => {
+                    *known = Some(sender.clone());
+                    return n;
+                }
+            }
+        }
+        let more = &mut self.extras.get_or_insert_default().senders;
+        match more.iter().position(|s| s == sender) {
+            Some(i) => i + 2,
+            None => {
+                super::push_tight(more, sender.clone());
+                more.len() + 1
+            }
+        }
+    }
+
+    /// The sender numbered `n`.
+    #[inline]
+    fn sender(&self, n: usize) -> Option<&UserId> {
+        match n {
+            0 | 1 => self.senders[n].as_ref(),
+            _ => self.extras.as_ref()?.senders.get(n - 2),
+        }
+    }
+
     /// Unpacks the head and fields of the record at the start of `record`.
     #[inline]
     fn read<'a>(&'a self, record: &'a [u8]) -> EventRef<'a> {
@@ -516,7 +564,7 @@ impl Events {
         let sender = if head & bits::SENDER != 0 {
             usize::try_from(r.varint())
                 .ok()
-                .and_then(|n| self.senders.get(n))
+                .and_then(|n| self.sender(n))
         } else {
             None
         };
@@ -533,7 +581,7 @@ impl Events {
             },
             _ => {
                 let number = usize::try_from(r.varint()).unwrap_or(usize::MAX);
-                match self.whole.get(number) {
+                match self.extras.as_ref().and_then(|x| x.whole.get(number)) {
                     Some(event) => KindRef::Whole(event),
                     // Never written so; an empty message keeps this free of a panic path.
                     None => KindRef::Message(""),
@@ -566,7 +614,7 @@ impl Clone for Events {
         Events {
             records,
             senders: self.senders.clone(),
-            whole: self.whole.clone(),
+            extras: self.extras.clone(),
             base_order: self.base_order,
             base_time: self.base_time,
         }
@@ -751,7 +799,7 @@ mod tests {
         assert_eq!(events.last(), all.last().cloned());
         assert_eq!(events.get(all.len()), None);
         // Kept whole: the rich message and the event with properties.
-        assert_eq!(events.whole.len(), 2);
+        assert_eq!(events.extras.as_ref().map(|x| x.whole.len()), Some(2));
     }
 
     #[test]

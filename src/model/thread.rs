@@ -69,7 +69,7 @@ mod tests {
             .expect("chat started")
             .response
             .id;
-        // Five events: the list grows by half from one (1, 2, 3, 4, 6), so one place is spare.
+        // Five events: the list doubles from two (2, 4, 8), so three places are spare.
         for n in 0..4 {
             let message = NewEvent::message(format!("more {n}"));
             drop(
@@ -81,7 +81,7 @@ mod tests {
             );
         }
         let original = &engine.chat(&chat).expect("chat exists").threads[0];
-        assert_eq!(original.events.spare(), 1);
+        assert_eq!(original.events.spare(), 3);
 
         let copy = engine.clone();
         let cloned = &copy.chat(&chat).expect("chat exists").threads[0];
