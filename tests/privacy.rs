@@ -56,7 +56,12 @@
 //!   per `PERMISSION_TABLE`, an action on a chat the requester may not see) returns `Err`, and
 //!   every refused call of any kind leaves the engine `==` to a clone taken before it;
 //!   `update_chat_properties`, `update_chat_thread_properties` and the queries succeed exactly
-//!   when the model says so.
+//!   when the model says so; `ban_customer` is refused unless the agent may see one of the
+//!   customer's chats;
+//! * no action reaches a chat outside its requester's scopes (`check_reach`): every chat a call
+//!   creates or changes is one the requester may see, before or after the call, except for
+//!   routing's own moves (a waiting chat given to an agent the call freed), which change nothing
+//!   but the assignment and add only routing's system messages.
 //!
 //! On top of that, after every step a sweep asks every agent for `login`, `get_filtered_chats`
 //! and all pages of `get_archives` (which must hold exactly the closed threads of the chats it
@@ -2015,6 +2020,15 @@ fn run_op(w: &mut World, op: &Op) -> Outcome {
             requester = Some(w.who(Actor::Agent(*a)));
             x.grant(w, *a, Grant::CustomersBanWrite);
             let customer = w.customers[*c].clone();
+            let sees_one = w
+                .engine
+                .customer_chats(&customer)
+                .iter()
+                .any(|id| w.engine.chat(id).is_some_and(|chat| w.agent_sees(*a, chat)));
+            x.fail_if(
+                !sees_one,
+                "ban without a chat of the customer the agent may see",
+            );
             banned = Some(customer.clone());
             as_agent(w, *a, |api| {
                 command(api.ban_customer(&customer, *days), unit)
@@ -2453,6 +2467,62 @@ fn assert_readable(w: &World, props: &Properties, loc: Location, role: Role, ctx
                 "{role:?} given {namespace}.{name} at {loc:?}, which it may not read: {ctx:?}"
             );
         }
+    }
+}
+
+/// No action reaches a chat outside its requester's scopes: every chat a call created or changed
+/// is one the requester could see before the call or can see after it (a customer: its own).
+/// Routing alone may change others, and only as routing does, on its own account: a chat that
+/// waited is given to an agent (or taken back from one) whose slot the call freed or filled.
+/// Such a chat keeps its customer, properties, scopes, last-seen times and threads (ids,
+/// activity, properties); its new events are routing's system messages; and the agents it
+/// gained are its assignee.
+fn check_reach(w: &World, before: &Engine, out: &Outcome, ctx: &dyn Debug) {
+    let Some((me, role)) = &out.requester else {
+        return;
+    };
+    for chat in w.engine.chats().iter() {
+        let then = before.chat(&chat.id);
+        if then == Some(chat) {
+            continue;
+        }
+        let seen = |c: &Chat| w.sees(me, *role, c);
+        if then.is_some_and(seen) || seen(chat) {
+            continue;
+        }
+        let Some(then) = then else {
+            panic!("{me} made chat {} that it may not see: {ctx:?}", chat.id);
+        };
+        let routing_only = then.customer_id == chat.customer_id
+            && then.properties == chat.properties
+            && then.scopes == chat.scopes
+            && then.last_seen == chat.last_seen
+            && then.threads.len() == chat.threads.len()
+            && then.threads.iter().zip(chat.threads.iter()).all(|(a, b)| {
+                a.id == b.id
+                    && a.active == b.active
+                    && a.properties == b.properties
+                    && a.events.len() <= b.events.len()
+                    && b.events.iter().skip(a.events.len()).all(|e| {
+                        matches!(
+                            &e.kind,
+                            EventKind::SystemMessage {
+                                system_message_type: Some(t),
+                                ..
+                            } if t.starts_with("routing.")
+                        )
+                    })
+            })
+            && chat
+                .agent_ids
+                .iter()
+                .filter(|id| !then.agent_ids.contains(id))
+                .all(|id| chat.routing.assignee.as_ref() == Some(id));
+        assert!(
+            routing_only,
+            "{me}'s call reached chat {}, outside its scopes, beyond routing: {ctx:?}",
+            chat.id
+        );
     }
 }
 
@@ -3263,6 +3333,7 @@ fn run(s: &Scenario) {
             );
         }
         check_pushes(&w, &before, &out, ctx);
+        check_reach(&w, &before, &out, ctx);
         check_response(&w, &out, ctx);
         let mut touched: BTreeSet<ChatId> =
             out.pushes.iter().filter_map(|p| p.kind.chat_id()).collect();

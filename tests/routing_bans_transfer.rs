@@ -330,6 +330,95 @@ fn ban_customer_with_zero_days_is_a_validation_error_and_changes_nothing() {
     );
 }
 
+#[test]
+fn ban_customer_needs_a_chat_of_the_customer_the_agent_may_see() {
+    // Issue 20: Bob, an administrator of group 2, could ban a customer whose only chat is
+    // group 1's, archiving a chat he may not see. The permission alone is not enough.
+    let (mut engine, ids) = office(&[
+        ("anna@example.com", "Anna", 2, 1),
+        ("bob@example.com", "Bob", 2, 2),
+    ]);
+    let (anna, bob) = (ids[0].clone(), ids[1].clone());
+    let group_one = Scopes {
+        groups: [GroupId(1)].into(),
+        ..Scopes::default()
+    };
+    let (jan, chat) = new_chat_with(
+        &mut engine,
+        StartChat::default().with_scopes(group_one),
+        at(10),
+    );
+    let err = assert_rejected(&mut engine, ErrorKind::Authorization, |e| {
+        e.as_agent(&bob, at(20))?.ban_customer(&jan, 3)
+    });
+    assert!(matches!(err, Error::NotAllowed { .. }), "{err}");
+    assert!(engine.chat(&chat).unwrap().is_active());
+    assert!(!engine.customer(&jan).unwrap().is_banned(at(20)));
+
+    // A customer with no chat at all cannot be banned either.
+    let lurker = engine.create_customer();
+    assert_rejected(&mut engine, ErrorKind::Authorization, |e| {
+        e.as_agent(&anna, at(20))?.ban_customer(&lurker, 1)
+    });
+
+    // Anna sees the chat: she may.
+    let pushes = engine
+        .as_agent(&anna, at(30))
+        .unwrap()
+        .ban_customer(&jan, 3)
+        .unwrap()
+        .pushes;
+    assert!(!engine.chat(&chat).unwrap().is_active());
+    assert!(actions(&pushes).contains(&"customer_banned"));
+}
+
+#[test]
+fn ban_customer_archives_only_the_chats_the_agent_may_see() {
+    let mut engine = Engine::new(EngineConfig::with_seed(5).max_chats_per_customer(None));
+    let (anna, bob) = (uid("anna@example.com"), uid("bob@example.com"));
+    for (id, name, group) in [(&anna, "Anna", 1), (&bob, "Bob", 2)] {
+        engine
+            .add_agent(Agent::new(id.clone(), name).with_groups([GroupId(group)]))
+            .unwrap();
+    }
+    let jan = engine.create_customer();
+    let scoped = |g: u32| {
+        StartChat::default()
+            .with_scopes(Scopes {
+                groups: [GroupId(g)].into(),
+                ..Scopes::default()
+            })
+            .with_event(NewEvent::message("Hello"))
+    };
+    let mine = engine
+        .as_customer(&jan, at(0))
+        .unwrap()
+        .start_chat(scoped(1))
+        .unwrap();
+    let theirs = engine
+        .as_customer(&jan, at(1))
+        .unwrap()
+        .start_chat(scoped(2))
+        .unwrap();
+    let (mine, theirs) = (mine.response.id, theirs.response.id);
+    let untouched = engine.chat(&theirs).unwrap().clone();
+
+    let out = engine
+        .as_agent(&anna, at(10))
+        .unwrap()
+        .ban_customer(&jan, 1)
+        .unwrap();
+    assert!(!engine.chat(&mine).unwrap().is_active());
+    assert_eq!(engine.chat(&theirs).unwrap(), &untouched);
+    // Nobody is told about the chat Anna may not see being closed: it was not.
+    assert!(
+        out.pushes
+            .iter()
+            .all(|p| !p.to.contains(&bob) || p.action() == "customer_banned")
+    );
+    assert!(engine.customer(&jan).unwrap().is_banned(at(10)));
+}
+
 // ----- transfer_chat -----
 
 /// Anna (group 1, 4 slots), Bob (group 2, 2 slots), Carl (group 2, 3 slots), all online; Jan's

@@ -10,9 +10,16 @@ use crate::push::{Push, PushKind};
 pub const MAX_BAN_DAYS: u32 = 3650;
 
 impl Engine {
-    /// `ban_customer`: the customer's active threads are archived, agents are told, the
-    /// customer is disconnected, and every call as that customer fails with `customer_banned`
-    /// until the ban ends.
+    /// `ban_customer`: the active threads of the customer's chats that the agent may see are
+    /// archived, agents are told, the customer is disconnected, and every call as that
+    /// customer fails with `customer_banned` until the ban ends.
+    ///
+    /// Besides `customers.ban:write`, the agent must be able to see at least one of the
+    /// customer's chats: a ban is about a conversation the agent took part in or could have,
+    /// and without that rule any agent with the permission could archive chats of groups it
+    /// cannot see. Chats of the customer outside the agent's scopes are left as they are (their
+    /// agents are told of the ban like every agent, and the customer can no longer write to
+    /// them): a ban reaches only chats the banning agent may see.
     pub(crate) fn ban_customer(
         &mut self,
         req: &Requester,
@@ -29,7 +36,18 @@ impl Engine {
         let record = self
             .customer_record(customer_id)
             .ok_or_else(|| Error::CustomerNotFound(customer_id.clone()))?;
-        let chats = record.chats.clone();
+        let chats: Vec<usize> = record
+            .chats
+            .iter()
+            .filter_map(|id| self.accessible_chat(req, *id).ok())
+            .collect();
+        if chats.is_empty() {
+            return Err(Error::NotAllowed {
+                user_id: req.id.clone(),
+                action: "ban this customer",
+                reason: "none of the customer's chats is one the agent may see".into(),
+            });
+        }
 
         self.commit(req);
         let until = self.now + i64::from(days) * 86_400;
@@ -41,10 +59,7 @@ impl Engine {
             .map(|a| a.name.clone())
             .unwrap_or_default();
         let mut pushes = Vec::new();
-        for chat_id in chats {
-            let Ok(slot) = self.chat_slot(chat_id) else {
-                continue;
-            };
+        for slot in chats {
             if self.chat_at(slot).is_active() {
                 let unit = if days == 1 { "day" } else { "days" };
                 let text = format!(

@@ -1424,13 +1424,39 @@ impl Sim {
                 let ok = self
                     .output(&before, r, Expect::command(entry(action), ctx))
                     .is_some();
+                // A ban needs a chat of the customer the agent may see, archives those, and
+                // leaves the customer's other chats as they were.
+                let seen = |c: &ChatId| {
+                    before
+                        .chat(c)
+                        .is_some_and(|c| may_see(&before, who, Role::Agent, c))
+                };
                 if ok {
                     let e = &self.engine;
+                    assert!(
+                        before.customer_chats(customer).iter().any(seen),
+                        "{who} banned {customer} without seeing any of its chats"
+                    );
                     for chat in e.customer_chats(customer) {
-                        assert!(
-                            !e.chat(chat).expect("a customer's chat").is_active(),
-                            "a banned customer's chat {chat} is still active"
-                        );
+                        let now = e.chat(chat).expect("a customer's chat");
+                        if seen(chat) {
+                            assert!(
+                                !now.is_active(),
+                                "a banned customer's chat {chat} is still active"
+                            );
+                        } else {
+                            // Routing may have given it to an agent the ban freed; the ban
+                            // itself closes nothing there.
+                            let then = before.chat(chat).expect("a chat from before");
+                            let shape = |c: &chatio::Chat| {
+                                c.threads.iter().map(|t| t.active).collect::<Vec<_>>()
+                            };
+                            assert_eq!(
+                                shape(then),
+                                shape(now),
+                                "banning {customer} closed chat {chat}, which {who} may not see"
+                            );
+                        }
                     }
                     let c = e.customer(customer).expect("a banned customer exists");
                     assert!(c.is_banned(e.now()), "ban_customer did not ban");
