@@ -192,6 +192,19 @@ pub enum Error {
         /// The property, as `namespace.name`.
         property: String,
     },
+    /// The request would take the license past one of its [`Limits`](crate::Limits): an event,
+    /// a customer's fields or a property value too large, or too many chats, events, agents or
+    /// scopes. Nothing was changed; a smaller request, or one after something was removed or
+    /// closed, may pass.
+    #[error("limit {limit} exceeded: {requested} where at most {max} is allowed")]
+    LimitExceeded {
+        /// The limit, as [`Limits`](crate::Limits) names its field (e.g. `event_bytes`).
+        limit: &'static str,
+        /// Its configured value.
+        max: u64,
+        /// What the request would have made it (bytes or a count).
+        requested: u64,
+    },
     /// The event is not a rich message, or none of its buttons carries the postback.
     #[error("event {event_id} has no button with postback {postback_id:?}")]
     PostbackNotFound {
@@ -227,6 +240,7 @@ impl Error {
             | Error::PostbackNotFound { .. }
             | Error::CannotTakeChat { .. }
             | Error::InvalidProperty { .. }
+            | Error::LimitExceeded { .. }
             | Error::NoAgentInGroup { .. } => ErrorKind::Validation,
         }
     }
@@ -252,5 +266,19 @@ mod tests {
         };
         assert_eq!(e.kind().as_str(), "license_expired");
         assert_eq!(e.to_string(), "license 104130623 expired at 1700000000");
+    }
+
+    #[test]
+    fn limit_exceeded_is_a_validation_error_naming_the_limit() {
+        let e = Error::LimitExceeded {
+            limit: "event_bytes",
+            max: 65_536,
+            requested: 70_000,
+        };
+        assert_eq!(e.kind(), ErrorKind::Validation);
+        assert_eq!(
+            e.to_string(),
+            "limit event_bytes exceeded: 70000 where at most 65536 is allowed"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Limits;
 use crate::model::License;
 
 /// Which agents are told about a chat.
@@ -30,8 +31,15 @@ pub enum PushAudience {
 pub struct EngineConfig {
     /// Seeds the id generator: the same seed and the same calls give the same ids.
     pub seed: u64,
-    /// How many chats a customer may have; `None` for no limit. chat.io's product rule is one
-    /// chat per customer, continued thread after thread, so the default is `Some(1)`.
+    /// How many chats a customer may have, counting every chat it ever started (chats are never
+    /// deleted, and an inactive chat continues in a new thread when the customer writes to it);
+    /// `None` for no limit. chat.io's product rule is one chat per customer, continued thread
+    /// after thread, so the default is `Some(1)`.
+    ///
+    /// It counts all of them, not only the active ones, on purpose: a count of active chats
+    /// would let a customer close each chat and start another, without end, and it is that
+    /// growth a limit must stop. A customer at its limit is refused with
+    /// [`Error::ChatLimitReached`](crate::Error::ChatLimitReached).
     pub max_chats_per_customer: Option<u32>,
     /// Which agents are told about a chat.
     pub push_audience: PushAudience,
@@ -48,6 +56,10 @@ pub struct EngineConfig {
     /// configuration without a license is written without the field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<License>,
+    /// How much a request may make the license store and answer (see [`Limits`]). Configurations
+    /// and snapshots written before this field existed read as the defaults.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +71,7 @@ impl Default for EngineConfig {
             unseen_timeout: 5 * 60,
             inactivity_timeout: 25 * 60,
             license: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -89,6 +102,12 @@ impl EngineConfig {
     /// Sets which agents are told about a chat.
     pub fn push_audience(mut self, audience: PushAudience) -> Self {
         self.push_audience = audience;
+        self
+    }
+
+    /// Sets the limits (see [`Limits`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 

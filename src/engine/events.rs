@@ -43,19 +43,23 @@ impl Target {
     }
 }
 
-/// Whether the chat can take `event`: the `custom_id` index numbers at most 2^32 events of a
-/// chat.
-fn check_room(chat: &Chat, event: &NewEvent) -> Result<(), Error> {
-    if event.custom_id.is_some() && chat.event_count() >= u32::MAX as usize {
-        return Err(Error::ChatFull {
-            chat_id: chat.id,
-            reason: "it holds 2^32 events, the most its custom_id index can number",
-        });
-    }
-    Ok(())
-}
-
 impl Engine {
+    /// Whether the chat can take `event` where `target` puts it: the thread is below
+    /// [`Limits::events_per_thread`](super::Limits::events_per_thread) (a new thread always
+    /// is), and the `custom_id` index numbers at most 2^32 events of a chat.
+    fn check_room(&self, chat: &Chat, event: &NewEvent, target: Target) -> Result<(), Error> {
+        if let Target::Thread(i) = target {
+            self.check_thread_room(chat.threads[i].events.len())?;
+        }
+        if event.custom_id.is_some() && chat.event_count() >= u32::MAX as usize {
+            return Err(Error::ChatFull {
+                chat_id: chat.id,
+                reason: "it holds 2^32 events, the most its custom_id index can number",
+            });
+        }
+        Ok(())
+    }
+
     /// R7: who may author what, and which kinds `send_event` takes.
     fn check_authorable(
         &self,
@@ -95,6 +99,7 @@ impl Engine {
         via_send_file: bool,
     ) -> Result<(), Error> {
         event.validate()?;
+        self.check_event_limits(event)?;
         self.check_authorable(req, event, via_send_file)?;
         self.check_properties(req, &event.properties, Location::Event)
     }
@@ -154,7 +159,7 @@ impl Engine {
             None => None,
         };
         let target = Target::of(chat, &event.kind);
-        check_room(chat, &event)?;
+        self.check_room(chat, &event, target)?;
 
         self.commit(req);
         let (thread, started) = match target {
@@ -226,6 +231,7 @@ impl Engine {
         customer: Option<UserId>,
         mut request: StartChat,
     ) -> Result<Output<ChatThread>, Error> {
+        self.check_start_chat_limits(req.role == Role::Agent, &request)?;
         if req.role == Role::Customer && !request.scopes.agents.is_empty() {
             return Err(super::scopes::customer_names_agents("chat.scopes.agents"));
         }

@@ -49,6 +49,7 @@ impl Engine {
                 });
             }
         }
+        self.check_chat_agents(chat, agent_ids.len())?;
 
         self.commit(req);
         let active = self.chat_at(slot).active_thread().is_some();

@@ -13,6 +13,8 @@ mod events;
 mod ids;
 mod journaling;
 pub use journaling::JournalMode;
+mod limits;
+pub use limits::Limits;
 mod membership;
 mod permissions;
 mod presence;
@@ -243,6 +245,7 @@ impl Engine {
     /// Registers an agent (what chat.io's Configuration API does).
     pub fn add_agent(&mut self, agent: Agent) -> Result<(), Error> {
         agent.validate()?;
+        agent.check_labels()?;
         if self.is_user(&agent.id) {
             return Err(Error::UserExists(agent.id));
         }
@@ -257,6 +260,8 @@ impl Engine {
     /// Registers a customer with an id the host chose (for example one derived from a login
     /// token).
     pub fn add_customer(&mut self, customer: Customer) -> Result<(), Error> {
+        customer.check_details()?;
+        self.check_customer_fields(&std::collections::BTreeMap::new(), &customer.fields)?;
         if self.is_user(&customer.id) {
             return Err(Error::UserExists(customer.id));
         }

@@ -23,6 +23,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<Output<()>, Error> {
         agent.validate()?;
+        agent.check_labels()?;
         let slot = self
             .agent_slot(&agent.id)
             .ok_or_else(|| Error::AgentNotFound(agent.id.clone()))?;

@@ -16,6 +16,7 @@ impl Engine {
     ) -> Result<Output<()>, Error> {
         let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         self.check_properties(req, &properties, Location::Chat)?;
+        self.check_property_values(&properties)?;
         self.commit(req);
         let changed = merge_changes(&mut self.chat_at_mut(slot).properties, properties);
         let mut pushes = Vec::new();
@@ -44,6 +45,7 @@ impl Engine {
             .position(|t| t.id == thread_id)
             .ok_or(Error::ThreadNotFound { chat_id, thread_id })?;
         self.check_properties(req, &properties, Location::Thread)?;
+        self.check_property_values(&properties)?;
         self.commit(req);
         let changed = merge_changes(
             &mut self.chat_at_mut(slot).threads[thread].properties,

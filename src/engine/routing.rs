@@ -72,6 +72,7 @@ impl Engine {
             && !excluding.excludes(chat, &agent.id)
             && (chat.routing.assignee.as_ref() != Some(&agent.id))
             && super::agent_may_see(agent, chat)
+            && self.chat_has_room_for(chat, &agent.id)
     }
 
     /// Whether the assignee has seen, or answered, the customer's last message.

@@ -77,6 +77,11 @@ impl Engine {
         if added.is_empty() && removed.is_empty() {
             return Ok(Output::quiet(()));
         }
+        if !added.is_empty() {
+            let entries = |s: &Scopes| s.groups.len() + s.agents.len();
+            let after = entries(current) - entries(&removed) + entries(&added);
+            self.check_chat_scopes_count(after)?;
+        }
         self.commit(req);
         let scopes = &mut self.chat_at_mut(slot).scopes;
         scopes.groups.retain(|g| !removed.groups.contains(g));
@@ -126,6 +131,8 @@ impl Engine {
             self.agent_slot(agent)
                 .ok_or_else(|| Error::AgentNotFound(agent.clone()))?;
         }
+        self.check_chat_scopes(&scopes)?;
+        self.check_auto_chat_scopes_room(self.auto_chat_scopes.len())?;
         self.commit(req);
         let id = self.ids().next_uuid().simple().to_string();
         self.auto_chat_scopes.push(AutoChatScopes {

@@ -48,6 +48,7 @@ impl Engine {
         text: String,
     ) -> Result<Output<()>, Error> {
         let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
+        self.check_signal_bytes(&text)?;
         let chat = self.chat_at(slot);
         let sneak_peek = SneakPeek {
             author_id: req.id.clone(),
@@ -74,6 +75,7 @@ impl Engine {
     ) -> Result<Output<()>, Error> {
         self.authorize(req, super::Grant::MulticastWrite)?;
         crate::model::check_json_depth("content", &content)?;
+        self.check_signal_bytes(&content)?;
         if !scopes.all_agents
             && scopes.agent_ids.is_empty()
             && scopes.groups.is_empty()

@@ -36,6 +36,7 @@ impl Engine {
                 let agent = self
                     .agent_slot(id)
                     .ok_or_else(|| Error::AgentNotFound(id.clone()))?;
+                self.check_room_for_assignee(chat, id)?;
                 if !self.can_take(agent, chat, Excluding::Nobody) {
                     return Err(Error::CannotTakeChat {
                         chat_id,

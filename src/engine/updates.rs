@@ -156,29 +156,20 @@ impl Engine {
         req: &Requester,
         update: CustomerUpdate,
     ) -> Result<Output<Customer>, Error> {
-        if let Some(email) = &update.email {
-            if !crate::model::looks_like_email(email) {
-                return Err(Error::InvalidField {
-                    field: "customer.email",
-                    reason: format!("{email:?} is not an e-mail address"),
-                });
-            }
+        if let Some(name) = &update.name {
+            crate::model::check_customer_name(name)?;
         }
+        if let Some(email) = &update.email {
+            crate::model::check_customer_email(email)?;
+        }
+        crate::model::check_customer_fields(&update.fields)?;
         if let Some(page) = &update.current_page {
-            match (&page.url, &page.title) {
-                (Some(url), _) => crate::model::non_empty("customer.monitoring.page.url", url)?,
-                (None, Some(_)) => {}
-                (None, None) => {
-                    return Err(Error::InvalidField {
-                        field: "customer.monitoring.page",
-                        reason: "give the page's url or title".into(),
-                    });
-                }
-            }
+            crate::model::check_page(page)?;
         }
         let record = self
             .customer_record(req.id)
             .ok_or_else(|| Error::CustomerNotFound(req.id.clone()))?;
+        self.check_customer_fields(&record.customer.fields, &update.fields)?;
         let chats = record.chats.clone();
 
         self.commit(req);

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    EventId, File, FormField, Properties, RichMessage, Role, Timestamp, UserId,
-    form::validate_form, rich_message::validate_rich_message,
+    EventId, File, FormField, Properties, RichMessage, Role, Timestamp, UserId, check_label,
+    check_text, form::validate_form, rich_message::validate_rich_message,
 };
 use crate::error::Error;
 
@@ -101,18 +101,30 @@ impl EventKind {
     /// Checks the kind's own fields.
     pub(crate) fn validate(&mut self) -> Result<(), Error> {
         match self {
-            EventKind::Message { text } => non_empty("event.text", text),
+            EventKind::Message { text } => {
+                non_empty("event.text", text)?;
+                check_text("event.text", text)
+            }
             EventKind::Annotation {
-                annotation_type, ..
-            } => non_empty("event.annotation_type", annotation_type),
+                text,
+                annotation_type,
+            } => {
+                non_empty("event.annotation_type", annotation_type)?;
+                check_label("event.annotation_type", annotation_type)?;
+                check_text("event.text", text)
+            }
             EventKind::FilledForm { fields } => validate_form(fields),
             EventKind::SystemMessage {
                 text,
                 system_message_type,
             } => {
                 non_empty("event.text", text)?;
+                check_text("event.text", text)?;
                 match system_message_type {
-                    Some(t) => non_empty("event.system_message_type", t),
+                    Some(t) => {
+                        non_empty("event.system_message_type", t)?;
+                        check_label("event.system_message_type", t)
+                    }
                     None => Ok(()),
                 }
             }

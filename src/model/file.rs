@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::check_label;
 use super::event::non_empty;
 use crate::error::Error;
 
@@ -39,6 +40,9 @@ impl File {
         non_empty("file.name", &self.name)?;
         non_empty("file.url", &self.url)?;
         non_empty("file.content_type", &self.content_type)?;
+        check_label("file.name", &self.name)?;
+        check_label("file.url", &self.url)?;
+        check_label("file.content_type", &self.content_type)?;
         if self.size > MAX_FILE_SIZE {
             return Err(Error::InvalidField {
                 field: "file.size",

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::event::non_empty;
+use super::{check_label, check_text};
 use crate::error::Error;
 
 /// One choice of a radio, checkbox or select field.
@@ -89,6 +90,8 @@ pub(crate) fn validate_form(fields: &[FormField]) -> Result<(), Error> {
     let mut names = BTreeSet::new();
     for field in fields {
         non_empty("event.fields.name", &field.name)?;
+        check_label("event.fields.name", &field.name)?;
+        check_label("event.fields.label", &field.label)?;
         if !names.insert(field.name.as_str()) {
             return Err(invalid(
                 "event.fields.name",
@@ -104,6 +107,9 @@ fn validate_field(field: &FormField) -> Result<(), Error> {
     let name = &field.name;
     match &field.kind {
         FormFieldKind::Text { value } | FormFieldKind::Email { value } => {
+            if let Some(v) = value {
+                check_text("event.fields.value", v)?;
+            }
             let answered = value.as_deref().is_some_and(|v| !v.trim().is_empty());
             if field.required && !answered {
                 return Err(invalid(
@@ -128,6 +134,10 @@ fn validate_field(field: &FormField) -> Result<(), Error> {
                     "event.fields.options",
                     format!("field {name:?} has no options"),
                 ));
+            }
+            for option in options {
+                check_label("event.fields.options.label", &option.label)?;
+                check_label("event.fields.options.value", &option.value)?;
             }
             let checked = options.iter().filter(|o| o.checked).count();
             let single = !matches!(field.kind, FormFieldKind::Checkbox { .. });

@@ -17,6 +17,7 @@ mod properties;
 mod property_config;
 mod rich_message;
 mod scopes;
+mod text;
 mod thread;
 mod threads;
 mod timestamp;
@@ -45,10 +46,15 @@ pub use thread::Thread;
 pub use threads::Threads;
 pub use timestamp::Timestamp;
 pub use user::{
-    Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_NAME_LEN, Page, Permission, Role, User,
+    Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_NAME_LEN, MAX_PAGE_LEN, Page, Permission,
+    Role, User,
+};
+pub(crate) use user::{
+    check_customer_email, check_customer_fields, check_customer_name, check_page,
 };
 
 pub(crate) use event::non_empty;
+pub(crate) use text::{check_label, check_text};
 
 /// Pushes onto a list that lives as long as the license and stays short (a chat's agents, a
 /// customer's chats): growing by half instead of doubling, from room for one, keeps what such

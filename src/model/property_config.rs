@@ -196,6 +196,8 @@ impl PropertyConfig {
     pub(crate) fn validate(&self) -> Result<(), Error> {
         super::non_empty("property.namespace", &self.namespace)?;
         super::non_empty("property.name", &self.name)?;
+        super::check_label("property.namespace", &self.namespace)?;
+        super::check_label("property.name", &self.name)?;
         if self.locations.is_empty() {
             return Err(Error::InvalidField {
                 field: "property.locations",

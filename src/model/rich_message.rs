@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::UserId;
 use super::event::non_empty;
+use super::{check_label, check_text};
 use crate::error::Error;
 
 /// The most elements a rich message may have, and the most buttons an element may have.
@@ -72,6 +73,7 @@ pub struct Button {
 
 pub(crate) fn validate_rich_message(rich: &mut RichMessage) -> Result<(), Error> {
     non_empty("event.template_id", &rich.template_id)?;
+    check_label("event.template_id", &rich.template_id)?;
     if rich.elements.is_empty() || rich.elements.len() > MAX_RICH_ITEMS {
         return Err(Error::InvalidField {
             field: "event.elements",
@@ -82,8 +84,25 @@ pub(crate) fn validate_rich_message(rich: &mut RichMessage) -> Result<(), Error>
         });
     }
     for element in &mut rich.elements {
+        for (field, text) in [
+            ("event.elements.title", &element.title),
+            ("event.elements.subtitle", &element.subtitle),
+        ] {
+            if let Some(text) = text {
+                check_text(field, text)?;
+            }
+        }
         if let Some(image) = &element.image {
             non_empty("event.elements.image.url", &image.url)?;
+            check_label("event.elements.image.url", &image.url)?;
+            for (field, label) in [
+                ("event.elements.image.name", &image.name),
+                ("event.elements.image.content_type", &image.content_type),
+            ] {
+                if let Some(label) = label {
+                    check_label(field, label)?;
+                }
+            }
         }
         if element.buttons.len() > MAX_RICH_ITEMS {
             return Err(Error::InvalidField {
@@ -96,7 +115,9 @@ pub(crate) fn validate_rich_message(rich: &mut RichMessage) -> Result<(), Error>
         }
         for button in &mut element.buttons {
             non_empty("event.elements.buttons.text", &button.text)?;
+            check_text("event.elements.buttons.text", &button.text)?;
             non_empty("event.elements.buttons.postback_id", &button.postback_id)?;
+            check_label("event.elements.buttons.postback_id", &button.postback_id)?;
             button.user_ids.clear();
         }
     }

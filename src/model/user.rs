@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GroupId, Timestamp, UserId};
+use super::{GroupId, Timestamp, UserId, check_label, check_text, looks_like_email};
 use crate::error::Error;
 
 /// The two roles a user can have; the two APIs are the two roles.
@@ -80,6 +80,23 @@ impl Customer {
         self.banned_until.is_some_and(|until| now < until)
     }
 
+    /// Checks what the host gives [`Engine::add_customer`](crate::Engine::add_customer), as
+    /// `update_customer` checks what the customer gives: the name, the e-mail address, the
+    /// fields' keys and values and the page (see [`check_customer_name`] and the others).
+    pub(crate) fn check_details(&self) -> Result<(), Error> {
+        if let Some(name) = &self.name {
+            check_customer_name(name)?;
+        }
+        if let Some(email) = &self.email {
+            check_customer_email(email)?;
+        }
+        check_customer_fields(&self.fields)?;
+        match &self.current_page {
+            Some(page) => check_page(page),
+            None => Ok(()),
+        }
+    }
+
     /// The name shown in system messages: the name, else the e-mail, else the id.
     pub fn display_name(&self) -> String {
         self.name
@@ -142,8 +159,77 @@ pub struct Agent {
 /// The default number of concurrent chats an agent may be assigned.
 pub const DEFAULT_MAX_CHATS: u32 = 6;
 
-/// The longest agent name accepted, in bytes.
+/// The longest agent name accepted, in bytes; also the longest customer name and e-mail
+/// address.
 pub const MAX_NAME_LEN: usize = 512;
+
+/// The longest page URL, and the longest page title, a customer's `monitoring.page` may carry,
+/// in bytes.
+pub const MAX_PAGE_LEN: usize = 4096;
+
+fn too_long(field: &'static str, value: &str, max: usize) -> Result<(), Error> {
+    if value.len() > max {
+        return Err(Error::InvalidField {
+            field,
+            reason: format!("{} bytes, over the {max}-byte limit", value.len()),
+        });
+    }
+    Ok(())
+}
+
+/// A customer's name: a label (see `text.rs`) of at most [`MAX_NAME_LEN`] bytes.
+pub(crate) fn check_customer_name(name: &str) -> Result<(), Error> {
+    too_long("customer.name", name, MAX_NAME_LEN)?;
+    check_label("customer.name", name)
+}
+
+/// A customer's e-mail address: at most [`MAX_NAME_LEN`] bytes, a label, and shaped like an
+/// address.
+pub(crate) fn check_customer_email(email: &str) -> Result<(), Error> {
+    too_long("customer.email", email, MAX_NAME_LEN)?;
+    check_label("customer.email", email)?;
+    if !looks_like_email(email) {
+        return Err(Error::InvalidField {
+            field: "customer.email",
+            reason: format!("{email:?} is not an e-mail address"),
+        });
+    }
+    Ok(())
+}
+
+/// A customer's fields: keys are labels, values free text. How many and how large is the
+/// engine's limit to check (`Limits::customer_fields`).
+pub(crate) fn check_customer_fields(fields: &BTreeMap<String, String>) -> Result<(), Error> {
+    for (key, value) in fields {
+        check_label("customer.fields", key)?;
+        check_text("customer.fields", value)?;
+    }
+    Ok(())
+}
+
+/// The page a customer is on: a URL or a title, or both, each a label of at most
+/// [`MAX_PAGE_LEN`] bytes.
+pub(crate) fn check_page(page: &Page) -> Result<(), Error> {
+    match (&page.url, &page.title) {
+        (Some(url), _) => super::non_empty("customer.monitoring.page.url", url)?,
+        (None, Some(_)) => {}
+        (None, None) => {
+            return Err(Error::InvalidField {
+                field: "customer.monitoring.page",
+                reason: "give the page's url or title".into(),
+            });
+        }
+    }
+    if let Some(url) = &page.url {
+        too_long("customer.monitoring.page.url", url, MAX_PAGE_LEN)?;
+        check_label("customer.monitoring.page.url", url)?;
+    }
+    if let Some(title) = &page.title {
+        too_long("customer.monitoring.page.title", title, MAX_PAGE_LEN)?;
+        check_label("customer.monitoring.page.title", title)?;
+    }
+    Ok(())
+}
 
 impl Agent {
     /// A human agent with an id and a display name.
@@ -202,6 +288,21 @@ impl Agent {
     pub fn with_max_chats(mut self, max_chats: u32) -> Self {
         self.max_chats = max_chats;
         self
+    }
+
+    /// Refuses a name, e-mail address or avatar URL holding what could make it show as
+    /// something else in agents' applications (see `text.rs`). Kept apart from
+    /// [`validate`](Self::validate), which restoring a snapshot runs too: a snapshot written
+    /// before these checks must still restore.
+    pub(crate) fn check_labels(&self) -> Result<(), Error> {
+        check_label("agent.name", &self.name)?;
+        if let Some(email) = &self.email {
+            check_label("agent.email", email)?;
+        }
+        if let Some(avatar) = &self.avatar {
+            check_label("agent.avatar", avatar)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
