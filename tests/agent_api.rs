@@ -1216,3 +1216,85 @@ fn start_chat_never_leaves_the_agent_locked_out_of_its_own_chat() -> Result<(), 
     }
     Ok(())
 }
+
+// ----- bounded answers (issue 20) -----
+
+#[test]
+fn login_lists_at_most_login_chats_newest_first_and_says_where_the_rest_are() {
+    let mut limits = chatio::Limits::default();
+    limits.login_chats = 3;
+    let mut f = Fixture::with_config(chatio::EngineConfig::with_seed(42).limits(limits));
+    let anna = f.anna.clone();
+    let mut chats = Vec::new();
+    for i in 0..7 {
+        let customer = f.engine.create_customer();
+        chats.push(f.customer_chat(&customer, &format!("chat {i}"), at(i)).0);
+    }
+    // One closed chat, which login never lists.
+    f.close(chats[6], at(20));
+    let login = f.engine.as_agent(&anna, at(30)).unwrap().login().unwrap();
+    let listed: Vec<ChatId> = login.chats_summary.iter().map(|s| s.id).collect();
+    assert_eq!(listed, vec![chats[5], chats[4], chats[3]]);
+    assert_eq!(login.total_chats, 6);
+    let next = login.next_before_order.expect("more active chats");
+    assert_eq!(next, login.chats_summary[2].order);
+
+    // get_filtered_chats, active chats only, continues where login stopped.
+    let rest = f
+        .engine
+        .as_agent(&anna, at(30))
+        .unwrap()
+        .get_filtered_chats(
+            &chatio::query::ChatFilters {
+                include_inactive: Some(false),
+                ..Default::default()
+            },
+            chatio::query::ChatsPagination {
+                limit: None,
+                before_order: Some(next),
+            },
+        )
+        .unwrap();
+    let rest_ids: Vec<ChatId> = rest.chats_summary.iter().map(|s| s.id).collect();
+    assert_eq!(rest_ids, vec![chats[2], chats[1], chats[0]]);
+    assert_eq!(rest.total_chats, 6);
+    assert_eq!(rest.next_before_order, None);
+
+    // With room for every chat, nothing points further.
+    let mut roomy = Fixture::new();
+    let (anna, _, jan, _) = roomy.ids();
+    roomy.customer_chat(&jan, "hello", at(0));
+    let login = roomy
+        .engine
+        .as_agent(&anna, at(1))
+        .unwrap()
+        .login()
+        .unwrap();
+    assert_eq!((login.chats_summary.len(), login.total_chats), (1, 1));
+    assert_eq!(login.next_before_order, None);
+}
+
+#[test]
+fn get_chat_threads_takes_at_most_100_thread_ids_and_summarizes_the_newest_100_threads() {
+    use chatio::query::THREAD_IDS_LIMIT;
+    let mut f = Fixture::new();
+    let (chat, ids) = chat_with_threads(&mut f, THREAD_IDS_LIMIT + 2);
+    let anna = f.anna.clone();
+    let too_many: Vec<ThreadId> = ids.iter().copied().take(THREAD_IDS_LIMIT + 1).collect();
+    let err = assert_rejected(&mut f.engine, ErrorKind::Validation, |e| {
+        e.as_agent(&anna, at(100_000))?
+            .get_chat_threads(chat, &too_many)
+    });
+    assert_invalid_field(&err, "thread_ids", "101 thread ids");
+    let got = f
+        .engine
+        .as_agent(&anna, at(100_000))
+        .unwrap()
+        .get_chat_threads(chat, &ids[..THREAD_IDS_LIMIT])
+        .unwrap();
+    assert_eq!(got.threads.len(), THREAD_IDS_LIMIT);
+    assert_eq!(got.total_threads, THREAD_IDS_LIMIT + 2);
+    let newest: Vec<ThreadId> = ids.iter().rev().take(THREAD_IDS_LIMIT).copied().collect();
+    let summarized: Vec<ThreadId> = got.threads_summary.iter().map(|t| t.id).collect();
+    assert_eq!(summarized, newest);
+}

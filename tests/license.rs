@@ -8,7 +8,7 @@ mod common;
 
 use chatio::journal::{Entry, JournalError, JournalMode, JournalRecord};
 use chatio::model::{Location, LocationAccess, PropertyConfig, PropertyType};
-use chatio::query::{ArchiveFilters, ArchivesPagination, ChatFilters};
+use chatio::query::{ArchiveFilters, ArchivesPagination, ChatFilters, ChatsPagination};
 use chatio::routing::{AutomaticRouter, RoutingStatus};
 use chatio::wire::{self, Api};
 use chatio::{
@@ -209,8 +209,10 @@ fn agent_calls(anna: &UserId, jan: &UserId, chat: ChatId, t: Timestamp) -> Vec<C
         call!("get_chat_threads", |api| api.get_chat_threads(chat, &[])),
         call!("get_chat_threads_summary", |api| api
             .get_chat_threads_summary(chat, Pagination::default())),
-        call!("get_filtered_chats", |api| api
-            .get_filtered_chats(&ChatFilters::default())),
+        call!("get_filtered_chats", |api| api.get_filtered_chats(
+            &ChatFilters::default(),
+            ChatsPagination::default()
+        )),
         call!("get_archives", |api| api.get_archives(
             &ArchiveFilters::default(),
             ArchivesPagination::default()

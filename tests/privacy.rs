@@ -102,7 +102,9 @@ use chatio::model::{
     Access, Button, Domain, Location, LocationAccess, PropertyConfig, PropertyFilter,
     PropertyFilters, PropertyType, RichElement, RichMessage,
 };
-use chatio::query::{AgentLogin, ChatFilters, ChatSummary, ChatThreads, ChatsSummary};
+use chatio::query::{
+    AgentLogin, ChatFilters, ChatSummary, ChatThreads, ChatsPagination, ChatsSummary,
+};
 use chatio::query::{ArchiveFilters, Archives, ArchivesPagination, CustomerLogin, ThreadsSummary};
 use chatio::routing::{AutomaticRouter, ManualRouter, RoutingStatus};
 use chatio::{
@@ -408,6 +410,9 @@ enum Op {
     Filtered {
         a: usize,
         include_active: Option<bool>,
+        include_inactive: Option<bool>,
+        /// The page size asked for; every page is fetched.
+        limit: Option<u32>,
         filters: Vec<(PropPick, FilterSpec)>,
     },
     Archives {
@@ -819,13 +824,19 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (
             agent(),
             prop::option::of(any::<bool>()),
+            prop::option::of(prop::bool::weighted(0.7)),
+            prop::option::of(1..=4u32),
             vec((prop_pick(), filter_spec()), 0..=2),
         )
-            .prop_map(|(a, include_active, filters)| Op::Filtered {
-                a,
-                include_active,
-                filters,
-            }),
+            .prop_map(
+                |(a, include_active, include_inactive, limit, filters)| Op::Filtered {
+                    a,
+                    include_active,
+                    include_inactive,
+                    limit,
+                    filters,
+                }
+            ),
         2 => (
             agent(),
             vec((prop_pick(), filter_spec()), 0..=2),
@@ -1121,6 +1132,12 @@ impl World {
             });
         if s.chat_agents_only {
             config = config.push_audience(PushAudience::ChatAgentsOnly);
+        }
+        // Half the cases list at most three chats at login, so that its bound is met.
+        if s.seed % 2 == 1 {
+            let mut limits = chatio::Limits::default();
+            limits.login_chats = 3;
+            config = config.limits(limits);
         }
         let mut engine = Engine::new(config);
         match s.router {
@@ -2210,18 +2227,23 @@ fn run_op(w: &mut World, op: &Op) -> Outcome {
         Op::Filtered {
             a,
             include_active,
+            include_inactive,
+            limit,
             filters,
         } => {
             requester = Some(w.who(Actor::Agent(*a)));
             read_only = true;
-            x.exact = Some(true);
+            let nothing = *include_active == Some(false) && *include_inactive == Some(false);
+            x.fail_if(nothing, "include_active and include_inactive both false");
+            x.exact = Some(!nothing);
             let filters = ChatFilters {
                 include_active: *include_active,
+                include_inactive: *include_inactive,
                 properties: w.build_filters(filters),
             };
             filtered = Some(w.expected_filtered(*a, &filters));
             as_agent(w, *a, |api| {
-                query(api.get_filtered_chats(&filters), Resp::Summaries)
+                query(filtered_pages(api, &filters, *limit), Resp::Summaries)
             })
         }
         Op::Archives {
@@ -2394,11 +2416,18 @@ impl World {
     /// as asked, whose properties the agent may read pass the filters.
     fn expected_filtered(&self, a: usize, filters: &ChatFilters) -> BTreeSet<ChatId> {
         let include_active = filters.include_active.unwrap_or(true);
+        let include_inactive = filters.include_inactive.unwrap_or(true);
         self.engine
             .chats()
             .iter()
             .filter(|c| self.agent_sees(a, c))
-            .filter(|c| include_active || !c.is_active())
+            .filter(|c| {
+                if c.is_active() {
+                    include_active
+                } else {
+                    include_inactive
+                }
+            })
             .filter(|c| self.passes(c, &filters.properties))
             .map(|c| c.id)
             .collect()
@@ -3036,6 +3065,52 @@ fn check_archive(w: &World, me: &UserId, ct: &ChatThread, ctx: &dyn Debug) -> (C
 
 /// Every page of an agent's archives with no filters, 100 to a page. A short page ends the
 /// paging whatever the total says, so a wrong total cannot make it loop.
+/// Every page of `get_filtered_chats` with pages of `limit`, in turn, each asked for with the
+/// `next_before_order` of the one before; checks that pages are newest first, no longer than
+/// asked, agree on the total, and point to the next page exactly when there is one.
+fn filtered_pages(
+    api: &chatio::AgentApi<'_>,
+    filters: &ChatFilters,
+    limit: Option<u32>,
+) -> Result<Vec<ChatSummary>, Error> {
+    let mut page = ChatsPagination {
+        limit,
+        before_order: None,
+    };
+    let mut all: Vec<ChatSummary> = Vec::new();
+    loop {
+        let got = api.get_filtered_chats(filters, page)?;
+        let size = limit.unwrap_or(25) as usize;
+        assert!(got.chats_summary.len() <= size, "a page over its limit");
+        assert!(
+            got.chats_summary
+                .windows(2)
+                .all(|w| w[0].order > w[1].order),
+            "a page not newest first"
+        );
+        if let (Some(prev), Some(first)) = (all.last(), got.chats_summary.first()) {
+            assert!(prev.order > first.order, "pages overlap or go back");
+        }
+        let last = got.chats_summary.last().map(|s| s.order);
+        all.extend(got.chats_summary);
+        assert!(got.total_chats >= all.len(), "a total below what was shown");
+        match got.next_before_order {
+            Some(next) => {
+                assert_eq!(
+                    Some(next),
+                    last,
+                    "the next page does not start after this one"
+                );
+                page.before_order = Some(next);
+            }
+            None => {
+                assert_eq!(got.total_chats, all.len(), "the last page left chats out");
+                return Ok(all);
+            }
+        }
+    }
+}
+
 fn archive_pages(api: &chatio::AgentApi<'_>) -> Result<Vec<Archives>, Error> {
     let mut pages = Vec::new();
     loop {
@@ -3100,15 +3175,24 @@ fn check_archive_pages(w: &World, a: usize, pages: &[Archives], ctx: &dyn Debug)
 fn check_login(w: &World, me: &UserId, r: &AgentLogin, ctx: &dyn Debug) {
     let a = w.agent_index(me).expect("an agent");
     assert_eq!(&r.my_profile.id, me, "{ctx:?}");
-    let ids: BTreeSet<ChatId> = r.chats_summary.iter().map(|s| s.id).collect();
-    let expected: BTreeSet<ChatId> = w
+    let ids: Vec<ChatId> = r.chats_summary.iter().map(|s| s.id).collect();
+    let mut expected: Vec<&Chat> = w
         .engine
         .chats()
         .iter()
         .filter(|c| c.is_active() && w.agent_sees(a, c))
-        .map(|c| c.id)
         .collect();
-    assert_eq!(ids, expected, "the chats in {me}'s login: {ctx:?}");
+    expected.sort_by_key(|c| std::cmp::Reverse(c.order()));
+    assert_eq!(r.total_chats, expected.len(), "{me}'s login total: {ctx:?}");
+    // The newest of them, as many as the license lets a login list.
+    let limit = w.engine.config().limits.login_chats as usize;
+    let newest: Vec<ChatId> = expected.iter().take(limit).map(|c| c.id).collect();
+    assert_eq!(ids, newest, "the chats in {me}'s login: {ctx:?}");
+    let next = (expected.len() > limit).then(|| expected[limit - 1].order());
+    assert_eq!(
+        r.next_before_order, next,
+        "{me}'s login next_before_order: {ctx:?}"
+    );
     for s in &r.chats_summary {
         check_summary(w, me, Role::Agent, s, ctx);
     }
@@ -3130,9 +3214,8 @@ fn sweep(w: &mut World, touched: &BTreeSet<ChatId>, ctx: &dyn Debug) {
         let id = w.agents[a].clone();
         let api = engine.as_agent(&id, clock).expect("a known agent");
         let login = api.login().expect("login");
-        let filtered = api
-            .get_filtered_chats(&ChatFilters::default())
-            .expect("get_filtered_chats");
+        let filtered =
+            filtered_pages(&api, &ChatFilters::default(), None).expect("get_filtered_chats");
         let archives = archive_pages(&api);
         let mut threads = Vec::new();
         for (chat_id, ids) in &touched {

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use chatio::model::{Access, Domain, Location, LocationAccess, PropertyConfig, PropertyType};
-use chatio::query::ChatFilters;
+use chatio::query::{ChatFilters, ChatsPagination};
 use chatio::{
     ChatId, ChatThread, Engine, EngineConfig, Error, ErrorKind, NewEvent, Pagination, Properties,
     PropertyValue, Push, PushKind, Role, StartChat, ThreadId, UserId,
@@ -1368,7 +1368,8 @@ fn summaries_show_each_role_what_it_may_read() -> Result<(), Error> {
     let filtered = f
         .engine
         .as_agent(&anna, at(10))?
-        .get_filtered_chats(&ChatFilters::default())?;
+        .get_filtered_chats(&ChatFilters::default(), ChatsPagination::default())?
+        .chats_summary;
     for s in [&login.chats_summary[0], &filtered[0]] {
         assert_eq!(s.id, chat);
         assert_eq!(s.properties, chat_p);

@@ -10,7 +10,7 @@ use chatio::model::{
     Access, Location, LocationAccess, Page, PropertyConfig, PropertyFilter, PropertyFilters,
     PropertyType, UrlFilter, UrlMatch,
 };
-use chatio::query::ChatFilters;
+use chatio::query::{ChatFilters, ChatsPagination};
 use chatio::routing::AutomaticRouter;
 use chatio::{
     Agent, AutoChatScopes, AutoScopeRules, ChatId, Customer, CustomerUpdate, Engine, EngineConfig,
@@ -419,7 +419,8 @@ fn agents_outside_a_chats_scopes_get_no_pushes_and_no_query_results() -> Result<
     let anna_filtered = f
         .engine
         .as_agent(&anna, at(20))?
-        .get_filtered_chats(&ChatFilters::default())?;
+        .get_filtered_chats(&ChatFilters::default(), ChatsPagination::default())?
+        .chats_summary;
     assert_eq!(ids(&anna_filtered), vec![open]);
 
     // Closing it tells only Bob and Eva.
@@ -1311,8 +1312,9 @@ fn filtered(f: &mut Fixture, agent: &UserId, filters: ChatFilters) -> Vec<ChatId
         .engine
         .as_agent(agent, at(10))
         .unwrap()
-        .get_filtered_chats(&filters)
-        .unwrap())
+        .get_filtered_chats(&filters, ChatsPagination::default())
+        .unwrap()
+        .chats_summary)
 }
 
 #[test]
@@ -1345,12 +1347,77 @@ fn get_filtered_chats_include_active() {
 }
 
 #[test]
+fn get_filtered_chats_include_inactive_false_lists_only_active_chats() {
+    let (mut f, [a, b, c, _, e]) = filtered_world();
+    let anna = f.anna.clone();
+    let active_only = ChatFilters {
+        include_inactive: Some(false),
+        ..ChatFilters::default()
+    };
+    assert_eq!(filtered(&mut f, &anna, active_only), vec![e, c, a]);
+    assert!(!f.engine.chat(&b).unwrap().is_active());
+    let nothing = ChatFilters {
+        include_active: Some(false),
+        include_inactive: Some(false),
+        ..ChatFilters::default()
+    };
+    let err = assert_rejected(&mut f.engine, ErrorKind::Validation, |e| {
+        e.as_agent(&anna, at(10))?
+            .get_filtered_chats(&nothing, ChatsPagination::default())
+    });
+    assert!(
+        err.to_string().contains("filters.include_inactive"),
+        "{err}"
+    );
+}
+
+#[test]
+fn get_filtered_chats_pages_newest_first_from_before_order() {
+    let (mut f, [a, b, c, _, e]) = filtered_world();
+    let anna = f.anna.clone();
+    let api = f.engine.as_agent(&anna, at(10)).unwrap();
+    let page = |limit: u32, before_order: Option<u64>| {
+        api.get_filtered_chats(
+            &ChatFilters::default(),
+            ChatsPagination {
+                limit: Some(limit),
+                before_order,
+            },
+        )
+        .unwrap()
+    };
+    let first = page(2, None);
+    assert_eq!(ids(&first.chats_summary), vec![e, c]);
+    assert_eq!(first.total_chats, 4);
+    assert_eq!(first.next_before_order, Some(first.chats_summary[1].order));
+    let second = page(2, first.next_before_order);
+    assert_eq!(ids(&second.chats_summary), vec![b, a]);
+    assert_eq!(second.total_chats, 4);
+    assert_eq!(second.next_before_order, None);
+    // The default page is 25; 0 and more than 100 are refused.
+    assert_eq!(page(100, None).chats_summary.len(), 4);
+    for limit in [0, 101] {
+        let err = api
+            .get_filtered_chats(
+                &ChatFilters::default(),
+                ChatsPagination {
+                    limit: Some(limit),
+                    before_order: None,
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation);
+    }
+}
+
+#[test]
 fn get_filtered_chats_by_property() {
     let (mut f, [a, b, c, d, e]) = filtered_world();
     let (anna, bob, _, _) = f.ids();
     let by = |filter: PropertyFilter, include_active: Option<bool>| ChatFilters {
         include_active,
         properties: filters(&[("source", "channel", filter)]),
+        ..ChatFilters::default()
     };
     let facebook = || vec![string("facebook")];
 
@@ -1421,8 +1488,8 @@ fn get_filtered_chats_by_property() {
             &mut f,
             &anna,
             ChatFilters {
-                include_active: None,
-                properties: both
+                properties: both,
+                ..ChatFilters::default()
             }
         ),
         vec![b, a]
@@ -1434,8 +1501,8 @@ fn get_filtered_chats_counts_unreadable_properties_as_unset() {
     let (mut f, [a, b, c, _, e]) = filtered_world();
     let anna = f.anna.clone();
     let note = |filter: PropertyFilter| ChatFilters {
-        include_active: None,
         properties: filters(&[("private", "note", filter)]),
+        ..ChatFilters::default()
     };
     assert_eq!(
         filtered(&mut f, &anna, note(PropertyFilter::Exists(true))),
@@ -1466,8 +1533,9 @@ fn get_filtered_chats_counts_unreadable_properties_as_unset() {
         .engine
         .as_agent(&anna, at(10))
         .unwrap()
-        .get_filtered_chats(&ChatFilters::default())
-        .unwrap();
+        .get_filtered_chats(&ChatFilters::default(), ChatsPagination::default())
+        .unwrap()
+        .chats_summary;
     assert_eq!(summaries[0].id, e);
     assert_eq!(summaries[0].properties, Properties::new());
     assert_eq!(

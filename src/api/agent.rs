@@ -9,7 +9,8 @@ use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, U
 use crate::model::{Properties, Scopes};
 use crate::push::{ChatThread, Postback};
 use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};
-use crate::query::{ArchiveFilters, Archives, ArchivesPagination, ChatFilters, ChatSummary};
+use crate::query::{ArchiveFilters, Archives, ArchivesPagination, ChatFilters};
+use crate::query::{ChatsPagination, FilteredChats};
 use crate::routing::RoutingStatus;
 
 use super::journal_entry::{self, Action as _};
@@ -68,7 +69,9 @@ impl<'e> AgentApi<'e> {
         self.me.now
     }
 
-    /// `login`: the agent's profile and a summary of the active chats it may see.
+    /// `login`: the agent's profile and a summary of the newest active chats it may see, at most
+    /// [`Limits::login_chats`](crate::Limits::login_chats) of them; `total_chats` counts them
+    /// all, and [`get_filtered_chats`](Self::get_filtered_chats) pages through the rest.
     pub fn login(&self) -> Result<AgentLogin, Error> {
         self.engine.agent_login(&self.me)
     }
@@ -249,9 +252,46 @@ impl<'e> AgentApi<'e> {
         self.run(action, |e, me| e.transfer_chat(me, chat_id, target))
     }
 
-    /// `get_filtered_chats`: summaries of the chats this agent may see that pass the filters.
-    pub fn get_filtered_chats(&self, filters: &ChatFilters) -> Result<Vec<ChatSummary>, Error> {
-        self.engine.get_filtered_chats(&self.me, filters)
+    /// `get_filtered_chats`: a page of summaries of the chats this agent may see that pass the
+    /// filters, newest first (`limit` 25 by default, at most 100). When there are more,
+    /// `next_before_order` is the [`ChatsPagination::before_order`] that asks for the next
+    /// page (the `order` of this page's last summary).
+    ///
+    /// ```
+    /// use chatio::query::{ChatFilters, ChatsPagination};
+    /// use chatio::{Agent, Engine, EngineConfig, NewEvent, StartChat, Timestamp, UserId};
+    /// let mut engine = Engine::new(EngineConfig::with_seed(3));
+    /// let anna = UserId::new("anna@example.com")?;
+    /// engine.add_agent(Agent::new(anna.clone(), "Anna"))?;
+    /// let t = Timestamp::from_unix_seconds(1_700_000_000);
+    /// for i in 0..5 {
+    ///     let jan = engine.create_customer();
+    ///     let hi = StartChat::default().with_event(NewEvent::message(format!("chat {i}")));
+    ///     let _ = engine.as_customer(&jan, t + i)?.start_chat(hi)?;
+    /// }
+    /// let api = engine.as_agent(&anna, t + 10)?;
+    /// let mut page = ChatsPagination { limit: Some(2), before_order: None };
+    /// let mut seen = Vec::new();
+    /// loop {
+    ///     let got = api.get_filtered_chats(&ChatFilters::default(), page)?;
+    ///     assert_eq!(got.total_chats, 5);
+    ///     seen.extend(got.chats_summary.iter().map(|s| s.order));
+    ///     match got.next_before_order {
+    ///         Some(order) => page.before_order = Some(order),
+    ///         None => break,
+    ///     }
+    /// }
+    /// assert_eq!(seen.len(), 5);
+    /// assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, each once");
+    /// # Ok::<(), chatio::Error>(())
+    /// ```
+    pub fn get_filtered_chats(
+        &self,
+        filters: &ChatFilters,
+        pagination: ChatsPagination,
+    ) -> Result<FilteredChats, Error> {
+        self.engine
+            .get_filtered_chats(&self.me, filters, pagination)
     }
 
     /// `get_archives`: a page of the closed threads this agent may see that pass the filters,

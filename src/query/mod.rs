@@ -6,11 +6,53 @@ mod summary;
 mod threads;
 
 pub use archives::{ARCHIVES_LIMIT, ArchiveFilters, Archives, ArchivesPage, ArchivesPagination};
-pub use filtered::ChatFilters;
+pub use filtered::{ChatFilters, ChatsPagination, FILTERED_CHATS_LIMIT, FilteredChats};
 pub use summary::{AgentLogin, ChatSummary, ChatsSummary, CustomerLogin, LastEvent};
-pub use threads::{ChatThreads, ThreadSummary, ThreadsSummary};
+pub use threads::{ChatThreads, THREAD_IDS_LIMIT, ThreadSummary, ThreadsSummary};
 
 use crate::error::Error;
+use crate::model::Chat;
+
+/// The newest `limit` of `chats` (by [`Chat::order`], newest first) whose order is below
+/// `before` when given; how many `chats` there are in all, before and after `before`; and
+/// whether more than `limit` are below `before`.
+///
+/// Chat orders are unique (each is the order of something in that chat alone), so paging with
+/// `before` set to the last order returned neither repeats nor skips a chat that did not change
+/// between two pages. It picks the page in one pass and sorts only the page: the summaries are
+/// what costs, so no more are made than are sent, whatever the license's size.
+pub(crate) fn newest_chats<'c>(
+    chats: impl Iterator<Item = &'c Chat>,
+    before: Option<u64>,
+    limit: usize,
+) -> (Vec<&'c Chat>, usize, bool) {
+    let mut total = 0;
+    let mut below = 0;
+    let mut page: Vec<(u64, &Chat)> = Vec::new();
+    for chat in chats {
+        total += 1;
+        let order = chat.order();
+        if before.is_some_and(|b| order >= b) {
+            continue;
+        }
+        below += 1;
+        page.push((order, chat));
+        // Keep the list short: past twice the page, drop all but the newest `limit`.
+        if page.len() >= limit.saturating_mul(2).max(64) {
+            page.select_nth_unstable_by_key(limit.saturating_sub(1), |&(o, _)| {
+                std::cmp::Reverse(o)
+            });
+            page.truncate(limit);
+        }
+    }
+    page.sort_unstable_by_key(|&(o, _)| std::cmp::Reverse(o));
+    page.truncate(limit);
+    (
+        page.into_iter().map(|(_, c)| c).collect(),
+        total,
+        below > limit,
+    )
+}
 
 /// Checks pagination against an action's limits and fills in its defaults.
 pub(crate) fn paginate(

@@ -63,8 +63,8 @@ pub struct ChatsSummary {
     pub total_chats: usize,
 }
 
-/// The response of the agent's `login`: the license, the agent's profile and the active chats
-/// it may see.
+/// The response of the agent's `login`: the license, the agent's profile and the newest active
+/// chats it may see.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentLogin {
     /// The license the engine serves, as configured ([`EngineConfig::license`]); `None` when
@@ -75,8 +75,15 @@ pub struct AgentLogin {
     pub license: Option<License>,
     /// The agent.
     pub my_profile: Agent,
-    /// Every chat with an active thread that the agent may see, newest first.
+    /// The chats with an active thread that the agent may see, newest first: all of them, or
+    /// the newest [`Limits::login_chats`](crate::Limits::login_chats) when there are more.
     pub chats_summary: Vec<ChatSummary>,
+    /// How many chats with an active thread the agent may see.
+    pub total_chats: usize,
+    /// When `chats_summary` could not hold them all: the `before_order` with which
+    /// `get_filtered_chats` (filter `include_inactive: Some(false)`) lists the next ones. `None`
+    /// when every one is listed.
+    pub next_before_order: Option<u64>,
 }
 
 /// The response of the customer's `login`.
@@ -150,18 +157,20 @@ impl Engine {
             .agent(req.id)
             .cloned()
             .ok_or_else(|| Error::UnknownRequester(req.id.clone()))?;
-        let mut chats: Vec<&Chat> = self
+        let limit = self.config().limits.login_chats as usize;
+        let chats = self
             .all_chats()
-            .filter(|c| c.is_active() && self.may_see(req.id, Role::Agent, c))
-            .collect();
-        chats.sort_by_key(|c| std::cmp::Reverse(c.order()));
+            .filter(|c| c.is_active() && self.may_see(req.id, Role::Agent, c));
+        let (newest, total_chats, more) = super::newest_chats(chats, None, limit);
         Ok(AgentLogin {
+            next_before_order: newest.last().filter(|_| more).map(|c| c.order()),
             license: self.config().license.clone(),
             my_profile,
-            chats_summary: chats
+            chats_summary: newest
                 .iter()
                 .map(|c| self.chat_summary(c, Role::Agent))
                 .collect(),
+            total_chats,
         })
     }
 

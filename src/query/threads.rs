@@ -45,9 +45,18 @@ pub struct ChatThreads {
     pub scopes: Scopes,
     /// The threads asked for, in the order asked, with the events the requester may see.
     pub threads: Vec<Thread>,
-    /// Every thread of the chat, newest first.
+    /// The chat's threads, newest first: all of them, or the newest
+    /// [`THREAD_IDS_LIMIT`] when there are more (`get_chat_threads_summary` pages through
+    /// every one).
     pub threads_summary: Vec<ThreadSummary>,
+    /// How many threads the chat has.
+    pub total_threads: usize,
 }
+
+/// The most thread ids one `get_chat_threads` may ask for, and the most threads its
+/// `threads_summary` lists. v0.5 sets no bound; without one, a request could ask for a chat's
+/// every thread at once.
+pub const THREAD_IDS_LIMIT: usize = 100;
 
 /// The response of `get_chat_threads_summary`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +88,15 @@ impl Engine {
         thread_ids: &[ThreadId],
     ) -> Result<ChatThreads, Error> {
         let slot = self.chat_for(req, chat_id, crate::engine::ChatRight::Read)?;
+        if thread_ids.len() > THREAD_IDS_LIMIT {
+            return Err(Error::InvalidField {
+                field: "thread_ids",
+                reason: format!(
+                    "{} thread ids, over the {THREAD_IDS_LIMIT} one request may ask for",
+                    thread_ids.len()
+                ),
+            });
+        }
         let chat = self.chat_at(slot);
         // A thread asked for twice is returned once: otherwise a small request naming one long
         // thread many times would make a response as large as it liked.
@@ -107,8 +125,10 @@ impl Engine {
                 .threads
                 .iter()
                 .rev()
+                .take(THREAD_IDS_LIMIT)
                 .map(|t| summarize(t, req.role))
                 .collect(),
+            total_threads: chat.threads.len(),
         })
     }
 

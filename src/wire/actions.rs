@@ -17,7 +17,7 @@ use crate::model::{
     PropertyValue, Recipients, Scopes, ThreadId, Timestamp, UserId,
 };
 use crate::push::{Postback, Push};
-use crate::query::{ArchiveFilters, ArchivesPagination, ChatFilters};
+use crate::query::{ArchiveFilters, ArchivesPagination, ChatFilters, ChatsPagination};
 use crate::routing::RoutingStatus;
 
 /// A response payload, as an action leaves it for [`super::handle`] to write.
@@ -466,6 +466,8 @@ struct GetArchives {
 struct Filtered {
     #[serde(default)]
     filters: ChatFilters,
+    #[serde(default)]
+    pagination: ChatsPagination,
 }
 
 #[derive(Deserialize)]
@@ -708,7 +710,11 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
                 "my_profile": profile,
                 "chats_summary": login.chats_summary.iter()
                     .map(|c| render::chat_summary(c, Api::Agent)).collect::<Vec<_>>(),
+                "total_chats": login.total_chats,
             });
+            if let (Some(next), Value::Object(m)) = (login.next_before_order, &mut response) {
+                m.insert("next_before_order".into(), json!(next));
+            }
             if let (Some(license), Value::Object(m)) = (&login.license, &mut response) {
                 m.insert("license".into(), render::license(license));
             }
@@ -723,11 +729,16 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
         }
         "get_filtered_chats" => {
             let p: Filtered = parse(payload)?;
-            let chats = a.get_filtered_chats(&p.filters)?;
-            quiet(json!({
-                "chats_summary": chats.iter()
+            let chats = a.get_filtered_chats(&p.filters, p.pagination)?;
+            let mut response = json!({
+                "chats_summary": chats.chats_summary.iter()
                     .map(|c| render::chat_summary(c, Api::Agent)).collect::<Vec<_>>(),
-            }))
+                "total_chats": chats.total_chats,
+            });
+            if let (Some(next), Value::Object(m)) = (chats.next_before_order, &mut response) {
+                m.insert("next_before_order".into(), json!(next));
+            }
+            quiet(response)
         }
         "get_chat_threads" => {
             let p: GetThreads = parse(payload)?;

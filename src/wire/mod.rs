@@ -38,6 +38,12 @@
 //! * The agent's `login` carries a `license` object only when the engine has one
 //!   ([`EngineConfig::license`](crate::EngineConfig)); `expiration_timestamp` is left out for a
 //!   license that never expires.
+//! * Answers are bounded (`docs/limits.md`). The agent's `login` lists at most
+//!   [`Limits::login_chats`](crate::Limits::login_chats) chats and adds `total_chats`, and
+//!   `next_before_order` when some were left out. `get_filtered_chats` takes
+//!   `filters.include_inactive` and `pagination` (`limit`, `before_order`), and adds
+//!   `total_chats` and, when more chats pass the filters, `next_before_order`: v0.5 has
+//!   neither, and without them one answer could hold every chat of the license.
 //! * `ping` is answered even after the license has expired: it keeps the connection alive and
 //!   reaches no chat. Every other action is then refused with `license_expired`.
 

@@ -10,7 +10,7 @@ use chatio::model::{
     Button, Domain, FormField, FormFieldKind, Location, Page, PropertyConfig, PropertyFilter,
     PropertyFilters, PropertyType, RichElement, RichMessage, UrlFilter, UrlMatch,
 };
-use chatio::query::ChatFilters;
+use chatio::query::{ChatFilters, ChatsPagination};
 use chatio::routing::RoutingStatus;
 use chatio::{
     Agent, AutoScopeRules, ChatId, Customer, CustomerUpdate, EventId, EventKind, File, GroupId,
@@ -111,7 +111,7 @@ pub enum AgentReq {
     Login,
     ChatThreads(ChatId, Vec<ThreadId>),
     ThreadsSummary(ChatId, Pagination),
-    FilteredChats(ChatFilters),
+    FilteredChats(ChatFilters, ChatsPagination),
     AutoScopesConfig,
 }
 
@@ -181,7 +181,7 @@ impl AgentReq {
             AgentReq::Login => "agent login",
             AgentReq::ChatThreads(..) => "agent get_chat_threads",
             AgentReq::ThreadsSummary(..) => "agent get_chat_threads_summary",
-            AgentReq::FilteredChats(_) => "agent get_filtered_chats",
+            AgentReq::FilteredChats(..) => "agent get_filtered_chats",
             AgentReq::AutoScopesConfig => "agent get_auto_chat_scopes_config",
         }
     }
@@ -590,6 +590,22 @@ impl Sim {
         body
     }
 
+    /// A page of `get_filtered_chats`: a limit in and out of range, from the newest or from
+    /// below `chat`'s order (or below an order no chat has).
+    fn chats_page(&mut self, chat: ChatId) -> ChatsPagination {
+        let limit = [None, Some(1), Some(3), Some(0), Some(100), Some(101)]
+            [self.rng.weighted(&[6, 2, 2, 1, 1, 1])];
+        let before_order = match self.rng.weighted(&[5, 3, 1]) {
+            0 => None,
+            1 => self.engine.chat(&chat).map(|c| c.order()),
+            _ => Some(self.rng.below(1_000)),
+        };
+        ChatsPagination {
+            limit,
+            before_order,
+        }
+    }
+
     fn page(&mut self) -> Pagination {
         let offset =
             [None, Some(0), Some(1), Some(3), Some(101)][self.rng.weighted(&[6, 2, 2, 1, 1])];
@@ -962,7 +978,10 @@ impl Sim {
             17 => AgentReq::Login,
             18 => AgentReq::ChatThreads(chat, self.thread_ids(chat)),
             19 => AgentReq::ThreadsSummary(chat, self.page()),
-            20 => AgentReq::FilteredChats(self.filters()),
+            20 => {
+                let filters = self.filters();
+                AgentReq::FilteredChats(filters, self.chats_page(chat))
+            }
             _ => AgentReq::AutoScopesConfig,
         }
     }
@@ -1011,6 +1030,7 @@ impl Sim {
     fn filters(&mut self) -> ChatFilters {
         ChatFilters {
             include_active: [None, Some(true), Some(false)][self.rng.index(3)],
+            include_inactive: [None, None, Some(true), Some(false)][self.rng.index(4)],
             properties: self.property_filters(),
         }
     }

@@ -1186,17 +1186,26 @@ impl Sim {
                 AgentReq::Login => match api.login() {
                     Ok(l) => {
                         let e = &self.engine;
-                        let shown: BTreeSet<ChatId> =
-                            l.chats_summary.iter().map(|s| s.id).collect();
-                        let expected: BTreeSet<ChatId> = e
+                        let shown: Vec<ChatId> = l.chats_summary.iter().map(|s| s.id).collect();
+                        let mut expected: Vec<&chatio::Chat> = e
                             .chats()
                             .iter()
                             .filter(|c| c.is_active() && may_see(e, who, role, c))
-                            .map(|c| c.id)
                             .collect();
+                        expected.sort_by_key(|c| std::cmp::Reverse(c.order()));
+                        assert_eq!(l.total_chats, expected.len(), "{who}'s login total_chats");
+                        let limit = self.config.limits.login_chats as usize;
+                        let newest: Vec<ChatId> =
+                            expected.iter().take(limit).map(|c| c.id).collect();
                         assert_eq!(
-                            shown, expected,
-                            "{who}'s login lists other chats than the active ones it may see"
+                            shown, newest,
+                            "{who}'s login lists other chats than the newest active ones it \
+                             may see"
+                        );
+                        assert_eq!(
+                            l.next_before_order,
+                            (expected.len() > limit).then(|| expected[limit - 1].order()),
+                            "{who}'s login next_before_order"
                         );
                         for s in &l.chats_summary {
                             checks::shown_summary(e, who, role, s);
@@ -1229,15 +1238,32 @@ impl Sim {
                         Err(err) => self.refused(err),
                     }
                 }
-                AgentReq::FilteredChats(filters) => match api.get_filtered_chats(filters) {
-                    Ok(list) => {
-                        for s in &list {
-                            checks::shown_summary(&self.engine, who, role, s);
+                AgentReq::FilteredChats(filters, page) => {
+                    match api.get_filtered_chats(filters, *page) {
+                        Ok(got) => {
+                            let list = &got.chats_summary;
+                            for s in list {
+                                checks::shown_summary(&self.engine, who, role, s);
+                            }
+                            assert!(list.len() <= page.limit.unwrap_or(25) as usize);
+                            assert!(
+                                list.windows(2).all(|w| w[0].order > w[1].order),
+                                "get_filtered_chats not newest first"
+                            );
+                            assert!(
+                                list.iter()
+                                    .all(|s| page.before_order.is_none_or(|b| s.order < b)),
+                                "get_filtered_chats listed a chat at or above before_order"
+                            );
+                            if let Some(next) = got.next_before_order {
+                                assert_eq!(Some(next), list.last().map(|s| s.order));
+                            }
+                            assert!(got.total_chats >= list.len());
+                            true
                         }
-                        true
+                        Err(err) => self.refused(err),
                     }
-                    Err(err) => self.refused(err),
-                },
+                }
                 AgentReq::AutoScopesConfig => match api.get_auto_chat_scopes_config() {
                     Ok(list) => {
                         let ids: Vec<String> = list.into_iter().map(|c| c.id).collect();
@@ -2139,7 +2165,7 @@ fn is_agent_query(req: &AgentReq) -> bool {
         AgentReq::Login
             | AgentReq::ChatThreads(..)
             | AgentReq::ThreadsSummary(..)
-            | AgentReq::FilteredChats(_)
+            | AgentReq::FilteredChats(..)
             | AgentReq::AutoScopesConfig
     )
 }
