@@ -168,7 +168,7 @@ fn a_thread_named_many_times_is_returned_once() {
         .unwrap()
         .response;
     let thread = started.thread.id;
-    let asked = vec![thread; 1_000];
+    let asked = vec![thread; chatio::query::THREAD_IDS_LIMIT];
     let threads = engine
         .as_customer(&jan, t)
         .unwrap()
@@ -176,4 +176,12 @@ fn a_thread_named_many_times_is_returned_once() {
         .unwrap();
     assert_eq!(threads.threads.len(), 1);
     assert_eq!(threads.threads[0].id, thread);
+    // Past the bound on thread ids, the request is refused before anything is looked at.
+    let asked = vec![thread; 1_000];
+    let err = engine
+        .as_customer(&jan, t)
+        .unwrap()
+        .get_chat_threads(started.id, &asked)
+        .unwrap_err();
+    assert_eq!(err.kind().as_str(), "validation");
 }
