@@ -93,9 +93,9 @@ pub mod wire;
 
 pub use api::{AgentApi, CustomerApi, CustomerUpdate, MulticastScopes, Pagination, StartChat};
 pub use engine::{
-    AutoChatScopes, AutoScopeRules, Chats, ChatsIter, Engine, EngineConfig, Grant, Limits,
-    MAX_BAN_DAYS, Output, PERMISSION_TABLE, PushAudience, QueuePosition, SentEvent, TransferTarget,
-    holds,
+    AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Engine, EngineConfig, Grant,
+    Limits, MAX_BAN_DAYS, Output, PERMISSION_TABLE, PushAudience, QueuePosition, SentEvent,
+    TransferTarget, holds,
 };
 pub use error::{Error, ErrorKind};
 pub use model::{

@@ -593,7 +593,9 @@ fn configurations_without_the_license_field_still_read() {
     let old = r#"{"seed":7,"max_chats_per_customer":1,"push_audience":"all_agents",
         "unseen_timeout":300,"inactivity_timeout":1500}"#;
     let config: EngineConfig = serde_json::from_str(old).unwrap();
-    assert_eq!(config, EngineConfig::with_seed(7));
+    // It predates chat id schemes too: its chat ids were made with the masked slot.
+    let then = EngineConfig::with_seed(7).chat_id_scheme(chatio::ChatIdScheme::MaskedSlot);
+    assert_eq!(config, then);
     assert_eq!(config.license, None);
     // Without a license the field is not written (older builds, which ignore fields they do
     // not know, such as `limits`, read it as no license).

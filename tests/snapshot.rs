@@ -12,8 +12,8 @@ use chatio::journal::{JournalError, SNAPSHOT_VERSION, builtin_router};
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyType};
 use chatio::routing::AutomaticRouter;
 use chatio::{
-    Agent, Customer, Engine, EngineConfig, EventKind, File, NewEvent, Postback, Properties,
-    PropertyValue, Recipients, StartChat, Timestamp, UserId,
+    Agent, ChatIdScheme, Customer, Engine, EngineConfig, EventKind, File, NewEvent, Postback,
+    Properties, PropertyValue, Recipients, StartChat, Timestamp, UserId,
 };
 use snapshot_support::{HEADER_LEN, assemble, body, parts, reseal, section, segments};
 
@@ -45,9 +45,17 @@ fn event(json: &str) -> NewEvent {
 /// `tests/fixtures/snapshot_v1.snap` is this license's snapshot as version 1 wrote it (at
 /// 82c04ce, before version 2): if this builder changes, that file no longer matches it.
 fn sample_license() -> Engine {
+    sample_license_under(ChatIdScheme::KeyedPermutation)
+}
+
+/// [`sample_license`] with chat ids made under `scheme`. The version 1 fixture was written before
+/// the keyed scheme existed: its configuration, which has no `chat_id_scheme`, reads as
+/// `MaskedSlot`, the scheme its chat ids were made with.
+fn sample_license_under(scheme: ChatIdScheme) -> Engine {
     let config = EngineConfig::with_seed(2024)
         .routing_timeouts(60, 300)
-        .max_chats_per_customer(None);
+        .max_chats_per_customer(None)
+        .chat_id_scheme(scheme);
     let mut engine = Engine::new(config).with_router(AutomaticRouter::default());
     let rw = Access::READ_WRITE;
     for property in [
@@ -305,7 +313,8 @@ fn a_version_1_snapshot_still_restores() {
     let golden = std::fs::read("tests/fixtures/snapshot_v1.snap").unwrap();
     assert!(golden.starts_with(b"CHATIO-SNAPSHOT 00000001 "));
     let restored = Engine::restore(&golden).unwrap();
-    assert_eq!(restored, sample_license());
+    assert_eq!(restored.config().chat_id_scheme, ChatIdScheme::MaskedSlot);
+    assert_eq!(restored, sample_license_under(ChatIdScheme::MaskedSlot));
 }
 
 /// A license whose events are all plain messages and system messages, without properties: every
@@ -478,7 +487,10 @@ fn events_leave_the_json_for_the_binary_section() {
 fn a_version_1_snapshot_reads_back_as_version_2_would_write_it() {
     let golden = std::fs::read("tests/fixtures/snapshot_v1.snap").unwrap();
     let restored = Engine::restore(&golden).unwrap();
-    assert_eq!(restored.snapshot(), sample_license().snapshot());
+    assert_eq!(
+        restored.snapshot(),
+        sample_license_under(ChatIdScheme::MaskedSlot).snapshot()
+    );
     // The same JSON with its events stripped is not a version 1 snapshot any more: its
     // threads lose their events, which the custom id index still points at.
     let stripped = String::from_utf8(body(&golden).to_vec()).unwrap();

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Limits;
+use super::{ChatIdScheme, Limits};
 use crate::model::License;
 
 /// Which agents are told about a chat.
@@ -60,6 +60,15 @@ pub struct EngineConfig {
     /// and snapshots written before this field existed read as the defaults.
     #[serde(default)]
     pub limits: Limits,
+    /// How chat ids carry their chat's slot (see [`ChatIdScheme`]): by default
+    /// [`ChatIdScheme::KeyedPermutation`], which does not show the chat counter.
+    ///
+    /// A configuration or snapshot written before this field existed reads as
+    /// [`ChatIdScheme::MaskedSlot`], the scheme its chat ids were made with, so that they keep
+    /// naming their chats; a host that replays such a journal from its start must configure
+    /// that scheme too. The scheme of a license cannot change once it has chats.
+    #[serde(default = "ChatIdScheme::before_schemes")]
+    pub chat_id_scheme: ChatIdScheme,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +81,7 @@ impl Default for EngineConfig {
             inactivity_timeout: 25 * 60,
             license: None,
             limits: Limits::default(),
+            chat_id_scheme: ChatIdScheme::KeyedPermutation,
         }
     }
 }
@@ -102,6 +112,12 @@ impl EngineConfig {
     /// Sets which agents are told about a chat.
     pub fn push_audience(mut self, audience: PushAudience) -> Self {
         self.push_audience = audience;
+        self
+    }
+
+    /// Sets how chat ids carry their chat's slot (see [`ChatIdScheme`]).
+    pub fn chat_id_scheme(mut self, scheme: ChatIdScheme) -> Self {
+        self.chat_id_scheme = scheme;
         self
     }
 

@@ -6,6 +6,9 @@
 
 mod availability;
 mod bans;
+mod chat_ids;
+pub(crate) use chat_ids::ChatIdKey;
+pub use chat_ids::ChatIdScheme;
 mod chat_store;
 pub use chat_store::{Chats, ChatsIter};
 mod config;
@@ -126,11 +129,9 @@ pub struct Engine {
     customers: FastMap<UserId, CustomerRecord>,
     /// The chats, by slot, with the send path's records and log (see `chat_store`).
     chats: chat_store::ChatStore,
-    /// Chat ids carry their slot in `chats` (in their last 32 bits, masked), so a lookup is
-    /// one array access instead of a hash-table probe: at a million chats that probe was a
-    /// cache miss on every request. The mask, derived from the seed, keeps ids from reading
-    /// as a counter.
-    slot_mask: u32,
+    /// Chat ids carry their slot in `chats` in their last 32 bits, hidden by this key (see
+    /// `chat_ids`), so a lookup is one array access instead of a hash-table probe.
+    chat_ids: ChatIdKey,
     /// The key of the `custom_id` index's hash, derived from the seed (see `CustomIds`).
     custom_id_key: CustomIdKey,
     /// The router consulted at routing moments; none means chats are never assigned by the
@@ -164,7 +165,7 @@ impl Default for Engine {
 impl Engine {
     /// An empty license.
     pub fn new(config: EngineConfig) -> Self {
-        let slot_mask = snapshot::slot_mask(config.seed);
+        let chat_ids = ChatIdKey::new(config.seed, config.chat_id_scheme);
         let custom_id_key = CustomIdKey::from_seed(config.seed);
         Self {
             ids: IdGenerator::new(config.seed),
@@ -176,7 +177,7 @@ impl Engine {
             all_agent_ids: Arc::from(Vec::new()),
             customers: FastMap::default(),
             chats: chat_store::ChatStore::default(),
-            slot_mask,
+            chat_ids,
             custom_id_key,
             router: None,
             agent_runtime: Vec::new(),
@@ -465,7 +466,7 @@ impl Engine {
     }
 
     pub(crate) fn chat_slot(&self, id: ChatId) -> Result<usize, Error> {
-        let slot = snapshot::slot_of(id, self.slot_mask);
+        let slot = self.chat_ids.slot_of(id);
         match self.chats.get(slot) {
             Some(chat) if chat.id == id => Ok(slot),
             _ => Err(Error::ChatNotFound(id)),
@@ -475,9 +476,8 @@ impl Engine {
     /// A fresh chat id for the next slot.
     pub(crate) fn next_chat_id(&mut self) -> ChatId {
         let slot = self.chats.len() as u32;
-        let mut bytes = *self.ids.next_uuid().as_bytes();
-        bytes[12..16].copy_from_slice(&(slot ^ self.slot_mask).to_be_bytes());
-        ChatId::from_uuid(uuid::Uuid::from_bytes(bytes))
+        let random = self.ids.next_uuid();
+        self.chat_ids.id(random, slot)
     }
 
     /// The chat, if the requester may see it.

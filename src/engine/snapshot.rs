@@ -147,7 +147,7 @@ impl Engine {
             }
         }
 
-        let slot_mask = slot_mask(state.config.seed);
+        let chat_ids = super::ChatIdKey::new(state.config.seed, state.config.chat_id_scheme);
         let custom_id_key = CustomIdKey::from_seed(state.config.seed);
         let RestoredChats {
             chats: mut state_chats,
@@ -160,7 +160,7 @@ impl Engine {
             }
         }
         for (slot, chat) in state_chats.iter().enumerate() {
-            if slot_of(chat.id, slot_mask) != slot {
+            if chat_ids.slot_of(chat.id) != slot {
                 return corrupt(format!("chat {} is out of place", chat.id));
             }
             if chat.threads.is_empty() {
@@ -177,7 +177,7 @@ impl Engine {
         }
         for record in customers.values() {
             for id in &record.chats {
-                let owned = state_chats.get(slot_of(*id, slot_mask)).is_some_and(|c| {
+                let owned = state_chats.get(chat_ids.slot_of(*id)).is_some_and(|c| {
                     c.id == *id && c.customer_id.as_ref() == Some(&record.customer.id)
                 });
                 if !owned {
@@ -209,7 +209,7 @@ impl Engine {
             all_agent_ids,
             customers,
             chats,
-            slot_mask,
+            chat_ids,
             custom_id_key,
             router,
             agent_runtime: state.agent_runtime,
@@ -451,15 +451,3 @@ pub(crate) enum RestoreError {
 /// The highest a counter of a restored state may be: 2^62, which a license making a billion
 /// changes a second reaches after about 146 years.
 const COUNTER_LIMIT: u64 = 1 << 62;
-
-/// The mask that hides chat slots in chat ids, from the seed.
-pub(crate) fn slot_mask(seed: u64) -> u32 {
-    (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32
-}
-
-/// The slot a chat id names.
-pub(crate) fn slot_of(id: ChatId, mask: u32) -> usize {
-    let bytes = id.as_uuid().as_bytes();
-    let tail = u32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
-    (tail ^ mask) as usize
-}
