@@ -637,3 +637,47 @@ fn a_limit_refusal_is_answered_on_the_wire_as_validation_naming_the_limit() {
     assert!(message.contains("limit event_bytes exceeded"), "{message}");
     assert!(reply.pushes.is_empty());
 }
+
+#[test]
+fn a_full_waiting_chat_is_routed_again_once_agents_leave_it() {
+    let config = EngineConfig::with_seed(7).limits(limits(|l| l.agents_per_chat = 1));
+    let mut engine = Engine::new(config).with_router(chatio::routing::AutomaticRouter::default());
+    let (anna, bob) = (uid("anna@example.com"), uid("bob@example.com"));
+    engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
+    engine.add_agent(Agent::new(bob.clone(), "Bob")).unwrap();
+    let jan = engine.create_customer();
+    // Nobody is online: the chat waits, and Anna joins it by hand, which fills it.
+    let chat = engine
+        .as_customer(&jan, at(0))
+        .unwrap()
+        .start_chat(StartChat::default().with_event(NewEvent::message("hi")))
+        .unwrap()
+        .response
+        .id;
+    let _ = engine
+        .as_agent(&anna, at(1))
+        .unwrap()
+        .join_chat(chat, std::slice::from_ref(&anna))
+        .unwrap();
+    let _ = engine.set_agent_presence(&bob, true, at(2)).unwrap();
+    assert_eq!(
+        engine.chat(&chat).unwrap().routing.assignee,
+        None,
+        "full: Bob may not"
+    );
+    // Anna leaves: there is room, and Bob, available all along, gets the chat at once.
+    let out = engine
+        .as_agent(&anna, at(3))
+        .unwrap()
+        .remove_from_chat(chat, &[], &[])
+        .unwrap();
+    assert_eq!(
+        engine.chat(&chat).unwrap().routing.assignee,
+        Some(bob.clone())
+    );
+    assert!(
+        out.pushes
+            .iter()
+            .any(|p| p.to.contains(&bob) && p.action() == "incoming_chat_thread")
+    );
+}

@@ -12,7 +12,13 @@
 //! later, or none, a journal mode: records in each `Output`, held until `take_journal`
 //! (`JournalMode::Hold`), or off, and in a third of the runs a `License` in the
 //! `EngineConfig`: one that never expires, one that expires during the run, or now and then one
-//! that expired before it began. Each step then:
+//! that expired before it began. A quarter of the runs have tight `Limits` (two to a dozen
+//! events a thread, a few chats a license, one or two agents a chat, event sizes in the
+//! hundreds of bytes, ...), which ordinary requests meet; a tenth keep the masked chat ids of
+//! earlier versions. One run in `LARGE_EVERY` is large: after its setup the license grows to
+//! `LARGE_CHATS` (10 000) chats, and its `LARGE_RUN_STEPS` steps, restarts and replays run at
+//! that size (logins listing 100 of thousands of chats, filtered chats paged, snapshots of
+//! 10 000 chats). Each step then:
 //!
 //! * moves the host clock (seconds, minutes, an hour, up to 45 days; a few runs jump 200 years
 //!   near their end) or makes the request at an earlier time, even before anything the engine
@@ -57,6 +63,9 @@
 //! * **atomicity**: a refused call leaves the engine `==` to its clone from before the call,
 //!   pushes nothing and makes no journal record (`journal_seq` unchanged); an accepted call that
 //!   made no record changed nothing either;
+//! * **limits**: every refusal for a limit names one the license has, past its value; no chat
+//!   holds more agents, no license more chats, no customer more or larger fields, than the
+//!   limits allow; a waiting chat full of agents is no breach of work conservation;
 //! * **license**: a call of either facade made at or after the expiry (or while the engine's
 //!   time is) is refused with exactly `license_expired` naming the license and its expiry, and
 //!   changes nothing, queries included; one made before it is never refused so; host calls
@@ -70,7 +79,8 @@
 //! **How much runs.** By default `DEFAULT_STEPS` (100,000) steps in runs of `RUN_STEPS` (800),
 //! spread over the machine's cores; the default run must reach every operation (accepted and
 //! refused), ticks, each kind of restart and of license, calls refused for an expired license
-//! and timers due after an expiry. `CHATIO_SIM_STEPS=N` runs N steps instead and
+//! and timers due after an expiry, every limit met at least once, and a large run.
+//! `CHATIO_SIM_STEPS=N` runs N steps instead and
 //! `CHATIO_SIM_SEED=S` (decimal or `0x` hex) changes the master seed; run 0 uses the master seed
 //! itself, the others seeds derived from it. `--nocapture` prints counts per operation, per
 //! error type and per kind of license. E.g.
@@ -110,6 +120,14 @@ const RUN_STEPS: u64 = 800;
 /// The master seed when `CHATIO_SIM_SEED` is not set.
 const DEFAULT_SEED: u64 = 0x00c0_ffee_5eed_2024;
 
+/// One run in this many is large: it starts with `world::LARGE_CHATS` chats (see `Sim::grow`),
+/// so that the steps, restarts and checks run at the scale where bounds matter.
+const LARGE_EVERY: u64 = 50;
+
+/// Steps of a large run, of the `RUN_STEPS` its place in the schedule has: every check after
+/// every step looks at every chat, which at `LARGE_CHATS` makes a step a hundred times dearer.
+const LARGE_RUN_STEPS: u64 = 120;
+
 fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;
     let v = v.trim().replace('_', "");
@@ -124,6 +142,7 @@ fn env_u64(name: &str) -> Option<u64> {
 struct Failure {
     run: u64,
     seed: u64,
+    large: bool,
     step: u64,
     op: String,
     message: String,
@@ -137,22 +156,30 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(a panic without a message)".into())
 }
 
-/// The command that replays run `seed` up to `step` (with the same profile).
-fn reproduce(seed: u64, step: u64) -> String {
+/// The command that replays run `seed` up to `step` (with the same profile, and as large).
+fn reproduce(seed: u64, step: u64, large: bool) -> String {
     let release = if cfg!(debug_assertions) {
         ""
     } else {
         " --release"
     };
+    let large = if large { "CHATIO_SIM_LARGE=1 " } else { "" };
     format!(
-        "CHATIO_SIM_SEED={seed} CHATIO_SIM_STEPS={} cargo test{release} --test simulation \
-         -- --nocapture",
+        "{large}CHATIO_SIM_SEED={seed} CHATIO_SIM_STEPS={} cargo test{release} --test \
+         simulation -- --nocapture",
         step.max(1)
     )
 }
 
+/// Whether run `run` is large: every `LARGE_EVERY`th, or every run with `CHATIO_SIM_LARGE=1`
+/// (which the command reproducing a large run's failure sets).
+fn is_large(run: u64, forced: bool) -> bool {
+    forced || run % LARGE_EVERY == LARGE_EVERY / 2
+}
+
 /// One worker's progress, for the watchdog.
 struct Beat {
+    large: AtomicBool,
     seed: AtomicU64,
     step: AtomicU64,
     at_ms: AtomicU64,
@@ -165,6 +192,7 @@ fn deterministic_simulation() {
     let master = env_u64("CHATIO_SIM_SEED").unwrap_or(DEFAULT_SEED);
     let flag = |name: &str| std::env::var_os(name).is_some_and(|v| v != "0");
     let trace = flag("CHATIO_SIM_TRACE");
+    let force_large = flag("CHATIO_SIM_LARGE");
     let watchdog = Duration::from_secs(env_u64("CHATIO_SIM_WATCHDOG").unwrap_or(300));
     assert!(steps > 0, "CHATIO_SIM_STEPS must be at least 1");
     let runs = steps.div_ceil(RUN_STEPS);
@@ -174,12 +202,14 @@ fn deterministic_simulation() {
 
     let started = Instant::now();
     let next_run = AtomicU64::new(0);
+    let planned = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
     let total = Mutex::new(Stats::default());
     let beats: Vec<Arc<Beat>> = (0..workers)
         .map(|_| {
             Arc::new(Beat {
+                large: AtomicBool::new(false),
                 seed: AtomicU64::new(0),
                 step: AtomicU64::new(0),
                 at_ms: AtomicU64::new(0),
@@ -192,7 +222,8 @@ fn deterministic_simulation() {
     std::thread::scope(|s| {
         for beat in &beats {
             let beat = Arc::clone(beat);
-            let (next_run, stop, failures, total) = (&next_run, &stop, &failures, &total);
+            let (next_run, stop, failures, total, planned) =
+                (&next_run, &stop, &failures, &total, &planned);
             s.spawn(move || {
                 let mut stats = Stats::default();
                 loop {
@@ -201,10 +232,16 @@ fn deterministic_simulation() {
                         break;
                     }
                     let seed = rng::run_seed(master, run);
-                    let len = RUN_STEPS.min(steps - run * RUN_STEPS);
+                    let large = is_large(run, force_large);
+                    let mut len = RUN_STEPS.min(steps - run * RUN_STEPS);
+                    if large {
+                        len = len.min(LARGE_RUN_STEPS);
+                    }
+                    planned.fetch_add(len, Ordering::Relaxed);
                     beat.seed.store(seed, Ordering::Relaxed);
+                    beat.large.store(large, Ordering::Relaxed);
                     beat.busy.store(true, Ordering::Relaxed);
-                    let mut sim = Sim::new(seed, trace);
+                    let mut sim = Sim::new(seed, trace, large);
                     let mut current = None;
                     let result = catch_unwind(AssertUnwindSafe(|| {
                         sim.run(len, &mut current, &|step| {
@@ -227,6 +264,7 @@ fn deterministic_simulation() {
                                 .push(Failure {
                                     run,
                                     seed,
+                                    large,
                                     step: sim.step,
                                     op,
                                     message: panic_text(payload.as_ref()),
@@ -250,15 +288,16 @@ fn deterministic_simulation() {
                 for beat in &beats {
                     let quiet = elapsed_ms().saturating_sub(beat.at_ms.load(Ordering::Relaxed));
                     if beat.busy.load(Ordering::Relaxed) && quiet > watchdog.as_millis() as u64 {
-                        let (seed, step) = (
+                        let (seed, step, large) = (
                             beat.seed.load(Ordering::Relaxed),
                             beat.step.load(Ordering::Relaxed),
+                            beat.large.load(Ordering::Relaxed),
                         );
                         eprintln!(
                             "simulation: run seed {seed} has been at step {step} for {}s: a \
                              hang.\nreproduce with:\n  {}",
                             quiet / 1000,
-                            reproduce(seed, step)
+                            reproduce(seed, step, large)
                         );
                         std::process::exit(2);
                     }
@@ -302,6 +341,10 @@ fn deterministic_simulation() {
         println!("  {name:<42} {ok:>9} accepted {refused:>9} refused");
     }
     println!("  refusals by error type: {:?}", stats.errors);
+    println!(
+        "  runs with tight limits: {}; large runs: {} (up to {} chats); refusals by limit: {:?}",
+        stats.tight_runs, stats.large_runs, stats.max_chats, stats.limits
+    );
 
     let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
     failures.sort_by_key(|f| f.run);
@@ -315,11 +358,15 @@ fn deterministic_simulation() {
             f.step,
             f.op,
             f.message,
-            reproduce(f.seed, f.step)
+            reproduce(f.seed, f.step, f.large)
         );
     }
 
-    assert_eq!(stats.steps, steps, "every step ran");
+    assert_eq!(
+        stats.steps,
+        planned.load(Ordering::Relaxed),
+        "every step ran (large runs run fewer)"
+    );
     if steps >= DEFAULT_STEPS {
         // The default run must reach everything: every operation both accepted and refused
         // (where it can be), ticks, and each kind of restart.
@@ -355,6 +402,31 @@ fn deterministic_simulation() {
         assert!(
             stats.errors.contains_key("license_expired") && stats.expired_ticks > 0,
             "no call was refused for an expired license, or no timer fired after an expiry"
+        );
+        // Tight limits, each one met, and a license large enough for the bounds to matter.
+        assert!(stats.tight_runs > 0, "no run had tight limits");
+        for limit in [
+            "event_bytes",
+            "events_per_thread",
+            "customer_fields",
+            "customer_fields_bytes",
+            "property_value_bytes",
+            "chats_per_license",
+            "agents_per_chat",
+            "chat_scopes",
+            "auto_chat_scopes",
+        ] {
+            assert!(
+                stats.limits.contains_key(limit),
+                "no request was refused for {limit}: {:?}",
+                stats.limits
+            );
+        }
+        assert!(
+            stats.large_runs > 0 && stats.max_chats >= world::LARGE_CHATS,
+            "no run grew to {} chats (largest: {})",
+            world::LARGE_CHATS,
+            stats.max_chats
         );
     }
 }

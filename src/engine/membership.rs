@@ -125,6 +125,10 @@ impl Engine {
             }
         }
 
+        // A waiting chat that was full could not go to an agent outside it; now it can.
+        let was_full =
+            self.chat_at(slot).agent_ids.len() >= self.config.limits.agents_per_chat as usize;
+
         self.commit(req);
         // The agents who leave hear about it too, whatever the audience setting says.
         let leaving: Vec<UserId> = agent_ids.to_vec();
@@ -158,6 +162,9 @@ impl Engine {
                 );
                 self.drain(agent, &mut pushes);
             }
+        }
+        if was_full && self.chat_at(slot).routing.waiting_since.is_some() {
+            self.route(slot, crate::routing::RoutingMoment::RoomFreed, &mut pushes);
         }
         Ok(Output::new((), pushes))
     }

@@ -95,6 +95,10 @@ pub enum RoutingMoment {
     },
     /// A waiting chat's scopes changed: other agents may be able to take it now.
     ScopesChanged,
+    /// Agents left a waiting chat that held as many agents as the license allows
+    /// ([`Limits::agents_per_chat`](crate::Limits::agents_per_chat)): agents outside it may be
+    /// able to take it now.
+    RoomFreed,
     /// The assigned agent did not see the customer's last message in time. It cannot be chosen
     /// again.
     AssigneeTimedOut {

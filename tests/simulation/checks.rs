@@ -84,8 +84,23 @@ pub fn invariants(e: &Engine, t: &mut Tracker, g: Guarantees, full: bool) {
         all: full,
         since: t.max_order,
     };
+    // The license's limits hold of what it keeps.
+    let limits = &e.config().limits;
+    assert!(
+        e.chats().len() <= limits.chats_per_license as usize,
+        "{} chats, over chats_per_license {}",
+        e.chats().len(),
+        limits.chats_per_license
+    );
     let mut chat_ids: BTreeSet<ChatId> = BTreeSet::new();
     for chat in e.chats() {
+        assert!(
+            chat.agent_ids.len() <= limits.agents_per_chat as usize,
+            "chat {} has {} agents, over agents_per_chat {}",
+            chat.id,
+            chat.agent_ids.len(),
+            limits.agents_per_chat
+        );
         if full {
             // What cannot change once a chat exists, checked now and then.
             assert!(chat_ids.insert(chat.id), "chat {} listed twice", chat.id);
@@ -385,14 +400,18 @@ fn routing_invariants(e: &Engine, g: Guarantees, t: &mut Tracker) {
     // Work conservation: with the automatic routers, no chat waits while an agent who is
     // online, accepting, below its limit and allowed to see it exists, except the agent that
     // gave the chat up (`routing.declined_by`: the assignee who let a message go unanswered, or
-    // left, with whoever left with it).
+    // left, with whoever left with it), and an agent outside a chat that holds as many agents
+    // as the license allows (`Limits::agents_per_chat`).
     if g.work_conserving {
+        let room = e.config().limits.agents_per_chat as usize;
         for id in &queue {
             let chat = e.chat(id).expect("a queued chat exists");
             for a in e.agents() {
                 let s = e.agent_status(&a.id).expect("status");
+                let full = chat.agent_ids.len() >= room && !chat.agent_ids.contains(&a.id);
                 assert!(
                     chat.routing.declined_by.contains(&a.id)
+                        || full
                         || !(s.is_available() && agent_may_see(a, chat)),
                     "chat {id} waits in the queue while {} could take it ({s:?}); scopes {:?}, \
                      agents {:?}",

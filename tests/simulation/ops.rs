@@ -3,8 +3,6 @@
 //! engine as it is when the step runs: mostly chats, threads and events the requester may see,
 //! sometimes someone else's, a forged id with a real chat's slot, or a random one.
 
-use std::collections::BTreeMap;
-
 use chatio::journal::JournalMode;
 use chatio::model::{
     Button, Domain, FormField, FormFieldKind, Location, Page, PropertyConfig, PropertyFilter,
@@ -258,7 +256,11 @@ fn value_for(rng: &mut Rng, spec: &PropSpec) -> PropertyValue {
             (PropertyType::Int, None) => PropertyValue::Int(rng.range(-3, 3) as i32),
             (PropertyType::Bool, _) => PropertyValue::Bool(rng.coin()),
             (PropertyType::String | PropertyType::TokenizedString, _) => {
-                PropertyValue::String(format!("v{}", rng.below(3)))
+                if rng.percent(90) {
+                    PropertyValue::String(format!("v{}", rng.below(3)))
+                } else {
+                    PropertyValue::String("w".repeat(rng.range(4, 40) as usize))
+                }
             }
         },
         1 => match spec.ty {
@@ -523,9 +525,13 @@ impl Sim {
         let system = if customer { 1 } else { 3 };
         let mut ev = match self
             .rng
-            .weighted(&[40, 1, 1, 8, 1, 2, 1, system, 1, 1, 2, 5, 1])
+            .weighted(&[40, 1, 1, 8, 1, 2, 1, system, 1, 1, 2, 5, 1, 2, 1])
         {
             0 => NewEvent::message(format!("hello {}", self.rng.below(100))),
+            // Long enough to pass a license's tight `event_bytes` now and then.
+            13 => NewEvent::message("long ".repeat(self.rng.range(20, 400) as usize)),
+            // Text hygiene: a message may hold line breaks, not an escape sequence.
+            14 => NewEvent::message(["two\nlines", "esc \u{1b}[2J"][self.rng.index(2)]),
             1 => NewEvent::message(""),
             2 => NewEvent::message(" \n\t"),
             3 => NewEvent::annotation("5 stars", "rating"),
@@ -745,10 +751,11 @@ impl Sim {
     /// A random profile for `id`: groups, slots, permission, bot or not, and now and then a
     /// name the engine refuses.
     fn agent_profile(&mut self, id: UserId) -> Agent {
-        let name = if self.rng.percent(95) {
-            format!("Agent {}", self.next_agent)
-        } else {
-            " ".into()
+        let name = match self.rng.weighted(&[93, 5, 2]) {
+            0 => format!("Agent {}", self.next_agent),
+            1 => " ".into(),
+            // A name that would show reversed in agents' lists.
+            _ => format!("\u{202E}Agent {}", self.next_agent),
         };
         let mut agent = Agent::new(id, name)
             .with_max_chats([0, 1, 2, 3, 6][self.rng.weighted(&[1, 4, 4, 3, 2])]);
@@ -838,7 +845,11 @@ impl Sim {
     fn customer_update(&mut self) -> CustomerUpdate {
         let mut u = CustomerUpdate::default();
         if self.rng.percent(40) {
-            u.name = Some(format!("Name {}", self.rng.below(10)));
+            u.name = Some(if self.rng.percent(90) {
+                format!("Name {}", self.rng.below(10))
+            } else {
+                format!("Name\u{202E}{}", self.rng.below(10))
+            });
         }
         if self.rng.percent(30) {
             u.email = Some(if self.rng.percent(80) {
@@ -848,7 +859,21 @@ impl Sim {
             });
         }
         if self.rng.percent(30) {
-            u.fields = BTreeMap::from([(format!("f{}", self.rng.below(2)), "x".to_owned())]);
+            // Mostly one of two keys; sometimes up to six more, or a long value, to meet a
+            // license's tight `customer_fields` and `customer_fields_bytes`.
+            let keys = if self.rng.percent(80) {
+                1
+            } else {
+                self.rng.range(2, 6)
+            };
+            for _ in 0..keys {
+                let value = if self.rng.percent(85) {
+                    "x".to_owned()
+                } else {
+                    "y".repeat(self.rng.range(10, 200) as usize)
+                };
+                u.fields.insert(format!("f{}", self.rng.below(8)), value);
+            }
         }
         if self.rng.percent(40) {
             let url = [

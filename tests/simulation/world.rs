@@ -10,7 +10,7 @@ use chatio::journal::{
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig};
 use chatio::{
     ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, License,
-    NewEvent, Output, Push, PushAudience, Role, SentEvent, Timestamp, UserId,
+    NewEvent, Output, Push, PushAudience, Role, SentEvent, StartChat, Timestamp, UserId,
 };
 
 use crate::checks::{self, Before, Guarantees, PushCtx, Tracker, may_see, same};
@@ -33,6 +33,12 @@ const SNAPSHOTS_KEPT: usize = 4;
 /// a license draws exactly what it drew before licenses existed, and seeds reported then still
 /// reproduce their runs.
 const LICENSE_STREAM: u64 = 0x11ce_95e0_e8b1_7e5d;
+
+/// Seeds the stream a run's limits are drawn from, apart from the others for the same reason.
+const LIMITS_STREAM: u64 = 0x7e57_11a1_75b0_0b5e;
+
+/// The chats a large run starts with (see `Sim::grow`).
+pub const LARGE_CHATS: usize = 10_000;
 
 /// The step at which a license that expires during the run comes close: the clock cannot get
 /// there by itself (its expiry is years out), so the host's clock jumps to a little before it,
@@ -68,6 +74,11 @@ pub struct Stats {
     pub max_events: usize,
     /// Runs per kind of license (`LICENSE_KINDS`).
     pub licenses: [u64; 4],
+    /// Runs with tight limits, and large runs.
+    pub tight_runs: u64,
+    pub large_runs: u64,
+    /// Refusals per limit (`Error::LimitExceeded`).
+    pub limits: BTreeMap<&'static str, u64>,
     /// Steps with the host clock at or past the license's expiry, and host ticks there with
     /// something due: routing timers keep firing for an expired license.
     pub expired_steps: u64,
@@ -86,6 +97,11 @@ impl Stats {
         for (k, v) in &other.errors {
             *self.errors.entry(k).or_default() += v;
         }
+        for (k, v) in &other.limits {
+            *self.limits.entry(k).or_default() += v;
+        }
+        self.tight_runs += other.tight_runs;
+        self.large_runs += other.large_runs;
         for i in 0..2 {
             self.ticks[i] += other.ticks[i];
         }
@@ -201,15 +217,21 @@ pub struct Sim {
     pub step: u64,
     pub phase: &'static str,
     pub trace: bool,
+    /// Whether the run starts with `LARGE_CHATS` chats.
+    pub large: bool,
 }
 
 impl Sim {
     /// A run's license, drawn from its seed: configuration (with a `License` or none, see
     /// `draw_license`), properties, router, agents, customers and presence. Nothing is registered yet; `setup` does it, checked.
-    pub fn new(seed: u64, trace: bool) -> Self {
+    pub fn new(seed: u64, trace: bool, large: bool) -> Self {
         let mut rng = Rng::new(seed);
         let mut config = EngineConfig::with_seed(rng.next_u64())
             .max_chats_per_customer([Some(1), Some(3), None][rng.weighted(&[5, 3, 2])]);
+        // A large run's customers start thousands of chats each.
+        if large {
+            config = config.max_chats_per_customer(None);
+        }
         if rng.percent(20) {
             config = config.push_audience(PushAudience::ChatAgentsOnly);
         }
@@ -218,6 +240,14 @@ impl Sim {
         }
         let (kind, license, approach) = draw_license(seed);
         config.license = license;
+        let tight = draw_limits(seed).filter(|_| !large);
+        if let Some(limits) = &tight {
+            config = config.limits(limits.clone());
+        }
+        // Now and then a license keeps the masked chat ids of earlier versions.
+        if rng::Rng::new(rng::mix(seed ^ LIMITS_STREAM ^ 1)).percent(10) {
+            config = config.chat_id_scheme(chatio::ChatIdScheme::MaskedSlot);
+        }
         let mut engine = Engine::new(config.clone());
         let mode =
             [JournalMode::Output, JournalMode::Hold, JournalMode::Off][rng.weighted(&[13, 5, 2])];
@@ -245,8 +275,11 @@ impl Sim {
             tracker: Tracker::default(),
             stats: Stats {
                 licenses: std::array::from_fn(|i| u64::from(i == kind)),
+                tight_runs: u64::from(tight.is_some()),
+                large_runs: u64::from(large),
                 ..Stats::default()
             },
+            large,
             step: 0,
             phase: "setup",
             trace,
@@ -262,6 +295,11 @@ impl Sim {
             }
             *current = Some(op);
             self.exec(current.as_ref().expect("set"));
+        }
+        if self.large {
+            *current = None;
+            self.phase = "growing the license to LARGE_CHATS chats";
+            self.grow(LARGE_CHATS);
         }
         // Now and then, near the end, the clock jumps to the far future. The step counts from
         // a full run's length, not this run's: the command that reproduces a failure runs the
@@ -351,6 +389,36 @@ impl Sim {
             }
         }
         ops
+    }
+
+    /// Grows the license to `chats` more chats, each started by one of its customers with a
+    /// message, a few a second: the scale the steps that follow (and the restarts, replays and
+    /// snapshots) then run at. Each start is checked for success only; the steps check
+    /// everything.
+    fn grow(&mut self, chats: usize) {
+        if self.customers.is_empty() {
+            let id = self.engine.create_customer();
+            self.customers.push(id);
+        }
+        for i in 0..chats {
+            let who = self.customers[i % self.customers.len()].clone();
+            let at = self.clock + (i / 20) as i64;
+            let body = StartChat::default().with_event(NewEvent::message(format!("hi {i}")));
+            let mut out = self
+                .engine
+                .as_customer(&who, at)
+                .and_then(|mut api| api.start_chat(body))
+                .unwrap_or_else(|e| panic!("a large license's chat {i} was refused: {e}"));
+            let journal = std::mem::take(&mut out.journal);
+            self.collect(journal);
+        }
+        self.clock = self.clock.max(self.engine.now());
+        if self.mode != JournalMode::Off {
+            let waiting = self.engine.take_journal();
+            self.collect(waiting);
+        }
+        checks::invariants(&self.engine, &mut self.tracker, self.guarantees, true);
+        self.stats.max_chats = self.stats.max_chats.max(self.engine.chats().len());
     }
 
     /// A valid agent with a new id (`new_agent` also draws invalid ones).
@@ -551,6 +619,7 @@ impl Sim {
     fn refused(&mut self, e: Error) -> bool {
         assert_ne!(e.kind(), ErrorKind::Internal, "an internal error: {e}");
         *self.stats.errors.entry(e.kind().as_str()).or_default() += 1;
+        self.count_limit(&e);
         self.refusal = Some(e);
         false
     }
@@ -574,6 +643,29 @@ impl Sim {
         let ok = r.is_ok();
         self.output(&before, r, x);
         self.count(name, ok);
+    }
+
+    /// Notes a refusal for a limit, which must name one the license has and be past it.
+    fn count_limit(&mut self, e: &Error) {
+        if let Error::LimitExceeded {
+            limit,
+            max,
+            requested,
+        } = e
+        {
+            assert!(
+                requested > max,
+                "refused at {requested}, within {limit} = {max}"
+            );
+            let configured = serde_json::to_value(&self.config.limits).expect("limits as JSON");
+            assert_eq!(
+                configured[*limit].as_u64(),
+                Some(*max),
+                "refused for {limit} = {max}, which is not the license's"
+            );
+            assert_eq!(e.kind(), ErrorKind::Validation);
+            *self.stats.limits.entry(limit).or_default() += 1;
+        }
     }
 
     fn count(&mut self, name: &'static str, ok: bool) {
@@ -763,6 +855,22 @@ impl Sim {
         }
         let e = &self.engine;
         checks::invariants(e, &mut self.tracker, self.guarantees, false);
+        let limits = &e.config().limits;
+        for c in self.customers.iter().filter_map(|id| e.customer(id)) {
+            let bytes: usize = c.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+            assert!(
+                c.fields.len() <= limits.customer_fields as usize
+                    && bytes <= limits.customer_fields_bytes as usize,
+                "customer {} holds {} fields of {bytes} bytes, past its license's limits",
+                c.id,
+                c.fields.len()
+            );
+        }
+        assert!(
+            self.auto_ids.len() <= limits.auto_chat_scopes as usize,
+            "{} auto chat scopes configurations, over the limit",
+            self.auto_ids.len()
+        );
         self.stats.max_chats = self.stats.max_chats.max(e.chats().len());
         self.stats.max_events = self.stats.max_events.max(self.tracker.items);
     }
@@ -809,6 +917,7 @@ impl Sim {
         if let Some(e) = err {
             assert_ne!(e.kind(), ErrorKind::Internal, "an internal error: {e}");
             *self.stats.errors.entry(e.kind().as_str()).or_default() += 1;
+            self.count_limit(e);
             self.refusal = Some(e.clone());
         }
         let mut drained = false;
@@ -2135,6 +2244,29 @@ fn draw_license(seed: u64) -> (usize, Option<License>, Option<(u64, i64)>) {
             (3, Some(license.expiration_timestamp(Some(end))), None)
         }
     }
+}
+
+/// A run's limits: in a quarter of the runs every limit is tight, so that ordinary requests
+/// meet them; otherwise `None` (the defaults, which a run of 800 steps never reaches, except
+/// `login_chats` in a large run).
+fn draw_limits(seed: u64) -> Option<chatio::Limits> {
+    let mut rng = Rng::new(rng::mix(seed ^ LIMITS_STREAM));
+    if !rng.percent(25) {
+        return None;
+    }
+    let mut l = chatio::Limits::default();
+    let mut between = |lo: i64, hi: i64| rng.range(lo, hi) as u32;
+    l.event_bytes = between(150, 1_500);
+    l.events_per_thread = between(2, 12);
+    l.customer_fields = between(1, 4);
+    l.customer_fields_bytes = between(8, 160);
+    l.property_value_bytes = between(2, 20);
+    l.chats_per_license = between(2, 16);
+    l.agents_per_chat = between(1, 3);
+    l.chat_scopes = between(1, 2);
+    l.auto_chat_scopes = between(1, 3);
+    l.login_chats = between(1, 4);
+    Some(l)
 }
 
 /// Pushes that report a change to stored state (as opposed to typing, sneak peeks and
