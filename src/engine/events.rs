@@ -43,21 +43,27 @@ impl Target {
     }
 }
 
+/// Whether the chat can take `event`: the `custom_id` index numbers at most 2^32 events of a
+/// chat.
+fn check_room(chat: &Chat, event: &NewEvent) -> Result<(), Error> {
+    if event.custom_id.is_some() && chat.event_count() >= u32::MAX as usize {
+        return Err(Error::ChatFull {
+            chat_id: chat.id,
+            reason: "it holds 2^32 events, the most its custom_id index can number",
+        });
+    }
+    Ok(())
+}
+
 impl Engine {
-    /// Whether the chat can take `event` where `target` puts it: the thread is below
-    /// [`Limits::events_per_thread`](super::Limits::events_per_thread) (a new thread always
-    /// is), and the `custom_id` index numbers at most 2^32 events of a chat.
-    fn check_room(&self, chat: &Chat, event: &NewEvent, target: Target) -> Result<(), Error> {
-        if let Target::Thread(i) = target {
-            self.check_thread_room(chat.threads[i].events.len())?;
+    /// Whether the thread `target` names takes one more event within
+    /// [`Limits::events_per_thread`](super::Limits::events_per_thread); a new thread always
+    /// does.
+    fn check_target_room(&self, chat: &Chat, target: Target) -> Result<(), Error> {
+        match target {
+            Target::Thread(i) => self.check_thread_room(chat.threads[i].events.len()),
+            Target::NewThread => Ok(()),
         }
-        if event.custom_id.is_some() && chat.event_count() >= u32::MAX as usize {
-            return Err(Error::ChatFull {
-                chat_id: chat.id,
-                reason: "it holds 2^32 events, the most its custom_id index can number",
-            });
-        }
-        Ok(())
     }
 
     /// R7: who may author what, and which kinds `send_event` takes.
@@ -159,7 +165,8 @@ impl Engine {
             None => None,
         };
         let target = Target::of(chat, &event.kind);
-        self.check_room(chat, &event, target)?;
+        check_room(chat, &event)?;
+        self.check_target_room(chat, target)?;
 
         self.commit(req);
         let (thread, started) = match target {

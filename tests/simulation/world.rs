@@ -238,7 +238,12 @@ impl Sim {
         if rng.percent(15) {
             config = config.routing_timeouts(60, 300);
         }
-        let (kind, license, approach) = draw_license(seed);
+        // A large run's customers must be served while it grows: it has no license.
+        let (kind, license, approach) = if large {
+            (0, None, None)
+        } else {
+            draw_license(seed)
+        };
         config.license = license;
         let tight = draw_limits(seed).filter(|_| !large);
         if let Some(limits) = &tight {
