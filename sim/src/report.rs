@@ -10,7 +10,7 @@ use crate::stats::{mean_and_cv, percentile};
 const US: f64 = 1_000_000.0;
 
 /// The width of the wait histogram's bins, in seconds.
-pub const HISTOGRAM_BIN_SECONDS: f64 = 5.0;
+pub const HISTOGRAM_BIN_SECONDS: f64 = 1.0;
 
 /// Everything one run measured. Chats are counted when they arrived after the warm-up and
 /// before arrivals stopped; time-based figures cover the same window.

@@ -78,6 +78,12 @@ pub struct Scenario {
     /// Which agents the engine tells about each chat.
     #[serde(default)]
     pub push_audience: Audience,
+    /// How long an agent with a free slot takes to pick a waiting chat it may see, by
+    /// replying to it (mean of an exponential, in seconds). This is how chats are answered
+    /// under the manual router; the automatic routers leave no chat waiting while an agent
+    /// who may take it has room, so there it rarely matters.
+    #[serde(default = "default_pickup_seconds")]
+    pub pickup_seconds: f64,
 }
 
 fn default_drain_hours() -> f64 {
@@ -94,6 +100,9 @@ fn default_batches() -> u32 {
 }
 fn default_message_gap() -> f64 {
     20.0
+}
+fn default_pickup_seconds() -> f64 {
+    15.0
 }
 fn default_max_chats() -> u32 {
     1
@@ -235,6 +244,7 @@ impl Scenario {
             bin_minutes: default_bin_minutes(),
             batches: default_batches(),
             push_audience: Audience::AllAgents,
+            pickup_seconds: default_pickup_seconds(),
         }
     }
 
@@ -301,6 +311,7 @@ impl Scenario {
             bin_minutes: default_bin_minutes(),
             batches: default_batches(),
             push_audience: Audience::AllAgents,
+            pickup_seconds: default_pickup_seconds(),
         }
     }
 
@@ -425,6 +436,9 @@ impl Scenario {
         }
         if !finite_pos(self.bin_minutes) || self.bin_minutes < 1.0 {
             return Err(invalid("bin_minutes must be at least 1"));
+        }
+        if !finite_pos(self.pickup_seconds) {
+            return Err(invalid("pickup_seconds must be positive"));
         }
         if self.batches < 2 {
             return Err(invalid("batches must be at least 2"));

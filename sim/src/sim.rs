@@ -112,10 +112,14 @@ enum Ev {
     /// generation: a chat that changed hands ignores its old steps.
     Step(u32, u32),
     Agent(u32, Change),
+    /// An agent with room picks the oldest waiting chat it may see.
+    Pickup(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
+    /// Just arrived: the call that started it may have assigned it already.
+    New,
     Waiting,
     Handling,
     Done,
@@ -137,6 +141,8 @@ struct ChatRec {
     started: u64,
     answered: Option<u64>,
     abandoned: Option<u64>,
+    /// The group the chat asked for, if any.
+    group: Option<GroupId>,
     /// The next step: 1..=2 * exchanges are messages (odd: customer), after that the close.
     step: u32,
     generation: u32,
@@ -151,6 +157,9 @@ struct AgentRec {
     on_break: bool,
     online: bool,
     accepting: bool,
+    groups: Vec<GroupId>,
+    /// A pickup is scheduled.
+    picking: bool,
     handled: u32,
     /// Integrals over the measured window: chats x seconds, seconds available, slot-seconds.
     load_secs: f64,
@@ -161,6 +170,14 @@ struct AgentRec {
 impl AgentRec {
     fn available(&self) -> bool {
         self.online && self.accepting
+    }
+
+    fn has_room(&self) -> bool {
+        self.available() && self.load < self.max_chats
+    }
+
+    fn may_see(&self, group: Option<GroupId>) -> bool {
+        group.is_none_or(|g| self.groups.contains(&g))
     }
 }
 
@@ -232,6 +249,7 @@ struct Run<'s> {
     rng_handling: Rng,
     rng_patience: Rng,
     rng_groups: Rng,
+    rng_pickup: Rng,
     next_arrival_secs: f64,
     agents: Vec<AgentRec>,
     agent_index: HashMap<UserId, u32>,
@@ -242,6 +260,8 @@ struct Run<'s> {
     /// Agents whose presence or status may need to follow their timetable.
     to_sync: Vec<u32>,
     open: u64,
+    /// Agents online, accepting chats and below their limit, as the simulator sees them.
+    agents_with_room: u32,
     queue: Level,
     available_agents: Level,
     available_slots: Level,
@@ -283,6 +303,7 @@ impl<'s> Run<'s> {
             rng_handling: Rng::stream(sc.seed, 2),
             rng_patience: Rng::stream(sc.seed, 3),
             rng_groups: Rng::stream(sc.seed, 4),
+            rng_pickup: Rng::stream(sc.seed, 5),
             next_arrival_secs: 0.0,
             agents: Vec::new(),
             agent_index: HashMap::new(),
@@ -291,6 +312,7 @@ impl<'s> Run<'s> {
             pending: Vec::new(),
             to_sync: Vec::new(),
             open: 0,
+            agents_with_room: 0,
             queue: Level::new(bin),
             available_agents: Level::new(3600 * US),
             available_slots: Level::new(3600 * US),
@@ -334,6 +356,8 @@ impl<'s> Run<'s> {
                     online: false,
                     // The engine's default routing status.
                     accepting: true,
+                    groups: team.groups.iter().map(|&g| GroupId(g)).collect(),
+                    picking: false,
                     handled: 0,
                     load_secs: 0.0,
                     available_secs: 0.0,
@@ -443,6 +467,7 @@ impl<'s> Run<'s> {
                 Ev::Arrival => self.arrival()?,
                 Ev::Abandon(c) => self.abandon(c)?,
                 Ev::Step(c, generation) => self.step(c, generation)?,
+                Ev::Pickup(a) => self.pickup(a)?,
                 Ev::Agent(a, change) => {
                     let agent = &mut self.agents[a as usize];
                     match change {
@@ -456,6 +481,10 @@ impl<'s> Run<'s> {
             }
             self.settle()?;
             count += 1;
+            #[cfg(debug_assertions)]
+            if count % 512 == 0 {
+                self.check_books();
+            }
             if count % 16_384 == 0 {
                 progress(Progress {
                     hours_done: self.now as f64 / (3600 * US) as f64,
@@ -499,10 +528,13 @@ impl<'s> Run<'s> {
             .patience
             .map(|p| us(p.sample(&mut self.rng_patience)));
         let mut start = StartChat::default().with_event(NewEvent::message("Hello, I need help"));
+        let mut group = None;
         if !self.group_weights.is_empty() {
-            let g = self.rng_groups.pick(&self.group_weights);
+            let g =
+                GroupId(self.sc.arrivals.groups[self.rng_groups.pick(&self.group_weights)].group);
+            group = Some(g);
             start = start.with_scopes(Scopes {
-                groups: [GroupId(self.sc.arrivals.groups[g].group)].into(),
+                groups: [g].into(),
                 ..Scopes::default()
             });
         }
@@ -520,7 +552,8 @@ impl<'s> Run<'s> {
             handle,
             exchanges,
             gap,
-            state: State::Waiting,
+            group,
+            state: State::New,
             agent: None,
             started: t,
             answered: None,
@@ -530,8 +563,15 @@ impl<'s> Run<'s> {
         });
         self.chat_index.insert(id, index);
         self.open += 1;
-        self.queue.set(t, self.queue.value + 1);
         self.absorb(out.pushes);
+        self.settle()?;
+        // Only a chat the engine did not assign at once joins the queue.
+        let rec = &mut self.chats[index as usize];
+        if rec.state == State::New {
+            rec.state = State::Waiting;
+            self.queue.set(t, self.queue.value + 1);
+            self.offer(group);
+        }
         if let Some(p) = patience {
             self.push_event(t + p, Ev::Abandon(index));
         }
@@ -684,8 +724,10 @@ impl<'s> Run<'s> {
             None => {
                 rec.agent = None;
                 rec.state = State::Waiting;
+                let group = rec.group;
                 self.counters.unassigned += 1;
                 self.queue.set(now, self.queue.value + 1);
+                self.offer(group);
             }
             Some(a) => {
                 if rec.state == State::Waiting {
@@ -716,6 +758,83 @@ impl<'s> Run<'s> {
         Ok(())
     }
 
+    /// In debug builds (the tests), the simulator's own counts must match the engine's.
+    #[cfg(debug_assertions)]
+    fn check_books(&self) {
+        assert_eq!(
+            self.queue.value as usize,
+            self.engine.queue().count(),
+            "chats waiting, at {} us",
+            self.now
+        );
+        for a in &self.agents {
+            let status = self.engine.agent_status(&a.id);
+            assert_eq!(status.map(|s| s.load), Some(a.load), "load of {}", a.id);
+            assert_eq!(
+                status.map(|s| s.online),
+                Some(a.online),
+                "presence of {}",
+                a.id
+            );
+        }
+    }
+
+    /// A chat joined the queue: agents with room who may see it will notice it after their
+    /// reaction time. Under the automatic routers nobody who may take it has room (it would
+    /// have been assigned), so this only walks the agents when someone has room at all.
+    fn offer(&mut self, group: Option<GroupId>) {
+        if self.agents_with_room == 0 {
+            return;
+        }
+        for a in 0..self.agents.len() as u32 {
+            let agent = &self.agents[a as usize];
+            if agent.has_room() && !agent.picking && agent.may_see(group) {
+                self.schedule_pickup(a);
+            }
+        }
+    }
+
+    fn schedule_pickup(&mut self, a: u32) {
+        self.agents[a as usize].picking = true;
+        let delay = us(self.rng_pickup.exponential(self.sc.pickup_seconds));
+        self.push_event(self.now + delay.max(1), Ev::Pickup(a));
+    }
+
+    /// The agent replies to the oldest waiting chat it may see, which gives it the chat under
+    /// any router that lets replying agents take chats.
+    fn pickup(&mut self, a: u32) -> Result<(), SimError> {
+        self.agents[a as usize].picking = false;
+        if !self.agents[a as usize].has_room() || self.queue.value == 0 {
+            return Ok(());
+        }
+        let target = self.engine.queue().find(|id| {
+            self.chat_index.get(id).is_some_and(|&c| {
+                let rec = &self.chats[c as usize];
+                rec.state == State::Waiting && self.agents[a as usize].may_see(rec.group)
+            })
+        });
+        let Some(id) = target else {
+            return Ok(());
+        };
+        let out = self
+            .engine
+            .as_agent(&self.agents[a as usize].id, ts(self.now))?
+            .send_event(id, NewEvent::message("Hello, I can help you"))?;
+        self.counters.calls += 1;
+        self.absorb(out.pushes);
+        self.settle()?;
+        self.maybe_pick(a);
+        Ok(())
+    }
+
+    /// An agent that has room while chats wait will look for one.
+    fn maybe_pick(&mut self, a: u32) {
+        let agent = &self.agents[a as usize];
+        if agent.has_room() && !agent.picking && self.queue.value > 0 {
+            self.schedule_pickup(a);
+        }
+    }
+
     /// Integrates an agent's figures up to now, clipped to the measured window.
     fn integrate_agent(&mut self, a: u32) {
         let (from, to) = (self.warmup, self.arrivals_end);
@@ -732,8 +851,20 @@ impl<'s> Run<'s> {
         agent.last = now;
     }
 
+    /// Keeps the count of agents with room right around a change to one agent.
+    fn track_room(&mut self, a: u32, had_room: bool) {
+        let has = self.agents[a as usize].has_room();
+        if has && !had_room {
+            self.agents_with_room += 1;
+            self.maybe_pick(a);
+        } else if had_room && !has {
+            self.agents_with_room -= 1;
+        }
+    }
+
     fn change_load(&mut self, a: u32, delta: i32) {
         self.integrate_agent(a);
+        let had_room = self.agents[a as usize].has_room();
         let agent = &mut self.agents[a as usize];
         agent.load = agent.load.saturating_add_signed(delta);
         let (load, on_shift) = (agent.load, agent.on_shift);
@@ -743,6 +874,7 @@ impl<'s> Run<'s> {
             self.busy_slots.value.saturating_sub(1)
         };
         self.busy_slots.set(self.now, busy);
+        self.track_room(a, had_room);
         if load == 0 && !on_shift {
             self.to_sync.push(a);
         }
@@ -757,6 +889,7 @@ impl<'s> Run<'s> {
         let want_online = agent.on_shift || agent.load > 0;
         let want_accepting = agent.on_shift && !agent.on_break;
         let was_available = agent.available();
+        let had_room = agent.has_room();
         let (online, accepting) = (agent.online, agent.accepting);
         self.integrate_agent(a);
         let mut outputs = Vec::new();
@@ -796,6 +929,7 @@ impl<'s> Run<'s> {
             self.available_agents.set(self.now, agents);
             self.available_slots.set(self.now, total);
         }
+        self.track_room(a, had_room);
         for pushes in outputs {
             self.absorb(pushes);
         }
