@@ -64,6 +64,11 @@ pub use scenario::{
 pub use sim::{Progress, START, Simulation};
 pub use stats::{Estimate, mean_and_cv, normal_quantile, percentile, student_t_quantile};
 
+/// The guide, `docs/simulator.md`: its Rust examples run as doctests, so they keep compiling.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/simulator.md")]
+pub struct SimulatorGuide;
+
 /// Why a simulation could not run, or its output could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

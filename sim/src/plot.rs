@@ -324,7 +324,17 @@ pub fn wait_distribution(reports: &[&Report]) -> Result<String, SimError> {
 /// theory's curve when the scenario is one it covers, the target, and the answer.
 pub fn sizing(result: &Sizing) -> Result<String, SimError> {
     svg("the sizing plot", |root| {
-        let (lo, hi) = result.points.iter().fold((u32::MAX, 0), |(lo, hi), p| {
+        // Around the answer: the binary search's far probes would squeeze the interesting part.
+        let points: Vec<&crate::sizing::SizingPoint> = result
+            .points
+            .iter()
+            .filter(|p| {
+                result
+                    .agents
+                    .is_none_or(|n| p.agents + 6 >= n && p.agents <= n + 6)
+            })
+            .collect();
+        let (lo, hi) = points.iter().fold((u32::MAX, 0), |(lo, hi), p| {
             (lo.min(p.agents), hi.max(p.agents))
         });
         let (lo, hi) = (f64::from(lo.min(hi)) - 0.5, f64::from(hi) + 0.5);
@@ -364,8 +374,7 @@ pub fn sizing(result: &Sizing) -> Result<String, SimError> {
             .map_err(s)?
             .label(format!("target {:.0} %", 100.0 * goal.service_level))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
-        let theory: Vec<(f64, f64)> = result
-            .points
+        let theory: Vec<(f64, f64)> = points
             .iter()
             .filter_map(|p| p.theory.map(|t| (f64::from(p.agents), 100.0 * t)))
             .collect();
@@ -385,8 +394,7 @@ pub fn sizing(result: &Sizing) -> Result<String, SimError> {
                 });
         }
         let c = color(0);
-        let sim: Vec<(f64, f64)> = result
-            .points
+        let sim: Vec<(f64, f64)> = points
             .iter()
             .map(|p| (f64::from(p.agents), 100.0 * p.service_level.mean))
             .collect();
@@ -397,8 +405,7 @@ pub fn sizing(result: &Sizing) -> Result<String, SimError> {
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, c.filled()));
         chart
             .draw_series(
-                result
-                    .points
+                points
                     .iter()
                     .filter(|p| p.service_level.half_width_95.is_finite())
                     .map(|p| {

@@ -364,8 +364,10 @@ impl Scenario {
         if !finite_nonneg(self.drain_hours) {
             return Err(invalid("drain_hours must be at least 0"));
         }
-        if self.hours + self.drain_hours > 24.0 * 366.0 {
-            return Err(invalid("a run may last at most a year of simulated time"));
+        // Long enough for a theory check at a handful of chats an hour; far from where
+        // microsecond counters could overflow.
+        if self.hours + self.drain_hours > 24.0 * 366.0 * 20.0 {
+            return Err(invalid("a run may last at most 20 years of simulated time"));
         }
         if !finite_pos(self.arrivals.rate_per_hour) {
             return Err(invalid("arrivals.rate_per_hour must be positive"));
