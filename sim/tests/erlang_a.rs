@@ -15,54 +15,63 @@ const POINTS: [(u32, f64, f64); 3] = [(3, 1.2, 60.0), (10, 1.0, 120.0), (20, 0.9
 
 #[test]
 fn abandonment_wait_and_service_level_agree_with_erlang_a() {
-    let customers = common::customers(30_000, 400_000);
     let confidence = common::family_confidence(POINTS.len() * 4);
-    println!("Erlang A, {customers} customers per point, mean handling {MEAN_HANDLE} s");
+    println!(
+        "Erlang A, mean handling {MEAN_HANDLE} s, runs per point: {:?}",
+        common::runs(0)
+    );
     common::header(confidence);
     let mut failures = Vec::new();
     for (i, (agents, rho, patience)) in POINTS.into_iter().enumerate() {
         let rate_per_hour = rho * f64::from(agents) * 3600.0 / MEAN_HANDLE;
-        let mut scenario = Scenario::erlang(agents, rate_per_hour, MEAN_HANDLE)
-            .with_patience(Distribution::Exponential { mean: patience })
-            .with_seed(i as u64 + 1);
-        scenario.warmup_hours = (2000.0 / rate_per_hour).max(2.0);
-        scenario.hours = scenario.warmup_hours + f64::from(customers) / rate_per_hour;
-        scenario.handling.message_gap_seconds = chatio_sim::MAX_MESSAGE_GAP_SECONDS;
-        let report = Simulation::builtin(scenario, "automatic")
-            .unwrap()
-            .run()
-            .unwrap();
         let theory = ErlangA::new(agents, rate_per_hour / 3600.0, MEAN_HANDLE, patience).unwrap();
         let point = format!("n={agents}, ρ={rho}, patience {patience} s");
-        let e = &report.estimates;
-
-        assert_eq!(report.chats.unresolved, 0);
-        assert_eq!(report.engine.reassigned + report.engine.unassigned, 0);
-        assert!(report.chats.abandoned > 0);
-        assert!(
-            e.abandonment.half_width_95 < 0.03,
-            "{point}: {:?}",
-            e.abandonment
-        );
-        assert!(e.p_wait.half_width_95 < 0.05, "{point}: {:?}", e.p_wait);
-
-        let t = report.service_level_seconds;
+        let mut estimates: [Vec<_>; 4] = Default::default();
+        let mut threshold = 0.0;
+        for (seed, customers) in common::runs(i) {
+            let mut scenario = Scenario::erlang(agents, rate_per_hour, MEAN_HANDLE)
+                .with_patience(Distribution::Exponential { mean: patience })
+                .with_seed(seed);
+            scenario.warmup_hours = (2000.0 / rate_per_hour).max(2.0);
+            scenario.hours = scenario.warmup_hours + f64::from(customers) / rate_per_hour;
+            scenario.handling.message_gap_seconds = chatio_sim::MAX_MESSAGE_GAP_SECONDS;
+            let report = Simulation::builtin(scenario, "automatic")
+                .unwrap()
+                .run()
+                .unwrap();
+            let e = &report.estimates;
+            assert_eq!(report.chats.unresolved, 0);
+            assert_eq!(report.engine.reassigned + report.engine.unassigned, 0);
+            assert!(report.chats.abandoned > 0);
+            assert!(
+                e.abandonment.half_width_95 < 0.03,
+                "{point}: {:?}",
+                e.abandonment
+            );
+            assert!(e.p_wait.half_width_95 < 0.05, "{point}: {:?}", e.p_wait);
+            threshold = report.service_level_seconds;
+            for (list, e) in estimates.iter_mut().zip([
+                e.p_wait,
+                e.abandonment,
+                e.mean_time_in_queue,
+                e.service_level,
+            ]) {
+                list.push(e);
+            }
+        }
+        let [p_wait, abandonment, in_queue, service_level] = &estimates;
         let checks = [
-            ("P(wait)", &e.p_wait, theory.p_wait),
-            ("P(abandon)", &e.abandonment, theory.p_abandon),
-            (
-                "mean time in queue (s)",
-                &e.mean_time_in_queue,
-                theory.mean_wait,
-            ),
+            ("P(wait)", p_wait, theory.p_wait),
+            ("P(abandon)", abandonment, theory.p_abandon),
+            ("mean time in queue (s)", in_queue, theory.mean_wait),
             (
                 "service level (20 s)",
-                &e.service_level,
-                theory.service_level(t),
+                service_level,
+                theory.service_level(threshold),
             ),
         ];
-        for (figure, estimate, value) in checks {
-            if !common::line(&point, figure, estimate, value, confidence) {
+        for (figure, runs, value) in checks {
+            if !common::check(&point, figure, runs, value, confidence) {
                 failures.push(format!("{point}: {figure}"));
             }
         }

@@ -14,60 +14,63 @@ const POINTS: [(u32, f64); 4] = [(1, 0.6), (5, 0.8), (20, 0.9), (50, 0.9)];
 
 #[test]
 fn waiting_probability_and_mean_wait_agree_with_erlang_c() {
-    let customers = common::customers(30_000, 400_000);
     let confidence = common::family_confidence(POINTS.len() * 2);
-    println!("Erlang C, {customers} customers per point, mean handling {MEAN_HANDLE} s");
+    println!(
+        "Erlang C, mean handling {MEAN_HANDLE} s, runs per point: {:?}",
+        common::runs(0)
+    );
     common::header(confidence);
     let mut failures = Vec::new();
     for (i, (agents, rho)) in POINTS.into_iter().enumerate() {
         let rate_per_hour = rho * f64::from(agents) * 3600.0 / MEAN_HANDLE;
-        // A seed of its own per point, fixed before the first run, so the points' errors are
-        // independent.
-        let mut scenario =
-            Scenario::erlang(agents, rate_per_hour, MEAN_HANDLE).with_seed(i as u64 + 1);
-        scenario.warmup_hours = (2000.0 / rate_per_hour).max(2.0);
-        scenario.hours = scenario.warmup_hours + f64::from(customers) / rate_per_hour;
-        scenario.drain_hours = 48.0;
-        // Messages do not move a chat's end; fewer of them make the test quicker.
-        scenario.handling.message_gap_seconds = chatio_sim::MAX_MESSAGE_GAP_SECONDS;
-        let report = Simulation::builtin(scenario, "automatic")
-            .unwrap()
-            .run()
-            .unwrap();
         let theory = ErlangC::new(agents, rate_per_hour / 3600.0, MEAN_HANDLE).unwrap();
         let point = format!("n={agents}, ρ={rho}");
-        let e = &report.estimates;
+        let (mut p_wait, mut mean_wait) = (Vec::new(), Vec::new());
+        for (seed, customers) in common::runs(i) {
+            let mut scenario = Scenario::erlang(agents, rate_per_hour, MEAN_HANDLE).with_seed(seed);
+            scenario.warmup_hours = (2000.0 / rate_per_hour).max(2.0);
+            scenario.hours = scenario.warmup_hours + f64::from(customers) / rate_per_hour;
+            scenario.drain_hours = 48.0;
+            // Messages do not move a chat's end; fewer of them make the test quicker.
+            scenario.handling.message_gap_seconds = chatio_sim::MAX_MESSAGE_GAP_SECONDS;
+            let report = Simulation::builtin(scenario, "automatic")
+                .unwrap()
+                .run()
+                .unwrap();
+            let e = &report.estimates;
 
-        // Nobody gives up, so every chat is answered and the engine never moved one.
-        assert_eq!(report.chats.abandoned, 0);
-        assert_eq!(report.chats.unresolved, 0);
-        assert_eq!(report.engine.reassigned + report.engine.unassigned, 0);
-        // Enough customers for intervals that say something.
-        let n = report.chats.offered as f64;
-        assert!(
-            (n - f64::from(customers)).abs() < 5.0 * n.sqrt(),
-            "{n} customers"
-        );
-        assert!(e.p_wait.half_width_95 < 0.08, "{point}: {:?}", e.p_wait);
-        assert!(
-            e.mean_time_in_queue.half_width_95 < 0.35 * theory.mean_wait,
-            "{point}: {:?}",
-            e.mean_time_in_queue
-        );
-        // Occupancy is the offered load per agent.
-        assert!(
-            (report.occupancy - rho).abs() < 0.03,
-            "{point}: {}",
-            report.occupancy
-        );
-
-        if !common::line(&point, "P(wait)", &e.p_wait, theory.p_wait, confidence) {
+            // Nobody gives up, so every chat is answered and the engine never moved one.
+            assert_eq!(report.chats.abandoned, 0);
+            assert_eq!(report.chats.unresolved, 0);
+            assert_eq!(report.engine.reassigned + report.engine.unassigned, 0);
+            // Enough customers for intervals that say something.
+            let n = report.chats.offered as f64;
+            assert!(
+                (n - f64::from(customers)).abs() < 5.0 * n.sqrt(),
+                "{n} customers"
+            );
+            assert!(e.p_wait.half_width_95 < 0.08, "{point}: {:?}", e.p_wait);
+            assert!(
+                e.mean_time_in_queue.half_width_95 < 0.35 * theory.mean_wait,
+                "{point}: {:?}",
+                e.mean_time_in_queue
+            );
+            // Occupancy is the offered load per agent.
+            assert!(
+                (report.occupancy - rho).abs() < 0.03,
+                "{point}: {}",
+                report.occupancy
+            );
+            p_wait.push(e.p_wait);
+            mean_wait.push(e.mean_time_in_queue);
+        }
+        if !common::check(&point, "P(wait)", &p_wait, theory.p_wait, confidence) {
             failures.push(format!("{point}: P(wait)"));
         }
-        if !common::line(
+        if !common::check(
             &point,
             "mean wait (s)",
-            &e.mean_time_in_queue,
+            &mean_wait,
             theory.mean_wait,
             confidence,
         ) {
