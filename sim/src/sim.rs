@@ -482,10 +482,10 @@ impl<'s> Run<'s> {
             self.settle()?;
             count += 1;
             #[cfg(debug_assertions)]
-            if count % 512 == 0 {
+            if count.is_multiple_of(512) {
                 self.check_books();
             }
-            if count % 16_384 == 0 {
+            if count.is_multiple_of(16_384) {
                 progress(Progress {
                     hours_done: self.now as f64 / (3600 * US) as f64,
                     hours_total: self.horizon as f64 / (3600 * US) as f64,

@@ -96,8 +96,9 @@ pub fn size(
 ) -> Result<Sizing, SimError> {
     base.validate()?;
     let valid = |x: f64| x.is_finite() && (0.0..=1.0).contains(&x);
+    let threshold_ok = goal.within_seconds.is_finite() && goal.within_seconds >= 0.0;
     if !valid(goal.service_level)
-        || !(goal.within_seconds.is_finite() && goal.within_seconds >= 0.0)
+        || !threshold_ok
         || goal.max_abandonment.is_some_and(|a| !valid(a))
     {
         return Err(crate::ScenarioError::Invalid(

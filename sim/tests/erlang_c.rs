@@ -43,17 +43,10 @@ fn waiting_probability_and_mean_wait_agree_with_erlang_c() {
             assert_eq!(report.chats.abandoned, 0);
             assert_eq!(report.chats.unresolved, 0);
             assert_eq!(report.engine.reassigned + report.engine.unassigned, 0);
-            // Enough customers for intervals that say something.
             let n = report.chats.offered as f64;
             assert!(
                 (n - f64::from(customers)).abs() < 5.0 * n.sqrt(),
                 "{n} customers"
-            );
-            assert!(e.p_wait.half_width_95 < 0.08, "{point}: {:?}", e.p_wait);
-            assert!(
-                e.mean_time_in_queue.half_width_95 < 0.35 * theory.mean_wait,
-                "{point}: {:?}",
-                e.mean_time_in_queue
             );
             // Occupancy is the offered load per agent.
             assert!(
@@ -64,7 +57,7 @@ fn waiting_probability_and_mean_wait_agree_with_erlang_c() {
             p_wait.push(e.p_wait);
             mean_wait.push(e.mean_time_in_queue);
         }
-        if !common::check(&point, "P(wait)", &p_wait, theory.p_wait, confidence) {
+        if !common::check(&point, "P(wait)", &p_wait, theory.p_wait, confidence, 0.08) {
             failures.push(format!("{point}: P(wait)"));
         }
         if !common::check(
@@ -73,6 +66,7 @@ fn waiting_probability_and_mean_wait_agree_with_erlang_c() {
             &mean_wait,
             theory.mean_wait,
             confidence,
+            0.35 * theory.mean_wait,
         ) {
             failures.push(format!("{point}: mean wait"));
         }

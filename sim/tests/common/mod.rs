@@ -43,7 +43,17 @@ pub fn header(confidence: f64) {
 /// (Student's t over the runs, which are independent), and each run's own 95 % batch-means
 /// interval covers it in at least 7 runs out of 10 (a calibrated interval covers it in 9.5 on
 /// average; 6 or fewer happens by chance about once in a thousand).
-pub fn check(point: &str, figure: &str, runs: &[Estimate], theory: f64, confidence: f64) -> bool {
+///
+/// The interval that decides must also be narrow: its 95 % half-width at most `precision`,
+/// or the check would pass for lack of evidence.
+pub fn check(
+    point: &str,
+    figure: &str,
+    runs: &[Estimate],
+    theory: f64,
+    confidence: f64,
+    precision: f64,
+) -> bool {
     let (e, coverage) = match runs {
         [one] => (*one, None),
         _ => {
@@ -55,6 +65,11 @@ pub fn check(point: &str, figure: &str, runs: &[Estimate], theory: f64, confiden
             )
         }
     };
+    assert!(
+        e.half_width_95 <= precision,
+        "{point}, {figure}: the interval ±{} is wider than ±{precision}",
+        e.half_width_95
+    );
     let ok_interval = e.contains(theory, confidence);
     let ok_coverage = coverage.is_none_or(|c| 10 * c >= 7 * runs.len());
     let coverage_note = coverage.map_or(String::new(), |c| {
