@@ -131,7 +131,8 @@ pub struct ErlangA {
 }
 
 impl ErlangA {
-    /// The figures, or `None` if an input is not positive.
+    /// The figures, or `None` if an input is not positive, or if the queue's distribution
+    /// reaches beyond 5 million waiting customers (patience of years with too few servers).
     pub fn new(n: u32, lambda: f64, mean_handle: f64, mean_patience: f64) -> Option<Self> {
         if n == 0 || !(lambda > 0.0 && mean_handle > 0.0 && mean_patience > 0.0) {
             return None;
@@ -154,7 +155,9 @@ impl ErlangA {
             if kf > nf && next < peak - 60.0 {
                 break;
             }
-            if k > u64::from(n) + 50_000_000 {
+            // A queue this long is an input far outside the model's use (patience of years
+            // with an overloaded team): no answer rather than a huge table.
+            if k > u64::from(n) + 5_000_000 {
                 return None;
             }
         }

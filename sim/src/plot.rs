@@ -1,5 +1,5 @@
 //! SVG plots of reports, through `plotters` (its SVG backend only: no fonts, no native
-//! libraries). Each function returns the SVG text; [`write`] puts it in a file.
+//! libraries). Each function returns the SVG text; [`write()`] puts it in a file.
 //!
 //! Several reports in one plot (one per router, from `compare`) are drawn as one line each.
 //!

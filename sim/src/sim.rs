@@ -270,8 +270,15 @@ struct Run<'s> {
     counters: report::EngineFigures,
 }
 
+/// The longest duration the simulator handles, about 31 years: a draw from a long-tailed
+/// distribution is cut there, so that adding durations to times can never overflow.
+const MAX_US: f64 = 1e15;
+
+/// At most this many turns each way in one chat, however long it is.
+const MAX_EXCHANGES: f64 = 100_000.0;
+
 fn us(secs: f64) -> u64 {
-    (secs * US as f64).round().max(0.0) as u64
+    (secs * US as f64).round().clamp(0.0, MAX_US) as u64
 }
 
 fn ts(t: u64) -> Timestamp {
@@ -520,8 +527,8 @@ impl<'s> Run<'s> {
         let customer = self.engine.create_customer();
         let handle_secs = self.sc.handling.duration.sample(&mut self.rng_handling);
         let handle = us(handle_secs).max(1);
-        let exchanges =
-            ((handle_secs / (2.0 * self.sc.handling.message_gap_seconds)).round() as u32).max(1);
+        let turns = (handle_secs / (2.0 * self.sc.handling.message_gap_seconds)).round();
+        let exchanges = turns.clamp(1.0, MAX_EXCHANGES) as u32;
         let gap = (handle / u64::from(2 * exchanges + 1)).max(1);
         let patience = self
             .sc
