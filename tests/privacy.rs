@@ -2426,7 +2426,7 @@ fn push_properties(kind: &PushKind) -> Vec<(Properties, Location)> {
     match kind {
         PushKind::IncomingChatThread { chat } => {
             out.push((chat.properties.clone(), Location::Chat));
-            out.push((chat.thread.properties.clone(), Location::Thread));
+            out.push(((*chat.thread.properties).clone(), Location::Thread));
             for e in &chat.thread.events {
                 out.push((e.properties, Location::Event));
             }
@@ -2788,7 +2788,7 @@ fn check_summary(w: &World, me: &UserId, role: Role, s: &ChatSummary, ctx: &dyn 
 /// Agents see a chat's scopes whole; customers see its groups only.
 fn check_scopes_shown(role: Role, chat: &Chat, shown: &Scopes, ctx: &dyn Debug) {
     let expected = match role {
-        Role::Agent => chat.scopes.clone(),
+        Role::Agent => (*chat.scopes).clone(),
         Role::Customer => Scopes {
             groups: chat.scopes.groups.clone(),
             ..Scopes::default()

@@ -267,8 +267,8 @@ impl Engine {
         if req.role == Role::Agent {
             crate::model::push_tight(&mut chat.agent_ids, req.id.clone());
         }
-        chat.properties = request.properties;
-        chat.scopes = request.scopes;
+        chat.properties = request.properties.into();
+        chat.scopes = request.scopes.into();
         let slot = self.insert_chat(chat);
         let auto = self.auto_scopes_for(slot);
         let scopes = &mut self.chat_at_mut(slot).scopes;
@@ -319,7 +319,7 @@ impl Engine {
             timestamp: now,
             closed_at: None,
             last_activity: now,
-            properties,
+            properties: properties.into(),
         });
         chat.threads.len() - 1
     }

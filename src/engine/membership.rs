@@ -149,7 +149,7 @@ impl Engine {
             if let Some((_, agent)) = self.release_assignee(slot, false) {
                 // Everyone who left with the assignee gave the chat up too: routing must not
                 // hand it straight back to an agent this request removed.
-                self.chat_at_mut(slot).routing.declined_by = leaving;
+                self.chat_at_mut(slot).routing.declined_by = leaving.into();
                 self.route(
                     slot,
                     crate::routing::RoutingMoment::AssigneeLeft { agent_id },

@@ -388,9 +388,9 @@ impl<'de> Deserialize<'de> for RestoredChats {
             let mut chat = Chat::new(state.id, state.customer_id, state.created_at);
             chat.agent_ids = state.agent_ids;
             chat.threads = state.threads;
-            chat.properties = state.properties;
-            chat.scopes = state.scopes;
-            chat.last_seen = state.last_seen;
+            chat.properties = state.properties.into();
+            chat.scopes = state.scopes.into();
+            chat.last_seen = state.last_seen.into();
             chat.routing = state.routing;
             chats.push(chat);
             custom_ids.push(state.custom_ids);

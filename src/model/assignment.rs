@@ -37,7 +37,7 @@ pub struct Assignment {
     /// unanswered, or who left (with every agent removed by the same `remove_from_chat`).
     /// Routing does not offer them this chat again until someone else takes it, one of them
     /// replies (and takes it back), or the thread closes.
-    pub declined_by: Vec<UserId>,
+    pub declined_by: super::Thin<Vec<UserId>>,
     /// True once the chat was marked idle (`routing.idle`); any new message clears it.
     pub idle: bool,
     /// The queue position key while queued: `(waiting_since, arrival number)`.

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use super::custom_ids::CustomIds;
 use super::events::EventRef;
 use super::{
-    Assignment, ChatId, LastSeen, Properties, Role, Scopes, Thread, Threads, Timestamp, UserId,
+    Assignment, ChatId, LastSeen, Properties, Role, Scopes, Thin, Thread, Threads, Timestamp,
+    UserId,
 };
 
 /// A chat: its users, its threads and what is known about it.
@@ -21,13 +22,13 @@ pub struct Chat {
     /// Threads in order; never empty (a chat starts with a thread, R2).
     pub threads: Threads,
     /// The chat's properties.
-    pub properties: Properties,
+    pub properties: Thin<Properties>,
     /// Which agents may see the chat.
-    pub scopes: Scopes,
+    pub scopes: Thin<Scopes>,
     /// When the chat started.
     pub created_at: Timestamp,
     /// Per user, the latest time the user has seen the chat up to.
-    pub last_seen: LastSeen,
+    pub last_seen: Thin<LastSeen>,
     /// Routing state: assignee, queue, timers.
     pub routing: Assignment,
     /// Sender and `custom_id` to the event, for idempotent retries (R6). Derived from the
@@ -47,10 +48,10 @@ impl Chat {
             customer_id,
             agent_ids: Vec::new(),
             threads: Threads::default(),
-            properties: Properties::new(),
-            scopes: Scopes::default(),
+            properties: Thin::default(),
+            scopes: Thin::default(),
             created_at,
-            last_seen: LastSeen::new(),
+            last_seen: Thin::default(),
             routing: Assignment::default(),
             custom_ids: CustomIds::default(),
             events_before_last: 0,

@@ -67,7 +67,10 @@ const SMALL: usize = 3;
 #[derive(Clone, Debug)]
 enum Repr {
     /// `(hash bits, event number)`, the first `len` in use.
-    Small { len: u8, entries: [(u32, u32); SMALL] },
+    Small {
+        len: u8,
+        entries: [(u32, u32); SMALL],
+    },
     Large(Box<Large>),
 }
 

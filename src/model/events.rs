@@ -474,7 +474,11 @@ impl Events {
             return None;
         }
         let number = self.read_whole_number(record);
-        self.extras.as_mut()?.whole.get_mut(number).map(Arc::make_mut)
+        self.extras
+            .as_mut()?
+            .whole
+            .get_mut(number)
+            .map(Arc::make_mut)
     }
 
     /// The events a user of `role` may see, each as `view` makes it: a thread as a response or

@@ -17,6 +17,7 @@ mod properties;
 mod property_config;
 mod rich_message;
 mod scopes;
+mod thin;
 mod thread;
 mod threads;
 mod timestamp;
@@ -41,6 +42,7 @@ pub use property_config::{
 };
 pub use rich_message::{Button, MAX_RICH_ITEMS, RichElement, RichImage, RichMessage};
 pub use scopes::Scopes;
+pub use thin::{Emptiable, Thin};
 pub use thread::Thread;
 pub use threads::Threads;
 pub use timestamp::Timestamp;

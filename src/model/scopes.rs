@@ -18,6 +18,14 @@ pub struct Scopes {
 }
 
 impl Scopes {
+    /// No scopes: every agent.
+    pub const fn new() -> Self {
+        Scopes {
+            groups: BTreeSet::new(),
+            agents: BTreeSet::new(),
+        }
+    }
+
     /// True when the scopes name nobody, which means everybody.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty() && self.agents.is_empty()

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::events::EventRef;
-use super::{Event, Events, Properties, Role, ThreadId, Timestamp, UserId};
+use super::{Event, Events, Properties, Role, Thin, ThreadId, Timestamp, UserId};
 
 /// A thread of a chat. At most one thread of a chat is active, and only the last one (R1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,7 +26,7 @@ pub struct Thread {
     /// When the last event that counts as activity arrived. Annotations do not count (R4).
     pub last_activity: Timestamp,
     /// The thread's properties.
-    pub properties: Properties,
+    pub properties: Thin<Properties>,
 }
 
 impl Thread {

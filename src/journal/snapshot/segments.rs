@@ -350,7 +350,7 @@ mod tests {
                     timestamp: Timestamp::EPOCH,
                     closed_at: None,
                     last_activity: Timestamp::EPOCH,
-                    properties: Properties::new(),
+                    properties: Default::default(),
                 });
                 chat
             })
