@@ -48,9 +48,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
 
-#[path = "cli.rs"]
 pub mod cli;
-#[path = "store.rs"]
 pub mod store;
 
 pub use store::Durability;

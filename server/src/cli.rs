@@ -331,3 +331,8 @@ fn parse_agent(spec: &str) -> Result<AgentLogin, String> {
         agent,
     })
 }
+
+/// The binary's entry point: `chatio-server [FLAGS]` serves.
+pub fn main(args: impl IntoIterator<Item = String>) -> u8 {
+    run(args)
+}

@@ -1,4 +1,4 @@
-//! Crash test for `rtm_server --data` (issue 6, item 4): the server runs as a separate process,
+//! Crash test for `chatio-server --data` (issue 6, item 4): the server runs as a separate process,
 //! several clients load it concurrently over RTM, the process is killed with SIGKILL in the
 //! middle of that, and restarted on the same directory. Every event whose response a client
 //! received must then be there, in the same chat, with the same id, in the order it was
@@ -7,16 +7,11 @@
 //! (Ctrl-C), which must leave a snapshot and an empty journal, and a start with another seed,
 //! which must be refused.
 //!
-//! The server process is this test binary run again (`std::env::current_exe`) with
-//! [`CHILD_ENV`] set: then [`server_process`] runs `rtm_server`'s command line
-//! (`examples/rtm_server/cli.rs`, compiled in through `server.rs`) and exits; in a normal run it
-//! checks those flags instead. So plain `cargo test` on a fresh clone needs no example binary.
+//! The server process is the `chatio-server` binary, which Cargo builds for this test.
 //!
 //! Every wait is bounded; a failure prints the server's log and keeps its data directory.
 
-#[path = "../examples/rtm_server/server.rs"]
-#[allow(dead_code)]
-mod server;
+use chatio_server as server;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -34,9 +29,6 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// Set in the server process: the JSON array of its command-line arguments.
-const CHILD_ENV: &str = "CHATIO_CRASH_TEST_SERVER_ARGS";
 
 /// The longest one request, one start or one shutdown may take.
 const STEP: Duration = Duration::from_secs(10);
@@ -73,15 +65,9 @@ fn server_flags(seed: u64, extra_agent: bool, snapshot_every: u64) -> Vec<String
     flags
 }
 
-/// The server process's entry point. With [`CHILD_ENV`] set (only in the process that
-/// [`Server::start`] spawns) it runs `rtm_server` and never returns; in a normal run it checks
-/// that the flags the crash test gives mean what the test relies on.
+/// The flags the crash test gives mean what the test relies on.
 #[test]
-fn server_process() {
-    if let Ok(args) = std::env::var(CHILD_ENV) {
-        let args: Vec<String> = serde_json::from_str(&args).expect("the arguments as JSON");
-        std::process::exit(i32::from(server::cli::run(args)));
-    }
+fn server_flags_parse() {
     let mut args = vec!["--listen".to_string(), "127.0.0.1:0".to_string()];
     args.extend(["--data".to_string(), "some/dir".to_string()]);
     args.extend(server_flags(7, true, SNAPSHOT_EVERY));
@@ -237,14 +223,8 @@ fn spawn(work: &Workdir, flags: &[String]) -> (Child, std::sync::mpsc::Receiver<
         .append(true)
         .open(&work.log)
         .unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "server_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, serde_json::to_string(&args).unwrap())
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatio-server"))
+        .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))

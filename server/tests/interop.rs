@@ -2,9 +2,7 @@
 //! hand-written HTTP/1.1 client. Every wait is bounded, so a broken server fails the test
 //! instead of hanging it.
 
-#[path = "../examples/rtm_server/server.rs"]
-#[allow(dead_code)]
-mod server;
+use chatio_server as server;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
