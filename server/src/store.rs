@@ -1,4 +1,4 @@
-//! Durability for `rtm_server --data DIR`: the engine's journal and snapshots in SQLite.
+//! Durability for `chatio-server --data DIR`: the engine's journal and snapshots in SQLite.
 //!
 //! `DIR/chatio.sqlite3` holds three tables:
 //!
@@ -8,8 +8,9 @@
 //!   its number, in the form [`JournalRecord::encode`] writes.
 //! * `snapshot`: the two latest [`Engine::snapshot`]s and the record number each covers.
 //!
-//! The host's rule is *persist, then answer*: each engine call's records are committed in one
-//! transaction before its response or any of its pushes is queued. The database runs in WAL mode
+//! The host's rule is *persist, then answer*: records are committed before the response or
+//! any push of the calls that made them is queued; the server commits every record waiting
+//! since its last commit in one transaction (group commit, see `commit.rs`). The database runs in WAL mode
 //! with `synchronous=FULL`, so a commit is on disk (the WAL fsynced) when it returns: an answer
 //! a client saw survives the process being killed, and the machine losing power if the disk
 //! keeps what it has synced. (With
@@ -122,7 +123,7 @@ impl Store {
                     if f.code == rusqlite::ErrorCode::DatabaseBusy =>
                 {
                     format!(
-                        "{} is in use by another process (another rtm_server on the same --data?)",
+                        "{} is in use by another process (another chatio-server on the same --data?)",
                         path.display()
                     )
                 }
@@ -341,10 +342,26 @@ impl Store {
         self.last_seq > self.snapshot_seq
     }
 
+    /// Whether a snapshot at record `seq` would cover records no kept snapshot covers.
+    pub fn has_unsnapshotted_before(&self, seq: u64) -> bool {
+        seq > self.snapshot_seq
+    }
+
     /// Stores a snapshot of `engine`, whose every record must be written already, in place of
     /// the older of the two kept, and deletes the records the remaining older one covers.
     pub fn snapshot(&mut self, engine: &Engine) -> Result<(), String> {
         let seq = engine.journal_seq();
+        if seq == self.snapshot_seq {
+            return Ok(());
+        }
+        let data = engine.snapshot_on_threads(threads());
+        self.write_snapshot(seq, engine.now().unix_seconds(), data)
+    }
+
+    /// Stores `data`, a snapshot of the engine at record `seq` (every record up to it written
+    /// already), as [`Store::snapshot`] does. The server's writer thread encodes the snapshot
+    /// under the engine's lock and writes it here without the lock.
+    pub fn write_snapshot(&mut self, seq: u64, taken_at: i64, data: Vec<u8>) -> Result<(), String> {
         if seq != self.last_seq {
             return Err(format!(
                 "the engine is at record {seq}, the journal at {}",
@@ -356,8 +373,6 @@ impl Store {
         }
         // Success or not, the next periodic try waits for another `snapshot_every` records.
         self.next_snapshot = seq + self.snapshot_every;
-        let data = engine.snapshot_on_threads(threads());
-        let taken_at = engine.now().unix_seconds();
         let tx = self.db.transaction().map_err(|e| e.to_string())?;
         tx.execute(
             "INSERT OR REPLACE INTO snapshot (seq, taken_at, data) VALUES (?1, ?2, ?3)",
@@ -450,6 +465,6 @@ fn mismatch(path: &Path, stored: &EngineConfig, asked: &EngineConfig) -> String 
 }
 
 /// How many threads snapshots may use: the host's choice, here every core the process may use.
-fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

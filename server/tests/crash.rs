@@ -123,7 +123,7 @@ impl Workdir {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         log.lines()
             .rev()
-            .find(|line| line.contains("rtm_server: recovered"))
+            .find(|line| line.contains("recovered"))
             .unwrap_or("no recovery logged")
             .to_string()
     }

@@ -1,4 +1,4 @@
-//! Interop: the `rtm_server` example, driven over real sockets by a real WebSocket client and a
+//! Interop: `chatio-server`, driven over real sockets by a real WebSocket client and a
 //! hand-written HTTP/1.1 client. Every wait is bounded, so a broken server fails the test
 //! instead of hanging it.
 
@@ -38,7 +38,7 @@ fn config(agents: &[(&str, &str)]) -> Config {
         router: RouterKind::Automatic,
         engine: EngineConfig::with_seed(7),
         idle_timeout: Duration::from_secs(60),
-        log: false,
+        ..Config::default()
     }
 }
 

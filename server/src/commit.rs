@@ -1,0 +1,268 @@
+//! What an engine call releases, and group commit for `--data`.
+//!
+//! Every engine call turns into [`Release`] items: its response for the connection that asked,
+//! its pushes, a connection joining or leaving a user's set. They are performed in engine order.
+//!
+//! * In memory they are performed at once, under the engine's lock, which is what orders them.
+//! * With `--data` they are appended, still under the engine's lock, to one [`CommitQueue`]
+//!   together with the journal records the call made, and the lock is let go. A dedicated
+//!   writer thread takes everything waiting, commits all of its records in one SQLite
+//!   transaction (one fsync), and only then performs the items, in the order they were
+//!   queued. Requests arriving meanwhile are applied to the engine and wait for the next
+//!   batch. If a commit fails the process stops before performing anything of that batch: the
+//!   engine is ahead of the disk, and an answer would promise what a restart forgets.
+//!
+//! Items without records (queries, refused requests) also wait their turn: what they show may
+//! depend on records still in flight.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Instant;
+
+use axum::extract::ws::{Utf8Bytes, close_code};
+use chatio::UserId;
+use chatio::journal::JournalRecord;
+use tokio::sync::oneshot;
+
+use crate::conn::{Out, Outbox};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// A push rendered once, shared by every connection it goes to.
+pub(crate) struct Rendered {
+    pub(crate) to: chatio::UserIds,
+    pub(crate) action: &'static str,
+    pub(crate) text: Utf8Bytes,
+}
+
+/// Renders the pushes of one engine call. Consecutive pushes with the same text (the agents'
+/// and the customer's views of one event, most of the time) share one buffer.
+pub(crate) fn render(pushes: Vec<chatio::wire::WirePush>) -> Vec<Rendered> {
+    let mut out: Vec<Rendered> = Vec::with_capacity(pushes.len());
+    for push in pushes {
+        let text = match out.last() {
+            Some(previous) if previous.text.as_str() == push.text => previous.text.clone(),
+            _ => Utf8Bytes::from(push.text),
+        };
+        out.push(Rendered {
+            to: push.to,
+            action: push.action,
+            text,
+        });
+    }
+    out
+}
+
+/// One thing an engine call makes happen, once its records are safe.
+pub(crate) enum Release {
+    /// A message for one connection (a response).
+    To(Arc<Outbox>, Utf8Bytes),
+    /// Pushes for users, to each of their connections.
+    Pushes(Vec<Rendered>),
+    /// A connection starts getting its user's pushes.
+    Subscribe(UserId, Arc<Outbox>),
+    /// A connection stops getting them.
+    Unsubscribe(UserId, u64),
+    /// A Web API answer may go.
+    Web(oneshot::Sender<()>),
+}
+
+/// Who is connected: each user's connections.
+#[derive(Default)]
+pub(crate) struct Registry {
+    conns: HashMap<UserId, Vec<Arc<Outbox>>>,
+}
+
+impl Registry {
+    pub(crate) fn perform(&mut self, item: Release, metrics: &Metrics) {
+        match item {
+            Release::To(outbox, text) => {
+                outbox.send(Out::Text(text));
+            }
+            Release::Pushes(pushes) => {
+                for push in pushes {
+                    self.deliver(&push, metrics);
+                }
+            }
+            Release::Subscribe(user, outbox) => self.conns.entry(user).or_default().push(outbox),
+            Release::Unsubscribe(user, id) => {
+                if let Some(list) = self.conns.get_mut(&user) {
+                    list.retain(|c| c.id != id);
+                    if list.is_empty() {
+                        self.conns.remove(&user);
+                    }
+                }
+            }
+            Release::Web(answer) => {
+                let _ = answer.send(());
+            }
+        }
+    }
+
+    /// Queues a push for every connection of its recipients. A `customer_disconnected` push
+    /// also closes the customer's connections, as the push says.
+    fn deliver(&mut self, push: &Rendered, metrics: &Metrics) {
+        let closes = push.action == "customer_disconnected";
+        for user in push.to.iter() {
+            let Some(list) = self.conns.get(user) else {
+                continue;
+            };
+            for conn in list {
+                conn.send(Out::Text(push.text.clone()));
+                metrics.pushes.inc();
+                if closes {
+                    conn.send(Out::Close(close_code::POLICY, "customer disconnected"));
+                }
+            }
+            if closes {
+                self.conns.remove(user);
+            }
+        }
+    }
+}
+
+/// What waits for the next commit.
+#[derive(Default)]
+struct Pending {
+    records: Vec<JournalRecord>,
+    items: Vec<Release>,
+    stop: bool,
+}
+
+/// The queue between the engine and the writer thread.
+#[derive(Default)]
+pub(crate) struct CommitQueue {
+    pending: Mutex<Pending>,
+    ready: Condvar,
+}
+
+impl CommitQueue {
+    /// Appends one engine call's records and releases. Call it under the engine's lock.
+    pub(crate) fn push(&self, records: Vec<JournalRecord>, items: impl IntoIterator<Item = Release>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let was_empty = pending.records.is_empty() && pending.items.is_empty();
+        if pending.records.is_empty() {
+            pending.records = records;
+        } else {
+            pending.records.extend(records);
+        }
+        pending.items.extend(items);
+        drop(pending);
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Tells the writer to commit what is waiting, take a last snapshot and end.
+    pub(crate) fn stop(&self) {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stop = true;
+        self.ready.notify_one();
+    }
+
+    /// Waits for something to commit; `None` once told to stop with nothing left.
+    fn next(&self) -> Option<(Vec<JournalRecord>, Vec<Release>)> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if !pending.records.is_empty() || !pending.items.is_empty() {
+                let records = std::mem::take(&mut pending.records);
+                let items = std::mem::take(&mut pending.items);
+                return Some((records, items));
+            }
+            if pending.stop {
+                return None;
+            }
+            pending = self
+                .ready
+                .wait(pending)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Everything waiting, without waiting.
+    fn drain(&self) -> (Vec<JournalRecord>, Vec<Release>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        (
+            std::mem::take(&mut pending.records),
+            std::mem::take(&mut pending.items),
+        )
+    }
+}
+
+/// The writer thread: commit, then release, batch after batch; snapshots every
+/// `--snapshot-every` records and at the end.
+pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: Store) {
+    let Some(queue) = shared.commit.as_ref() else {
+        return;
+    };
+    while let Some((records, items)) = queue.next() {
+        commit_and_release(&shared, &mut store, &records, items);
+        if store.wants_snapshot() {
+            snapshot(&shared, &mut store);
+        }
+    }
+    snapshot(&shared, &mut store);
+}
+
+fn commit_and_release(
+    shared: &crate::Shared,
+    store: &mut Store,
+    records: &[JournalRecord],
+    items: Vec<Release>,
+) {
+    if !records.is_empty() {
+        let started = Instant::now();
+        if let Err(e) = store.append(records) {
+            tracing::error!(
+                path = %store.path().display(),
+                error = %e,
+                records = records.len(),
+                "cannot commit the journal; stopping without answering the requests of this \
+                 batch (restart to recover everything that was answered)"
+            );
+            std::process::exit(1);
+        }
+        shared
+            .metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        shared.metrics.commit_records.observe(records.len() as f64);
+    }
+    let mut registry = shared.registry();
+    for item in items {
+        registry.perform(item, &shared.metrics);
+    }
+}
+
+/// Takes a snapshot if records were committed since the last one. The engine is locked only
+/// to encode it; what was queued before is committed first, so the snapshot and the journal
+/// agree. A failure is only logged: the journal still has every record.
+fn snapshot(shared: &crate::Shared, store: &mut Store) {
+    let Some(queue) = shared.commit.as_ref() else {
+        return;
+    };
+    let (seq, taken_at, data, records, items) = {
+        let core = shared.core();
+        let engine = &core.engine;
+        // Everything the engine did up to now is in the journal or in the queue: take both.
+        let (records, items) = queue.drain();
+        let seq = engine.journal_seq();
+        if records.is_empty() && !store.has_unsnapshotted_before(seq) {
+            drop(core);
+            commit_and_release(shared, store, &records, items);
+            return;
+        }
+        let data = engine.snapshot_on_threads(crate::store::threads());
+        (seq, engine.now().unix_seconds(), data, records, items)
+    };
+    commit_and_release(shared, store, &records, items);
+    if let Err(e) = store.write_snapshot(seq, taken_at, data) {
+        tracing::warn!(
+            seq,
+            error = %e,
+            "no snapshot; the journal keeps every record, the next start replays more"
+        );
+    }
+}
