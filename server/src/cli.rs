@@ -94,10 +94,12 @@ FLAGS:
         stays in the data (without an --agent token it cannot log in) and keeps its profile.
         Customers keep their ids: they come from their tokens.
     --snapshot-every N
-        With --data: write a snapshot of the whole engine every N changes [default: 10000;
-        0: only at startup after a recovery and at a clean shutdown]. The two latest are
-        kept, and the journal after the older one: a start restores the newest that reads
-        and replays the changes after it (at most N, or 2N if it had to fall back).
+        With --data: write a snapshot of the whole engine every N changes, or every half of
+        the changes written so far if that is more, so that snapshots of a growing engine
+        take a bounded share of the time [default: 10000; 0: only at startup after a
+        recovery and at a clean shutdown]. The two latest are kept, and the journal after
+        the older one: a start restores the newest that reads and replays the changes after
+        it (at most that many, or twice as many if it had to fall back).
     --log FILTER
         What to log, as a tracing filter: a level (error, warn, info, debug, trace) or
         target=level pairs, e.g. chatio_server=debug [default: info; or RUST_LOG].

@@ -191,19 +191,75 @@ impl CommitQueue {
     }
 }
 
-/// The writer thread: commit, then release, batch after batch; snapshots every
-/// `--snapshot-every` records and at the end.
+/// A snapshot being encoded on a thread of its own: its record number, time and bytes.
+type Encoding = std::sync::mpsc::Receiver<(u64, i64, Vec<u8>)>;
+
+/// The writer thread: commit, then release, batch after batch. Periodic snapshots
+/// (`--snapshot-every`) are encoded from a copy of the engine on a thread of their own, so
+/// neither the engine nor the commits wait for them; the writer stores each when it is done.
+/// The last one, at shutdown, is taken in place.
 pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: Store) {
     let Some(queue) = shared.commit.as_ref() else {
         return;
     };
+    let mut encoding: Option<Encoding> = None;
     while let Some((records, items)) = queue.next() {
         commit_and_release(&shared, &mut store, &records, items);
-        if store.wants_snapshot() {
-            snapshot(&shared, &mut store);
+        if let Some(done) = &encoding {
+            match done.try_recv() {
+                Ok((seq, taken_at, data)) => {
+                    store_snapshot(&mut store, seq, taken_at, data);
+                    encoding = None;
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => encoding = None,
+            }
+        }
+        if encoding.is_none() && store.wants_snapshot() {
+            encoding = start_snapshot(&shared, &mut store);
         }
     }
+    if let Some((seq, taken_at, data)) = encoding.and_then(|done| done.recv().ok()) {
+        store_snapshot(&mut store, seq, taken_at, data);
+    }
     snapshot(&shared, &mut store);
+}
+
+/// Copies the engine (under its lock, with everything queued before committed first, so the
+/// copy's records are all in the journal) and encodes the copy on another thread.
+fn start_snapshot(shared: &crate::Shared, store: &mut Store) -> Option<Encoding> {
+    let queue = shared.commit.as_ref()?;
+    let (copy, records, items) = {
+        let core = shared.core();
+        let (records, items) = queue.drain();
+        (core.engine.clone(), records, items)
+    };
+    commit_and_release(shared, store, &records, items);
+    store.snapshot_started(copy.journal_seq());
+    let (done, encoding) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("chatio-snapshot".to_string())
+        .spawn(move || {
+            let data = copy.snapshot_on_threads(crate::store::threads());
+            let _ = done.send((copy.journal_seq(), copy.now().unix_seconds(), data));
+        });
+    match spawned {
+        Ok(_) => Some(encoding),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a snapshot thread; the journal keeps every record");
+            None
+        }
+    }
+}
+
+fn store_snapshot(store: &mut Store, seq: u64, taken_at: i64, data: Vec<u8>) {
+    if let Err(e) = store.write_snapshot(seq, taken_at, data) {
+        tracing::warn!(
+            seq,
+            error = %e,
+            "no snapshot; the journal keeps every record, the next start replays more"
+        );
+    }
 }
 
 fn commit_and_release(
@@ -236,9 +292,10 @@ fn commit_and_release(
     }
 }
 
-/// Takes a snapshot if records were committed since the last one. The engine is locked only
-/// to encode it; what was queued before is committed first, so the snapshot and the journal
-/// agree. A failure is only logged: the journal still has every record.
+/// Takes a snapshot in place if records were committed since the last one (at shutdown). The
+/// engine is locked only to encode it; what was queued before is committed first, so the
+/// snapshot and the journal agree. A failure is only logged: the journal still has every
+/// record.
 fn snapshot(shared: &crate::Shared, store: &mut Store) {
     let Some(queue) = shared.commit.as_ref() else {
         return;
@@ -258,11 +315,5 @@ fn snapshot(shared: &crate::Shared, store: &mut Store) {
         (seq, engine.now().unix_seconds(), data, records, items)
     };
     commit_and_release(shared, store, &records, items);
-    if let Err(e) = store.write_snapshot(seq, taken_at, data) {
-        tracing::warn!(
-            seq,
-            error = %e,
-            "no snapshot; the journal keeps every record, the next start replays more"
-        );
-    }
+    store_snapshot(store, seq, taken_at, data);
 }

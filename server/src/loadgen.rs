@@ -61,6 +61,7 @@ FLAGS:
     --server-bin PATH   The server to start [default: this binary]. It gets --listen,
                         --quiet, --idle-timeout, --seed, --agent and --data flags, which the
                         old `rtm_server` example takes too.
+    --server-arg ARG    One more argument for the server (repeatable).
 ";
 
 #[derive(Clone, Debug)]
@@ -89,6 +90,7 @@ struct Options {
     warmup: Duration,
     pin: bool,
     server_bin: PathBuf,
+    server_args: Vec<String>,
 }
 
 /// One run's figures.
@@ -120,6 +122,7 @@ pub fn main(args: Vec<String>) -> u8 {
         warmup: Duration::from_secs(1),
         pin: true,
         server_bin: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("chatio-server")),
+        server_args: Vec::new(),
     };
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
@@ -140,6 +143,7 @@ pub fn main(args: Vec<String>) -> u8 {
                 "--duration" => options.duration = Duration::from_secs(number(&value("seconds")?)?),
                 "--warmup" => options.warmup = Duration::from_secs(number(&value("seconds")?)?),
                 "--server-bin" => options.server_bin = PathBuf::from(value("a path")?),
+                "--server-arg" => options.server_args.push(value("an argument")?),
                 other => return Err(format!("unknown argument {other:?}")),
             }
             Ok(())
@@ -333,7 +337,8 @@ fn request_text(seq: u64, chat_id: &str, me: usize) -> String {
 
 /// The `request_id` of a response or an echoed request, if it is one of ours.
 fn request_id(text: &str) -> Option<u64> {
-    let start = text.find(r#""request_id":""#)? + 14;
+    const KEY: &str = r#""request_id":""#;
+    let start = text.find(KEY)? + KEY.len();
     let end = text[start..].find('"')? + start;
     text[start..end].parse().ok()
 }
@@ -343,7 +348,8 @@ fn pushed_event(text: &str) -> Option<(usize, u64)> {
     if !text.contains(r#""action":"incoming_event""#) {
         return None;
     }
-    let start = text.find(r#""text":"lg "#)? + 12;
+    const KEY: &str = r#""text":"lg "#;
+    let start = text.find(KEY)? + KEY.len();
     let rest = &text[start..];
     let end = rest.find('"')?;
     let (who, seq) = rest[..end].split_once(' ')?;
@@ -644,6 +650,7 @@ async fn run_server(case: &Case, options: &Options) -> Result<Figures, String> {
         args.push("--data".to_string());
         args.push(data_dir.display().to_string());
     }
+    args.extend(options.server_args.iter().cloned());
     let result = async {
         let server = spawn(&options.server_bin, &args, options.pin)?;
         let addr = server.addr;
@@ -818,5 +825,22 @@ async fn echo(mut socket: WebSocket) {
         if socket.flush().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_pushes_are_read_back() {
+        let request = request_text(17, "c", 3);
+        assert_eq!(request_id(&request), Some(17));
+        let push = r#"{"action":"incoming_event","payload":{"chat_id":"c","event":{"text":"lg 13 42","type":"message"},"thread_id":"t"},"type":"push"}"#;
+        assert_eq!(pushed_event(push), Some((13, 42)));
+        let other = push.replace("incoming_event", "incoming_chat_thread");
+        assert_eq!(pushed_event(&other), None);
+        let response = r#"{"action":"send_event","payload":{},"request_id":"9","success":true,"type":"response"}"#;
+        assert_eq!(request_id(response), Some(9));
     }
 }
