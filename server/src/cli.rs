@@ -245,12 +245,7 @@ pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
         if agents == 0 {
             tracing::warn!("no agents (add some with --agent TOKEN=AGENT_ID or --config)");
         }
-        tracing::info!(
-            agents,
-            router,
-            "listening on {}",
-            crate::describe(addr)
-        );
+        tracing::info!(agents, router, "listening on {}", crate::describe(addr));
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "listening on {addr}");
         let _ = stdout.flush();
@@ -477,4 +472,3 @@ fn parse_agent(spec: &str) -> Result<AgentLogin, String> {
         agent,
     })
 }
-

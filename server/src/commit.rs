@@ -138,7 +138,11 @@ pub(crate) struct CommitQueue {
 
 impl CommitQueue {
     /// Appends one engine call's records and releases. Call it under the engine's lock.
-    pub(crate) fn push(&self, records: Vec<JournalRecord>, items: impl IntoIterator<Item = Release>) {
+    pub(crate) fn push(
+        &self,
+        records: Vec<JournalRecord>,
+        items: impl IntoIterator<Item = Release>,
+    ) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let was_empty = pending.records.is_empty() && pending.items.is_empty();
         if pending.records.is_empty() {

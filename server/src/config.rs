@@ -104,7 +104,11 @@ impl AgentFile {
     pub fn login(&self) -> Result<AgentLogin, String> {
         let bad = |why: String| format!("agent {:?}: {why}", self.id);
         let id = UserId::new(&self.id).map_err(|e| bad(e.to_string()))?;
-        let token = self.token.strip_prefix("Bearer ").unwrap_or(&self.token).trim();
+        let token = self
+            .token
+            .strip_prefix("Bearer ")
+            .unwrap_or(&self.token)
+            .trim();
         if token.is_empty() {
             return Err(bad("the token is empty".to_string()));
         }
@@ -130,13 +134,13 @@ impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--config {}: {e}", path.display()))?;
-        let mut file = ConfigFile::parse(&text)
-            .map_err(|e| format!("--config {}: {e}", path.display()))?;
-        if let Some(data) = &file.data {
-            if data.is_relative() {
-                let base = path.parent().unwrap_or(Path::new("."));
-                file.data = Some(base.join(data));
-            }
+        let mut file =
+            ConfigFile::parse(&text).map_err(|e| format!("--config {}: {e}", path.display()))?;
+        if let Some(data) = &file.data
+            && data.is_relative()
+        {
+            let base = path.parent().unwrap_or(Path::new("."));
+            file.data = Some(base.join(data));
         }
         Ok(file)
     }

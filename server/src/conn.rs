@@ -140,6 +140,12 @@ impl Outbox {
         self.send(Out::Close(close.0, close.1));
     }
 
+    /// Takes nothing more: the writer ends once it has sent what is queued.
+    pub(crate) fn finish(&self) {
+        self.lock().closed = true;
+        self.writer.notify_one();
+    }
+
     /// Waits until the backlog has been over the bound for `stall` without a break, or past
     /// the hard limit.
     pub(crate) async fn stalled(&self, stall: Duration) {
@@ -281,7 +287,10 @@ mod tests {
         let waited = tokio::time::timeout(Duration::from_secs(9), outbox.stalled(stall)).await;
         assert!(waited.is_err(), "not stalled before the timeout");
         let waited = tokio::time::timeout(Duration::from_secs(2), outbox.stalled(stall)).await;
-        assert!(waited.is_ok(), "stalled once over the bound for the whole timeout");
+        assert!(
+            waited.is_ok(),
+            "stalled once over the bound for the whole timeout"
+        );
     }
 
     #[tokio::test]
@@ -298,7 +307,10 @@ mod tests {
         outbox.send(text(16));
         let stall = Duration::from_secs(10);
         let waited = tokio::time::timeout(Duration::from_secs(9), outbox.stalled(stall)).await;
-        assert!(waited.is_err(), "the clock restarted when the backlog went under the bound");
+        assert!(
+            waited.is_err(),
+            "the clock restarted when the backlog went under the bound"
+        );
     }
 
     #[tokio::test]
@@ -315,7 +327,10 @@ mod tests {
     async fn abandon_keeps_only_the_disconnect_push_and_the_close() {
         let outbox = outbox(10);
         outbox.send(text(30));
-        outbox.abandon(disconnect_push("agent_disconnected", "r"), (1008, "too slow"));
+        outbox.abandon(
+            disconnect_push("agent_disconnected", "r"),
+            (1008, "too slow"),
+        );
         assert!(!outbox.send(text(1)), "nothing is taken after the close");
         let mut batch = Vec::new();
         assert!(outbox.take(&mut batch).await);

@@ -213,8 +213,7 @@ impl Config {
         }
         if !self.auto_chat_scopes.is_empty() && self.admin().is_none() {
             return Err(
-                "auto chat scopes need an agent with permission owner or administrator"
-                    .to_string(),
+                "auto chat scopes need an agent with permission owner or administrator".to_string(),
             );
         }
         Ok(())
@@ -234,7 +233,12 @@ impl Config {
     fn admin(&self) -> Option<&UserId> {
         self.agents
             .iter()
-            .find(|a| matches!(a.agent.permission, Permission::Owner | Permission::Administrator))
+            .find(|a| {
+                matches!(
+                    a.agent.permission,
+                    Permission::Owner | Permission::Administrator
+                )
+            })
             .map(|a| &a.agent.id)
     }
 
@@ -649,7 +653,11 @@ impl Shared {
 
 impl Core {
     /// Makes sure a customer exists (customers register by logging in).
-    fn ensure_customer(&mut self, api: chatio::wire::Api, user: &UserId) -> Result<(), &'static str> {
+    fn ensure_customer(
+        &mut self,
+        api: chatio::wire::Api,
+        user: &UserId,
+    ) -> Result<(), &'static str> {
         if api == chatio::wire::Api::Customer && self.engine.customer(user).is_none() {
             self.engine
                 .add_customer(chatio::Customer::new(user.clone()))

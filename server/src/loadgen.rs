@@ -232,12 +232,18 @@ pub fn main(args: Vec<String>) -> u8 {
         let (echo_text, ratio) = match &echo {
             Some(e) => (
                 format!("{:.0}", e.per_second),
-                format!("{:.0} %", 100.0 * figures.per_second / e.per_second.max(1.0)),
+                format!(
+                    "{:.0} %",
+                    100.0 * figures.per_second / e.per_second.max(1.0)
+                ),
             ),
             None if case.data => (
                 "-".to_string(),
                 in_memory_50x8.map_or("-".to_string(), |m| {
-                    format!("{:.0} % of in memory", 100.0 * figures.per_second / m.max(1.0))
+                    format!(
+                        "{:.0} % of in memory",
+                        100.0 * figures.per_second / m.max(1.0)
+                    )
                 }),
             ),
             None => ("-".to_string(), "-".to_string()),
@@ -263,7 +269,8 @@ pub fn main(args: Vec<String>) -> u8 {
 }
 
 fn number<T: std::str::FromStr>(v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{v:?} is not a suitable number"))
+    v.parse()
+        .map_err(|_| format!("{v:?} is not a suitable number"))
 }
 
 fn can_pin() -> bool {
@@ -310,7 +317,10 @@ fn spawn(bin: &PathBuf, args: &[String], pin: bool) -> Result<Spawned, String> {
         match lines.next() {
             Some(Ok(line)) => {
                 if let Some((_, addr)) = line.split_once("listening on ") {
-                    break addr.trim().parse().map_err(|_| format!("bad address {addr:?}"))?;
+                    break addr
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("bad address {addr:?}"))?;
                 }
             }
             _ => {
@@ -358,10 +368,13 @@ fn pushed_event(text: &str) -> Option<(usize, u64)> {
 
 async fn connect(addr: SocketAddr, path: &str) -> Result<Ws, String> {
     let url = format!("ws://{addr}{path}");
-    let (ws, _) = tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(url))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await
+    .map_err(|_| "connect timed out".to_string())?
+    .map_err(|e| format!("connect: {e}"))?;
     if let MaybeTlsStream::Plain(tcp) = ws.get_ref() {
         let _ = tcp.set_nodelay(true);
     }
@@ -417,13 +430,7 @@ impl Window {
 }
 
 /// Keeps `in_flight` requests going on `ws` until the window ends, then waits for the answers.
-async fn drive(
-    ws: Ws,
-    me: usize,
-    chat_id: String,
-    in_flight: usize,
-    window: Rc<Window>,
-) -> Sender {
+async fn drive(ws: Ws, me: usize, chat_id: String, in_flight: usize, window: Rc<Window>) -> Sender {
     let mut out = Sender::default();
     let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
     let mut next_seq = 0u64;
@@ -460,10 +467,10 @@ async fn drive(
             if window.contains(now) {
                 out.pushes_in_window += 1;
             }
-            if let Some((who, seq)) = pushed_event(&text) {
-                if who == me {
-                    count(&mut out.own_pushes, seq);
-                }
+            if let Some((who, seq)) = pushed_event(&text)
+                && who == me
+            {
+                count(&mut out.own_pushes, seq);
             }
             continue;
         }
@@ -501,12 +508,11 @@ async fn drive(
     // The pushes of the last requests may come after their responses.
     let settle = Instant::now() + Duration::from_secs(2);
     while let Ok(Some(Ok(message))) = tokio::time::timeout_at(settle.into(), stream.next()).await {
-        if let Message::Text(text) = message {
-            if let Some((who, seq)) = pushed_event(&text) {
-                if who == me {
-                    count(&mut out.own_pushes, seq);
-                }
-            }
+        if let Message::Text(text) = message
+            && let Some((who, seq)) = pushed_event(&text)
+            && who == me
+        {
+            count(&mut out.own_pushes, seq);
         }
     }
     out
@@ -554,10 +560,10 @@ async fn listen(
         if window.contains(Instant::now()) {
             out.pushes_in_window += 1;
         }
-        if let Some((who, seq)) = pushed_event(&text) {
-            if let Some(counts) = out.per_customer.get_mut(who) {
-                count(counts, seq);
-            }
+        if let Some((who, seq)) = pushed_event(&text)
+            && let Some(counts) = out.per_customer.get_mut(who)
+        {
+            count(counts, seq);
         }
     }
     out
@@ -572,7 +578,10 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 }
 
 fn summarize(senders: &[Sender], agent_pushes: u64, seconds: f64) -> Figures {
-    let mut latencies: Vec<u32> = senders.iter().flat_map(|s| s.latencies_us.iter().copied()).collect();
+    let mut latencies: Vec<u32> = senders
+        .iter()
+        .flat_map(|s| s.latencies_us.iter().copied())
+        .collect();
     latencies.sort_unstable();
     let acked: u64 = senders.iter().map(|s| s.acked_in_window).sum();
     let pushes: u64 = senders.iter().map(|s| s.pushes_in_window).sum::<u64>() + agent_pushes;
@@ -644,7 +653,10 @@ async fn run_server(case: &Case, options: &Options) -> Result<Figures, String> {
     .collect();
     for i in 0..case.agents {
         args.push("--agent".to_string());
-        args.push(format!("{}=agent{i}@loadgen.test:Agent {i}", agent_token(i)));
+        args.push(format!(
+            "{}=agent{i}@loadgen.test:Agent {i}",
+            agent_token(i)
+        ));
     }
     if case.data {
         args.push("--data".to_string());
@@ -710,7 +722,13 @@ async fn run_server(case: &Case, options: &Options) -> Result<Figures, String> {
                     .into_iter()
                     .enumerate()
                     .map(|(i, (ws, chat))| {
-                        tokio::task::spawn_local(drive(ws, i, chat, case.in_flight, Rc::clone(&window)))
+                        tokio::task::spawn_local(drive(
+                            ws,
+                            i,
+                            chat,
+                            case.in_flight,
+                            Rc::clone(&window),
+                        ))
                     })
                     .collect();
                 let mut senders = Vec::new();
@@ -776,7 +794,10 @@ pub fn echo_main(args: Vec<String>) -> u8 {
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("chatio-server echo: {e}");
@@ -796,9 +817,8 @@ pub fn echo_main(args: Vec<String>) -> u8 {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let app = axum::Router::new().fallback(|ws: WebSocketUpgrade| async move {
-            ws.on_upgrade(echo)
-        });
+        let app =
+            axum::Router::new().fallback(|ws: WebSocketUpgrade| async move { ws.on_upgrade(echo) });
         match axum::serve(listener, app).await {
             Ok(()) => 0,
             Err(_) => 1,

@@ -55,7 +55,10 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable_metric());
         let requests = IntCounterVec::new(
-            Opts::new("chatio_requests_total", "Requests handled, by API and action"),
+            Opts::new(
+                "chatio_requests_total",
+                "Requests handled, by API and action",
+            ),
             &["api", "action"],
         )
         .unwrap_or_else(|_| unreachable_metric());
@@ -192,7 +195,9 @@ mod tests {
             text.contains(r#"chatio_requests_total{action="send_event",api="customer"} 2"#),
             "{text}"
         );
-        assert!(text.contains(r#"chatio_request_errors_total{action="send_event",api="customer"} 1"#));
+        assert!(
+            text.contains(r#"chatio_request_errors_total{action="send_event",api="customer"} 1"#)
+        );
         assert!(text.contains(r#"chatio_requests_total{action="other",api="agent"} 1"#));
         assert!(text.contains("chatio_commit_batch_records_count 1"));
         assert!(text.contains("# TYPE chatio_commit_seconds histogram"));

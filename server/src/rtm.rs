@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
@@ -18,9 +17,6 @@ use crate::commit::{Release, render};
 use crate::conn::{Out, Outbox, REASON_BACKLOG_STALLED, disconnect_push, write_loop};
 use crate::web::{api_name, json_response, parse_api, unsupported_version};
 use crate::{MAX_MESSAGE, Shared, VERSION, now};
-
-/// How long a connection being dropped for not reading gets to take its last push.
-const ABANDON_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) async fn upgrade(
     State(shared): State<Arc<Shared>>,
@@ -158,7 +154,8 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket) {
                     stall_timeout_s = shared.stall_timeout.as_secs_f64(),
                     "disconnecting a client that stopped reading"
                 );
-                grace = ABANDON_GRACE;
+                // It gets as long again to take the push that says why, then the socket goes.
+                grace = shared.stall_timeout.max(crate::DRAIN);
                 break REASON_BACKLOG_STALLED;
             }
             _ = stop.wait_for(|&s| s) => {
@@ -182,6 +179,8 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket) {
             }
         });
     }
+    // The writer sends what is queued, then a close frame if none was queued, and ends.
+    outbox.finish();
     if !writer_done && tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
     }
@@ -197,15 +196,16 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket) {
 
 /// One request of a logged-in user.
 fn request(shared: &Shared, api: Api, me: &UserId, outbox: &Arc<Outbox>, text: &str) {
-    let (success, action) = shared.call(|core, items| {
+    shared.call(|core, items| {
         let reply = wire::handle(&mut core.engine, api, me, now(), text);
+        // Counted before anything is released, so a client that got its answer finds it
+        // counted.
+        shared.metrics.request(api, &reply.action, reply.success);
         items.push(Release::To(Arc::clone(outbox), reply.response.into()));
         if !reply.pushes.is_empty() {
             items.push(Release::Pushes(render(reply.pushes)));
         }
-        (reply.success, reply.action)
     });
-    shared.metrics.request(api, &action, success);
 }
 
 /// Handles the first request(s) of a connection, until one is a successful `login`. Returns
@@ -225,8 +225,8 @@ fn login(shared: &Shared, api: Api, outbox: &Arc<Outbox>, text: &str) -> Option<
             ErrorKind::Authentication,
             message,
         );
-        outbox.send(Out::Text(text.into()));
         shared.metrics.request(api, action, false);
+        outbox.send(Out::Text(text.into()));
         None
     };
     if action != "login" {
@@ -240,6 +240,7 @@ fn login(shared: &Shared, api: Api, outbox: &Arc<Outbox>, text: &str) -> Option<
     let outcome = shared.call(|core, items| {
         core.ensure_customer(api, &user)?;
         let reply = wire::handle(&mut core.engine, api, &user, now(), text);
+        shared.metrics.request(api, "login", reply.success);
         items.push(Release::To(Arc::clone(outbox), reply.response.into()));
         if !reply.pushes.is_empty() {
             items.push(Release::Pushes(render(reply.pushes)));
@@ -258,10 +259,7 @@ fn login(shared: &Shared, api: Api, outbox: &Arc<Outbox>, text: &str) -> Option<
         Ok(reply.success)
     });
     match outcome {
-        Ok(success) => {
-            shared.metrics.request(api, "login", success);
-            success.then_some(user)
-        }
+        Ok(success) => success.then_some(user),
         Err(why) => refuse(why),
     }
 }

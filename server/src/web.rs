@@ -101,6 +101,7 @@ async fn call(
     let reply = shared.call(|core, items| {
         core.ensure_customer(api, &user)?;
         let mut reply = wire::handle(&mut core.engine, api, &user, now(), &envelope);
+        shared.metrics.request(api, &reply.action, reply.success);
         let pushes = std::mem::take(&mut reply.pushes);
         if !pushes.is_empty() {
             items.push(Release::Pushes(render(pushes)));
@@ -117,7 +118,6 @@ async fn call(
     if safe.await.is_err() {
         return fail(ErrorKind::Internal, "the server is stopping");
     }
-    shared.metrics.request(api, &reply.action, reply.success);
     let mut response: Value = serde_json::from_str(&reply.response).unwrap_or(Value::Null);
     let payload = response
         .get_mut("payload")

@@ -40,7 +40,10 @@ fn the_example_config_loads_with_every_section() {
     assert_eq!(parsed.config.agents[0].token, "anna-secret");
     assert_eq!(parsed.config.agents[1].agent.groups.len(), 1);
     let license = parsed.config.engine.license.as_ref().expect("a license");
-    assert_eq!((license.id.as_str(), license.plan.as_str()), ("100", "enterprise"));
+    assert_eq!(
+        (license.id.as_str(), license.plan.as_str()),
+        ("100", "enterprise")
+    );
     assert!(parsed.durability.is_none(), "data is commented out");
 }
 
@@ -101,9 +104,8 @@ fn a_bad_config_is_refused_with_its_reason() {
     assert!(bad_type.is_err());
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn request(ws: &mut Ws, id: &str, action: &str, payload: Value) -> Value {
     let text = json!({ "request_id": id, "action": action, "payload": payload }).to_string();
@@ -156,7 +158,10 @@ async fn the_docs_samples_with_source_type_and_rating_comment_work() {
     .await;
     assert_eq!(started["success"], true, "{started}");
     let chat = &started["payload"]["chat"];
-    assert_eq!(chat["properties"]["source"]["type"]["value"], "facebook", "{chat}");
+    assert_eq!(
+        chat["properties"]["source"]["type"]["value"], "facebook",
+        "{chat}"
+    );
     // The auto chat scopes of the file gave it group 2.
     assert_eq!(chat["scopes"]["groups"], json!([2]), "{chat}");
     let chat_id = chat["id"].as_str().unwrap().to_string();

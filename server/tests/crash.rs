@@ -475,10 +475,10 @@ async fn agent(phase: Arc<Phase>, token: String, prefix: String) -> Record {
             let id = payload["chat"]["id"]
                 .as_str()
                 .or_else(|| payload["chat_id"].as_str());
-            if let Some(id) = id {
-                if !chats.iter().any(|c| c == id) {
-                    chats.push(id.to_string());
-                }
+            if let Some(id) = id
+                && !chats.iter().any(|c| c == id)
+            {
+                chats.push(id.to_string());
             }
         }
         if chats.is_empty() {
@@ -517,6 +517,36 @@ async fn agent(phase: Arc<Phase>, token: String, prefix: String) -> Record {
         }
     }
     record
+}
+
+/// Commits of more than one record seen before the kills: the kills land in group commits.
+static MULTI_RECORD_BATCHES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many of the server's commits so far held more than one journal record, from its
+/// `/metrics`.
+async fn multi_record_batches(addr: SocketAddr) -> usize {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).await.ok()?;
+        Some(raw)
+    };
+    let text = timeout(STEP, exchange)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let value = |prefix: &str| -> usize {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let all = value("chatio_commit_batch_records_count");
+    let single = value(r#"chatio_commit_batch_records_bucket{le="1"}"#);
+    all.saturating_sub(single)
 }
 
 /// Customers `c{phase}-{i}` and every agent, concurrently. With `kill`, the server is killed
@@ -567,6 +597,8 @@ async fn load(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_micros() % 20_000);
         tokio::time::sleep(Duration::from_micros(u64::from(jitter))).await;
+        let batched = multi_record_batches(addr).await;
+        MULTI_RECORD_BATCHES.fetch_add(batched, Ordering::SeqCst);
         assert!(
             tasks.iter().all(|t| !t.is_finished()),
             "every client is still busy when the server is killed"
@@ -768,6 +800,7 @@ fn acknowledged_events_survive_sigkill() {
     let started = Instant::now();
 
     // Three kills in the middle of the load; the third agent joins from the second start on.
+    MULTI_RECORD_BATCHES.store(0, Ordering::SeqCst);
     for phase in 1..=3 {
         let every = if phase == 1 { 0 } else { SNAPSHOT_EVERY };
         let flags = server_flags(7, phase > 1, every);
@@ -803,6 +836,12 @@ fn acknowledged_events_survive_sigkill() {
         );
         server.kill();
     }
+    let batched = MULTI_RECORD_BATCHES.load(Ordering::SeqCst);
+    eprintln!("{batched} commits of several records before the kills");
+    assert!(
+        batched > 0,
+        "the load made group commits, so the kills hit batches"
+    );
 
     // The server goes on after recovery: more load, no kill, then a clean shutdown, which
     // leaves nothing to replay.
