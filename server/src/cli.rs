@@ -18,7 +18,7 @@ use crate::config::ConfigFile;
 use crate::{AgentLogin, Config, Durability, RouterKind, Server};
 
 /// `--snapshot-every` when not given.
-pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100_000;
 
 /// `--license-plan` when not given.
 pub const DEFAULT_LICENSE_PLAN: &str = "enterprise";
@@ -94,12 +94,14 @@ FLAGS:
         stays in the data (without an --agent token it cannot log in) and keeps its profile.
         Customers keep their ids: they come from their tokens.
     --snapshot-every N
-        With --data: write a snapshot of the whole engine every N changes, or every half of
-        the changes written so far if that is more, so that snapshots of a growing engine
-        take a bounded share of the time [default: 10000; 0: only at startup after a
-        recovery and at a clean shutdown]. The two latest are kept, and the journal after
-        the older one: a start restores the newest that reads and replays the changes after
-        it (at most that many, or twice as many if it had to fall back).
+        With --data: write a snapshot of the whole engine every N changes, or once the
+        changes since the last snapshot are as many as all those before it if that is more,
+        so that snapshots of a growing engine take a bounded share of the time [default:
+        100000; 0: only at startup after a recovery and at a clean shutdown]. The two
+        latest are kept, and the journal after the older one: a start restores the newest
+        that reads and replays the changes after it (at most that many, or twice as many if
+        it had to fall back). Snapshots are encoded from a copy of the engine on a thread of
+        their own: requests and commits go on meanwhile.
     --log FILTER
         What to log, as a tracing filter: a level (error, warn, info, debug, trace) or
         target=level pairs, e.g. chatio_server=debug [default: info; or RUST_LOG].

@@ -337,13 +337,14 @@ impl Store {
     }
 
     /// The record after which the next periodic snapshot is due, the last being at `seq`:
-    /// `snapshot_every` records later, or half of `seq` later if that is more. A snapshot
-    /// copies the whole engine, which grows with every event kept, so a fixed period would
-    /// spend ever more of the server's time on snapshots; this way a snapshot is encoded and
-    /// written for every two records or more, whatever the engine's size, and a restart replays
-    /// at most a third of the records written so far (or `snapshot_every`).
+    /// `snapshot_every` records later, or `seq` records later if that is more (the periods
+    /// double until they reach the record count). A snapshot copies the whole engine, which
+    /// grows with every event kept, so a fixed period would spend ever more of the server's
+    /// time on snapshots; this way snapshots cost about one event encoded per record written,
+    /// whatever the engine's size, and a restart replays at most half of the records written
+    /// so far (or `snapshot_every`, if that is more).
     fn after(&self, seq: u64) -> u64 {
-        seq.saturating_add(self.snapshot_every.max(seq / 2))
+        seq.saturating_add(self.snapshot_every.max(seq))
     }
 
     /// Whether enough records have been written since the last snapshot (or the last try).

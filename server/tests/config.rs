@@ -89,7 +89,7 @@ fn flags_override_the_config_file() {
     );
     let durability = parsed.durability.expect("--data");
     assert_eq!(durability.dir, PathBuf::from("somewhere"));
-    assert_eq!(durability.snapshot_every, 10_000, "the file's value stays");
+    assert_eq!(durability.snapshot_every, 100_000, "the file's value stays");
 }
 
 #[test]
