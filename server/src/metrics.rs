@@ -146,19 +146,20 @@ impl Metrics {
     /// Counts a request; an action the protocol does not have counts as `other`, so clients
     /// cannot grow the label set.
     pub(crate) fn request(&self, api: Api, action: &str, success: bool) {
-        let (requests, errors) = match self.by_action.get(&(is_agent(api), action)) {
-            Some((r, e)) => (r.clone(), e.clone()),
+        match self.by_action.get(&(is_agent(api), action)) {
+            Some((requests, errors)) => {
+                requests.inc();
+                if !success {
+                    errors.inc();
+                }
+            }
             None => {
                 let labels = [api_label(api), "other"];
-                (
-                    self.requests.with_label_values(&labels),
-                    self.errors.with_label_values(&labels),
-                )
+                self.requests.with_label_values(&labels).inc();
+                if !success {
+                    self.errors.with_label_values(&labels).inc();
+                }
             }
-        };
-        requests.inc();
-        if !success {
-            errors.inc();
         }
     }
 
