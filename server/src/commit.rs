@@ -7,8 +7,8 @@
 //! * With `--data` they are appended, still under the engine's lock, to one [`CommitQueue`]
 //!   together with the journal records the call made, and the lock is let go. A dedicated
 //!   writer thread takes everything waiting, commits all of its records in one SQLite
-//!   transaction (one fsync), and only then performs the items, in the order they were
-//!   queued. Requests arriving meanwhile are applied to the engine and wait for the next
+//!   transaction (one fsync), and only then hands the items to one task on the runtime, which
+//!   performs them in the order they were queued. Requests arriving meanwhile are applied to the engine and wait for the next
 //!   batch. If a commit fails the process stops before performing anything of that batch: the
 //!   engine is ahead of the disk, and an answer would promise what a restart forgets.
 //!
@@ -202,13 +202,13 @@ type Encoding = std::sync::mpsc::Receiver<(u64, i64, Vec<u8>)>;
 /// (`--snapshot-every`) are encoded from a copy of the engine on a thread of their own, so
 /// neither the engine nor the commits wait for them; the writer stores each when it is done.
 /// The last one, at shutdown, is taken in place.
-pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: Store) {
+pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: Store, out: Releases) {
     let Some(queue) = shared.commit.as_ref() else {
         return;
     };
     let mut encoding: Option<Encoding> = None;
     while let Some((records, items)) = queue.next() {
-        commit_and_release(&shared, &mut store, &records, items);
+        commit_and_release(&shared, &mut store, &records, items, &out);
         if let Some(done) = &encoding {
             match done.try_recv() {
                 Ok((seq, taken_at, data)) => {
@@ -220,25 +220,25 @@ pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: Store) {
             }
         }
         if encoding.is_none() && store.wants_snapshot() {
-            encoding = start_snapshot(&shared, &mut store);
+            encoding = start_snapshot(&shared, &mut store, &out);
         }
     }
     if let Some((seq, taken_at, data)) = encoding.and_then(|done| done.recv().ok()) {
         store_snapshot(&mut store, seq, taken_at, data);
     }
-    snapshot(&shared, &mut store);
+    snapshot(&shared, &mut store, &out);
 }
 
 /// Copies the engine (under its lock, with everything queued before committed first, so the
 /// copy's records are all in the journal) and encodes the copy on another thread.
-fn start_snapshot(shared: &crate::Shared, store: &mut Store) -> Option<Encoding> {
+fn start_snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) -> Option<Encoding> {
     let queue = shared.commit.as_ref()?;
     let (copy, records, items) = {
         let core = shared.core();
         let (records, items) = queue.drain();
         (core.engine.clone(), records, items)
     };
-    commit_and_release(shared, store, &records, items);
+    commit_and_release(shared, store, &records, items, out);
     store.snapshot_started(copy.journal_seq());
     let (done, encoding) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
@@ -271,6 +271,7 @@ fn commit_and_release(
     store: &mut Store,
     records: &[JournalRecord],
     items: Vec<Release>,
+    out: &Releases,
 ) {
     if !records.is_empty() {
         let started = Instant::now();
@@ -290,9 +291,27 @@ fn commit_and_release(
             .observe(started.elapsed().as_secs_f64());
         shared.metrics.commit_records.observe(records.len() as f64);
     }
-    let mut registry = shared.registry();
-    for item in items {
-        registry.perform(item, &shared.metrics);
+    if !items.is_empty() && out.send(items).is_err() {
+        // The runtime is gone (the server is stopping): nobody is left to answer.
+        tracing::debug!("releases after the runtime stopped");
+    }
+}
+
+/// Where the writer thread sends each committed batch's releases.
+pub(crate) type Releases = tokio::sync::mpsc::UnboundedSender<Vec<Release>>;
+
+/// Performs committed batches on the runtime, in the order they were committed. Waking a
+/// connection's writer from the runtime's own thread is a local queue push; from the writer
+/// thread it would be a cross-thread wake-up per connection. One wake-up per batch instead.
+pub(crate) async fn run_releases(
+    shared: Arc<crate::Shared>,
+    mut batches: tokio::sync::mpsc::UnboundedReceiver<Vec<Release>>,
+) {
+    while let Some(items) = batches.recv().await {
+        let mut registry = shared.registry();
+        for item in items {
+            registry.perform(item, &shared.metrics);
+        }
     }
 }
 
@@ -300,7 +319,7 @@ fn commit_and_release(
 /// engine is locked only to encode it; what was queued before is committed first, so the
 /// snapshot and the journal agree. A failure is only logged: the journal still has every
 /// record.
-fn snapshot(shared: &crate::Shared, store: &mut Store) {
+fn snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) {
     let Some(queue) = shared.commit.as_ref() else {
         return;
     };
@@ -312,12 +331,12 @@ fn snapshot(shared: &crate::Shared, store: &mut Store) {
         let seq = engine.journal_seq();
         if records.is_empty() && !store.has_unsnapshotted_before(seq) {
             drop(core);
-            commit_and_release(shared, store, &records, items);
+            commit_and_release(shared, store, &records, items, out);
             return;
         }
         let data = engine.snapshot_on_threads(crate::store::threads());
         (seq, engine.now().unix_seconds(), data, records, items)
     };
-    commit_and_release(shared, store, &records, items);
+    commit_and_release(shared, store, &records, items, out);
     store_snapshot(store, seq, taken_at, data);
 }

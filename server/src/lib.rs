@@ -473,10 +473,12 @@ impl Server {
             stall_timeout: config.stall_timeout,
         });
         let writer = store.map(|store| {
+            let (out, batches) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(commit::run_releases(Arc::clone(&shared), batches));
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("chatio-commit".to_string())
-                .spawn(move || commit::run_writer(shared, store))
+                .spawn(move || commit::run_writer(shared, store, out))
         });
         let writer = match writer {
             Some(Ok(handle)) => Some(handle),
