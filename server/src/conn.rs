@@ -9,7 +9,9 @@
 //! session then disconnects it ([`Outbox::abandon`]). A backlog past four times the bound is
 //! abandoned at once, so one stuck client cannot take the server's memory in the meantime.
 //!
-//! The writer takes everything queued at once, feeds it to the socket and flushes once:
+//! The writer takes everything queued at once, feeds it to the socket and flushes once (woken
+//! by the first message of a burst, it first yields to the runtime once, so that the requests
+//! being handled at that moment add theirs to the same write):
 //! tungstenite writes its buffer out whenever it passes its write-buffer size, so a large
 //! batch goes out in large writes, and a small one in a single write.
 
@@ -194,6 +196,9 @@ impl Outbox {
                 }
             }
             self.writer.notified().await;
+            // Woken by the first message of a burst: let the tasks that are ready now (other
+            // requests being handled) queue theirs too, so that they go out in one write.
+            tokio::task::yield_now().await;
         }
     }
 

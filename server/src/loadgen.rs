@@ -56,6 +56,9 @@ FLAGS:
     --data              Run the server with --data (a fresh directory under the system's
                         temporary folder, removed afterwards; synchronous=FULL).
     --duration SECS     How long to measure [default: 5], after --warmup SECS [default: 1].
+    --rounds N          Run each case N times, echo and server taking turns, and report the
+                        median run of each; lost and dropped count over all [default: 1;
+                        with --suite, 3].
     --no-echo           Skip the echo baseline.
     --no-pin            Do not use taskset.
     --server-bin PATH   The server to start [default: this binary]. It gets --listen,
@@ -91,6 +94,7 @@ struct Options {
     pin: bool,
     server_bin: PathBuf,
     server_args: Vec<String>,
+    rounds: usize,
 }
 
 /// One run's figures.
@@ -123,6 +127,7 @@ pub fn main(args: Vec<String>) -> u8 {
         pin: true,
         server_bin: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("chatio-server")),
         server_args: Vec::new(),
+        rounds: 0,
     };
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
@@ -134,6 +139,7 @@ pub fn main(args: Vec<String>) -> u8 {
                     std::process::exit(0);
                 }
                 "--suite" => suite = true,
+                "--rounds" => options.rounds = number(&value("a number")?)?,
                 "--customers" => case.customers = number(&value("a number")?)?,
                 "--in-flight" => case.in_flight = number(&value("a number")?)?,
                 "--agents" => case.agents = number(&value("a number")?)?,
@@ -170,6 +176,9 @@ pub fn main(args: Vec<String>) -> u8 {
     } else {
         cases.push(case);
     }
+    if options.rounds == 0 {
+        options.rounds = if suite { 3 } else { 1 };
+    }
     options.pin &= can_pin();
     if options.pin {
         // The generator on CPU 0, the servers on CPU 1: each has a core of its own.
@@ -189,9 +198,10 @@ pub fn main(args: Vec<String>) -> u8 {
         }
     };
     println!(
-        "chatio-server loadgen: {} s per run after {} s of warm-up; server {}; {}",
+        "chatio-server loadgen: {} s per run after {} s of warm-up, median of {}; server {}; {}",
         options.duration.as_secs(),
         options.warmup.as_secs(),
+        options.rounds,
         options.server_bin.display(),
         if options.pin {
             "generator on CPU 0, servers on CPU 1 (taskset)"
@@ -206,26 +216,47 @@ pub fn main(args: Vec<String>) -> u8 {
     let mut in_memory_50x8 = None;
     let mut failed = false;
     for case in &cases {
-        let echo = if case.echo {
-            match runtime.block_on(run_echo(case, &options)) {
-                Ok(figures) => Some(figures),
-                Err(e) => {
-                    eprintln!("echo run failed: {e}");
-                    failed = true;
-                    None
+        // Echo and server take turns, so that a neighbour's load falls on both alike; the
+        // median run of each is reported.
+        let mut echoes = Vec::new();
+        let mut runs = Vec::new();
+        for _ in 0..options.rounds {
+            if case.echo {
+                match runtime.block_on(run_echo(case, &options)) {
+                    Ok(figures) => echoes.push(figures),
+                    Err(e) => {
+                        eprintln!("echo run failed: {e}");
+                        failed = true;
+                    }
                 }
             }
-        } else {
-            None
-        };
-        let figures = match runtime.block_on(run_server(case, &options)) {
-            Ok(figures) => figures,
-            Err(e) => {
-                eprintln!("{}: {e}", case.name());
-                failed = true;
-                continue;
+            match runtime.block_on(run_server(case, &options)) {
+                Ok(figures) => runs.push(figures),
+                Err(e) => {
+                    eprintln!("{}: {e}", case.name());
+                    failed = true;
+                }
             }
+        }
+        let echo = median(&mut echoes);
+        let (lost, duplicated, dropped, errors) = runs.iter().fold((0, 0, 0, 0), |t, f| {
+            (
+                t.0 + f.lost,
+                t.1 + f.duplicated,
+                t.2 + f.dropped,
+                t.3 + f.errors,
+            )
+        });
+        let Some(mut figures) = median(&mut runs) else {
+            continue;
         };
+        // Whatever any round lost counts.
+        (
+            figures.lost,
+            figures.duplicated,
+            figures.dropped,
+            figures.errors,
+        ) = (lost, duplicated, dropped, errors);
         if !case.data && case.customers == 50 && case.in_flight == 8 {
             in_memory_50x8 = Some(figures.per_second);
         }
@@ -266,6 +297,12 @@ pub fn main(args: Vec<String>) -> u8 {
         }
     }
     u8::from(failed)
+}
+
+/// The run with the median rate.
+fn median(runs: &mut [Figures]) -> Option<Figures> {
+    runs.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
+    runs.get(runs.len() / 2).cloned()
 }
 
 fn number<T: std::str::FromStr>(v: &str) -> Result<T, String> {
