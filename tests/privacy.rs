@@ -2415,7 +2415,7 @@ impl World {
 /// The `agent_ids` filter of `get_archives`: one of the agents was in the chat during the
 /// thread (any thread passes when none are named).
 fn agents_were_in(agent_ids: &[UserId], thread: &Thread) -> bool {
-    agent_ids.is_empty() || thread.user_ids.iter().any(|u| agent_ids.contains(u))
+    agent_ids.is_empty() || thread.user_ids().iter().any(|u| agent_ids.contains(u))
 }
 
 // ----- the checks -----

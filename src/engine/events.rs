@@ -271,9 +271,11 @@ impl Engine {
         chat.scopes = request.scopes.into();
         let slot = self.insert_chat(chat);
         let auto = self.auto_scopes_for(slot);
-        let scopes = &mut self.chat_at_mut(slot).scopes;
-        scopes.groups.extend(auto.groups);
-        scopes.agents.extend(auto.agents);
+        if !auto.is_empty() {
+            let scopes = &mut self.chat_at_mut(slot).scopes;
+            scopes.groups.extend(auto.groups);
+            scopes.agents.extend(auto.agents);
+        }
         if let Some(record) = customer.as_ref().and_then(|c| self.customer_record_mut(c)) {
             crate::model::push_tight(&mut record.chats, chat_id);
         }
@@ -309,13 +311,15 @@ impl Engine {
             !chat.is_active(),
             "R1: a chat has at most one active thread"
         );
-        let user_ids = chat.user_ids();
+        let mut events = Events::new();
+        for user in chat.customer_id.iter().chain(&chat.agent_ids) {
+            events.add_user(user);
+        }
         chat.open(Thread {
             id,
             order,
             active: true,
-            user_ids,
-            events: Events::new(),
+            events,
             timestamp: now,
             closed_at: None,
             last_activity: now,

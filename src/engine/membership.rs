@@ -59,7 +59,7 @@ impl Engine {
             let chat = self.chat_at_mut(slot);
             crate::model::push_tight(&mut chat.agent_ids, id.clone());
             if active {
-                crate::model::push_tight(&mut chat.threads[thread].user_ids, id.clone());
+                chat.threads[thread].events.add_user(id);
                 let text = format!("{name} joined the chat");
                 notes.push(self.append_system_message(slot, thread, "agent_joined", text, req.now));
             }

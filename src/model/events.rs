@@ -55,11 +55,18 @@ mod bits {
 pub struct Events {
     /// One packed record per event, each in an allocation of its own (see [`Events::push`]).
     records: Vec<Box<[u8]>>,
-    /// Who sent the events, numbered in order of first appearance: the first two (a customer
-    /// and an agent, in most threads) inline, so that a send finds its number without reading
-    /// memory of its own.
-    senders: [Option<UserId>; 2],
-    /// Rarer parts: senders after the first two, and events kept whole. Boxed, as most threads
+    /// The thread's people: its users (who were in the chat while it was active) and whoever
+    /// else sent one of its events, numbered in order of first appearance; records name their
+    /// sender by this number. The first two (a customer and an agent, in most threads) inline,
+    /// so that a send finds its number without reading memory of its own, and the thread's
+    /// users are not kept a second time.
+    people: [Option<UserId>; 2],
+    /// For each of `people`: 0 if not a user of the thread, else its place among the users,
+    /// from 1 (the order `Thread::user_ids` gives).
+    ranks: [u32; 2],
+    /// How many users the thread has.
+    users: u32,
+    /// Rarer parts: people after the first two, and events kept whole. Boxed, as most threads
     /// have neither.
     extras: Option<Box<Extras>>,
     /// The first event's order and time: records store theirs as differences from these.
@@ -70,7 +77,8 @@ pub struct Events {
 /// See [`Events::extras`].
 #[derive(Clone, Debug, Default)]
 struct Extras {
-    senders: Vec<UserId>,
+    /// People after the first two, with their rank as in `Events::ranks`.
+    people: Vec<(UserId, u32)>,
     whole: Vec<Arc<Event>>,
 }
 
@@ -257,7 +265,9 @@ impl Events {
     pub const fn new() -> Self {
         Events {
             records: Vec::new(),
-            senders: [None, None],
+            people: [None, None],
+            ranks: [0, 0],
+            users: 0,
             extras: None,
             base_order: 0,
             base_time: 0,
@@ -345,7 +355,7 @@ impl Events {
             EventKind::SystemMessage { .. } => sender,
             _ => event.author_id.as_ref(),
         };
-        let sender_number = sender.map(|sender| self.sender_number(sender));
+        let sender_number = sender.map(|sender| self.person_number(sender));
         let mut head = match event.recipients {
             Recipients::All => 0,
             Recipients::Agents => bits::AGENTS_ONLY,
@@ -438,7 +448,7 @@ impl Events {
     pub(crate) fn shrink_to_fit(&mut self) {
         self.records.shrink_to_fit();
         if let Some(extras) = &mut self.extras {
-            extras.senders.shrink_to_fit();
+            extras.people.shrink_to_fit();
             extras.whole.shrink_to_fit();
         }
     }
@@ -449,7 +459,8 @@ impl Events {
         if self.at(index).is_none_or(|e| e.sender == Some(sender)) {
             return;
         }
-        let mut out = Events::new();
+        // The same people (and users), then every event again.
+        let mut out = self.without_records();
         for (i, event) in self.refs().enumerate() {
             let whole = match event.kind {
                 KindRef::Whole(whole) => Arc::clone(whole),
@@ -485,11 +496,13 @@ impl Events {
     /// a push shows it. Packed records are copied as they are.
     pub(crate) fn view_for(&self, role: Role, view: impl Fn(&Arc<Event>) -> Arc<Event>) -> Events {
         let mut out = Events {
-            // The same bases and sender numbers, so that packed records read the same there.
-            senders: self.senders.clone(),
+            // The same bases and people, so that packed records read the same there.
+            people: self.people.clone(),
+            ranks: self.ranks,
+            users: self.users,
             extras: self.extras.as_ref().map(|x| {
                 Box::new(Extras {
-                    senders: x.senders.clone(),
+                    people: x.people.clone(),
                     whole: Vec::new(),
                 })
             }),
@@ -525,35 +538,94 @@ impl Events {
         usize::try_from(r.varint()).unwrap_or(usize::MAX)
     }
 
-    /// The number of `sender`, given it if it is new.
+    /// The number of `person`, given it if it is new.
     #[inline]
-    fn sender_number(&mut self, sender: &UserId) -> usize {
-        for (n, known) in self.senders.iter_mut().enumerate() {
+    fn person_number(&mut self, person: &UserId) -> usize {
+        for (n, known) in self.people.iter_mut().enumerate() {
             match known {
-                Some(known) if known == sender => return n,
+                Some(known) if known == person => return n,
                 Some(_) => {}
                 None => {
-                    *known = Some(sender.clone());
+                    *known = Some(person.clone());
                     return n;
                 }
             }
         }
-        let more = &mut self.extras.get_or_insert_default().senders;
-        match more.iter().position(|s| s == sender) {
+        let more = &mut self.extras.get_or_insert_default().people;
+        match more.iter().position(|(p, _)| p == person) {
             Some(i) => i + 2,
             None => {
-                super::push_tight(more, sender.clone());
+                super::push_tight(more, (person.clone(), 0));
                 more.len() + 1
             }
         }
     }
 
-    /// The sender numbered `n`.
+    /// The person numbered `n`.
     #[inline]
     fn sender(&self, n: usize) -> Option<&UserId> {
         match n {
-            0 | 1 => self.senders[n].as_ref(),
-            _ => self.extras.as_ref()?.senders.get(n - 2),
+            0 | 1 => self.people[n].as_ref(),
+            _ => self.extras.as_ref()?.people.get(n - 2).map(|(p, _)| p),
+        }
+    }
+
+    /// Makes `user` one of the thread's users, after the others; nothing if it is one.
+    pub(crate) fn add_user(&mut self, user: &UserId) {
+        if self.has_user(user) {
+            return;
+        }
+        let n = self.person_number(user);
+        self.users += 1;
+        let rank = self.users;
+        match n {
+            0 | 1 => self.ranks[n] = rank,
+            _ => {
+                if let Some(entry) = (self.extras.as_mut()).and_then(|x| x.people.get_mut(n - 2)) {
+                    entry.1 = rank;
+                }
+            }
+        }
+    }
+
+    /// Whether `user` is one of the thread's users.
+    pub(crate) fn has_user(&self, user: &UserId) -> bool {
+        self.people_with_ranks()
+            .any(|(p, rank)| rank > 0 && p == user)
+    }
+
+    /// The thread's users, in the order they became users.
+    pub(crate) fn users(&self) -> Vec<UserId> {
+        let mut users: Vec<(u32, &UserId)> = self
+            .people_with_ranks()
+            .filter(|&(_, rank)| rank > 0)
+            .map(|(p, rank)| (rank, p))
+            .collect();
+        users.sort_unstable_by_key(|&(rank, _)| rank);
+        users.into_iter().map(|(_, p)| p.clone()).collect()
+    }
+
+    /// Every person with its rank (0 for one who is not a user).
+    fn people_with_ranks(&self) -> impl Iterator<Item = (&UserId, u32)> {
+        let first = (self.people.iter().zip(self.ranks))
+            .filter_map(|(p, rank)| p.as_ref().map(|p| (p, rank)));
+        let more = (self.extras.iter()).flat_map(|x| x.people.iter().map(|(p, rank)| (p, *rank)));
+        first.chain(more)
+    }
+
+    /// The same people, without events: a thread as summaries show it.
+    pub(crate) fn without_records(&self) -> Events {
+        Events {
+            people: self.people.clone(),
+            ranks: self.ranks,
+            users: self.users,
+            extras: self.extras.as_ref().map(|x| {
+                Box::new(Extras {
+                    people: x.people.clone(),
+                    whole: Vec::new(),
+                })
+            }),
+            ..Events::new()
         }
     }
 
@@ -617,7 +689,9 @@ impl Clone for Events {
         records.extend(self.records.iter().cloned());
         Events {
             records,
-            senders: self.senders.clone(),
+            people: self.people.clone(),
+            ranks: self.ranks,
+            users: self.users,
             extras: self.extras.clone(),
             base_order: self.base_order,
             base_time: self.base_time,
@@ -625,16 +699,23 @@ impl Clone for Events {
     }
 }
 
-/// Equal when they hold the same events, however they are packed.
+/// Equal when they hold the same events and users, however they are packed.
 impl PartialEq for Events {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.refs().zip(other.refs()).all(|(a, b)| a.same(&b))
+        self.len() == other.len()
+            && self.refs().zip(other.refs()).all(|(a, b)| a.same(&b))
+            && self.users() == other.users()
     }
 }
 
+/// The events as a list, then the thread's users, when it has any.
 impl fmt::Debug for Events {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        f.debug_list().entries(self.iter()).finish()?;
+        if self.users > 0 {
+            write!(f, " users {:?}", self.users())?;
+        }
+        Ok(())
     }
 }
 
@@ -838,6 +919,46 @@ mod tests {
         assert_eq!((first.sender, first.author()), (None, None));
         assert_eq!((second.sender, second.author()), (Some(&anna), None));
         assert_eq!(events.get(1).expect("stored").author_id, None);
+    }
+
+    #[test]
+    fn a_sender_given_after_the_fact_keeps_the_threads_users_and_events() {
+        let jan = UserId::new("jan").expect("valid id");
+        let anna = UserId::new("anna@example.com").expect("valid id");
+        let mut all = every_kind();
+        // A system message an agent sent with a custom_id: a snapshot keeps its sender beside
+        // it, so it is read back without one.
+        all[2].custom_id = Some("s-1".into());
+        let mut events: Events = all.into_iter().collect();
+        events.add_user(&jan);
+        events.add_user(&anna);
+        let before = events.to_vec();
+        assert_eq!(events.at(2).and_then(|e| e.sender), None);
+        events.set_sender(2, &anna);
+        assert_eq!(events.at(2).and_then(|e| e.sender), Some(&anna));
+        assert_eq!(events.users(), vec![jan, anna]);
+        assert_eq!(events.to_vec(), before);
+    }
+
+    #[test]
+    fn users_keep_the_order_they_came_in_whoever_wrote_first() {
+        let jan = UserId::new("jan").expect("valid id");
+        let (a, b) = (
+            UserId::new("a@example.com").expect("valid id"),
+            UserId::new("b@example.com").expect("valid id"),
+        );
+        let mut events = Events::new();
+        events.add_user(&jan);
+        let mut note = event(1, EventKind::Message { text: "hi".into() });
+        note.author_id = Some(b.clone());
+        events.push(&Arc::new(note), Some(&b));
+        events.add_user(&a);
+        events.add_user(&b);
+        events.add_user(&a);
+        assert_eq!(events.users(), vec![jan.clone(), a.clone(), b.clone()]);
+        assert!(events.has_user(&b));
+        assert!(!events.has_user(&UserId::new("c@example.com").expect("valid id")));
+        assert_eq!(events.get(0).and_then(|e| e.author_id), Some(b));
     }
 
     #[test]

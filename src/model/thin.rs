@@ -36,6 +36,11 @@ impl<T: Emptiable> Thin<T> {
         self.0.as_deref().filter(|v| **v != T::default())
     }
 
+    /// Empties it, giving back its memory.
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+
     /// Takes the value out, leaving it empty.
     pub fn take(&mut self) -> T {
         self.0.take().map(|b| *b).unwrap_or_default()

@@ -239,12 +239,11 @@ impl Reader<'_> {
             .cursor
             .count(MIN_EVENT_LEN, "event count")
             .map_err(|e| (None, e))?;
-        let mut events = Events::new();
+        // Into the thread's own `Events`, which already holds its users from the JSON part.
         for i in 0..n {
             let event = Arc::new(self.event().map_err(|e| (Some(i), e))?);
-            events.push(&event, event.author_id.as_ref());
+            thread.events.push(&event, event.author_id.as_ref());
         }
-        thread.events = events;
         Ok(())
     }
 
@@ -385,7 +384,6 @@ mod tests {
                 id: crate::model::ThreadId::from_uuid(Uuid::from_u128(i as u128)),
                 order: 0,
                 active: false,
-                user_ids: Vec::new(),
                 events: events.iter().map(|e| Event::clone(e)).collect(),
                 timestamp: Timestamp::EPOCH,
                 closed_at: None,
