@@ -15,8 +15,7 @@ use super::cursor::{Cursor, Malformed, put_bytes, put_varint};
 use crate::hash::FastMap;
 use crate::model::events::{EventRef, KindRef};
 use crate::model::{
-    Chat, ChatId, Event, EventId, EventKind, Events, Properties, Recipients, Thread, Timestamp,
-    UserId,
+    Chat, ChatId, Event, EventId, EventKind, Properties, Recipients, Thread, Timestamp, UserId,
 };
 
 /// Bits of an event's shape byte: which optional parts follow and how its kind is stored.
