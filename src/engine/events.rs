@@ -276,6 +276,7 @@ impl Engine {
             scopes.groups.extend(auto.groups);
             scopes.agents.extend(auto.agents);
         }
+        self.audiences.ensure(&self.chats[slot].scopes, &self.agents);
         if let Some(record) = customer.as_ref().and_then(|c| self.customer_record_mut(c)) {
             crate::model::push_tight(&mut record.chats, chat_id);
         }

@@ -198,6 +198,10 @@ impl Engine {
 
         let availability = Availability::rebuild(&state.agents, &state.agent_runtime);
         let all_agent_ids: Arc<[_]> = state.agents.iter().map(|a| a.id.clone()).collect();
+        let mut audiences = super::audiences::Audiences::default();
+        for chat in &state_chats {
+            audiences.ensure(&chat.scopes, &state.agents);
+        }
         let chats = super::chat_store::ChatStore::from(state_chats);
         Ok(Engine {
             config: state.config,
@@ -211,6 +215,7 @@ impl Engine {
             chats,
             slot_mask,
             custom_id_key,
+            audiences,
             router,
             agent_runtime: state.agent_runtime,
             availability,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{GroupId, Role, UserId};
 
 /// The agents a chat is visible to. Empty scopes mean every agent of the license.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Scopes {
     /// Groups whose agents may see the chat.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
