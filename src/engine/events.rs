@@ -134,6 +134,7 @@ impl Engine {
     ) -> Result<(Output<SentEvent>, Option<Arc<Event>>), Error> {
         let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         let chat = self.chat_at(slot);
+        std::hint::black_box(chat.threads.last().map(|t| t.events.touch_end()));
         // R6: a retry with the same sender, chat and custom_id returns the original event.
         let custom_hash = match &event.custom_id {
             Some(custom_id) => {
@@ -276,7 +277,8 @@ impl Engine {
             scopes.groups.extend(auto.groups);
             scopes.agents.extend(auto.agents);
         }
-        self.audiences.ensure(&self.chats[slot].scopes, &self.agents);
+        self.audiences
+            .ensure(&self.chats[slot].scopes, &self.agents);
         if let Some(record) = customer.as_ref().and_then(|c| self.customer_record_mut(c)) {
             crate::model::push_tight(&mut record.chats, chat_id);
         }

@@ -54,7 +54,7 @@ mod bits {
 #[derive(Default)]
 pub struct Events {
     /// One packed record per event, each in an allocation of its own (see [`Events::push`]).
-    records: Vec<Box<[u8]>>,
+    records: Records,
     /// The thread's people: its users (who were in the chat while it was active) and whoever
     /// else sent one of its events, numbered in order of first appearance; records name their
     /// sender by this number. The first two (a customer and an agent, in most threads) inline,
@@ -72,6 +72,88 @@ pub struct Events {
     /// The first event's order and time: records store theirs as differences from these.
     base_order: u64,
     base_time: i64,
+}
+
+/// The records of a thread: the newest in the thread itself, the others in a list.
+///
+/// In a large license the chat a send writes to was last touched long ago, and so was the end
+/// of its thread's list: writing there is a cache miss of its own, on top of the chat's, and
+/// the atomic reference counts of the send's pushes wait for it. The newest records are kept
+/// inline, next to the rest of the chat, and move to the list together when there is no more
+/// room, which makes that miss one send's in [`RECENT`] instead of every send's. A thread of
+/// one or two events needs no list at all.
+#[derive(Default)]
+struct Records {
+    /// Every record but the newest few, oldest first.
+    settled: Vec<Box<[u8]>>,
+    /// The newest records, oldest first; the ones in use come first.
+    recent: [Option<Box<[u8]>>; RECENT],
+}
+
+/// Records kept inline.
+const RECENT: usize = 2;
+
+impl Records {
+    fn recent_len(&self) -> usize {
+        self.recent.iter().take_while(|r| r.is_some()).count()
+    }
+
+    fn len(&self) -> usize {
+        self.settled.len() + self.recent_len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.settled.is_empty() && self.recent[0].is_none()
+    }
+
+    fn get(&self, index: usize) -> Option<&[u8]> {
+        match self.settled.get(index) {
+            Some(record) => Some(record),
+            None => self.recent.get(index - self.settled.len())?.as_deref(),
+        }
+    }
+
+    fn last(&self) -> Option<&[u8]> {
+        self.len().checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    fn push(&mut self, record: Box<[u8]>) {
+        if self.recent_len() == RECENT {
+            if self.settled.capacity() - self.settled.len() < RECENT {
+                // Doubling, from the first move: a reallocation frees the old list, and in a
+                // license of a million chats those frees and the allocator's sorting of them
+                // cost more than the send itself when they came every few events.
+                self.settled.reserve_exact(self.settled.len().max(RECENT));
+            }
+            self.settled
+                .extend(self.recent.iter_mut().filter_map(Option::take));
+        }
+        let free = self.recent.iter_mut().find(|r| r.is_none());
+        if let Some(free) = free {
+            *free = Some(record);
+        }
+    }
+
+    #[cfg(test)]
+    fn spare(&self) -> usize {
+        self.settled.capacity() - self.settled.len() + RECENT - self.recent_len()
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.settled.shrink_to_fit();
+    }
+}
+
+/// A clone keeps the list's spare room (see `Events`' `Clone`).
+impl Clone for Records {
+    fn clone(&self) -> Self {
+        let mut settled = Vec::with_capacity(self.settled.capacity());
+        settled.extend(self.settled.iter().cloned());
+        Records {
+            settled,
+            recent: self.recent.clone(),
+        }
+    }
 }
 
 /// See [`Events::extras`].
@@ -264,7 +346,10 @@ impl Events {
     /// No events.
     pub const fn new() -> Self {
         Events {
-            records: Vec::new(),
+            records: Records {
+                settled: Vec::new(),
+                recent: [None, None],
+            },
             people: [None, None],
             ranks: [0, 0],
             users: 0,
@@ -320,7 +405,7 @@ impl Events {
 
     /// The events, borrowed, in order.
     pub(crate) fn refs(&self) -> impl DoubleEndedIterator<Item = EventRef<'_>> + ExactSizeIterator {
-        self.records.iter().map(move |record| self.read(record))
+        (0..self.len()).map(move |i| self.read(self.records.get(i).unwrap_or_default()))
     }
 
     /// Appends an event. `sender` is who sent it (for a system message, which has no author,
@@ -380,40 +465,31 @@ impl Events {
         let time = varint::zigzag(event.timestamp.unix_seconds().wrapping_sub(self.base_time));
         let whole = self.extras.as_ref().map_or(0, |x| x.whole.len()) as u64;
 
-        // Sized first, so that the record is written once into an allocation of its size.
-        let strings = |f: &mut dyn FnMut(&[u8])| {
-            if let Some(custom_id) = &event.custom_id {
-                f(custom_id.as_bytes());
-            }
-            match &event.kind {
-                _ if !packed => {}
-                EventKind::Message { text } => f(text.as_bytes()),
-                EventKind::Annotation {
-                    text,
-                    annotation_type,
-                } => {
-                    f(text.as_bytes());
-                    f(annotation_type.as_bytes());
-                }
-                EventKind::SystemMessage {
-                    text,
-                    system_message_type,
-                } => {
-                    f(text.as_bytes());
-                    if let Some(t) = system_message_type {
-                        f(t.as_bytes());
-                    }
-                }
-                _ => {}
-            }
+        // The strings that follow the head, in order: the custom id, then the content's one or
+        // two texts.
+        let (text, second): (Option<&str>, Option<&str>) = match &event.kind {
+            _ if !packed => (None, None),
+            EventKind::Message { text } => (Some(text), None),
+            EventKind::Annotation {
+                text,
+                annotation_type,
+            } => (Some(text), Some(annotation_type)),
+            EventKind::SystemMessage {
+                text,
+                system_message_type,
+            } => (Some(text), system_message_type.as_deref()),
+            _ => (None, None),
         };
+        let custom_id = event.custom_id.as_deref();
+        let string_len = |s: Option<&str>| s.map_or(0, |s| varint::len(s.len() as u64) + s.len());
+
+        // Sized first, so that the record is written once into an allocation of its size.
         let mut len = 1 + 16 + varint::len(order) + varint::len(time);
         len += sender_number.map_or(0, |n| varint::len(n as u64));
+        len += string_len(custom_id) + string_len(text) + string_len(second);
         if !packed {
             len += varint::len(whole);
         }
-        strings(&mut |bytes| len += varint::len(bytes.len() as u64) + bytes.len());
-
         let mut out = Vec::with_capacity(len);
         out.push(head);
         out.extend_from_slice(event.id.as_uuid().as_bytes());
@@ -422,26 +498,30 @@ impl Events {
         if let Some(n) = sender_number {
             varint::put(&mut out, n as u64);
         }
-        strings(&mut |bytes| varint::put_bytes(&mut out, bytes));
+        for s in [custom_id, text, second].into_iter().flatten() {
+            varint::put_bytes(&mut out, s.as_bytes());
+        }
         if !packed {
             varint::put(&mut out, whole);
             let extras = self.extras.get_or_insert_default();
             extras.whole.push(Arc::clone(event));
         }
-        if self.records.len() == self.records.capacity() {
-            // Doubling, from two: a reallocation frees the old list, and in a license of a
-            // million chats those frees and the allocator's sorting of them (its consolidation
-            // of small free blocks) cost more than the send itself when they came every event
-            // or two. Two places cover the many one-message chats.
-            self.records.reserve_exact(self.records.len().max(2));
-        }
         self.records.push(out.into_boxed_slice());
+    }
+
+    /// Reads the list's last entry, and so brings into the cache the line the next record's
+    /// entry will most likely be written to. A send calls it as soon as it has the chat, so
+    /// that in a large license the cache miss overlaps the send's checks instead of stalling
+    /// the atomic reference counts that follow the write.
+    #[inline]
+    pub(crate) fn touch_end(&self) -> usize {
+        self.records.last().map_or(0, |r| r.len())
     }
 
     /// The spare room in the list of records.
     #[cfg(test)]
     pub(crate) fn spare(&self) -> usize {
-        self.records.capacity() - self.records.len()
+        self.records.spare()
     }
 
     /// Gives back the spare room: for a thread that was closed, which takes few events more.
@@ -510,14 +590,17 @@ impl Events {
             base_time: self.base_time,
             ..Events::new()
         };
-        for record in &self.records {
+        for i in 0..self.len() {
+            let Some(record) = self.records.get(i) else {
+                continue;
+            };
             let event = self.read(record);
             if !event.visible_to(role) {
                 continue;
             }
             match event.kind {
                 KindRef::Whole(whole) => out.push_record(&view(whole), event.sender),
-                _ => out.records.push(record.clone()),
+                _ => out.records.push(record.into()),
             }
         }
         out
@@ -685,10 +768,8 @@ impl Events {
 /// list on its next event.
 impl Clone for Events {
     fn clone(&self) -> Self {
-        let mut records = Vec::with_capacity(self.records.capacity());
-        records.extend(self.records.iter().cloned());
         Events {
-            records,
+            records: self.records.clone(),
             people: self.people.clone(),
             ranks: self.ranks,
             users: self.users,
@@ -983,7 +1064,11 @@ mod tests {
             e.custom_id = Some(format!("{n:020}"));
             events.push(&Arc::new(e), Some(&UserId::new("jan").expect("valid id")));
         }
-        let per_event = events.records.iter().map(|r| r.len()).sum::<usize>() / 100;
+        let bytes: usize = (0..events.len())
+            .filter_map(|i| events.records.get(i))
+            .map(<[u8]>::len)
+            .sum();
+        let per_event = bytes / 100;
         assert!(per_event <= 16 + 50 + 20 + 8, "{per_event} bytes per event");
     }
 }
