@@ -16,6 +16,8 @@ pub struct EventMark {
 /// Routing state of a chat. The engine keeps it; routers read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+// The fields a customer's or an agent's message reads and writes first (see `Chat`).
+#[repr(C)]
 pub struct Assignment {
     /// The agent the chat is assigned to, if any. That agent is in the chat.
     pub assignee: Option<UserId>,

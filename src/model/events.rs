@@ -51,7 +51,9 @@ mod bits {
 /// assert_eq!(events.get(0).unwrap().author_id, Some(jan));
 /// # Ok::<(), chatio::Error>(())
 /// ```
+// Laid out in the order a send reads it (see `Chat`).
 #[derive(Default)]
+#[repr(C)]
 pub struct Events {
     /// One packed record per event, each in an allocation of its own (see [`Events::push`]).
     records: Records,
@@ -61,6 +63,9 @@ pub struct Events {
     /// so that a send finds its number without reading memory of its own, and the thread's
     /// users are not kept a second time.
     people: [Option<UserId>; 2],
+    /// The first event's order and time: records store theirs as differences from these.
+    base_order: u64,
+    base_time: i64,
     /// For each of `people`: 0 if not a user of the thread, else its place among the users,
     /// from 1 (the order `Thread::user_ids` gives).
     ranks: [u32; 2],
@@ -69,9 +74,6 @@ pub struct Events {
     /// Rarer parts: people after the first two, and events kept whole. Boxed, as most threads
     /// have neither.
     extras: Option<Box<Extras>>,
-    /// The first event's order and time: records store theirs as differences from these.
-    base_order: u64,
-    base_time: i64,
 }
 
 /// The records of a thread: the newest in the thread itself, the others in a list.
@@ -83,11 +85,12 @@ pub struct Events {
 /// room, which makes that miss one send's in [`RECENT`] instead of every send's. A thread of
 /// one or two events needs no list at all.
 #[derive(Default)]
+#[repr(C)]
 struct Records {
-    /// Every record but the newest few, oldest first.
-    settled: Vec<Box<[u8]>>,
     /// The newest records, oldest first; the ones in use come first.
     recent: [Option<Box<[u8]>>; RECENT],
+    /// Every record but the newest few, oldest first.
+    settled: Vec<Box<[u8]>>,
 }
 
 /// Records kept inline.

@@ -12,21 +12,23 @@ use super::{Event, Events, Properties, Role, Thin, ThreadId, Timestamp, UserId};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "ThreadRepr", into = "ThreadRepr")]
 #[non_exhaustive]
+// Laid out in the order a send reads it (see `Chat`).
+#[repr(C)]
 pub struct Thread {
-    /// Assigned by the engine.
-    pub id: ThreadId,
-    /// Assigned by the engine; strictly increasing across the license.
-    pub order: u64,
-    /// Whether events sent to the chat land here.
-    pub active: bool,
     /// The events, in order, packed (see [`Events`]); with them, the thread's users.
     pub events: Events,
+    /// Assigned by the engine.
+    pub id: ThreadId,
+    /// When the last event that counts as activity arrived. Annotations do not count (R4).
+    pub last_activity: Timestamp,
+    /// Whether events sent to the chat land here.
+    pub active: bool,
+    /// Assigned by the engine; strictly increasing across the license.
+    pub order: u64,
     /// When the thread started.
     pub timestamp: Timestamp,
     /// When the thread was closed, if it was.
     pub closed_at: Option<Timestamp>,
-    /// When the last event that counts as activity arrived. Annotations do not count (R4).
-    pub last_activity: Timestamp,
     /// The thread's properties.
     pub properties: Thin<Properties>,
 }
