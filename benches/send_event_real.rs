@@ -9,12 +9,14 @@
 //! * `narrow/N`: the existing bench's case: no router, one agent, plain agent messages, no
 //!   `custom_id`, unscoped chats, journal on.
 //! * `adversarial_custom_id/N`: a customer sends events whose `custom_id`s share a 240-byte
-//!   prefix into one chat that already holds N such events (N = 1 000 and 100 000): the cost
+//!   prefix into one chat that already holds N such events (N = 1 000, 10 000 and 100 000): the cost
 //!   of a send must not grow with N.
 //!
 //! What the timer covers and what it does not is as in `benches/send_event.rs`: the calls and
 //! the drop of their `Output`, not the picks, the building of the `NewEvent`s (custom ids
-//! included) nor the resets that keep memory bounded. The licenses and the loop are in
+//! included) nor the resets. Resets come after 100 sends per chat (at most 2 000 000 sends), so
+//! threads have the length of real ones, 50 events on average at 1 000 chats, where
+//! `benches/send_event.rs` lets them reach 2 000. The licenses and the loop are in
 //! `benches/support/send_mix.rs`; results and profiles are in `benches/README.md`.
 //!
 //! ```sh
@@ -36,20 +38,25 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 use send_mix::{License, Mix, Run};
 
-/// Sends after which a run's engine is put back to the license as built (see `Run::new`):
-/// about a gigabyte of events at most.
-const RESET_AFTER: u64 = 2_000_000;
+/// Sends per chat after which a run's engine is put back to the license as built (see
+/// `Run::new`), so that threads keep the length of real ones: 100 events at most, about 50 on
+/// average (a chat of a live-chat license has tens of messages, not thousands).
+const RESET_PER_CHAT: u64 = 100;
+/// And at most this many sends, which bounds memory: 2 000 000 sends at a million chats, two
+/// per chat, as `benches/send_event.rs` does.
+const RESET_AT_MOST: u64 = 2_000_000;
 
 fn run_for(mix: Mix, chats: usize) -> Run {
     let built = Instant::now();
     let license = License::new(mix, chats, JournalMode::Output);
     let built = built.elapsed();
-    let mut run = Run::new(license, RESET_AFTER);
+    let reset_after = (RESET_PER_CHAT * chats as u64).min(RESET_AT_MOST);
+    let mut run = Run::new(license, reset_after);
     run.check();
     // One untimed cycle, so that measured sends reuse memory already touched once (see
     // `benches/README.md`, first-touch page faults).
     let primed = Instant::now();
-    run.run(RESET_AFTER);
+    run.run(reset_after);
     run.reset();
     eprintln!(
         "{mix:?}/{chats}: license built in {built:.1?}, allocator primed in {:.1?}",
@@ -121,13 +128,10 @@ impl Crowded {
             chat,
             sent: 0,
         };
+        let events = |e: &Engine| e.chat(&chat).expect("chat exists").threads[0].events.len();
+        let before = events(&crowded.engine);
         crowded.send(prefilled);
-        assert_eq!(
-            crowded.engine.chat(&chat).expect("chat exists").threads[0]
-                .events
-                .len() as u64,
-            prefilled + 1
-        );
+        assert_eq!(events(&crowded.engine) - before, prefilled as usize);
         crowded
     }
 
@@ -157,7 +161,7 @@ fn adversarial_custom_ids(c: &mut Criterion) {
     group
         .sample_size(30)
         .measurement_time(Duration::from_secs(5));
-    for prefilled in [1_000u64, 100_000] {
+    for prefilled in [1_000u64, 10_000, 100_000] {
         let mut crowded: Option<(Crowded, Engine)> = None;
         group.bench_function(BenchmarkId::from_parameter(prefilled), |b| {
             let (crowded, pristine) = crowded.get_or_insert_with(|| {

@@ -2,7 +2,7 @@
 //! builds that need more runs, or more build configurations, than criterion makes practical.
 //!
 //! ```sh
-//! cargo run --release --example send_event_loop -- 1000 2000000 on real
+//! cargo run --release --example send_event_loop -- 1000 100000 on real
 //! #                                               chats sends  journal mix
 //! ```
 //!

@@ -222,7 +222,7 @@ fn login_summary_has_the_last_event_per_type_and_the_last_thread_summary() -> Re
     assert_eq!(last.id, second.response.thread_id);
     assert!(last.active);
     assert!(last.events.is_empty());
-    assert_eq!(last.user_ids, vec![jan.clone(), anna.clone()]);
+    assert_eq!(last.user_ids(), vec![jan.clone(), anna.clone()]);
 
     // The customer's summary of the same chat leaves the note out.
     let theirs = f
@@ -375,7 +375,7 @@ fn start_chat_with_or_without_a_customer() -> Result<(), Error> {
         vec![&jan, &anna]
     );
     assert!(r.thread.active);
-    assert_eq!(r.thread.user_ids, vec![jan.clone(), anna.clone()]);
+    assert_eq!(r.thread.user_ids(), vec![jan.clone(), anna.clone()]);
     assert_eq!(
         r.thread.events.len(),
         2,

@@ -2458,7 +2458,7 @@ impl World {
 /// The `agent_ids` filter of `get_archives`: one of the agents was in the chat during the
 /// thread (any thread passes when none are named).
 fn agents_were_in(agent_ids: &[UserId], thread: &Thread) -> bool {
-    agent_ids.is_empty() || thread.user_ids.iter().any(|u| agent_ids.contains(u))
+    agent_ids.is_empty() || thread.user_ids().iter().any(|u| agent_ids.contains(u))
 }
 
 // ----- the checks -----
@@ -2469,7 +2469,7 @@ fn push_properties(kind: &PushKind) -> Vec<(Properties, Location)> {
     match kind {
         PushKind::IncomingChatThread { chat } => {
             out.push((chat.properties.clone(), Location::Chat));
-            out.push((chat.thread.properties.clone(), Location::Thread));
+            out.push(((*chat.thread.properties).clone(), Location::Thread));
             for e in &chat.thread.events {
                 out.push((e.properties, Location::Event));
             }
@@ -2887,7 +2887,7 @@ fn check_summary(w: &World, me: &UserId, role: Role, s: &ChatSummary, ctx: &dyn 
 /// Agents see a chat's scopes whole; customers see its groups only.
 fn check_scopes_shown(role: Role, chat: &Chat, shown: &Scopes, ctx: &dyn Debug) {
     let expected = match role {
-        Role::Agent => chat.scopes.clone(),
+        Role::Agent => (*chat.scopes).clone(),
         Role::Customer => Scopes {
             groups: chat.scopes.groups.clone(),
             ..Scopes::default()

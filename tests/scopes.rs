@@ -751,7 +751,7 @@ fn scopes_for(f: &mut Fixture, channel: Option<&str>, url: Option<&str>) -> Scop
         None => Properties::new(),
     };
     let out = start(f, &who, Scopes::default(), properties, 100);
-    let scopes = f.engine.chat(&out.response.id).unwrap().scopes.clone();
+    let scopes = (*f.engine.chat(&out.response.id).unwrap().scopes).clone();
     // The customer who started it sees the groups only.
     assert_eq!(out.response.scopes, scopes.visible_to(Role::Customer));
     scopes

@@ -111,7 +111,7 @@ fn r2_start_chat_creates_chat_and_first_active_thread() -> Result<(), Error> {
     let r = &out.response;
     assert!(r.thread.active);
     assert_eq!(r.thread.timestamp, at(0));
-    assert_eq!(r.thread.user_ids, vec![jan.clone()]);
+    assert_eq!(r.thread.user_ids(), vec![jan.clone()]);
     assert_eq!(r.properties, properties);
     assert_eq!(r.thread.properties, properties);
     assert_eq!(r.users.iter().map(User::id).collect::<Vec<_>>(), vec![&jan]);
@@ -165,7 +165,7 @@ fn r2_start_chat_creates_chat_and_first_active_thread() -> Result<(), Error> {
     assert_eq!(c.agent_ids, vec![anna.clone()]);
     assert_eq!(c.threads.len(), 1);
     assert!(c.threads[0].active);
-    assert_eq!(c.threads[0].user_ids, vec![anna.clone()]);
+    assert_eq!(c.threads[0].user_ids(), vec![anna.clone()]);
     assert_eq!(audiences(&solo.pushes), vec![(f.agents(), Role::Agent)]);
 
     // ... or with one: the chat belongs to the customer.
@@ -238,7 +238,7 @@ fn r3_event_to_inactive_chat_starts_new_thread_with_incoming_chat_thread() -> Re
         assert_eq!(c.thread.id, second);
         assert!(c.thread.active);
         assert_eq!(c.thread.timestamp, at(3600));
-        assert_eq!(c.thread.user_ids, vec![jan.clone()]);
+        assert_eq!(c.thread.user_ids(), vec![jan.clone()]);
         assert_eq!(c.thread.events.len(), 1);
         assert_eq!(c.thread.events.get(0).unwrap(), *again.response.event);
     }
@@ -873,7 +873,7 @@ fn r9_join_and_remove_agents_with_system_messages() -> Result<(), Error> {
     }
     let c = f.engine.chat(&chat).unwrap();
     assert_eq!(c.agent_ids, vec![anna.clone()]);
-    assert_eq!(c.threads[0].user_ids, vec![jan.clone(), anna.clone()]);
+    assert_eq!(c.threads[0].user_ids(), vec![jan.clone(), anna.clone()]);
     assert_eq!(c.threads[0].events.len(), 2);
 
     // An agent may add another.

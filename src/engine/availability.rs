@@ -105,7 +105,10 @@ impl Engine {
     /// Puts a new profile in an agent's slot (its slots may have changed) and keeps the indices
     /// right. Returns whether the agent can take a chat now.
     pub(crate) fn replace_agent(&mut self, slot: usize, agent: Agent) -> bool {
-        self.rekey(slot, |profile, _| *profile = agent)
+        let available = self.rekey(slot, |profile, _| *profile = agent);
+        // Its groups may have changed, and with them who sees scoped chats.
+        self.audiences.refresh(&self.agents);
+        available
     }
 
     /// Every change to what decides an agent's availability goes through here: the agent

@@ -145,6 +145,7 @@ impl Engine {
     ) -> Result<(Output<SentEvent>, Option<Arc<Event>>), Error> {
         let slot = self.chat_for(req, chat_id, super::ChatRight::Conversation)?;
         let chat = self.chat_at(slot);
+        std::hint::black_box(chat.threads.last().map(|t| t.events.touch_end()));
         // R6: a retry with the same sender, chat and custom_id returns the original event.
         let custom_hash = match &event.custom_id {
             Some(custom_id) => {
@@ -280,13 +281,17 @@ impl Engine {
         if req.role == Role::Agent {
             crate::model::push_tight(&mut chat.agent_ids, req.id.clone());
         }
-        chat.properties = request.properties;
-        chat.scopes = request.scopes;
+        chat.properties = request.properties.into();
+        chat.scopes = request.scopes.into();
         let slot = self.insert_chat(chat);
         let auto = self.auto_scopes_for(slot);
-        let scopes = &mut self.chat_at_mut(slot).scopes;
-        scopes.groups.extend(auto.groups);
-        scopes.agents.extend(auto.agents);
+        if !auto.is_empty() {
+            let scopes = &mut self.chat_at_mut(slot).scopes;
+            scopes.groups.extend(auto.groups);
+            scopes.agents.extend(auto.agents);
+        }
+        self.audiences
+            .ensure(&self.chats[slot].scopes, &self.agents);
         if let Some(record) = customer.as_ref().and_then(|c| self.customer_record_mut(c)) {
             crate::model::push_tight(&mut record.chats, chat_id);
         }
@@ -322,17 +327,19 @@ impl Engine {
             !chat.is_active(),
             "R1: a chat has at most one active thread"
         );
-        let user_ids = chat.user_ids();
+        let mut events = Events::new();
+        for user in chat.customer_id.iter().chain(&chat.agent_ids) {
+            events.add_user(user);
+        }
         chat.open(Thread {
             id,
             order,
             active: true,
-            user_ids,
-            events: Events::new(),
+            events,
             timestamp: now,
             closed_at: None,
             last_activity: now,
-            properties,
+            properties: properties.into(),
         });
         chat.threads.len() - 1
     }

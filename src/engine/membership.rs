@@ -60,7 +60,7 @@ impl Engine {
             let chat = self.chat_at_mut(slot);
             crate::model::push_tight(&mut chat.agent_ids, id.clone());
             if active {
-                crate::model::push_tight(&mut chat.threads[thread].user_ids, id.clone());
+                chat.threads[thread].events.add_user(id);
                 let text = format!("{name} joined the chat");
                 notes.push(self.append_system_message(slot, thread, "agent_joined", text, req.now));
             }
@@ -154,7 +154,7 @@ impl Engine {
             if let Some((_, agent)) = self.release_assignee(slot, false) {
                 // Everyone who left with the assignee gave the chat up too: routing must not
                 // hand it straight back to an agent this request removed.
-                self.chat_at_mut(slot).routing.declined_by = leaving;
+                self.chat_at_mut(slot).routing.declined_by = leaving.into();
                 self.route(
                     slot,
                     crate::routing::RoutingMoment::AssigneeLeft { agent_id },

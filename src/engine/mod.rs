@@ -4,6 +4,7 @@
 //! state without touching it, then apply. That is how a refused request changes nothing, not even
 //! the id generator or the order counter.
 
+mod audiences;
 mod availability;
 mod bans;
 mod chat_ids;
@@ -134,6 +135,8 @@ pub struct Engine {
     chat_ids: ChatIdKey,
     /// The key of the `custom_id` index's hash, derived from the seed (see `CustomIds`).
     custom_id_key: CustomIdKey,
+    /// Per scopes in use, the agents a scoped chat is pushed to (see `audiences`).
+    audiences: audiences::Audiences,
     /// The router consulted at routing moments; none means chats are never assigned by the
     /// engine (hosts use `join_chat`).
     router: Option<RouterHandle>,
@@ -179,6 +182,7 @@ impl Engine {
             chats: chat_store::ChatStore::default(),
             chat_ids,
             custom_id_key,
+            audiences: audiences::Audiences::default(),
             router: None,
             agent_runtime: Vec::new(),
             availability: Availability::default(),
@@ -253,6 +257,7 @@ impl Engine {
         self.agent_index.insert(agent.id.clone(), self.agents.len());
         self.agents.push(agent.clone());
         self.all_agent_ids = self.agents.iter().map(|a| a.id.clone()).collect();
+        self.audiences.refresh(&self.agents);
         self.agent_runtime.push(AgentRuntime::default());
         self.record(Entry::AddAgent(agent));
         Ok(())
@@ -613,13 +618,25 @@ impl Engine {
         match self.config.push_audience {
             PushAudience::ChatAgentsOnly => chat.agent_ids.clone().into(),
             PushAudience::AllAgents if chat.scopes.is_empty() => self.all_agents(),
-            PushAudience::AllAgents => self
-                .agents
-                .iter()
-                .filter(|a| agent_may_see(a, chat))
-                .map(|a| a.id.clone())
-                .collect::<Vec<_>>()
-                .into(),
+            PushAudience::AllAgents => {
+                // The scopes' list is the whole audience unless the chat has an agent the
+                // scopes leave out (who may see it all the same).
+                if let Some(audience) = self.audiences.get(&chat.scopes) {
+                    let covered = chat
+                        .agent_ids
+                        .iter()
+                        .all(|a| self.agent_slot(a).is_some_and(|s| audience.has(s)));
+                    if covered {
+                        return UserIds::shared(Arc::clone(&audience.ids));
+                    }
+                }
+                self.agents
+                    .iter()
+                    .filter(|a| agent_may_see(a, chat))
+                    .map(|a| a.id.clone())
+                    .collect::<Vec<_>>()
+                    .into()
+            }
         }
     }
 
@@ -687,8 +704,5 @@ pub(crate) fn push_to_audience(
 
 pub(crate) fn agent_may_see(agent: &Agent, chat: &Chat) -> bool {
     let scopes = &chat.scopes;
-    scopes.is_empty()
-        || scopes.agents.contains(&agent.id)
-        || agent.groups.iter().any(|g| scopes.groups.contains(g))
-        || chat.agent_ids.contains(&agent.id)
+    scopes.is_empty() || audiences::scoped_in(agent, scopes) || chat.agent_ids.contains(&agent.id)
 }

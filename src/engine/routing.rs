@@ -258,9 +258,7 @@ impl Engine {
             crate::model::push_tight(&mut chat.agent_ids, agent_id.clone());
         }
         let thread = chat.threads.len() - 1;
-        if !chat.threads[thread].user_ids.contains(&agent_id) {
-            crate::model::push_tight(&mut chat.threads[thread].user_ids, agent_id.clone());
-        }
+        chat.threads[thread].events.add_user(&agent_id);
         chat.routing.assignee = Some(agent_id.clone());
         chat.routing.assigned_at = Some(now);
         chat.routing.waiting_since = None;

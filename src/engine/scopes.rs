@@ -88,6 +88,8 @@ impl Engine {
         scopes.agents.retain(|a| !removed.agents.contains(a));
         scopes.groups.extend(added.groups.iter().copied());
         scopes.agents.extend(added.agents.iter().cloned());
+        self.audiences
+            .ensure(&self.chats[slot].scopes, &self.agents);
 
         let mut pushes = Vec::new();
         let chat = self.chat_at(slot);

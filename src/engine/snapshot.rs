@@ -198,6 +198,10 @@ impl Engine {
 
         let availability = Availability::rebuild(&state.agents, &state.agent_runtime);
         let all_agent_ids: Arc<[_]> = state.agents.iter().map(|a| a.id.clone()).collect();
+        let mut audiences = super::audiences::Audiences::default();
+        for chat in &state_chats {
+            audiences.ensure(&chat.scopes, &state.agents);
+        }
         let chats = super::chat_store::ChatStore::from(state_chats);
         Ok(Engine {
             config: state.config,
@@ -211,6 +215,7 @@ impl Engine {
             chats,
             chat_ids,
             custom_id_key,
+            audiences,
             router,
             agent_runtime: state.agent_runtime,
             availability,
@@ -305,7 +310,7 @@ struct ThreadRef<'a> {
     id: ThreadId,
     order: u64,
     active: bool,
-    user_ids: &'a [UserId],
+    user_ids: Vec<UserId>,
     events: [(); 0],
     timestamp: Timestamp,
     closed_at: Option<Timestamp>,
@@ -320,8 +325,7 @@ impl<'a> ThreadRef<'a> {
             id,
             order,
             active,
-            user_ids,
-            events: _,
+            events,
             timestamp,
             closed_at,
             last_activity,
@@ -331,7 +335,7 @@ impl<'a> ThreadRef<'a> {
             id: *id,
             order: *order,
             active: *active,
-            user_ids,
+            user_ids: events.users(),
             events: [],
             timestamp: *timestamp,
             closed_at: *closed_at,
@@ -388,9 +392,9 @@ impl<'de> Deserialize<'de> for RestoredChats {
             let mut chat = Chat::new(state.id, state.customer_id, state.created_at);
             chat.agent_ids = state.agent_ids;
             chat.threads = state.threads;
-            chat.properties = state.properties;
-            chat.scopes = state.scopes;
-            chat.last_seen = state.last_seen;
+            chat.properties = state.properties.into();
+            chat.scopes = state.scopes.into();
+            chat.last_seen = state.last_seen.into();
             chat.routing = state.routing;
             chats.push(chat);
             custom_ids.push(state.custom_ids);

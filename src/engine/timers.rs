@@ -128,7 +128,7 @@ impl Engine {
                 let Some(agent_id) = self.chats[slot].routing.assignee.clone() else {
                     return;
                 };
-                self.chats[slot].routing.declined_by = vec![agent_id.clone()];
+                self.chats[slot].routing.declined_by = vec![agent_id.clone()].into();
                 let moment = RoutingMoment::AssigneeTimedOut {
                     agent_id,
                     minutes: minutes(self.config.unseen_timeout),

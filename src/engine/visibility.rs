@@ -100,7 +100,9 @@ impl Engine {
     /// A thread without its events, as summaries show it.
     pub(crate) fn thread_summary_view(&self, thread: &Thread, role: Role) -> Thread {
         let mut view = thread.without_events();
-        view.properties = self.properties_view(&thread.properties, Location::Thread, role);
+        view.properties = self
+            .properties_view(&thread.properties, Location::Thread, role)
+            .into();
         if role == Role::Customer {
             // The last activity the customer could have seen: a later note for agents would
             // otherwise show through as a fresher timestamp.

@@ -16,6 +16,8 @@ pub struct EventMark {
 /// Routing state of a chat. The engine keeps it; routers read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+// The fields a customer's or an agent's message reads and writes first (see `Chat`).
+#[repr(C)]
 pub struct Assignment {
     /// The agent the chat is assigned to, if any. That agent is in the chat.
     pub assignee: Option<UserId>,
@@ -37,7 +39,7 @@ pub struct Assignment {
     /// unanswered, or who left (with every agent removed by the same `remove_from_chat`).
     /// Routing does not offer them this chat again until someone else takes it, one of them
     /// replies (and takes it back), or the thread closes.
-    pub declined_by: Vec<UserId>,
+    pub declined_by: super::Thin<Vec<UserId>>,
     /// True once the chat was marked idle (`routing.idle`); any new message clears it.
     pub idle: bool,
     /// The queue position key while queued: `(waiting_since, arrival number)`.

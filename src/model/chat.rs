@@ -5,39 +5,45 @@ use serde::{Deserialize, Serialize};
 use super::custom_ids::CustomIds;
 use super::events::EventRef;
 use super::{
-    Assignment, ChatId, LastSeen, Properties, Role, Scopes, Thread, Threads, Timestamp, UserId,
+    Assignment, ChatId, LastSeen, Properties, Role, Scopes, Thin, Thread, Threads, Timestamp,
+    UserId,
 };
 
 /// A chat: its users, its threads and what is known about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
+// Laid out in the order a send reads it: in a large license every send's first touch of its
+// chat is a cache miss, and the fields a send needs are then in the lines that miss brought in
+// (and the next ones, which the processor fetches with them) rather than spread over the
+// whole chat.
+#[repr(C)]
 pub struct Chat {
     /// Assigned by the engine.
     pub id: ChatId,
     /// The customer the chat belongs to; `None` for a chat an agent started without one.
     pub customer_id: Option<UserId>,
-    /// Agents in the chat, in the order they joined.
-    pub agent_ids: Vec<UserId>,
+    /// Which agents may see the chat.
+    pub scopes: Thin<Scopes>,
     /// Threads in order; never empty (a chat starts with a thread, R2).
     pub threads: Threads,
-    /// The chat's properties.
-    pub properties: Properties,
-    /// Which agents may see the chat.
-    pub scopes: Scopes,
-    /// When the chat started.
-    pub created_at: Timestamp,
-    /// Per user, the latest time the user has seen the chat up to.
-    pub last_seen: LastSeen,
-    /// Routing state: assignee, queue, timers.
-    pub routing: Assignment,
     /// Sender and `custom_id` to the event, for idempotent retries (R6). Derived from the
     /// events, so it is neither serialized nor shown; snapshots write it as a list.
     #[serde(skip)]
     pub(crate) custom_ids: CustomIds,
+    /// Routing state: assignee, queue, timers.
+    pub routing: Assignment,
+    /// Agents in the chat, in the order they joined.
+    pub agent_ids: Vec<UserId>,
+    /// Per user, the latest time the user has seen the chat up to.
+    pub last_seen: Thin<LastSeen>,
     /// How many events the threads before the last one hold: events only ever go to the last
     /// thread, so this changes only when a thread opens ([`Chat::open`]).
     #[serde(skip)]
     events_before_last: usize,
+    /// The chat's properties.
+    pub properties: Thin<Properties>,
+    /// When the chat started.
+    pub created_at: Timestamp,
 }
 
 impl Chat {
@@ -47,10 +53,10 @@ impl Chat {
             customer_id,
             agent_ids: Vec::new(),
             threads: Threads::default(),
-            properties: Properties::new(),
-            scopes: Scopes::default(),
+            properties: Thin::default(),
+            scopes: Thin::default(),
             created_at,
-            last_seen: LastSeen::new(),
+            last_seen: Thin::default(),
             routing: Assignment::default(),
             custom_ids: CustomIds::default(),
             events_before_last: 0,

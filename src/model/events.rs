@@ -51,26 +51,119 @@ mod bits {
 /// assert_eq!(events.get(0).unwrap().author_id, Some(jan));
 /// # Ok::<(), chatio::Error>(())
 /// ```
+// Laid out in the order a send reads it (see `Chat`).
 #[derive(Default)]
+#[repr(C)]
 pub struct Events {
     /// One packed record per event, each in an allocation of its own (see [`Events::push`]).
-    records: Vec<Box<[u8]>>,
-    /// Who sent the events, numbered in order of first appearance: the first two (a customer
-    /// and an agent, in most threads) inline, so that a send finds its number without reading
-    /// memory of its own.
-    senders: [Option<UserId>; 2],
-    /// Rarer parts: senders after the first two, and events kept whole. Boxed, as most threads
-    /// have neither.
-    extras: Option<Box<Extras>>,
+    records: Records,
+    /// The thread's people: its users (who were in the chat while it was active) and whoever
+    /// else sent one of its events, numbered in order of first appearance; records name their
+    /// sender by this number. The first two (a customer and an agent, in most threads) inline,
+    /// so that a send finds its number without reading memory of its own, and the thread's
+    /// users are not kept a second time.
+    people: [Option<UserId>; 2],
     /// The first event's order and time: records store theirs as differences from these.
     base_order: u64,
     base_time: i64,
+    /// For each of `people`: 0 if not a user of the thread, else its place among the users,
+    /// from 1 (the order `Thread::user_ids` gives).
+    ranks: [u32; 2],
+    /// How many users the thread has.
+    users: u32,
+    /// Rarer parts: people after the first two, and events kept whole. Boxed, as most threads
+    /// have neither.
+    extras: Option<Box<Extras>>,
+}
+
+/// The records of a thread: the newest in the thread itself, the others in a list.
+///
+/// In a large license the chat a send writes to was last touched long ago, and so was the end
+/// of its thread's list: writing there is a cache miss of its own, on top of the chat's, and
+/// the atomic reference counts of the send's pushes wait for it. The newest records are kept
+/// inline, next to the rest of the chat, and move to the list together when there is no more
+/// room, which makes that miss one send's in [`RECENT`] instead of every send's. A thread of
+/// one or two events needs no list at all.
+#[derive(Default)]
+#[repr(C)]
+struct Records {
+    /// The newest records, oldest first; the ones in use come first.
+    recent: [Option<Box<[u8]>>; RECENT],
+    /// Every record but the newest few, oldest first.
+    settled: Vec<Box<[u8]>>,
+}
+
+/// Records kept inline.
+const RECENT: usize = 2;
+
+impl Records {
+    fn recent_len(&self) -> usize {
+        self.recent.iter().take_while(|r| r.is_some()).count()
+    }
+
+    fn len(&self) -> usize {
+        self.settled.len() + self.recent_len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.settled.is_empty() && self.recent[0].is_none()
+    }
+
+    fn get(&self, index: usize) -> Option<&[u8]> {
+        match self.settled.get(index) {
+            Some(record) => Some(record),
+            None => self.recent.get(index - self.settled.len())?.as_deref(),
+        }
+    }
+
+    fn last(&self) -> Option<&[u8]> {
+        self.len().checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    fn push(&mut self, record: Box<[u8]>) {
+        if self.recent_len() == RECENT {
+            if self.settled.capacity() - self.settled.len() < RECENT {
+                // Doubling, from the first move: a reallocation frees the old list, and in a
+                // license of a million chats those frees and the allocator's sorting of them
+                // cost more than the send itself when they came every few events.
+                self.settled.reserve_exact(self.settled.len().max(RECENT));
+            }
+            self.settled
+                .extend(self.recent.iter_mut().filter_map(Option::take));
+        }
+        let free = self.recent.iter_mut().find(|r| r.is_none());
+        if let Some(free) = free {
+            *free = Some(record);
+        }
+    }
+
+    #[cfg(test)]
+    fn spare(&self) -> usize {
+        self.settled.capacity() - self.settled.len() + RECENT - self.recent_len()
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.settled.shrink_to_fit();
+    }
+}
+
+/// A clone keeps the list's spare room (see `Events`' `Clone`).
+impl Clone for Records {
+    fn clone(&self) -> Self {
+        let mut settled = Vec::with_capacity(self.settled.capacity());
+        settled.extend(self.settled.iter().cloned());
+        Records {
+            settled,
+            recent: self.recent.clone(),
+        }
+    }
 }
 
 /// See [`Events::extras`].
 #[derive(Clone, Debug, Default)]
 struct Extras {
-    senders: Vec<UserId>,
+    /// People after the first two, with their rank as in `Events::ranks`.
+    people: Vec<(UserId, u32)>,
     whole: Vec<Arc<Event>>,
 }
 
@@ -256,8 +349,13 @@ impl Events {
     /// No events.
     pub const fn new() -> Self {
         Events {
-            records: Vec::new(),
-            senders: [None, None],
+            records: Records {
+                settled: Vec::new(),
+                recent: [None, None],
+            },
+            people: [None, None],
+            ranks: [0, 0],
+            users: 0,
             extras: None,
             base_order: 0,
             base_time: 0,
@@ -310,7 +408,7 @@ impl Events {
 
     /// The events, borrowed, in order.
     pub(crate) fn refs(&self) -> impl DoubleEndedIterator<Item = EventRef<'_>> + ExactSizeIterator {
-        self.records.iter().map(move |record| self.read(record))
+        (0..self.len()).map(move |i| self.read(self.records.get(i).unwrap_or_default()))
     }
 
     /// Appends an event. `sender` is who sent it (for a system message, which has no author,
@@ -345,7 +443,7 @@ impl Events {
             EventKind::SystemMessage { .. } => sender,
             _ => event.author_id.as_ref(),
         };
-        let sender_number = sender.map(|sender| self.sender_number(sender));
+        let sender_number = sender.map(|sender| self.person_number(sender));
         let mut head = match event.recipients {
             Recipients::All => 0,
             Recipients::Agents => bits::AGENTS_ONLY,
@@ -370,40 +468,31 @@ impl Events {
         let time = varint::zigzag(event.timestamp.unix_seconds().wrapping_sub(self.base_time));
         let whole = self.extras.as_ref().map_or(0, |x| x.whole.len()) as u64;
 
-        // Sized first, so that the record is written once into an allocation of its size.
-        let strings = |f: &mut dyn FnMut(&[u8])| {
-            if let Some(custom_id) = &event.custom_id {
-                f(custom_id.as_bytes());
-            }
-            match &event.kind {
-                _ if !packed => {}
-                EventKind::Message { text } => f(text.as_bytes()),
-                EventKind::Annotation {
-                    text,
-                    annotation_type,
-                } => {
-                    f(text.as_bytes());
-                    f(annotation_type.as_bytes());
-                }
-                EventKind::SystemMessage {
-                    text,
-                    system_message_type,
-                } => {
-                    f(text.as_bytes());
-                    if let Some(t) = system_message_type {
-                        f(t.as_bytes());
-                    }
-                }
-                _ => {}
-            }
+        // The strings that follow the head, in order: the custom id, then the content's one or
+        // two texts.
+        let (text, second): (Option<&str>, Option<&str>) = match &event.kind {
+            _ if !packed => (None, None),
+            EventKind::Message { text } => (Some(text), None),
+            EventKind::Annotation {
+                text,
+                annotation_type,
+            } => (Some(text), Some(annotation_type)),
+            EventKind::SystemMessage {
+                text,
+                system_message_type,
+            } => (Some(text), system_message_type.as_deref()),
+            _ => (None, None),
         };
+        let custom_id = event.custom_id.as_deref();
+        let string_len = |s: Option<&str>| s.map_or(0, |s| varint::len(s.len() as u64) + s.len());
+
+        // Sized first, so that the record is written once into an allocation of its size.
         let mut len = 1 + 16 + varint::len(order) + varint::len(time);
         len += sender_number.map_or(0, |n| varint::len(n as u64));
+        len += string_len(custom_id) + string_len(text) + string_len(second);
         if !packed {
             len += varint::len(whole);
         }
-        strings(&mut |bytes| len += varint::len(bytes.len() as u64) + bytes.len());
-
         let mut out = Vec::with_capacity(len);
         out.push(head);
         out.extend_from_slice(event.id.as_uuid().as_bytes());
@@ -412,33 +501,37 @@ impl Events {
         if let Some(n) = sender_number {
             varint::put(&mut out, n as u64);
         }
-        strings(&mut |bytes| varint::put_bytes(&mut out, bytes));
+        for s in [custom_id, text, second].into_iter().flatten() {
+            varint::put_bytes(&mut out, s.as_bytes());
+        }
         if !packed {
             varint::put(&mut out, whole);
             let extras = self.extras.get_or_insert_default();
             extras.whole.push(Arc::clone(event));
         }
-        if self.records.len() == self.records.capacity() {
-            // Doubling, from two: a reallocation frees the old list, and in a license of a
-            // million chats those frees and the allocator's sorting of them (its consolidation
-            // of small free blocks) cost more than the send itself when they came every event
-            // or two. Two places cover the many one-message chats.
-            self.records.reserve_exact(self.records.len().max(2));
-        }
         self.records.push(out.into_boxed_slice());
+    }
+
+    /// Reads the list's last entry, and so brings into the cache the line the next record's
+    /// entry will most likely be written to. A send calls it as soon as it has the chat, so
+    /// that in a large license the cache miss overlaps the send's checks instead of stalling
+    /// the atomic reference counts that follow the write.
+    #[inline]
+    pub(crate) fn touch_end(&self) -> usize {
+        self.records.last().map_or(0, |r| r.len())
     }
 
     /// The spare room in the list of records.
     #[cfg(test)]
     pub(crate) fn spare(&self) -> usize {
-        self.records.capacity() - self.records.len()
+        self.records.spare()
     }
 
     /// Gives back the spare room: for a thread that was closed, which takes few events more.
     pub(crate) fn shrink_to_fit(&mut self) {
         self.records.shrink_to_fit();
         if let Some(extras) = &mut self.extras {
-            extras.senders.shrink_to_fit();
+            extras.people.shrink_to_fit();
             extras.whole.shrink_to_fit();
         }
     }
@@ -449,7 +542,8 @@ impl Events {
         if self.at(index).is_none_or(|e| e.sender == Some(sender)) {
             return;
         }
-        let mut out = Events::new();
+        // The same people (and users), then every event again.
+        let mut out = self.without_records();
         for (i, event) in self.refs().enumerate() {
             let whole = match event.kind {
                 KindRef::Whole(whole) => Arc::clone(whole),
@@ -474,18 +568,24 @@ impl Events {
             return None;
         }
         let number = self.read_whole_number(record);
-        self.extras.as_mut()?.whole.get_mut(number).map(Arc::make_mut)
+        self.extras
+            .as_mut()?
+            .whole
+            .get_mut(number)
+            .map(Arc::make_mut)
     }
 
     /// The events a user of `role` may see, each as `view` makes it: a thread as a response or
     /// a push shows it. Packed records are copied as they are.
     pub(crate) fn view_for(&self, role: Role, view: impl Fn(&Arc<Event>) -> Arc<Event>) -> Events {
         let mut out = Events {
-            // The same bases and sender numbers, so that packed records read the same there.
-            senders: self.senders.clone(),
+            // The same bases and people, so that packed records read the same there.
+            people: self.people.clone(),
+            ranks: self.ranks,
+            users: self.users,
             extras: self.extras.as_ref().map(|x| {
                 Box::new(Extras {
-                    senders: x.senders.clone(),
+                    people: x.people.clone(),
                     whole: Vec::new(),
                 })
             }),
@@ -493,14 +593,17 @@ impl Events {
             base_time: self.base_time,
             ..Events::new()
         };
-        for record in &self.records {
+        for i in 0..self.len() {
+            let Some(record) = self.records.get(i) else {
+                continue;
+            };
             let event = self.read(record);
             if !event.visible_to(role) {
                 continue;
             }
             match event.kind {
                 KindRef::Whole(whole) => out.push_record(&view(whole), event.sender),
-                _ => out.records.push(record.clone()),
+                _ => out.records.push(record.into()),
             }
         }
         out
@@ -521,35 +624,94 @@ impl Events {
         usize::try_from(r.varint()).unwrap_or(usize::MAX)
     }
 
-    /// The number of `sender`, given it if it is new.
+    /// The number of `person`, given it if it is new.
     #[inline]
-    fn sender_number(&mut self, sender: &UserId) -> usize {
-        for (n, known) in self.senders.iter_mut().enumerate() {
+    fn person_number(&mut self, person: &UserId) -> usize {
+        for (n, known) in self.people.iter_mut().enumerate() {
             match known {
-                Some(known) if known == sender => return n,
+                Some(known) if known == person => return n,
                 Some(_) => {}
                 None => {
-                    *known = Some(sender.clone());
+                    *known = Some(person.clone());
                     return n;
                 }
             }
         }
-        let more = &mut self.extras.get_or_insert_default().senders;
-        match more.iter().position(|s| s == sender) {
+        let more = &mut self.extras.get_or_insert_default().people;
+        match more.iter().position(|(p, _)| p == person) {
             Some(i) => i + 2,
             None => {
-                super::push_tight(more, sender.clone());
+                super::push_tight(more, (person.clone(), 0));
                 more.len() + 1
             }
         }
     }
 
-    /// The sender numbered `n`.
+    /// The person numbered `n`.
     #[inline]
     fn sender(&self, n: usize) -> Option<&UserId> {
         match n {
-            0 | 1 => self.senders[n].as_ref(),
-            _ => self.extras.as_ref()?.senders.get(n - 2),
+            0 | 1 => self.people[n].as_ref(),
+            _ => self.extras.as_ref()?.people.get(n - 2).map(|(p, _)| p),
+        }
+    }
+
+    /// Makes `user` one of the thread's users, after the others; nothing if it is one.
+    pub(crate) fn add_user(&mut self, user: &UserId) {
+        if self.has_user(user) {
+            return;
+        }
+        let n = self.person_number(user);
+        self.users += 1;
+        let rank = self.users;
+        match n {
+            0 | 1 => self.ranks[n] = rank,
+            _ => {
+                if let Some(entry) = (self.extras.as_mut()).and_then(|x| x.people.get_mut(n - 2)) {
+                    entry.1 = rank;
+                }
+            }
+        }
+    }
+
+    /// Whether `user` is one of the thread's users.
+    pub(crate) fn has_user(&self, user: &UserId) -> bool {
+        self.people_with_ranks()
+            .any(|(p, rank)| rank > 0 && p == user)
+    }
+
+    /// The thread's users, in the order they became users.
+    pub(crate) fn users(&self) -> Vec<UserId> {
+        let mut users: Vec<(u32, &UserId)> = self
+            .people_with_ranks()
+            .filter(|&(_, rank)| rank > 0)
+            .map(|(p, rank)| (rank, p))
+            .collect();
+        users.sort_unstable_by_key(|&(rank, _)| rank);
+        users.into_iter().map(|(_, p)| p.clone()).collect()
+    }
+
+    /// Every person with its rank (0 for one who is not a user).
+    fn people_with_ranks(&self) -> impl Iterator<Item = (&UserId, u32)> {
+        let first = (self.people.iter().zip(self.ranks))
+            .filter_map(|(p, rank)| p.as_ref().map(|p| (p, rank)));
+        let more = (self.extras.iter()).flat_map(|x| x.people.iter().map(|(p, rank)| (p, *rank)));
+        first.chain(more)
+    }
+
+    /// The same people, without events: a thread as summaries show it.
+    pub(crate) fn without_records(&self) -> Events {
+        Events {
+            people: self.people.clone(),
+            ranks: self.ranks,
+            users: self.users,
+            extras: self.extras.as_ref().map(|x| {
+                Box::new(Extras {
+                    people: x.people.clone(),
+                    whole: Vec::new(),
+                })
+            }),
+            ..Events::new()
         }
     }
 
@@ -609,11 +771,11 @@ impl Events {
 /// list on its next event.
 impl Clone for Events {
     fn clone(&self) -> Self {
-        let mut records = Vec::with_capacity(self.records.capacity());
-        records.extend(self.records.iter().cloned());
         Events {
-            records,
-            senders: self.senders.clone(),
+            records: self.records.clone(),
+            people: self.people.clone(),
+            ranks: self.ranks,
+            users: self.users,
             extras: self.extras.clone(),
             base_order: self.base_order,
             base_time: self.base_time,
@@ -621,16 +783,23 @@ impl Clone for Events {
     }
 }
 
-/// Equal when they hold the same events, however they are packed.
+/// Equal when they hold the same events and users, however they are packed.
 impl PartialEq for Events {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.refs().zip(other.refs()).all(|(a, b)| a.same(&b))
+        self.len() == other.len()
+            && self.refs().zip(other.refs()).all(|(a, b)| a.same(&b))
+            && self.users() == other.users()
     }
 }
 
+/// The events as a list, then the thread's users, when it has any.
 impl fmt::Debug for Events {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        f.debug_list().entries(self.iter()).finish()?;
+        if self.users > 0 {
+            write!(f, " users {:?}", self.users())?;
+        }
+        Ok(())
     }
 }
 
@@ -837,6 +1006,46 @@ mod tests {
     }
 
     #[test]
+    fn a_sender_given_after_the_fact_keeps_the_threads_users_and_events() {
+        let jan = UserId::new("jan").expect("valid id");
+        let anna = UserId::new("anna@example.com").expect("valid id");
+        let mut all = every_kind();
+        // A system message an agent sent with a custom_id: a snapshot keeps its sender beside
+        // it, so it is read back without one.
+        all[2].custom_id = Some("s-1".into());
+        let mut events: Events = all.into_iter().collect();
+        events.add_user(&jan);
+        events.add_user(&anna);
+        let before = events.to_vec();
+        assert_eq!(events.at(2).and_then(|e| e.sender), None);
+        events.set_sender(2, &anna);
+        assert_eq!(events.at(2).and_then(|e| e.sender), Some(&anna));
+        assert_eq!(events.users(), vec![jan, anna]);
+        assert_eq!(events.to_vec(), before);
+    }
+
+    #[test]
+    fn users_keep_the_order_they_came_in_whoever_wrote_first() {
+        let jan = UserId::new("jan").expect("valid id");
+        let (a, b) = (
+            UserId::new("a@example.com").expect("valid id"),
+            UserId::new("b@example.com").expect("valid id"),
+        );
+        let mut events = Events::new();
+        events.add_user(&jan);
+        let mut note = event(1, EventKind::Message { text: "hi".into() });
+        note.author_id = Some(b.clone());
+        events.push(&Arc::new(note), Some(&b));
+        events.add_user(&a);
+        events.add_user(&b);
+        events.add_user(&a);
+        assert_eq!(events.users(), vec![jan.clone(), a.clone(), b.clone()]);
+        assert!(events.has_user(&b));
+        assert!(!events.has_user(&UserId::new("c@example.com").expect("valid id")));
+        assert_eq!(events.get(0).and_then(|e| e.author_id), Some(b));
+    }
+
+    #[test]
     fn views_leave_out_what_a_role_may_not_see() {
         let events: Events = every_kind().into_iter().collect();
         let customer = events.view_for(Role::Customer, Arc::clone);
@@ -858,7 +1067,11 @@ mod tests {
             e.custom_id = Some(format!("{n:020}"));
             events.push(&Arc::new(e), Some(&UserId::new("jan").expect("valid id")));
         }
-        let per_event = events.records.iter().map(|r| r.len()).sum::<usize>() / 100;
+        let bytes: usize = (0..events.len())
+            .filter_map(|i| events.records.get(i))
+            .map(<[u8]>::len)
+            .sum();
+        let per_event = bytes / 100;
         assert!(per_event <= 16 + 50 + 20 + 8, "{per_event} bytes per event");
     }
 }

@@ -18,6 +18,7 @@ mod property_config;
 mod rich_message;
 mod scopes;
 mod text;
+mod thin;
 mod thread;
 mod threads;
 mod timestamp;
@@ -42,6 +43,7 @@ pub use property_config::{
 };
 pub use rich_message::{Button, MAX_RICH_ITEMS, RichElement, RichImage, RichMessage};
 pub use scopes::Scopes;
+pub use thin::{Emptiable, Thin};
 pub use thread::Thread;
 pub use threads::Threads;
 pub use timestamp::Timestamp;

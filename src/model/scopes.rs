@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{GroupId, Role, UserId};
 
 /// The agents a chat is visible to. Empty scopes mean every agent of the license.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Scopes {
     /// Groups whose agents may see the chat.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
@@ -18,6 +18,14 @@ pub struct Scopes {
 }
 
 impl Scopes {
+    /// No scopes: every agent.
+    pub const fn new() -> Self {
+        Scopes {
+            groups: BTreeSet::new(),
+            agents: BTreeSet::new(),
+        }
+    }
+
     /// True when the scopes name nobody, which means everybody.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty() && self.agents.is_empty()

@@ -3,33 +3,42 @@
 use serde::{Deserialize, Serialize};
 
 use super::events::EventRef;
-use super::{Event, Events, Properties, Role, ThreadId, Timestamp, UserId};
+use super::{Event, Events, Properties, Role, Thin, ThreadId, Timestamp, UserId};
 
 /// A thread of a chat. At most one thread of a chat is active, and only the last one (R1).
+///
+/// It serializes with its users under `user_ids`, as it always did: they are kept with the
+/// events (see [`Events`]), which number senders among them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ThreadRepr", into = "ThreadRepr")]
 #[non_exhaustive]
+// Laid out in the order a send reads it (see `Chat`).
+#[repr(C)]
 pub struct Thread {
+    /// The events, in order, packed (see [`Events`]); with them, the thread's users.
+    pub events: Events,
     /// Assigned by the engine.
     pub id: ThreadId,
-    /// Assigned by the engine; strictly increasing across the license.
-    pub order: u64,
+    /// When the last event that counts as activity arrived. Annotations do not count (R4).
+    pub last_activity: Timestamp,
     /// Whether events sent to the chat land here.
     pub active: bool,
-    /// The users who were in the chat while the thread was active.
-    pub user_ids: Vec<UserId>,
-    /// The events, in order, packed (see [`Events`]).
-    pub events: Events,
+    /// Assigned by the engine; strictly increasing across the license.
+    pub order: u64,
     /// When the thread started.
     pub timestamp: Timestamp,
     /// When the thread was closed, if it was.
     pub closed_at: Option<Timestamp>,
-    /// When the last event that counts as activity arrived. Annotations do not count (R4).
-    pub last_activity: Timestamp,
     /// The thread's properties.
-    pub properties: Properties,
+    pub properties: Thin<Properties>,
 }
 
 impl Thread {
+    /// The users who were in the chat while the thread was active, in the order they came.
+    pub fn user_ids(&self) -> Vec<UserId> {
+        self.events.users()
+    }
+
     /// The events a user of `role` may see, unpacked.
     pub fn events_for(&self, role: Role) -> impl DoubleEndedIterator<Item = Event> + '_ {
         self.event_refs_for(role).map(EventRef::to_event)
@@ -43,13 +52,61 @@ impl Thread {
         self.events.refs().filter(move |e| e.visible_to(role))
     }
 
-    /// The same thread without its events, as summaries show it.
+    /// The same thread without its events (its users kept), as summaries show it.
     pub(crate) fn without_events(&self) -> Thread {
         Thread {
-            events: Events::new(),
-            user_ids: self.user_ids.clone(),
+            events: self.events.without_records(),
             properties: self.properties.clone(),
             ..*self
+        }
+    }
+}
+
+/// How a thread reads and writes: the fields it has always had.
+#[derive(Serialize, Deserialize)]
+struct ThreadRepr {
+    id: ThreadId,
+    order: u64,
+    active: bool,
+    user_ids: Vec<UserId>,
+    events: Events,
+    timestamp: Timestamp,
+    closed_at: Option<Timestamp>,
+    last_activity: Timestamp,
+    properties: Thin<Properties>,
+}
+
+impl From<ThreadRepr> for Thread {
+    fn from(r: ThreadRepr) -> Self {
+        let mut events = r.events;
+        for user in &r.user_ids {
+            events.add_user(user);
+        }
+        Thread {
+            id: r.id,
+            order: r.order,
+            active: r.active,
+            events,
+            timestamp: r.timestamp,
+            closed_at: r.closed_at,
+            last_activity: r.last_activity,
+            properties: r.properties,
+        }
+    }
+}
+
+impl From<Thread> for ThreadRepr {
+    fn from(t: Thread) -> Self {
+        ThreadRepr {
+            id: t.id,
+            order: t.order,
+            active: t.active,
+            user_ids: t.user_ids(),
+            events: t.events,
+            timestamp: t.timestamp,
+            closed_at: t.closed_at,
+            last_activity: t.last_activity,
+            properties: t.properties,
         }
     }
 }
@@ -69,7 +126,8 @@ mod tests {
             .expect("chat started")
             .response
             .id;
-        // Five events: the list doubles from two (2, 4, 8), so three places are spare.
+        // Five events: the newest inline (one of two places taken), the four before in a list
+        // that doubled from two to four (no place spare).
         for n in 0..4 {
             let message = NewEvent::message(format!("more {n}"));
             drop(
@@ -81,7 +139,7 @@ mod tests {
             );
         }
         let original = &engine.chat(&chat).expect("chat exists").threads[0];
-        assert_eq!(original.events.spare(), 3);
+        assert_eq!(original.events.spare(), 1);
 
         let copy = engine.clone();
         let cloned = &copy.chat(&chat).expect("chat exists").threads[0];

@@ -167,7 +167,7 @@ impl Engine {
         {
             return false;
         }
-        if !f.agent_ids.is_empty() && !thread.user_ids.iter().any(|u| f.agent_ids.contains(u)) {
+        if !f.agent_ids.is_empty() && !thread.user_ids().iter().any(|u| f.agent_ids.contains(u)) {
             return false;
         }
         if !f.properties.is_empty() {

@@ -469,7 +469,7 @@ pub(crate) fn thread(t: &Thread, with_events: bool) -> Value {
     m.insert("id".into(), to_value(t.id));
     m.insert("timestamp".into(), to_value(t.timestamp));
     m.insert("active".into(), json!(t.active));
-    m.insert("user_ids".into(), to_value(&t.user_ids));
+    m.insert("user_ids".into(), to_value(t.user_ids()));
     if with_events {
         m.insert(
             "events".into(),

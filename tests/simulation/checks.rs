@@ -242,7 +242,7 @@ fn chat_invariants(chat: &Chat, now: Timestamp, scan: &mut Scan) {
             last_time = ev.timestamp;
         }
     }
-    for (user, ts) in &chat.last_seen {
+    for (user, ts) in chat.last_seen.iter() {
         assert!(
             *ts <= now,
             "chat {id}: {user}'s last-seen time is in the future"
@@ -752,7 +752,7 @@ fn push_properties(kind: &PushKind) -> Vec<(Properties, Location)> {
         PushKind::IncomingChatThread { chat } => {
             let mut v = vec![
                 (chat.properties.clone(), Location::Chat),
-                (chat.thread.properties.clone(), Location::Thread),
+                ((*chat.thread.properties).clone(), Location::Thread),
             ];
             v.extend(
                 chat.thread

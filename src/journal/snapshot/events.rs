@@ -15,8 +15,7 @@ use super::cursor::{Cursor, Malformed, put_bytes, put_varint};
 use crate::hash::FastMap;
 use crate::model::events::{EventRef, KindRef};
 use crate::model::{
-    Chat, ChatId, Event, EventId, EventKind, Events, Properties, Recipients, Thread, Timestamp,
-    UserId,
+    Chat, ChatId, Event, EventId, EventKind, Properties, Recipients, Thread, Timestamp, UserId,
 };
 
 /// Bits of an event's shape byte: which optional parts follow and how its kind is stored.
@@ -239,12 +238,11 @@ impl Reader<'_> {
             .cursor
             .count(MIN_EVENT_LEN, "event count")
             .map_err(|e| (None, e))?;
-        let mut events = Events::new();
+        // Into the thread's own `Events`, which already holds its users from the JSON part.
         for i in 0..n {
             let event = Arc::new(self.event().map_err(|e| (Some(i), e))?);
-            events.push(&event, event.author_id.as_ref());
+            thread.events.push(&event, event.author_id.as_ref());
         }
-        thread.events = events;
         Ok(())
     }
 
@@ -385,12 +383,11 @@ mod tests {
                 id: crate::model::ThreadId::from_uuid(Uuid::from_u128(i as u128)),
                 order: 0,
                 active: false,
-                user_ids: Vec::new(),
                 events: events.iter().map(|e| Event::clone(e)).collect(),
                 timestamp: Timestamp::EPOCH,
                 closed_at: None,
                 last_activity: Timestamp::EPOCH,
-                properties: Properties::new(),
+                properties: Default::default(),
             });
         }
         chat

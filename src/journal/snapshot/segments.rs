@@ -345,12 +345,11 @@ mod tests {
                     id: ThreadId::from_uuid(Uuid::from_u128(c as u128)),
                     order: 0,
                     active: true,
-                    user_ids: Vec::new(),
                     events,
                     timestamp: Timestamp::EPOCH,
                     closed_at: None,
                     last_activity: Timestamp::EPOCH,
-                    properties: Properties::new(),
+                    properties: Default::default(),
                 });
                 chat
             })

@@ -1,5 +1,10 @@
-//! The command line of `rtm_server`: flags, startup, shutdown. `main.rs` runs it, and so does
-//! the crash test (`tests/crash.rs`), in a process of its own.
+//! The command line of `chatio-server` (formerly `cargo run --example rtm_server`, whose flags
+//! all still work): flags, `--config`, startup, shutdown, and the `loadgen` and `echo`
+//! subcommands. `main.rs` runs it; the crash test runs the binary.
+//!
+//! The parser is written out by hand: it is short, it keeps the old `rtm_server` flags exactly
+//! as they were (`--flag VALUE` and `--flag=VALUE`), and it has to tell a flag that was given
+//! from one that was not, so that flags override `--config`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -7,23 +12,36 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chatio::{Agent, GroupId, License, Timestamp, UserId};
+use tracing_subscriber::filter::Targets;
 
-use super::{AgentLogin, Config, Durability, Server};
+use crate::config::ConfigFile;
+use crate::{AgentLogin, Config, Durability, RouterKind, Server};
 
 /// `--snapshot-every` when not given.
-pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100_000;
 
 /// `--license-plan` when not given.
 pub const DEFAULT_LICENSE_PLAN: &str = "enterprise";
 
+/// `--listen` when not given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 /// What `--help` prints.
 pub const USAGE: &str = "\
-rtm_server: chat.io v0.5 RTM (WebSocket) and Web API (HTTP) over one chatio engine
+chatio-server: chat.io v0.5 RTM (WebSocket) and Web API (HTTP) over one chatio engine
 
 USAGE:
-    cargo run --release --example rtm_server -- [FLAGS]
+    chatio-server [FLAGS]                serve (cargo run --release -p chatio-server -- [FLAGS])
+    chatio-server loadgen [FLAGS]        the load bench (chatio-server loadgen --help)
+    chatio-server echo [--listen ADDR]   a bare WebSocket echo server, the load bench's baseline
 
 FLAGS:
+    --config FILE
+        Settings in TOML (see server/chatio-server.example.toml): listen, router, seed,
+        data, snapshot_every, max_backlog, log, [license], [timeouts], [[agents]] (with
+        tokens, groups, max_chats, permission), [[properties]] and [[auto_chat_scopes]].
+        Flags given beside it override it; --agent adds agents to its list (an --agent with
+        the id of one in the file replaces it).
     --listen ADDR
         Address to listen on [default: 127.0.0.1:8080]. Loopback only unless you say
         otherwise; tokens travel in the clear, so put TLS in front of anything public.
@@ -54,12 +72,21 @@ FLAGS:
     --idle-timeout SECS
         Close a connection that sends nothing for this long [default: 60]. Clients ping
         every 15 s (the `ping` action).
+    --max-backlog BYTES
+        The bound of each connection's backlog of unsent messages [default: 16777216, 16 MiB].
+        A burst over it is still kept whole; see --stall-timeout.
+    --stall-timeout SECS
+        A connection whose backlog stays over --max-backlog this long (or passes four times
+        it) has stopped reading: it gets an agent_disconnected or customer_disconnected push
+        with reason \"backlog_stalled\" and is closed (code 1008) [default: 10]. It recovers
+        what it missed by logging in again (see server/README.md).
     --data DIR
         Keep the engine in DIR (created if missing; the file is DIR/chatio.sqlite3) and
         recover it at the next start; without it everything is lost at exit. Every change is
         committed (SQLite, WAL, synchronous=FULL) before the request that made it is answered
         or anyone is told of it, so whatever a client saw survives a crash, and a power cut
-        too if the disk keeps what it syncs.
+        too if the disk keeps what it syncs. A writer thread commits every change waiting
+        since its last commit in one transaction (group commit).
         One server per DIR. --seed, the timeouts and the --license-* flags must be the same
         at every start on a DIR (a start with others is refused, and changes nothing); the
         license keeps the creation time of the first start. --agent and --router may
@@ -67,12 +94,19 @@ FLAGS:
         stays in the data (without an --agent token it cannot log in) and keeps its profile.
         Customers keep their ids: they come from their tokens.
     --snapshot-every N
-        With --data: write a snapshot of the whole engine every N changes [default: 10000;
-        0: only at startup after a recovery and at a clean shutdown]. The two latest are
-        kept, and the journal after the older one: a start restores the newest that reads
-        and replays the changes after it (at most N, or 2N if it had to fall back).
+        With --data: write a snapshot of the whole engine every N changes, or once the
+        changes since the last snapshot are as many as all those before it if that is more,
+        so that snapshots of a growing engine take a bounded share of the time [default:
+        100000; 0: only at startup after a recovery and at a clean shutdown]. The two
+        latest are kept, and the journal after the older one: a start restores the newest
+        that reads and replays the changes after it (at most that many, or twice as many if
+        it had to fall back). Snapshots are encoded from a copy of the engine on a thread of
+        their own: requests and commits go on meanwhile.
+    --log FILTER
+        What to log, as a tracing filter: a level (error, warn, info, debug, trace) or
+        target=level pairs, e.g. chatio_server=debug [default: info; or RUST_LOG].
     --quiet
-        No log lines.
+        Warnings and errors only (--log warn).
     -h, --help
         Print this and exit.
 
@@ -103,6 +137,9 @@ ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --lic
     frames and bodies over 1 MiB are refused. Ctrl-C closes every connection, takes a
     snapshot (with --data) and exits. Once it listens, the server prints `listening on ADDR`
     on standard output (handy with port 0).
+
+    GET http://ADDR/metrics
+        The server's metrics in the Prometheus text format.
 ";
 
 /// What the command line asks for.
@@ -110,10 +147,45 @@ ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --lic
 pub struct Args {
     /// `--listen`.
     pub listen: SocketAddr,
-    /// Agents, router, engine settings, timeouts, logging.
+    /// Agents, router, engine settings, timeouts.
     pub config: Config,
     /// `--data` and `--snapshot-every`.
     pub durability: Option<Durability>,
+    /// `--log` / `--quiet`, as a tracing filter (`None`: `RUST_LOG`, else `info`).
+    pub log: Option<String>,
+}
+
+/// The binary's entry point: `loadgen` and `echo` subcommands, else the server. Returns the
+/// exit status.
+pub fn main(args: impl IntoIterator<Item = String>) -> u8 {
+    let mut args: Vec<String> = args.into_iter().collect();
+    match args.first().map(String::as_str) {
+        Some("loadgen") => crate::loadgen::main(args.split_off(1)),
+        Some("echo") => crate::loadgen::echo_main(args.split_off(1)),
+        Some("serve") => run(args.split_off(1)),
+        _ => run(args),
+    }
+}
+
+/// Installs the log subscriber: `filter`, else `RUST_LOG`, else `info`, to standard error.
+/// A second call (a host that set its own) changes nothing.
+pub fn init_logging(filter: Option<&str>) {
+    let from_env = std::env::var("RUST_LOG").ok();
+    let filter = filter.or(from_env.as_deref()).unwrap_or("info");
+    let targets: Targets = filter.parse().unwrap_or_else(|_| {
+        eprintln!("chatio-server: cannot read the log filter {filter:?}; logging at info");
+        Targets::new().with_default(tracing::Level::INFO)
+    });
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false),
+        )
+        .with(targets)
+        .try_init();
 }
 
 /// Runs the server the flags describe until Ctrl-C; returns the exit status (0: a clean
@@ -124,6 +196,7 @@ pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
         listen,
         config,
         durability,
+        log,
     } = match parse_args(args) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => {
@@ -131,22 +204,23 @@ pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
             return 0;
         }
         Err(e) => {
-            eprintln!("rtm_server: {e}\nTry --help.");
+            eprintln!("chatio-server: {e}\nTry --help.");
             return 2;
         }
     };
+    init_logging(log.as_deref());
     let agents = config.agents.len();
     let router = config.router.as_str();
     // Recovery comes before listening: a client that connects sees the whole engine.
     let server = match Server::open(config.clone(), durability.as_ref()) {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("rtm_server: {e}");
+            tracing::error!("{e}");
             return 2;
         }
     };
     for line in server.report() {
-        eprintln!("rtm_server: {line}");
+        tracing::info!("{line}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -154,7 +228,7 @@ pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("rtm_server: cannot start the runtime: {e}");
+            tracing::error!(error = %e, "cannot start the runtime");
             return 1;
         }
     };
@@ -162,21 +236,18 @@ pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(listener) => listener,
             Err(e) => {
-                eprintln!("rtm_server: cannot listen on {listen}: {e}");
+                tracing::error!(%listen, error = %e, "cannot listen");
                 return 1;
             }
         };
         let addr = listener.local_addr().unwrap_or(listen);
         if !addr.ip().is_loopback() {
-            eprintln!("rtm_server: warning: listening on {addr}, beyond this machine");
+            tracing::warn!(%addr, "listening beyond this machine");
         }
         if agents == 0 {
-            eprintln!("rtm_server: warning: no agents (add some with --agent TOKEN=AGENT_ID)");
+            tracing::warn!("no agents (add some with --agent TOKEN=AGENT_ID or --config)");
         }
-        eprintln!(
-            "rtm_server: {agents} agent(s), {router} routing; listening on {}",
-            super::describe(addr)
-        );
+        tracing::info!(agents, router, "listening on {}", crate::describe(addr));
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "listening on {addr}");
         let _ = stdout.flush();
@@ -186,32 +257,45 @@ pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
                 // No signal handling: run until killed.
                 std::future::pending::<()>().await;
             }
-            eprintln!("rtm_server: shutting down");
+            tracing::info!("shutting down");
         };
         match server.serve(listener, shutdown).await {
             Ok(()) => {
-                eprintln!("rtm_server: bye");
+                tracing::info!("bye");
                 0
             }
             Err(e) => {
-                eprintln!("rtm_server: {e}");
+                tracing::error!(error = %e, "serving failed");
                 1
             }
         }
     })
 }
 
-/// What the flags ask for, or `None` for `--help`.
+/// The flags as given, before `--config` fills what they leave out.
+#[derive(Default)]
+struct Flags {
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    agents: Vec<AgentLogin>,
+    router: Option<RouterKind>,
+    seed: Option<u64>,
+    license_id: Option<String>,
+    license_plan: Option<String>,
+    license_expires: Option<i64>,
+    unseen: Option<i64>,
+    inactivity: Option<i64>,
+    idle: Option<u64>,
+    stall: Option<u64>,
+    max_backlog: Option<usize>,
+    data: Option<PathBuf>,
+    snapshot_every: Option<u64>,
+    log: Option<String>,
+}
+
+/// What the flags (and the `--config` file they name) ask for, or `None` for `--help`.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut listen: SocketAddr = "127.0.0.1:8080".parse().map_err(|_| "default address")?;
-    let mut config = Config::default();
-    let mut data: Option<PathBuf> = None;
-    let mut snapshot_every = DEFAULT_SNAPSHOT_EVERY;
-    let mut unseen = config.engine.unseen_timeout;
-    let mut inactivity = config.engine.inactivity_timeout;
-    let mut license_id: Option<String> = None;
-    let mut license_plan: Option<String> = None;
-    let mut license_expires: Option<i64> = None;
+    let mut f = Flags::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         // Both `--flag VALUE` and `--flag=VALUE`.
@@ -227,39 +311,93 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--config" => f.config = Some(PathBuf::from(value("a TOML file")?)),
             "--listen" => {
                 let v = value("an address such as 127.0.0.1:8080")?;
-                listen = v
-                    .parse()
-                    .map_err(|_| format!("--listen: {v:?} is not an IP address and port"))?;
+                f.listen = Some(
+                    v.parse()
+                        .map_err(|_| format!("--listen: {v:?} is not an IP address and port"))?,
+                );
             }
-            "--agent" => config.agents.push(parse_agent(&value("TOKEN=AGENT_ID")?)?),
-            "--router" => config.router = value("a router name")?.parse()?,
-            "--seed" => config.engine.seed = number(&flag, &value("a number")?)?,
-            "--license-id" => license_id = Some(non_empty(&flag, value("a license id")?)?),
-            "--license-plan" => license_plan = Some(non_empty(&flag, value("a plan name")?)?),
+            "--agent" => f.agents.push(parse_agent(&value("TOKEN=AGENT_ID")?)?),
+            "--router" => f.router = Some(value("a router name")?.parse()?),
+            "--seed" => f.seed = Some(number(&flag, &value("a number")?)?),
+            "--license-id" => f.license_id = Some(non_empty(&flag, value("a license id")?)?),
+            "--license-plan" => f.license_plan = Some(non_empty(&flag, value("a plan name")?)?),
             "--license-expires" => {
-                license_expires = Some(number(&flag, &value("a time in Unix seconds")?)?);
+                f.license_expires = Some(number(&flag, &value("a time in Unix seconds")?)?);
             }
-            "--unseen-timeout" => unseen = number(&flag, &value("seconds")?)?,
-            "--inactivity-timeout" => inactivity = number(&flag, &value("seconds")?)?,
-            "--idle-timeout" => {
-                let secs: u64 = number(&flag, &value("seconds")?)?;
-                config.idle_timeout = Duration::from_secs(secs.max(1));
-            }
-            "--data" => data = Some(PathBuf::from(value("a directory")?)),
-            "--snapshot-every" => snapshot_every = number(&flag, &value("a number")?)?,
-            "--quiet" => config.log = false,
+            "--unseen-timeout" => f.unseen = Some(number(&flag, &value("seconds")?)?),
+            "--inactivity-timeout" => f.inactivity = Some(number(&flag, &value("seconds")?)?),
+            "--idle-timeout" => f.idle = Some(number(&flag, &value("seconds")?)?),
+            "--stall-timeout" => f.stall = Some(number(&flag, &value("seconds")?)?),
+            "--max-backlog" => f.max_backlog = Some(number(&flag, &value("bytes")?)?),
+            "--data" => f.data = Some(PathBuf::from(value("a directory")?)),
+            "--snapshot-every" => f.snapshot_every = Some(number(&flag, &value("a number")?)?),
+            "--log" => f.log = Some(value("a filter such as info")?),
+            "--quiet" => f.log = Some("warn".to_string()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    let file = match &f.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    merge(f, file).map(Some)
+}
+
+/// Flags over the file over the defaults.
+fn merge(f: Flags, file: ConfigFile) -> Result<Args, String> {
+    let listen = match f.listen.or(file.listen) {
+        Some(listen) => listen,
+        None => DEFAULT_LISTEN.parse().map_err(|_| "default address")?,
+    };
+    let mut config = Config::default();
+    for agent in &file.agents {
+        config.agents.push(agent.login()?);
+    }
+    for login in f.agents {
+        config.agents.retain(|a| a.agent.id != login.agent.id);
+        config.agents.push(login);
+    }
+    config.router = match (f.router, &file.router) {
+        (Some(router), _) => router,
+        (None, Some(name)) => name.parse()?,
+        (None, None) => RouterKind::default(),
+    };
+    config.engine.seed = f.seed.or(file.seed).unwrap_or(config.engine.seed);
+    let unseen = f
+        .unseen
+        .or(file.timeouts.unseen)
+        .unwrap_or(config.engine.unseen_timeout);
+    let inactivity = f
+        .inactivity
+        .or(file.timeouts.inactivity)
+        .unwrap_or(config.engine.inactivity_timeout);
     config.engine = config.engine.routing_timeouts(unseen, inactivity);
-    match license_id {
+    if let Some(idle) = f.idle.or(file.timeouts.idle) {
+        config.idle_timeout = Duration::from_secs(idle.max(1));
+    }
+    if let Some(stall) = f.stall.or(file.timeouts.stall) {
+        config.stall_timeout = Duration::from_secs(stall.max(1));
+    }
+    if let Some(bytes) = f.max_backlog.or(file.max_backlog) {
+        config.max_backlog = bytes.max(1);
+    }
+    config.properties = file.properties;
+    config.auto_chat_scopes = file.auto_chat_scopes;
+    let (file_id, file_plan, file_expires) = match file.license {
+        Some(l) => (Some(l.id), l.plan, l.expires),
+        None => (None, None, None),
+    };
+    let license_plan = f.license_plan.or(file_plan);
+    let license_expires = f.license_expires.or(file_expires);
+    match f.license_id.or(file_id) {
         // Created now; with --data, a later start keeps the stored creation time (store.rs).
         Some(id) => {
             let plan = license_plan.unwrap_or_else(|| DEFAULT_LICENSE_PLAN.to_string());
             config.engine = config.engine.license(
-                License::new(id, plan, super::now())
+                License::new(id, plan, crate::now())
                     .expiration_timestamp(license_expires.map(Timestamp::from_unix_seconds)),
             );
         }
@@ -268,15 +406,20 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>
         }
         None => {}
     }
-    let durability = data.map(|dir| Durability {
+    let durability = f.data.or(file.data).map(|dir| Durability {
         dir,
-        snapshot_every,
+        snapshot_every: f
+            .snapshot_every
+            .or(file.snapshot_every)
+            .unwrap_or(DEFAULT_SNAPSHOT_EVERY),
     });
-    Ok(Some(Args {
+    config.check()?;
+    Ok(Args {
         listen,
         config,
         durability,
-    }))
+        log: f.log.or(file.log),
+    })
 }
 
 fn non_empty(flag: &str, v: String) -> Result<String, String> {

@@ -1,4 +1,4 @@
-//! Durability for `rtm_server --data DIR`: the engine's journal and snapshots in SQLite.
+//! Durability for `chatio-server --data DIR`: the engine's journal and snapshots in SQLite.
 //!
 //! `DIR/chatio.sqlite3` holds three tables:
 //!
@@ -8,8 +8,9 @@
 //!   its number, in the form [`JournalRecord::encode`] writes.
 //! * `snapshot`: the two latest [`Engine::snapshot`]s and the record number each covers.
 //!
-//! The host's rule is *persist, then answer*: each engine call's records are committed in one
-//! transaction before its response or any of its pushes is queued. The database runs in WAL mode
+//! The host's rule is *persist, then answer*: records are committed before the response or
+//! any push of the calls that made them is queued; the server commits every record waiting
+//! since its last commit in one transaction (group commit, see `commit.rs`). The database runs in WAL mode
 //! with `synchronous=FULL`, so a commit is on disk (the WAL fsynced) when it returns: an answer
 //! a client saw survives the process being killed, and the machine losing power if the disk
 //! keeps what it has synced. (With
@@ -122,7 +123,7 @@ impl Store {
                     if f.code == rusqlite::ErrorCode::DatabaseBusy =>
                 {
                     format!(
-                        "{} is in use by another process (another rtm_server on the same --data?)",
+                        "{} is in use by another process (another chatio-server on the same --data?)",
                         path.display()
                     )
                 }
@@ -135,6 +136,10 @@ impl Store {
             ));
         }
         db.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_error)?;
+        // Checkpoints run inside a commit and fsync the database file: under load, fewer and
+        // larger ones (64 MiB of WAL instead of SQLite's 4 MiB) keep commits short.
+        db.pragma_update(None, "wal_autocheckpoint", 16384)
             .map_err(db_error)?;
         // Take the write lock now, so that a second server on the same directory is refused
         // here and not at its first write.
@@ -300,7 +305,7 @@ impl Store {
         engine.set_journal_mode(JournalMode::Hold);
         self.last_seq = engine.journal_seq();
         self.snapshot_seq = snapshot_seq;
-        self.next_snapshot = snapshot_seq + self.snapshot_every;
+        self.next_snapshot = self.after(snapshot_seq);
         Ok(Recovered {
             engine,
             from: Some(Recovery {
@@ -331,6 +336,17 @@ impl Store {
         Ok(())
     }
 
+    /// The record after which the next periodic snapshot is due, the last being at `seq`:
+    /// `snapshot_every` records later, or `seq` records later if that is more (the periods
+    /// double until they reach the record count). A snapshot copies the whole engine, which
+    /// grows with every event kept, so a fixed period would spend ever more of the server's
+    /// time on snapshots; this way snapshots cost about one event encoded per record written,
+    /// whatever the engine's size, and a restart replays at most half of the records written
+    /// so far (or `snapshot_every`, if that is more).
+    fn after(&self, seq: u64) -> u64 {
+        seq.saturating_add(self.snapshot_every.max(seq))
+    }
+
     /// Whether enough records have been written since the last snapshot (or the last try).
     pub fn wants_snapshot(&self) -> bool {
         self.snapshot_every > 0 && self.last_seq >= self.next_snapshot
@@ -341,23 +357,42 @@ impl Store {
         self.last_seq > self.snapshot_seq
     }
 
+    /// Whether a snapshot at record `seq` would cover records no kept snapshot covers.
+    pub fn has_unsnapshotted_before(&self, seq: u64) -> bool {
+        seq > self.snapshot_seq
+    }
+
     /// Stores a snapshot of `engine`, whose every record must be written already, in place of
     /// the older of the two kept, and deletes the records the remaining older one covers.
     pub fn snapshot(&mut self, engine: &Engine) -> Result<(), String> {
         let seq = engine.journal_seq();
-        if seq != self.last_seq {
-            return Err(format!(
-                "the engine is at record {seq}, the journal at {}",
-                self.last_seq
-            ));
-        }
         if seq == self.snapshot_seq {
             return Ok(());
         }
-        // Success or not, the next periodic try waits for another `snapshot_every` records.
-        self.next_snapshot = seq + self.snapshot_every;
         let data = engine.snapshot_on_threads(threads());
-        let taken_at = engine.now().unix_seconds();
+        self.write_snapshot(seq, engine.now().unix_seconds(), data)
+    }
+
+    /// A periodic snapshot at record `seq` is being taken: the next is due later.
+    pub fn snapshot_started(&mut self, seq: u64) {
+        self.next_snapshot = self.after(seq);
+    }
+
+    /// Stores `data`, a snapshot of the engine at record `seq` (every record up to it written
+    /// already; later ones may be), as [`Store::snapshot`] does. The server encodes periodic
+    /// snapshots from a copy of the engine, away from its lock, and stores them here.
+    pub fn write_snapshot(&mut self, seq: u64, taken_at: i64, data: Vec<u8>) -> Result<(), String> {
+        if seq > self.last_seq {
+            return Err(format!(
+                "the snapshot is at record {seq}, the journal only at {}",
+                self.last_seq
+            ));
+        }
+        if seq <= self.snapshot_seq {
+            return Ok(());
+        }
+        // Success or not, the next periodic try waits for more records.
+        self.next_snapshot = self.next_snapshot.max(self.after(seq));
         let tx = self.db.transaction().map_err(|e| e.to_string())?;
         tx.execute(
             "INSERT OR REPLACE INTO snapshot (seq, taken_at, data) VALUES (?1, ?2, ?3)",
@@ -450,6 +485,6 @@ fn mismatch(path: &Path, stored: &EngineConfig, asked: &EngineConfig) -> String 
 }
 
 /// How many threads snapshots may use: the host's choice, here every core the process may use.
-fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -1,10 +1,8 @@
-//! Interop: the `rtm_server` example, driven over real sockets by a real WebSocket client and a
+//! Interop: `chatio-server`, driven over real sockets by a real WebSocket client and a
 //! hand-written HTTP/1.1 client. Every wait is bounded, so a broken server fails the test
 //! instead of hanging it.
 
-#[path = "../examples/rtm_server/server.rs"]
-#[allow(dead_code)]
-mod server;
+use chatio_server as server;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -40,7 +38,7 @@ fn config(agents: &[(&str, &str)]) -> Config {
         router: RouterKind::Automatic,
         engine: EngineConfig::with_seed(7),
         idle_timeout: Duration::from_secs(60),
-        log: false,
+        ..Config::default()
     }
 }
 
@@ -926,4 +924,165 @@ fn customer_ids_come_from_a_sha256_of_the_token() {
         server::customer_id_for("jan").to_string(),
         format!("customer-{}", &hex(server::sha256(b"jan"))[..32])
     );
+}
+
+/// `GET path`, the body as text.
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        String::from_utf8(raw).unwrap()
+    };
+    let raw = timeout(STEP, exchange).await.expect("HTTP answer in time");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+    (status, body.to_string())
+}
+
+/// The value of one sample line of the Prometheus text, or 0 if it is not there.
+fn sample(metrics: &str, name_and_labels: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_connections_requests_and_pushes() {
+    let server = start(config(&[("t1", ANNA)])).await;
+    let addr = server.addr;
+    let (mut anna, _) = login(addr, "agent", "t1").await;
+    let (mut jan, _) = login(addr, "customer", "jan").await;
+    let chat = jan
+        .ok(
+            "start_chat",
+            json!({ "chat": { "thread": { "events": [message("Hi")] } } }),
+        )
+        .await;
+    let chat_id = chat["chat"]["id"].as_str().unwrap().to_string();
+    anna.push("incoming_chat_thread", |_| true).await;
+    let refused = jan
+        .request(
+            "send_event",
+            json!({ "chat_id": "nope", "event": message("x") }),
+        )
+        .await;
+    assert_eq!(refused["success"], false);
+    jan.ok(
+        "send_event",
+        json!({ "chat_id": chat_id, "event": message("Hello") }),
+    )
+    .await;
+    anna.push("incoming_event", has_text("Hello")).await;
+
+    let (status, text) = get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sample(&text, r#"chatio_connections{api="agent"}"#),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(sample(&text, r#"chatio_connections{api="customer"}"#), 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            r#"chatio_requests_total{action="send_event",api="customer"}"#
+        ),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"chatio_request_errors_total{action="send_event",api="customer"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"chatio_requests_total{action="login",api="agent"}"#
+        ),
+        1.0
+    );
+    assert!(sample(&text, "chatio_pushes_total") >= 4.0, "{text}");
+    assert!(text.contains("# TYPE chatio_commit_seconds histogram"));
+    assert!(text.contains("chatio_backlog_bytes"));
+    server.shut_down().await;
+}
+
+/// A client that stops reading is dropped once its backlog has stayed over the bound for the
+/// stall timeout, with `agent_disconnected` and the documented reason; a client that reads
+/// promptly through the same burst is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected_with_a_reason() {
+    let mut config = config(&[("t1", ANNA)]);
+    config.max_backlog = 256 << 10;
+    config.stall_timeout = Duration::from_secs(1);
+    let server = start(config).await;
+    let addr = server.addr;
+    let (mut anna, _) = login(addr, "agent", "t1").await;
+    let (mut jan, _) = login(addr, "customer", "jan").await;
+    let chat = jan.ok("start_chat", json!({})).await;
+    let chat_id = chat["chat"]["id"].as_str().unwrap().to_string();
+    // Anna stops reading. Jan sends 60 events of 500 kB, reading every answer and push:
+    // far more than the socket buffers between the server and Anna hold.
+    let big = "x".repeat(500_000);
+    for _ in 0..60 {
+        jan.ok(
+            "send_event",
+            json!({ "chat_id": chat_id, "event": message(&big) }),
+        )
+        .await;
+        jan.backlog.clear();
+    }
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let (_, text) = get(addr, "/metrics").await;
+        if sample(
+            &text,
+            r#"chatio_server_disconnects_total{reason="backlog_stalled"}"#,
+        ) == 1.0
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Anna was not dropped: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Reading again, Anna finds what the socket held, the push that says why, then the close.
+    let mut reason = None;
+    let ended = timeout(STEP, async {
+        loop {
+            match anna.ws.next().await {
+                // The pushes of the burst are large: only the short one is read as JSON.
+                Some(Ok(Message::Text(text))) if text.len() < 1000 => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    if value["action"] == "agent_disconnected" {
+                        reason = Some(value["payload"]["reason"].clone());
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("{e}"),
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the connection ends");
+    assert_eq!(reason, Some(json!(chatio_server::REASON_BACKLOG_STALLED)));
+    assert_eq!(ended, Some(CloseCode::Policy));
+    // Jan read promptly all along and is still served.
+    jan.ok(
+        "send_event",
+        json!({ "chat_id": chat_id, "event": message("still here") }),
+    )
+    .await;
+    server.shut_down().await;
 }

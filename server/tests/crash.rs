@@ -1,4 +1,4 @@
-//! Crash test for `rtm_server --data` (issue 6, item 4): the server runs as a separate process,
+//! Crash test for `chatio-server --data` (issue 6, item 4): the server runs as a separate process,
 //! several clients load it concurrently over RTM, the process is killed with SIGKILL in the
 //! middle of that, and restarted on the same directory. Every event whose response a client
 //! received must then be there, in the same chat, with the same id, in the order it was
@@ -7,16 +7,11 @@
 //! (Ctrl-C), which must leave a snapshot and an empty journal, and a start with another seed,
 //! which must be refused.
 //!
-//! The server process is this test binary run again (`std::env::current_exe`) with
-//! [`CHILD_ENV`] set: then [`server_process`] runs `rtm_server`'s command line
-//! (`examples/rtm_server/cli.rs`, compiled in through `server.rs`) and exits; in a normal run it
-//! checks those flags instead. So plain `cargo test` on a fresh clone needs no example binary.
+//! The server process is the `chatio-server` binary, which Cargo builds for this test.
 //!
 //! Every wait is bounded; a failure prints the server's log and keeps its data directory.
 
-#[path = "../examples/rtm_server/server.rs"]
-#[allow(dead_code)]
-mod server;
+use chatio_server as server;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -34,9 +29,6 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// Set in the server process: the JSON array of its command-line arguments.
-const CHILD_ENV: &str = "CHATIO_CRASH_TEST_SERVER_ARGS";
 
 /// The longest one request, one start or one shutdown may take.
 const STEP: Duration = Duration::from_secs(10);
@@ -73,15 +65,9 @@ fn server_flags(seed: u64, extra_agent: bool, snapshot_every: u64) -> Vec<String
     flags
 }
 
-/// The server process's entry point. With [`CHILD_ENV`] set (only in the process that
-/// [`Server::start`] spawns) it runs `rtm_server` and never returns; in a normal run it checks
-/// that the flags the crash test gives mean what the test relies on.
+/// The flags the crash test gives mean what the test relies on.
 #[test]
-fn server_process() {
-    if let Ok(args) = std::env::var(CHILD_ENV) {
-        let args: Vec<String> = serde_json::from_str(&args).expect("the arguments as JSON");
-        std::process::exit(i32::from(server::cli::run(args)));
-    }
+fn server_flags_parse() {
     let mut args = vec!["--listen".to_string(), "127.0.0.1:0".to_string()];
     args.extend(["--data".to_string(), "some/dir".to_string()]);
     args.extend(server_flags(7, true, SNAPSHOT_EVERY));
@@ -137,7 +123,7 @@ impl Workdir {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         log.lines()
             .rev()
-            .find(|line| line.contains("rtm_server: recovered"))
+            .find(|line| line.contains("recovered"))
             .unwrap_or("no recovery logged")
             .to_string()
     }
@@ -237,14 +223,8 @@ fn spawn(work: &Workdir, flags: &[String]) -> (Child, std::sync::mpsc::Receiver<
         .append(true)
         .open(&work.log)
         .unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "server_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, serde_json::to_string(&args).unwrap())
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatio-server"))
+        .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
@@ -495,10 +475,10 @@ async fn agent(phase: Arc<Phase>, token: String, prefix: String) -> Record {
             let id = payload["chat"]["id"]
                 .as_str()
                 .or_else(|| payload["chat_id"].as_str());
-            if let Some(id) = id {
-                if !chats.iter().any(|c| c == id) {
-                    chats.push(id.to_string());
-                }
+            if let Some(id) = id
+                && !chats.iter().any(|c| c == id)
+            {
+                chats.push(id.to_string());
             }
         }
         if chats.is_empty() {
@@ -537,6 +517,36 @@ async fn agent(phase: Arc<Phase>, token: String, prefix: String) -> Record {
         }
     }
     record
+}
+
+/// Commits of more than one record seen before the kills: the kills land in group commits.
+static MULTI_RECORD_BATCHES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many of the server's commits so far held more than one journal record, from its
+/// `/metrics`.
+async fn multi_record_batches(addr: SocketAddr) -> usize {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).await.ok()?;
+        Some(raw)
+    };
+    let text = timeout(STEP, exchange)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let value = |prefix: &str| -> usize {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let all = value("chatio_commit_batch_records_count");
+    let single = value(r#"chatio_commit_batch_records_bucket{le="1"}"#);
+    all.saturating_sub(single)
 }
 
 /// Customers `c{phase}-{i}` and every agent, concurrently. With `kill`, the server is killed
@@ -587,6 +597,8 @@ async fn load(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_micros() % 20_000);
         tokio::time::sleep(Duration::from_micros(u64::from(jitter))).await;
+        let batched = multi_record_batches(addr).await;
+        MULTI_RECORD_BATCHES.fetch_add(batched, Ordering::SeqCst);
         assert!(
             tasks.iter().all(|t| !t.is_finished()),
             "every client is still busy when the server is killed"
@@ -788,6 +800,7 @@ fn acknowledged_events_survive_sigkill() {
     let started = Instant::now();
 
     // Three kills in the middle of the load; the third agent joins from the second start on.
+    MULTI_RECORD_BATCHES.store(0, Ordering::SeqCst);
     for phase in 1..=3 {
         let every = if phase == 1 { 0 } else { SNAPSHOT_EVERY };
         let flags = server_flags(7, phase > 1, every);
@@ -823,6 +836,12 @@ fn acknowledged_events_survive_sigkill() {
         );
         server.kill();
     }
+    let batched = MULTI_RECORD_BATCHES.load(Ordering::SeqCst);
+    eprintln!("{batched} commits of several records before the kills");
+    assert!(
+        batched > 0,
+        "the load made group commits, so the kills hit batches"
+    );
 
     // The server goes on after recovery: more load, no kill, then a clean shutdown, which
     // leaves nothing to replay.

@@ -1,0 +1,342 @@
+//! What an engine call releases, and group commit for `--data`.
+//!
+//! Every engine call turns into [`Release`] items: its response for the connection that asked,
+//! its pushes, a connection joining or leaving a user's set. They are performed in engine order.
+//!
+//! * In memory they are performed at once, under the engine's lock, which is what orders them.
+//! * With `--data` they are appended, still under the engine's lock, to one [`CommitQueue`]
+//!   together with the journal records the call made, and the lock is let go. A dedicated
+//!   writer thread takes everything waiting, commits all of its records in one SQLite
+//!   transaction (one fsync), and only then hands the items to one task on the runtime, which
+//!   performs them in the order they were queued. Requests arriving meanwhile are applied to the engine and wait for the next
+//!   batch. If a commit fails the process stops before performing anything of that batch: the
+//!   engine is ahead of the disk, and an answer would promise what a restart forgets.
+//!
+//! Items without records (queries, refused requests) also wait their turn: what they show may
+//! depend on records still in flight.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Instant;
+
+use axum::extract::ws::{Utf8Bytes, close_code};
+use chatio::UserId;
+use chatio::journal::JournalRecord;
+use tokio::sync::oneshot;
+
+use crate::conn::{Out, Outbox};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// A push rendered once, shared by every connection it goes to.
+pub(crate) struct Rendered {
+    pub(crate) to: chatio::UserIds,
+    pub(crate) action: &'static str,
+    pub(crate) text: Utf8Bytes,
+}
+
+/// Renders the pushes of one engine call. Consecutive pushes with the same text (the agents'
+/// and the customer's views of one event, most of the time) share one buffer.
+pub(crate) fn render(pushes: Vec<chatio::wire::WirePush>) -> Vec<Rendered> {
+    let mut out: Vec<Rendered> = Vec::with_capacity(pushes.len());
+    for push in pushes {
+        let text = match out.last() {
+            Some(previous) if previous.text.as_str() == push.text => previous.text.clone(),
+            _ => Utf8Bytes::from(push.text),
+        };
+        out.push(Rendered {
+            to: push.to,
+            action: push.action,
+            text,
+        });
+    }
+    out
+}
+
+/// One thing an engine call makes happen, once its records are safe.
+pub(crate) enum Release {
+    /// A message for one connection (a response).
+    To(Arc<Outbox>, Utf8Bytes),
+    /// Pushes for users, to each of their connections.
+    Pushes(Vec<Rendered>),
+    /// A connection starts getting its user's pushes.
+    Subscribe(UserId, Arc<Outbox>),
+    /// A connection stops getting them.
+    Unsubscribe(UserId, u64),
+    /// A Web API answer may go.
+    Web(oneshot::Sender<()>),
+}
+
+/// Who is connected: each user's connections.
+#[derive(Default)]
+pub(crate) struct Registry {
+    conns: HashMap<UserId, Vec<Arc<Outbox>>>,
+}
+
+impl Registry {
+    pub(crate) fn perform(&mut self, item: Release, metrics: &Metrics) {
+        match item {
+            Release::To(outbox, text) => {
+                outbox.send(Out::Text(text));
+            }
+            Release::Pushes(pushes) => {
+                for push in pushes {
+                    self.deliver(&push, metrics);
+                }
+            }
+            Release::Subscribe(user, outbox) => self.conns.entry(user).or_default().push(outbox),
+            Release::Unsubscribe(user, id) => {
+                if let Some(list) = self.conns.get_mut(&user) {
+                    list.retain(|c| c.id != id);
+                    if list.is_empty() {
+                        self.conns.remove(&user);
+                    }
+                }
+            }
+            Release::Web(answer) => {
+                let _ = answer.send(());
+            }
+        }
+    }
+
+    /// Queues a push for every connection of its recipients. A `customer_disconnected` push
+    /// also closes the customer's connections, as the push says.
+    fn deliver(&mut self, push: &Rendered, metrics: &Metrics) {
+        let closes = push.action == "customer_disconnected";
+        for user in push.to.iter() {
+            let Some(list) = self.conns.get(user) else {
+                continue;
+            };
+            for conn in list {
+                conn.send(Out::Text(push.text.clone()));
+                metrics.pushes.inc();
+                if closes {
+                    conn.send(Out::Close(close_code::POLICY, "customer disconnected"));
+                }
+            }
+            if closes {
+                self.conns.remove(user);
+            }
+        }
+    }
+}
+
+/// What waits for the next commit.
+#[derive(Default)]
+struct Pending {
+    records: Vec<JournalRecord>,
+    items: Vec<Release>,
+    stop: bool,
+}
+
+/// The queue between the engine and the writer thread.
+#[derive(Default)]
+pub(crate) struct CommitQueue {
+    pending: Mutex<Pending>,
+    ready: Condvar,
+}
+
+impl CommitQueue {
+    /// Appends one engine call's records and releases. Call it under the engine's lock.
+    pub(crate) fn push(
+        &self,
+        records: Vec<JournalRecord>,
+        items: impl IntoIterator<Item = Release>,
+    ) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let was_empty = pending.records.is_empty() && pending.items.is_empty();
+        if pending.records.is_empty() {
+            pending.records = records;
+        } else {
+            pending.records.extend(records);
+        }
+        pending.items.extend(items);
+        drop(pending);
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Tells the writer to commit what is waiting, take a last snapshot and end.
+    pub(crate) fn stop(&self) {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stop = true;
+        self.ready.notify_one();
+    }
+
+    /// Waits for something to commit; `None` once told to stop with nothing left.
+    fn next(&self) -> Option<(Vec<JournalRecord>, Vec<Release>)> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if !pending.records.is_empty() || !pending.items.is_empty() {
+                let records = std::mem::take(&mut pending.records);
+                let items = std::mem::take(&mut pending.items);
+                return Some((records, items));
+            }
+            if pending.stop {
+                return None;
+            }
+            pending = self
+                .ready
+                .wait(pending)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Everything waiting, without waiting.
+    fn drain(&self) -> (Vec<JournalRecord>, Vec<Release>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        (
+            std::mem::take(&mut pending.records),
+            std::mem::take(&mut pending.items),
+        )
+    }
+}
+
+/// A snapshot being encoded on a thread of its own: its record number, time and bytes.
+type Encoding = std::sync::mpsc::Receiver<(u64, i64, Vec<u8>)>;
+
+/// The writer thread: commit, then release, batch after batch. Periodic snapshots
+/// (`--snapshot-every`) are encoded from a copy of the engine on a thread of their own, so
+/// neither the engine nor the commits wait for them; the writer stores each when it is done.
+/// The last one, at shutdown, is taken in place.
+pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: Store, out: Releases) {
+    let Some(queue) = shared.commit.as_ref() else {
+        return;
+    };
+    let mut encoding: Option<Encoding> = None;
+    while let Some((records, items)) = queue.next() {
+        commit_and_release(&shared, &mut store, &records, items, &out);
+        if let Some(done) = &encoding {
+            match done.try_recv() {
+                Ok((seq, taken_at, data)) => {
+                    store_snapshot(&mut store, seq, taken_at, data);
+                    encoding = None;
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => encoding = None,
+            }
+        }
+        if encoding.is_none() && store.wants_snapshot() {
+            encoding = start_snapshot(&shared, &mut store, &out);
+        }
+    }
+    if let Some((seq, taken_at, data)) = encoding.and_then(|done| done.recv().ok()) {
+        store_snapshot(&mut store, seq, taken_at, data);
+    }
+    snapshot(&shared, &mut store, &out);
+}
+
+/// Copies the engine (under its lock, with everything queued before committed first, so the
+/// copy's records are all in the journal) and encodes the copy on another thread.
+fn start_snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) -> Option<Encoding> {
+    let queue = shared.commit.as_ref()?;
+    let (copy, records, items) = {
+        let core = shared.core();
+        let (records, items) = queue.drain();
+        (core.engine.clone(), records, items)
+    };
+    commit_and_release(shared, store, &records, items, out);
+    store.snapshot_started(copy.journal_seq());
+    let (done, encoding) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("chatio-snapshot".to_string())
+        .spawn(move || {
+            let data = copy.snapshot_on_threads(crate::store::threads());
+            let _ = done.send((copy.journal_seq(), copy.now().unix_seconds(), data));
+        });
+    match spawned {
+        Ok(_) => Some(encoding),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a snapshot thread; the journal keeps every record");
+            None
+        }
+    }
+}
+
+fn store_snapshot(store: &mut Store, seq: u64, taken_at: i64, data: Vec<u8>) {
+    if let Err(e) = store.write_snapshot(seq, taken_at, data) {
+        tracing::warn!(
+            seq,
+            error = %e,
+            "no snapshot; the journal keeps every record, the next start replays more"
+        );
+    }
+}
+
+fn commit_and_release(
+    shared: &crate::Shared,
+    store: &mut Store,
+    records: &[JournalRecord],
+    items: Vec<Release>,
+    out: &Releases,
+) {
+    if !records.is_empty() {
+        let started = Instant::now();
+        if let Err(e) = store.append(records) {
+            tracing::error!(
+                path = %store.path().display(),
+                error = %e,
+                records = records.len(),
+                "cannot commit the journal; stopping without answering the requests of this \
+                 batch (restart to recover everything that was answered)"
+            );
+            std::process::exit(1);
+        }
+        shared
+            .metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        shared.metrics.commit_records.observe(records.len() as f64);
+    }
+    if !items.is_empty() && out.send(items).is_err() {
+        // The runtime is gone (the server is stopping): nobody is left to answer.
+        tracing::debug!("releases after the runtime stopped");
+    }
+}
+
+/// Where the writer thread sends each committed batch's releases.
+pub(crate) type Releases = tokio::sync::mpsc::UnboundedSender<Vec<Release>>;
+
+/// Performs committed batches on the runtime, in the order they were committed. Waking a
+/// connection's writer from the runtime's own thread is a local queue push; from the writer
+/// thread it would be a cross-thread wake-up per connection. One wake-up per batch instead.
+pub(crate) async fn run_releases(
+    shared: Arc<crate::Shared>,
+    mut batches: tokio::sync::mpsc::UnboundedReceiver<Vec<Release>>,
+) {
+    while let Some(items) = batches.recv().await {
+        let mut registry = shared.registry();
+        for item in items {
+            registry.perform(item, &shared.metrics);
+        }
+    }
+}
+
+/// Takes a snapshot in place if records were committed since the last one (at shutdown). The
+/// engine is locked only to encode it; what was queued before is committed first, so the
+/// snapshot and the journal agree. A failure is only logged: the journal still has every
+/// record.
+fn snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) {
+    let Some(queue) = shared.commit.as_ref() else {
+        return;
+    };
+    let (seq, taken_at, data, records, items) = {
+        let core = shared.core();
+        let engine = &core.engine;
+        // Everything the engine did up to now is in the journal or in the queue: take both.
+        let (records, items) = queue.drain();
+        let seq = engine.journal_seq();
+        if records.is_empty() && !store.has_unsnapshotted_before(seq) {
+            drop(core);
+            commit_and_release(shared, store, &records, items, out);
+            return;
+        }
+        let data = engine.snapshot_on_threads(crate::store::threads());
+        (seq, engine.now().unix_seconds(), data, records, items)
+    };
+    commit_and_release(shared, store, &records, items, out);
+    store_snapshot(store, seq, taken_at, data);
+}

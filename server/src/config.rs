@@ -1,0 +1,156 @@
+//! `--config FILE`: the server's settings in TOML, so a deployment changes agents, properties,
+//! scopes, the license, the router and the timeouts without recompiling. Flags given beside it
+//! override it (see [`crate::cli`]). `server/chatio-server.example.toml` shows every key; a
+//! test loads it.
+//!
+//! Properties and auto chat scopes are written in the library's own serde forms
+//! ([`chatio::model::PropertyConfig`], [`chatio::Scopes`], [`chatio::AutoScopeRules`]), so what
+//! a key means is what the engine means by it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chatio::model::PropertyConfig;
+use chatio::{Agent, GroupId, Permission, UserId};
+use serde::Deserialize;
+
+use crate::{AgentLogin, AutoScopes};
+
+/// The whole file. Every key is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--router`.
+    pub router: Option<String>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--data`; a relative path is taken from the file's folder.
+    pub data: Option<PathBuf>,
+    /// `--snapshot-every`.
+    pub snapshot_every: Option<u64>,
+    /// `--max-backlog`, in bytes.
+    pub max_backlog: Option<usize>,
+    /// `--log`.
+    pub log: Option<String>,
+    /// `[license]`.
+    pub license: Option<LicenseFile>,
+    /// `[timeouts]`.
+    #[serde(default)]
+    pub timeouts: TimeoutsFile,
+    /// `[[agents]]`.
+    #[serde(default)]
+    pub agents: Vec<AgentFile>,
+    /// `[[properties]]`.
+    #[serde(default)]
+    pub properties: Vec<PropertyConfig>,
+    /// `[[auto_chat_scopes]]`.
+    #[serde(default)]
+    pub auto_chat_scopes: Vec<AutoScopes>,
+}
+
+/// `[license]`: `--license-id`, `--license-plan`, `--license-expires`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseFile {
+    /// The license id.
+    pub id: String,
+    /// The plan.
+    pub plan: Option<String>,
+    /// When it expires, in Unix seconds.
+    pub expires: Option<i64>,
+}
+
+/// `[timeouts]`, in seconds.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsFile {
+    /// `--unseen-timeout`.
+    pub unseen: Option<i64>,
+    /// `--inactivity-timeout`.
+    pub inactivity: Option<i64>,
+    /// `--idle-timeout`.
+    pub idle: Option<u64>,
+    /// `--stall-timeout`.
+    pub stall: Option<u64>,
+}
+
+/// One `[[agents]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFile {
+    /// The token it logs in with (`Bearer ` in front is optional).
+    pub token: String,
+    /// Its id, e-mail-like.
+    pub id: String,
+    /// Its name (default: the id).
+    pub name: Option<String>,
+    /// Its e-mail address.
+    pub email: Option<String>,
+    /// Its avatar's URL.
+    pub avatar: Option<String>,
+    /// Its groups.
+    #[serde(default)]
+    pub groups: Vec<u32>,
+    /// How many chats routing may give it at once (default 6).
+    pub max_chats: Option<u32>,
+    /// `owner`, `administrator` (the default) or `normal`.
+    pub permission: Option<Permission>,
+}
+
+impl AgentFile {
+    /// The agent and its token.
+    pub fn login(&self) -> Result<AgentLogin, String> {
+        let bad = |why: String| format!("agent {:?}: {why}", self.id);
+        let id = UserId::new(&self.id).map_err(|e| bad(e.to_string()))?;
+        let token = self
+            .token
+            .strip_prefix("Bearer ")
+            .unwrap_or(&self.token)
+            .trim();
+        if token.is_empty() {
+            return Err(bad("the token is empty".to_string()));
+        }
+        let name = self.name.clone().unwrap_or_else(|| id.to_string());
+        let mut agent = Agent::new(id, name).with_groups(self.groups.iter().copied().map(GroupId));
+        agent.email = self.email.clone();
+        agent.avatar = self.avatar.clone();
+        if let Some(max) = self.max_chats {
+            agent = agent.with_max_chats(max);
+        }
+        if let Some(permission) = self.permission {
+            agent = agent.with_permission(permission);
+        }
+        Ok(AgentLogin {
+            token: token.to_string(),
+            agent,
+        })
+    }
+}
+
+impl ConfigFile {
+    /// Reads and checks `path`. Relative paths inside it are taken from its folder.
+    pub fn load(path: &Path) -> Result<ConfigFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--config {}: {e}", path.display()))?;
+        let mut file =
+            ConfigFile::parse(&text).map_err(|e| format!("--config {}: {e}", path.display()))?;
+        if let Some(data) = &file.data
+            && data.is_relative()
+        {
+            let base = path.parent().unwrap_or(Path::new("."));
+            file.data = Some(base.join(data));
+        }
+        Ok(file)
+    }
+
+    /// Reads TOML text.
+    pub fn parse(text: &str) -> Result<ConfigFile, String> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        for agent in &file.agents {
+            agent.login()?;
+        }
+        Ok(file)
+    }
+}

@@ -1,0 +1,732 @@
+//! `chatio-server`: the chat.io v0.5 RTM API (WebSocket) and Web API (HTTP) over one
+//! [`chatio`] engine, for real clients.
+//!
+//! The binary (`chatio-server`, see [`cli`] and `server/README.md`) is one way to run it; a
+//! host with its own axum application mounts the routes instead:
+//!
+//! ```no_run
+//! # async fn host() -> Result<(), String> {
+//! use chatio_server::{Config, Server};
+//! let server = Server::open(Config::default(), None)?;          // or with `--data`'s Durability
+//! let (routes, running) = server.start();
+//! let app = axum::Router::new().nest("/chat", routes);          // the host's own routes beside
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.map_err(|e| e.to_string())?;
+//! axum::serve(listener, app)
+//!     .with_graceful_shutdown(running.stop_on(async { let _ = tokio::signal::ctrl_c().await; }))
+//!     .await
+//!     .map_err(|e| e.to_string())?;
+//! running.finish().await;                                      // last snapshot with `--data`
+//! # Ok(()) }
+//! ```
+//!
+//! (A host that mounts the routes should set `TCP_NODELAY` on its accepted sockets, as
+//! [`Server::serve`] does; without it every response waits for the client's delayed ACK.)
+//!
+//! How it is put together:
+//!
+//! * One [`Engine`] behind one mutex, held for the synchronous engine call and the queueing of
+//!   its output, never across an `.await`. Queueing under the lock keeps every connection's
+//!   messages in the engine's order.
+//! * Every connection has a backlog bounded in bytes and a writer task that sends all that is
+//!   queued and flushes once (`conn.rs`). A client that stops reading is disconnected after
+//!   the stall timeout with an `agent_disconnected` / `customer_disconnected` push whose reason
+//!   is [`REASON_BACKLOG_STALLED`]; a client that reads promptly never is.
+//! * Pushes are rendered once per engine call; every connection they go to shares the text.
+//! * With `--data` ([`Durability`]) a writer thread commits every journal record waiting since
+//!   its last commit in one transaction and only then releases the responses and pushes of
+//!   that batch, in engine order (`commit.rs`); the engine keeps serving meanwhile.
+//! * A timer task sleeps until [`Engine::next_deadline`] and ticks the engine.
+//! * Time is the wall clock, in whole seconds.
+//! * `GET /metrics` answers the Prometheus text format ([`metrics`]); logs go through
+//!   `tracing`.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+mod commit;
+pub mod config;
+mod conn;
+pub mod loadgen;
+pub mod metrics;
+mod rtm;
+pub mod store;
+mod token;
+mod web;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use chatio::journal::JournalMode;
+use chatio::model::PropertyConfig;
+use chatio::routing::{AutomaticRouter, LeastLoadedRouter, ManualRouter, RoundRobinRouter};
+use chatio::{Agent, Engine, EngineConfig, Permission, Scopes, Timestamp, UserId};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use commit::{CommitQueue, Registry, Release};
+pub use conn::REASON_BACKLOG_STALLED;
+use metrics::Metrics;
+pub use store::Durability;
+use store::Store;
+pub use token::{customer_id_for, sha256};
+
+/// The only protocol version served.
+pub const VERSION: &str = "v0.5";
+
+/// The largest WebSocket frame or message, and the largest Web API body, accepted: 1 MiB.
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// `--max-backlog` when not given: 16 MiB per connection.
+pub const DEFAULT_MAX_BACKLOG: usize = 16 << 20;
+
+/// `--stall-timeout` when not given.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest the timer task sleeps without looking at the clock again.
+const MAX_NAP: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for connections to say goodbye.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Which built-in router the engine consults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RouterKind {
+    /// chat.io's automatic routing (most free slots).
+    #[default]
+    Automatic,
+    /// chat.io's manual routing: chats wait until an agent replies.
+    Manual,
+    /// Automatic, to the agent with the fewest chats.
+    LeastLoaded,
+    /// Automatic, to the agent who waited longest.
+    RoundRobin,
+}
+
+impl RouterKind {
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouterKind::Automatic => "automatic",
+            RouterKind::Manual => "manual",
+            RouterKind::LeastLoaded => "least_loaded",
+            RouterKind::RoundRobin => "round_robin",
+        }
+    }
+}
+
+impl FromStr for RouterKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "automatic" => Ok(RouterKind::Automatic),
+            "manual" => Ok(RouterKind::Manual),
+            "least_loaded" => Ok(RouterKind::LeastLoaded),
+            "round_robin" => Ok(RouterKind::RoundRobin),
+            other => Err(format!(
+                "unknown router {other:?} (automatic, manual, least_loaded, round_robin)"
+            )),
+        }
+    }
+}
+
+/// An agent and the token it logs in with.
+#[derive(Clone, Debug)]
+pub struct AgentLogin {
+    /// The secret the agent presents (`login`'s `token`, or `Authorization: Bearer`).
+    pub token: String,
+    /// The agent's profile.
+    pub agent: Agent,
+}
+
+/// One auto chat scopes configuration to set up on a new engine.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoScopes {
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The scopes matching chats get.
+    pub scopes: Scopes,
+    /// When a chat matches.
+    pub rules: chatio::AutoScopeRules,
+}
+
+/// What the server serves.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The agents of the license.
+    pub agents: Vec<AgentLogin>,
+    /// The router.
+    pub router: RouterKind,
+    /// The engine's settings (seed, routing timeouts, license).
+    pub engine: EngineConfig,
+    /// Properties configured on a new engine (and on a stored one that lacks them).
+    pub properties: Vec<PropertyConfig>,
+    /// Auto chat scopes set up on a new engine.
+    pub auto_chat_scopes: Vec<AutoScopes>,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// The byte bound of each connection's backlog (see [`REASON_BACKLOG_STALLED`]).
+    pub max_backlog: usize,
+    /// How long a backlog may stay over `max_backlog` before the connection is dropped.
+    pub stall_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            agents: Vec::new(),
+            router: RouterKind::Automatic,
+            engine: EngineConfig::default(),
+            properties: Vec::new(),
+            auto_chat_scopes: Vec::new(),
+            idle_timeout: Duration::from_secs(60),
+            max_backlog: DEFAULT_MAX_BACKLOG,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the agents: every token given, and no two alike.
+    pub fn check(&self) -> Result<(), String> {
+        let mut tokens = HashMap::new();
+        for login in &self.agents {
+            if login.token.is_empty() {
+                return Err(format!("agent {} has an empty token", login.agent.id));
+            }
+            if let Some(other) = tokens.insert(login.token.as_str(), &login.agent.id) {
+                return Err(format!(
+                    "agents {other} and {} share a token",
+                    login.agent.id
+                ));
+            }
+        }
+        if !self.auto_chat_scopes.is_empty() && self.admin().is_none() {
+            return Err(
+                "auto chat scopes need an agent with permission owner or administrator".to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The router the configuration names.
+    fn router(&self) -> Arc<dyn chatio::routing::Router> {
+        match self.router {
+            RouterKind::Automatic => Arc::new(AutomaticRouter::default()),
+            RouterKind::Manual => Arc::new(ManualRouter),
+            RouterKind::LeastLoaded => Arc::new(LeastLoadedRouter),
+            RouterKind::RoundRobin => Arc::new(RoundRobinRouter),
+        }
+    }
+
+    /// The agent that sets up auto chat scopes (it needs `auto_chat_scopes:write`).
+    fn admin(&self) -> Option<&UserId> {
+        self.agents
+            .iter()
+            .find(|a| {
+                matches!(
+                    a.agent.permission,
+                    Permission::Owner | Permission::Administrator
+                )
+            })
+            .map(|a| &a.agent.id)
+    }
+
+    /// Sets the router, registers the agents and configures properties and auto chat scopes
+    /// on a new engine.
+    fn init(&self, engine: &mut Engine) -> Result<(), String> {
+        engine.set_router(self.router());
+        for login in &self.agents {
+            engine
+                .add_agent(login.agent.clone())
+                .map_err(|e| format!("agent {}: {e}", login.agent.id))?;
+        }
+        for property in &self.properties {
+            engine
+                .configure_property(property.clone())
+                .map_err(|e| format!("property {}.{}: {e}", property.namespace, property.name))?;
+        }
+        if let Some(admin) = self.admin() {
+            let now = now();
+            for (i, auto) in self.auto_chat_scopes.iter().enumerate() {
+                let _ = engine
+                    .as_agent(admin, now)
+                    .and_then(|mut api| {
+                        api.add_auto_chat_scopes(
+                            auto.description.clone(),
+                            auto.scopes.clone(),
+                            auto.rules.clone(),
+                        )
+                    })
+                    .map_err(|e| format!("auto chat scopes #{}: {e}", i + 1))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings a recovered engine in line with this start's configuration: agents and properties
+    /// it does not have are added and the router is switched (all journaled). Returns notes for
+    /// the log.
+    fn reconcile(&self, engine: &mut Engine) -> Result<Vec<String>, String> {
+        let mut notes = Vec::new();
+        for login in &self.agents {
+            let id = &login.agent.id;
+            match engine.agent(id) {
+                None => {
+                    engine
+                        .add_agent(login.agent.clone())
+                        .map_err(|e| format!("agent {id}: {e}"))?;
+                    notes.push(format!("agent {id} added"));
+                }
+                Some(stored) if *stored != login.agent => notes.push(format!(
+                    "agent {id}: the stored profile stays; name, groups and max chats from \
+                     --agent apply only to a new agent"
+                )),
+                Some(_) => {}
+            }
+        }
+        for agent in engine.agents() {
+            if !self.agents.iter().any(|a| a.agent.id == agent.id) {
+                notes.push(format!(
+                    "agent {} is in the data but has no --agent token: it cannot log in",
+                    agent.id
+                ));
+            }
+        }
+        for property in &self.properties {
+            let stored = engine
+                .property_registry()
+                .get(&property.namespace, &property.name);
+            if stored != Some(property) {
+                engine.configure_property(property.clone()).map_err(|e| {
+                    format!("property {}.{}: {e}", property.namespace, property.name)
+                })?;
+                notes.push(format!(
+                    "property {}.{} configured",
+                    property.namespace, property.name
+                ));
+            }
+        }
+        if !self.auto_chat_scopes.is_empty() {
+            notes.push(
+                "auto chat scopes of the configuration apply to new data only; the stored ones \
+                 stay (change them with add_auto_chat_scopes / remove_auto_chat_scopes)"
+                    .to_string(),
+            );
+        }
+        let stored = engine.router().map(|r| r.name().to_string());
+        if stored.as_deref() != Some(self.router.as_str()) {
+            engine.set_router(self.router());
+            notes.push(format!(
+                "router switched from {} to {}",
+                stored.as_deref().unwrap_or("none"),
+                self.router.as_str()
+            ));
+        }
+        Ok(notes)
+    }
+}
+
+/// The wall clock, in whole Unix seconds.
+pub fn now() -> Timestamp {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    Timestamp::from_unix_seconds(secs)
+}
+
+/// Serves `config` in memory on `listener` until `shutdown` completes, then closes every
+/// WebSocket (code 1001), finishes the HTTP requests in flight and returns.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let server = Server::open(config, None)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    server.serve(listener, shutdown).await
+}
+
+/// An engine ready to serve: new, or rebuilt from its data directory.
+pub struct Server {
+    config: Config,
+    engine: Engine,
+    store: Option<Store>,
+    report: Vec<String>,
+}
+
+impl Server {
+    /// The engine `config` describes: in memory without `durability`; with it, the one stored
+    /// in its directory (created there on the first start). A stored engine made with another
+    /// [`EngineConfig`] is refused. On a stored engine, the agents and properties of `config`
+    /// that it lacks are added, the router is switched if `config` names another, and every
+    /// agent is set offline (a process that just started has no connections); a snapshot then
+    /// covers the replayed records.
+    pub fn open(config: Config, durability: Option<&Durability>) -> Result<Server, String> {
+        config.check()?;
+        let Some(durability) = durability else {
+            let mut engine = Engine::new(config.engine.clone());
+            // Nothing would persist the records.
+            engine.set_journal_mode(JournalMode::Off);
+            config.init(&mut engine)?;
+            return Ok(Server {
+                config,
+                engine,
+                store: None,
+                report: vec!["in memory (no --data): everything is lost at exit".to_string()],
+            });
+        };
+        let (mut store, recovered) =
+            Store::open(durability, &config.engine, |engine| config.init(engine))?;
+        let mut engine = recovered.engine;
+        let mut report = Vec::new();
+        match recovered.from {
+            None => report.push(format!("new data in {}", store.path().display())),
+            Some(recovery) => {
+                for warning in &recovery.warnings {
+                    report.push(format!("warning: {warning}; using an older snapshot"));
+                }
+                report.push(format!(
+                    "recovered {}: snapshot at record {}, {} record(s) replayed, now at \
+                     record {}, {} chat(s), in {} ms",
+                    store.path().display(),
+                    recovery.snapshot_seq,
+                    recovery.replayed,
+                    engine.journal_seq(),
+                    engine.chat_count(),
+                    recovery.took.as_millis()
+                ));
+                report.extend(config.reconcile(&mut engine)?);
+                let now = now();
+                let online: Vec<UserId> = engine
+                    .agents()
+                    .iter()
+                    .filter(|a| engine.agent_status(&a.id).is_some_and(|s| s.online))
+                    .map(|a| a.id.clone())
+                    .collect();
+                for id in &online {
+                    // Nobody is connected yet to hear of it: the pushes go nowhere.
+                    let _ = engine
+                        .set_agent_presence(id, false, now)
+                        .map_err(|e| format!("agent {id}: {e}"))?;
+                }
+                store.append(&engine.take_journal())?;
+                if store.has_unsnapshotted() {
+                    store.snapshot(&engine)?;
+                }
+            }
+        }
+        Ok(Server {
+            config,
+            engine,
+            store: Some(store),
+            report,
+        })
+    }
+
+    /// What opening did, a line each, for the log.
+    pub fn report(&self) -> &[String] {
+        &self.report
+    }
+
+    /// Starts the timer task and, with `--data`, the writer thread, and returns the routes
+    /// (`/{agent,customer}/v0.5/rtm/ws`, `/{agent,customer}/v0.5/action/{action}`,
+    /// `/metrics`) with the handle that stops them. Call it inside a Tokio runtime.
+    pub fn start(self) -> (axum::Router, Running) {
+        let Server {
+            config,
+            engine,
+            store,
+            ..
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (sessions_tx, sessions_rx) = watch::channel(0usize);
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Core {
+                engine,
+                agent_conns: HashMap::new(),
+            }),
+            registry: Mutex::new(Registry::default()),
+            commit: store.as_ref().map(|_| CommitQueue::default()),
+            metrics: Arc::new(Metrics::new()),
+            agent_tokens: config
+                .agents
+                .iter()
+                .map(|a| (a.token.clone(), a.agent.id.clone()))
+                .collect(),
+            wake: Notify::new(),
+            next_conn: AtomicU64::new(1),
+            stop: stop_rx,
+            sessions: sessions_tx,
+            idle_timeout: config.idle_timeout,
+            max_backlog: config.max_backlog,
+            stall_timeout: config.stall_timeout,
+        });
+        let writer = store.map(|store| {
+            let (out, batches) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(commit::run_releases(Arc::clone(&shared), batches));
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("chatio-commit".to_string())
+                .spawn(move || commit::run_writer(shared, store, out))
+        });
+        let writer = match writer {
+            Some(Ok(handle)) => Some(handle),
+            Some(Err(e)) => {
+                // Without the writer nothing could be answered: better not to serve at all.
+                tracing::error!(error = %e, "cannot start the commit thread");
+                std::process::exit(1);
+            }
+            None => None,
+        };
+        let timers = tokio::spawn(run_timers(Arc::clone(&shared)));
+        let routes = axum::Router::new()
+            .route("/{api}/{version}/rtm/ws", get(rtm::upgrade))
+            .route("/{api}/{version}/action/{action}", post(web::action))
+            .route("/metrics", get(web::metrics))
+            .layer(DefaultBodyLimit::max(MAX_MESSAGE))
+            .with_state(Arc::clone(&shared));
+        let running = Running {
+            shared,
+            stop: stop_tx,
+            sessions: sessions_rx,
+            timers,
+            writer,
+        };
+        (routes, running)
+    }
+
+    /// Serves on `listener` (with `TCP_NODELAY` on every accepted socket) until `shutdown`
+    /// completes, then closes every WebSocket (code 1001), finishes the HTTP requests in
+    /// flight, takes a last snapshot (with `--data`) and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (routes, running) = self.start();
+        let listener = listener.tap_io(|tcp| {
+            // Without it a response waits for the client's delayed ACK (Nagle).
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, routes)
+            .with_graceful_shutdown(running.stop_on(shutdown))
+            .await;
+        running.finish().await;
+        served
+    }
+}
+
+/// The background parts of a started [`Server`].
+pub struct Running {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    sessions: watch::Receiver<usize>,
+    timers: tokio::task::JoinHandle<()>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// A future that waits for `signal` and then tells every connection to close: give it to
+    /// axum's `with_graceful_shutdown`, whose wait for open connections would otherwise wait
+    /// for the WebSockets too.
+    pub fn stop_on(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let stop = self.stop.clone();
+        async move {
+            signal.await;
+            let _ = stop.send(true);
+        }
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.shared.metrics)
+    }
+
+    /// Closes every connection, stops the timers, and with `--data` commits what is waiting
+    /// and takes a last snapshot.
+    pub async fn finish(mut self) {
+        let _ = self.stop.send(true);
+        // Upgraded connections live in their own tasks: they saw the stop signal and are closing.
+        let _ = tokio::time::timeout(DRAIN, self.sessions.wait_for(|&n| n == 0)).await;
+        let _ = tokio::time::timeout(DRAIN, &mut self.timers).await;
+        if let Some(queue) = &self.shared.commit {
+            queue.stop();
+        }
+        if let Some(writer) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+    }
+}
+
+/// The engine and what is counted with it.
+struct Core {
+    engine: Engine,
+    /// Logged-in connections per agent: an agent is online while it has one.
+    agent_conns: HashMap<UserId, usize>,
+}
+
+/// Everything the handlers share.
+struct Shared {
+    core: Mutex<Core>,
+    registry: Mutex<Registry>,
+    /// With `--data`: what waits for the writer thread.
+    commit: Option<CommitQueue>,
+    metrics: Arc<Metrics>,
+    agent_tokens: HashMap<String, UserId>,
+    /// Wakes the timer task: the engine's next deadline may have moved.
+    wake: Notify,
+    next_conn: AtomicU64,
+    /// Becomes `true` when the server shuts down.
+    stop: watch::Receiver<bool>,
+    /// How many WebSocket sessions are running.
+    sessions: watch::Sender<usize>,
+    idle_timeout: Duration,
+    max_backlog: usize,
+    stall_timeout: Duration,
+}
+
+impl Shared {
+    fn core(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the engine (briefly, without awaiting) and releases what it produced: at
+    /// once in memory, after the commit of its records with `--data`. Wakes the timer task if
+    /// the engine's next deadline moved.
+    fn call<R>(&self, f: impl FnOnce(&mut Core, &mut Vec<Release>) -> R) -> R {
+        let mut core = self.core();
+        let before = core.engine.next_deadline();
+        let mut items = Vec::new();
+        let r = f(&mut core, &mut items);
+        match &self.commit {
+            None => {
+                let mut registry = self.registry();
+                for item in items {
+                    registry.perform(item, &self.metrics);
+                }
+            }
+            Some(queue) => queue.push(core.engine.take_journal(), items),
+        }
+        let moved = core.engine.next_deadline() != before;
+        drop(core);
+        if moved {
+            self.wake.notify_one();
+        }
+        r
+    }
+
+    /// The user a token stands for on `api`: a configured agent, or the customer derived from
+    /// it. `Bearer ` in front is optional.
+    fn resolve(&self, api: chatio::wire::Api, token: Option<&str>) -> Result<UserId, &'static str> {
+        let token = token.map(strip_bearer).unwrap_or_default();
+        if token.is_empty() {
+            return Err("a token is required");
+        }
+        match api {
+            chatio::wire::Api::Agent => self
+                .agent_tokens
+                .get(token)
+                .cloned()
+                .ok_or("unknown agent token"),
+            chatio::wire::Api::Customer => Ok(customer_id_for(token)),
+        }
+    }
+}
+
+impl Core {
+    /// Makes sure a customer exists (customers register by logging in).
+    fn ensure_customer(
+        &mut self,
+        api: chatio::wire::Api,
+        user: &UserId,
+    ) -> Result<(), &'static str> {
+        if api == chatio::wire::Api::Customer && self.engine.customer(user).is_none() {
+            self.engine
+                .add_customer(chatio::Customer::new(user.clone()))
+                .map_err(|_| "this token cannot be a customer's")?;
+        }
+        Ok(())
+    }
+
+    /// Sets an agent's presence and queues the engine's pushes about it.
+    fn presence(&mut self, user: &UserId, online: bool, items: &mut Vec<Release>) {
+        if let Ok(out) = self.engine.set_agent_presence(user, online, now()) {
+            push_engine(&out.pushes, items);
+        }
+    }
+}
+
+/// Renders pushes the engine returned outside [`chatio::wire::handle`] (presence, timers).
+fn push_engine(pushes: &[chatio::Push], items: &mut Vec<Release>) {
+    if !pushes.is_empty() {
+        let rendered = pushes.iter().map(chatio::wire::encode_push).collect();
+        items.push(Release::Pushes(commit::render(rendered)));
+    }
+}
+
+/// The token without `Bearer ` in front; a lone `Bearer` is no token at all.
+fn strip_bearer(token: &str) -> &str {
+    let token = token.trim();
+    if token.eq_ignore_ascii_case("bearer") {
+        return "";
+    }
+    token
+        .strip_prefix("Bearer ")
+        .or_else(|| token.strip_prefix("bearer "))
+        .map_or(token, str::trim)
+}
+
+/// Sleeps until the engine's next deadline (or a wake-up), then ticks it.
+async fn run_timers(shared: Arc<Shared>) {
+    let mut stop = shared.stop.clone();
+    loop {
+        let next = shared.call(|core, items| {
+            let now = now();
+            if core.engine.next_deadline().is_some_and(|d| d <= now) {
+                let out = core.engine.tick(now);
+                push_engine(&out.pushes, items);
+            }
+            core.engine.next_deadline()
+        });
+        let nap = next.map_or(MAX_NAP, |d| {
+            let secs = u64::try_from(d.unix_seconds()).unwrap_or(0);
+            (UNIX_EPOCH + Duration::from_secs(secs))
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .min(MAX_NAP)
+        });
+        tokio::select! {
+            () = tokio::time::sleep(nap) => {}
+            () = shared.wake.notified() => {}
+            _ = stop.wait_for(|&s| s) => return,
+        }
+    }
+}
+
+/// The address a listener is bound to, for log lines.
+pub fn describe(addr: SocketAddr) -> String {
+    format!(
+        "ws://{addr}/agent/{VERSION}/rtm/ws, ws://{addr}/customer/{VERSION}/rtm/ws, \
+         http://{addr}/{{agent,customer}}/{VERSION}/action/<action>, http://{addr}/metrics"
+    )
+}

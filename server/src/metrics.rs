@@ -1,0 +1,206 @@
+//! `GET /metrics`: the server's counters in the Prometheus text format.
+//!
+//! Each [`crate::Server`] has its own registry (the `prometheus` crate's `Registry`), not a
+//! process-wide one: a host may run several servers in one process, and so do the tests. The
+//! counters of the actions the protocol has are resolved once at start, so counting a request
+//! is an atomic add, not a look-up by label.
+
+use std::collections::HashMap;
+
+use chatio::wire::{Api, TRANSPORTS};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Open WebSocket connections, by API.
+    pub(crate) connections: IntGaugeVec,
+    requests: IntCounterVec,
+    errors: IntCounterVec,
+    by_action: HashMap<(bool, &'static str), (IntCounter, IntCounter)>,
+    /// Pushes queued for connections (one per connection it goes to).
+    pub(crate) pushes: IntCounter,
+    /// Bytes waiting in connections' backlogs.
+    pub(crate) backlog_bytes: IntGauge,
+    /// Connections the server closed, by reason.
+    pub(crate) disconnects: IntCounterVec,
+    /// Journal records per commit.
+    pub(crate) commit_records: Histogram,
+    /// How long a commit (its fsync included) took, in seconds.
+    pub(crate) commit_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn is_agent(api: Api) -> bool {
+    matches!(api, Api::Agent)
+}
+
+impl Metrics {
+    /// A fresh registry with every metric at zero.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        // The names and buckets are fixed and valid: registering them cannot fail, and a
+        // failure would only leave a metric out of the text.
+        let connections = IntGaugeVec::new(
+            Opts::new("chatio_connections", "Open RTM (WebSocket) connections"),
+            &["api"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "chatio_requests_total",
+                "Requests handled, by API and action",
+            ),
+            &["api", "action"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "chatio_request_errors_total",
+                "Requests answered with an error, by API and action",
+            ),
+            &["api", "action"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let pushes = IntCounter::new(
+            "chatio_pushes_total",
+            "Pushes queued for connections (one per connection)",
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let backlog_bytes = IntGauge::new(
+            "chatio_backlog_bytes",
+            "Bytes queued for connections and not yet written",
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let disconnects = IntCounterVec::new(
+            Opts::new(
+                "chatio_server_disconnects_total",
+                "Connections closed by the server, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let commit_records = Histogram::with_opts(
+            HistogramOpts::new(
+                "chatio_commit_batch_records",
+                "Journal records committed in one transaction",
+            )
+            .buckets(vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ]),
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let commit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "chatio_commit_seconds",
+                "Time to commit one batch of journal records, fsync included",
+            )
+            .buckets(prometheus::exponential_buckets(0.000_1, 2.0, 16).unwrap_or_default()),
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        for metric in [
+            Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
+            Box::new(errors.clone()),
+            Box::new(pushes.clone()),
+            Box::new(backlog_bytes.clone()),
+            Box::new(disconnects.clone()),
+            Box::new(commit_records.clone()),
+            Box::new(commit_seconds.clone()),
+        ] {
+            let _ = registry.register(metric);
+        }
+        let mut by_action = HashMap::new();
+        for &(api, action, _) in TRANSPORTS {
+            let labels = [api_label(api), action];
+            by_action.insert(
+                (is_agent(api), action),
+                (
+                    requests.with_label_values(&labels),
+                    errors.with_label_values(&labels),
+                ),
+            );
+        }
+        Metrics {
+            registry,
+            connections,
+            requests,
+            errors,
+            by_action,
+            pushes,
+            backlog_bytes,
+            disconnects,
+            commit_records,
+            commit_seconds,
+        }
+    }
+
+    /// Counts a request; an action the protocol does not have counts as `other`, so clients
+    /// cannot grow the label set.
+    pub(crate) fn request(&self, api: Api, action: &str, success: bool) {
+        match self.by_action.get(&(is_agent(api), action)) {
+            Some((requests, errors)) => {
+                requests.inc();
+                if !success {
+                    errors.inc();
+                }
+            }
+            None => {
+                let labels = [api_label(api), "other"];
+                self.requests.with_label_values(&labels).inc();
+                if !success {
+                    self.errors.with_label_values(&labels).inc();
+                }
+            }
+        }
+    }
+
+    /// The metrics in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn api_label(api: Api) -> &'static str {
+    if is_agent(api) { "agent" } else { "customer" }
+}
+
+/// Metric constructors fail only on invalid names or buckets, which are constants here.
+fn unreachable_metric<T>() -> T {
+    unreachable!("constant metric definitions are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_actions_and_others_are_counted_in_the_text_format() {
+        let metrics = Metrics::new();
+        metrics.request(Api::Customer, "send_event", true);
+        metrics.request(Api::Customer, "send_event", false);
+        metrics.request(Api::Agent, "no_such_action", false);
+        metrics.commit_records.observe(3.0);
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"chatio_requests_total{action="send_event",api="customer"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"chatio_request_errors_total{action="send_event",api="customer"} 1"#)
+        );
+        assert!(text.contains(r#"chatio_requests_total{action="other",api="agent"} 1"#));
+        assert!(text.contains("chatio_commit_batch_records_count 1"));
+        assert!(text.contains("# TYPE chatio_commit_seconds histogram"));
+    }
+}
