@@ -2,9 +2,8 @@
 //! all still work): flags, `--config`, startup, shutdown, and the `loadgen` and `echo`
 //! subcommands. `main.rs` runs it; the crash test runs the binary.
 //!
-//! The parser is written out by hand: it is short, it keeps the old `rtm_server` flags exactly
-//! as they were (`--flag VALUE` and `--flag=VALUE`), and it has to tell a flag that was given
-//! from one that was not, so that flags override `--config`.
+//! The flags are parsed by `clap`. Flags override `--config`, so the merge has to tell a flag
+//! given on the command line from a default: [`ArgMatches::value_source`] says which.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -12,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chatio::{Agent, GroupId, License, Timestamp, UserId};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args as ClapArgs, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::filter::Targets;
 
 use crate::config::ConfigFile;
@@ -26,90 +27,8 @@ pub const DEFAULT_LICENSE_PLAN: &str = "enterprise";
 /// `--listen` when not given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-/// What `--help` prints.
-pub const USAGE: &str = "\
-chatio-server: chat.io v0.5 RTM (WebSocket) and Web API (HTTP) over one chatio engine
-
-USAGE:
-    chatio-server [FLAGS]                serve (cargo run --release -p chatio-server -- [FLAGS])
-    chatio-server loadgen [FLAGS]        the load bench (chatio-server loadgen --help)
-    chatio-server echo [--listen ADDR]   a bare WebSocket echo server, the load bench's baseline
-
-FLAGS:
-    --config FILE
-        Settings in TOML (see server/chatio-server.example.toml): listen, router, seed,
-        data, snapshot_every, max_backlog, log, [license], [timeouts], [[agents]] (with
-        tokens, groups, max_chats, permission), [[properties]] and [[auto_chat_scopes]].
-        Flags given beside it override it; --agent adds agents to its list (an --agent with
-        the id of one in the file replaces it).
-    --listen ADDR
-        Address to listen on [default: 127.0.0.1:8080]. Loopback only unless you say
-        otherwise; tokens travel in the clear, so put TLS in front of anything public.
-    --agent TOKEN=AGENT_ID[:NAME[:GROUPS[:MAX_CHATS]]]
-        An agent who logs in with TOKEN (repeatable). NAME defaults to AGENT_ID, GROUPS is a
-        comma-separated list of group numbers (default none), MAX_CHATS is how many chats
-        routing may give the agent at once (default 6). Empty fields take the default, e.g.
-        --agent s3cret=bob@example.com::1,2:3
-    --router automatic|manual|least_loaded|round_robin
-        How chats are assigned [default: automatic].
-    --seed N
-        Seeds the engine's id generator [default: 0].
-    --license-id ID
-        The license this server is: agents' login then carries a `license` object with ID,
-        the plan, when the license was created (this server's first start) and, with
-        --license-expires, when it expires. Without it login shows no license and nothing
-        expires. (The license_id in URLs is still accepted and ignored.)
-    --license-plan PLAN
-        The plan login shows [default: enterprise]. Needs --license-id.
-    --license-expires UNIX_SECONDS
-        When the license expires: from then on every request but ping is refused with
-        license_expired (402 on the Web API). Needs --license-id.
-    --unseen-timeout SECS
-        How long an assigned agent has to see a customer's message before the chat moves on,
-        and the quiet time after which a chat is idle [default: 300].
-    --inactivity-timeout SECS
-        How long an idle chat stays open before it is archived [default: 1500].
-    --idle-timeout SECS
-        Close a connection that sends nothing for this long [default: 60]. Clients ping
-        every 15 s (the `ping` action).
-    --max-backlog BYTES
-        The bound of each connection's backlog of unsent messages [default: 16777216, 16 MiB].
-        A burst over it is still kept whole; see --stall-timeout.
-    --stall-timeout SECS
-        A connection whose backlog stays over --max-backlog this long (or passes four times
-        it) has stopped reading: it gets an agent_disconnected or customer_disconnected push
-        with reason \"backlog_stalled\" and is closed (code 1008) [default: 10]. It recovers
-        what it missed by logging in again (see server/README.md).
-    --data DIR
-        Keep the engine in DIR (created if missing; the file is DIR/chatio.sqlite3) and
-        recover it at the next start; without it everything is lost at exit. Every change is
-        committed (SQLite, WAL, synchronous=FULL) before the request that made it is answered
-        or anyone is told of it, so whatever a client saw survives a crash, and a power cut
-        too if the disk keeps what it syncs. A writer thread commits every change waiting
-        since its last commit in one transaction (group commit).
-        One server per DIR. --seed, the timeouts and the --license-* flags must be the same
-        at every start on a DIR (a start with others is refused, and changes nothing); the
-        license keeps the creation time of the first start. --agent and --router may
-        change: new agents are added, a different router is switched to; an agent given before
-        stays in the data (without an --agent token it cannot log in) and keeps its profile.
-        Customers keep their ids: they come from their tokens.
-    --snapshot-every N
-        With --data: write a snapshot of the whole engine every N changes, or once the
-        changes since the last snapshot are as many as all those before it if that is more,
-        so that snapshots of a growing engine take a bounded share of the time [default:
-        100000; 0: only at startup after a recovery and at a clean shutdown]. The two
-        latest are kept, and the journal after the older one: a start restores the newest
-        that reads and replays the changes after it (at most that many, or twice as many if
-        it had to fall back). Snapshots are encoded from a copy of the engine on a thread of
-        their own: requests and commits go on meanwhile.
-    --log FILTER
-        What to log, as a tracing filter: a level (error, warn, info, debug, trace) or
-        target=level pairs, e.g. chatio_server=debug [default: info; or RUST_LOG].
-    --quiet
-        Warnings and errors only (--log warn).
-    -h, --help
-        Print this and exit.
-
+/// What `--help` prints after the flags.
+const ENDPOINTS: &str = "\
 ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --license-id):
     ws://ADDR/agent/v0.5/rtm/ws?license_id=LICENSE_ID
     ws://ADDR/customer/v0.5/rtm/ws?license_id=LICENSE_ID
@@ -140,7 +59,173 @@ ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --lic
 
     GET http://ADDR/metrics
         The server's metrics in the Prometheus text format.
-";
+
+SUBCOMMANDS:
+    chatio-server loadgen --help     the load bench
+    chatio-server echo --help        a bare WebSocket echo server, the load bench's baseline";
+
+/// `chatio-server`: the server's flags, or a subcommand.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chatio-server",
+    version,
+    about = "chat.io v0.5 RTM (WebSocket) and Web API (HTTP) over one chatio engine",
+    after_long_help = ENDPOINTS,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeFlags,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve (what `chatio-server` does without a subcommand).
+    Serve(ServeFlags),
+    /// The load bench: C customers with K requests in flight, A agents counting pushes, beside
+    /// a bare WebSocket echo server.
+    Loadgen(crate::loadgen::LoadgenFlags),
+    /// A bare WebSocket echo server (axum, Tokio, tungstenite, TCP_NODELAY): the load bench's
+    /// baseline.
+    Echo(crate::loadgen::EchoFlags),
+}
+
+/// The server's flags. Each one given on the command line overrides the `--config` file's key;
+/// the defaults shown apply when neither gives a value.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ServeFlags {
+    /// Settings in TOML (see server/chatio-server.example.toml).
+    ///
+    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, log, [license],
+    /// [timeouts], [[agents]] (with tokens, groups, max_chats, permission), [[properties]]
+    /// and [[auto_chat_scopes]]. Flags given beside it override it; --agent adds agents to its
+    /// list (an --agent with the id of one in the file replaces it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Address to listen on.
+    ///
+    /// Loopback only unless you say otherwise; tokens travel in the clear, so put TLS in front
+    /// of anything public.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+
+    /// An agent who logs in with TOKEN (repeatable).
+    ///
+    /// NAME defaults to AGENT_ID, GROUPS is a comma-separated list of group numbers (default
+    /// none), MAX_CHATS is how many chats routing may give the agent at once (default 6).
+    /// Empty fields take the default, e.g. --agent s3cret=bob@example.com::1,2:3
+    #[arg(
+        long = "agent",
+        value_name = "TOKEN=AGENT_ID[:NAME[:GROUPS[:MAX_CHATS]]]",
+        value_parser = parse_agent
+    )]
+    agents: Vec<AgentLogin>,
+
+    /// How chats are assigned: automatic, manual, least_loaded or round_robin.
+    #[arg(long, value_name = "ROUTER", default_value = "automatic", value_parser = parse_router)]
+    router: RouterKind,
+
+    /// Seeds the engine's id generator.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+
+    /// The license this server is.
+    ///
+    /// Agents' login then carries a `license` object with ID, the plan, when the license was
+    /// created (this server's first start) and, with --license-expires, when it expires.
+    /// Without it login shows no license and nothing expires. (The license_id in URLs is still
+    /// accepted and ignored.)
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    license_id: Option<String>,
+
+    /// The plan login shows. Needs --license-id.
+    #[arg(long, value_name = "PLAN", default_value = DEFAULT_LICENSE_PLAN, value_parser = non_empty)]
+    license_plan: String,
+
+    /// When the license expires, in Unix seconds. Needs --license-id.
+    ///
+    /// From then on every request but ping is refused with license_expired (402 on the Web
+    /// API).
+    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
+    license_expires: Option<i64>,
+
+    /// How long an assigned agent has to see a customer's message before the chat moves on,
+    /// and the quiet time after which a chat is idle, in seconds.
+    #[arg(long = "unseen-timeout", value_name = "SECS", default_value_t = 300)]
+    unseen: i64,
+
+    /// How long an idle chat stays open before it is archived, in seconds.
+    #[arg(
+        long = "inactivity-timeout",
+        value_name = "SECS",
+        default_value_t = 1500
+    )]
+    inactivity: i64,
+
+    /// Close a connection that sends nothing for this long, in seconds.
+    ///
+    /// Clients ping every 15 s (the `ping` action).
+    #[arg(long = "idle-timeout", value_name = "SECS", default_value_t = 60)]
+    idle: u64,
+
+    /// The bound of each connection's backlog of unsent messages, in bytes (16 MiB).
+    ///
+    /// A burst over it is still kept whole; see --stall-timeout.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::DEFAULT_MAX_BACKLOG)]
+    max_backlog: usize,
+
+    /// How long a backlog may stay over --max-backlog, in seconds.
+    ///
+    /// A connection whose backlog stays over --max-backlog this long (or passes four times it)
+    /// has stopped reading: it gets an agent_disconnected or customer_disconnected push with
+    /// reason "backlog_stalled" and is closed (code 1008). It recovers what it missed by
+    /// logging in again (see server/README.md).
+    #[arg(long = "stall-timeout", value_name = "SECS", default_value_t = 10)]
+    stall: u64,
+
+    /// Keep the engine in DIR and recover it at the next start.
+    ///
+    /// DIR is created if missing; the file is DIR/chatio.sqlite3. Without it everything is
+    /// lost at exit. Every change is committed (SQLite, WAL, synchronous=FULL) before the
+    /// request that made it is answered or anyone is told of it, so whatever a client saw
+    /// survives a crash, and a power cut too if the disk keeps what it syncs. A writer thread
+    /// commits every change waiting since its last commit in one transaction (group commit).
+    ///
+    /// One server per DIR. --seed, the timeouts and the --license-* flags must be the same at
+    /// every start on a DIR (a start with others is refused, and changes nothing); the license
+    /// keeps the creation time of the first start. --agent and --router may change: new agents
+    /// are added, a different router is switched to; an agent given before stays in the data
+    /// (without an --agent token it cannot log in) and keeps its profile. Customers keep their
+    /// ids: they come from their tokens.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    /// With --data: write a snapshot of the whole engine every N changes (0: only at startup
+    /// after a recovery and at a clean shutdown).
+    ///
+    /// Or once the changes since the last snapshot are as many as all those before it, if
+    /// that is more, so that snapshots of a growing engine take a bounded share of the time.
+    /// The two latest are kept, and the journal after the older one: a start restores the
+    /// newest that reads and replays the changes after it (at most that many, or twice as many
+    /// if it had to fall back). Snapshots are encoded from a copy of the engine on a thread of
+    /// their own: requests and commits go on meanwhile.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SNAPSHOT_EVERY)]
+    snapshot_every: u64,
+
+    /// What to log, as a tracing filter [default: info; or RUST_LOG].
+    ///
+    /// A level (error, warn, info, debug, trace) or target=level pairs, e.g.
+    /// chatio_server=debug.
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+
+    /// Warnings and errors only (--log warn).
+    #[arg(long, conflicts_with = "log")]
+    quiet: bool,
+}
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -155,16 +240,41 @@ pub struct Args {
     pub log: Option<String>,
 }
 
+/// The server's `--help` text, as `chatio-server --help` prints it.
+pub fn usage() -> String {
+    Cli::command().render_long_help().to_string()
+}
+
 /// The binary's entry point: `loadgen` and `echo` subcommands, else the server. Returns the
-/// exit status.
+/// exit status (2 for flags it cannot read).
 pub fn main(args: impl IntoIterator<Item = String>) -> u8 {
-    let mut args: Vec<String> = args.into_iter().collect();
-    match args.first().map(String::as_str) {
-        Some("loadgen") => crate::loadgen::main(args.split_off(1)),
-        Some("echo") => crate::loadgen::echo_main(args.split_off(1)),
-        Some("serve") => run(args.split_off(1)),
-        _ => run(args),
+    let matches = match Cli::command().try_get_matches_from(program(args)) {
+        Ok(matches) => matches,
+        Err(e) => return clap_exit(&e),
+    };
+    match matches.subcommand() {
+        Some(("loadgen", sub)) => match crate::loadgen::LoadgenFlags::from_arg_matches(sub) {
+            Ok(flags) => crate::loadgen::main(flags),
+            Err(e) => clap_exit(&e),
+        },
+        Some(("echo", sub)) => match crate::loadgen::EchoFlags::from_arg_matches(sub) {
+            Ok(flags) => crate::loadgen::echo_main(flags),
+            Err(e) => clap_exit(&e),
+        },
+        Some(("serve", sub)) => run_matches(sub),
+        _ => run_matches(&matches),
     }
+}
+
+/// `args` with the program's name in front, as clap reads them.
+fn program(args: impl IntoIterator<Item = String>) -> impl Iterator<Item = String> {
+    std::iter::once("chatio-server".to_string()).chain(args)
+}
+
+/// Prints what clap has to say (help, version, or an error) and returns the exit status.
+fn clap_exit(e: &clap::Error) -> u8 {
+    let _ = e.print();
+    u8::try_from(e.exit_code()).unwrap_or(2)
 }
 
 /// Installs the log subscriber: `filter`, else `RUST_LOG`, else `info`, to standard error.
@@ -192,17 +302,20 @@ pub fn init_logging(filter: Option<&str>) {
 /// shutdown; 1: a failure while running; 2: no start: bad flags, or `--data` that does not
 /// fit them, cannot be read or is in use).
 pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
+    match Cli::command().try_get_matches_from(program(args)) {
+        Ok(matches) => run_matches(&matches),
+        Err(e) => clap_exit(&e),
+    }
+}
+
+fn run_matches(matches: &ArgMatches) -> u8 {
     let Args {
         listen,
         config,
         durability,
         log,
-    } = match parse_args(args) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => {
-            print!("{USAGE}");
-            return 0;
-        }
+    } = match args_from(matches) {
+        Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("chatio-server: {e}\nTry --help.");
             return 2;
@@ -272,86 +385,41 @@ pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
     })
 }
 
-/// The flags as given, before `--config` fills what they leave out.
-#[derive(Default)]
-struct Flags {
-    config: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    agents: Vec<AgentLogin>,
-    router: Option<RouterKind>,
-    seed: Option<u64>,
-    license_id: Option<String>,
-    license_plan: Option<String>,
-    license_expires: Option<i64>,
-    unseen: Option<i64>,
-    inactivity: Option<i64>,
-    idle: Option<u64>,
-    stall: Option<u64>,
-    max_backlog: Option<usize>,
-    data: Option<PathBuf>,
-    snapshot_every: Option<u64>,
-    log: Option<String>,
-}
-
 /// What the flags (and the `--config` file they name) ask for, or `None` for `--help`.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut f = Flags::default();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // Both `--flag VALUE` and `--flag=VALUE`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value)),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |what: &str| -> Result<String, String> {
-            match inline {
-                Some(v) => Ok(v.to_string()),
-                None => args.next().ok_or_else(|| format!("{flag} needs {what}")),
-            }
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--config" => f.config = Some(PathBuf::from(value("a TOML file")?)),
-            "--listen" => {
-                let v = value("an address such as 127.0.0.1:8080")?;
-                f.listen = Some(
-                    v.parse()
-                        .map_err(|_| format!("--listen: {v:?} is not an IP address and port"))?,
-                );
-            }
-            "--agent" => f.agents.push(parse_agent(&value("TOKEN=AGENT_ID")?)?),
-            "--router" => f.router = Some(value("a router name")?.parse()?),
-            "--seed" => f.seed = Some(number(&flag, &value("a number")?)?),
-            "--license-id" => f.license_id = Some(non_empty(&flag, value("a license id")?)?),
-            "--license-plan" => f.license_plan = Some(non_empty(&flag, value("a plan name")?)?),
-            "--license-expires" => {
-                f.license_expires = Some(number(&flag, &value("a time in Unix seconds")?)?);
-            }
-            "--unseen-timeout" => f.unseen = Some(number(&flag, &value("seconds")?)?),
-            "--inactivity-timeout" => f.inactivity = Some(number(&flag, &value("seconds")?)?),
-            "--idle-timeout" => f.idle = Some(number(&flag, &value("seconds")?)?),
-            "--stall-timeout" => f.stall = Some(number(&flag, &value("seconds")?)?),
-            "--max-backlog" => f.max_backlog = Some(number(&flag, &value("bytes")?)?),
-            "--data" => f.data = Some(PathBuf::from(value("a directory")?)),
-            "--snapshot-every" => f.snapshot_every = Some(number(&flag, &value("a number")?)?),
-            "--log" => f.log = Some(value("a filter such as info")?),
-            "--quiet" => f.log = Some("warn".to_string()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+    match Cli::command().try_get_matches_from(program(args)) {
+        Ok(matches) => args_from(&matches).map(Some),
+        Err(e) if !e.use_stderr() => Ok(None),
+        Err(e) => Err(e.render().to_string()),
     }
-    let file = match &f.config {
+}
+
+/// The server's settings from parsed flags: flags given on the command line over the
+/// `--config` file over the defaults.
+fn args_from(matches: &ArgMatches) -> Result<Args, String> {
+    let flags = ServeFlags::from_arg_matches(matches).map_err(|e| e.render().to_string())?;
+    let file = match &flags.config {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    merge(f, file).map(Some)
+    merge(matches, flags, file)
+}
+
+/// Whether the flag with this id was given on the command line (not a default).
+fn given(matches: &ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(ValueSource::CommandLine)
 }
 
 /// Flags over the file over the defaults.
-fn merge(f: Flags, file: ConfigFile) -> Result<Args, String> {
-    let listen = match f.listen.or(file.listen) {
-        Some(listen) => listen,
-        None => DEFAULT_LISTEN.parse().map_err(|_| "default address")?,
-    };
+fn merge(m: &ArgMatches, f: ServeFlags, file: ConfigFile) -> Result<Args, String> {
+    // The flag if given, else the file's key if set, else the flag's default.
+    fn pick<T>(m: &ArgMatches, id: &str, flag: T, file: Option<T>) -> T {
+        match file {
+            Some(value) if !given(m, id) => value,
+            _ => flag,
+        }
+    }
+    let listen = pick(m, "listen", f.listen, file.listen);
     let mut config = Config::default();
     for agent in &file.agents {
         config.agents.push(agent.login()?);
@@ -360,78 +428,66 @@ fn merge(f: Flags, file: ConfigFile) -> Result<Args, String> {
         config.agents.retain(|a| a.agent.id != login.agent.id);
         config.agents.push(login);
     }
-    config.router = match (f.router, &file.router) {
-        (Some(router), _) => router,
-        (None, Some(name)) => name.parse()?,
-        (None, None) => RouterKind::default(),
-    };
-    config.engine.seed = f.seed.or(file.seed).unwrap_or(config.engine.seed);
-    let unseen = f
-        .unseen
-        .or(file.timeouts.unseen)
-        .unwrap_or(config.engine.unseen_timeout);
-    let inactivity = f
-        .inactivity
-        .or(file.timeouts.inactivity)
-        .unwrap_or(config.engine.inactivity_timeout);
+    let file_router = file.router.as_deref().map(str::parse).transpose()?;
+    config.router = pick(m, "router", f.router, file_router);
+    config.engine.seed = pick(m, "seed", f.seed, file.seed);
+    let unseen = pick(m, "unseen", f.unseen, file.timeouts.unseen);
+    let inactivity = pick(m, "inactivity", f.inactivity, file.timeouts.inactivity);
     config.engine = config.engine.routing_timeouts(unseen, inactivity);
-    if let Some(idle) = f.idle.or(file.timeouts.idle) {
-        config.idle_timeout = Duration::from_secs(idle.max(1));
-    }
-    if let Some(stall) = f.stall.or(file.timeouts.stall) {
-        config.stall_timeout = Duration::from_secs(stall.max(1));
-    }
-    if let Some(bytes) = f.max_backlog.or(file.max_backlog) {
-        config.max_backlog = bytes.max(1);
-    }
+    let idle = pick(m, "idle", f.idle, file.timeouts.idle);
+    config.idle_timeout = Duration::from_secs(idle.max(1));
+    let stall = pick(m, "stall", f.stall, file.timeouts.stall);
+    config.stall_timeout = Duration::from_secs(stall.max(1));
+    config.max_backlog = pick(m, "max_backlog", f.max_backlog, file.max_backlog).max(1);
     config.properties = file.properties;
     config.auto_chat_scopes = file.auto_chat_scopes;
     let (file_id, file_plan, file_expires) = match file.license {
         Some(l) => (Some(l.id), l.plan, l.expires),
         None => (None, None, None),
     };
-    let license_plan = f.license_plan.or(file_plan);
+    let plan_set = given(m, "license_plan") || file_plan.is_some();
+    let license_plan = pick(m, "license_plan", f.license_plan, file_plan);
     let license_expires = f.license_expires.or(file_expires);
     match f.license_id.or(file_id) {
         // Created now; with --data, a later start keeps the stored creation time (store.rs).
         Some(id) => {
-            let plan = license_plan.unwrap_or_else(|| DEFAULT_LICENSE_PLAN.to_string());
             config.engine = config.engine.license(
-                License::new(id, plan, crate::now())
+                License::new(id, license_plan, crate::now())
                     .expiration_timestamp(license_expires.map(Timestamp::from_unix_seconds)),
             );
         }
-        None if license_plan.is_some() || license_expires.is_some() => {
+        None if plan_set || license_expires.is_some() => {
             return Err("--license-plan and --license-expires need --license-id".to_string());
         }
         None => {}
     }
     let durability = f.data.or(file.data).map(|dir| Durability {
         dir,
-        snapshot_every: f
-            .snapshot_every
-            .or(file.snapshot_every)
-            .unwrap_or(DEFAULT_SNAPSHOT_EVERY),
+        snapshot_every: pick(m, "snapshot_every", f.snapshot_every, file.snapshot_every),
     });
     config.check()?;
+    let log = if f.quiet {
+        Some("warn".to_string())
+    } else {
+        f.log.or(file.log)
+    };
     Ok(Args {
         listen,
         config,
         durability,
-        log: f.log.or(file.log),
+        log,
     })
 }
 
-fn non_empty(flag: &str, v: String) -> Result<String, String> {
+fn non_empty(v: &str) -> Result<String, String> {
     if v.trim().is_empty() {
-        return Err(format!("{flag} needs a non-empty value"));
+        return Err("needs a non-empty value".to_string());
     }
-    Ok(v)
+    Ok(v.to_string())
 }
 
-fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+fn parse_router(v: &str) -> Result<RouterKind, String> {
     v.parse()
-        .map_err(|_| format!("{flag}: {v:?} is not a suitable number"))
 }
 
 /// `TOKEN=AGENT_ID[:NAME[:GROUPS[:MAX_CHATS]]]`.
@@ -473,4 +529,81 @@ fn parse_agent(spec: &str) -> Result<AgentLogin, String> {
         token: token.to_string(),
         agent,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(list: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_every_flag_and_the_endpoints() {
+        let help = usage();
+        for flag in [
+            "--config",
+            "--listen",
+            "--agent",
+            "--router",
+            "--seed",
+            "--license-id",
+            "--license-plan",
+            "--license-expires",
+            "--unseen-timeout",
+            "--inactivity-timeout",
+            "--idle-timeout",
+            "--max-backlog",
+            "--stall-timeout",
+            "--data",
+            "--snapshot-every",
+            "--log",
+            "--quiet",
+            "loadgen",
+            "echo",
+        ] {
+            assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+        }
+        assert!(help.contains("LICENSE_ID is accepted and ignored"));
+        assert!(parse(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn both_flag_forms_and_defaults() {
+        let a = parse(&["--seed=5", "--router", "manual", "--idle-timeout", "7"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.config.engine.seed, 5);
+        assert_eq!(a.config.router, RouterKind::Manual);
+        assert_eq!(a.config.idle_timeout, Duration::from_secs(7));
+        assert_eq!(a.listen, DEFAULT_LISTEN.parse::<SocketAddr>().unwrap());
+        assert_eq!(a.config.max_backlog, crate::DEFAULT_MAX_BACKLOG);
+        assert!(a.durability.is_none());
+        let q = parse(&["--quiet"]).unwrap().unwrap();
+        assert_eq!(q.log.as_deref(), Some("warn"));
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_their_reason() {
+        for bad in [
+            &["--seed", "x"][..],
+            &["--router", "fastest"],
+            &["--agent", "nope"],
+            &["--agent", "=a@example.com"],
+            &["--agent", "t=a@example.com:A:x"],
+            &["--listen", "localhost"],
+            &["--mystery"],
+            &["--quiet", "--log", "debug"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        let e = parse(&["--router", "fastest"]).unwrap_err();
+        assert!(e.contains("fastest"), "{e}");
+    }
 }

@@ -81,8 +81,8 @@ fn server_flags_parse() {
     assert_eq!(parsed.config.engine.seed, 7);
     assert_eq!(parsed.config.agents.len(), 3);
     assert_eq!(parsed.config.agents[2].agent.max_chats, 100);
-    assert!(server::cli::USAGE.contains("--data DIR"));
-    assert!(server::cli::USAGE.contains("--snapshot-every N"));
+    assert!(server::cli::usage().contains("--data <DIR>"));
+    assert!(server::cli::usage().contains("--snapshot-every <N>"));
 }
 
 // ----- the server process -----

@@ -797,8 +797,8 @@ async fn the_license_shows_at_login_and_refuses_requests_once_expired() {
     ] {
         assert!(server::cli::parse_args(args(bad)).is_err(), "{bad:?}");
     }
-    assert!(server::cli::USAGE.contains("--license-id ID"));
-    assert!(server::cli::USAGE.contains("LICENSE_ID is accepted and ignored"));
+    assert!(server::cli::usage().contains("--license-id <ID>"));
+    assert!(server::cli::usage().contains("LICENSE_ID is accepted and ignored"));
 
     // A license in force: the agent's login shows it.
     let mut live = config(&[("t1", ANNA)]);
