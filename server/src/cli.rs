@@ -60,9 +60,17 @@ ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --lic
     GET http://ADDR/metrics
         The server's metrics in the Prometheus text format.
 
+ENVIRONMENT:
+    CHATIO_AGENT_TOKENS
+        Agents and their tokens, kept off the command line (which other users of the machine
+        can read with ps): entries as --agent takes them, separated by whitespace. An entry of
+        only TOKEN=AGENT_ID gives a token to an agent of --config and keeps its profile.
+        --agent-token-file and --agent override it, and it overrides the config file.
+
 SUBCOMMANDS:
     chatio-server loadgen --help     the load bench
-    chatio-server echo --help        a bare WebSocket echo server, the load bench's baseline";
+    chatio-server echo --help        a bare WebSocket echo server, the load bench's baseline
+    chatio-server backup --help      an online backup of --data";
 
 /// `chatio-server`: the server's flags, or a subcommand.
 #[derive(Debug, Parser)]
@@ -71,6 +79,7 @@ SUBCOMMANDS:
     version,
     about = "chat.io v0.5 RTM (WebSocket) and Web API (HTTP) over one chatio engine",
     after_long_help = ENDPOINTS,
+    max_term_width = 100,
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -83,13 +92,31 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve (what `chatio-server` does without a subcommand).
-    Serve(ServeFlags),
+    Serve(Box<ServeFlags>),
     /// The load bench: C customers with K requests in flight, A agents counting pushes, beside
     /// a bare WebSocket echo server.
     Loadgen(crate::loadgen::LoadgenFlags),
     /// A bare WebSocket echo server (axum, Tokio, tungstenite, TCP_NODELAY): the load bench's
     /// baseline.
     Echo(crate::loadgen::EchoFlags),
+    /// Copies the database of --data into DIR with SQLite's online backup API, while a server
+    /// may be running on it: a consistent copy of everything committed, checked, synced, and
+    /// ready to start a server with --data DIR.
+    Backup(BackupFlags),
+}
+
+/// `chatio-server backup`'s flags.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct BackupFlags {
+    /// The data directory to copy (the server's --data).
+    #[arg(long, value_name = "DIR", required_unless_present = "config")]
+    data: Option<PathBuf>,
+    /// Take --data from this configuration file's `data` key.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the copy goes (created if missing; it must not hold a database already).
+    #[arg(value_name = "DIR")]
+    target: PathBuf,
 }
 
 /// The server's flags. Each one given on the command line overrides the `--config` file's key;
@@ -116,21 +143,39 @@ pub struct ServeFlags {
     ///
     /// NAME defaults to AGENT_ID, GROUPS is a comma-separated list of group numbers (default
     /// none), MAX_CHATS is how many chats routing may give the agent at once (default 6).
-    /// Empty fields take the default, e.g. --agent s3cret=bob@example.com::1,2:3
+    /// Empty fields take the default, e.g. --agent s3cret=bob@example.com::1,2:3. Only
+    /// TOKEN=AGENT_ID, for an agent of --config, gives it that token and keeps its profile.
+    /// Tokens must be long and random (16 characters or more, 8 of them different; e.g.
+    /// `head -c 24 /dev/urandom | base64`). The command line is visible to other users of the
+    /// machine (ps): prefer --agent-token-file or CHATIO_AGENT_TOKENS.
     #[arg(
         long = "agent",
         value_name = "TOKEN=AGENT_ID[:NAME[:GROUPS[:MAX_CHATS]]]",
         value_parser = parse_agent
     )]
-    agents: Vec<AgentLogin>,
+    agents: Vec<AgentSpec>,
+
+    /// A file of agents and their tokens, one --agent entry a line (blank lines and lines
+    /// starting with # are skipped). Overrides CHATIO_AGENT_TOKENS and the config file; --agent
+    /// overrides it.
+    #[arg(long, value_name = "FILE")]
+    agent_token_file: Option<PathBuf>,
+
+    /// Accept weak agent tokens (shorter than 16 characters, or fewer than 8 different ones):
+    /// for tests and demos only.
+    #[arg(long)]
+    allow_weak_tokens: bool,
 
     /// How chats are assigned: automatic, manual, least_loaded or round_robin.
     #[arg(long, value_name = "ROUTER", default_value = "automatic", value_parser = parse_router)]
     router: RouterKind,
 
-    /// Seeds the engine's id generator.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    seed: u64,
+    /// Seeds the engine's id generator with N, making ids predictable: for tests and replays.
+    ///
+    /// Without it a new engine draws its seed from the operating system, and with --data it is
+    /// stored with the data and kept at every start.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
 
     /// The license this server is.
     ///
@@ -225,6 +270,115 @@ pub struct ServeFlags {
     /// Warnings and errors only (--log warn).
     #[arg(long, conflicts_with = "log")]
     quiet: bool,
+
+    /// With --data: start even if PRAGMA quick_check finds the database damaged, restoring
+    /// what still reads (the newest snapshot that reads, the journal after it).
+    #[arg(long)]
+    skip_integrity_check: bool,
+
+    /// Open connections at most [default: the descriptor limit less 64, at most 10000].
+    ///
+    /// Past it, the oldest connection that has not logged in is closed to make room; if every
+    /// one has, the new one is refused with 503.
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    max_connections: Option<usize>,
+
+    /// Open connections from one address (IPv6: one /64) at most; more are refused with 429.
+    #[arg(long, value_name = "N", default_value_t = 100, help_heading = "Limits")]
+    max_connections_per_address: usize,
+
+    /// The time a client has to send an HTTP request's headers, and the longest an HTTP
+    /// connection may stay idle between requests, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Limits"
+    )]
+    header_timeout: u64,
+
+    /// The time a client has to send a Web API request's body, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Limits"
+    )]
+    body_timeout: u64,
+
+    /// The time a WebSocket has to log in after the upgrade, in seconds; pings do not extend
+    /// it.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Limits"
+    )]
+    login_timeout: u64,
+
+    /// At SIGTERM or SIGINT: how long requests in flight and closing connections get before
+    /// the rest are dropped, in seconds. Then the last commit and snapshot are written.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Limits"
+    )]
+    shutdown_timeout: u64,
+
+    /// Requests per second one connection may make on average (0: no limit); more are answered
+    /// with too_many_requests (429 on the Web API), unperformed.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 50.0,
+        help_heading = "Limits"
+    )]
+    request_rate: f64,
+
+    /// Requests a connection may make at once above --request-rate.
+    #[arg(long, value_name = "N", default_value_t = 200, help_heading = "Limits")]
+    request_burst: u32,
+
+    /// Failed authentications an address, or a token, may have within --auth-window before it
+    /// is made to wait (1 s, doubling up to --auth-backoff-max); each block is logged.
+    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Limits")]
+    auth_failures: u32,
+
+    /// The window --auth-failures counts in, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        help_heading = "Limits"
+    )]
+    auth_window: u64,
+
+    /// The longest wait after failed authentications, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        help_heading = "Limits"
+    )]
+    auth_backoff_max: u64,
+
+    /// New customers one address may create per second on average (0: no limit). A customer
+    /// is created by its first request that changes something (not by login or ping).
+    #[arg(long, value_name = "N", default_value_t = 1.0, help_heading = "Limits")]
+    customer_rate: f64,
+
+    /// New customers one address may create at once above --customer-rate.
+    #[arg(long, value_name = "N", default_value_t = 30, help_heading = "Limits")]
+    customer_burst: u32,
+}
+
+/// One `--agent` entry: the agent and its token, and whether it says more than its id (an
+/// entry of only `TOKEN=AGENT_ID` keeps the profile of the configured agent it names).
+#[derive(Clone, Debug)]
+pub struct AgentSpec {
+    login: AgentLogin,
+    profile: bool,
 }
 
 /// What the command line asks for.
@@ -261,8 +415,42 @@ pub fn main(args: impl IntoIterator<Item = String>) -> u8 {
             Ok(flags) => crate::loadgen::echo_main(flags),
             Err(e) => clap_exit(&e),
         },
+        Some(("backup", sub)) => match BackupFlags::from_arg_matches(sub) {
+            Ok(flags) => backup(flags),
+            Err(e) => clap_exit(&e),
+        },
         Some(("serve", sub)) => run_matches(sub),
         _ => run_matches(&matches),
+    }
+}
+
+/// `chatio-server backup`: returns the exit status (0: the copy is complete and checked).
+fn backup(flags: BackupFlags) -> u8 {
+    let data = match (&flags.data, &flags.config) {
+        (Some(data), _) => Ok(data.clone()),
+        (None, Some(path)) => ConfigFile::load(path).and_then(|file| {
+            file.data
+                .ok_or_else(|| format!("--config {}: no `data` key", path.display()))
+        }),
+        (None, None) => Err("--data DIR is needed".to_string()),
+    };
+    let started = std::time::Instant::now();
+    match data.and_then(|data| crate::store::backup(&data, &flags.target)) {
+        Ok(copy) => {
+            println!(
+                "backed up into {}: {} bytes, {} journal record(s), {} snapshot(s), in {} ms",
+                copy.path.display(),
+                copy.bytes,
+                copy.records,
+                copy.snapshots,
+                started.elapsed().as_millis()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("chatio-server backup: {e}");
+            1
+        }
     }
 }
 
@@ -314,7 +502,7 @@ fn run_matches(matches: &ArgMatches) -> u8 {
         config,
         durability,
         log,
-    } = match args_from(matches) {
+    } = match args_from(matches, std::env::var(AGENT_TOKENS_ENV).ok().as_deref()) {
         Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("chatio-server: {e}\nTry --help.");
@@ -366,11 +554,8 @@ fn run_matches(matches: &ArgMatches) -> u8 {
         let _ = stdout.flush();
         drop(stdout);
         let shutdown = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                // No signal handling: run until killed.
-                std::future::pending::<()>().await;
-            }
-            tracing::info!("shutting down");
+            let signal = stop_signal().await;
+            tracing::info!(signal, "shutting down");
         };
         match server.serve(listener, shutdown).await {
             Ok(()) => {
@@ -385,24 +570,87 @@ fn run_matches(matches: &ArgMatches) -> u8 {
     })
 }
 
-/// What the flags (and the `--config` file they name) ask for, or `None` for `--help`.
+/// Waits for SIGTERM or SIGINT (Ctrl-C) and names it. Without signal handling it waits
+/// forever (the process is then ended by its supervisor).
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    let int = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = term => "SIGTERM",
+        () = int => "SIGINT",
+    }
+}
+
+/// What the flags (and the `--config` file they name, and `CHATIO_AGENT_TOKENS`) ask for, or
+/// `None` for `--help`.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
+    parse_args_with_env(args, std::env::var(AGENT_TOKENS_ENV).ok().as_deref())
+}
+
+/// [`parse_args`], with `agent_tokens` standing for `CHATIO_AGENT_TOKENS` (tests cannot set
+/// the environment of a process whose other threads read it).
+pub fn parse_args_with_env(
+    args: impl IntoIterator<Item = String>,
+    agent_tokens: Option<&str>,
+) -> Result<Option<Args>, String> {
     match Cli::command().try_get_matches_from(program(args)) {
-        Ok(matches) => args_from(&matches).map(Some),
+        Ok(matches) => args_from(&matches, agent_tokens).map(Some),
         Err(e) if !e.use_stderr() => Ok(None),
         Err(e) => Err(e.render().to_string()),
     }
 }
 
+/// The environment variable with agents and their tokens.
+pub const AGENT_TOKENS_ENV: &str = "CHATIO_AGENT_TOKENS";
+
 /// The server's settings from parsed flags: flags given on the command line over the
 /// `--config` file over the defaults.
-fn args_from(matches: &ArgMatches) -> Result<Args, String> {
+fn args_from(matches: &ArgMatches, agent_tokens: Option<&str>) -> Result<Args, String> {
     let flags = ServeFlags::from_arg_matches(matches).map_err(|e| e.render().to_string())?;
     let file = match &flags.config {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    merge(matches, flags, file)
+    let mut specs = Vec::new();
+    if let Some(text) = agent_tokens {
+        for entry in text.split_whitespace() {
+            specs.push(parse_agent(entry).map_err(|e| format!("{AGENT_TOKENS_ENV}: {e}"))?);
+        }
+    }
+    if let Some(path) = &flags.agent_token_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--agent-token-file {}: {e}", path.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            specs.push(parse_agent(line).map_err(|e| {
+                format!("--agent-token-file {} line {}: {e}", path.display(), n + 1)
+            })?);
+        }
+    }
+    if !flags.agents.is_empty() {
+        // Logged once logging is set up: see `run_matches`.
+        eprintln!(
+            "chatio-server: warning: agent tokens given with --agent are visible to other users \
+             of this machine (ps); --agent-token-file or {AGENT_TOKENS_ENV} keep them off the \
+             command line"
+        );
+    }
+    merge(matches, flags, file, specs)
 }
 
 /// Whether the flag with this id was given on the command line (not a default).
@@ -410,8 +658,14 @@ fn given(matches: &ArgMatches, id: &str) -> bool {
     matches.value_source(id) == Some(ValueSource::CommandLine)
 }
 
-/// Flags over the file over the defaults.
-fn merge(m: &ArgMatches, f: ServeFlags, file: ConfigFile) -> Result<Args, String> {
+/// Flags over the file over the defaults; `specs` are the agents of `CHATIO_AGENT_TOKENS` and
+/// `--agent-token-file`, in that order (the later wins).
+fn merge(
+    m: &ArgMatches,
+    f: ServeFlags,
+    file: ConfigFile,
+    specs: Vec<AgentSpec>,
+) -> Result<Args, String> {
     // The flag if given, else the file's key if set, else the flag's default.
     fn pick<T>(m: &ArgMatches, id: &str, flag: T, file: Option<T>) -> T {
         match file {
@@ -424,13 +678,61 @@ fn merge(m: &ArgMatches, f: ServeFlags, file: ConfigFile) -> Result<Args, String
     for agent in &file.agents {
         config.agents.push(agent.login()?);
     }
-    for login in f.agents {
-        config.agents.retain(|a| a.agent.id != login.agent.id);
-        config.agents.push(login);
+    for spec in specs.into_iter().chain(f.agents) {
+        match config
+            .agents
+            .iter_mut()
+            .find(|a| a.agent.id == spec.login.agent.id)
+        {
+            Some(known) if !spec.profile => known.token = spec.login.token,
+            Some(known) => *known = spec.login,
+            None => config.agents.push(spec.login),
+        }
     }
     let file_router = file.router.as_deref().map(str::parse).transpose()?;
     config.router = pick(m, "router", f.router, file_router);
-    config.engine.seed = pick(m, "seed", f.seed, file.seed);
+    config.seed = f.seed.or(file.seed);
+    config.allow_weak_tokens = f.allow_weak_tokens || file.allow_weak_tokens.unwrap_or(false);
+    let l = &file.limits;
+    let secs = Duration::from_secs;
+    config.limits = crate::Limits {
+        max_connections: f
+            .max_connections
+            .or(l.max_connections)
+            .unwrap_or_else(crate::limits::default_max_connections)
+            .max(1),
+        max_connections_per_address: pick(
+            m,
+            "max_connections_per_address",
+            f.max_connections_per_address,
+            l.max_connections_per_address,
+        )
+        .max(1),
+        header_timeout: secs(pick(m, "header_timeout", f.header_timeout, l.header_timeout).max(1)),
+        body_timeout: secs(pick(m, "body_timeout", f.body_timeout, l.body_timeout).max(1)),
+        login_timeout: secs(pick(m, "login_timeout", f.login_timeout, l.login_timeout).max(1)),
+        shutdown_timeout: secs(pick(
+            m,
+            "shutdown_timeout",
+            f.shutdown_timeout,
+            l.shutdown_timeout,
+        )),
+        request_rate: pick(m, "request_rate", f.request_rate, l.request_rate).max(0.0),
+        request_burst: pick(m, "request_burst", f.request_burst, l.request_burst).max(1),
+        auth_failures: pick(m, "auth_failures", f.auth_failures, l.auth_failures),
+        auth_window: secs(pick(m, "auth_window", f.auth_window, l.auth_window).max(1)),
+        auth_backoff_max: secs(
+            pick(
+                m,
+                "auth_backoff_max",
+                f.auth_backoff_max,
+                l.auth_backoff_max,
+            )
+            .max(1),
+        ),
+        customer_rate: pick(m, "customer_rate", f.customer_rate, l.customer_rate).max(0.0),
+        customer_burst: pick(m, "customer_burst", f.customer_burst, l.customer_burst).max(1),
+    };
     let unseen = pick(m, "unseen", f.unseen, file.timeouts.unseen);
     let inactivity = pick(m, "inactivity", f.inactivity, file.timeouts.inactivity);
     config.engine = config.engine.routing_timeouts(unseen, inactivity);
@@ -464,6 +766,7 @@ fn merge(m: &ArgMatches, f: ServeFlags, file: ConfigFile) -> Result<Args, String
     let durability = f.data.or(file.data).map(|dir| Durability {
         dir,
         snapshot_every: pick(m, "snapshot_every", f.snapshot_every, file.snapshot_every),
+        skip_integrity_check: f.skip_integrity_check,
     });
     config.check()?;
     let log = if f.quiet {
@@ -491,7 +794,7 @@ fn parse_router(v: &str) -> Result<RouterKind, String> {
 }
 
 /// `TOKEN=AGENT_ID[:NAME[:GROUPS[:MAX_CHATS]]]`.
-fn parse_agent(spec: &str) -> Result<AgentLogin, String> {
+fn parse_agent(spec: &str) -> Result<AgentSpec, String> {
     let bad = |why: &str| format!("--agent {spec:?}: {why}");
     let (token, rest) = spec
         .split_once('=')
@@ -500,6 +803,10 @@ fn parse_agent(spec: &str) -> Result<AgentLogin, String> {
     if token.is_empty() {
         return Err(bad("the token is empty"));
     }
+    if token.chars().any(char::is_whitespace) {
+        return Err(bad("the token has white space in it"));
+    }
+    let profile = rest.contains(':');
     let mut fields = rest.split(':');
     let id = fields.next().unwrap_or_default();
     let id = UserId::new(id).map_err(|e| bad(&e.to_string()))?;
@@ -525,9 +832,12 @@ fn parse_agent(spec: &str) -> Result<AgentLogin, String> {
     if fields.next().is_some() {
         return Err(bad("too many fields"));
     }
-    Ok(AgentLogin {
-        token: token.to_string(),
-        agent,
+    Ok(AgentSpec {
+        login: AgentLogin {
+            token: token.to_string(),
+            agent,
+        },
+        profile,
     })
 }
 
@@ -579,7 +889,7 @@ mod tests {
         let a = parse(&["--seed=5", "--router", "manual", "--idle-timeout", "7"])
             .unwrap()
             .unwrap();
-        assert_eq!(a.config.engine.seed, 5);
+        assert_eq!(a.config.seed, Some(5));
         assert_eq!(a.config.router, RouterKind::Manual);
         assert_eq!(a.config.idle_timeout, Duration::from_secs(7));
         assert_eq!(a.listen, DEFAULT_LISTEN.parse::<SocketAddr>().unwrap());

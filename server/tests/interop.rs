@@ -37,6 +37,8 @@ fn config(agents: &[(&str, &str)]) -> Config {
             .collect(),
         router: RouterKind::Automatic,
         engine: EngineConfig::with_seed(7),
+        seed: Some(7),
+        allow_weak_tokens: true,
         idle_timeout: Duration::from_secs(60),
         ..Config::default()
     }
@@ -862,8 +864,8 @@ fn durable_data_keeps_its_license_with_the_first_creation_time() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("license-{}-{nanos}", std::process::id()));
     let durability = Durability {
-        dir: dir.clone(),
         snapshot_every: 0,
+        ..Durability::new(dir.clone())
     };
     let t = Timestamp::from_unix_seconds;
     // As `--license-id 104130623 --license-plan team --license-expires 4102444800` makes it,
@@ -875,20 +877,22 @@ fn durable_data_keeps_its_license_with_the_first_creation_time() {
     };
     let created = |config: &EngineConfig| config.license.as_ref().map(|l| l.creation_timestamp);
     {
-        let (_store, recovered) = Store::open(&durability, &config(100, "104130623"), |_| Ok(()))
-            .expect("a new data directory");
+        let (_store, recovered) =
+            Store::open(&durability, &config(100, "104130623"), true, |_| Ok(()))
+                .expect("a new data directory");
         assert!(recovered.from.is_none());
         assert_eq!(created(recovered.engine.config()), Some(t(100)));
     }
     // A later start keeps the creation time of the first.
     {
-        let (_store, recovered) = Store::open(&durability, &config(200, "104130623"), |_| Ok(()))
-            .expect("the same flags start again");
+        let (_store, recovered) =
+            Store::open(&durability, &config(200, "104130623"), true, |_| Ok(()))
+                .expect("the same flags start again");
         assert!(recovered.from.is_some());
         assert_eq!(created(recovered.engine.config()), Some(t(100)));
     }
     // Another license, or none, is refused like another --seed, naming the flags.
-    let err = Store::open(&durability, &config(300, "999"), |_| Ok(()))
+    let err = Store::open(&durability, &config(300, "999"), true, |_| Ok(()))
         .err()
         .expect("another --license-id is refused");
     assert!(
@@ -897,7 +901,7 @@ fn durable_data_keeps_its_license_with_the_first_creation_time() {
             && err.contains("--license-id 999"),
         "{err}"
     );
-    let err = Store::open(&durability, &EngineConfig::with_seed(7), |_| Ok(()))
+    let err = Store::open(&durability, &EngineConfig::with_seed(7), true, |_| Ok(()))
         .err()
         .expect("no --license-id is refused");
     assert!(err.contains("(no --license-id)"), "{err}");
