@@ -59,7 +59,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -558,7 +558,13 @@ impl Server {
                 config.limits.customer_burst,
             ),
             limits: config.limits.clone(),
+            ping_engine: Mutex::new({
+                let mut blank = Engine::new(engine_config.clone());
+                blank.set_journal_mode(JournalMode::Off);
+                blank
+            }),
             engine_config,
+            long_calls: AtomicUsize::new(0),
         });
         let writer = store.map(|store| {
             let (out, batches) = tokio::sync::mpsc::unbounded_channel();
@@ -715,6 +721,11 @@ struct Shared {
     customer_creation: KeyedBuckets<std::net::IpAddr>,
     /// What a stand-in engine is made with (see [`Shared::stand_in`]).
     engine_config: EngineConfig,
+    /// An engine that knows nobody, for answering `ping` without waiting for the engine's lock
+    /// (see [`Shared::ping`]).
+    ping_engine: Mutex<Engine>,
+    /// Long engine calls running or waiting (see [`Shared::call`]).
+    long_calls: AtomicUsize,
 }
 
 impl Shared {
@@ -729,8 +740,55 @@ impl Shared {
     /// Runs `f` on the engine (briefly, without awaiting) and releases what it produced: at
     /// once in memory, after the commit of its records with `--data`. Wakes the timer task if
     /// the engine's next deadline moved.
+    ///
+    /// Engine calls run on the runtime's worker threads and hold a blocking lock. A call that
+    /// may take long (see [`heavy`]) goes through [`call_heavy`](Self::call_heavy); while one
+    /// is running or waiting, a call that finds the lock taken waits off the workers too, so
+    /// that a herd of long calls cannot take every worker and keep-alives (`ping`, answered
+    /// without the lock) and socket writes go on.
     fn call<R>(&self, f: impl FnOnce(&mut Core, &mut Vec<Release>) -> R) -> R {
-        let mut core = self.core();
+        let core = match self.core.try_lock() {
+            Ok(core) => core,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock)
+                if self.long_calls.load(Ordering::SeqCst) > 0 =>
+            {
+                return blocking(|| self.run_locked(self.core(), f));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => self.core(),
+        };
+        self.run_locked(core, f)
+    }
+
+    /// [`call`](Self::call) for a call that may hold the engine long: it runs where blocking
+    /// is allowed (off the runtime's workers), and makes the calls that wait for it do so too.
+    fn call_heavy<R>(&self, f: impl FnOnce(&mut Core, &mut Vec<Release>) -> R) -> R {
+        let _long = LongCall::new(&self.long_calls);
+        blocking(|| self.run_locked(self.core(), f))
+    }
+
+    /// [`call`](Self::call) or [`call_heavy`](Self::call_heavy), as `heavy` says.
+    fn call_as<R>(&self, heavy: bool, f: impl FnOnce(&mut Core, &mut Vec<Release>) -> R) -> R {
+        if heavy {
+            self.call_heavy(f)
+        } else {
+            self.call(f)
+        }
+    }
+
+    /// The engine, for a thread of the server's own (the commit thread copying it for a
+    /// snapshot): counted as a long call, so runtime tasks that wait for it wait off the
+    /// workers.
+    fn core_for_long_call(&self) -> (MutexGuard<'_, Core>, LongCall<'_>) {
+        let long = LongCall::new(&self.long_calls);
+        (self.core(), long)
+    }
+
+    fn run_locked<R>(
+        &self,
+        mut core: MutexGuard<'_, Core>,
+        f: impl FnOnce(&mut Core, &mut Vec<Release>) -> R,
+    ) -> R {
         let before = core.engine.next_deadline();
         let mut items = Vec::new();
         let r = f(&mut core, &mut items);
@@ -741,7 +799,14 @@ impl Shared {
                     registry.perform(item, &self.metrics);
                 }
             }
-            Some(queue) => queue.push(core.engine.take_journal(), items),
+            Some(queue) => {
+                for item in &items {
+                    if let Release::To(outbox, _) = item {
+                        outbox.answer_queued();
+                    }
+                }
+                queue.push(core.engine.take_journal(), items);
+            }
         }
         let moved = core.engine.next_deadline() != before;
         drop(core);
@@ -878,6 +943,79 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Answers `ping` without the engine's lock, so a keep-alive never waits behind a long
+    /// call (a large login, a large update): `None` unless `text` is a plain `ping` (no
+    /// `author_id`, which needs the engine's agents) and, with `--data`, the connection has no
+    /// answer still waiting for a commit (the ping's answer must not overtake it). The answer
+    /// is the engine's own: `ping` is served before the requester or the license is looked at,
+    /// so an engine that knows nobody answers it exactly as the real one does.
+    fn ping(&self, api: Api, me: &UserId, outbox: &conn::Outbox, text: &str) -> Option<String> {
+        if text.len() > 4096 || !text.contains("ping") || outbox.answers_queued() > 0 {
+            return None;
+        }
+        #[derive(serde::Deserialize)]
+        struct Head<'a> {
+            #[serde(borrow)]
+            action: std::borrow::Cow<'a, str>,
+            #[serde(default)]
+            author_id: Option<serde::de::IgnoredAny>,
+        }
+        let head: Head<'_> = serde_json::from_str(text).ok()?;
+        if head.action != "ping" || head.author_id.is_some() {
+            return None;
+        }
+        let mut engine = self
+            .ping_engine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let reply = chatio::wire::handle(&mut engine, api, me, now(), text);
+        self.metrics.request(api, &reply.action, reply.success);
+        Some(reply.response)
+    }
+}
+
+/// Counts a long engine call for as long as it lives (see [`Shared::call`]).
+struct LongCall<'a>(&'a AtomicUsize);
+
+impl<'a> LongCall<'a> {
+    fn new(count: &'a AtomicUsize) -> LongCall<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        LongCall(count)
+    }
+}
+
+impl Drop for LongCall<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs `f`, which may block for long, without holding up the runtime's other tasks: on a
+/// multi-threaded runtime the worker hands them on first (`block_in_place`); elsewhere (a
+/// current-thread runtime, where that is impossible, or no runtime) it just runs.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Whether a request may hold the engine long: large (over 64 KiB), or an action whose answer
+/// grows with the license (an agent's `login`, archives, filtered chats, a chat's threads).
+/// A cheap look at the text: a false alarm costs only a hand-off of the worker's other tasks.
+pub(crate) fn heavy(text: &str) -> bool {
+    const LONG: [&str; 4] = [
+        "\"login\"",
+        "\"get_archives\"",
+        "\"get_filtered_chats\"",
+        "\"get_chat_threads\"",
+    ];
+    text.len() > 64 << 10 || LONG.iter().any(|action| text.contains(action))
+}
+
 /// A token's key in the failed-authentication table: it keeps no token in memory.
 fn token_key(token: &str) -> u64 {
     let digest = sha256(token.as_bytes());
@@ -977,7 +1115,8 @@ fn strip_bearer(token: &str) -> &str {
 async fn run_timers(shared: Arc<Shared>) {
     let mut stop = shared.stop.clone();
     loop {
-        let next = shared.call(|core, items| {
+        // A tick may archive or route many chats at once.
+        let next = shared.call_heavy(|core, items| {
             let now = now();
             if core.engine.next_deadline().is_some_and(|d| d <= now) {
                 let out = core.engine.tick(now);

@@ -243,7 +243,9 @@ pub(crate) async fn serve(
                     // Nothing to shed: give up the spare descriptor to answer one waiting
                     // client, rather than leave it in the backlog without a word.
                     drop(spare.take());
-                    if let Ok((tcp, _)) = listener.accept().await {
+                    if let Ok(Ok((tcp, _))) =
+                        tokio::time::timeout(Duration::from_millis(100), listener.accept()).await
+                    {
                         refuse(tcp, Refusal::Full, &refusals);
                     }
                     spare = reserve_descriptor();

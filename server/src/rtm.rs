@@ -108,6 +108,7 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Optio
     let mut grace = crate::DRAIN.min(shared.limits.shutdown_timeout);
     let login_deadline = tokio::time::Instant::now() + shared.limits.login_timeout;
     let mut failed_logins = 0u32;
+    let mut slow = false;
     let peer = ticket.as_ref().map(|t| t.peer.ip());
     let mut bucket = Bucket::new(
         shared.limits.request_rate,
@@ -172,7 +173,19 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Optio
                     continue;
                 }
                 match &user {
-                    Some(me) => request(&shared, api, me, &outbox, &text, peer),
+                    Some(me) => match shared.ping(api, me, &outbox, &text) {
+                        Some(answer) => {
+                            outbox.send(Out::Text(answer.into()));
+                        }
+                        None => {
+                            let took = request(&shared, api, me, &outbox, &text, peer, slow);
+                            // A connection whose calls take long (a customer with huge fields,
+                            // an agent on a large license) makes its later calls off the
+                            // runtime's workers: tasks queued behind a long call on a worker
+                            // would wait for it.
+                            slow |= took > SLOW_CALL;
+                        }
+                    },
                     None => {
                         user = login(&shared, api, &outbox, &text, peer);
                         match (&user, &ticket) {
@@ -252,7 +265,10 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Optio
     );
 }
 
-/// One request of a logged-in user.
+/// A call that takes longer than this marks its connection as slow.
+const SLOW_CALL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// One request of a logged-in user; returns how long its engine call took.
 fn request(
     shared: &Shared,
     api: Api,
@@ -260,8 +276,10 @@ fn request(
     outbox: &Arc<Outbox>,
     text: &str,
     peer: Option<IpAddr>,
-) {
-    shared.call(|core, items| {
+    slow: bool,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    shared.call_as(slow || crate::heavy(text), |core, items| {
         let reply = match shared.prepare(core, api, me, text, peer) {
             Ok(Prepared::Engine) => wire::handle(&mut core.engine, api, me, now(), text),
             Ok(Prepared::StandIn) => shared.stand_in(me, text),
@@ -286,6 +304,7 @@ fn request(
             items.push(Release::Pushes(render(reply.pushes)));
         }
     });
+    started.elapsed()
 }
 
 /// Answers a request without handling it, in its turn among the connection's answers.
@@ -352,7 +371,8 @@ fn login(
         Ok(user) => user,
         Err(refused) => return refuse(refused.kind(), refused.message()),
     };
-    let outcome: Result<bool, Refused> = shared.call(|core, items| {
+    // An agent's login lists the chats it may see: long on a large license.
+    let outcome: Result<bool, Refused> = shared.call_as(api == Api::Agent, |core, items| {
         let reply = match shared.prepare(core, api, &user, text, peer)? {
             Prepared::Engine => wire::handle(&mut core.engine, api, &user, now(), text),
             Prepared::StandIn => shared.stand_in(&user, text),

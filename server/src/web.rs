@@ -126,19 +126,20 @@ async fn call(
     }
     let envelope = envelope.to_string();
     let (released, safe) = oneshot::channel();
-    let reply: Result<wire::Reply, Refused> = shared.call(|core, items| {
-        let mut reply = match shared.prepare(core, api, &user, &envelope, peer)? {
-            Prepared::Engine => wire::handle(&mut core.engine, api, &user, now(), &envelope),
-            Prepared::StandIn => shared.stand_in(&user, &envelope),
-        };
-        shared.metrics.request(api, &reply.action, reply.success);
-        let pushes = std::mem::take(&mut reply.pushes);
-        if !pushes.is_empty() {
-            items.push(Release::Pushes(render(pushes)));
-        }
-        items.push(Release::Web(released));
-        Ok(reply)
-    });
+    let reply: Result<wire::Reply, Refused> =
+        shared.call_as(crate::heavy(&envelope), |core, items| {
+            let mut reply = match shared.prepare(core, api, &user, &envelope, peer)? {
+                Prepared::Engine => wire::handle(&mut core.engine, api, &user, now(), &envelope),
+                Prepared::StandIn => shared.stand_in(&user, &envelope),
+            };
+            shared.metrics.request(api, &reply.action, reply.success);
+            let pushes = std::mem::take(&mut reply.pushes);
+            if !pushes.is_empty() {
+                items.push(Release::Pushes(render(pushes)));
+            }
+            items.push(Release::Web(released));
+            Ok(reply)
+        });
     let reply = match reply {
         Ok(reply) => reply,
         Err(refused) => return fail(refused.kind(), refused.message()),
