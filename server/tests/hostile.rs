@@ -572,11 +572,16 @@ impl Honest {
     }
 }
 
-/// The ids of every event of `chat_id`, as its customer sees them.
-async fn events_of(addr: SocketAddr, token: &str, chat_id: &str) -> HashSet<String> {
+/// The ids of every event of `chat_id`, as its customer sees them; an error if it cannot
+/// log in to look.
+async fn events_of(
+    addr: SocketAddr,
+    token: &str,
+    chat_id: &str,
+) -> Result<HashSet<String>, String> {
     let mut ws = login(Ipv4Addr::LOCALHOST, addr, "customer", token)
         .await
-        .expect("the honest customer logs in again");
+        .map_err(|e| format!("the honest customer cannot log in again: {e}"))?;
     let summary = call(
         &mut ws,
         "s",
@@ -584,8 +589,7 @@ async fn events_of(addr: SocketAddr, token: &str, chat_id: &str) -> HashSet<Stri
         json!({ "chat_id": chat_id, "limit": 100 }),
         Duration::from_secs(10),
     )
-    .await
-    .expect("threads summary");
+    .await?;
     let threads: Vec<Value> = summary["payload"]["threads_summary"]
         .as_array()
         .cloned()
@@ -600,8 +604,7 @@ async fn events_of(addr: SocketAddr, token: &str, chat_id: &str) -> HashSet<Stri
         json!({ "chat_id": chat_id, "thread_ids": threads }),
         Duration::from_secs(10),
     )
-    .await
-    .expect("threads");
+    .await?;
     let mut ids = HashSet::new();
     for thread in got["payload"]["chat"]["threads"]
         .as_array()
@@ -614,7 +617,7 @@ async fn events_of(addr: SocketAddr, token: &str, chat_id: &str) -> HashSet<Stri
             }
         }
     }
-    ids
+    Ok(ids)
 }
 
 /// The checks every probe makes at its end: round trips, memory, acknowledged events.
@@ -622,9 +625,17 @@ async fn honest_checks(probe: &str, server: &Server, honest: Honest, max_mib: f6
     let (run, token, chat) = honest.finish().await;
     let (rss, hwm) = server.memory();
     let present = events_of(server.addr, &token, &chat).await;
-    let lost = run.acked.iter().filter(|id| !present.contains(*id)).count();
+    let lost = match &present {
+        Ok(present) => run.acked.iter().filter(|id| !present.contains(*id)).count(),
+        Err(_) => run.acked.len(),
+    };
+    holds!(present.is_ok(), "{probe}: {:?}", present.as_ref().err());
+    let lost_text = match &present {
+        Ok(_) => format!("{lost} lost"),
+        Err(e) => format!("not checked: {e}"),
+    };
     let summary = format!(
-        "honest pings {} (max round trip {} ms, failures {}), acknowledged events {} (lost {lost}, \
+        "honest pings {} (max round trip {} ms, failures {}), acknowledged events {} ({lost_text}, \
          slowest {} ms), server memory {rss:.0} MiB now, {hwm:.0} MiB peak (bound {max_mib:.0} MiB)",
         run.pings,
         run.max_rtt.as_millis(),
@@ -1343,7 +1354,9 @@ async fn shutdown_under_attack(signal: &str) {
             ..Options::default()
         },
     );
-    let present = events_of(restarted.addr, &token, &chat).await;
+    let present = events_of(restarted.addr, &token, &chat)
+        .await
+        .expect("the restarted server answers");
     let lost = run.acked.iter().filter(|id| !present.contains(*id)).count();
     figure(
         &probe,

@@ -1090,3 +1090,71 @@ async fn a_client_that_stops_reading_is_disconnected_with_a_reason() {
     .await;
     server.shut_down().await;
 }
+
+/// Customers are created by their first call that changes something: `login` and `ping` are
+/// answered without creating one (the stand-in engine's answers are the engine's own for a
+/// customer it has just met), and `update_customer` creates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_are_created_by_their_first_change_not_by_login_or_ping() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("lazy-customers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let durability = server::Durability::new(&dir);
+    let opened = server::Server::open(config(&[("t1", ANNA)]), Some(&durability)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(opened.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let mut before = Client::connect(addr, "/customer/v0.5/rtm/ws?license_id=1").await;
+    let login_before = before.ok("login", json!({ "token": "lazy" })).await;
+    let summary_before = before.ok("get_chats_summary", json!({})).await;
+    before.ok("ping", json!({})).await;
+    let (status, _) = post(
+        addr,
+        "/customer/v0.5/action/ping",
+        Some("Bearer lazy-web"),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let bad_page = before
+        .request("get_chats_summary", json!({ "offset": 1000 }))
+        .await;
+    assert_eq!(
+        bad_page["success"], false,
+        "the stand-in validates as the engine does"
+    );
+    // Now a change: the customer is created, and answers the same as before.
+    before
+        .ok("update_customer", json!({ "customer": { "name": "Lazy" } }))
+        .await;
+    let mut after = Client::connect(addr, "/customer/v0.5/rtm/ws?license_id=1").await;
+    assert_eq!(
+        after.ok("login", json!({ "token": "lazy" })).await,
+        login_before
+    );
+    assert_eq!(
+        after.ok("get_chats_summary", json!({})).await,
+        summary_before
+    );
+    let again = after
+        .request("get_chats_summary", json!({ "offset": 1000 }))
+        .await;
+    assert_eq!(again["payload"], bad_page["payload"]);
+    let _ = stop.send(());
+    timeout(STEP * 2, task).await.unwrap().unwrap().unwrap();
+    let (_store, recovered) =
+        server::store::Store::open(&durability, &EngineConfig::with_seed(7), true, |_| Ok(()))
+            .unwrap();
+    let engine = recovered.engine;
+    assert!(engine.customer(&server::customer_id_for("lazy")).is_some());
+    assert!(
+        engine
+            .customer(&server::customer_id_for("lazy-web"))
+            .is_none(),
+        "a Web API ping creates no customer"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
