@@ -164,7 +164,7 @@ fn a_backup_is_a_checked_standalone_copy_that_a_server_starts_from() {
         "no WAL beside the copy"
     );
     // Not over an existing one.
-    let again = store::backup(&data, &target).err().expect("refused");
+    let again = store::backup(&data, &target).expect_err("refused");
     assert!(again.contains("exists already"), "{again}");
     // Another process's second server is refused while the first holds the directory.
     let busy = open(&data, false).err().expect("one server per directory");
