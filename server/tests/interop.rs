@@ -1158,3 +1158,40 @@ async fn customers_are_created_by_their_first_change_not_by_login_or_ping() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The limits answer clearly: a connection past the per-address cap gets 429 with a JSON
+/// error before it sends anything; requests past a connection's rate get `too_many_requests`
+/// with their `request_id`, unperformed; a WebSocket that does not log in in time is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_refuse_with_a_clear_answer() {
+    let mut limited = config(&[("t1", ANNA)]);
+    limited.limits.max_connections_per_address = 2;
+    limited.limits.request_rate = 1.0;
+    limited.limits.request_burst = 2;
+    limited.limits.login_timeout = Duration::from_secs(1);
+    let server = start(limited).await;
+    let (mut customer, _) = login(server.addr, "customer", "rate").await;
+    // The login took one token; one more, then refused.
+    customer.ok("ping", json!({})).await;
+    let refused = customer.request("get_chats_summary", json!({})).await;
+    assert_eq!(refused["success"], false, "{refused}");
+    assert_eq!(refused["payload"]["error"]["type"], "too_many_requests");
+    assert_eq!(refused["request_id"], customer.next_id.to_string());
+    // A second connection is within the cap; a third is refused at once.
+    let mut quiet = Client::connect(server.addr, "/agent/v0.5/rtm/ws?license_id=1").await;
+    let mut third = TcpStream::connect(server.addr).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = timeout(STEP, third.read_to_end(&mut raw)).await;
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 429"), "{raw}");
+    assert!(raw.contains(r#""type":"too_many_requests""#), "{raw}");
+    // The quiet WebSocket never logs in: closed at the login deadline.
+    match quiet.ended(STEP).await {
+        Ended::Close(Some((code, reason))) => {
+            assert_eq!(u16::from(code), 1008);
+            assert_eq!(reason, "login timeout");
+        }
+        other => panic!("expected a close for the login timeout, got {other:?}"),
+    }
+    server.shut_down().await;
+}
