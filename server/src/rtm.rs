@@ -278,8 +278,9 @@ fn request(
     peer: Option<IpAddr>,
     slow: bool,
 ) -> std::time::Duration {
-    let started = std::time::Instant::now();
     shared.call_as(slow || crate::heavy(text), |core, items| {
+        // Only the time holding the engine: waiting for it says nothing of this connection.
+        let started = std::time::Instant::now();
         let reply = match shared.prepare(core, api, me, text, peer) {
             Ok(Prepared::Engine) => wire::handle(&mut core.engine, api, me, now(), text),
             Ok(Prepared::StandIn) => shared.stand_in(me, text),
@@ -293,7 +294,7 @@ fn request(
                     refused.message(),
                 );
                 items.push(Release::To(Arc::clone(outbox), response.into()));
-                return;
+                return started.elapsed();
             }
         };
         // Counted before anything is released, so a client that got its answer finds it
@@ -303,8 +304,8 @@ fn request(
         if !reply.pushes.is_empty() {
             items.push(Release::Pushes(render(reply.pushes)));
         }
-    });
-    started.elapsed()
+        started.elapsed()
+    })
 }
 
 /// Answers a request without handling it, in its turn among the connection's answers.
