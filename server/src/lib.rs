@@ -20,7 +20,10 @@
 //! ```
 //!
 //! (A host that mounts the routes should set `TCP_NODELAY` on its accepted sockets, as
-//! [`Server::serve`] does; without it every response waits for the client's delayed ACK.)
+//! [`Server::serve`] does; without it every response waits for the client's delayed ACK. It
+//! gets only the [`Limits`] that live in the routes: the login deadline, each WebSocket's
+//! request rate, the body deadline, backoff by token. Connection caps, the header deadline,
+//! shedding and the limits per address are [`Server::serve`]'s accept loop.)
 //!
 //! How it is put together:
 //!
