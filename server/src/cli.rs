@@ -643,7 +643,7 @@ fn args_from(matches: &ArgMatches, agent_tokens: Option<&str>) -> Result<Args, S
         }
     }
     if !flags.agents.is_empty() {
-        // Logged once logging is set up: see `run_matches`.
+        // Before logging is set up (its filter comes from these flags): straight to stderr.
         eprintln!(
             "chatio-server: warning: agent tokens given with --agent are visible to other users \
              of this machine (ps); --agent-token-file or {AGENT_TOKENS_ENV} keep them off the \

@@ -79,7 +79,7 @@ impl Durability {
     pub fn new(dir: impl Into<PathBuf>) -> Durability {
         Durability {
             dir: dir.into(),
-            snapshot_every: 100_000,
+            snapshot_every: crate::cli::DEFAULT_SNAPSHOT_EVERY,
             skip_integrity_check: false,
         }
     }
