@@ -116,7 +116,8 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Optio
     let mut grace = crate::DRAIN.min(shared.limits.shutdown_timeout);
     let login_deadline = tokio::time::Instant::now() + shared.limits.login_timeout;
     let mut failed_logins = 0u32;
-    let mut slow = false;
+    // Calls left to make off the workers after a long one (see `SLOW_CALLS`).
+    let mut slow = 0u32;
     let peer = ticket.as_ref().map(|t| t.peer.ip());
     let mut bucket = Bucket::new(
         shared.limits.request_rate,
@@ -186,12 +187,14 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Optio
                             outbox.send(Out::Text(answer.into()));
                         }
                         None => {
-                            let took = request(&shared, api, me, &outbox, &text, peer, slow);
+                            let took = request(&shared, api, me, &outbox, &text, peer, slow > 0);
                             // A connection whose calls take long (a customer with huge fields,
-                            // an agent on a large license) makes its later calls off the
+                            // an agent on a large license) makes its next calls off the
                             // runtime's workers: tasks queued behind a long call on a worker
-                            // would wait for it.
-                            slow |= took > SLOW_CALL;
+                            // would wait for it. It lapses after as many quick calls, so that
+                            // a call that was only slow because the machine was busy does not
+                            // mark the connection for good.
+                            slow = if took > SLOW_CALL { SLOW_CALLS } else { slow.saturating_sub(1) };
                         }
                     },
                     None => {
@@ -273,8 +276,11 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Optio
     );
 }
 
-/// A call that takes longer than this marks its connection as slow.
+/// A call that holds the engine longer than this marks its connection as slow...
 const SLOW_CALL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// ... for this many calls after it.
+const SLOW_CALLS: u32 = 16;
 
 /// One request of a logged-in user; returns how long its engine call took.
 fn request(
