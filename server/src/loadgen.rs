@@ -697,7 +697,8 @@ async fn run_server(case: &Case, options: &Options) -> Result<Figures, String> {
         args.push("--data".to_string());
         args.push(data_dir.display().to_string());
     }
-    if std::env::current_exe().is_ok_and(|me| me == options.server_bin) {
+    let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if std::env::current_exe().is_ok_and(|me| same(&me, &options.server_bin)) {
         // A bench from one address at thousands of requests per second per connection: the
         // limits against abuse would refuse it. (Older builds have no such flags.)
         args.extend(
