@@ -22,7 +22,8 @@ use chatio::journal::JournalMode;
 use chatio::model::{GroupId, Scopes};
 use chatio::routing::AutomaticRouter;
 use chatio::{
-    Agent, ChatId, Engine, EngineConfig, NewEvent, PushKind, Role, StartChat, Timestamp, UserId,
+    Agent, ChatId, Engine, EngineConfig, NewEvent, Output, PushKind, Role, SentEvent, StartChat,
+    Timestamp, UserId,
 };
 
 /// The moment the license is set up (2023-11-14T22:13:20Z); the clock moves one second per
@@ -228,6 +229,27 @@ impl License {
     }
 }
 
+/// The measured call: `pick`'s sender sends `event` to its chat.
+#[inline(always)]
+pub fn send(
+    engine: &mut Engine,
+    pick: &Pick,
+    now: Timestamp,
+    event: NewEvent,
+) -> Output<SentEvent> {
+    match pick.role {
+        Role::Agent => engine
+            .as_agent(&pick.sender, now)
+            .expect("agent exists")
+            .send_event(pick.chat, event),
+        Role::Customer => engine
+            .as_customer(&pick.sender, now)
+            .expect("customer exists")
+            .send_event(pick.chat, event),
+    }
+    .expect("event sent")
+}
+
 /// A license being sent to, with a pristine copy to go back to.
 pub struct Run {
     pub mix: Mix,
@@ -267,17 +289,7 @@ impl Run {
         let threads = engine.chat(&pick.chat).expect("chat exists").threads.len();
         let now = Timestamp::from_unix_seconds(T0);
         let event = event(self.mix, &pick, u64::MAX);
-        let out = match pick.role {
-            Role::Agent => engine
-                .as_agent(&pick.sender, now)
-                .expect("agent exists")
-                .send_event(pick.chat, event),
-            Role::Customer => engine
-                .as_customer(&pick.sender, now)
-                .expect("customer exists")
-                .send_event(pick.chat, event),
-        }
-        .expect("event sent");
+        let out = send(engine, &pick, now, event);
         let chat = engine.chat(&pick.chat).expect("chat exists");
         assert_eq!(chat.threads.len(), threads, "no new thread");
         assert_eq!(out.response.thread_id, chat.threads[threads - 1].id);
@@ -333,18 +345,7 @@ impl Run {
             for (pick, event) in picks.iter().zip(self.events.drain(..)) {
                 let now = Timestamp::from_unix_seconds(T0 + (sent / 1_000) as i64);
                 sent += 1;
-                let out = match pick.role {
-                    Role::Agent => engine
-                        .as_agent(&pick.sender, now)
-                        .expect("agent exists")
-                        .send_event(pick.chat, event),
-                    Role::Customer => engine
-                        .as_customer(&pick.sender, now)
-                        .expect("customer exists")
-                        .send_event(pick.chat, event),
-                }
-                .expect("event sent");
-                drop(black_box(out));
+                drop(black_box(send(engine, pick, now, event)));
             }
             timed += start.elapsed();
 

@@ -2,9 +2,8 @@
 //! all still work): flags, `--config`, startup, shutdown, and the `loadgen` and `echo`
 //! subcommands. `main.rs` runs it; the crash test runs the binary.
 //!
-//! The parser is written out by hand: it is short, it keeps the old `rtm_server` flags exactly
-//! as they were (`--flag VALUE` and `--flag=VALUE`), and it has to tell a flag that was given
-//! from one that was not, so that flags override `--config`.
+//! The flags are parsed by `clap`. Flags override `--config`, so the merge has to tell a flag
+//! given on the command line from a default: [`ArgMatches::value_source`] says which.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -12,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chatio::{Agent, GroupId, License, Timestamp, UserId};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args as ClapArgs, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::filter::Targets;
 
 use crate::config::ConfigFile;
@@ -26,90 +27,8 @@ pub const DEFAULT_LICENSE_PLAN: &str = "enterprise";
 /// `--listen` when not given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-/// What `--help` prints.
-pub const USAGE: &str = "\
-chatio-server: chat.io v0.5 RTM (WebSocket) and Web API (HTTP) over one chatio engine
-
-USAGE:
-    chatio-server [FLAGS]                serve (cargo run --release -p chatio-server -- [FLAGS])
-    chatio-server loadgen [FLAGS]        the load bench (chatio-server loadgen --help)
-    chatio-server echo [--listen ADDR]   a bare WebSocket echo server, the load bench's baseline
-
-FLAGS:
-    --config FILE
-        Settings in TOML (see server/chatio-server.example.toml): listen, router, seed,
-        data, snapshot_every, max_backlog, log, [license], [timeouts], [[agents]] (with
-        tokens, groups, max_chats, permission), [[properties]] and [[auto_chat_scopes]].
-        Flags given beside it override it; --agent adds agents to its list (an --agent with
-        the id of one in the file replaces it).
-    --listen ADDR
-        Address to listen on [default: 127.0.0.1:8080]. Loopback only unless you say
-        otherwise; tokens travel in the clear, so put TLS in front of anything public.
-    --agent TOKEN=AGENT_ID[:NAME[:GROUPS[:MAX_CHATS]]]
-        An agent who logs in with TOKEN (repeatable). NAME defaults to AGENT_ID, GROUPS is a
-        comma-separated list of group numbers (default none), MAX_CHATS is how many chats
-        routing may give the agent at once (default 6). Empty fields take the default, e.g.
-        --agent s3cret=bob@example.com::1,2:3
-    --router automatic|manual|least_loaded|round_robin
-        How chats are assigned [default: automatic].
-    --seed N
-        Seeds the engine's id generator [default: 0].
-    --license-id ID
-        The license this server is: agents' login then carries a `license` object with ID,
-        the plan, when the license was created (this server's first start) and, with
-        --license-expires, when it expires. Without it login shows no license and nothing
-        expires. (The license_id in URLs is still accepted and ignored.)
-    --license-plan PLAN
-        The plan login shows [default: enterprise]. Needs --license-id.
-    --license-expires UNIX_SECONDS
-        When the license expires: from then on every request but ping is refused with
-        license_expired (402 on the Web API). Needs --license-id.
-    --unseen-timeout SECS
-        How long an assigned agent has to see a customer's message before the chat moves on,
-        and the quiet time after which a chat is idle [default: 300].
-    --inactivity-timeout SECS
-        How long an idle chat stays open before it is archived [default: 1500].
-    --idle-timeout SECS
-        Close a connection that sends nothing for this long [default: 60]. Clients ping
-        every 15 s (the `ping` action).
-    --max-backlog BYTES
-        The bound of each connection's backlog of unsent messages [default: 16777216, 16 MiB].
-        A burst over it is still kept whole; see --stall-timeout.
-    --stall-timeout SECS
-        A connection whose backlog stays over --max-backlog this long (or passes four times
-        it) has stopped reading: it gets an agent_disconnected or customer_disconnected push
-        with reason \"backlog_stalled\" and is closed (code 1008) [default: 10]. It recovers
-        what it missed by logging in again (see server/README.md).
-    --data DIR
-        Keep the engine in DIR (created if missing; the file is DIR/chatio.sqlite3) and
-        recover it at the next start; without it everything is lost at exit. Every change is
-        committed (SQLite, WAL, synchronous=FULL) before the request that made it is answered
-        or anyone is told of it, so whatever a client saw survives a crash, and a power cut
-        too if the disk keeps what it syncs. A writer thread commits every change waiting
-        since its last commit in one transaction (group commit).
-        One server per DIR. --seed, the timeouts and the --license-* flags must be the same
-        at every start on a DIR (a start with others is refused, and changes nothing); the
-        license keeps the creation time of the first start. --agent and --router may
-        change: new agents are added, a different router is switched to; an agent given before
-        stays in the data (without an --agent token it cannot log in) and keeps its profile.
-        Customers keep their ids: they come from their tokens.
-    --snapshot-every N
-        With --data: write a snapshot of the whole engine every N changes, or once the
-        changes since the last snapshot are as many as all those before it if that is more,
-        so that snapshots of a growing engine take a bounded share of the time [default:
-        100000; 0: only at startup after a recovery and at a clean shutdown]. The two
-        latest are kept, and the journal after the older one: a start restores the newest
-        that reads and replays the changes after it (at most that many, or twice as many if
-        it had to fall back). Snapshots are encoded from a copy of the engine on a thread of
-        their own: requests and commits go on meanwhile.
-    --log FILTER
-        What to log, as a tracing filter: a level (error, warn, info, debug, trace) or
-        target=level pairs, e.g. chatio_server=debug [default: info; or RUST_LOG].
-    --quiet
-        Warnings and errors only (--log warn).
-    -h, --help
-        Print this and exit.
-
+/// What `--help` prints after the flags.
+const ENDPOINTS: &str = "\
 ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --license-id):
     ws://ADDR/agent/v0.5/rtm/ws?license_id=LICENSE_ID
     ws://ADDR/customer/v0.5/rtm/ws?license_id=LICENSE_ID
@@ -140,7 +59,327 @@ ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --lic
 
     GET http://ADDR/metrics
         The server's metrics in the Prometheus text format.
-";
+
+ENVIRONMENT:
+    CHATIO_AGENT_TOKENS
+        Agents and their tokens, kept off the command line (which other users of the machine
+        can read with ps): entries as --agent takes them, separated by whitespace. An entry of
+        only TOKEN=AGENT_ID gives a token to an agent of --config and keeps its profile.
+        --agent-token-file and --agent override it, and it overrides the config file.
+
+SUBCOMMANDS:
+    chatio-server loadgen --help     the load bench
+    chatio-server echo --help        a bare WebSocket echo server, the load bench's baseline
+    chatio-server backup --help      an online backup of --data";
+
+/// `chatio-server`: the server's flags, or a subcommand.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chatio-server",
+    version,
+    about = "chat.io v0.5 RTM (WebSocket) and Web API (HTTP) over one chatio engine",
+    after_long_help = ENDPOINTS,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeFlags,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve (what `chatio-server` does without a subcommand).
+    Serve(Box<ServeFlags>),
+    /// The load bench: C customers with K requests in flight, A agents counting pushes, beside
+    /// a bare WebSocket echo server.
+    Loadgen(crate::loadgen::LoadgenFlags),
+    /// A bare WebSocket echo server (axum, Tokio, tungstenite, TCP_NODELAY): the load bench's
+    /// baseline.
+    Echo(crate::loadgen::EchoFlags),
+    /// Copies the database of --data into DIR with SQLite's online backup API, while a server
+    /// may be running on it: a consistent copy of everything committed, checked, synced, and
+    /// ready to start a server with --data DIR.
+    Backup(BackupFlags),
+}
+
+/// `chatio-server backup`'s flags.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct BackupFlags {
+    /// The data directory to copy (the server's --data).
+    #[arg(long, value_name = "DIR", required_unless_present = "config")]
+    data: Option<PathBuf>,
+    /// Take --data from this configuration file's `data` key.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the copy goes (created if missing; it must not hold a database already).
+    #[arg(value_name = "DIR")]
+    target: PathBuf,
+}
+
+/// The server's flags. Each one given on the command line overrides the `--config` file's key;
+/// the defaults shown apply when neither gives a value.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ServeFlags {
+    /// Settings in TOML (see server/chatio-server.example.toml).
+    ///
+    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, log, [license],
+    /// [timeouts], [[agents]] (with tokens, groups, max_chats, permission), [[properties]]
+    /// and [[auto_chat_scopes]]. Flags given beside it override it; --agent adds agents to its
+    /// list (an --agent with the id of one in the file replaces it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Address to listen on.
+    ///
+    /// Loopback only unless you say otherwise; tokens travel in the clear, so put TLS in front
+    /// of anything public.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+
+    /// An agent who logs in with TOKEN (repeatable).
+    ///
+    /// NAME defaults to AGENT_ID, GROUPS is a comma-separated list of group numbers (default
+    /// none), MAX_CHATS is how many chats routing may give the agent at once (default 6).
+    /// Empty fields take the default, e.g. --agent s3cret=bob@example.com::1,2:3. Only
+    /// TOKEN=AGENT_ID, for an agent of --config, gives it that token and keeps its profile.
+    /// Tokens must be long and random (16 characters or more, 8 of them different; e.g.
+    /// `head -c 24 /dev/urandom | base64`). The command line is visible to other users of the
+    /// machine (ps): prefer --agent-token-file or CHATIO_AGENT_TOKENS.
+    #[arg(
+        long = "agent",
+        value_name = "TOKEN=AGENT_ID[:NAME[:GROUPS[:MAX_CHATS]]]",
+        value_parser = parse_agent
+    )]
+    agents: Vec<AgentSpec>,
+
+    /// A file of agents and their tokens, one --agent entry a line (blank lines and lines
+    /// starting with # are skipped). Overrides CHATIO_AGENT_TOKENS and the config file; --agent
+    /// overrides it.
+    #[arg(long, value_name = "FILE")]
+    agent_token_file: Option<PathBuf>,
+
+    /// Accept weak agent tokens (shorter than 16 characters, or fewer than 8 different ones):
+    /// for tests and demos only.
+    #[arg(long)]
+    allow_weak_tokens: bool,
+
+    /// How chats are assigned: automatic, manual, least_loaded or round_robin.
+    #[arg(long, value_name = "ROUTER", default_value = "automatic", value_parser = parse_router)]
+    router: RouterKind,
+
+    /// Seeds the engine's id generator with N, making ids predictable: for tests and replays.
+    ///
+    /// Without it a new engine draws its seed from the operating system, and with --data it is
+    /// stored with the data and kept at every start.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+
+    /// The license this server is.
+    ///
+    /// Agents' login then carries a `license` object with ID, the plan, when the license was
+    /// created (this server's first start) and, with --license-expires, when it expires.
+    /// Without it login shows no license and nothing expires. (The license_id in URLs is still
+    /// accepted and ignored.)
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    license_id: Option<String>,
+
+    /// The plan login shows. Needs --license-id.
+    #[arg(long, value_name = "PLAN", default_value = DEFAULT_LICENSE_PLAN, value_parser = non_empty)]
+    license_plan: String,
+
+    /// When the license expires, in Unix seconds. Needs --license-id.
+    ///
+    /// From then on every request but ping is refused with license_expired (402 on the Web
+    /// API).
+    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
+    license_expires: Option<i64>,
+
+    /// How long an assigned agent has to see a customer's message before the chat moves on,
+    /// and the quiet time after which a chat is idle, in seconds.
+    #[arg(long = "unseen-timeout", value_name = "SECS", default_value_t = 300)]
+    unseen: i64,
+
+    /// How long an idle chat stays open before it is archived, in seconds.
+    #[arg(
+        long = "inactivity-timeout",
+        value_name = "SECS",
+        default_value_t = 1500
+    )]
+    inactivity: i64,
+
+    /// Close a connection that sends nothing for this long, in seconds.
+    ///
+    /// Clients ping every 15 s (the `ping` action).
+    #[arg(long = "idle-timeout", value_name = "SECS", default_value_t = 60)]
+    idle: u64,
+
+    /// The bound of each connection's backlog of unsent messages, in bytes (16 MiB).
+    ///
+    /// A burst over it is still kept whole; see --stall-timeout.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::DEFAULT_MAX_BACKLOG)]
+    max_backlog: usize,
+
+    /// How long a backlog may stay over --max-backlog, in seconds.
+    ///
+    /// A connection whose backlog stays over --max-backlog this long (or passes four times it)
+    /// has stopped reading: it gets an agent_disconnected or customer_disconnected push with
+    /// reason "backlog_stalled" and is closed (code 1008). It recovers what it missed by
+    /// logging in again (see server/README.md).
+    #[arg(long = "stall-timeout", value_name = "SECS", default_value_t = 10)]
+    stall: u64,
+
+    /// Keep the engine in DIR and recover it at the next start.
+    ///
+    /// DIR is created if missing; the file is DIR/chatio.sqlite3. Without it everything is
+    /// lost at exit. Every change is committed (SQLite, WAL, synchronous=FULL) before the
+    /// request that made it is answered or anyone is told of it, so whatever a client saw
+    /// survives a crash, and a power cut too if the disk keeps what it syncs. A writer thread
+    /// commits every change waiting since its last commit in one transaction (group commit).
+    ///
+    /// One server per DIR. --seed, the timeouts and the --license-* flags must be the same at
+    /// every start on a DIR (a start with others is refused, and changes nothing); the license
+    /// keeps the creation time of the first start. --agent and --router may change: new agents
+    /// are added, a different router is switched to; an agent given before stays in the data
+    /// (without an --agent token it cannot log in) and keeps its profile. Customers keep their
+    /// ids: they come from their tokens.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    /// With --data: write a snapshot of the whole engine every N changes (0: only at startup
+    /// after a recovery and at a clean shutdown).
+    ///
+    /// Or once the changes since the last snapshot are as many as all those before it, if
+    /// that is more, so that snapshots of a growing engine take a bounded share of the time.
+    /// The two latest are kept, and the journal after the older one: a start restores the
+    /// newest that reads and replays the changes after it (at most that many, or twice as many
+    /// if it had to fall back). Snapshots are encoded from a copy of the engine on a thread of
+    /// their own: requests and commits go on meanwhile.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SNAPSHOT_EVERY)]
+    snapshot_every: u64,
+
+    /// What to log, as a tracing filter [default: info; or RUST_LOG].
+    ///
+    /// A level (error, warn, info, debug, trace) or target=level pairs, e.g.
+    /// chatio_server=debug.
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+
+    /// Warnings and errors only (--log warn).
+    #[arg(long, conflicts_with = "log")]
+    quiet: bool,
+
+    /// With --data: start even if PRAGMA quick_check finds the database damaged, restoring
+    /// what still reads (the newest snapshot that reads, the journal after it).
+    #[arg(long)]
+    skip_integrity_check: bool,
+
+    /// Open connections at most [default: the descriptor limit less 64, at most 10000].
+    ///
+    /// Past it, the oldest connection that has not logged in is closed to make room; if every
+    /// one has, the new one is refused with 503.
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    max_connections: Option<usize>,
+
+    /// Open connections from one address (IPv6: one /64) at most; more are refused with 429.
+    #[arg(long, value_name = "N", default_value_t = 100, help_heading = "Limits")]
+    max_connections_per_address: usize,
+
+    /// The time a client has to send an HTTP request's headers, and the longest an HTTP
+    /// connection may stay idle between requests, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Limits"
+    )]
+    header_timeout: u64,
+
+    /// The time a client has to send a Web API request's body, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Limits"
+    )]
+    body_timeout: u64,
+
+    /// The time a WebSocket has to log in after the upgrade, in seconds; pings do not extend
+    /// it.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Limits"
+    )]
+    login_timeout: u64,
+
+    /// At SIGTERM or SIGINT: how long requests in flight and closing connections get before
+    /// the rest are dropped, in seconds. Then the last commit and snapshot are written.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Limits"
+    )]
+    shutdown_timeout: u64,
+
+    /// Requests per second one connection may make on average (0: no limit); more are answered
+    /// with too_many_requests (429 on the Web API), unperformed.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 50.0,
+        help_heading = "Limits"
+    )]
+    request_rate: f64,
+
+    /// Requests a connection may make at once above --request-rate.
+    #[arg(long, value_name = "N", default_value_t = 200, help_heading = "Limits")]
+    request_burst: u32,
+
+    /// Failed authentications an address, or a token, may have within --auth-window before it
+    /// is made to wait (1 s, doubling up to --auth-backoff-max); each block is logged.
+    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Limits")]
+    auth_failures: u32,
+
+    /// The window --auth-failures counts in, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        help_heading = "Limits"
+    )]
+    auth_window: u64,
+
+    /// The longest wait after failed authentications, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        help_heading = "Limits"
+    )]
+    auth_backoff_max: u64,
+
+    /// New customers one address may create per second on average (0: no limit). A customer
+    /// is created by its first request that changes something (not by login or ping).
+    #[arg(long, value_name = "N", default_value_t = 1.0, help_heading = "Limits")]
+    customer_rate: f64,
+
+    /// New customers one address may create at once above --customer-rate.
+    #[arg(long, value_name = "N", default_value_t = 30, help_heading = "Limits")]
+    customer_burst: u32,
+}
+
+/// One `--agent` entry: the agent and its token, and whether it says more than its id (an
+/// entry of only `TOKEN=AGENT_ID` keeps the profile of the configured agent it names).
+#[derive(Clone, Debug)]
+pub struct AgentSpec {
+    login: AgentLogin,
+    profile: bool,
+}
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -155,16 +394,75 @@ pub struct Args {
     pub log: Option<String>,
 }
 
+/// The server's `--help` text, as `chatio-server --help` prints it.
+pub fn usage() -> String {
+    Cli::command().render_long_help().to_string()
+}
+
 /// The binary's entry point: `loadgen` and `echo` subcommands, else the server. Returns the
-/// exit status.
+/// exit status (2 for flags it cannot read).
 pub fn main(args: impl IntoIterator<Item = String>) -> u8 {
-    let mut args: Vec<String> = args.into_iter().collect();
-    match args.first().map(String::as_str) {
-        Some("loadgen") => crate::loadgen::main(args.split_off(1)),
-        Some("echo") => crate::loadgen::echo_main(args.split_off(1)),
-        Some("serve") => run(args.split_off(1)),
-        _ => run(args),
+    let matches = match Cli::command().try_get_matches_from(program(args)) {
+        Ok(matches) => matches,
+        Err(e) => return clap_exit(&e),
+    };
+    match matches.subcommand() {
+        Some(("loadgen", sub)) => match crate::loadgen::LoadgenFlags::from_arg_matches(sub) {
+            Ok(flags) => crate::loadgen::main(flags),
+            Err(e) => clap_exit(&e),
+        },
+        Some(("echo", sub)) => match crate::loadgen::EchoFlags::from_arg_matches(sub) {
+            Ok(flags) => crate::loadgen::echo_main(flags),
+            Err(e) => clap_exit(&e),
+        },
+        Some(("backup", sub)) => match BackupFlags::from_arg_matches(sub) {
+            Ok(flags) => backup(flags),
+            Err(e) => clap_exit(&e),
+        },
+        Some(("serve", sub)) => run_matches(sub),
+        _ => run_matches(&matches),
     }
+}
+
+/// `chatio-server backup`: returns the exit status (0: the copy is complete and checked).
+fn backup(flags: BackupFlags) -> u8 {
+    let data = match (&flags.data, &flags.config) {
+        (Some(data), _) => Ok(data.clone()),
+        (None, Some(path)) => ConfigFile::load(path).and_then(|file| {
+            file.data
+                .ok_or_else(|| format!("--config {}: no `data` key", path.display()))
+        }),
+        (None, None) => Err("--data DIR is needed".to_string()),
+    };
+    let started = std::time::Instant::now();
+    match data.and_then(|data| crate::store::backup(&data, &flags.target)) {
+        Ok(copy) => {
+            println!(
+                "backed up into {}: {} bytes, {} journal record(s), {} snapshot(s), in {} ms",
+                copy.path.display(),
+                copy.bytes,
+                copy.records,
+                copy.snapshots,
+                started.elapsed().as_millis()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("chatio-server backup: {e}");
+            1
+        }
+    }
+}
+
+/// `args` with the program's name in front, as clap reads them.
+fn program(args: impl IntoIterator<Item = String>) -> impl Iterator<Item = String> {
+    std::iter::once("chatio-server".to_string()).chain(args)
+}
+
+/// Prints what clap has to say (help, version, or an error) and returns the exit status.
+fn clap_exit(e: &clap::Error) -> u8 {
+    let _ = e.print();
+    u8::try_from(e.exit_code()).unwrap_or(2)
 }
 
 /// Installs the log subscriber: `filter`, else `RUST_LOG`, else `info`, to standard error.
@@ -192,17 +490,20 @@ pub fn init_logging(filter: Option<&str>) {
 /// shutdown; 1: a failure while running; 2: no start: bad flags, or `--data` that does not
 /// fit them, cannot be read or is in use).
 pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
+    match Cli::command().try_get_matches_from(program(args)) {
+        Ok(matches) => run_matches(&matches),
+        Err(e) => clap_exit(&e),
+    }
+}
+
+fn run_matches(matches: &ArgMatches) -> u8 {
     let Args {
         listen,
         config,
         durability,
         log,
-    } = match parse_args(args) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => {
-            print!("{USAGE}");
-            return 0;
-        }
+    } = match args_from(matches, std::env::var(AGENT_TOKENS_ENV).ok().as_deref()) {
+        Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("chatio-server: {e}\nTry --help.");
             return 2;
@@ -253,11 +554,8 @@ pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
         let _ = stdout.flush();
         drop(stdout);
         let shutdown = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                // No signal handling: run until killed.
-                std::future::pending::<()>().await;
-            }
-            tracing::info!("shutting down");
+            let signal = stop_signal().await;
+            tracing::info!(signal, "shutting down");
         };
         match server.serve(listener, shutdown).await {
             Ok(()) => {
@@ -272,170 +570,231 @@ pub fn run(args: impl IntoIterator<Item = String>) -> u8 {
     })
 }
 
-/// The flags as given, before `--config` fills what they leave out.
-#[derive(Default)]
-struct Flags {
-    config: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    agents: Vec<AgentLogin>,
-    router: Option<RouterKind>,
-    seed: Option<u64>,
-    license_id: Option<String>,
-    license_plan: Option<String>,
-    license_expires: Option<i64>,
-    unseen: Option<i64>,
-    inactivity: Option<i64>,
-    idle: Option<u64>,
-    stall: Option<u64>,
-    max_backlog: Option<usize>,
-    data: Option<PathBuf>,
-    snapshot_every: Option<u64>,
-    log: Option<String>,
+/// Waits for SIGTERM or SIGINT (Ctrl-C) and names it. Without signal handling it waits
+/// forever (the process is then ended by its supervisor).
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    let int = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = term => "SIGTERM",
+        () = int => "SIGINT",
+    }
 }
 
-/// What the flags (and the `--config` file they name) ask for, or `None` for `--help`.
+/// What the flags (and the `--config` file they name, and `CHATIO_AGENT_TOKENS`) ask for, or
+/// `None` for `--help`.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut f = Flags::default();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // Both `--flag VALUE` and `--flag=VALUE`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value)),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |what: &str| -> Result<String, String> {
-            match inline {
-                Some(v) => Ok(v.to_string()),
-                None => args.next().ok_or_else(|| format!("{flag} needs {what}")),
-            }
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--config" => f.config = Some(PathBuf::from(value("a TOML file")?)),
-            "--listen" => {
-                let v = value("an address such as 127.0.0.1:8080")?;
-                f.listen = Some(
-                    v.parse()
-                        .map_err(|_| format!("--listen: {v:?} is not an IP address and port"))?,
-                );
-            }
-            "--agent" => f.agents.push(parse_agent(&value("TOKEN=AGENT_ID")?)?),
-            "--router" => f.router = Some(value("a router name")?.parse()?),
-            "--seed" => f.seed = Some(number(&flag, &value("a number")?)?),
-            "--license-id" => f.license_id = Some(non_empty(&flag, value("a license id")?)?),
-            "--license-plan" => f.license_plan = Some(non_empty(&flag, value("a plan name")?)?),
-            "--license-expires" => {
-                f.license_expires = Some(number(&flag, &value("a time in Unix seconds")?)?);
-            }
-            "--unseen-timeout" => f.unseen = Some(number(&flag, &value("seconds")?)?),
-            "--inactivity-timeout" => f.inactivity = Some(number(&flag, &value("seconds")?)?),
-            "--idle-timeout" => f.idle = Some(number(&flag, &value("seconds")?)?),
-            "--stall-timeout" => f.stall = Some(number(&flag, &value("seconds")?)?),
-            "--max-backlog" => f.max_backlog = Some(number(&flag, &value("bytes")?)?),
-            "--data" => f.data = Some(PathBuf::from(value("a directory")?)),
-            "--snapshot-every" => f.snapshot_every = Some(number(&flag, &value("a number")?)?),
-            "--log" => f.log = Some(value("a filter such as info")?),
-            "--quiet" => f.log = Some("warn".to_string()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+    parse_args_with_env(args, std::env::var(AGENT_TOKENS_ENV).ok().as_deref())
+}
+
+/// [`parse_args`], with `agent_tokens` standing for `CHATIO_AGENT_TOKENS` (tests cannot set
+/// the environment of a process whose other threads read it).
+pub fn parse_args_with_env(
+    args: impl IntoIterator<Item = String>,
+    agent_tokens: Option<&str>,
+) -> Result<Option<Args>, String> {
+    match Cli::command().try_get_matches_from(program(args)) {
+        Ok(matches) => args_from(&matches, agent_tokens).map(Some),
+        Err(e) if !e.use_stderr() => Ok(None),
+        Err(e) => Err(e.render().to_string()),
     }
-    let file = match &f.config {
+}
+
+/// The environment variable with agents and their tokens.
+pub const AGENT_TOKENS_ENV: &str = "CHATIO_AGENT_TOKENS";
+
+/// The server's settings from parsed flags: flags given on the command line over the
+/// `--config` file over the defaults.
+fn args_from(matches: &ArgMatches, agent_tokens: Option<&str>) -> Result<Args, String> {
+    let flags = ServeFlags::from_arg_matches(matches).map_err(|e| e.render().to_string())?;
+    let file = match &flags.config {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    merge(f, file).map(Some)
+    let mut specs = Vec::new();
+    if let Some(text) = agent_tokens {
+        for entry in text.split_whitespace() {
+            specs.push(parse_agent(entry).map_err(|e| format!("{AGENT_TOKENS_ENV}: {e}"))?);
+        }
+    }
+    if let Some(path) = &flags.agent_token_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--agent-token-file {}: {e}", path.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            specs.push(parse_agent(line).map_err(|e| {
+                format!("--agent-token-file {} line {}: {e}", path.display(), n + 1)
+            })?);
+        }
+    }
+    if !flags.agents.is_empty() {
+        // Before logging is set up (its filter comes from these flags): straight to stderr.
+        eprintln!(
+            "chatio-server: warning: agent tokens given with --agent are visible to other users \
+             of this machine (ps); --agent-token-file or {AGENT_TOKENS_ENV} keep them off the \
+             command line"
+        );
+    }
+    merge(matches, flags, file, specs)
 }
 
-/// Flags over the file over the defaults.
-fn merge(f: Flags, file: ConfigFile) -> Result<Args, String> {
-    let listen = match f.listen.or(file.listen) {
-        Some(listen) => listen,
-        None => DEFAULT_LISTEN.parse().map_err(|_| "default address")?,
-    };
+/// Whether the flag with this id was given on the command line (not a default).
+fn given(matches: &ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+/// Flags over the file over the defaults; `specs` are the agents of `CHATIO_AGENT_TOKENS` and
+/// `--agent-token-file`, in that order (the later wins).
+fn merge(
+    m: &ArgMatches,
+    f: ServeFlags,
+    file: ConfigFile,
+    specs: Vec<AgentSpec>,
+) -> Result<Args, String> {
+    // The flag if given, else the file's key if set, else the flag's default.
+    fn pick<T>(m: &ArgMatches, id: &str, flag: T, file: Option<T>) -> T {
+        match file {
+            Some(value) if !given(m, id) => value,
+            _ => flag,
+        }
+    }
+    let listen = pick(m, "listen", f.listen, file.listen);
     let mut config = Config::default();
     for agent in &file.agents {
         config.agents.push(agent.login()?);
     }
-    for login in f.agents {
-        config.agents.retain(|a| a.agent.id != login.agent.id);
-        config.agents.push(login);
+    for spec in specs.into_iter().chain(f.agents) {
+        match config
+            .agents
+            .iter_mut()
+            .find(|a| a.agent.id == spec.login.agent.id)
+        {
+            Some(known) if !spec.profile => known.token = spec.login.token,
+            Some(known) => *known = spec.login,
+            None => config.agents.push(spec.login),
+        }
     }
-    config.router = match (f.router, &file.router) {
-        (Some(router), _) => router,
-        (None, Some(name)) => name.parse()?,
-        (None, None) => RouterKind::default(),
+    let file_router = file.router.as_deref().map(str::parse).transpose()?;
+    config.router = pick(m, "router", f.router, file_router);
+    config.seed = f.seed.or(file.seed);
+    config.allow_weak_tokens = f.allow_weak_tokens || file.allow_weak_tokens.unwrap_or(false);
+    let l = &file.limits;
+    let secs = Duration::from_secs;
+    config.limits = crate::Limits {
+        max_connections: f
+            .max_connections
+            .or(l.max_connections)
+            .unwrap_or_else(crate::limits::default_max_connections)
+            .max(1),
+        max_connections_per_address: pick(
+            m,
+            "max_connections_per_address",
+            f.max_connections_per_address,
+            l.max_connections_per_address,
+        )
+        .max(1),
+        header_timeout: secs(pick(m, "header_timeout", f.header_timeout, l.header_timeout).max(1)),
+        body_timeout: secs(pick(m, "body_timeout", f.body_timeout, l.body_timeout).max(1)),
+        login_timeout: secs(pick(m, "login_timeout", f.login_timeout, l.login_timeout).max(1)),
+        shutdown_timeout: secs(pick(
+            m,
+            "shutdown_timeout",
+            f.shutdown_timeout,
+            l.shutdown_timeout,
+        )),
+        request_rate: pick(m, "request_rate", f.request_rate, l.request_rate).max(0.0),
+        request_burst: pick(m, "request_burst", f.request_burst, l.request_burst).max(1),
+        auth_failures: pick(m, "auth_failures", f.auth_failures, l.auth_failures),
+        auth_window: secs(pick(m, "auth_window", f.auth_window, l.auth_window).max(1)),
+        auth_backoff_max: secs(
+            pick(
+                m,
+                "auth_backoff_max",
+                f.auth_backoff_max,
+                l.auth_backoff_max,
+            )
+            .max(1),
+        ),
+        customer_rate: pick(m, "customer_rate", f.customer_rate, l.customer_rate).max(0.0),
+        customer_burst: pick(m, "customer_burst", f.customer_burst, l.customer_burst).max(1),
     };
-    config.engine.seed = f.seed.or(file.seed).unwrap_or(config.engine.seed);
-    let unseen = f
-        .unseen
-        .or(file.timeouts.unseen)
-        .unwrap_or(config.engine.unseen_timeout);
-    let inactivity = f
-        .inactivity
-        .or(file.timeouts.inactivity)
-        .unwrap_or(config.engine.inactivity_timeout);
+    let unseen = pick(m, "unseen", f.unseen, file.timeouts.unseen);
+    let inactivity = pick(m, "inactivity", f.inactivity, file.timeouts.inactivity);
     config.engine = config.engine.routing_timeouts(unseen, inactivity);
-    if let Some(idle) = f.idle.or(file.timeouts.idle) {
-        config.idle_timeout = Duration::from_secs(idle.max(1));
-    }
-    if let Some(stall) = f.stall.or(file.timeouts.stall) {
-        config.stall_timeout = Duration::from_secs(stall.max(1));
-    }
-    if let Some(bytes) = f.max_backlog.or(file.max_backlog) {
-        config.max_backlog = bytes.max(1);
-    }
+    let idle = pick(m, "idle", f.idle, file.timeouts.idle);
+    config.idle_timeout = Duration::from_secs(idle.max(1));
+    let stall = pick(m, "stall", f.stall, file.timeouts.stall);
+    config.stall_timeout = Duration::from_secs(stall.max(1));
+    config.max_backlog = pick(m, "max_backlog", f.max_backlog, file.max_backlog).max(1);
     config.properties = file.properties;
     config.auto_chat_scopes = file.auto_chat_scopes;
     let (file_id, file_plan, file_expires) = match file.license {
         Some(l) => (Some(l.id), l.plan, l.expires),
         None => (None, None, None),
     };
-    let license_plan = f.license_plan.or(file_plan);
+    let plan_set = given(m, "license_plan") || file_plan.is_some();
+    let license_plan = pick(m, "license_plan", f.license_plan, file_plan);
     let license_expires = f.license_expires.or(file_expires);
     match f.license_id.or(file_id) {
         // Created now; with --data, a later start keeps the stored creation time (store.rs).
         Some(id) => {
-            let plan = license_plan.unwrap_or_else(|| DEFAULT_LICENSE_PLAN.to_string());
             config.engine = config.engine.license(
-                License::new(id, plan, crate::now())
+                License::new(id, license_plan, crate::now())
                     .expiration_timestamp(license_expires.map(Timestamp::from_unix_seconds)),
             );
         }
-        None if license_plan.is_some() || license_expires.is_some() => {
+        None if plan_set || license_expires.is_some() => {
             return Err("--license-plan and --license-expires need --license-id".to_string());
         }
         None => {}
     }
     let durability = f.data.or(file.data).map(|dir| Durability {
         dir,
-        snapshot_every: f
-            .snapshot_every
-            .or(file.snapshot_every)
-            .unwrap_or(DEFAULT_SNAPSHOT_EVERY),
+        snapshot_every: pick(m, "snapshot_every", f.snapshot_every, file.snapshot_every),
+        skip_integrity_check: f.skip_integrity_check,
     });
     config.check()?;
+    let log = if f.quiet {
+        Some("warn".to_string())
+    } else {
+        f.log.or(file.log)
+    };
     Ok(Args {
         listen,
         config,
         durability,
-        log: f.log.or(file.log),
+        log,
     })
 }
 
-fn non_empty(flag: &str, v: String) -> Result<String, String> {
+fn non_empty(v: &str) -> Result<String, String> {
     if v.trim().is_empty() {
-        return Err(format!("{flag} needs a non-empty value"));
+        return Err("needs a non-empty value".to_string());
     }
-    Ok(v)
+    Ok(v.to_string())
 }
 
-fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+fn parse_router(v: &str) -> Result<RouterKind, String> {
     v.parse()
-        .map_err(|_| format!("{flag}: {v:?} is not a suitable number"))
 }
 
 /// `TOKEN=AGENT_ID[:NAME[:GROUPS[:MAX_CHATS]]]`.
-fn parse_agent(spec: &str) -> Result<AgentLogin, String> {
+fn parse_agent(spec: &str) -> Result<AgentSpec, String> {
     let bad = |why: &str| format!("--agent {spec:?}: {why}");
     let (token, rest) = spec
         .split_once('=')
@@ -444,6 +803,10 @@ fn parse_agent(spec: &str) -> Result<AgentLogin, String> {
     if token.is_empty() {
         return Err(bad("the token is empty"));
     }
+    if token.chars().any(char::is_whitespace) {
+        return Err(bad("the token has white space in it"));
+    }
+    let profile = rest.contains(':');
     let mut fields = rest.split(':');
     let id = fields.next().unwrap_or_default();
     let id = UserId::new(id).map_err(|e| bad(&e.to_string()))?;
@@ -469,8 +832,88 @@ fn parse_agent(spec: &str) -> Result<AgentLogin, String> {
     if fields.next().is_some() {
         return Err(bad("too many fields"));
     }
-    Ok(AgentLogin {
-        token: token.to_string(),
-        agent,
+    Ok(AgentSpec {
+        login: AgentLogin {
+            token: token.to_string(),
+            agent,
+        },
+        profile,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(list: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_every_flag_and_the_endpoints() {
+        let help = usage();
+        for flag in [
+            "--config",
+            "--listen",
+            "--agent",
+            "--router",
+            "--seed",
+            "--license-id",
+            "--license-plan",
+            "--license-expires",
+            "--unseen-timeout",
+            "--inactivity-timeout",
+            "--idle-timeout",
+            "--max-backlog",
+            "--stall-timeout",
+            "--data",
+            "--snapshot-every",
+            "--log",
+            "--quiet",
+            "loadgen",
+            "echo",
+        ] {
+            assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+        }
+        assert!(help.contains("LICENSE_ID is accepted and ignored"));
+        assert!(parse(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn both_flag_forms_and_defaults() {
+        let a = parse(&["--seed=5", "--router", "manual", "--idle-timeout", "7"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.config.seed, Some(5));
+        assert_eq!(a.config.router, RouterKind::Manual);
+        assert_eq!(a.config.idle_timeout, Duration::from_secs(7));
+        assert_eq!(a.listen, DEFAULT_LISTEN.parse::<SocketAddr>().unwrap());
+        assert_eq!(a.config.max_backlog, crate::DEFAULT_MAX_BACKLOG);
+        assert!(a.durability.is_none());
+        let q = parse(&["--quiet"]).unwrap().unwrap();
+        assert_eq!(q.log.as_deref(), Some("warn"));
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_their_reason() {
+        for bad in [
+            &["--seed", "x"][..],
+            &["--router", "fastest"],
+            &["--agent", "nope"],
+            &["--agent", "=a@example.com"],
+            &["--agent", "t=a@example.com:A:x"],
+            &["--listen", "localhost"],
+            &["--mystery"],
+            &["--quiet", "--log", "debug"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        let e = parse(&["--router", "fastest"]).unwrap_err();
+        assert!(e.contains("fastest"), "{e}");
+    }
 }

@@ -78,6 +78,7 @@ impl Registry {
         match item {
             Release::To(outbox, text) => {
                 outbox.send(Out::Text(text));
+                outbox.answer_released();
             }
             Release::Pushes(pushes) => {
                 for push in pushes {
@@ -234,7 +235,7 @@ pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: Store, out: Rele
 fn start_snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) -> Option<Encoding> {
     let queue = shared.commit.as_ref()?;
     let (copy, records, items) = {
-        let core = shared.core();
+        let (core, _long) = shared.core_for_long_call();
         let (records, items) = queue.drain();
         (core.engine.clone(), records, items)
     };
@@ -324,13 +325,14 @@ fn snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) {
         return;
     };
     let (seq, taken_at, data, records, items) = {
-        let core = shared.core();
+        let (core, long) = shared.core_for_long_call();
         let engine = &core.engine;
         // Everything the engine did up to now is in the journal or in the queue: take both.
         let (records, items) = queue.drain();
         let seq = engine.journal_seq();
         if records.is_empty() && !store.has_unsnapshotted_before(seq) {
             drop(core);
+            drop(long);
             commit_and_release(shared, store, &records, items, out);
             return;
         }

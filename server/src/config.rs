@@ -39,6 +39,11 @@ pub struct ConfigFile {
     /// `[timeouts]`.
     #[serde(default)]
     pub timeouts: TimeoutsFile,
+    /// `--allow-weak-tokens`.
+    pub allow_weak_tokens: Option<bool>,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsFile,
     /// `[[agents]]`.
     #[serde(default)]
     pub agents: Vec<AgentFile>,
@@ -76,11 +81,46 @@ pub struct TimeoutsFile {
     pub stall: Option<u64>,
 }
 
+/// `[limits]`: connection caps, deadlines (in seconds) and rate limits; see
+/// [`crate::Limits`].
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// `--max-connections`.
+    pub max_connections: Option<usize>,
+    /// `--max-connections-per-address`.
+    pub max_connections_per_address: Option<usize>,
+    /// `--header-timeout`.
+    pub header_timeout: Option<u64>,
+    /// `--body-timeout`.
+    pub body_timeout: Option<u64>,
+    /// `--login-timeout`.
+    pub login_timeout: Option<u64>,
+    /// `--shutdown-timeout`.
+    pub shutdown_timeout: Option<u64>,
+    /// `--request-rate`.
+    pub request_rate: Option<f64>,
+    /// `--request-burst`.
+    pub request_burst: Option<u32>,
+    /// `--auth-failures`.
+    pub auth_failures: Option<u32>,
+    /// `--auth-window`.
+    pub auth_window: Option<u64>,
+    /// `--auth-backoff-max`.
+    pub auth_backoff_max: Option<u64>,
+    /// `--customer-rate`.
+    pub customer_rate: Option<f64>,
+    /// `--customer-burst`.
+    pub customer_burst: Option<u32>,
+}
+
 /// One `[[agents]]` entry.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentFile {
-    /// The token it logs in with (`Bearer ` in front is optional).
+    /// The token it logs in with (`Bearer ` in front is optional). It may be left out here and
+    /// given in `CHATIO_AGENT_TOKENS` or `--agent-token-file` instead, off the file.
+    #[serde(default)]
     pub token: String,
     /// Its id, e-mail-like.
     pub id: String,
@@ -100,7 +140,7 @@ pub struct AgentFile {
 }
 
 impl AgentFile {
-    /// The agent and its token.
+    /// The agent and its token (empty if the entry has none: it must come from elsewhere).
     pub fn login(&self) -> Result<AgentLogin, String> {
         let bad = |why: String| format!("agent {:?}: {why}", self.id);
         let id = UserId::new(&self.id).map_err(|e| bad(e.to_string()))?;
@@ -109,9 +149,6 @@ impl AgentFile {
             .strip_prefix("Bearer ")
             .unwrap_or(&self.token)
             .trim();
-        if token.is_empty() {
-            return Err(bad("the token is empty".to_string()));
-        }
         let name = self.name.clone().unwrap_or_else(|| id.to_string());
         let mut agent = Agent::new(id, name).with_groups(self.groups.iter().copied().map(GroupId));
         agent.email = self.email.clone();

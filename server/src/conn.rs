@@ -70,6 +70,8 @@ struct State {
 pub(crate) struct Outbox {
     /// The connection's number, for the registry and the logs.
     pub(crate) id: u64,
+    /// Answers for this connection waiting for a commit (`--data`).
+    queued: std::sync::atomic::AtomicUsize,
     state: Mutex<State>,
     bound: usize,
     writer: Notify,
@@ -81,6 +83,7 @@ impl Outbox {
     pub(crate) fn new(id: u64, bound: usize, metrics: Arc<Metrics>) -> Outbox {
         Outbox {
             id,
+            queued: std::sync::atomic::AtomicUsize::new(0),
             state: Mutex::new(State::default()),
             bound: bound.max(1),
             writer: Notify::new(),
@@ -91,6 +94,26 @@ impl Outbox {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An answer for this connection waits for a commit.
+    pub(crate) fn answer_queued(&self) {
+        self.queued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// An answer that waited for a commit is released (in memory nothing waits: it stays 0).
+    pub(crate) fn answer_released(&self) {
+        let _ = self.queued.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |n| n.checked_sub(1),
+        );
+    }
+
+    /// Answers for this connection still waiting for a commit.
+    pub(crate) fn answers_queued(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Queues `out` after everything queued before; a close frame ends the queue. Returns

@@ -20,7 +20,10 @@
 //! ```
 //!
 //! (A host that mounts the routes should set `TCP_NODELAY` on its accepted sockets, as
-//! [`Server::serve`] does; without it every response waits for the client's delayed ACK.)
+//! [`Server::serve`] does; without it every response waits for the client's delayed ACK. It
+//! gets only the [`Limits`] that live in the routes: the login deadline, each WebSocket's
+//! request rate, the body deadline, backoff by token. Connection caps, the header deadline,
+//! shedding and the limits per address are [`Server::serve`]'s accept loop.)
 //!
 //! How it is put together:
 //!
@@ -46,6 +49,8 @@ pub mod cli;
 mod commit;
 pub mod config;
 mod conn;
+pub mod limits;
+mod listen;
 pub mod loadgen;
 pub mod metrics;
 mod rtm;
@@ -55,24 +60,26 @@ mod web;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use chatio::journal::JournalMode;
 use chatio::model::PropertyConfig;
 use chatio::routing::{AutomaticRouter, LeastLoadedRouter, ManualRouter, RoundRobinRouter};
-use chatio::{Agent, Engine, EngineConfig, Permission, Scopes, Timestamp, UserId};
+use chatio::wire::Api;
+use chatio::{Agent, Engine, EngineConfig, ErrorKind, Permission, Scopes, Timestamp, UserId};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use commit::{CommitQueue, Registry, Release};
 pub use conn::REASON_BACKLOG_STALLED;
+pub use limits::Limits;
+use limits::{Backoff, KeyedBuckets, Verdict};
 use metrics::Metrics;
 pub use store::Durability;
 use store::Store;
@@ -93,7 +100,7 @@ pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest the timer task sleeps without looking at the clock again.
 const MAX_NAP: Duration = Duration::from_secs(30);
 
-/// How long shutdown waits for connections to say goodbye.
+/// How long a closing WebSocket waits for its last messages to be written.
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// Which built-in router the engine consults.
@@ -167,8 +174,16 @@ pub struct Config {
     pub agents: Vec<AgentLogin>,
     /// The router.
     pub router: RouterKind,
-    /// The engine's settings (seed, routing timeouts, license).
+    /// The engine's settings (routing timeouts, license; its `seed` is set by
+    /// [`Config::seed`]'s choice when the server opens).
     pub engine: EngineConfig,
+    /// The engine's seed: `None` (the default) draws it from the operating system when the
+    /// engine is new, and a stored engine keeps the one it was made with; `Some(n)` fixes it
+    /// (for tests and replays: ids are then predictable), and stored data made with another
+    /// is refused.
+    pub seed: Option<u64>,
+    /// Accept agent tokens that [`weak_token`] calls weak (for tests and demos only).
+    pub allow_weak_tokens: bool,
     /// Properties configured on a new engine (and on a stored one that lacks them).
     pub properties: Vec<PropertyConfig>,
     /// Auto chat scopes set up on a new engine.
@@ -179,6 +194,8 @@ pub struct Config {
     pub max_backlog: usize,
     /// How long a backlog may stay over `max_backlog` before the connection is dropped.
     pub stall_timeout: Duration,
+    /// Connection caps, deadlines and rate limits.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -187,22 +204,39 @@ impl Default for Config {
             agents: Vec::new(),
             router: RouterKind::Automatic,
             engine: EngineConfig::default(),
+            seed: None,
+            allow_weak_tokens: false,
             properties: Vec::new(),
             auto_chat_scopes: Vec::new(),
             idle_timeout: Duration::from_secs(60),
             max_backlog: DEFAULT_MAX_BACKLOG,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
+            limits: Limits::default(),
         }
     }
 }
 
 impl Config {
-    /// Checks the agents: every token given, and no two alike.
+    /// Checks the agents: every token given, none weak (unless allowed), and no two alike.
     pub fn check(&self) -> Result<(), String> {
         let mut tokens = HashMap::new();
         for login in &self.agents {
             if login.token.is_empty() {
-                return Err(format!("agent {} has an empty token", login.agent.id));
+                return Err(format!(
+                    "agent {} has no token (give it with --agent, --agent-token-file, \
+                     CHATIO_AGENT_TOKENS or the config file)",
+                    login.agent.id
+                ));
+            }
+            if let Some(why) = weak_token(&login.token)
+                && !self.allow_weak_tokens
+            {
+                return Err(format!(
+                    "agent {}: its token is weak ({why}); use a long random one, e.g. \
+                     `head -c 24 /dev/urandom | base64` (or --allow-weak-tokens, for tests \
+                     and demos only)",
+                    login.agent.id
+                ));
             }
             if let Some(other) = tokens.insert(login.token.as_str(), &login.agent.id) {
                 return Err(format!(
@@ -337,6 +371,23 @@ impl Config {
     }
 }
 
+/// The fewest characters an agent token may have.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Why an agent token is too easy to guess, if it is: fewer than [`MIN_TOKEN_CHARS`]
+/// characters, or fewer than 8 different ones. (Length and variety are all a server can check;
+/// the docs ask for long random tokens.)
+pub fn weak_token(token: &str) -> Option<&'static str> {
+    if token.chars().count() < MIN_TOKEN_CHARS {
+        return Some("shorter than 16 characters");
+    }
+    let distinct: std::collections::HashSet<char> = token.chars().collect();
+    if distinct.len() < 8 {
+        return Some("fewer than 8 different characters");
+    }
+    None
+}
+
 /// The wall clock, in whole Unix seconds.
 pub fn now() -> Timestamp {
     let secs = SystemTime::now()
@@ -372,8 +423,26 @@ impl Server {
     /// that it lacks are added, the router is switched if `config` names another, and every
     /// agent is set offline (a process that just started has no connections); a snapshot then
     /// covers the replayed records.
-    pub fn open(config: Config, durability: Option<&Durability>) -> Result<Server, String> {
+    pub fn open(mut config: Config, durability: Option<&Durability>) -> Result<Server, String> {
         config.check()?;
+        let weak = config
+            .agents
+            .iter()
+            .filter(|a| weak_token(&a.token).is_some())
+            .count();
+        if weak > 0 {
+            tracing::warn!(
+                agents = weak,
+                "weak agent tokens allowed (--allow-weak-tokens)"
+            );
+        }
+        let fixed_seed = config.seed.is_some();
+        config.engine.seed = match config.seed {
+            Some(seed) => seed,
+            // A stored engine keeps its own; this one is used only if there is none.
+            None => getrandom::u64()
+                .map_err(|e| format!("cannot draw a seed from the operating system: {e}"))?,
+        };
         let Some(durability) = durability else {
             let mut engine = Engine::new(config.engine.clone());
             // Nothing would persist the records.
@@ -383,13 +452,18 @@ impl Server {
                 config,
                 engine,
                 store: None,
-                report: vec!["in memory (no --data): everything is lost at exit".to_string()],
+                report: vec![
+                    "in memory (no --data): everything is lost at exit".to_string(),
+                    seed_note(fixed_seed, false),
+                ],
             });
         };
         let (mut store, recovered) =
-            Store::open(durability, &config.engine, |engine| config.init(engine))?;
+            Store::open(durability, &config.engine, fixed_seed, |engine| {
+                config.init(engine)
+            })?;
         let mut engine = recovered.engine;
-        let mut report = Vec::new();
+        let mut report = vec![seed_note(fixed_seed, recovered.from.is_some())];
         match recovered.from {
             None => report.push(format!("new data in {}", store.path().display())),
             Some(recovery) => {
@@ -451,6 +525,7 @@ impl Server {
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (sessions_tx, sessions_rx) = watch::channel(0usize);
+        let engine_config = engine.config().clone();
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 engine,
@@ -471,6 +546,28 @@ impl Server {
             idle_timeout: config.idle_timeout,
             max_backlog: config.max_backlog,
             stall_timeout: config.stall_timeout,
+            auth_by_address: Backoff::new(
+                config.limits.auth_failures,
+                config.limits.auth_window,
+                config.limits.auth_backoff_max,
+            ),
+            auth_by_token: Backoff::new(
+                config.limits.auth_failures,
+                config.limits.auth_window,
+                config.limits.auth_backoff_max,
+            ),
+            customer_creation: KeyedBuckets::new(
+                config.limits.customer_rate,
+                config.limits.customer_burst,
+            ),
+            limits: config.limits.clone(),
+            ping_engine: Mutex::new({
+                let mut blank = Engine::new(engine_config.clone());
+                blank.set_journal_mode(JournalMode::Off);
+                blank
+            }),
+            engine_config,
+            long_calls: AtomicUsize::new(0),
         });
         let writer = store.map(|store| {
             let (out, batches) = tokio::sync::mpsc::unbounded_channel();
@@ -497,6 +594,7 @@ impl Server {
             .layer(DefaultBodyLimit::max(MAX_MESSAGE))
             .with_state(Arc::clone(&shared));
         let running = Running {
+            shutdown_timeout: config.limits.shutdown_timeout,
             shared,
             stop: stop_tx,
             sessions: sessions_rx,
@@ -506,31 +604,39 @@ impl Server {
         (routes, running)
     }
 
-    /// Serves on `listener` (with `TCP_NODELAY` on every accepted socket) until `shutdown`
-    /// completes, then closes every WebSocket (code 1001), finishes the HTTP requests in
-    /// flight, takes a last snapshot (with `--data`) and returns.
+    /// Serves on `listener` until `shutdown` completes, with the connection caps and deadlines
+    /// of [`Limits`] (and `TCP_NODELAY` on every accepted socket); then stops accepting, closes
+    /// idle connections and every WebSocket (code 1001), gives requests in flight until
+    /// [`Limits::shutdown_timeout`], drops whatever is still open, takes a last snapshot (with
+    /// `--data`) and returns.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let limits = self.config.limits.clone();
         let (routes, running) = self.start();
-        let listener = listener.tap_io(|tcp| {
-            // Without it a response waits for the client's delayed ACK (Nagle).
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(listener, routes)
-            .with_graceful_shutdown(running.stop_on(shutdown))
-            .await;
+        let stop = running.stop.subscribe();
+        tokio::spawn(running.stop_on(shutdown));
+        let served = listen::serve(listener, routes, limits, running.metrics(), stop).await;
         running.finish().await;
         served
     }
 }
 
+/// Where the engine's seed came from, for the log (never the seed itself: ids drawn from it
+/// would be predictable to whoever reads the log).
+fn seed_note(fixed: bool, stored: bool) -> String {
+    match (fixed, stored) {
+        (true, _) => "seed fixed by --seed: ids are predictable (for tests)".to_string(),
+        (false, true) => "seed: the one stored with the data".to_string(),
+        (false, false) => "seed drawn from the operating system".to_string(),
+    }
+}
+
 /// The background parts of a started [`Server`].
 pub struct Running {
+    shutdown_timeout: Duration,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     sessions: watch::Receiver<usize>,
@@ -558,12 +664,22 @@ impl Running {
         Arc::clone(&self.shared.metrics)
     }
 
-    /// Closes every connection, stops the timers, and with `--data` commits what is waiting
-    /// and takes a last snapshot.
+    /// Closes every connection (waiting at most [`Limits::shutdown_timeout`] for them), stops
+    /// the timers, and with `--data` commits what is waiting and takes a last snapshot.
     pub async fn finish(mut self) {
         let _ = self.stop.send(true);
-        // Upgraded connections live in their own tasks: they saw the stop signal and are closing.
-        let _ = tokio::time::timeout(DRAIN, self.sessions.wait_for(|&n| n == 0)).await;
+        // Upgraded connections live in their own tasks: they saw the stop signal and are
+        // closing, each within its drain time.
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        let closed = tokio::time::timeout_at(deadline, self.sessions.wait_for(|&n| n == 0))
+            .await
+            .is_ok();
+        if !closed {
+            tracing::warn!(
+                left = *self.sessions.borrow(),
+                "shutdown: WebSocket sessions still closing; going on without them"
+            );
+        }
         let _ = tokio::time::timeout(DRAIN, &mut self.timers).await;
         if let Some(queue) = &self.shared.commit {
             queue.stop();
@@ -599,6 +715,20 @@ struct Shared {
     idle_timeout: Duration,
     max_backlog: usize,
     stall_timeout: Duration,
+    limits: Limits,
+    /// Failed authentications by address.
+    auth_by_address: Backoff<std::net::IpAddr>,
+    /// Failed authentications by token (its hash).
+    auth_by_token: Backoff<u64>,
+    /// Customers created, by address.
+    customer_creation: KeyedBuckets<std::net::IpAddr>,
+    /// What a stand-in engine is made with (see [`Shared::stand_in`]).
+    engine_config: EngineConfig,
+    /// An engine that knows nobody, for answering `ping` without waiting for the engine's lock
+    /// (see [`Shared::ping`]).
+    ping_engine: Mutex<Engine>,
+    /// Long engine calls running or waiting (see [`Shared::call`]).
+    long_calls: AtomicUsize,
 }
 
 impl Shared {
@@ -613,8 +743,55 @@ impl Shared {
     /// Runs `f` on the engine (briefly, without awaiting) and releases what it produced: at
     /// once in memory, after the commit of its records with `--data`. Wakes the timer task if
     /// the engine's next deadline moved.
+    ///
+    /// Engine calls run on the runtime's worker threads and hold a blocking lock. A call that
+    /// may take long (see [`heavy`]) goes through [`call_heavy`](Self::call_heavy); while one
+    /// is running or waiting, a call that finds the lock taken waits off the workers too, so
+    /// that a herd of long calls cannot take every worker and keep-alives (`ping`, answered
+    /// without the lock) and socket writes go on.
     fn call<R>(&self, f: impl FnOnce(&mut Core, &mut Vec<Release>) -> R) -> R {
-        let mut core = self.core();
+        let core = match self.core.try_lock() {
+            Ok(core) => core,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock)
+                if self.long_calls.load(Ordering::SeqCst) > 0 =>
+            {
+                return blocking(|| self.run_locked(self.core(), f));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => self.core(),
+        };
+        self.run_locked(core, f)
+    }
+
+    /// [`call`](Self::call) for a call that may hold the engine long: it runs where blocking
+    /// is allowed (off the runtime's workers), and makes the calls that wait for it do so too.
+    fn call_heavy<R>(&self, f: impl FnOnce(&mut Core, &mut Vec<Release>) -> R) -> R {
+        let _long = LongCall::new(&self.long_calls);
+        blocking(|| self.run_locked(self.core(), f))
+    }
+
+    /// [`call`](Self::call) or [`call_heavy`](Self::call_heavy), as `heavy` says.
+    fn call_as<R>(&self, heavy: bool, f: impl FnOnce(&mut Core, &mut Vec<Release>) -> R) -> R {
+        if heavy {
+            self.call_heavy(f)
+        } else {
+            self.call(f)
+        }
+    }
+
+    /// The engine, for a thread of the server's own (the commit thread copying it for a
+    /// snapshot): counted as a long call, so runtime tasks that wait for it wait off the
+    /// workers.
+    fn core_for_long_call(&self) -> (MutexGuard<'_, Core>, LongCall<'_>) {
+        let long = LongCall::new(&self.long_calls);
+        (self.core(), long)
+    }
+
+    fn run_locked<R>(
+        &self,
+        mut core: MutexGuard<'_, Core>,
+        f: impl FnOnce(&mut Core, &mut Vec<Release>) -> R,
+    ) -> R {
         let before = core.engine.next_deadline();
         let mut items = Vec::new();
         let r = f(&mut core, &mut items);
@@ -625,7 +802,14 @@ impl Shared {
                     registry.perform(item, &self.metrics);
                 }
             }
-            Some(queue) => queue.push(core.engine.take_journal(), items),
+            Some(queue) => {
+                for item in &items {
+                    if let Release::To(outbox, _) = item {
+                        outbox.answer_queued();
+                    }
+                }
+                queue.push(core.engine.take_journal(), items);
+            }
         }
         let moved = core.engine.next_deadline() != before;
         drop(core);
@@ -637,37 +821,271 @@ impl Shared {
 
     /// The user a token stands for on `api`: a configured agent, or the customer derived from
     /// it. `Bearer ` in front is optional.
-    fn resolve(&self, api: chatio::wire::Api, token: Option<&str>) -> Result<UserId, &'static str> {
+    ///
+    /// Failed authentications are counted per address (`peer`) and per token; past
+    /// [`Limits::auth_failures`] in [`Limits::auth_window`] either is refused without a check
+    /// for a time that doubles with each further failure ([`Refused::Limited`]), and the block
+    /// is logged.
+    fn authenticate(
+        &self,
+        api: Api,
+        token: Option<&str>,
+        peer: Option<IpAddr>,
+    ) -> Result<UserId, Refused> {
         let token = token.map(strip_bearer).unwrap_or_default();
-        if token.is_empty() {
-            return Err("a token is required");
+        let now = tokio::time::Instant::now();
+        let address = peer.map(limits::address_key);
+        let token_key = token_key(token);
+        let blocked = address
+            .map_or(Ok(()), |a| self.auth_by_address.check(&a, now))
+            .and_then(|()| self.auth_by_token.check(&token_key, now));
+        if let Err(wait) = blocked {
+            self.metrics.limited.with_label_values(&["auth"]).inc();
+            return Err(Refused::Limited(format!(
+                "too many failed authentications; retry in {} s",
+                wait.as_secs().max(1)
+            )));
         }
-        match api {
-            chatio::wire::Api::Agent => self
-                .agent_tokens
-                .get(token)
-                .cloned()
-                .ok_or("unknown agent token"),
-            chatio::wire::Api::Customer => Ok(customer_id_for(token)),
+        let found = if token.is_empty() {
+            Err("a token is required")
+        } else {
+            match api {
+                Api::Agent => self
+                    .agent_tokens
+                    .get(token)
+                    .cloned()
+                    .ok_or("unknown agent token"),
+                Api::Customer => Ok(customer_id_for(token)),
+            }
+        };
+        found.map_err(|why| {
+            let mut waits = Vec::new();
+            if let Some(a) = address
+                && let Verdict::Blocked(wait) = self.auth_by_address.failed(&a, now)
+            {
+                waits.push(("address", wait));
+            }
+            if let Verdict::Blocked(wait) = self.auth_by_token.failed(&token_key, now) {
+                waits.push(("token", wait));
+            }
+            for (by, wait) in waits {
+                tracing::warn!(
+                    api = web::api_name(api),
+                    peer = %peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+                    by,
+                    wait_s = wait.as_secs(),
+                    "failed authentications: backing off"
+                );
+            }
+            Refused::Auth(why)
+        })
+    }
+
+    /// Makes a request of customer `user` ready for the engine. A customer that does not exist
+    /// yet is created by its first request that changes something, within its address's budget
+    /// ([`Limits::customer_rate`]); requests that only read (`login` without `customer`
+    /// details, `get_chats_summary`) are answered by a stand-in engine without creating it, and
+    /// `ping` needs no customer. Agents' requests are ready as they are.
+    fn prepare(
+        &self,
+        core: &mut Core,
+        api: Api,
+        user: &UserId,
+        text: &str,
+        peer: Option<IpAddr>,
+    ) -> Result<Prepared, Refused> {
+        if api == Api::Agent || core.engine.customer(user).is_some() {
+            return Ok(Prepared::Engine);
+        }
+        #[derive(serde::Deserialize)]
+        struct Head<'a> {
+            #[serde(borrow, default)]
+            action: std::borrow::Cow<'a, str>,
+            #[serde(default)]
+            payload: Option<serde_json::Value>,
+        }
+        let head: Option<Head<'_>> = serde_json::from_str(text).ok();
+        let action = head.as_ref().map_or("", |h| &*h.action);
+        let details = head
+            .as_ref()
+            .and_then(|h| h.payload.as_ref())
+            .and_then(|p| p.get("customer"))
+            .is_some_and(|c| c.as_object().is_none_or(|o| !o.is_empty()));
+        match action {
+            "ping" => return Ok(Prepared::Engine),
+            "login" if !details => return Ok(Prepared::StandIn),
+            "get_chats_summary" => return Ok(Prepared::StandIn),
+            _ => {}
+        }
+        if let Some(address) = peer.map(limits::address_key)
+            && let Err(wait) = self
+                .customer_creation
+                .take(&address, tokio::time::Instant::now())
+        {
+            self.metrics.limited.with_label_values(&["customers"]).inc();
+            return Err(Refused::Limited(format!(
+                "too many new customers from this address; retry in {} s",
+                wait.as_secs().max(1)
+            )));
+        }
+        core.engine
+            .add_customer(chatio::Customer::new(user.clone()))
+            .map_err(|_| Refused::Auth("this token cannot be a customer's"))?;
+        Ok(Prepared::Engine)
+    }
+
+    /// Answers a read-only request of a customer that does not exist yet, as the engine would
+    /// answer a customer it has just met: from a new engine of the same configuration that
+    /// knows only this customer.
+    fn stand_in(&self, user: &UserId, text: &str) -> chatio::wire::Reply {
+        let mut engine = Engine::new(self.engine_config.clone());
+        engine.set_journal_mode(JournalMode::Off);
+        // A fresh engine has no users: adding one cannot collide.
+        let _ = engine.add_customer(chatio::Customer::new(user.clone()));
+        chatio::wire::handle(&mut engine, Api::Customer, user, now(), text)
+    }
+}
+
+impl Shared {
+    /// Answers `ping` without the engine's lock, so a keep-alive never waits behind a long
+    /// call (a large login, a large update): `None` unless `text` is a plain `ping` (no
+    /// `author_id`, which needs the engine's agents) and, with `--data`, the connection has no
+    /// answer still waiting for a commit (the ping's answer must not overtake it). The answer
+    /// is the engine's own: `ping` is served before the requester or the license is looked at,
+    /// so an engine that knows nobody answers it exactly as the real one does.
+    fn ping(&self, api: Api, me: &UserId, outbox: &conn::Outbox, text: &str) -> Option<String> {
+        if text.len() > 4096 || !text.contains("ping") || outbox.answers_queued() > 0 {
+            return None;
+        }
+        #[derive(serde::Deserialize)]
+        struct Head<'a> {
+            #[serde(borrow)]
+            action: std::borrow::Cow<'a, str>,
+            #[serde(default)]
+            author_id: Option<serde::de::IgnoredAny>,
+        }
+        let head: Head<'_> = serde_json::from_str(text).ok()?;
+        if head.action != "ping" || head.author_id.is_some() {
+            return None;
+        }
+        let mut engine = self
+            .ping_engine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let reply = chatio::wire::handle(&mut engine, api, me, now(), text);
+        self.metrics.request(api, &reply.action, reply.success);
+        Some(reply.response)
+    }
+}
+
+/// Counts a long engine call for as long as it lives (see [`Shared::call`]).
+struct LongCall<'a>(&'a AtomicUsize);
+
+impl<'a> LongCall<'a> {
+    fn new(count: &'a AtomicUsize) -> LongCall<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        LongCall(count)
+    }
+}
+
+impl Drop for LongCall<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs `f`, which may block for long, without holding up the runtime's other tasks: on a
+/// multi-threaded runtime the worker hands them on first (`block_in_place`); elsewhere (a
+/// current-thread runtime, where that is impossible, or no runtime) it just runs.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Whether a request may hold the engine long: large (over 64 KiB), or an action whose answer
+/// grows with the license (an agent's `login`, archives, filtered chats, a chat's threads).
+/// A cheap look at the text: a false alarm costs only a hand-off of the worker's other tasks.
+pub(crate) fn heavy(text: &str) -> bool {
+    const LONG: [&str; 4] = [
+        "\"login\"",
+        "\"get_archives\"",
+        "\"get_filtered_chats\"",
+        "\"get_chat_threads\"",
+    ];
+    text.len() > 64 << 10 || LONG.iter().any(|action| text.contains(action))
+}
+
+/// A token's key in the failed-authentication table: it keeps no token in memory.
+fn token_key(token: &str) -> u64 {
+    let digest = sha256(token.as_bytes());
+    u64::from_le_bytes([
+        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+    ])
+}
+
+/// Why a request was not let through to the engine.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// Bad or missing credentials: `authentication`.
+    Auth(&'static str),
+    /// A rate limit: `too_many_requests`, with what to do.
+    Limited(String),
+}
+
+impl Refused {
+    /// The error type the client gets.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Refused::Auth(_) => ErrorKind::Authentication.as_str(),
+            Refused::Limited(_) => TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// The message the client gets.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Refused::Auth(why) => why,
+            Refused::Limited(why) => why,
         }
     }
 }
 
-impl Core {
-    /// Makes sure a customer exists (customers register by logging in).
-    fn ensure_customer(
-        &mut self,
-        api: chatio::wire::Api,
-        user: &UserId,
-    ) -> Result<(), &'static str> {
-        if api == chatio::wire::Api::Customer && self.engine.customer(user).is_none() {
-            self.engine
-                .add_customer(chatio::Customer::new(user.clone()))
-                .map_err(|_| "this token cannot be a customer's")?;
-        }
-        Ok(())
-    }
+/// How a prepared request is served.
+pub(crate) enum Prepared {
+    /// By the engine.
+    Engine,
+    /// By [`Shared::stand_in`].
+    StandIn,
+}
 
+/// The error type of requests refused by a rate limit (as in the chat.io successor APIs).
+pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
+
+/// A v0.5 error response with an error type of the server's own (the engine's are written by
+/// [`chatio::wire::error_text`]), keys in the order the codec writes them.
+pub(crate) fn error_response(
+    request_id: Option<&str>,
+    action: &str,
+    error_type: &str,
+    message: &str,
+) -> String {
+    let mut response = serde_json::json!({
+        "action": action,
+        "payload": { "error": { "message": message, "type": error_type } },
+        "success": false,
+        "type": "response",
+    });
+    if let Some(id) = request_id {
+        response["request_id"] = serde_json::Value::from(id);
+    }
+    response.to_string()
+}
+
+impl Core {
     /// Sets an agent's presence and queues the engine's pushes about it.
     fn presence(&mut self, user: &UserId, online: bool, items: &mut Vec<Release>) {
         if let Ok(out) = self.engine.set_agent_presence(user, online, now()) {
@@ -700,7 +1118,8 @@ fn strip_bearer(token: &str) -> &str {
 async fn run_timers(shared: Arc<Shared>) {
     let mut stop = shared.stop.clone();
     loop {
-        let next = shared.call(|core, items| {
+        // A tick may archive or route many chats at once.
+        let next = shared.call_heavy(|core, items| {
             let now = now();
             if core.engine.next_deadline().is_some_and(|d| d <= now) {
                 let out = core.engine.tick(now);

@@ -39,33 +39,63 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// What `chatio-server loadgen --help` prints.
-pub const LOADGEN_USAGE: &str = "\
-chatio-server loadgen: the load bench (issue 19)
+/// `chatio-server loadgen`'s flags.
+#[derive(Clone, Debug, clap::Args)]
+#[command(
+    after_long_help = "EXAMPLE:\n    cargo run --release -p chatio-server -- loadgen --suite"
+)]
+pub struct LoadgenFlags {
+    /// The cases of issue 19, each beside its echo baseline: in memory 50 x 1 and 50 x 8,
+    /// --data 50 x 8, in memory 1000 x 1 with 2 agents.
+    #[arg(long)]
+    suite: bool,
+    /// Customer connections.
+    #[arg(long, value_name = "C", default_value_t = 50)]
+    customers: usize,
+    /// Requests in flight per customer.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    in_flight: usize,
+    /// Agent connections counting pushes.
+    #[arg(long, value_name = "A", default_value_t = 2)]
+    agents: usize,
+    /// Run the server with --data (a fresh directory under the system's temporary folder,
+    /// removed afterwards; synchronous=FULL).
+    #[arg(long)]
+    data: bool,
+    /// How long to measure, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    duration: u64,
+    /// How long to warm up before measuring, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    warmup: u64,
+    /// Run each case N times, echo and server taking turns, and report the median run of
+    /// each; lost and dropped count over all [default: 1; with --suite, 3].
+    #[arg(long, value_name = "N")]
+    rounds: Option<usize>,
+    /// Skip the echo baseline.
+    #[arg(long)]
+    no_echo: bool,
+    /// Do not use taskset.
+    #[arg(long)]
+    no_pin: bool,
+    /// The server to start [default: this binary].
+    ///
+    /// It gets --listen, --quiet, --idle-timeout, --seed, --agent and --data flags, which the
+    /// old `rtm_server` example takes too.
+    #[arg(long, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
+    /// One more argument for the server (repeatable).
+    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+}
 
-USAGE:
-    chatio-server loadgen [FLAGS]
-    cargo run --release -p chatio-server -- loadgen --suite
-
-FLAGS:
-    --suite             The cases of issue 19, each beside its echo baseline: in memory
-                        50 x 1 and 50 x 8, --data 50 x 8, in memory 1000 x 1 with 2 agents.
-    --customers C       Customer connections [default: 50].
-    --in-flight K       Requests in flight per customer [default: 1].
-    --agents A          Agent connections counting pushes [default: 2].
-    --data              Run the server with --data (a fresh directory under the system's
-                        temporary folder, removed afterwards; synchronous=FULL).
-    --duration SECS     How long to measure [default: 5], after --warmup SECS [default: 1].
-    --rounds N          Run each case N times, echo and server taking turns, and report the
-                        median run of each; lost and dropped count over all [default: 1;
-                        with --suite, 3].
-    --no-echo           Skip the echo baseline.
-    --no-pin            Do not use taskset.
-    --server-bin PATH   The server to start [default: this binary]. It gets --listen,
-                        --quiet, --idle-timeout, --seed, --agent and --data flags, which the
-                        old `rtm_server` example takes too.
-    --server-arg ARG    One more argument for the server (repeatable).
-";
+/// `chatio-server echo`'s flags.
+#[derive(Clone, Debug, clap::Args)]
+pub struct EchoFlags {
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+}
 
 #[derive(Clone, Debug)]
 struct Case {
@@ -110,55 +140,28 @@ struct Figures {
     dropped: u64,
 }
 
-/// `chatio-server loadgen`.
-pub fn main(args: Vec<String>) -> u8 {
+/// `chatio-server loadgen`: runs the cases `flags` name and prints their table; returns the
+/// exit status (1 if a run failed or lost a push).
+pub fn main(flags: LoadgenFlags) -> u8 {
     let mut cases = Vec::new();
-    let mut case = Case {
-        customers: 50,
-        in_flight: 1,
-        agents: 2,
-        data: false,
-        echo: true,
+    let case = Case {
+        customers: flags.customers,
+        in_flight: flags.in_flight,
+        agents: flags.agents,
+        data: flags.data,
+        echo: !flags.no_echo,
     };
-    let mut suite = false;
+    let suite = flags.suite;
     let mut options = Options {
-        duration: Duration::from_secs(5),
-        warmup: Duration::from_secs(1),
-        pin: true,
-        server_bin: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("chatio-server")),
-        server_args: Vec::new(),
-        rounds: 0,
+        duration: Duration::from_secs(flags.duration),
+        warmup: Duration::from_secs(flags.warmup),
+        pin: !flags.no_pin,
+        server_bin: flags.server_bin.unwrap_or_else(|| {
+            std::env::current_exe().unwrap_or_else(|_| PathBuf::from("chatio-server"))
+        }),
+        server_args: flags.server_args,
+        rounds: flags.rounds.unwrap_or(0),
     };
-    let mut args = args.into_iter();
-    while let Some(flag) = args.next() {
-        let mut value = |what: &str| args.next().ok_or_else(|| format!("{flag} needs {what}"));
-        let parsed: Result<(), String> = (|| {
-            match flag.as_str() {
-                "-h" | "--help" => {
-                    print!("{LOADGEN_USAGE}");
-                    std::process::exit(0);
-                }
-                "--suite" => suite = true,
-                "--rounds" => options.rounds = number(&value("a number")?)?,
-                "--customers" => case.customers = number(&value("a number")?)?,
-                "--in-flight" => case.in_flight = number(&value("a number")?)?,
-                "--agents" => case.agents = number(&value("a number")?)?,
-                "--data" => case.data = true,
-                "--no-echo" => case.echo = false,
-                "--no-pin" => options.pin = false,
-                "--duration" => options.duration = Duration::from_secs(number(&value("seconds")?)?),
-                "--warmup" => options.warmup = Duration::from_secs(number(&value("seconds")?)?),
-                "--server-bin" => options.server_bin = PathBuf::from(value("a path")?),
-                "--server-arg" => options.server_args.push(value("an argument")?),
-                other => return Err(format!("unknown argument {other:?}")),
-            }
-            Ok(())
-        })();
-        if let Err(e) = parsed {
-            eprintln!("chatio-server loadgen: {e}\nTry --help.");
-            return 2;
-        }
-    }
     if suite {
         let c = |customers, in_flight, data, echo| Case {
             customers,
@@ -305,11 +308,6 @@ fn median(runs: &mut [Figures]) -> Option<Figures> {
     runs.get(runs.len() / 2).cloned()
 }
 
-fn number<T: std::str::FromStr>(v: &str) -> Result<T, String> {
-    v.parse()
-        .map_err(|_| format!("{v:?} is not a suitable number"))
-}
-
 fn can_pin() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
         && Command::new("taskset")
@@ -373,7 +371,7 @@ fn spawn(bin: &PathBuf, args: &[String], pin: bool) -> Result<Spawned, String> {
 }
 
 fn agent_token(i: usize) -> String {
-    format!("loadgen-agent-{i}")
+    format!("loadgen-agent-{i}-token-0123456789abcdef")
 }
 
 fn request_text(seq: u64, chat_id: &str, me: usize) -> String {
@@ -699,6 +697,18 @@ async fn run_server(case: &Case, options: &Options) -> Result<Figures, String> {
         args.push("--data".to_string());
         args.push(data_dir.display().to_string());
     }
+    let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if std::env::current_exe().is_ok_and(|me| same(&me, &options.server_bin)) {
+        // A bench from one address at thousands of requests per second per connection: the
+        // limits against abuse would refuse it. (Older builds have no such flags.)
+        args.extend(
+            ["--request-rate", "0", "--customer-rate", "0"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        args.push("--max-connections-per-address".to_string());
+        args.push((case.customers + case.agents + 16).to_string());
+    }
     args.extend(options.server_args.iter().cloned());
     let result = async {
         let server = spawn(&options.server_bin, &args, options.pin)?;
@@ -818,19 +828,9 @@ async fn run_server(case: &Case, options: &Options) -> Result<Figures, String> {
     result
 }
 
-/// `chatio-server echo [--listen ADDR]`: every WebSocket message comes back as it was.
-pub fn echo_main(args: Vec<String>) -> u8 {
-    let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut args = args.into_iter();
-    while let Some(flag) = args.next() {
-        match (flag.as_str(), args.next().map(|v| v.parse())) {
-            ("--listen", Some(Ok(addr))) => listen = addr,
-            _ => {
-                eprintln!("chatio-server echo: usage: chatio-server echo [--listen ADDR]");
-                return 2;
-            }
-        }
-    }
+/// `chatio-server echo`: every WebSocket message comes back as it was. Returns the exit status.
+pub fn echo_main(flags: EchoFlags) -> u8 {
+    let listen = flags.listen;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -27,6 +27,10 @@ pub struct Metrics {
     pub(crate) backlog_bytes: IntGauge,
     /// Connections the server closed, by reason.
     pub(crate) disconnects: IntCounterVec,
+    /// Connections refused or shed, by reason (`per_address`, `full`, `descriptors`, `shed`).
+    pub(crate) refusals: IntCounterVec,
+    /// Requests refused by a rate limit, by limit (`requests`, `auth`, `customers`).
+    pub(crate) limited: IntCounterVec,
     /// Journal records per commit.
     pub(crate) commit_records: Histogram,
     /// How long a commit (its fsync included) took, in seconds.
@@ -88,6 +92,22 @@ impl Metrics {
             &["reason"],
         )
         .unwrap_or_else(|_| unreachable_metric());
+        let refusals = IntCounterVec::new(
+            Opts::new(
+                "chatio_connections_refused_total",
+                "Connections refused at accept, or shed to make room, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let limited = IntCounterVec::new(
+            Opts::new(
+                "chatio_rate_limited_total",
+                "Requests refused by a rate limit, by limit",
+            ),
+            &["limit"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
         let commit_records = Histogram::with_opts(
             HistogramOpts::new(
                 "chatio_commit_batch_records",
@@ -113,6 +133,8 @@ impl Metrics {
             Box::new(pushes.clone()),
             Box::new(backlog_bytes.clone()),
             Box::new(disconnects.clone()),
+            Box::new(refusals.clone()),
+            Box::new(limited.clone()),
             Box::new(commit_records.clone()),
             Box::new(commit_seconds.clone()),
         ] {
@@ -138,6 +160,8 @@ impl Metrics {
             pushes,
             backlog_bytes,
             disconnects,
+            refusals,
+            limited,
             commit_records,
             commit_seconds,
         }

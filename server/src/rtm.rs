@@ -1,11 +1,12 @@
 //! RTM: one WebSocket connection per session; login first, then requests and pushes.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chatio::wire::{self, Api};
@@ -15,19 +16,27 @@ use serde_json::{Value, json};
 
 use crate::commit::{Release, render};
 use crate::conn::{Out, Outbox, REASON_BACKLOG_STALLED, disconnect_push, write_loop};
+use crate::limits::Bucket;
+use crate::listen::Ticket;
 use crate::web::{api_name, json_response, parse_api, unsupported_version};
-use crate::{MAX_MESSAGE, Shared, VERSION, now};
+use crate::{
+    MAX_MESSAGE, Prepared, Refused, Shared, TOO_MANY_REQUESTS, VERSION, error_response, now,
+};
 
 pub(crate) async fn upgrade(
     State(shared): State<Arc<Shared>>,
     Path((api, version)): Path<(String, String)>,
+    ticket: Option<Extension<Arc<Ticket>>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let Some(api) = parse_api(&api) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let ws = match ws {
-        Ok(ws) => ws.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE),
+        Ok(ws) => ws
+            .max_message_size(MAX_MESSAGE)
+            .max_frame_size(MAX_MESSAGE)
+            .read_buffer_size(READ_BUFFER),
         Err(rejection) if version == VERSION => return rejection.into_response(),
         Err(_) => {
             let body = json!({ "error": {
@@ -55,8 +64,17 @@ pub(crate) async fn upgrade(
                 .await;
         });
     }
-    ws.on_upgrade(move |socket| session(shared, api, socket))
+    let ticket = ticket.map(|Extension(t)| t);
+    ws.on_upgrade(move |socket| session(shared, api, socket, ticket))
 }
+
+/// Each WebSocket's read buffer, allocated at the upgrade. tungstenite's default, 128 KiB, made
+/// a connection that never logs in cost about 136 KiB; requests are small, and a large one is
+/// still read whole, in more reads.
+const READ_BUFFER: usize = 8 << 10;
+
+/// Failed logins one connection may make before it is closed.
+const MAX_FAILED_LOGINS: u32 = 5;
 
 /// Counts a running session for shutdown and the metrics, even if it panics.
 struct SessionGuard(Arc<Shared>, Api);
@@ -72,9 +90,10 @@ impl Drop for SessionGuard {
     }
 }
 
-/// One RTM connection: login first, then requests until the client leaves, goes quiet, stops
-/// reading, or the server stops.
-async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket) {
+/// One RTM connection: login first (within the login timeout: pings do not extend it), then
+/// requests until the client leaves, goes quiet, stops reading, is shed to make room, or the
+/// server stops.
+async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Option<Arc<Ticket>>) {
     shared.sessions.send_modify(|n| *n += 1);
     shared
         .metrics
@@ -94,9 +113,35 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket) {
     let mut user: Option<UserId> = None;
     let mut requests = 0u64;
     let mut writer_done = false;
-    let mut grace = crate::DRAIN;
+    let mut grace = crate::DRAIN.min(shared.limits.shutdown_timeout);
+    let login_deadline = tokio::time::Instant::now() + shared.limits.login_timeout;
+    let mut failed_logins = 0u32;
+    // Calls left to make off the workers after a long one (see `SLOW_CALLS`).
+    let mut slow = 0u32;
+    let peer = ticket.as_ref().map(|t| t.peer.ip());
+    let mut bucket = Bucket::new(
+        shared.limits.request_rate,
+        shared.limits.request_burst,
+        tokio::time::Instant::now(),
+    );
+    let shed = async {
+        match &ticket {
+            Some(ticket) => ticket.shed().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(shed);
     let why = loop {
         tokio::select! {
+            () = tokio::time::sleep_until(login_deadline), if user.is_none() => {
+                outbox.send(Out::Close(close_code::POLICY, "login timeout"));
+                break "login timeout";
+            }
+            () = &mut shed => {
+                outbox.send(Out::Close(close_code::AGAIN, "server full; try again later"));
+                shared.metrics.refusals.with_label_values(&["shed"]).inc();
+                break "shed";
+            }
             next = tokio::time::timeout(shared.idle_timeout, stream.next()) => {
                 let text = match next {
                     Err(_) => {
@@ -126,9 +171,46 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket) {
                     Ok(Some(Ok(_))) => continue, // ping and pong only keep the connection alive
                 };
                 requests += 1;
+                if let Err(wait) = bucket.take(tokio::time::Instant::now()) {
+                    shared.metrics.limited.with_label_values(&["requests"]).inc();
+                    let message = format!(
+                        "too many requests on this connection (at most {} per second); retry in {} ms",
+                        shared.limits.request_rate,
+                        wait.as_millis().max(1)
+                    );
+                    refuse(&shared, api, &outbox, &text, TOO_MANY_REQUESTS, &message);
+                    continue;
+                }
                 match &user {
-                    Some(me) => request(&shared, api, me, &outbox, &text),
-                    None => user = login(&shared, api, &outbox, &text),
+                    Some(me) => match shared.ping(api, me, &outbox, &text) {
+                        Some(answer) => {
+                            outbox.send(Out::Text(answer.into()));
+                        }
+                        None => {
+                            let took = request(&shared, api, me, &outbox, &text, peer, slow > 0);
+                            // A connection whose calls take long (a customer with huge fields,
+                            // an agent on a large license) makes its next calls off the
+                            // runtime's workers: tasks queued behind a long call on a worker
+                            // would wait for it. It lapses after as many quick calls, so that
+                            // a call that was only slow because the machine was busy does not
+                            // mark the connection for good.
+                            slow = if took > SLOW_CALL { SLOW_CALLS } else { slow.saturating_sub(1) };
+                        }
+                    },
+                    None => {
+                        user = login(&shared, api, &outbox, &text, peer);
+                        match (&user, &ticket) {
+                            (Some(_), Some(ticket)) => ticket.authenticated(),
+                            (Some(_), None) => {}
+                            (None, _) => {
+                                failed_logins += 1;
+                                if failed_logins >= MAX_FAILED_LOGINS {
+                                    outbox.send(Out::Close(close_code::POLICY, "too many failed logins"));
+                                    break "too many failed logins";
+                                }
+                            }
+                        }
+                    }
                 }
             }
             _ = &mut writer => {
@@ -194,10 +276,41 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket) {
     );
 }
 
-/// One request of a logged-in user.
-fn request(shared: &Shared, api: Api, me: &UserId, outbox: &Arc<Outbox>, text: &str) {
-    shared.call(|core, items| {
-        let reply = wire::handle(&mut core.engine, api, me, now(), text);
+/// A call that holds the engine longer than this marks its connection as slow...
+const SLOW_CALL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// ... for this many calls after it.
+const SLOW_CALLS: u32 = 16;
+
+/// One request of a logged-in user; returns how long its engine call took.
+fn request(
+    shared: &Shared,
+    api: Api,
+    me: &UserId,
+    outbox: &Arc<Outbox>,
+    text: &str,
+    peer: Option<IpAddr>,
+    slow: bool,
+) -> std::time::Duration {
+    shared.call_as(slow || crate::heavy(text), |core, items| {
+        // Only the time holding the engine: waiting for it says nothing of this connection.
+        let started = std::time::Instant::now();
+        let reply = match shared.prepare(core, api, me, text, peer) {
+            Ok(Prepared::Engine) => wire::handle(&mut core.engine, api, me, now(), text),
+            Ok(Prepared::StandIn) => shared.stand_in(me, text),
+            Err(refused) => {
+                let (request_id, action) = head(text);
+                shared.metrics.request(api, &action, false);
+                let response = error_response(
+                    request_id.as_deref(),
+                    &action,
+                    refused.kind(),
+                    refused.message(),
+                );
+                items.push(Release::To(Arc::clone(outbox), response.into()));
+                return started.elapsed();
+            }
+        };
         // Counted before anything is released, so a client that got its answer finds it
         // counted.
         shared.metrics.request(api, &reply.action, reply.success);
@@ -205,12 +318,50 @@ fn request(shared: &Shared, api: Api, me: &UserId, outbox: &Arc<Outbox>, text: &
         if !reply.pushes.is_empty() {
             items.push(Release::Pushes(render(reply.pushes)));
         }
-    });
+        started.elapsed()
+    })
+}
+
+/// Answers a request without handling it, in its turn among the connection's answers.
+fn refuse(shared: &Shared, api: Api, outbox: &Arc<Outbox>, text: &str, kind: &str, message: &str) {
+    let (request_id, action) = head(text);
+    shared.metrics.request(api, &action, false);
+    let response = error_response(request_id.as_deref(), &action, kind, message);
+    // In its turn: with `--data`, answers of earlier requests may still wait for their commit.
+    shared.call(|_, items| items.push(Release::To(Arc::clone(outbox), response.into())));
+}
+
+/// A request's `request_id` and `action`, as far as they can be read.
+fn head(text: &str) -> (Option<String>, String) {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        request_id: Option<Value>,
+        #[serde(default)]
+        action: Option<Value>,
+    }
+    let head: Option<Head> = serde_json::from_str(text).ok();
+    let request_id = match head.as_ref().and_then(|h| h.request_id.as_ref()) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let action = match head.and_then(|h| h.action) {
+        Some(Value::String(s)) if s.len() <= 64 => s,
+        _ => String::new(),
+    };
+    (request_id, action)
 }
 
 /// Handles the first request(s) of a connection, until one is a successful `login`. Returns
 /// the user once logged in; the connection then gets the user's pushes.
-fn login(shared: &Shared, api: Api, outbox: &Arc<Outbox>, text: &str) -> Option<UserId> {
+fn login(
+    shared: &Shared,
+    api: Api,
+    outbox: &Arc<Outbox>,
+    text: &str,
+    peer: Option<IpAddr>,
+) -> Option<UserId> {
     let request: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     let request_id = match request.get("request_id") {
         Some(Value::String(s)) => Some(s.clone()),
@@ -218,28 +369,29 @@ fn login(shared: &Shared, api: Api, outbox: &Arc<Outbox>, text: &str) -> Option<
         _ => None,
     };
     let action = request.get("action").and_then(Value::as_str).unwrap_or("");
-    let refuse = |message: &str| {
-        let text = wire::error_text(
-            request_id.as_deref(),
-            action,
-            ErrorKind::Authentication,
-            message,
-        );
+    let refuse = |kind: &str, message: &str| {
+        let text = error_response(request_id.as_deref(), action, kind, message);
         shared.metrics.request(api, action, false);
         outbox.send(Out::Text(text.into()));
         None
     };
     if action != "login" {
-        return refuse("the first request must be login");
+        return refuse(
+            ErrorKind::Authentication.as_str(),
+            "the first request must be login",
+        );
     }
     let token = request.pointer("/payload/token").and_then(Value::as_str);
-    let user = match shared.resolve(api, token) {
+    let user = match shared.authenticate(api, token, peer) {
         Ok(user) => user,
-        Err(why) => return refuse(why),
+        Err(refused) => return refuse(refused.kind(), refused.message()),
     };
-    let outcome = shared.call(|core, items| {
-        core.ensure_customer(api, &user)?;
-        let reply = wire::handle(&mut core.engine, api, &user, now(), text);
+    // An agent's login lists the chats it may see: long on a large license.
+    let outcome: Result<bool, Refused> = shared.call_as(api == Api::Agent, |core, items| {
+        let reply = match shared.prepare(core, api, &user, text, peer)? {
+            Prepared::Engine => wire::handle(&mut core.engine, api, &user, now(), text),
+            Prepared::StandIn => shared.stand_in(&user, text),
+        };
         shared.metrics.request(api, "login", reply.success);
         items.push(Release::To(Arc::clone(outbox), reply.response.into()));
         if !reply.pushes.is_empty() {
@@ -260,6 +412,6 @@ fn login(shared: &Shared, api: Api, outbox: &Arc<Outbox>, text: &str) -> Option<
     });
     match outcome {
         Ok(success) => success.then_some(user),
-        Err(why) => refuse(why),
+        Err(refused) => refuse(refused.kind(), refused.message()),
     }
 }

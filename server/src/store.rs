@@ -17,8 +17,15 @@
 //! `NORMAL`, WAL commits are fsynced only at checkpoints: safe against a killed process, not
 //! against power loss, and an acknowledged message could then vanish.)
 //!
-//! `locking_mode=EXCLUSIVE` makes this process the database's only user while it runs (a second
-//! server on the same directory is refused), and lets WAL do without shared memory.
+//! A lock on `DIR/chatio.lock` (an advisory file lock, released by the kernel when the process
+//! ends, even by SIGKILL) makes this process the only server of the directory: a second one is
+//! refused. SQLite itself runs in its normal locking mode, so that `chatio-server backup` can
+//! read the database while the server writes it (WAL readers do not block the writer).
+//!
+//! At start, `PRAGMA quick_check` reads every page: a damaged database is refused with what
+//! SQLite found, before anything is read from it or written to it. (Damage where recovery
+//! never looks, such as journal rows a snapshot covers, would otherwise go unnoticed until the
+//! day they are needed.)
 //!
 //! A new snapshot replaces the older of the two kept, and the records that only the dropped one
 //! needed are deleted, in one transaction. Recovery restores the newest snapshot that reads
@@ -51,6 +58,9 @@ const SCHEMA: &str = "
     PRAGMA user_version = 1;
 ";
 
+/// The lock file inside `--data DIR`.
+pub const LOCK_NAME: &str = "chatio.lock";
+
 /// Where and how often.
 #[derive(Clone, Debug)]
 pub struct Durability {
@@ -59,11 +69,27 @@ pub struct Durability {
     /// Take a snapshot once this many records have been written since the last one (0: only
     /// after recovery and at a clean shutdown).
     pub snapshot_every: u64,
+    /// Start even if `PRAGMA quick_check` finds damage (`--skip-integrity-check`): recovery
+    /// then restores what still reads, falling back to the older snapshot.
+    pub skip_integrity_check: bool,
+}
+
+impl Durability {
+    /// `dir`, with the default snapshot period and the integrity check on.
+    pub fn new(dir: impl Into<PathBuf>) -> Durability {
+        Durability {
+            dir: dir.into(),
+            snapshot_every: crate::cli::DEFAULT_SNAPSHOT_EVERY,
+            skip_integrity_check: false,
+        }
+    }
 }
 
 /// An open database, used by one engine.
 pub struct Store {
     db: Connection,
+    /// Holds the directory's lock while the store is open.
+    _lock: std::fs::File,
     path: PathBuf,
     snapshot_every: u64,
     /// The number of the last record written.
@@ -100,21 +126,24 @@ impl Store {
     ///
     /// A new database gets `config` and whatever `fresh` does to a new engine (set the router,
     /// add agents: its records are written before this returns). An existing one must have been
-    /// made with `config`: any other is refused, with both named. The one exception is the
-    /// license's creation time, which is the first start's: a later start keeps the stored one.
+    /// made with `config`: any other is refused, with both named. The exceptions are the
+    /// license's creation time, which is the first start's (a later start keeps the stored
+    /// one), and the seed unless `fixed_seed`: `config.seed` was drawn for a new engine, and a
+    /// stored one keeps its own.
     pub fn open(
         durability: &Durability,
         config: &EngineConfig,
+        fixed_seed: bool,
         fresh: impl FnOnce(&mut Engine) -> Result<(), String>,
     ) -> Result<(Store, Recovered), String> {
         std::fs::create_dir_all(&durability.dir)
             .map_err(|e| format!("cannot create {}: {e}", durability.dir.display()))?;
+        let lock = lock_dir(&durability.dir)?;
         let path = durability.dir.join(FILE_NAME);
         let db_error = |e: rusqlite::Error| format!("{}: {e}", path.display());
         let mut db = Connection::open(&path).map_err(db_error)?;
-        // EXCLUSIVE before WAL: the lock is taken at the first access and held until the
-        // connection closes, and WAL then keeps its index in this process's memory.
-        db.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        // A backup reading the database holds it for a moment: wait rather than fail.
+        db.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_error)?;
         let mode: String = db
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
@@ -137,6 +166,17 @@ impl Store {
         }
         db.pragma_update(None, "synchronous", "FULL")
             .map_err(db_error)?;
+        if !durability.skip_integrity_check {
+            quick_check(&db).map_err(|damage| {
+                format!(
+                    "{} is damaged; PRAGMA quick_check says: {damage}. Nothing was changed. \
+                     Restore the latest backup (see server/README.md, \"Backups\"), or start \
+                     with --skip-integrity-check to recover what still reads (the newest \
+                     snapshot that reads, and the journal after it).",
+                    path.display()
+                )
+            })?;
+        }
         // Checkpoints run inside a commit and fsync the database file: under load, fewer and
         // larger ones (64 MiB of WAL instead of SQLite's 4 MiB) keep commits short.
         db.pragma_update(None, "wal_autocheckpoint", 16384)
@@ -171,6 +211,7 @@ impl Store {
 
         let mut store = Store {
             db,
+            _lock: lock,
             path,
             snapshot_every: durability.snapshot_every,
             last_seq: 0,
@@ -178,7 +219,7 @@ impl Store {
             next_snapshot: 0,
         };
         let recovered = match stored {
-            None => store.create(config, fresh)?,
+            None => store.create(config, fixed_seed, fresh)?,
             Some(stored) => {
                 let stored: EngineConfig = serde_json::from_str(&stored).map_err(|e| {
                     format!("{}: the stored configuration: {e}", store.path.display())
@@ -189,8 +230,14 @@ impl Store {
                 if let (Some(kept), Some(license)) = (&stored.license, &mut asked.license) {
                     license.creation_timestamp = kept.creation_timestamp;
                 }
+                if !fixed_seed {
+                    asked.seed = stored.seed;
+                }
                 if stored != asked {
-                    return Err(mismatch(&store.path, &stored, &asked));
+                    let drawn = store
+                        .seed_was_drawn()
+                        .map_err(|e| format!("{}: {e}", store.path.display()))?;
+                    return Err(mismatch(&store.path, &stored, &asked, drawn));
                 }
                 store.recover(&stored)?
             }
@@ -202,6 +249,7 @@ impl Store {
     fn create(
         &mut self,
         config: &EngineConfig,
+        fixed_seed: bool,
         fresh: impl FnOnce(&mut Engine) -> Result<(), String>,
     ) -> Result<Recovered, String> {
         let mut engine = Engine::new(config.clone());
@@ -217,6 +265,13 @@ impl Store {
             [config_json],
         )
         .map_err(db_error)?;
+        if !fixed_seed {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('seed_drawn', 'true')",
+                [],
+            )
+            .map_err(db_error)?;
+        }
         insert_records(&tx, &records).map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         self.last_seq = engine.journal_seq();
@@ -229,20 +284,37 @@ impl Store {
         let started = Instant::now();
         let path = self.path.clone();
         let db_error = |e: rusqlite::Error| format!("{}: {e}", path.display());
-        let snapshots: Vec<(i64, Vec<u8>)> = {
+        // The numbers first, then each snapshot on its own: a row that cannot be read (a
+        // damaged page) is one snapshot lost, not the start.
+        let seqs: Vec<i64> = {
             let mut select = self
                 .db
-                .prepare("SELECT seq, data FROM snapshot ORDER BY seq DESC")
+                .prepare("SELECT seq FROM snapshot ORDER BY seq DESC")
                 .map_err(db_error)?;
             select
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_map([], |row| row.get(0))
                 .map_err(db_error)?
                 .collect::<Result<_, _>>()
                 .map_err(db_error)?
         };
         let mut warnings = Vec::new();
         let mut restored = None;
-        for (seq, data) in snapshots {
+        for seq in seqs {
+            let data: Vec<u8> =
+                match self
+                    .db
+                    .query_row("SELECT data FROM snapshot WHERE seq = ?1", [seq], |row| {
+                        row.get(0)
+                    }) {
+                    Ok(data) => data,
+                    Err(e) => {
+                        warnings.push(format!(
+                            "the snapshot at record {} cannot be read: {e}",
+                            to_seq(seq)
+                        ));
+                        continue;
+                    }
+                };
             let seq = to_seq(seq);
             match Engine::restore_on_threads(&data, &builtin_router, threads()) {
                 Ok(engine) if engine.journal_seq() == seq => {
@@ -426,6 +498,150 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the stored seed was drawn from the operating system (not given with --seed).
+    fn seed_was_drawn(&self) -> rusqlite::Result<bool> {
+        self.db
+            .query_row(
+                "SELECT 1 FROM meta WHERE key = 'seed_drawn'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+    }
+}
+
+/// Takes the directory's lock, or says who holds it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, String> {
+    let path = dir.join(LOCK_NAME);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "{} is in use by another process (another chatio-server on the same --data?)",
+            dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
+/// `PRAGMA quick_check`: `Ok` if SQLite finds every page sound, else what it found (the first
+/// few problems).
+fn quick_check(db: &Connection) -> Result<(), String> {
+    let mut select = db
+        .prepare("PRAGMA quick_check(10)")
+        .map_err(|e| e.to_string())?;
+    let lines: Vec<String> = select
+        .query_map([], |row| row.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| e.to_string())?;
+    if lines.len() == 1 && lines[0] == "ok" {
+        Ok(())
+    } else {
+        Err(lines.join("; "))
+    }
+}
+
+/// What [`backup`] wrote.
+#[derive(Debug)]
+pub struct Backup {
+    /// The copy.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Journal records and snapshots it holds.
+    pub records: u64,
+    /// Snapshots it holds.
+    pub snapshots: u64,
+}
+
+/// Copies the database of the data directory `data` into `target` (created if missing; it must
+/// not hold a database already) with SQLite's online backup API: a consistent copy of
+/// everything committed, WAL included, taken while a server may be writing it (readers do not
+/// block the writer). The copy is checked with `PRAGMA quick_check`, synced, and only then
+/// given its name, so `target` is a data directory a server can start from
+/// (`--data TARGET`).
+pub fn backup(data: &Path, target: &Path) -> Result<Backup, String> {
+    let source_path = data.join(FILE_NAME);
+    if !source_path.is_file() {
+        return Err(format!("{} does not exist", source_path.display()));
+    }
+    std::fs::create_dir_all(target)
+        .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+    let final_path = target.join(FILE_NAME);
+    if final_path.exists() {
+        return Err(format!(
+            "{} exists already; back up into an empty directory",
+            final_path.display()
+        ));
+    }
+    let partial = target.join(format!("{FILE_NAME}.partial"));
+    let _ = std::fs::remove_file(&partial);
+    let src_error = |e: rusqlite::Error| format!("{}: {e}", source_path.display());
+    let dst_error = |e: rusqlite::Error| format!("{}: {e}", partial.display());
+    let source = Connection::open_with_flags(
+        &source_path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(src_error)?;
+    source
+        .busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(src_error)?;
+    let mut copy = Connection::open(&partial).map_err(dst_error)?;
+    {
+        let backup = rusqlite::backup::Backup::new(&source, &mut copy).map_err(dst_error)?;
+        // All pages in one step: one read transaction on the source, so the copy is one
+        // consistent state even while a server commits (a step-by-step copy would restart
+        // at every commit of another process).
+        let mut tries = 0;
+        loop {
+            match backup.step(-1).map_err(src_error)? {
+                rusqlite::backup::StepResult::Done => break,
+                rusqlite::backup::StepResult::More => {}
+                rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked => {
+                    tries += 1;
+                    if tries > 100 {
+                        return Err(format!("{} stayed busy; try again", source_path.display()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                _ => {}
+            }
+        }
+    }
+    quick_check(&copy).map_err(|damage| format!("the copy is damaged: {damage}"))?;
+    let count = |sql: &str| -> Result<u64, String> {
+        copy.query_row(sql, [], |row| row.get::<_, i64>(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(dst_error)
+    };
+    let records = count("SELECT COUNT(*) FROM journal")?;
+    let snapshots = count("SELECT COUNT(*) FROM snapshot")?;
+    // Into the file itself, so that it stands alone: no -wal beside it to forget.
+    copy.pragma_update(None, "journal_mode", "DELETE")
+        .map_err(dst_error)?;
+    drop(copy);
+    let file = std::fs::File::open(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    file.sync_all()
+        .map_err(|e| format!("{}: {e}", partial.display()))?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    drop(file);
+    std::fs::rename(&partial, &final_path).map_err(|e| format!("{}: {e}", final_path.display()))?;
+    if let Ok(dir) = std::fs::File::open(target) {
+        let _ = dir.sync_all();
+    }
+    Ok(Backup {
+        path: final_path,
+        bytes,
+        records,
+        snapshots,
+    })
 }
 
 fn insert_records(
@@ -448,12 +664,18 @@ fn to_seq(seq: i64) -> u64 {
     u64::try_from(seq).unwrap_or(0)
 }
 
-/// The refusal when the flags ask for another engine than the one stored.
-fn mismatch(path: &Path, stored: &EngineConfig, asked: &EngineConfig) -> String {
-    let flags = |c: &EngineConfig| {
+/// The refusal when the flags ask for another engine than the one stored. A seed drawn from
+/// the operating system is not shown: whoever reads the message could predict ids from it.
+fn mismatch(path: &Path, stored: &EngineConfig, asked: &EngineConfig, drawn: bool) -> String {
+    let flags = |c: &EngineConfig, is_stored: bool| {
+        let seed = if is_stored && drawn {
+            "a seed drawn at its first start (no --seed)".to_string()
+        } else {
+            format!("--seed {}", c.seed)
+        };
         let mut flags = format!(
-            "--seed {} --unseen-timeout {} --inactivity-timeout {}",
-            c.seed, c.unseen_timeout, c.inactivity_timeout
+            "{seed} --unseen-timeout {} --inactivity-timeout {}",
+            c.unseen_timeout, c.inactivity_timeout
         );
         match &c.license {
             Some(l) => {
@@ -466,8 +688,8 @@ fn mismatch(path: &Path, stored: &EngineConfig, asked: &EngineConfig) -> String 
         }
         flags
     };
-    let (stored_flags, asked_flags) = (flags(stored), flags(asked));
-    let (stored_text, asked_text) = if stored_flags == asked_flags {
+    let (stored_flags, asked_flags) = (flags(stored, true), flags(asked, false));
+    let (stored_text, asked_text) = if stored_flags == asked_flags && !drawn {
         // Settings without a flag differ: show them all.
         (
             serde_json::to_string(stored).unwrap_or_default(),

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chatio::ErrorKind;
@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::commit::{Release, render};
-use crate::{Shared, VERSION, now};
+use crate::listen::Ticket;
+use crate::{MAX_MESSAGE, Prepared, Refused, Shared, TOO_MANY_REQUESTS, VERSION, now};
 
 pub(crate) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     (
@@ -25,13 +26,29 @@ pub(crate) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 pub(crate) async fn action(
     State(shared): State<Arc<Shared>>,
     Path((api, version, action)): Path<(String, String, String)>,
+    ticket: Option<Extension<Arc<Ticket>>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Some(api) = parse_api(&api) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let (status, body, who) = call(&shared, api, &version, &action, &headers, &body).await;
+    let ticket = ticket.map(|Extension(t)| t);
+    let (status, body, who) = match read_body(&shared, ticket.as_deref(), body).await {
+        Ok(body) => {
+            call(
+                &shared,
+                api,
+                &version,
+                &action,
+                &headers,
+                &body,
+                ticket.as_deref(),
+            )
+            .await
+        }
+        Err((status, kind, message)) => (status, error_body(kind, &message), "-".to_string()),
+    };
     tracing::debug!(
         api = api_name(api),
         action,
@@ -59,28 +76,34 @@ async fn call(
     action: &str,
     headers: &HeaderMap,
     body: &[u8],
+    ticket: Option<&Ticket>,
 ) -> (StatusCode, String, String) {
-    let fail = |kind: ErrorKind, message: &str| {
-        let body = json!({ "error": { "type": kind.as_str(), "message": message } });
-        (status_for(kind.as_str()), body.to_string(), "-".to_string())
-    };
+    let fail =
+        |kind: &str, message: &str| (status_for(kind), error_body(kind, message), "-".to_string());
     if version != VERSION {
-        return fail(ErrorKind::UnsupportedVersion, &unsupported_version(version));
+        return fail(
+            ErrorKind::UnsupportedVersion.as_str(),
+            &unsupported_version(version),
+        );
     }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let user = match shared.resolve(api, token) {
+    let peer = ticket.map(|t| t.peer.ip());
+    let user = match shared.authenticate(api, token, peer) {
         Ok(user) => user,
-        Err(why) => return fail(ErrorKind::Authentication, why),
+        Err(refused) => return fail(refused.kind(), refused.message()),
     };
+    if let Some(ticket) = ticket {
+        ticket.authenticated();
+    }
     if wire::offered(api, action) == Some(Offered::RtmOnly) {
         let message = format!(
             "invalid action: {action:?} is offered over RTM only in {VERSION}, not over the \
              Web API; send it on a /{}/{VERSION}/rtm/ws connection",
             api_name(api)
         );
-        let (status, body, _) = fail(ErrorKind::Validation, &message);
+        let (status, body, _) = fail(ErrorKind::Validation.as_str(), &message);
         return (status, body, user.to_string());
     }
     let request = if body.iter().all(u8::is_ascii_whitespace) {
@@ -88,8 +111,13 @@ async fn call(
     } else {
         match serde_json::from_slice::<Value>(body) {
             Ok(request @ Value::Object(_)) => request,
-            Ok(_) => return fail(ErrorKind::Validation, "the body must be a JSON object"),
-            Err(e) => return fail(ErrorKind::Validation, &format!("the body: {e}")),
+            Ok(_) => {
+                return fail(
+                    ErrorKind::Validation.as_str(),
+                    "the body must be a JSON object",
+                );
+            }
+            Err(e) => return fail(ErrorKind::Validation.as_str(), &format!("the body: {e}")),
         }
     };
     let mut envelope = json!({ "action": action, "payload": request.get("payload") });
@@ -98,25 +126,28 @@ async fn call(
     }
     let envelope = envelope.to_string();
     let (released, safe) = oneshot::channel();
-    let reply = shared.call(|core, items| {
-        core.ensure_customer(api, &user)?;
-        let mut reply = wire::handle(&mut core.engine, api, &user, now(), &envelope);
-        shared.metrics.request(api, &reply.action, reply.success);
-        let pushes = std::mem::take(&mut reply.pushes);
-        if !pushes.is_empty() {
-            items.push(Release::Pushes(render(pushes)));
-        }
-        items.push(Release::Web(released));
-        Ok(reply)
-    });
+    let reply: Result<wire::Reply, Refused> =
+        shared.call_as(crate::heavy(&envelope), |core, items| {
+            let mut reply = match shared.prepare(core, api, &user, &envelope, peer)? {
+                Prepared::Engine => wire::handle(&mut core.engine, api, &user, now(), &envelope),
+                Prepared::StandIn => shared.stand_in(&user, &envelope),
+            };
+            shared.metrics.request(api, &reply.action, reply.success);
+            let pushes = std::mem::take(&mut reply.pushes);
+            if !pushes.is_empty() {
+                items.push(Release::Pushes(render(pushes)));
+            }
+            items.push(Release::Web(released));
+            Ok(reply)
+        });
     let reply = match reply {
         Ok(reply) => reply,
-        Err(why) => return fail(ErrorKind::Authentication, why),
+        Err(refused) => return fail(refused.kind(), refused.message()),
     };
     // With `--data`: once the records are committed. The sender goes away unanswered only if
     // the server stops first, and then nothing may be answered.
     if safe.await.is_err() {
-        return fail(ErrorKind::Internal, "the server is stopping");
+        return fail(ErrorKind::Internal.as_str(), "the server is stopping");
     }
     let mut response: Value = serde_json::from_str(&reply.response).unwrap_or(Value::Null);
     let payload = response
@@ -136,14 +167,73 @@ async fn call(
     (status, payload.to_string(), user.to_string())
 }
 
+/// The HTTP status of an error type. Types are matched by name, not by the engine's error
+/// variants, so a variant the engine adds maps by its kind; a type not listed here is a
+/// refusal of the request (400), and only `internal` is the server's fault (500).
 fn status_for(error_type: &str) -> StatusCode {
     match error_type {
         "authentication" => StatusCode::UNAUTHORIZED,
         "authorization" | "customer_banned" => StatusCode::FORBIDDEN,
-        "validation" | "unsupported_version" => StatusCode::BAD_REQUEST,
         "license_expired" => StatusCode::PAYMENT_REQUIRED,
         "request_timeout" => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+        "entity_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "too_many_requests" | "limit_reached" => StatusCode::TOO_MANY_REQUESTS,
+        "service_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// `{"error": {"type", "message"}}`.
+fn error_body(kind: &str, message: &str) -> String {
+    json!({ "error": { "type": kind, "message": message } }).to_string()
+}
+
+/// Reads a Web API body within the body timeout and the size limit, after taking a token from
+/// the connection's request bucket.
+async fn read_body(
+    shared: &Shared,
+    ticket: Option<&Ticket>,
+    body: Body,
+) -> Result<Bytes, (StatusCode, &'static str, String)> {
+    if let Some(ticket) = ticket
+        && let Err(wait) = ticket.take_request()
+    {
+        shared
+            .metrics
+            .limited
+            .with_label_values(&["requests"])
+            .inc();
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            TOO_MANY_REQUESTS,
+            format!(
+                "too many requests on this connection (at most {} per second); retry in {} ms",
+                shared.limits.request_rate,
+                wait.as_millis().max(1)
+            ),
+        ));
+    }
+    match tokio::time::timeout(
+        shared.limits.body_timeout,
+        axum::body::to_bytes(body, MAX_MESSAGE),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "entity_too_large",
+            format!("bodies are limited to {MAX_MESSAGE} bytes"),
+        )),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the body did not arrive within {} s",
+                shared.limits.body_timeout.as_secs()
+            ),
+        )),
     }
 }
 

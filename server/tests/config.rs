@@ -33,11 +33,11 @@ fn the_example_config_loads_with_every_section() {
     let parsed = parse_args(args(&["--config", &path])).unwrap().unwrap();
     assert_eq!(parsed.listen.port(), 8080);
     assert_eq!(parsed.config.router, RouterKind::Automatic);
-    assert_eq!(parsed.config.engine.seed, 7);
+    assert_eq!(parsed.config.seed, Some(7));
     assert_eq!(parsed.config.engine.unseen_timeout, 300);
     assert_eq!(parsed.config.stall_timeout, Duration::from_secs(10));
     assert_eq!(parsed.config.max_backlog, 16 << 20);
-    assert_eq!(parsed.config.agents[0].token, "anna-secret");
+    assert_eq!(parsed.config.agents[0].token, "anna-7Qm2xV9pLk3RtZ8wYc4N");
     assert_eq!(parsed.config.agents[1].agent.groups.len(), 1);
     let license = parsed.config.engine.license.as_ref().expect("a license");
     assert_eq!(
@@ -59,9 +59,9 @@ fn flags_override_the_config_file() {
         "--stall-timeout",
         "3",
         "--agent",
-        "new-token=anna@example.com:Anna",
+        "new-token-0123456789=anna@example.com:Anna",
         "--agent",
-        "c-token=carl@example.com",
+        "c-token-abcdefghijk=carl@example.com",
         "--listen",
         "127.0.0.1:0",
         "--data",
@@ -69,7 +69,7 @@ fn flags_override_the_config_file() {
     ]))
     .unwrap()
     .unwrap();
-    assert_eq!(parsed.config.engine.seed, 9);
+    assert_eq!(parsed.config.seed, Some(9));
     assert_eq!(parsed.config.router, RouterKind::Manual);
     assert_eq!(parsed.config.stall_timeout, Duration::from_secs(3));
     assert_eq!(parsed.listen.port(), 0);
@@ -82,9 +82,9 @@ fn flags_override_the_config_file() {
     assert_eq!(
         tokens,
         [
-            ("bob-secret", "bob@example.com".to_string()),
-            ("new-token", "anna@example.com".to_string()),
-            ("c-token", "carl@example.com".to_string()),
+            ("new-token-0123456789", "anna@example.com".to_string()),
+            ("bob-Hs5Ej2Uq8TnW4bXa6Kd1", "bob@example.com".to_string()),
+            ("c-token-abcdefghijk", "carl@example.com".to_string()),
         ]
     );
     let durability = parsed.durability.expect("--data");
@@ -96,8 +96,8 @@ fn flags_override_the_config_file() {
 fn a_bad_config_is_refused_with_its_reason() {
     let unknown = ConfigFile::parse("listen = \"127.0.0.1:1\"\nmystery = 1\n").unwrap_err();
     assert!(unknown.contains("mystery"), "{unknown}");
-    let bad_agent = ConfigFile::parse("[[agents]]\ntoken = \"\"\nid = \"a@example.com\"\n");
-    assert!(bad_agent.unwrap_err().contains("token"));
+    let bad_agent = ConfigFile::parse("[[agents]]\nid = \"a\"\nname = 3\n");
+    assert!(bad_agent.is_err());
     let bad_type = ConfigFile::parse(
         "[[properties]]\nnamespace = \"a\"\nname = \"b\"\ntype = \"float\"\nlocations = {}\n",
     );
@@ -186,4 +186,102 @@ async fn the_docs_samples_with_source_type_and_rating_comment_work() {
     assert_eq!(out_of_range["payload"]["error"]["type"], "validation");
     let _ = stop.send(());
     timeout(STEP * 2, task).await.unwrap().unwrap().unwrap();
+}
+
+/// A config file in the test's own folder.
+fn write_config(name: &str, text: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("config-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("chatio.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn agent_tokens_come_from_the_file_the_environment_or_a_token_file() {
+    use chatio_server::cli::parse_args_with_env;
+    let config = write_config(
+        "tokens",
+        "[[agents]]\nid = \"anna@example.com\"\nname = \"Anna\"\ngroups = [1]\n\
+         [[agents]]\nid = \"bob@example.com\"\ntoken = \"bob-token-from-the-file\"\n",
+    );
+    let config = config.display().to_string();
+    // No token for Anna anywhere: refused, naming where tokens may come from.
+    let err = parse_args_with_env(args(&["--config", &config]), None).unwrap_err();
+    assert!(
+        err.contains("anna@example.com") && err.contains("CHATIO_AGENT_TOKENS"),
+        "{err}"
+    );
+    // From the environment: a token-only entry keeps the profile of the file.
+    let env =
+        "anna-token-from-the-env=anna@example.com\n  carl-token-from-the-env=carl@example.com:Carl";
+    let parsed = parse_args_with_env(args(&["--config", &config]), Some(env))
+        .unwrap()
+        .unwrap();
+    let anna = &parsed.config.agents[0];
+    assert_eq!(anna.token, "anna-token-from-the-env");
+    assert_eq!(
+        (anna.agent.name.as_str(), anna.agent.groups.len()),
+        ("Anna", 1)
+    );
+    assert_eq!(parsed.config.agents[1].token, "bob-token-from-the-file");
+    assert_eq!(parsed.config.agents[2].agent.name, "Carl");
+    // A token file overrides the environment; --agent overrides both.
+    let file = write_config(
+        "token-file",
+        "# agents\n\nanna-token-from-a-file=anna@example.com\n",
+    );
+    let parsed = parse_args_with_env(
+        args(&[
+            "--config",
+            &config,
+            "--agent-token-file",
+            &file.display().to_string(),
+        ]),
+        Some(env),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(parsed.config.agents[0].token, "anna-token-from-a-file");
+    assert_eq!(parsed.config.agents[0].agent.name, "Anna");
+}
+
+#[test]
+fn weak_agent_tokens_are_refused_unless_allowed() {
+    use chatio_server::cli::parse_args_with_env;
+    for weak in ["t1=a@example.com", "aaaaaaaaaaaaaaaaaaaa=a@example.com"] {
+        let err = parse_args_with_env(args(&["--agent", weak]), None).unwrap_err();
+        assert!(err.contains("weak") && err.contains("urandom"), "{err}");
+        let allowed = parse_args_with_env(args(&["--agent", weak, "--allow-weak-tokens"]), None);
+        assert!(allowed.unwrap().unwrap().config.allow_weak_tokens);
+    }
+    assert!(chatio_server::weak_token("kq3J9vX2mP7sL0aZ").is_none());
+}
+
+#[test]
+fn limits_come_from_flags_over_the_file_over_the_defaults() {
+    let config = write_config(
+        "limits",
+        "[limits]\nmax_connections = 500\nlogin_timeout = 3\nrequest_rate = 5.0\n",
+    );
+    let config = config.display().to_string();
+    let parsed = parse_args(args(&["--config", &config, "--login-timeout", "4"]))
+        .unwrap()
+        .unwrap();
+    let limits = &parsed.config.limits;
+    assert_eq!(limits.max_connections, 500);
+    assert_eq!(
+        limits.login_timeout,
+        Duration::from_secs(4),
+        "the flag wins"
+    );
+    assert_eq!(limits.request_rate, 5.0);
+    let defaults = chatio_server::Limits::default();
+    assert_eq!(limits.header_timeout, defaults.header_timeout);
+    assert_eq!(limits.customer_burst, defaults.customer_burst);
+    assert_eq!(
+        parsed.config.seed, None,
+        "no --seed: drawn from the operating system"
+    );
 }

@@ -53,6 +53,10 @@ fn server_flags(seed: u64, extra_agent: bool, snapshot_every: u64) -> Vec<String
         "automatic".to_string(),
         "--snapshot-every".to_string(),
         snapshot_every.to_string(),
+        // The subject here is durability: the clients load the server as fast as they can.
+        "--request-rate".to_string(),
+        "0".to_string(),
+        "--allow-weak-tokens".to_string(),
         "--agent".to_string(),
         "tok-a1=agent1@example.com:Agent One::100".to_string(),
         "--agent".to_string(),
@@ -78,11 +82,11 @@ fn server_flags_parse() {
     let durability = parsed.durability.expect("--data asks for durability");
     assert_eq!(durability.dir, Path::new("some/dir"));
     assert_eq!(durability.snapshot_every, SNAPSHOT_EVERY);
-    assert_eq!(parsed.config.engine.seed, 7);
+    assert_eq!(parsed.config.seed, Some(7));
     assert_eq!(parsed.config.agents.len(), 3);
     assert_eq!(parsed.config.agents[2].agent.max_chats, 100);
-    assert!(server::cli::USAGE.contains("--data DIR"));
-    assert!(server::cli::USAGE.contains("--snapshot-every N"));
+    assert!(server::cli::usage().contains("--data <DIR>"));
+    assert!(server::cli::usage().contains("--snapshot-every <N>"));
 }
 
 // ----- the server process -----

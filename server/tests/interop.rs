@@ -37,6 +37,8 @@ fn config(agents: &[(&str, &str)]) -> Config {
             .collect(),
         router: RouterKind::Automatic,
         engine: EngineConfig::with_seed(7),
+        seed: Some(7),
+        allow_weak_tokens: true,
         idle_timeout: Duration::from_secs(60),
         ..Config::default()
     }
@@ -797,8 +799,8 @@ async fn the_license_shows_at_login_and_refuses_requests_once_expired() {
     ] {
         assert!(server::cli::parse_args(args(bad)).is_err(), "{bad:?}");
     }
-    assert!(server::cli::USAGE.contains("--license-id ID"));
-    assert!(server::cli::USAGE.contains("LICENSE_ID is accepted and ignored"));
+    assert!(server::cli::usage().contains("--license-id <ID>"));
+    assert!(server::cli::usage().contains("LICENSE_ID is accepted and ignored"));
 
     // A license in force: the agent's login shows it.
     let mut live = config(&[("t1", ANNA)]);
@@ -862,8 +864,8 @@ fn durable_data_keeps_its_license_with_the_first_creation_time() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("license-{}-{nanos}", std::process::id()));
     let durability = Durability {
-        dir: dir.clone(),
         snapshot_every: 0,
+        ..Durability::new(dir.clone())
     };
     let t = Timestamp::from_unix_seconds;
     // As `--license-id 104130623 --license-plan team --license-expires 4102444800` makes it,
@@ -875,20 +877,22 @@ fn durable_data_keeps_its_license_with_the_first_creation_time() {
     };
     let created = |config: &EngineConfig| config.license.as_ref().map(|l| l.creation_timestamp);
     {
-        let (_store, recovered) = Store::open(&durability, &config(100, "104130623"), |_| Ok(()))
-            .expect("a new data directory");
+        let (_store, recovered) =
+            Store::open(&durability, &config(100, "104130623"), true, |_| Ok(()))
+                .expect("a new data directory");
         assert!(recovered.from.is_none());
         assert_eq!(created(recovered.engine.config()), Some(t(100)));
     }
     // A later start keeps the creation time of the first.
     {
-        let (_store, recovered) = Store::open(&durability, &config(200, "104130623"), |_| Ok(()))
-            .expect("the same flags start again");
+        let (_store, recovered) =
+            Store::open(&durability, &config(200, "104130623"), true, |_| Ok(()))
+                .expect("the same flags start again");
         assert!(recovered.from.is_some());
         assert_eq!(created(recovered.engine.config()), Some(t(100)));
     }
     // Another license, or none, is refused like another --seed, naming the flags.
-    let err = Store::open(&durability, &config(300, "999"), |_| Ok(()))
+    let err = Store::open(&durability, &config(300, "999"), true, |_| Ok(()))
         .err()
         .expect("another --license-id is refused");
     assert!(
@@ -897,7 +901,7 @@ fn durable_data_keeps_its_license_with_the_first_creation_time() {
             && err.contains("--license-id 999"),
         "{err}"
     );
-    let err = Store::open(&durability, &EngineConfig::with_seed(7), |_| Ok(()))
+    let err = Store::open(&durability, &EngineConfig::with_seed(7), true, |_| Ok(()))
         .err()
         .expect("no --license-id is refused");
     assert!(err.contains("(no --license-id)"), "{err}");
@@ -1084,5 +1088,110 @@ async fn a_client_that_stops_reading_is_disconnected_with_a_reason() {
         json!({ "chat_id": chat_id, "event": message("still here") }),
     )
     .await;
+    server.shut_down().await;
+}
+
+/// Customers are created by their first call that changes something: `login` and `ping` are
+/// answered without creating one (the stand-in engine's answers are the engine's own for a
+/// customer it has just met), and `update_customer` creates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_are_created_by_their_first_change_not_by_login_or_ping() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("lazy-customers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let durability = server::Durability::new(&dir);
+    let opened = server::Server::open(config(&[("t1", ANNA)]), Some(&durability)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(opened.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let mut before = Client::connect(addr, "/customer/v0.5/rtm/ws?license_id=1").await;
+    let login_before = before.ok("login", json!({ "token": "lazy" })).await;
+    let summary_before = before.ok("get_chats_summary", json!({})).await;
+    before.ok("ping", json!({})).await;
+    let (status, _) = post(
+        addr,
+        "/customer/v0.5/action/ping",
+        Some("Bearer lazy-web"),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let bad_page = before
+        .request("get_chats_summary", json!({ "offset": 1000 }))
+        .await;
+    assert_eq!(
+        bad_page["success"], false,
+        "the stand-in validates as the engine does"
+    );
+    // Now a change: the customer is created, and answers the same as before.
+    before
+        .ok("update_customer", json!({ "customer": { "name": "Lazy" } }))
+        .await;
+    let mut after = Client::connect(addr, "/customer/v0.5/rtm/ws?license_id=1").await;
+    assert_eq!(
+        after.ok("login", json!({ "token": "lazy" })).await,
+        login_before
+    );
+    assert_eq!(
+        after.ok("get_chats_summary", json!({})).await,
+        summary_before
+    );
+    let again = after
+        .request("get_chats_summary", json!({ "offset": 1000 }))
+        .await;
+    assert_eq!(again["payload"], bad_page["payload"]);
+    let _ = stop.send(());
+    timeout(STEP * 2, task).await.unwrap().unwrap().unwrap();
+    let (_store, recovered) =
+        server::store::Store::open(&durability, &EngineConfig::with_seed(7), true, |_| Ok(()))
+            .unwrap();
+    let engine = recovered.engine;
+    assert!(engine.customer(&server::customer_id_for("lazy")).is_some());
+    assert!(
+        engine
+            .customer(&server::customer_id_for("lazy-web"))
+            .is_none(),
+        "a Web API ping creates no customer"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The limits answer clearly: a connection past the per-address cap gets 429 with a JSON
+/// error before it sends anything; requests past a connection's rate get `too_many_requests`
+/// with their `request_id`, unperformed; a WebSocket that does not log in in time is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_refuse_with_a_clear_answer() {
+    let mut limited = config(&[("t1", ANNA)]);
+    limited.limits.max_connections_per_address = 2;
+    limited.limits.request_rate = 1.0;
+    limited.limits.request_burst = 2;
+    limited.limits.login_timeout = Duration::from_secs(1);
+    let server = start(limited).await;
+    let (mut customer, _) = login(server.addr, "customer", "rate").await;
+    // The login took one token; one more, then refused.
+    customer.ok("ping", json!({})).await;
+    let refused = customer.request("get_chats_summary", json!({})).await;
+    assert_eq!(refused["success"], false, "{refused}");
+    assert_eq!(refused["payload"]["error"]["type"], "too_many_requests");
+    assert_eq!(refused["request_id"], customer.next_id.to_string());
+    // A second connection is within the cap; a third is refused at once.
+    let mut quiet = Client::connect(server.addr, "/agent/v0.5/rtm/ws?license_id=1").await;
+    let mut third = TcpStream::connect(server.addr).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = timeout(STEP, third.read_to_end(&mut raw)).await;
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 429"), "{raw}");
+    assert!(raw.contains(r#""type":"too_many_requests""#), "{raw}");
+    // The quiet WebSocket never logs in: closed at the login deadline.
+    match quiet.ended(STEP).await {
+        Ended::Close(Some((code, reason))) => {
+            assert_eq!(u16::from(code), 1008);
+            assert_eq!(reason, "login timeout");
+        }
+        other => panic!("expected a close for the login timeout, got {other:?}"),
+    }
     server.shut_down().await;
 }

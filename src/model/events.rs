@@ -578,20 +578,11 @@ impl Events {
     /// The events a user of `role` may see, each as `view` makes it: a thread as a response or
     /// a push shows it. Packed records are copied as they are.
     pub(crate) fn view_for(&self, role: Role, view: impl Fn(&Arc<Event>) -> Arc<Event>) -> Events {
+        // The same bases and people, so that packed records read the same there.
         let mut out = Events {
-            // The same bases and people, so that packed records read the same there.
-            people: self.people.clone(),
-            ranks: self.ranks,
-            users: self.users,
-            extras: self.extras.as_ref().map(|x| {
-                Box::new(Extras {
-                    people: x.people.clone(),
-                    whole: Vec::new(),
-                })
-            }),
             base_order: self.base_order,
             base_time: self.base_time,
-            ..Events::new()
+            ..self.without_records()
         };
         for i in 0..self.len() {
             let Some(record) = self.records.get(i) else {
