@@ -1026,16 +1026,19 @@ async fn a_client_that_stops_reading_is_disconnected_with_a_reason() {
     let mut config = config(&[("t1", ANNA)]);
     config.max_backlog = 256 << 10;
     config.stall_timeout = Duration::from_secs(1);
+    // The burst below is far faster than a connection's default request rate.
+    config.limits.request_rate = 0.0;
     let server = start(config).await;
     let addr = server.addr;
     let (mut anna, _) = login(addr, "agent", "t1").await;
     let (mut jan, _) = login(addr, "customer", "jan").await;
     let chat = jan.ok("start_chat", json!({})).await;
     let chat_id = chat["chat"]["id"].as_str().unwrap().to_string();
-    // Anna stops reading. Jan sends 60 events of 500 kB, reading every answer and push:
-    // far more than the socket buffers between the server and Anna hold.
-    let big = "x".repeat(500_000);
-    for _ in 0..60 {
+    // Anna stops reading. Jan sends 500 events of 60 kB (under the engine's event_bytes limit),
+    // reading every answer and push: far more than the socket buffers between the server and
+    // Anna hold.
+    let big = "x".repeat(60_000);
+    for _ in 0..500 {
         jan.ok(
             "send_event",
             json!({ "chat_id": chat_id, "event": message(&big) }),
