@@ -1,30 +1,123 @@
-//! `chatio`: the chat.io conversation model as a deterministic, I/O-free engine.
+//! `chatio`: the chat.io v0.5 conversation model as a deterministic, I/O-free engine.
 //!
 //! A license's chats, threads and events live in an [`Engine`]. The host (a web server, a test
 //! suite, a simulator) feeds it requests made "as agent X" or "as customer Y" at a time it
-//! chooses, and gets back a response plus the pushes the request caused, each already addressed
-//! to concrete user ids and filtered to what those users may see. The engine never reads a
-//! clock, draws randomness, touches the network or files, or spawns a thread: time and the id
-//! seed are inputs, so the same seed and the same calls always give the same outputs.
+//! chooses, and the passing of time; it gets back a response, the pushes the request caused
+//! (each already addressed to concrete user ids and filtered to what those users may see) and
+//! the journal records to persist. The engine never reads a clock, draws randomness, touches the
+//! network or files, or spawns a thread of its own: time and the id seed are inputs, so the same
+//! seed and the same calls always give the same outputs.
 //!
 //! # The loop
 //!
 //! ```text
 //!             requests (as agent X / as customer Y, at time t)
-//!  host ─────────────────────────────────────────────▶  Engine  ──▶ response + pushes (addressed)
-//!  host ── tick(now) when now ≥ engine.next_deadline() ▶  Engine  ──▶ pushes (routing, timers)
+//!  host ─────────────────────────────────────────────▶  Engine  ──▶ response + pushes + journal
+//!  host ── tick(now) when now ≥ engine.next_deadline() ▶  Engine  ──▶ pushes (routing timers) + journal
 //! ```
 //!
-//! 1. Register agents and customers ([`Engine::add_agent`], [`Engine::create_customer`]).
-//! 2. For each request, make a facade for the requester and the moment, [`Engine::as_agent`] or
-//!    [`Engine::as_customer`], and call the method named after the protocol action.
+//! 1. For each request, make a facade for the requester and the moment ([`Engine::as_agent`],
+//!    [`Engine::as_customer`]) and call the method named after the protocol action.
+//! 2. Persist the call's [`Output::journal`] (see [`journal`]) before answering.
 //! 3. Send the response to the requester and deliver each [`Push`] to every user in
 //!    [`Push::to`]. The engine has already left out whoever may not see it.
+//! 4. Sleep until the next request or [`Engine::next_deadline`], whichever comes first; at the
+//!    deadline call [`Engine::tick`], and persist and deliver its output the same way.
 //!
-//! A refused request returns an [`Error`] whose [`ErrorKind`] is the protocol's error type, and
-//! changes nothing: not the state, not the id generator, not the order counter.
+//! Here is the whole loop, with the network and the disk stubbed out: a customer writes twice,
+//! the automatic router gives the chat to Anna, Anna never looks, and five minutes later the
+//! unseen timer takes the chat from her.
 //!
-//! # Example
+//! ```
+//! use std::collections::VecDeque;
+//!
+//! use chatio::journal::JournalRecord;
+//! use chatio::routing::AutomaticRouter;
+//! use chatio::{Agent, ChatId, Engine, EngineConfig, NewEvent, Output, StartChat, Timestamp, UserId};
+//!
+//! /// Steps 2 and 3 for any call: persist its records, then answer and deliver.
+//! fn settle<T>(out: Output<T>, disk: &mut Vec<Vec<u8>>, sent: &mut Vec<String>) -> T {
+//!     disk.extend(out.journal.iter().map(JournalRecord::encode)); // durable first
+//!     for push in &out.pushes {
+//!         for user in push.to.iter() {
+//!             sent.push(format!("{} to {user}", push.action())); // the host's sockets
+//!         }
+//!     }
+//!     out.response // for the requester
+//! }
+//!
+//! let config = EngineConfig::with_seed(42);
+//! let mut engine = Engine::new(config.clone()).with_router(AutomaticRouter::default());
+//! let (mut disk, mut sent) = (Vec::new(), Vec::new());
+//!
+//! let anna = UserId::new("anna@example.com")?;
+//! engine.add_agent(Agent::new(anna.clone(), "Anna"))?; // host calls are journaled too
+//! let jan = engine.create_customer();
+//! let t0 = Timestamp::from_unix_seconds(1_700_000_000);
+//! settle(engine.set_agent_presence(&anna, true, t0)?, &mut disk, &mut sent); // Anna connects
+//!
+//! // What the network will bring: when, and Jan's text.
+//! let mut network = VecDeque::from([(t0 + 10, "Hi, my order is late"), (t0 + 40, "Hello?")]);
+//! let mut chat: Option<ChatId> = None;
+//! loop {
+//!     // Sleep until the next request or the engine's deadline, whichever comes first.
+//!     let deadline = engine.next_deadline();
+//!     let request_at = network.front().map(|&(at, _)| at);
+//!     if let Some(now) = request_at.filter(|&at| deadline.is_none_or(|d| at < d)) {
+//!         // A request: step 1, then steps 2 and 3.
+//!         let (_, text) = network.pop_front().expect("peeked");
+//!         let mut api = engine.as_customer(&jan, now)?; // who asks, and when
+//!         let event = NewEvent::message(text);
+//!         match chat {
+//!             None => {
+//!                 let out = api.start_chat(StartChat::default().with_event(event))?;
+//!                 chat = Some(settle(out, &mut disk, &mut sent).id);
+//!             }
+//!             Some(id) => {
+//!                 settle(api.send_event(id, event)?, &mut disk, &mut sent);
+//!             }
+//!         }
+//!     } else if let Some(deadline) = deadline {
+//!         // Step 4: the deadline came first.
+//!         settle(engine.tick(deadline), &mut disk, &mut sent);
+//!     } else {
+//!         break; // a server would wait for the network here
+//!     }
+//! }
+//!
+//! assert!(sent.contains(&"incoming_chat_thread to anna@example.com".to_string()));
+//! assert_eq!(engine.queue().collect::<Vec<_>>(), [chat.unwrap()]); // waiting for an agent
+//! assert_eq!(engine.now(), t0 + 10 + 300); // 5 minutes after the first message Anna did not see
+//!
+//! // What was persisted is enough to rebuild the engine, field for field.
+//! let mut rebuilt = Engine::new(config);
+//! for line in &disk {
+//!     rebuilt.apply(JournalRecord::decode(line)?)?;
+//! }
+//! assert_eq!(rebuilt, engine);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A host that serves JSON clients calls [`wire::handle`] instead of the facades: text in, text
+//! out. `chatio-server` (the `server/` crate of this workspace) is such a host, over WebSocket
+//! and HTTP.
+//!
+//! # What the engine guarantees
+//!
+//! * **Time is an input.** Every call is made at a `now` the host gives. Time never goes
+//!   backwards inside the engine: a call with an earlier `now` acts at the latest time seen.
+//! * **Ids come from a seeded generator.** The same seed and the same calls give byte-identical
+//!   outputs and state (tested).
+//! * **All or nothing.** A call either succeeds completely or returns an [`Error`], whose
+//!   [`ErrorKind`] is the protocol's error type, and changes nothing: not the state, not the id
+//!   generator, not the order counter (tested after every step of random runs).
+//! * **Pushes leave addressed.** Each [`Push`] names its recipients ([`Push::to`]) and their
+//!   role, and carries only what they may see: an event for `agents` only and every sneak peek
+//!   never reach a customer, and a customer is never told about another customer's chat.
+//! * **The rules hold.** The thread rules R1 to R15, and what the engine decides where the
+//!   protocol is silent, are listed in [`rules`].
+//!
+//! A short example of the rules at work:
 //!
 //! ```
 //! use chatio::{Agent, Engine, EngineConfig, NewEvent, PushKind, Recipients, StartChat, Timestamp, UserId};
@@ -59,21 +152,43 @@
 //!
 //! # Map
 //!
-//! * [`model`]: ids, users, chats, threads, the seven event kinds and their validation.
-//! * [`Engine`] and [`EngineConfig`]: the state machine and its settings, including the
-//!   [`License`] it serves (shown at the agent's `login`; once it expires, both APIs refuse
-//!   every call).
-//! * [`AgentApi`] and [`CustomerApi`]: one method per protocol action.
-//! * [`Push`] and [`PushKind`]: what users are told.
-//! * [`query`]: the read-only views (`get_chat_threads`, summaries, login, filtered chats,
-//!   archives).
-//! * [`routing`]: the [`Router`](routing::Router) trait and the built-in routers; timers run
-//!   through [`Engine::next_deadline`] and [`Engine::tick`].
-//! * Properties ([`model::PropertyConfig`], [`Engine::configure_property`]), scopes and the
-//!   permission table ([`PERMISSION_TABLE`]).
-//! * [`wire`]: the v0.5 JSON protocol, text in and text out.
-//! * [`journal`]: journal records, replay and snapshots, for hosts that must not lose state.
-//! * [`Error`] and [`ErrorKind`]: why a request was refused.
+//! ```text
+//!                    wire                      v0.5 JSON: text in, text out
+//!        ┌────────────┼────────────┐
+//!       api        journal       query         facades · records, replay, snapshots · read-only views
+//!        └────────────┼────────────┘
+//!                   engine ───────▶ routing    the state machine · the Router trait
+//!                     │
+//!                   model                      plain data and its validation
+//! ```
+//!
+//! Each layer calls the ones below it: a facade checks who is asking, the engine validates and
+//! applies, the model holds the data, routing is consulted through a trait and never changes the
+//! engine, and the result flows back up as a response, pushes and journal records.
+//!
+//! * [`model`] (`src/model/`): typed ids ([`ChatId`], [`ThreadId`] and [`EventId`] are UUIDs;
+//!   [`UserId`] holds e-mail-like agent ids and UUID customer ids), users (customer, agent,
+//!   bot), chats, threads, and the seven event kinds (`message`, `annotation`, `filled_form`,
+//!   `system_message`, `file`, `custom`, `rich_message`), validated on input; properties,
+//!   scopes and the [`License`].
+//! * [`Engine`], [`EngineConfig`] and [`Output`] (`src/engine/`): the state machine and its
+//!   settings, including the license it serves (shown at the agent's `login`; once it expires,
+//!   both APIs refuse every call); presence, the queue, timers, permissions
+//!   ([`PERMISSION_TABLE`]) and scopes.
+//! * [`AgentApi`] and [`CustomerApi`] (`src/api/`): one method per protocol action.
+//! * [`Push`] and [`PushKind`] (`src/push.rs`): what users are told.
+//! * [`query`] (`src/query/`): the read-only views: `get_chat_threads`, summaries, `login` with
+//!   its `chats_summary`, filtered chats, archives.
+//! * [`routing`] (`src/routing/`): the [`Router`](routing::Router) trait and the four built-in
+//!   routers; timers run through [`Engine::next_deadline`] and [`Engine::tick`].
+//! * [`journal`] (`src/journal/`): journal records, replay and snapshots, and what a host must
+//!   persist before it answers.
+//! * [`wire`] (`src/wire/`): the v0.5 JSON protocol.
+//! * [`Error`] and [`ErrorKind`] (`src/error.rs`): why a request was refused.
+//! * [`rules`]: the thread rules and the decisions where the protocol is silent (docs only).
+//!
+//! Properties, scopes and permissions are explained in `docs/properties.md` of the repository,
+//! the tests in `tests/README.md`, the benchmarks in `benches/README.md`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -87,6 +202,7 @@ pub mod model;
 mod push;
 pub mod query;
 pub mod routing;
+pub mod rules;
 mod user_ids;
 mod varint;
 pub mod wire;
@@ -105,6 +221,16 @@ pub use model::{
 };
 pub use push::{ChatThread, Postback, Push, PushKind, SneakPeek, TypingIndicator};
 pub use user_ids::UserIds;
+
+/// The README's Rust code, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+/// The Rust code of `docs/properties.md`, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/properties.md")]
+pub struct PropertiesGuideDoctests;
 
 /// The number of cases a property test in `src/` runs: `CHATIO_PROPTEST_CASES` when set (for
 /// long runs, as the integration tests take it), else `default`.

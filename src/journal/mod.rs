@@ -1,18 +1,32 @@
 //! Durability: the journal, replay and snapshots.
 //!
-//! The engine is deterministic, so its inputs are enough to rebuild it. Every call that changes
-//! the engine yields one [`JournalRecord`]: the call itself (who, when, what, with which
-//! arguments), numbered. The records of a call come back in its [`Output::journal`]; records of
-//! host calls that return no `Output` (such as [`Engine::add_agent`]) wait in the engine until
-//! the next `Output` carries them, or until [`Engine::take_journal`] takes them. Refused calls
-//! and reads yield none. [`JournalMode`] lets a host keep records in the engine until it takes
-//! them, or switch them off.
+//! The engine is deterministic, so what went into it is enough to rebuild it. This module turns
+//! that into three tools.
 //!
-//! A host persists the records, in order, before it answers the request that caused them. To
-//! recover, it restores the latest snapshot ([`Engine::snapshot`], [`Engine::restore`]) (or starts from `Engine::new` with the same
-//! configuration) and [`apply`](crate::Engine::apply)s every record after it. The result equals the
-//! engine that was lost, field for field, including the id generator, counters, queue and
-//! timers.
+//! * **Journal records.** Every call that changes the engine yields one [`JournalRecord`]: the
+//!   call with its arguments, who made it and when, numbered from 1 without gaps
+//!   ([`JournalRecord::seq`]). A command's records come back in its [`Output::journal`]. Host
+//!   calls that return no `Output` ([`Engine::add_agent`], `create_customer`,
+//!   `configure_property`, `set_router`) leave theirs waiting in the engine: the next `Output`
+//!   carries them, before its own, or [`Engine::take_journal`] takes them. Refused calls, reads,
+//!   and commands that change nothing (typing indicators, sneak peeks, multicasts, a `tick` with
+//!   nothing due) yield none. [`JournalRecord::encode`] writes one line of JSON that carries the
+//!   format version ([`JOURNAL_VERSION`]); [`JournalRecord::decode`] refuses any other version,
+//!   and garbled input, with a [`JournalError`].
+//! * **Replay.** [`Engine::apply`] runs a recorded call again. Records must come in order, each
+//!   once ([`JournalError::OutOfOrder`] otherwise), and a record that does not replay the same
+//!   way (another seed, an edited journal) is refused as [`JournalError::Diverged`]; a refused
+//!   record changes nothing. A fresh `Engine::new(config)` with every record applied equals the
+//!   live engine field for field: id generator, clock, counters, queue, timers and routing state
+//!   included.
+//! * **Snapshots.** [`Engine::snapshot`] writes the whole engine: a header line with the format
+//!   version ([`SNAPSHOT_VERSION`]), the body's length and checksum; then the state as JSON
+//!   except the events; then the events in a compact binary section (about 70 bytes for a short
+//!   message, against about 215 as JSON). Snapshots of format 1 (all JSON) still restore.
+//!   [`Engine::restore`] reads one back. It refuses a future version, a truncated or damaged
+//!   file, or contents that do not hang together, with a [`JournalError`], never a panic. A
+//!   snapshot records [`Engine::journal_seq`], so a snapshot plus the records numbered after it
+//!   equals the live engine.
 //!
 //! ```
 //! use chatio::journal::JournalRecord;
@@ -39,21 +53,71 @@
 //!     recovered.apply(JournalRecord::decode(bytes)?)?;
 //! }
 //! assert_eq!(recovered, live);
+//!
+//! // Or from a snapshot, plus the records numbered after it (none here).
+//! let snapshot = live.snapshot();
+//! assert_eq!(Engine::restore(&snapshot)?, live);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Routers are code, not data: records and snapshots name the router, and replay resolves the
-//! name. [`builtin_router`] knows the built-in ones; a host with its own router passes a
-//! resolver to [`Engine::apply_with`] and [`Engine::restore_with`].
+//! # Snapshots on several threads
+//!
+//! The events of a large snapshot (over 8 Ki events) are cut into independent segments, so a
+//! host that wants to can spread the work over threads: [`Engine::snapshot_on_threads`] and
+//! [`Engine::restore_on_threads`] use the calling thread and up to `n - 1` scoped threads,
+//! joined before they return (a thread that cannot be spawned leaves its share to the calling
+//! thread). The host picks `n`, for example from `std::thread::available_parallelism()`, as
+//! `chatio-server` does; the engine never asks the machine, and [`Engine::snapshot`] and
+//! [`Engine::restore`] start no threads. Neither the bytes nor the restored engine depend on
+//! `n`.
+//!
+//! # Routers and where records go
+//!
+//! Routers are code, not data: records and snapshots carry the router's name, and replay
+//! resolves it. [`builtin_router`] knows the four built-in ones; a host with its own router
+//! passes a resolver to [`Engine::apply_with`] and [`Engine::restore_with`].
+//!
+//! [`JournalMode`] picks where records go: into each `Output` (the default); held in the engine
+//! until [`Engine::take_journal`], for hosts that call through [`wire::handle`](crate::wire::handle),
+//! which keeps only text; or nowhere, for simulations and benchmarks that never persist (changes
+//! are still counted).
+//!
+//! # What a host must persist, and when to answer
+//!
+//! 1. Make the call. If it was refused, answer with the error: nothing changed, and nothing
+//!    needs saving.
+//! 2. Write the call's records (and any that were waiting) to durable storage, in order, and wait
+//!    until the write is durable.
+//! 3. Only then send the response and deliver the pushes. A client that got an answer can count
+//!    on the change surviving a crash; one that got none may retry (`custom_id` makes event
+//!    retries idempotent).
+//! 4. Now and then write a snapshot; the records numbered at or below its `journal_seq` may then
+//!    be deleted.
+//! 5. On start: restore the newest snapshot that reads (or `Engine::new` with the same
+//!    configuration), then apply every record after it, in order.
+//!
+//! Time is an input too: a host that ticks timers journals the tick like any call
+//! ([`Engine::tick`] returns an `Output` with its record), so a replayed engine fires the same
+//! timers at the same moments.
+//!
+//! `chatio-server --data DIR` is a worked example: it keeps its engine in SQLite and follows
+//! these steps, committing the records of many requests in one transaction (group commit) before
+//! it answers any of them. Its crash test kills it with SIGKILL under load and finds every
+//! acknowledged event. Its guide, `server/README.md` ("Durability: `--data DIR` and group
+//! commit"), has the details.
 //!
 //! [`Output::journal`]: crate::Output::journal
 //! [`Engine::add_agent`]: crate::Engine::add_agent
 //! [`Engine::take_journal`]: crate::Engine::take_journal
+//! [`Engine::journal_seq`]: crate::Engine::journal_seq
 //! [`Engine::snapshot`]: crate::Engine::snapshot
+//! [`Engine::snapshot_on_threads`]: crate::Engine::snapshot_on_threads
 //! [`Engine::restore`]: crate::Engine::restore
+//! [`Engine::restore_on_threads`]: crate::Engine::restore_on_threads
 //! [`Engine::apply`]: crate::Engine::apply
 //! [`Engine::apply_with`]: crate::Engine::apply_with
 //! [`Engine::restore_with`]: crate::Engine::restore_with
+//! [`Engine::tick`]: crate::Engine::tick
 
 mod action;
 mod apply;

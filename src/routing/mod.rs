@@ -1,21 +1,124 @@
 //! Routing: which agent gets which chat.
 //!
-//! The engine asks a [`Router`] at every routing moment and applies its [`Decision`]. A router
-//! sees a read-only [`RoutingView`] and decides; it cannot change the engine. The engine checks
-//! every decision: assigning a chat to an agent who is offline, not accepting chats, full, unable
-//! to see the chat, or unknown leaves the chat unassigned instead, so no router, however written,
-//! can break an invariant.
+//! ```sh
+//! cargo run --release --example routing   # a chat routed, timed out to another agent, archived
+//! ```
 //!
-//! Four routers are built in: [`AutomaticRouter`] and [`ManualRouter`] follow chat.io's two
-//! documented diagrams; [`LeastLoadedRouter`] and [`RoundRobinRouter`] are the automatic flow
-//! with the selection strategies contact centres use.
+//! Routing is off until the host sets a router ([`Engine::with_router`](crate::Engine::with_router)
+//! or [`Engine::set_router`](crate::Engine::set_router)). From then on any call may return
+//! routing pushes, and the host wakes the engine for its timers:
 //!
-//! Writing one takes a name and a decision:
+//! ```
+//! use chatio::routing::AutomaticRouter;
+//! use chatio::{Agent, Engine, EngineConfig, NewEvent, StartChat, Timestamp, UserId};
+//!
+//! let mut engine = Engine::new(EngineConfig::with_seed(1)).with_router(AutomaticRouter::default());
+//! let anna = UserId::new("anna@example.com")?;
+//! let now = Timestamp::from_unix_seconds(1_700_000_000);
+//! engine.add_agent(Agent::new(anna.clone(), "Anna").with_max_chats(3))?; // 3 slots
+//! let _ = engine.set_agent_presence(&anna, true, now)?;                  // the host's word
+//!
+//! // A customer's new chat goes to Anna at once.
+//! let jan = engine.create_customer();
+//! let hi = StartChat::default().with_event(NewEvent::message("Hi"));
+//! let out = engine.as_customer(&jan, now)?.start_chat(hi)?;
+//! assert!(out.pushes.iter().any(|p| p.action() == "incoming_chat_thread" && p.to.contains(&anna)));
+//!
+//! // Anna does not look for 5 minutes: when now reaches the deadline, the host ticks.
+//! let deadline = engine.next_deadline().expect("the unseen timer");
+//! assert_eq!(deadline, now + 300);
+//! let out = engine.tick(deadline);                                       // timers, in order
+//! assert!(out.pushes.iter().any(|p| p.action() == "chat_users_updated")); // Anna is out
+//! # Ok::<(), chatio::Error>(())
+//! ```
+//!
+//! # Who may be given a chat
+//!
+//! An agent gets chats only while it is **online** ([`Engine::set_agent_presence`](crate::Engine::set_agent_presence), which a
+//! server drives from the agent's connections), **accepting chats** (`update_agent` with
+//! `routing_status`, pushed to every agent as `agent_updated`) and **below its `max_chats`**
+//! (6 unless set, [`Agent::with_max_chats`](crate::Agent::with_max_chats)), and only chats it may
+//! see (scopes).
+//!
+//! # The built-in routers
+//!
+//! | Router | Does |
+//! | --- | --- |
+//! | [`AutomaticRouter`] | chat.io's automatic diagram: a customer's new thread goes to an available agent (most free slots; ties to the agent registered first), else waits unassigned; agents who reply, or get a free slot, take waiting chats |
+//! | [`ManualRouter`] | chat.io's manual diagram: new threads wait unassigned until an agent replies |
+//! | [`LeastLoadedRouter`] | the automatic flow, choosing the agent with the fewest current chats (ties: registered first) |
+//! | [`RoundRobinRouter`] | the automatic flow, choosing the agent who has waited longest since its last assignment |
+//!
+//! Both diagrams' timers run on an assigned chat. If the assignee has not seen (or answered) a
+//! customer's message 5 minutes after the oldest such message came (or after the assignment, if
+//! that is later), the router moves the chat: the automatic routers to another agent if one can take it, else to the queue; the manual
+//! router to the queue. The system message says so: "Chat assigned to Bob because Anna hasn't
+//! replied in 5 minutes", or "Chat is unassigned because ...". Once the message is seen, 5 quiet
+//! minutes mark the chat idle ("Chat is idle due to 5 minutes of inactivity") and 25 more
+//! archive it ("Chat archived due to long inactivity": the thread closes, and `thread_closed`
+//! carries no `user_id`). Both durations are
+//! [`EngineConfig::routing_timeouts`](crate::EngineConfig::routing_timeouts). A customer who
+//! writes to an archived chat opens a new thread, which is routed again; an agent who writes to
+//! it takes it.
+//!
+//! Assigning a chat puts the agent in it (`chat_users_updated`), writes the system message
+//! `routing.assigned` and sends the agent `incoming_chat_thread`; unassigning takes the agent out
+//! and writes `routing.unassigned`. An agent who closes a thread writes `manual_archived` ("Anna
+//! archived the chat"). Unassigned chats wait in a queue in the order they arrived
+//! ([`Engine::queue`](crate::Engine::queue)); when an agent has room, it is offered the oldest
+//! waiting chat it may serve. A customer may ask `get_queue_position`.
+//!
+//! **Timers are sans-IO.** [`Engine::next_deadline`](crate::Engine::next_deadline) says when the
+//! engine next needs waking, and [`Engine::tick`](crate::Engine::tick) does everything due, in
+//! deadline order. A chat has at most one entry in the timer set, and events move its deadline
+//! lazily: a busy chat costs nothing there, and a tick costs in proportion to what is due, not to
+//! the number of chats.
+//!
+//! **Transfer** (from LiveChat v3.x): `transfer_chat` to
+//! [`TransferTarget::Agent`](crate::TransferTarget::Agent) or
+//! [`TransferTarget::Group`](crate::TransferTarget::Group) hands the chat to an agent who can
+//! take it now (system message `chat_transferred`; the previous assignee leaves).
+//!
+//! **Bans**: `ban_customer(customer, days)`, by an agent who may see one of the customer's
+//! chats, archives the active threads of the chats it may see ("Chat
+//! archived because customer was banned by Anna for 3 days"), tells agents `customer_banned`
+//! and the customer `customer_disconnected`, and every call as that customer fails with
+//! `customer_banned` until the ban ends.
+//!
+//! # Writing a router
+//!
+//! The engine asks a [`Router`] at every [`RoutingMoment`] (a thread started, an agent replied,
+//! an agent has room, the assignee left or timed out, a waiting chat's scopes changed) and
+//! applies its [`Decision`]. A router is a name and a decision: it sees a read-only
+//! [`RoutingView`] and cannot change the engine. The engine checks every decision: assigning a
+//! chat to an agent who is unknown, offline, not accepting chats, full, unable to see the chat,
+//! or the one the chat is being taken from leaves the chat unassigned instead, so no router,
+//! however written, can break an invariant.
 //!
 //! ```
 //! use chatio::routing::{Decision, Router, RoutingMoment, RoutingView};
 //!
-//! /// Gives every new chat to the first agent who can take it; agents who reply take the chat.
+//! /// Agents of group 1 first; agents who reply take the chat.
+//! #[derive(Debug)]
+//! struct VipFirst;
+//!
+//! impl Router for VipFirst {
+//!     fn name(&self) -> &str {
+//!         "vip_first"
+//!     }
+//!
+//!     fn route(&self, view: &RoutingView<'_>) -> Decision {
+//!         match view.moment() {
+//!             RoutingMoment::AgentReplied { agent_id } => Decision::Assign(agent_id.clone()),
+//!             _ => view
+//!                 .available_by_load() // only agents who can take this chat
+//!                 .find(|a| a.agent.groups.contains(&chatio::GroupId(1)))
+//!                 .map_or(Decision::Unassign, |a| Decision::Assign(a.agent.id.clone())),
+//!         }
+//!     }
+//! }
+//!
+//! /// The first agent who can take the chat, by registration.
 //! #[derive(Debug)]
 //! struct FirstAvailable;
 //!
@@ -25,16 +128,44 @@
 //!     }
 //!
 //!     fn route(&self, view: &RoutingView<'_>) -> Decision {
-//!         match view.moment() {
-//!             RoutingMoment::AgentReplied { agent_id } => Decision::Assign(agent_id.clone()),
-//!             _ => view
-//!                 .agents()
-//!                 .find(|a| view.can_take(&a.agent.id))
-//!                 .map_or(Decision::Unassign, |a| Decision::Assign(a.agent.id.clone())),
-//!         }
+//!         view.agents()
+//!             .find(|a| view.can_take(&a.agent.id))
+//!             .map_or(Decision::Unassign, |a| Decision::Assign(a.agent.id.clone()))
 //!     }
 //! }
 //! ```
+//!
+//! The `available_by_*` iterators of [`RoutingView`] walk indices of the available agents, so a
+//! router that uses them costs the same with 10 agents as with 10 000; [`RoutingView::agents`]
+//! walks every agent. Records and snapshots name the router; see [`crate::journal`] for how a
+//! host's own router is found again on replay.
+//!
+//! # Decisions where the diagrams are silent
+//!
+//! * Without a router the engine never assigns chats and runs no timers; `join_chat` is the
+//!   host's tool.
+//! * An agent who goes offline keeps its chats; the 5-minute timer moves any it does not answer.
+//! * An agent who gave a chat up (let the customer's message go unanswered for 5 minutes, or
+//!   left it) is not offered that chat again, which would bounce it straight back, until another
+//!   agent takes it, the thread closes, or the agent replies. Agents removed from the chat along
+//!   with its assignee (one `remove_from_chat` naming several) gave it up too.
+//! * An agent's system message that reopens a closed chat opens a thread that is routed like any
+//!   new thread (otherwise system messages are not activity).
+//! * The rule that an offline, not-accepting or full agent is never assigned a chat wins over
+//!   the diagrams' "agent replies": such an agent's reply is delivered and the chat keeps
+//!   waiting (with the automatic routers, it goes to an agent who can take it, if any).
+//! * `update_agent` changes the requester's own status or, with `agents--all:write` (owners and
+//!   administrators), another agent's.
+//! * [`Engine::update_agent_profile`](crate::Engine::update_agent_profile) is the host's edit of
+//!   a registered agent (name, e-mail, avatar, kind, groups, `max_chats`, permission, owner),
+//!   found by its id; its routing state stays. It applies from then on: events keep the name
+//!   they were written with, an agent who leaves a group keeps the chats it is in, and fewer
+//!   slots than its load take no chat away but stop new assignments until it is below them.
+//!   More slots or new groups let it take waiting chats at once, so the call returns an
+//!   [`Output`](crate::Output) with those pushes.
+//! * A closed or archived thread frees the assignee's slot; the agent stays among the chat's
+//!   users.
+//! * System messages written by timers carry the tick's time.
 
 mod automatic;
 mod manual;

@@ -25,11 +25,18 @@
 //! # Ok::<(), chatio::Error>(())
 //! ```
 //!
-//! Decisions where the references leave room:
+//! `examples/rtm_script.rs` plays a JSON-lines script of requests through this codec and prints
+//! every message a server would send; `tests/scenarios/README.md` shows it at work. The
+//! `chatio-server` crate serves this codec over WebSocket and HTTP.
+//!
+//! Decisions where the references leave room (the engine's own are in [`crate::rules`]):
 //! * Unknown fields are ignored; an unknown action, malformed JSON or a field of the wrong type
 //!   is a `validation` error response, echoing the `request_id` whenever one could be read.
 //! * Property values are accepted wrapped (`{"value": v}`) or bare, and always sent wrapped.
 //! * Pushes carry no `request_id`.
+//! * `present` on a user object says whether the user is in the chat (the meaning v3.x gives
+//!   it). The engine lists only users who are, so it is always `true`; whether a user is
+//!   connected is the host's knowledge, not the engine's.
 //! * `author_id` acts on behalf of a bot agent owned by the requester ([`Agent::owner_id`](crate::Agent)).
 //! * The customer's `update_last_seen_timestamp` takes an optional `chat_id`, defaulting to the
 //!   customer's latest chat; `send_file` takes the stored file's metadata in its payload.
