@@ -125,7 +125,7 @@ pub struct BackupFlags {
 pub struct ServeFlags {
     /// Settings in TOML (see server/chatio-server.example.toml).
     ///
-    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, log, [license],
+    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, public_url, log, [license],
     /// [timeouts], [[agents]] (with tokens, groups, max_chats, permission), [[properties]]
     /// and [[auto_chat_scopes]]. Flags given beside it override it; --agent adds agents to its
     /// list (an --agent with the id of one in the file replaces it).
@@ -221,6 +221,12 @@ pub struct ServeFlags {
     /// A burst over it is still kept whole; see --stall-timeout.
     #[arg(long, value_name = "BYTES", default_value_t = crate::DEFAULT_MAX_BACKLOG)]
     max_backlog: usize,
+
+    /// The address clients reach this server at, e.g. https://chat.example.com: the start of
+    /// the URLs of uploaded files (upload_image, send_file). Default: http:// and the upload
+    /// request's Host header.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
 
     /// How long a backlog may stay over --max-backlog, in seconds.
     ///
@@ -741,6 +747,7 @@ fn merge(
     let stall = pick(m, "stall", f.stall, file.timeouts.stall);
     config.stall_timeout = Duration::from_secs(stall.max(1));
     config.max_backlog = pick(m, "max_backlog", f.max_backlog, file.max_backlog).max(1);
+    config.public_url = f.public_url.or(file.public_url);
     config.properties = file.properties;
     config.auto_chat_scopes = file.auto_chat_scopes;
     let (file_id, file_plan, file_expires) = match file.license {

@@ -32,6 +32,8 @@ pub struct ConfigFile {
     pub snapshot_every: Option<u64>,
     /// `--max-backlog`, in bytes.
     pub max_backlog: Option<usize>,
+    /// `--public-url`.
+    pub public_url: Option<String>,
     /// `--log`.
     pub log: Option<String>,
     /// `[license]`.
