@@ -377,6 +377,11 @@ pub struct ServeFlags {
     /// New customers one address may create at once above --customer-rate.
     #[arg(long, value_name = "N", default_value_t = 30, help_heading = "Limits")]
     customer_burst: u32,
+
+    /// RTM connections one user (agent or customer) may have logged in at once; the next
+    /// gets agent_disconnected or customer_disconnected with reason too_many_connections.
+    #[arg(long, value_name = "N", default_value_t = 32, help_heading = "Limits")]
+    connections_per_user: usize,
 }
 
 /// One `--agent` entry: the agent and its token, and whether it says more than its id (an
@@ -738,6 +743,13 @@ fn merge(
         ),
         customer_rate: pick(m, "customer_rate", f.customer_rate, l.customer_rate).max(0.0),
         customer_burst: pick(m, "customer_burst", f.customer_burst, l.customer_burst).max(1),
+        connections_per_user: pick(
+            m,
+            "connections_per_user",
+            f.connections_per_user,
+            l.connections_per_user,
+        )
+        .max(1),
     };
     let unseen = pick(m, "unseen", f.unseen, file.timeouts.unseen);
     let inactivity = pick(m, "inactivity", f.inactivity, file.timeouts.inactivity);

@@ -114,6 +114,8 @@ pub struct LimitsFile {
     pub customer_rate: Option<f64>,
     /// `--customer-burst`.
     pub customer_burst: Option<u32>,
+    /// `--connections-per-user`.
+    pub connections_per_user: Option<usize>,
 }
 
 /// One `[[agents]]` entry.
