@@ -23,6 +23,7 @@ mod thread;
 mod threads;
 mod timestamp;
 mod user;
+mod webhook;
 
 pub use assignment::{Assignment, EventMark};
 pub use chat::Chat;
@@ -53,6 +54,10 @@ pub use user::{
 };
 pub(crate) use user::{
     check_customer_email, check_customer_fields, check_customer_name, check_page,
+};
+pub use webhook::{
+    ChatMemberIds, MAX_SECRET_KEY_LEN, MAX_WEBHOOK_DESCRIPTION_LEN, MAX_WEBHOOK_URL_LEN,
+    NewWebhook, Webhook, WebhookAction, WebhookFilters, WebhookSubject,
 };
 
 pub(crate) use event::non_empty;
