@@ -40,7 +40,8 @@ pub use license::License;
 pub use properties::{Properties, PropertyValue};
 pub(crate) use property_config::PropertyRefusal;
 pub use property_config::{
-    Access, Domain, Location, LocationAccess, PropertyConfig, PropertyRegistry, PropertyType,
+    Access, Domain, Location, LocationAccess, MAX_PROPERTY_DESCRIPTION_LEN, PropertyConfig,
+    PropertyRegistry, PropertyType,
 };
 pub use rich_message::{Button, MAX_RICH_ITEMS, RichElement, RichImage, RichMessage};
 pub use scopes::Scopes;
