@@ -198,6 +198,7 @@ mod engine;
 mod error;
 mod hash;
 pub mod journal;
+mod journal_error;
 pub mod model;
 mod push;
 pub mod query;
@@ -207,17 +208,18 @@ mod user_ids;
 mod varint;
 pub mod wire;
 
-pub use api::{AgentApi, CustomerApi, CustomerUpdate, MulticastScopes, Pagination, StartChat};
+pub use api::{AgentApi, CustomerApi};
 pub use engine::{
-    AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Engine, EngineConfig, Grant,
-    Limits, MAX_BAN_DAYS, Output, PERMISSION_TABLE, PushAudience, QueuePosition, SentEvent,
-    TransferTarget, holds,
+    AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Command,
+    CustomerCommand, Engine, EngineConfig, Grant, HostCommand, Limits, MAX_BAN_DAYS, Output,
+    PERMISSION_TABLE, PushAudience, QueuePosition, Response, SentEvent, TransferTarget, holds,
 };
 pub use error::{Error, ErrorKind};
 pub use model::{
-    Agent, AgentKind, Chat, ChatId, Customer, Event, EventId, EventKind, File, GroupId, License,
-    MAX_JSON_DEPTH, NewEvent, Permission, Properties, PropertyValue, Recipients, Role, Scopes,
-    Thread, ThreadId, Threads, Timestamp, User, UserId,
+    Agent, AgentKind, Chat, ChatId, Customer, CustomerUpdate, Event, EventId, EventKind, File,
+    GroupId, License, MAX_JSON_DEPTH, MulticastScopes, NewEvent, Pagination, Permission,
+    Properties, PropertyValue, Recipients, Role, Scopes, StartChat, Thread, ThreadId, Threads,
+    Timestamp, User, UserId,
 };
 pub use push::{ChatThread, Postback, Push, PushKind, SneakPeek, TypingIndicator};
 pub use user_ids::UserIds;

@@ -2,9 +2,6 @@
 
 mod agent;
 mod customer;
-mod journal_entry;
-mod request;
 
 pub use agent::AgentApi;
 pub use customer::CustomerApi;
-pub use request::{CustomerUpdate, MulticastScopes, Pagination, StartChat};

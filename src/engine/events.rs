@@ -5,8 +5,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, Output, Requester};
-use crate::api::StartChat;
 use crate::error::Error;
+use crate::model::StartChat;
 use crate::model::{
     Chat, ChatId, Event, EventKind, Events, File, Location, NewEvent, Properties, Recipients, Role,
     Thread, ThreadId, UserId,

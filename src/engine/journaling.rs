@@ -1,8 +1,38 @@
 //! Where journal records are made and handed out (the format is in [`crate::journal`]).
 
-use super::{Engine, Output, Requester};
+use serde::{Deserialize, Serialize};
+
+use super::{Command, Engine, HostCommand, Output, Requester};
 use crate::error::Error;
-use crate::journal::{Entry, JournalRecord};
+use crate::model::Timestamp;
+
+/// One accepted change: its place in the journal, when it was made and what was done. Replaying
+/// it is [`Engine::execute`] of its command at its time (see [`crate::journal`] for the format).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalRecord {
+    /// The record's number: 1 for the engine's first change, then one more for each.
+    pub seq: u64,
+    /// The `now` the command was made at (for an API's command, never earlier than the
+    /// engine's clock then).
+    pub at: Timestamp,
+    /// The command, with who made it.
+    pub command: Command,
+}
+
+/// A change to journal: the command and when it was made.
+pub(crate) struct Entry {
+    pub(crate) at: Timestamp,
+    pub(crate) command: Command,
+}
+
+impl Entry {
+    pub(crate) fn host(at: Timestamp, command: HostCommand) -> Self {
+        Self {
+            at,
+            command: Command::Host(command),
+        }
+    }
+}
 
 /// Records made but not yet handed to the host.
 ///
@@ -53,7 +83,8 @@ impl Engine {
         if self.journaling() {
             let record = JournalRecord {
                 seq: self.journal_seq,
-                entry,
+                at: entry.at,
+                command: entry.command,
             };
             // Each output takes the list away, so most records start a new one: `vec!` sizes
             // it for the one record instead of the four a first `push` makes room for.
@@ -89,7 +120,7 @@ impl Engine {
         self.outbox.mode == JournalMode::Output && !self.outbox.replaying
     }
 
-    fn hand_out<T>(&mut self, mut out: Output<T>) -> Output<T> {
+    pub(crate) fn hand_out<T>(&mut self, mut out: Output<T>) -> Output<T> {
         if self.outputs_carry_records() {
             out.journal = std::mem::take(&mut self.outbox.records);
         }
@@ -140,7 +171,12 @@ impl Engine {
             self.journal_seq += 1;
             if let Some(entry) = entry(made, me) {
                 let seq = self.journal_seq;
-                let list = Box::write(list, [JournalRecord { seq, entry }]);
+                let record = JournalRecord {
+                    seq,
+                    at: entry.at,
+                    command: entry.command,
+                };
+                let list = Box::write(list, [record]);
                 out.journal = (list as Box<[JournalRecord]>).into_vec();
             }
             return Ok(out);

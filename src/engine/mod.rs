@@ -12,11 +12,17 @@ pub(crate) use chat_ids::ChatIdKey;
 pub use chat_ids::ChatIdScheme;
 mod chat_store;
 pub use chat_store::{Chats, ChatsIter};
+mod command;
 mod config;
 mod events;
 mod ids;
+pub(crate) use command::FromResponse;
+pub use command::{AgentCommand, Command, CustomerCommand, HostCommand, Response};
 mod journaling;
-pub use journaling::JournalMode;
+pub(crate) use journaling::Entry;
+pub use journaling::{JournalMode, JournalRecord};
+mod replay;
+pub use replay::Options;
 mod limits;
 pub use limits::Limits;
 mod membership;
@@ -29,6 +35,8 @@ mod routing;
 mod scopes;
 mod signals;
 mod snapshot;
+mod snapshot_format;
+pub use snapshot_format::SNAPSHOT_VERSION;
 mod timers;
 mod transfer;
 mod updates;
@@ -55,7 +63,6 @@ pub use transfer::TransferTarget;
 use crate::UserIds;
 use crate::error::Error;
 use crate::hash::FastMap;
-use crate::journal::{Entry, JournalRecord};
 use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
     Agent, Chat, ChatId, Customer, PropertyConfig, PropertyRegistry, Role, Timestamp, User, UserId,
@@ -201,7 +208,10 @@ impl Engine {
     /// configured are refused wherever they are written.
     pub fn configure_property(&mut self, config: PropertyConfig) -> Result<(), Error> {
         self.properties.insert(config.clone())?;
-        self.record(Entry::ConfigureProperty(config));
+        self.record(Entry::host(
+            self.now,
+            HostCommand::ConfigureProperty(config),
+        ));
         Ok(())
     }
 
@@ -221,7 +231,7 @@ impl Engine {
     pub fn set_router(&mut self, router: Arc<dyn Router>) {
         let name = router.name().to_owned();
         self.router = Some(RouterHandle(router));
-        self.record(Entry::SetRouter { name });
+        self.record(Entry::host(self.now, HostCommand::SetRouter { name }));
     }
 
     /// The router, if one is set.
@@ -259,7 +269,7 @@ impl Engine {
         self.all_agent_ids = self.agents.iter().map(|a| a.id.clone()).collect();
         self.audiences.refresh(&self.agents);
         self.agent_runtime.push(AgentRuntime::default());
-        self.record(Entry::AddAgent(agent));
+        self.record(Entry::host(self.now, HostCommand::AddAgent(agent)));
         Ok(())
     }
 
@@ -278,7 +288,7 @@ impl Engine {
                 chats: Vec::new(),
             },
         );
-        self.record(Entry::AddCustomer(customer));
+        self.record(Entry::host(self.now, HostCommand::AddCustomer(customer)));
         Ok(())
     }
 
@@ -294,9 +304,10 @@ impl Engine {
                 chats: Vec::new(),
             },
         );
-        self.record(Entry::CreateCustomer {
-            customer_id: id.clone(),
-        });
+        let command = HostCommand::CreateCustomer {
+            customer_id: Some(id.clone()),
+        };
+        self.record(Entry::host(self.now, command));
         id
     }
 

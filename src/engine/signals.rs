@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use super::{Engine, Output, Requester};
-use crate::api::MulticastScopes;
 use crate::error::Error;
+use crate::model::MulticastScopes;
 use crate::model::{ChatId, Recipients, Role, UserId};
 use crate::push::{Push, PushKind, SneakPeek, TypingIndicator};
 

@@ -119,100 +119,20 @@
 //! [`Engine::restore_with`]: crate::Engine::restore_with
 //! [`Engine::tick`]: crate::Engine::tick
 
-mod action;
-mod apply;
-mod error;
-mod recorded_event;
-mod snapshot;
+mod v1;
 
-use std::sync::Arc;
+pub use crate::engine::SNAPSHOT_VERSION;
+pub use crate::engine::{JournalMode, JournalRecord, Options};
+pub use crate::journal_error::JournalError;
+pub use crate::model::RecordedEvent;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::engine::JournalMode;
-pub use action::{AgentAction, CustomerAction};
-pub use error::JournalError;
-pub use recorded_event::RecordedEvent;
-pub use snapshot::SNAPSHOT_VERSION;
-
-use crate::model::{Agent, Customer, PropertyConfig, Timestamp, UserId};
-use crate::routing::{AutomaticRouter, ManualRouter, Router, Selection};
-
-/// The journal record format this build writes and reads. A record of any other version is
-/// refused with [`JournalError::UnsupportedVersion`].
-pub const JOURNAL_VERSION: u32 = 1;
-
-/// One accepted change: its place in the journal and what was done.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct JournalRecord {
-    /// The record's number: 1 for the engine's first change, then one more for each.
-    pub seq: u64,
-    /// The call.
-    pub entry: Entry,
-}
-
-/// A call that changed the engine.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Entry {
-    /// [`Engine::add_agent`](crate::Engine::add_agent).
-    AddAgent(Agent),
-    /// [`Engine::add_customer`](crate::Engine::add_customer).
-    AddCustomer(Customer),
-    /// [`Engine::create_customer`](crate::Engine::create_customer), with the id it drew (replay
-    /// checks that it draws the same).
-    CreateCustomer {
-        /// The new customer's id.
-        customer_id: UserId,
-    },
-    /// [`Engine::configure_property`](crate::Engine::configure_property).
-    ConfigureProperty(PropertyConfig),
-    /// [`Engine::set_router`](crate::Engine::set_router), by the router's name.
-    SetRouter {
-        /// [`Router::name`].
-        name: String,
-    },
-    /// [`Engine::set_agent_presence`](crate::Engine::set_agent_presence).
-    SetAgentPresence {
-        /// The agent.
-        agent_id: UserId,
-        /// Connected or not.
-        online: bool,
-        /// When.
-        at: Timestamp,
-    },
-    /// [`Engine::update_agent_profile`](crate::Engine::update_agent_profile).
-    UpdateAgentProfile {
-        /// The new profile; its id names the agent.
-        agent: Agent,
-        /// The `now` given.
-        at: Timestamp,
-    },
-    /// [`Engine::tick`](crate::Engine::tick) that had something due.
-    Tick {
-        /// The `now` given.
-        at: Timestamp,
-    },
-    /// A command of the Agent API.
-    Agent {
-        /// Who acted.
-        agent_id: UserId,
-        /// When (the facade's moment, never earlier than the engine's clock).
-        at: Timestamp,
-        /// What it did.
-        action: AgentAction,
-    },
-    /// A command of the Customer API.
-    Customer {
-        /// Who acted.
-        customer_id: UserId,
-        /// When.
-        at: Timestamp,
-        /// What it did.
-        action: CustomerAction,
-    },
-}
+/// The journal record format this build writes. It reads this one and every earlier one
+/// (format 1 wrote a record's call as an `entry` with the host calls by name; it is read as
+/// the command that replays the same way). A record of a later version is refused with
+/// [`JournalError::UnsupportedVersion`].
+pub const JOURNAL_VERSION: u32 = 2;
 
 /// The versioned form a record is written in.
 #[derive(Serialize)]
@@ -220,13 +140,6 @@ struct Versioned<'a> {
     v: u32,
     #[serde(flatten)]
     record: &'a JournalRecord,
-}
-
-#[derive(Deserialize)]
-struct VersionedOwned {
-    v: u32,
-    seq: u64,
-    entry: Entry,
 }
 
 #[derive(Deserialize)]
@@ -247,23 +160,21 @@ impl JournalRecord {
         .unwrap_or_default()
     }
 
-    /// Reads a record written by [`encode`](Self::encode). A record of another version, or
-    /// anything else, is refused with a [`JournalError`]; nothing panics.
+    /// Reads a record written by [`encode`](Self::encode), of this format or an earlier one.
+    /// A record of a later version, or anything else, is refused with a [`JournalError`];
+    /// nothing panics.
     pub fn decode(bytes: &[u8]) -> Result<Self, JournalError> {
-        match serde_json::from_slice::<VersionedOwned>(bytes) {
-            Ok(r) if r.v == JOURNAL_VERSION => Ok(JournalRecord {
-                seq: r.seq,
-                entry: r.entry,
-            }),
-            Ok(r) => Err(unsupported(r.v)),
-            Err(e) => match serde_json::from_slice::<VersionOnly>(bytes) {
-                Ok(head) if head.v != JOURNAL_VERSION => Err(unsupported(head.v)),
-                _ => Err(JournalError::Corrupt {
-                    what: RECORD,
-                    reason: e.to_string(),
-                }),
-            },
-        }
+        let version = serde_json::from_slice::<VersionOnly>(bytes).map(|head| head.v);
+        let read = match version {
+            Ok(1) => serde_json::from_slice::<v1::Record>(bytes).map(JournalRecord::from),
+            Ok(JOURNAL_VERSION) => serde_json::from_slice::<JournalRecord>(bytes),
+            Ok(other) => return Err(unsupported(other)),
+            Err(e) => Err(e),
+        };
+        read.map_err(|e| JournalError::Corrupt {
+            what: RECORD,
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -281,16 +192,4 @@ fn unsupported(found: u32) -> JournalError {
         found,
         supported: JOURNAL_VERSION,
     }
-}
-
-/// The built-in router of this name (`automatic`, `least_loaded`, `round_robin`, `manual`).
-pub fn builtin_router(name: &str) -> Option<Arc<dyn Router>> {
-    let router: Arc<dyn Router> = match name {
-        "automatic" => Arc::new(AutomaticRouter::default()),
-        "least_loaded" => Arc::new(AutomaticRouter::new(Selection::LeastLoaded)),
-        "round_robin" => Arc::new(AutomaticRouter::new(Selection::RoundRobin)),
-        "manual" => Arc::new(ManualRouter),
-        _ => return None,
-    };
-    Some(router)
 }

@@ -15,6 +15,8 @@ mod last_seen;
 mod license;
 mod properties;
 mod property_config;
+mod recorded_event;
+mod request;
 mod rich_message;
 mod scopes;
 mod text;
@@ -41,6 +43,8 @@ pub(crate) use property_config::PropertyRefusal;
 pub use property_config::{
     Access, Domain, Location, LocationAccess, PropertyConfig, PropertyRegistry, PropertyType,
 };
+pub use recorded_event::RecordedEvent;
+pub use request::{CustomerUpdate, MulticastScopes, Pagination, StartChat};
 pub use rich_message::{Button, MAX_RICH_ITEMS, RichElement, RichImage, RichMessage};
 pub use scopes::Scopes;
 pub use thin::{Emptiable, Thin};
