@@ -2,10 +2,11 @@
 
 mod common;
 
+use chatio::model::MAX_BAN_DAYS;
 use chatio::routing::{AutomaticRouter, ManualRouter, RoutingStatus};
 use chatio::{
-    Agent, ChatId, Engine, EngineConfig, Error, ErrorKind, EventKind, GroupId, MAX_BAN_DAYS,
-    NewEvent, Push, PushKind, Role, Scopes, StartChat, Timestamp, TransferTarget, UserId,
+    Agent, ChatId, Engine, EngineConfig, Error, ErrorKind, EventKind, GroupId, NewEvent, Push,
+    PushKind, Role, Scopes, StartChat, Timestamp, TransferTarget, UserId,
 };
 use common::{actions, assert_rejected, at, uid};
 

@@ -254,8 +254,8 @@ pub enum HostCommand {
 pub enum Response {
     /// The command has no response beyond succeeding.
     Done,
-    /// `start_chat`: the new chat with its first thread.
-    ChatThread(ChatThread),
+    /// `start_chat`: the new chat with its first thread (boxed: it is by far the largest).
+    ChatThread(Box<ChatThread>),
     /// `send_event`, `send_file`: the stored event and its thread.
     SentEvent(SentEvent),
     /// `update_last_seen_timestamp`: the requester's last-seen time in the chat now.
@@ -292,13 +292,27 @@ macro_rules! from_response {
 }
 
 from_response!(
-    ChatThread(ChatThread),
     SentEvent(SentEvent),
     Timestamp(Timestamp),
     AutoChatScopesId(String),
     Customer(Customer),
     CustomerId(UserId),
 );
+
+impl FromResponse for ChatThread {
+    fn from_response(response: Response) -> Option<Self> {
+        match response {
+            Response::ChatThread(chat) => Some(*chat),
+            _ => None,
+        }
+    }
+}
+
+impl From<ChatThread> for Response {
+    fn from(chat: ChatThread) -> Self {
+        Response::ChatThread(Box::new(chat))
+    }
+}
 
 impl FromResponse for () {
     fn from_response(response: Response) -> Option<Self> {

@@ -36,9 +36,8 @@ impl Entry {
 
 /// Records made but not yet handed to the host.
 ///
-/// They are in transit, not state: two engines that went through the same calls are equal
-/// whether or not their hosts have taken the records yet, so the outbox takes no part in
-/// comparisons.
+/// They are in transit, not state: the outbox takes no part in comparing engines (see
+/// `impl PartialEq for Engine`).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Outbox {
     records: Vec<JournalRecord>,
@@ -61,19 +60,12 @@ pub enum JournalMode {
     Output,
     /// Records stay in the engine until [`Engine::take_journal`] takes them. For hosts whose
     /// calls go through a layer that keeps only responses and pushes, such as
-    /// [`wire::handle`](crate::wire::handle): after each call they take the records, persist
-    /// them, then answer.
+    /// the wire codec: after each call they take the records, persist them, then answer.
     Hold,
     /// No records are made (changes are still counted by [`Engine::journal_seq`]). For hosts
     /// that never persist, such as simulations and benchmarks: it saves a copy of every
     /// command's arguments.
     Off,
-}
-
-impl PartialEq for Outbox {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
 }
 
 impl Engine {

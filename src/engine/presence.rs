@@ -47,9 +47,9 @@ impl Engine {
             .agent_slot(target)
             .ok_or_else(|| Error::AgentNotFound(target.clone()))?;
         let grant = if *target == *req.id {
-            super::Grant::AgentsMyWrite
+            crate::model::Grant::AgentsMyWrite
         } else {
-            super::Grant::AgentsAllWrite
+            crate::model::Grant::AgentsAllWrite
         };
         self.authorize(req, grant)?;
         let Some(status) = routing_status else {

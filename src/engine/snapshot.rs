@@ -1,4 +1,4 @@
-//! The engine's state as data, for snapshots (the format is described in `journal/snapshot.rs`).
+//! The engine's state as data, for snapshots (the file format is in `snapshot_format.rs`).
 //!
 //! Only what cannot be worked out again is kept: the agent index, the list of agent ids and the
 //! availability indices are rebuilt on restore, and the router is kept by name. Restoring checks

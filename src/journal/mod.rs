@@ -3,17 +3,15 @@
 //! The engine is deterministic, so what went into it is enough to rebuild it. This module turns
 //! that into three tools.
 //!
-//! * **Journal records.** Every call that changes the engine yields one [`JournalRecord`]: the
-//!   call with its arguments, who made it and when, numbered from 1 without gaps
-//!   ([`JournalRecord::seq`]). A command's records come back in its [`Output::journal`]. Host
-//!   calls that return no `Output` ([`Engine::add_agent`], `create_customer`,
-//!   `configure_property`, `set_router`) leave theirs waiting in the engine: the next `Output`
-//!   carries them, before its own, or [`Engine::take_journal`] takes them. Refused calls, reads,
+//! * **Journal records.** Every call that changes the engine yields one [`JournalRecord`]: its
+//!   [`Command`](crate::Command) (the call with its arguments and who made it) and the time it
+//!   was made at, numbered from 1 without gaps ([`JournalRecord::seq`]). Refused calls, reads,
 //!   and commands that change nothing (typing indicators, sneak peeks, multicasts, a `tick` with
 //!   nothing due) yield none. [`JournalRecord::encode`] writes one line of JSON that carries the
-//!   format version ([`JOURNAL_VERSION`]); [`JournalRecord::decode`] refuses any other version,
-//!   and garbled input, with a [`JournalError`].
-//! * **Replay.** [`Engine::apply`] runs a recorded call again. Records must come in order, each
+//!   format version ([`JOURNAL_VERSION`]); [`JournalRecord::decode`] reads it and every earlier
+//!   format, and refuses a later version, and garbled input, with a [`JournalError`].
+//! * **Replay.** [`Engine::apply`] runs a recorded call again: it is
+//!   [`Engine::execute`](crate::Engine::execute) of the record's command at the record's time. Records must come in order, each
 //!   once ([`JournalError::OutOfOrder`] otherwise), and a record that does not replay the same
 //!   way (another seed, an edited journal) is refused as [`JournalError::Diverged`]; a refused
 //!   record changes nothing. A fresh `Engine::new(config)` with every record applied equals the
@@ -63,8 +61,9 @@
 //! # Snapshots on several threads
 //!
 //! The events of a large snapshot (over 8 Ki events) are cut into independent segments, so a
-//! host that wants to can spread the work over threads: [`Engine::snapshot_on_threads`] and
-//! [`Engine::restore_on_threads`] use the calling thread and up to `n - 1` scoped threads,
+//! host that wants to can spread the work over threads: [`Engine::snapshot_with`] and
+//! [`Engine::restore_with`] with [`Options::threads`] `n` use the calling thread and up to
+//! `n - 1` scoped threads,
 //! joined before they return (a thread that cannot be spawned leaves its share to the calling
 //! thread). The host picks `n`, for example from `std::thread::available_parallelism()`, as
 //! `chatio-server` does; the engine never asks the machine, and [`Engine::snapshot`] and
@@ -74,13 +73,25 @@
 //! # Routers and where records go
 //!
 //! Routers are code, not data: records and snapshots carry the router's name, and replay
-//! resolves it. [`builtin_router`] knows the four built-in ones; a host with its own router
-//! passes a resolver to [`Engine::apply_with`] and [`Engine::restore_with`].
+//! resolves it. [`builtin_router`](crate::routing::builtin_router) knows the four built-in
+//! ones; a host with its own router passes a resolver in [`Options::routers`] to
+//! [`Engine::apply_with`] and [`Engine::restore_with`].
 //!
-//! [`JournalMode`] picks where records go: into each `Output` (the default); held in the engine
-//! until [`Engine::take_journal`], for hosts that call through [`wire::handle`](crate::wire::handle),
-//! which keeps only text; or nowhere, for simulations and benchmarks that never persist (changes
-//! are still counted).
+//! Records reach the host in one of two ways, one for each kind of host:
+//!
+//! * **In each [`Output::journal`]** (the default [`JournalMode::Output`]): for hosts that call
+//!   the typed API. An output carries its call's record after any that waited in the engine:
+//!   the host methods that return no `Output` ([`Engine::add_agent`], `add_customer`,
+//!   `create_customer`, `configure_property`, `set_router`) leave theirs waiting for the next
+//!   one. [`Engine::execute`](crate::Engine::execute) of a [`HostCommand`](crate::HostCommand)
+//!   hands them out at once.
+//! * **Held in the engine until [`Engine::take_journal`]**: for hosts whose calls go through a
+//!   layer that returns something else than an `Output`, as [`wire::handle`](crate::wire::handle)
+//!   returns text, or that commit the records of many calls at once. [`JournalMode::Hold`]
+//!   holds every record; `wire::handle` holds those of its request whatever the mode.
+//!
+//! [`JournalMode::Off`] makes no records at all, for simulations and benchmarks that never
+//! persist (changes are still counted).
 //!
 //! # What a host must persist, and when to answer
 //!
@@ -111,9 +122,8 @@
 //! [`Engine::take_journal`]: crate::Engine::take_journal
 //! [`Engine::journal_seq`]: crate::Engine::journal_seq
 //! [`Engine::snapshot`]: crate::Engine::snapshot
-//! [`Engine::snapshot_on_threads`]: crate::Engine::snapshot_on_threads
+//! [`Engine::snapshot_with`]: crate::Engine::snapshot_with
 //! [`Engine::restore`]: crate::Engine::restore
-//! [`Engine::restore_on_threads`]: crate::Engine::restore_on_threads
 //! [`Engine::apply`]: crate::Engine::apply
 //! [`Engine::apply_with`]: crate::Engine::apply_with
 //! [`Engine::restore_with`]: crate::Engine::restore_with

@@ -13,6 +13,7 @@ mod ids;
 mod json_depth;
 mod last_seen;
 mod license;
+mod permission;
 mod properties;
 mod property_config;
 mod recorded_event;
@@ -38,6 +39,7 @@ pub use json_depth::MAX_JSON_DEPTH;
 pub(crate) use json_depth::{check_json_depth, check_json_map_depth};
 pub use last_seen::LastSeen;
 pub use license::License;
+pub use permission::{Grant, PERMISSION_TABLE, holds};
 pub use properties::{Properties, PropertyValue};
 pub(crate) use property_config::PropertyRefusal;
 pub use property_config::{
@@ -52,8 +54,8 @@ pub use thread::Thread;
 pub use threads::Threads;
 pub use timestamp::Timestamp;
 pub use user::{
-    Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_NAME_LEN, MAX_PAGE_LEN, Page, Permission,
-    Role, User,
+    Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_BAN_DAYS, MAX_NAME_LEN, MAX_PAGE_LEN, Page,
+    Permission, Role, User,
 };
 pub(crate) use user::{
     check_customer_email, check_customer_fields, check_customer_name, check_page,

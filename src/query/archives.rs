@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 
 use super::View;
-use crate::engine::{Grant, Requester};
+use crate::engine::Requester;
 use crate::error::Error;
+use crate::model::Grant;
 use crate::model::{
     Chat, Location, PropertyFilters, Role, Thread, Timestamp, UserId, properties_match,
 };
