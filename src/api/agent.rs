@@ -45,26 +45,11 @@ impl<'e> AgentApi<'e> {
         Self { engine, me }
     }
 
-    /// Executes a command of this API as this requester: what every method that changes
-    /// something does, for any command (the wire layer decodes requests into commands and runs
-    /// them here). Its [`Output::journal`] carries the command's record.
-    pub fn execute(&mut self, command: AgentCommand) -> Result<Output<Response>, Error> {
-        self.engine.run_agent(&self.me, command)
-    }
-
-    /// [`execute`](Self::execute), with the response as the method's type.
-    fn run<T: FromResponse>(&mut self, command: AgentCommand) -> Result<Output<T>, Error> {
-        self.execute(command)?.typed()
-    }
+    super::shared_methods!(AgentCommand);
 
     /// The agent this facade acts as.
     pub fn agent_id(&self) -> &UserId {
         self.me.id
-    }
-
-    /// The moment this facade acts at.
-    pub fn now(&self) -> Timestamp {
-        self.me.now
     }
 
     /// `login`: the agent's profile and a summary of the newest active chats it may see, at most
@@ -82,15 +67,6 @@ impl<'e> AgentApi<'e> {
         thread_ids: &[ThreadId],
     ) -> Result<ChatThreads, Error> {
         View(self.engine).get_chat_threads(&self.me, chat_id, thread_ids)
-    }
-
-    /// `get_chat_threads_summary`: a page of a chat's threads (limit 25 by default, at most 100).
-    pub fn get_chat_threads_summary(
-        &self,
-        chat_id: ChatId,
-        page: Pagination,
-    ) -> Result<ThreadsSummary, Error> {
-        View(self.engine).get_chat_threads_summary(&self.me, chat_id, page)
     }
 
     /// `start_chat`: a new chat, with the agent in it, optionally with a customer.
@@ -141,22 +117,6 @@ impl<'e> AgentApi<'e> {
         })
     }
 
-    /// `send_rich_message_postback`: toggles this agent on a rich message's buttons.
-    pub fn send_rich_message_postback(
-        &mut self,
-        chat_id: ChatId,
-        thread_id: ThreadId,
-        event_id: EventId,
-        postback: Postback,
-    ) -> Result<Output<()>, Error> {
-        self.run(AgentCommand::SendRichMessagePostback {
-            chat_id,
-            thread_id,
-            event_id,
-            postback,
-        })
-    }
-
     /// `multicast`: sends any JSON to agents and customers. Nothing is stored.
     pub fn multicast(
         &mut self,
@@ -181,11 +141,6 @@ impl<'e> AgentApi<'e> {
             recipients,
             is_typing,
         })
-    }
-
-    /// `close_thread`: deactivates the chat's active thread.
-    pub fn close_thread(&mut self, chat_id: ChatId) -> Result<Output<()>, Error> {
-        self.run(AgentCommand::CloseThread { chat_id })
     }
 
     /// `update_agent`: sets an agent's routing status (`accepting_chats` or
@@ -280,46 +235,6 @@ impl<'e> AgentApi<'e> {
         View(self.engine).get_archives(&self.me, filters, pagination)
     }
 
-    /// `update_chat_properties`: sets chat properties; configured, typed, writable by agents.
-    pub fn update_chat_properties(
-        &mut self,
-        chat_id: ChatId,
-        properties: Properties,
-    ) -> Result<Output<()>, Error> {
-        self.run(AgentCommand::UpdateChatProperties {
-            chat_id,
-            properties,
-        })
-    }
-
-    /// `update_chat_thread_properties`: sets properties of one thread of a chat.
-    pub fn update_chat_thread_properties(
-        &mut self,
-        chat_id: ChatId,
-        thread_id: ThreadId,
-        properties: Properties,
-    ) -> Result<Output<()>, Error> {
-        self.run(AgentCommand::UpdateChatThreadProperties {
-            chat_id,
-            thread_id,
-            properties,
-        })
-    }
-
-    /// `update_chat_scopes`: adds and removes groups and agents that may see the chat.
-    pub fn update_chat_scopes(
-        &mut self,
-        chat_id: ChatId,
-        add_scopes: Scopes,
-        remove_scopes: Scopes,
-    ) -> Result<Output<()>, Error> {
-        self.run(AgentCommand::UpdateChatScopes {
-            chat_id,
-            add_scopes,
-            remove_scopes,
-        })
-    }
-
     /// `add_auto_chat_scopes`: chats that start matching `rules` get `scopes`; returns the id.
     pub fn add_auto_chat_scopes(
         &mut self,
@@ -342,14 +257,5 @@ impl<'e> AgentApi<'e> {
     /// `get_auto_chat_scopes_config`.
     pub fn get_auto_chat_scopes_config(&self) -> Result<Vec<AutoChatScopes>, Error> {
         self.engine.get_auto_chat_scopes_config(&self.me)
-    }
-
-    /// `update_last_seen_timestamp`: moves this agent's last-seen time in a chat forward.
-    pub fn update_last_seen_timestamp(
-        &mut self,
-        chat_id: ChatId,
-        timestamp: Option<Timestamp>,
-    ) -> Result<Output<Timestamp>, Error> {
-        self.run(AgentCommand::UpdateLastSeenTimestamp { chat_id, timestamp })
     }
 }

@@ -38,26 +38,11 @@ impl<'e> CustomerApi<'e> {
         Self { engine, me }
     }
 
-    /// Executes a command of this API as this requester: what every method that changes
-    /// something does, for any command (the wire layer decodes requests into commands and runs
-    /// them here). Its [`Output::journal`] carries the command's record.
-    pub fn execute(&mut self, command: CustomerCommand) -> Result<Output<Response>, Error> {
-        self.engine.run_customer(&self.me, command)
-    }
-
-    /// [`execute`](Self::execute), with the response as the method's type.
-    fn run<T: FromResponse>(&mut self, command: CustomerCommand) -> Result<Output<T>, Error> {
-        self.execute(command)?.typed()
-    }
+    super::shared_methods!(CustomerCommand);
 
     /// The customer this facade acts as.
     pub fn customer_id(&self) -> &UserId {
         self.me.id
-    }
-
-    /// The moment this facade acts at.
-    pub fn now(&self) -> Timestamp {
-        self.me.now
     }
 
     /// `login`: who the customer is.
@@ -78,15 +63,6 @@ impl<'e> CustomerApi<'e> {
         thread_ids: &[ThreadId],
     ) -> Result<ChatThreads, Error> {
         View(self.engine).get_chat_threads(&self.me, chat_id, thread_ids)
-    }
-
-    /// `get_chat_threads_summary`: a page of a chat's threads (limit 25 by default, at most 100).
-    pub fn get_chat_threads_summary(
-        &self,
-        chat_id: ChatId,
-        page: Pagination,
-    ) -> Result<ThreadsSummary, Error> {
-        View(self.engine).get_chat_threads_summary(&self.me, chat_id, page)
     }
 
     /// `start_chat`: a new chat for this customer, with its first thread.
@@ -121,22 +97,6 @@ impl<'e> CustomerApi<'e> {
         })
     }
 
-    /// `send_rich_message_postback`: toggles this customer on a rich message's buttons.
-    pub fn send_rich_message_postback(
-        &mut self,
-        chat_id: ChatId,
-        thread_id: ThreadId,
-        event_id: EventId,
-        postback: Postback,
-    ) -> Result<Output<()>, Error> {
-        self.run(CustomerCommand::SendRichMessagePostback {
-            chat_id,
-            thread_id,
-            event_id,
-            postback,
-        })
-    }
-
     /// `send_sneak_peek`: what the customer is typing, for agents only. Nothing is stored.
     pub fn send_sneak_peek(
         &mut self,
@@ -162,62 +122,8 @@ impl<'e> CustomerApi<'e> {
         self.engine.get_queue_position(&self.me, chat_id)
     }
 
-    /// `close_thread`: deactivates the chat's active thread.
-    pub fn close_thread(&mut self, chat_id: ChatId) -> Result<Output<()>, Error> {
-        self.run(CustomerCommand::CloseThread { chat_id })
-    }
-
     /// `update_customer`: changes the customer's details; each active chat is told.
     pub fn update_customer(&mut self, update: CustomerUpdate) -> Result<Output<Customer>, Error> {
         self.run(CustomerCommand::UpdateCustomer { update })
-    }
-
-    /// `update_chat_properties`: sets chat properties; configured, typed, writable by customers.
-    pub fn update_chat_properties(
-        &mut self,
-        chat_id: ChatId,
-        properties: Properties,
-    ) -> Result<Output<()>, Error> {
-        self.run(CustomerCommand::UpdateChatProperties {
-            chat_id,
-            properties,
-        })
-    }
-
-    /// `update_chat_thread_properties`: sets properties of one thread of the chat.
-    pub fn update_chat_thread_properties(
-        &mut self,
-        chat_id: ChatId,
-        thread_id: ThreadId,
-        properties: Properties,
-    ) -> Result<Output<()>, Error> {
-        self.run(CustomerCommand::UpdateChatThreadProperties {
-            chat_id,
-            thread_id,
-            properties,
-        })
-    }
-
-    /// `update_chat_scopes`: adds and removes groups that may see the chat.
-    pub fn update_chat_scopes(
-        &mut self,
-        chat_id: ChatId,
-        add_scopes: Scopes,
-        remove_scopes: Scopes,
-    ) -> Result<Output<()>, Error> {
-        self.run(CustomerCommand::UpdateChatScopes {
-            chat_id,
-            add_scopes,
-            remove_scopes,
-        })
-    }
-
-    /// `update_last_seen_timestamp`: moves the customer's last-seen time in a chat forward.
-    pub fn update_last_seen_timestamp(
-        &mut self,
-        chat_id: ChatId,
-        timestamp: Option<Timestamp>,
-    ) -> Result<Output<Timestamp>, Error> {
-        self.run(CustomerCommand::UpdateLastSeenTimestamp { chat_id, timestamp })
     }
 }

@@ -386,27 +386,29 @@ impl Engine {
         }
     }
 
-    /// Runs an Agent API command as `me`, journaling it if it changed anything.
-    pub(crate) fn run_agent(
+    /// Runs a command of either API as `me`, journaling it if it changed anything: what
+    /// every facade method that changes something comes down to.
+    pub(crate) fn run_api<C: ApiCommand>(
         &mut self,
         me: &Requester,
-        command: AgentCommand,
+        command: C,
     ) -> Result<Output<Response>, Error> {
-        if let AgentCommand::SendEvent { chat_id, event } = command {
-            // Recorded from the event as stored, not a copy of the request (see
-            // `RecordedEvent`): the hot path.
-            let out = self.run_recorded(
+        match command.into_send_event() {
+            // The hot path, recorded from the event as stored rather than a copy of the
+            // request (see `RecordedEvent`).
+            Ok((chat_id, event)) => respond(self.run_recorded(
                 me,
                 |e, me| e.send_event(me, chat_id, event.into_new_event()),
                 |stored, me| {
                     let event = RecordedEvent::stored(stored?);
-                    Some(me.record(AgentCommand::SendEvent { chat_id, event }))
+                    Some(me.record(C::send_event(chat_id, event)))
                 },
-            );
-            return respond(out);
+            )),
+            Err(command) => {
+                let entry = self.journaling().then(|| me.record(command.clone()));
+                self.run_command(me, entry, |e, me| command.handle(e, me))
+            }
         }
-        let entry = self.journaling().then(|| me.record(command.clone()));
-        self.run_command(me, entry, |e, me| e.agent_command(me, command))
     }
 
     fn agent_command(
@@ -476,28 +478,6 @@ impl Engine {
                 respond(self.update_last_seen_timestamp(me, chat_id, timestamp))
             }
         }
-    }
-
-    /// Runs a Customer API command as `me`, journaling it if it changed anything.
-    pub(crate) fn run_customer(
-        &mut self,
-        me: &Requester,
-        command: CustomerCommand,
-    ) -> Result<Output<Response>, Error> {
-        if let CustomerCommand::SendEvent { chat_id, event } = command {
-            // As for agents (see `run_agent`).
-            let out = self.run_recorded(
-                me,
-                |e, me| e.send_event(me, chat_id, event.into_new_event()),
-                |stored, me| {
-                    let event = RecordedEvent::stored(stored?);
-                    Some(me.record(CustomerCommand::SendEvent { chat_id, event }))
-                },
-            );
-            return respond(out);
-        }
-        let entry = self.journaling().then(|| me.record(command.clone()));
-        self.run_command(me, entry, |e, me| e.customer_command(me, command))
     }
 
     fn customer_command(
@@ -595,7 +575,7 @@ impl Engine {
 
 impl Requester<'_> {
     /// The journal entry of `command` made by this requester now.
-    pub(crate) fn record(&self, command: impl IntoCommand) -> super::Entry {
+    pub(crate) fn record(&self, command: impl ApiCommand) -> super::Entry {
         super::Entry {
             at: self.now,
             command: command.into_command(self.id.clone()),
@@ -603,25 +583,52 @@ impl Requester<'_> {
     }
 }
 
-/// A command of one API, made whole with its requester's id.
-pub(crate) trait IntoCommand {
+/// What the commands of the two APIs share, so that one runner serves both.
+pub(crate) trait ApiCommand: Clone {
+    /// The command made whole with its requester's id, for its journal record.
     fn into_command(self, requester: UserId) -> Command;
+    /// `send_event`'s chat and event, or the command as it was.
+    fn into_send_event(self) -> Result<(ChatId, RecordedEvent), Self>;
+    /// The `send_event` command of this API.
+    fn send_event(chat_id: ChatId, event: RecordedEvent) -> Self;
+    /// Runs the command's handler as `me`.
+    fn handle(self, engine: &mut Engine, me: &Requester) -> Result<Output<Response>, Error>;
 }
 
-impl IntoCommand for AgentCommand {
-    fn into_command(self, agent_id: UserId) -> Command {
-        Command::Agent {
-            agent_id,
-            command: self,
+/// `ApiCommand` for an API's command type: its variant of [`Command`], the field that names its
+/// requester, and its handler.
+macro_rules! api_command {
+    ($Command:ident, $Variant:ident, $requester:ident, $handler:ident) => {
+        impl ApiCommand for $Command {
+            fn into_command(self, $requester: UserId) -> Command {
+                Command::$Variant {
+                    $requester,
+                    command: self,
+                }
+            }
+
+            #[inline(always)]
+            fn into_send_event(self) -> Result<(ChatId, RecordedEvent), Self> {
+                match self {
+                    $Command::SendEvent { chat_id, event } => Ok((chat_id, event)),
+                    other => Err(other),
+                }
+            }
+
+            fn send_event(chat_id: ChatId, event: RecordedEvent) -> Self {
+                $Command::SendEvent { chat_id, event }
+            }
+
+            fn handle(
+                self,
+                engine: &mut Engine,
+                me: &Requester,
+            ) -> Result<Output<Response>, Error> {
+                engine.$handler(me, self)
+            }
         }
-    }
+    };
 }
 
-impl IntoCommand for CustomerCommand {
-    fn into_command(self, customer_id: UserId) -> Command {
-        Command::Customer {
-            customer_id,
-            command: self,
-        }
-    }
-}
+api_command!(AgentCommand, Agent, agent_id, agent_command);
+api_command!(CustomerCommand, Customer, customer_id, customer_command);

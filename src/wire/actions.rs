@@ -19,7 +19,9 @@ use crate::model::{
 };
 use crate::model::{CustomerUpdate, MulticastScopes, Pagination, StartChat};
 use crate::push::{Postback, Push};
-use crate::query::{ArchiveFilters, ArchivesPagination, ChatFilters, ChatsPagination};
+use crate::query::{
+    self, ArchiveFilters, ArchivesPagination, ChatFilters, ChatThreads, ChatsPagination,
+};
 use crate::routing::RoutingStatus;
 
 /// A response payload, as an action leaves it for [`super::handle`] to write.
@@ -709,9 +711,67 @@ fn respond(out: Output<Response>, api: Api, url: Option<String>) -> (Payload, Ve
     (payload, out.pushes)
 }
 
+/// Decodes the commands both APIs have into `$Command`'s variant of the same name; `None`
+/// for another action.
+macro_rules! shared_command {
+    ($Command:ident, $action:expr, $payload:expr) => {
+        'shared: {
+            Some(match $action {
+                "send_event" => {
+                    let (chat_id, event) = send_event_payload($payload)?;
+                    $Command::SendEvent {
+                        chat_id,
+                        event: event.into(),
+                    }
+                }
+                "send_rich_message_postback" => {
+                    let p: PostbackPayload = parse($payload)?;
+                    $Command::SendRichMessagePostback {
+                        chat_id: p.chat_id,
+                        thread_id: p.thread_id,
+                        event_id: p.event_id,
+                        postback: p.postback,
+                    }
+                }
+                "close_thread" => {
+                    let p: ChatIdOnly = parse($payload)?;
+                    $Command::CloseThread { chat_id: p.chat_id }
+                }
+                "update_chat_scopes" => {
+                    let p: ScopesUpdate = parse($payload)?;
+                    $Command::UpdateChatScopes {
+                        chat_id: p.chat_id,
+                        add_scopes: p.add_scopes,
+                        remove_scopes: p.remove_scopes,
+                    }
+                }
+                "update_chat_properties" => {
+                    let p: ChatProperties = parse($payload)?;
+                    $Command::UpdateChatProperties {
+                        chat_id: p.chat_id,
+                        properties: properties(p.properties)?,
+                    }
+                }
+                "update_chat_thread_properties" => {
+                    let p: ThreadProperties = parse($payload)?;
+                    $Command::UpdateChatThreadProperties {
+                        chat_id: p.chat_id,
+                        thread_id: p.thread_id,
+                        properties: properties(p.properties)?,
+                    }
+                }
+                _ => break 'shared None,
+            })
+        }
+    };
+}
+
 /// The Agent API command an action names, read from its payload; `None` for an action that
 /// is not a command (a query, or an unknown action).
 fn agent_command(action: &str, payload: &str) -> Result<Option<AgentCommand>, Error> {
+    if let Some(command) = shared_command!(AgentCommand, action, payload) {
+        return Ok(Some(command));
+    }
     let command = match action {
         "start_chat" => {
             let p: StartChatPayload = parse(payload)?;
@@ -733,22 +793,6 @@ fn agent_command(action: &str, payload: &str) -> Result<Option<AgentCommand>, Er
                 chat_id: p.chat_id,
                 agent_ids: p.agent_ids,
                 customer_ids: p.customer_ids,
-            }
-        }
-        "send_event" => {
-            let (chat_id, event) = send_event_payload(payload)?;
-            AgentCommand::SendEvent {
-                chat_id,
-                event: event.into(),
-            }
-        }
-        "send_rich_message_postback" => {
-            let p: PostbackPayload = parse(payload)?;
-            AgentCommand::SendRichMessagePostback {
-                chat_id: p.chat_id,
-                thread_id: p.thread_id,
-                event_id: p.event_id,
-                postback: p.postback,
             }
         }
         "multicast" => {
@@ -779,38 +823,11 @@ fn agent_command(action: &str, payload: &str) -> Result<Option<AgentCommand>, Er
                 days: p.ban.days,
             }
         }
-        "close_thread" => {
-            let p: ChatIdOnly = parse(payload)?;
-            AgentCommand::CloseThread { chat_id: p.chat_id }
-        }
-        "update_chat_scopes" => {
-            let p: ScopesUpdate = parse(payload)?;
-            AgentCommand::UpdateChatScopes {
-                chat_id: p.chat_id,
-                add_scopes: p.add_scopes,
-                remove_scopes: p.remove_scopes,
-            }
-        }
         "update_agent" => {
             let p: UpdateAgent = parse(payload)?;
             AgentCommand::UpdateAgent {
                 agent_id: p.agent_id,
                 routing_status: p.routing_status,
-            }
-        }
-        "update_chat_properties" => {
-            let p: ChatProperties = parse(payload)?;
-            AgentCommand::UpdateChatProperties {
-                chat_id: p.chat_id,
-                properties: properties(p.properties)?,
-            }
-        }
-        "update_chat_thread_properties" => {
-            let p: ThreadProperties = parse(payload)?;
-            AgentCommand::UpdateChatThreadProperties {
-                chat_id: p.chat_id,
-                thread_id: p.thread_id,
-                properties: properties(p.properties)?,
             }
         }
         "update_last_seen_timestamp" => {
@@ -872,6 +889,34 @@ fn transfer_target(target: TransferTo) -> Result<TransferTarget, Error> {
     }
 }
 
+/// The two queries both APIs answer alike, `get_chat_threads` and
+/// `get_chat_threads_summary`, through the requester's facade; `None` for another action.
+fn threads_query(
+    action: &str,
+    payload: &str,
+    api: Api,
+    threads: impl FnOnce(ChatId, &[ThreadId]) -> Result<ChatThreads, Error>,
+    summary: impl FnOnce(ChatId, Pagination) -> Result<query::ThreadsSummary, Error>,
+) -> Option<Handled> {
+    let answer = |value: Value| (Payload::Json(value), Vec::new());
+    match action {
+        "get_chat_threads" => Some((|| {
+            let p: GetThreads = parse(payload)?;
+            let threads = threads(p.chat_id, &p.thread_ids)?;
+            Ok(answer(render::chat_threads(&threads, api)))
+        })()),
+        "get_chat_threads_summary" => Some((|| {
+            let p: ThreadsSummary = parse(payload)?;
+            let page = Pagination {
+                offset: p.offset,
+                limit: p.limit,
+            };
+            Ok(answer(render::threads_summary(&summary(p.chat_id, page)?)))
+        })()),
+        _ => None,
+    }
+}
+
 fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload: &str) -> Handled {
     let routing_status = if action == "login" {
         engine.agent_status(me).map(|s| s.routing_status)
@@ -881,6 +926,11 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
     let mut a = engine.as_agent(me, now)?;
     if let Some(command) = agent_command(action, payload)? {
         return Ok(respond(a.execute(command)?, Api::Agent, None));
+    }
+    let threads = |id: ChatId, ids: &[ThreadId]| a.get_chat_threads(id, ids);
+    let summary = |id: ChatId, page: Pagination| a.get_chat_threads_summary(id, page);
+    if let Some(handled) = threads_query(action, payload, Api::Agent, threads, summary) {
+        return handled;
     }
     let quiet = |v: Value| Ok((Payload::Json(v), Vec::new()));
     match action {
@@ -929,23 +979,6 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
             }
             quiet(response)
         }
-        "get_chat_threads" => {
-            let p: GetThreads = parse(payload)?;
-            quiet(render::chat_threads(
-                &a.get_chat_threads(p.chat_id, &p.thread_ids)?,
-                Api::Agent,
-            ))
-        }
-        "get_chat_threads_summary" => {
-            let p: ThreadsSummary = parse(payload)?;
-            let page = Pagination {
-                offset: p.offset,
-                limit: p.limit,
-            };
-            quiet(render::threads_summary(
-                &a.get_chat_threads_summary(p.chat_id, page)?,
-            ))
-        }
         "change_push_notifications" => {
             push_notifications(payload)?;
             Ok((empty(), Vec::new()))
@@ -967,18 +1000,14 @@ fn customer_command(
     payload: &str,
     latest_chat: Option<ChatId>,
 ) -> Result<Option<CustomerCommand>, Error> {
+    if let Some(command) = shared_command!(CustomerCommand, action, payload) {
+        return Ok(Some(command));
+    }
     let command = match action {
         "start_chat" => {
             let p: StartChatPayload = parse(payload)?;
             CustomerCommand::StartChat {
                 chat: start_chat(p.chat)?,
-            }
-        }
-        "send_event" => {
-            let (chat_id, event) = send_event_payload(payload)?;
-            CustomerCommand::SendEvent {
-                chat_id,
-                event: event.into(),
             }
         }
         "send_file" => {
@@ -987,15 +1016,6 @@ fn customer_command(
                 chat_id: p.chat_id,
                 custom_id: p.custom_id,
                 file: p.file,
-            }
-        }
-        "send_rich_message_postback" => {
-            let p: PostbackPayload = parse(payload)?;
-            CustomerCommand::SendRichMessagePostback {
-                chat_id: p.chat_id,
-                thread_id: p.thread_id,
-                event_id: p.event_id,
-                postback: p.postback,
             }
         }
         "send_sneak_peek" => {
@@ -1012,37 +1032,10 @@ fn customer_command(
                 is_typing: p.is_typing,
             }
         }
-        "close_thread" => {
-            let p: ChatIdOnly = parse(payload)?;
-            CustomerCommand::CloseThread { chat_id: p.chat_id }
-        }
-        "update_chat_scopes" => {
-            let p: ScopesUpdate = parse(payload)?;
-            CustomerCommand::UpdateChatScopes {
-                chat_id: p.chat_id,
-                add_scopes: p.add_scopes,
-                remove_scopes: p.remove_scopes,
-            }
-        }
         "update_customer" => {
             let p: UpdateCustomer = parse(payload)?;
             CustomerCommand::UpdateCustomer {
                 update: p.customer.into_update(),
-            }
-        }
-        "update_chat_properties" => {
-            let p: ChatProperties = parse(payload)?;
-            CustomerCommand::UpdateChatProperties {
-                chat_id: p.chat_id,
-                properties: properties(p.properties)?,
-            }
-        }
-        "update_chat_thread_properties" => {
-            let p: ThreadProperties = parse(payload)?;
-            CustomerCommand::UpdateChatThreadProperties {
-                chat_id: p.chat_id,
-                thread_id: p.thread_id,
-                properties: properties(p.properties)?,
             }
         }
         "update_last_seen_timestamp" => {
@@ -1081,6 +1074,11 @@ fn customer(
         };
         return Ok(respond(c.execute(command)?, Api::Customer, url));
     }
+    let threads = |id: ChatId, ids: &[ThreadId]| c.get_chat_threads(id, ids);
+    let summary = |id: ChatId, page: Pagination| c.get_chat_threads_summary(id, page);
+    if let Some(handled) = threads_query(action, payload, Api::Customer, threads, summary) {
+        return handled;
+    }
     let quiet = |v: Value| Ok((Payload::Json(v), Vec::new()));
     match action {
         "login" => {
@@ -1109,23 +1107,6 @@ fn customer(
                     .map(|c| render::chat_summary(c, Api::Customer)).collect::<Vec<_>>(),
                 "total_chats": s.total_chats,
             }))
-        }
-        "get_chat_threads" => {
-            let p: GetThreads = parse(payload)?;
-            quiet(render::chat_threads(
-                &c.get_chat_threads(p.chat_id, &p.thread_ids)?,
-                Api::Customer,
-            ))
-        }
-        "get_chat_threads_summary" => {
-            let p: ThreadsSummary = parse(payload)?;
-            let page = Pagination {
-                offset: p.offset,
-                limit: p.limit,
-            };
-            quiet(render::threads_summary(
-                &c.get_chat_threads_summary(p.chat_id, page)?,
-            ))
         }
         "get_queue_position" => {
             let p: ChatIdOnly = parse(payload)?;
