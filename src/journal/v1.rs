@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::engine::{AgentCommand, Command, CustomerCommand, HostCommand, JournalRecord};
-use crate::model::{Agent, Customer, PropertyConfig, Timestamp, UserId};
+use crate::model::{Agent, Timestamp, UserId};
 
 /// A record of format 1: `{"v": 1, "seq": n, "entry": {...}}`.
 #[derive(Deserialize)]
@@ -13,20 +13,12 @@ pub(super) struct Record {
     entry: Entry,
 }
 
-/// What format 1 called a record's entry: host calls by name, and the two APIs' commands,
-/// which it wrote exactly as format 2 writes [`AgentCommand`] and [`CustomerCommand`].
+/// What format 1 called a record's entry. It wrote the two APIs' commands exactly as format 2
+/// writes [`AgentCommand`] and [`CustomerCommand`], and the host calls that take no time as
+/// format 2 writes their [`HostCommand`]; the others carried their time inside.
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Entry {
-    AddAgent(Agent),
-    AddCustomer(Customer),
-    CreateCustomer {
-        customer_id: UserId,
-    },
-    ConfigureProperty(PropertyConfig),
-    SetRouter {
-        name: String,
-    },
     SetAgentPresence {
         agent_id: UserId,
         online: bool,
@@ -49,20 +41,17 @@ enum Entry {
         at: Timestamp,
         action: CustomerCommand,
     },
+    /// `add_agent`, `add_customer`, `create_customer` (whose id reads as the `Some` format 2
+    /// writes), `configure_property`, `set_router`.
+    #[serde(untagged)]
+    Untimed(HostCommand),
 }
 
 impl From<Record> for JournalRecord {
     fn from(Record { seq, entry }: Record) -> Self {
-        // Format 1 kept no time for the configuration calls: they do not depend on it.
-        let untimed = |command| (Timestamp::EPOCH, Command::Host(command));
         let (at, command) = match entry {
-            Entry::AddAgent(agent) => untimed(HostCommand::AddAgent(agent)),
-            Entry::AddCustomer(customer) => untimed(HostCommand::AddCustomer(customer)),
-            Entry::CreateCustomer { customer_id } => untimed(HostCommand::CreateCustomer {
-                customer_id: Some(customer_id),
-            }),
-            Entry::ConfigureProperty(config) => untimed(HostCommand::ConfigureProperty(config)),
-            Entry::SetRouter { name } => untimed(HostCommand::SetRouter { name }),
+            // Format 1 kept no time for the configuration calls: they do not depend on it.
+            Entry::Untimed(command) => (Timestamp::EPOCH, Command::Host(command)),
             Entry::SetAgentPresence {
                 agent_id,
                 online,
