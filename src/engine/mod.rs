@@ -14,6 +14,7 @@ mod chat_store;
 pub use chat_store::{Chats, ChatsIter};
 mod command;
 mod config;
+mod directory;
 mod events;
 mod ids;
 pub(crate) use command::FromResponse;
@@ -60,7 +61,6 @@ pub use transfer::TransferTarget;
 
 use crate::UserIds;
 use crate::error::Error;
-use crate::hash::FastMap;
 use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
     Agent, Chat, ChatId, Customer, PropertyConfig, PropertyRegistry, Role, Timestamp, User, UserId,
@@ -127,12 +127,8 @@ pub struct Engine {
     ids: IdGenerator,
     now: Timestamp,
     next_order: u64,
-    agents: Vec<Agent>,
-    agent_index: FastMap<UserId, usize>,
-    /// Every agent id, in registration order: the default audience of a chat with no scopes,
-    /// shared by every push that goes to it.
-    all_agent_ids: Arc<[UserId]>,
-    customers: FastMap<UserId, CustomerRecord>,
+    /// Who is who: the agents and customers (see `directory`).
+    directory: directory::Directory,
     /// The chats, by slot, with the send path's records and log (see `chat_store`).
     chats: chat_store::ChatStore,
     /// Chat ids carry their slot in `chats` in their last 32 bits, hidden by this key (see
@@ -175,10 +171,7 @@ impl PartialEq for Engine {
             ids,
             now,
             next_order,
-            agents,
-            agent_index,
-            all_agent_ids,
-            customers,
+            directory,
             chats,
             chat_ids,
             custom_id_key,
@@ -199,10 +192,7 @@ impl PartialEq for Engine {
             && *ids == other.ids
             && *now == other.now
             && *next_order == other.next_order
-            && *agents == other.agents
-            && *agent_index == other.agent_index
-            && *all_agent_ids == other.all_agent_ids
-            && *customers == other.customers
+            && *directory == other.directory
             && *chats == other.chats
             && *chat_ids == other.chat_ids
             && *custom_id_key == other.custom_id_key
@@ -236,10 +226,7 @@ impl Engine {
             config,
             now: Timestamp::EPOCH,
             next_order: 1,
-            agents: Vec::new(),
-            agent_index: FastMap::default(),
-            all_agent_ids: Arc::from(Vec::new()),
-            customers: FastMap::default(),
+            directory: directory::Directory::default(),
             chats: chat_store::ChatStore::default(),
             chat_ids,
             custom_id_key,
@@ -318,10 +305,8 @@ impl Engine {
         if self.is_user(&agent.id) {
             return Err(Error::UserExists(agent.id));
         }
-        self.agent_index.insert(agent.id.clone(), self.agents.len());
-        self.agents.push(agent.clone());
-        self.all_agent_ids = self.agents.iter().map(|a| a.id.clone()).collect();
-        self.audiences.refresh(&self.agents);
+        self.directory.add_agent(agent.clone());
+        self.audiences.refresh(self.directory.agents());
         self.agent_runtime.push(AgentRuntime::default());
         self.record(Entry::host(self.now, HostCommand::AddAgent(agent)));
         Ok(())
@@ -335,13 +320,10 @@ impl Engine {
         if self.is_user(&customer.id) {
             return Err(Error::UserExists(customer.id));
         }
-        self.customers.insert(
-            customer.id.clone(),
-            CustomerRecord {
-                customer: customer.clone(),
-                chats: Vec::new(),
-            },
-        );
+        self.directory.add_customer(CustomerRecord {
+            customer: customer.clone(),
+            chats: Vec::new(),
+        });
         self.record(Entry::host(self.now, HostCommand::AddCustomer(customer)));
         Ok(())
     }
@@ -351,13 +333,10 @@ impl Engine {
         let id = self.next_customer_id();
         // Draw the same ids `next_customer_id` looked at, so the generator moves on past them.
         while UserId::from_uuid(self.ids.next_uuid()) != id {}
-        self.customers.insert(
-            id.clone(),
-            CustomerRecord {
-                customer: Customer::new(id.clone()),
-                chats: Vec::new(),
-            },
-        );
+        self.directory.add_customer(CustomerRecord {
+            customer: Customer::new(id.clone()),
+            chats: Vec::new(),
+        });
         let command = HostCommand::CreateCustomer {
             customer_id: Some(id.clone()),
         };
@@ -378,34 +357,34 @@ impl Engine {
     }
 
     fn is_user(&self, id: &UserId) -> bool {
-        self.agent_index.contains_key(id) || self.customers.contains_key(id)
+        self.directory.is_user(id)
     }
 
     // ----- host: reads (unfiltered; the host sees everything) -----
 
     /// An agent by id.
     pub fn agent(&self, id: &UserId) -> Option<&Agent> {
-        self.agent_index.get(id).map(|&i| &self.agents[i])
+        self.directory.agent(id)
     }
 
     /// Every agent, in registration order.
     pub fn agents(&self) -> &[Agent] {
-        &self.agents
+        self.directory.agents()
     }
 
     /// A customer by id.
     pub fn customer(&self, id: &UserId) -> Option<&Customer> {
-        self.customers.get(id).map(|r| &r.customer)
+        self.directory.customer(id).map(|r| &r.customer)
     }
 
     /// How many customers the license has.
     pub fn customer_count(&self) -> usize {
-        self.customers.len()
+        self.directory.customer_count()
     }
 
     /// The chats of a customer, oldest first.
     pub fn customer_chats(&self, id: &UserId) -> &[ChatId] {
-        self.customers.get(id).map_or(&[], |r| &r.chats)
+        self.directory.customer(id).map_or(&[], |r| &r.chats)
     }
 
     /// A chat by id, with all its events.
@@ -435,7 +414,7 @@ impl Engine {
     ) -> Result<crate::AgentApi<'e>, Error> {
         let now = now.max(self.now);
         self.license_check(now)?;
-        let Some(&slot) = self.agent_index.get(id) else {
+        let Some(slot) = self.directory.agent_slot(id) else {
             return Err(Error::UnknownRequester(id.clone()));
         };
         let requester = Requester {
@@ -458,8 +437,8 @@ impl Engine {
         let now = now.max(self.now);
         self.license_check(now)?;
         let record = self
-            .customers
-            .get(id)
+            .directory
+            .customer(id)
             .ok_or_else(|| Error::UnknownRequester(id.clone()))?;
         if let Some(until) = record.customer.banned_until.filter(|&u| now < u) {
             return Err(Error::CustomerBanned {
@@ -523,7 +502,7 @@ impl Engine {
         self.mark_committed();
         self.now = self.now.max(req.now);
         if req.role == Role::Customer {
-            if let Some(record) = self.customers.get_mut(req.id) {
+            if let Some(record) = self.directory.customer_mut(req.id) {
                 record.customer.last_seen_timestamp = Some(req.now);
             }
         }
@@ -555,7 +534,7 @@ impl Engine {
         let slot = self.chat_slot(id)?;
         let chat = &self.chats[slot];
         let visible = match req.agent {
-            Some(agent) => agent_may_see(&self.agents[agent], chat),
+            Some(agent) => agent_may_see(&self.directory.agents()[agent], chat),
             None => self.may_see(req.id, req.role, chat),
         };
         if visible {
@@ -590,19 +569,19 @@ impl Engine {
     }
 
     pub(crate) fn agent_by_slot(&self, slot: usize) -> &Agent {
-        &self.agents[slot]
+        &self.directory.agents()[slot]
     }
 
     pub(crate) fn agent_slot(&self, id: &UserId) -> Option<usize> {
-        self.agent_index.get(id).copied()
+        self.directory.agent_slot(id)
     }
 
     pub(crate) fn customer_record(&self, id: &UserId) -> Option<&CustomerRecord> {
-        self.customers.get(id)
+        self.directory.customer(id)
     }
 
     pub(crate) fn customer_record_mut(&mut self, id: &UserId) -> Option<&mut CustomerRecord> {
-        self.customers.get_mut(id)
+        self.directory.customer_mut(id)
     }
 
     /// Every chat, oldest first.
@@ -674,7 +653,7 @@ impl Engine {
 
     /// Every agent of the license, in registration order.
     pub(crate) fn all_agents(&self) -> UserIds {
-        UserIds::shared(Arc::clone(&self.all_agent_ids))
+        UserIds::shared(Arc::clone(self.directory.all_agent_ids()))
     }
 
     /// The agents told about a chat: every agent who may see it, or only the chat's agents when
@@ -695,7 +674,8 @@ impl Engine {
                         return UserIds::shared(Arc::clone(&audience.ids));
                     }
                 }
-                self.agents
+                self.directory
+                    .agents()
                     .iter()
                     .filter(|a| agent_may_see(a, chat))
                     .map(|a| a.id.clone())
