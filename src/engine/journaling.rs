@@ -34,12 +34,44 @@ impl Entry {
     }
 }
 
+/// The engine's journal: the number of changes made so far, and the records not yet handed to
+/// the host.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Journal {
+    /// The number of the last record made: state, restored from snapshots.
+    seq: u64,
+    outbox: Outbox,
+}
+
+impl Journal {
+    /// The journal of an engine restored at record `seq`: nothing waits to be handed out.
+    pub(crate) fn restored(seq: u64) -> Self {
+        Self {
+            seq,
+            outbox: Outbox::default(),
+        }
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl PartialEq for Journal {
+    /// By the count of changes only: the outbox's records are in transit to the host, not
+    /// state, so two engines that went through the same calls are equal whether or not their
+    /// hosts have taken the records yet (and whatever their [`JournalMode`]).
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+    }
+}
+
 /// Records made but not yet handed to the host.
 ///
 /// They are in transit, not state: the outbox takes no part in comparing engines (see
-/// `impl PartialEq for Engine`).
+/// `impl PartialEq for Journal`).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Outbox {
+struct Outbox {
     records: Vec<JournalRecord>,
     /// Whether the command running now has committed (see [`Engine::commit`]): a facade
     /// command that never commits changed nothing, and is not journaled.
@@ -71,33 +103,33 @@ pub enum JournalMode {
 impl Engine {
     /// Numbers an accepted change and puts its record in the outbox (unless replaying).
     pub(crate) fn record(&mut self, entry: Entry) {
-        self.journal_seq += 1;
+        self.journal.seq += 1;
         if self.journaling() {
             let record = JournalRecord {
-                seq: self.journal_seq,
+                seq: self.journal.seq,
                 at: entry.at,
                 command: entry.command,
             };
             // Each output takes the list away, so most records start a new one: `vec!` sizes
             // it for the one record instead of the four a first `push` makes room for.
-            if self.outbox.records.is_empty() {
-                self.outbox.records = vec![record];
+            if self.journal.outbox.records.is_empty() {
+                self.journal.outbox.records = vec![record];
             } else {
-                self.outbox.records.push(record);
+                self.journal.outbox.records.push(record);
             }
         }
     }
 
     /// Whether records are being made: not while a record is replayed, nor when switched off.
     pub(crate) fn journaling(&self) -> bool {
-        !self.outbox.replaying && self.outbox.mode != JournalMode::Off
+        !self.journal.outbox.replaying && self.journal.outbox.mode != JournalMode::Off
     }
 
     /// Runs `replay` as the replay of a record: changes count, records are not made again.
     pub(crate) fn replaying<R>(&mut self, replay: impl FnOnce(&mut Self) -> R) -> R {
-        self.outbox.replaying = true;
+        self.journal.outbox.replaying = true;
         let result = replay(self);
-        self.outbox.replaying = false;
+        self.journal.outbox.replaying = false;
         result
     }
 
@@ -109,19 +141,19 @@ impl Engine {
 
     /// Whether outputs carry records: in [`JournalMode::Output`], except while replaying.
     fn outputs_carry_records(&self) -> bool {
-        self.outbox.mode == JournalMode::Output && !self.outbox.replaying
+        self.journal.outbox.mode == JournalMode::Output && !self.journal.outbox.replaying
     }
 
     pub(crate) fn hand_out<T>(&mut self, mut out: Output<T>) -> Output<T> {
         if self.outputs_carry_records() {
-            out.journal = std::mem::take(&mut self.outbox.records);
+            out.journal = std::mem::take(&mut self.journal.outbox.records);
         }
         out
     }
 
     /// Called by [`Engine::commit`]: the command is changing the engine.
     pub(crate) fn mark_committed(&mut self) {
-        self.outbox.committed = true;
+        self.journal.outbox.committed = true;
     }
 
     /// Runs a facade command as `me`. If it was accepted and changed anything (it committed),
@@ -149,20 +181,20 @@ impl Engine {
         command: impl FnOnce(&mut Engine, &Requester) -> Result<(Output<T>, X), Error>,
         entry: impl FnOnce(X, &Requester) -> Option<Entry>,
     ) -> Result<Output<T>, Error> {
-        self.outbox.committed = false;
+        self.journal.outbox.committed = false;
         let (mut out, made) = command(self, me)?;
-        if !self.outbox.committed {
+        if !self.journal.outbox.committed {
             return Ok(self.hand_out(out));
         }
-        if self.outputs_carry_records() && self.outbox.records.is_empty() {
+        if self.outputs_carry_records() && self.journal.outbox.records.is_empty() {
             // The usual case: nothing waits, so the record goes straight to the output.
             // Through the outbox it was written and read back at once, and the read waited
             // for the write to finish. The list is allocated before the entry is made, so the
             // entry is built in it rather than built aside and copied in.
             let list = Box::<[JournalRecord; 1]>::new_uninit();
-            self.journal_seq += 1;
+            self.journal.seq += 1;
             if let Some(entry) = entry(made, me) {
-                let seq = self.journal_seq;
+                let seq = self.journal.seq;
                 let record = JournalRecord {
                     seq,
                     at: entry.at,
@@ -175,19 +207,19 @@ impl Engine {
         }
         match entry(made, me) {
             Some(entry) => self.record(entry),
-            None => self.journal_seq += 1,
+            None => self.journal.seq += 1,
         }
         Ok(self.hand_out(out))
     }
 
     /// Sets where journal records go (see [`JournalMode`]).
     pub fn set_journal_mode(&mut self, mode: JournalMode) {
-        self.outbox.mode = mode;
+        self.journal.outbox.mode = mode;
     }
 
     /// Where journal records go.
     pub fn journal_mode(&self) -> JournalMode {
-        self.outbox.mode
+        self.journal.outbox.mode
     }
 
     /// Takes the journal records not yet handed out, oldest first: those of host calls that
@@ -196,12 +228,12 @@ impl Engine {
     /// host that persists each output's `journal` needs this only when it makes host calls and
     /// then no command.
     pub fn take_journal(&mut self) -> Vec<JournalRecord> {
-        std::mem::take(&mut self.outbox.records)
+        std::mem::take(&mut self.journal.outbox.records)
     }
 
     /// The number of the last journal record made: the count of accepted changes so far. A
     /// snapshot taken now is followed by the records numbered above it.
     pub fn journal_seq(&self) -> u64 {
-        self.journal_seq
+        self.journal.seq
     }
 }

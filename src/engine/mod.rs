@@ -154,16 +154,13 @@ pub struct Engine {
     properties: PropertyRegistry,
     /// Rules that give starting chats scopes, oldest first.
     auto_chat_scopes: Vec<AutoChatScopes>,
-    /// The number of the last journal record made.
-    journal_seq: u64,
-    /// Records not yet handed to the host.
-    outbox: journaling::Outbox,
+    /// The count of changes, and the records not yet handed to the host.
+    journal: journaling::Journal,
 }
 
 impl PartialEq for Engine {
-    /// Every field but the journal outbox: its records are in transit to the host, not state,
-    /// so two engines that went through the same calls are equal whether or not their hosts
-    /// have taken the records yet (and whatever their [`JournalMode`]).
+    /// Every field; the journal compares by its count of changes only, leaving out the records
+    /// in transit to the host (see `Journal`'s `PartialEq`).
     fn eq(&self, other: &Self) -> bool {
         // Destructured, so that a new field cannot be left out of the comparison unnoticed.
         let Engine {
@@ -185,8 +182,7 @@ impl PartialEq for Engine {
             queue_seq,
             properties,
             auto_chat_scopes,
-            journal_seq,
-            outbox: _,
+            journal,
         } = self;
         *config == other.config
             && *ids == other.ids
@@ -206,7 +202,7 @@ impl PartialEq for Engine {
             && *queue_seq == other.queue_seq
             && *properties == other.properties
             && *auto_chat_scopes == other.auto_chat_scopes
-            && *journal_seq == other.journal_seq
+            && *journal == other.journal
     }
 }
 
@@ -240,8 +236,7 @@ impl Engine {
             queue_seq: 0,
             properties: PropertyRegistry::default(),
             auto_chat_scopes: Vec::new(),
-            journal_seq: 0,
-            outbox: journaling::Outbox::default(),
+            journal: journaling::Journal::default(),
         }
     }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
     AgentRuntime, AutoChatScopes, Availability, CustomerRecord, Engine, EngineConfig, IdGenerator,
-    RouterHandle, journaling::Outbox,
+    RouterHandle, journaling::Journal,
 };
 use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
@@ -75,7 +75,7 @@ impl Engine {
             ids: &self.ids,
             now: self.now,
             next_order: self.next_order,
-            journal_seq: self.journal_seq,
+            journal_seq: self.journal.seq(),
             agents: self.directory.agents(),
             agent_runtime: &self.agent_runtime,
             customers,
@@ -208,8 +208,7 @@ impl Engine {
             queue_seq: state.queue_seq,
             properties: state.properties,
             auto_chat_scopes: state.auto_chat_scopes,
-            journal_seq: state.journal_seq,
-            outbox: Outbox::default(),
+            journal: Journal::restored(state.journal_seq),
         })
     }
 }
