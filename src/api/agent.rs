@@ -111,10 +111,8 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        self.run(AgentCommand::SendEvent {
-            chat_id,
-            event: event.into(),
-        })
+        self.engine
+            .run_send_event::<AgentCommand>(&self.me, chat_id, event)
     }
 
     /// `multicast`: sends any JSON to agents and customers. Nothing is stored.

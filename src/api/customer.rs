@@ -76,10 +76,8 @@ impl<'e> CustomerApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        self.run(CustomerCommand::SendEvent {
-            chat_id,
-            event: event.into(),
-        })
+        self.engine
+            .run_send_event::<CustomerCommand>(&self.me, chat_id, event)
     }
 
     /// `send_file`: a file the host has stored becomes a `file` event; the host passes its

@@ -658,16 +658,19 @@ pub(super) fn send_event(
     chat_id: ChatId,
     event: NewEvent,
 ) -> Handled {
-    let event = event.into();
+    // The typed facade method, not `execute`: the hot path skips the command and `Response`.
     let out = match api {
-        Api::Agent => engine
-            .as_agent(author, now)?
-            .execute(AgentCommand::SendEvent { chat_id, event })?,
+        Api::Agent => engine.as_agent(author, now)?.send_event(chat_id, event)?,
         Api::Customer => engine
             .as_customer(author, now)?
-            .execute(CustomerCommand::SendEvent { chat_id, event })?,
+            .send_event(chat_id, event)?,
     };
-    Ok(respond(out, api, None))
+    let payload = Payload::Event {
+        thread_id: out.response.thread_id,
+        event: out.response.event,
+        url: None,
+    };
+    Ok((payload, out.pushes))
 }
 
 /// Runs one action as `author`.
