@@ -13,8 +13,8 @@
 //! * `durability/snapshot/round_trip`: `Engine::snapshot` then `Engine::restore`. Throughput
 //!   is snapshot bytes per second.
 //! * `durability/snapshot/write` and `/read`: the two halves.
-//! * `durability/snapshot/*_threads`: the same with `Engine::snapshot_on_threads` and
-//!   `Engine::restore_on_threads`, allowed as many threads as
+//! * `durability/snapshot/*_threads`: the same with `Engine::snapshot_with` and
+//!   `Engine::restore_with` (`Options::threads`), allowed as many threads as
 //!   `std::thread::available_parallelism` reports (a host's choice; the library never asks).
 //!
 //! ```sh
@@ -26,7 +26,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use chatio::journal::{JournalRecord, builtin_router};
+use chatio::journal::{JournalRecord, Options};
 use chatio::routing::AutomaticRouter;
 use chatio::{Agent, Engine, EngineConfig, NewEvent, StartChat, Timestamp, UserId};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -181,13 +181,15 @@ fn replay(c: &mut Criterion) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     eprintln!("durability: the *_threads cases may use {threads} threads");
     let restore = |bytes: &[u8]| {
-        Engine::restore_on_threads(bytes, &builtin_router, threads).expect("restores")
+        Engine::restore_with(bytes, &Options::default().threads(threads)).expect("restores")
     };
     group.bench_function("round_trip_threads", |b| {
-        b.iter_with_large_drop(|| restore(&l.live.snapshot_on_threads(threads)))
+        b.iter_with_large_drop(|| {
+            restore(&l.live.snapshot_with(&Options::default().threads(threads)))
+        })
     });
     group.bench_function("write_threads", |b| {
-        b.iter_with_large_drop(|| l.live.snapshot_on_threads(threads))
+        b.iter_with_large_drop(|| l.live.snapshot_with(&Options::default().threads(threads)))
     });
     group.bench_function("read_threads", |b| {
         b.iter_with_large_drop(|| restore(&snapshot))

@@ -58,6 +58,11 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The engine broke one of its own rules: a bug, never a property of the request. No
+    /// input is known to cause it; it exists so that such a bug is an error rather than a
+    /// panic.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// The requester is unknown to the engine.
     #[error("unknown user {0}: not an agent or customer of this license")]
     UnknownRequester(UserId),
@@ -219,6 +224,7 @@ impl Error {
     /// The protocol error type this error maps to.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            Error::Internal(_) => ErrorKind::Internal,
             Error::UnknownRequester(_) => ErrorKind::Authentication,
             Error::ChatAccessDenied { .. }
             | Error::NotAllowed { .. }

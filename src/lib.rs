@@ -98,6 +98,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Every call that changes the engine is also a value: a [`Command`] ([`AgentCommand`],
+//! [`CustomerCommand`] or [`HostCommand`], with who makes it), which [`Engine::execute`] applies
+//! and which is what a journal record holds. The facade methods are typed shorthands for
+//! commands, and replaying a record executes its command again.
+//!
 //! A host that serves JSON clients calls [`wire::handle`] instead of the facades: text in, text
 //! out. `chatio-server` (the `server/` crate of this workspace) is such a host, over WebSocket
 //! and HTTP.
@@ -153,18 +158,23 @@
 //! # Map
 //!
 //! ```text
-//!                    wire                      v0.5 JSON: text in, text out
-//!        ┌────────────┼────────────┐
-//!       api        journal       query         facades · records, replay, snapshots · read-only views
+//!                    wire                      v0.5 JSON: decodes requests into commands,
+//!        ┌────────────┼────────────┐           renders responses and pushes
+//!       api        journal       query         facades · record format · read-only views
 //!        └────────────┼────────────┘
-//!                   engine ───────▶ routing    the state machine · the Router trait
+//!                   engine ───────▶ routing    Command, execute, replay, snapshots · Router
 //!                     │
 //!                   model                      plain data and its validation
 //! ```
 //!
-//! Each layer calls the ones below it: a facade checks who is asking, the engine validates and
-//! applies, the model holds the data, routing is consulted through a trait and never changes the
-//! engine, and the result flows back up as a response, pushes and journal records.
+//! Each layer uses only the ones below it (`src/engine` names nothing of `api`, `query` or
+//! `wire`, and every `impl Engine` is in `src/engine`): a facade builds a command and hands it
+//! to the engine, the engine validates and applies it, the model holds the data, routing is
+//! consulted through a trait and never changes the engine, and the result flows back up as a
+//! response, pushes and journal records. Adding an action of either API touches a
+//! [`AgentCommand`] or [`CustomerCommand`] variant and its arm in the engine's dispatcher
+//! (`src/engine/command.rs`), its handler (a file of `src/engine`), the facade method
+//! (`src/api`), and its wire name (`src/wire/actions.rs`).
 //!
 //! * [`model`] (`src/model/`): typed ids ([`ChatId`], [`ThreadId`] and [`EventId`] are UUIDs;
 //!   [`UserId`] holds e-mail-like agent ids and UUID customer ids), users (customer, agent,
@@ -174,7 +184,7 @@
 //! * [`Engine`], [`EngineConfig`] and [`Output`] (`src/engine/`): the state machine and its
 //!   settings, including the license it serves (shown at the agent's `login`; once it expires,
 //!   both APIs refuse every call); presence, the queue, timers, permissions
-//!   ([`PERMISSION_TABLE`]) and scopes.
+//!   (the table is [`model::PERMISSION_TABLE`]) and scopes.
 //! * [`AgentApi`] and [`CustomerApi`] (`src/api/`): one method per protocol action.
 //! * [`Push`] and [`PushKind`] (`src/push.rs`): what users are told.
 //! * [`query`] (`src/query/`): the read-only views: `get_chat_threads`, summaries, `login` with
@@ -192,12 +202,14 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod api;
 mod engine;
 mod error;
 mod hash;
 pub mod journal;
+mod journal_error;
 pub mod model;
 mod push;
 pub mod query;
@@ -207,17 +219,17 @@ mod user_ids;
 mod varint;
 pub mod wire;
 
-pub use api::{AgentApi, CustomerApi, CustomerUpdate, MulticastScopes, Pagination, StartChat};
+pub use api::{AgentApi, CustomerApi};
 pub use engine::{
-    AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Engine, EngineConfig, Grant,
-    Limits, MAX_BAN_DAYS, Output, PERMISSION_TABLE, PushAudience, QueuePosition, SentEvent,
-    TransferTarget, holds,
+    AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Command,
+    CustomerCommand, Engine, EngineConfig, HostCommand, Limits, Output, PushAudience,
+    QueuePosition, Response, SentEvent, TransferTarget,
 };
 pub use error::{Error, ErrorKind};
 pub use model::{
-    Agent, AgentKind, Chat, ChatId, Customer, Event, EventId, EventKind, File, GroupId, License,
-    MAX_JSON_DEPTH, NewEvent, Permission, Properties, PropertyValue, Recipients, Role, Scopes,
-    Thread, ThreadId, Threads, Timestamp, User, UserId,
+    Agent, AgentKind, Chat, ChatId, Customer, CustomerUpdate, Event, EventId, EventKind, File,
+    GroupId, License, MulticastScopes, NewEvent, Pagination, Permission, Properties, PropertyValue,
+    Recipients, Role, Scopes, StartChat, Thread, ThreadId, Threads, Timestamp, User, UserId,
 };
 pub use push::{ChatThread, Postback, Push, PushKind, SneakPeek, TypingIndicator};
 pub use user_ids::UserIds;

@@ -5,10 +5,11 @@ mod office;
 
 use std::sync::Arc;
 
-use chatio::journal::{Entry, JournalMode, JournalRecord};
+use chatio::journal::{JournalMode, JournalRecord};
 use chatio::routing::{AutomaticRouter, RoutingStatus};
 use chatio::{
-    Agent, ChatId, Engine, EngineConfig, ErrorKind, EventKind, GroupId, NewEvent, Scopes, StartChat,
+    Agent, ChatId, Command, Engine, EngineConfig, ErrorKind, EventKind, GroupId, HostCommand,
+    NewEvent, Scopes, StartChat,
 };
 use common::{assert_rejected, at, uid};
 use office::*;
@@ -209,9 +210,10 @@ fn the_journal_replays_a_profile_update() {
 
     let records: Vec<JournalRecord> = engine.take_journal();
     assert!(
-        records
-            .iter()
-            .any(|r| matches!(r.entry, Entry::UpdateAgentProfile { .. })),
+        records.iter().any(|r| matches!(
+            r.command,
+            Command::Host(HostCommand::UpdateAgentProfile { .. })
+        )),
         "the update is journaled"
     );
     let mut replica = Engine::new(config);

@@ -1,6 +1,8 @@
 //! `get_archives`: which threads are archives, the filters, pagination bounds, what an agent
 //! outside a chat's scopes sees, and refused requests changing nothing.
 
+mod common;
+
 use chatio::model::{
     Access, Location, LocationAccess, PropertyConfig, PropertyFilter, PropertyFilters, PropertyType,
 };
@@ -9,6 +11,7 @@ use chatio::{
     Agent, ChatId, Engine, EngineConfig, Error, ErrorKind, GroupId, NewEvent, Properties,
     PropertyValue, Scopes, StartChat, ThreadId, Timestamp, UserId,
 };
+use common::LicenseBuilder;
 
 /// 2023-11-14T22:13:20Z.
 const T0: i64 = 1_700_000_000;
@@ -40,35 +43,30 @@ struct World {
 }
 
 fn world() -> World {
-    let mut engine = Engine::new(EngineConfig::with_seed(11));
-    let rw = LocationAccess {
-        agent: Access::READ_WRITE,
-        customer: Access::READ_WRITE,
-    };
-    engine
-        .configure_property(
-            PropertyConfig::new("rating", "score", PropertyType::Int).at(Location::Chat, rw),
-        )
-        .unwrap();
-    engine
-        .configure_property(
-            PropertyConfig::new("private", "note", PropertyType::String).at(
-                Location::Chat,
-                LocationAccess {
-                    agent: Access::NONE,
-                    customer: Access::READ_WRITE,
-                },
-            ),
-        )
-        .unwrap();
     let anna = uid("anna@example.com");
     let bob = uid("bob@example.com");
     let carl = uid("carl@example.com");
-    for (id, group) in [(&anna, 1), (&bob, 2), (&carl, 1)] {
-        engine
-            .add_agent(Agent::new(id.clone(), id.to_string()).with_groups([GroupId(group)]))
-            .unwrap();
-    }
+    let private = LocationAccess {
+        agent: Access::NONE,
+        customer: Access::READ_WRITE,
+    };
+    let mut engine = [(&anna, 1), (&bob, 2), (&carl, 1)]
+        .into_iter()
+        .fold(
+            LicenseBuilder::new(EngineConfig::with_seed(11))
+                .shared_property(
+                    PropertyConfig::new("rating", "score", PropertyType::Int),
+                    &[Location::Chat],
+                )
+                .property(
+                    PropertyConfig::new("private", "note", PropertyType::String)
+                        .at(Location::Chat, private),
+                ),
+            |license, (id, group)| {
+                license.agent(Agent::new(id.clone(), id.to_string()).with_groups([GroupId(group)]))
+            },
+        )
+        .build();
     let mut start = |agent: &UserId, text: &str, chat: StartChat, t: i64| {
         let customer = engine.create_customer();
         let id = engine

@@ -3,10 +3,10 @@
 //! its own journal.
 
 use chatio::journal::JournalRecord;
+use chatio::model::MAX_JSON_DEPTH;
 use chatio::routing::AutomaticRouter;
 use chatio::{
-    Agent, Engine, EngineConfig, Error, MAX_JSON_DEPTH, MulticastScopes, NewEvent, StartChat,
-    Timestamp, UserId,
+    Agent, Engine, EngineConfig, Error, MulticastScopes, NewEvent, StartChat, Timestamp, UserId,
 };
 use serde_json::{Map, Value, json};
 

@@ -7,13 +7,12 @@ mod snapshot_support;
 use std::sync::Arc;
 
 use chatio::journal::{
-    AgentAction, Entry, JOURNAL_VERSION, JournalError, JournalMode, JournalRecord,
-    SNAPSHOT_VERSION, builtin_router,
+    JOURNAL_VERSION, JournalError, JournalMode, JournalRecord, Options, SNAPSHOT_VERSION,
 };
-use chatio::routing::{AutomaticRouter, ManualRouter, Router};
+use chatio::routing::{AutomaticRouter, ManualRouter, Router, builtin_router};
 use chatio::{
-    Agent, Engine, EngineConfig, Error, EventKind, NewEvent, Recipients, StartChat, Timestamp,
-    UserId,
+    Agent, AgentCommand, Command, CustomerCommand, Engine, EngineConfig, Error, EventKind,
+    HostCommand, NewEvent, Recipients, StartChat, Timestamp, UserId,
 };
 
 fn at(secs: i64) -> Timestamp {
@@ -91,7 +90,7 @@ fn records_are_numbered_in_order_and_replay_to_an_equal_engine() {
     assert!(
         journal
             .iter()
-            .any(|r| matches!(r.entry, Entry::Tick { .. }))
+            .any(|r| matches!(r.command, Command::Host(HostCommand::Tick)))
     );
     assert_eq!(replay(config, &journal), live);
 }
@@ -142,9 +141,9 @@ fn held_records_wait_for_the_host() {
     let held = engine.take_journal();
     assert_eq!(held.len(), 2);
     assert!(matches!(
-        held[1].entry,
-        Entry::Agent {
-            action: AgentAction::StartChat { .. },
+        held[1].command,
+        Command::Agent {
+            command: AgentCommand::StartChat { .. },
             ..
         }
     ));
@@ -164,10 +163,20 @@ fn an_output_carries_the_records_host_calls_left_waiting() {
     let kinds: Vec<(u64, bool)> = started
         .journal
         .iter()
-        .map(|r| (r.seq, matches!(r.entry, Entry::Customer { .. })))
+        .map(|r| (r.seq, matches!(r.command, Command::Customer { .. })))
         .collect();
     assert_eq!(kinds, [(1, false), (2, false), (3, true)]);
-    assert!(matches!(started.journal[0].entry, Entry::AddAgent(_)));
+    assert!(matches!(
+        started.journal[0].command,
+        Command::Host(HostCommand::AddAgent(_))
+    ));
+    assert!(matches!(
+        started.journal[2].command,
+        Command::Customer {
+            command: CustomerCommand::StartChat { .. },
+            ..
+        }
+    ));
 
     // A send with nothing waiting carries its own record only; one after a host call carries
     // that call's record first.
@@ -190,13 +199,13 @@ fn an_output_carries_the_records_host_calls_left_waiting() {
         .unwrap();
     assert_eq!(sent.journal.len(), 2);
     assert!(matches!(
-        &sent.journal[0].entry,
-        Entry::CreateCustomer { customer_id } if *customer_id == eva
+        &sent.journal[0].command,
+        Command::Host(HostCommand::CreateCustomer { customer_id: Some(id) }) if *id == eva
     ));
     assert!(matches!(
-        sent.journal[1].entry,
-        Entry::Agent {
-            action: AgentAction::SendEvent { .. },
+        sent.journal[1].command,
+        Command::Agent {
+            command: AgentCommand::SendEvent { .. },
             ..
         }
     ));
@@ -246,7 +255,7 @@ fn a_record_from_another_license_diverges_and_changes_nothing() {
     // Another seed draws other customer ids: the create_customer record cannot match.
     let first = journal
         .iter()
-        .position(|r| matches!(r.entry, Entry::CreateCustomer { .. }))
+        .position(|r| matches!(r.command, Command::Host(HostCommand::CreateCustomer { .. })))
         .unwrap();
     let mut engine = replay(EngineConfig::with_seed(1), &journal[..first]);
     let before = engine.clone();
@@ -267,7 +276,8 @@ fn a_record_that_replays_as_no_change_diverges_and_changes_nothing() {
     // number free, so it could be applied again and again.
     let forged = JournalRecord {
         seq: engine.journal_seq() + 1,
-        entry: Entry::Tick { at: engine.now() },
+        at: engine.now(),
+        command: Command::Host(HostCommand::Tick),
     };
     let before = engine.clone();
     for _ in 0..2 {
@@ -285,10 +295,15 @@ fn a_record_that_replays_as_no_change_diverges_and_changes_nothing() {
 fn future_and_garbled_records_are_refused() {
     let (_, _, journal) = busy_license();
     let text = String::from_utf8(journal[0].encode()).unwrap();
-    let future = text.replacen(&format!("\"v\":{JOURNAL_VERSION}"), "\"v\":2", 1);
+    let later = JOURNAL_VERSION + 1;
+    let future = text.replacen(
+        &format!("\"v\":{JOURNAL_VERSION}"),
+        &format!("\"v\":{later}"),
+        1,
+    );
     assert!(matches!(
         JournalRecord::decode(future.as_bytes()),
-        Err(JournalError::UnsupportedVersion { found: 2, .. })
+        Err(JournalError::UnsupportedVersion { found, .. }) if found == later
     ));
     // Version 0 was never written: the record is damaged, not from a later build.
     let zero = text.replacen(&format!("\"v\":{JOURNAL_VERSION}"), "\"v\":0", 1);
@@ -302,6 +317,7 @@ fn future_and_garbled_records_are_refused() {
         b"{",
         b"[]",
         b"{\"v\":1}",
+        b"{\"v\":2}",
         &text.as_bytes()[..text.len() / 2],
     ] {
         assert!(
@@ -378,7 +394,7 @@ fn routers_are_resolved_by_name() {
             builtin_router(name)
         }
     };
-    let restored = Engine::restore_with(&snapshot, &resolve).unwrap();
+    let restored = Engine::restore_with(&snapshot, &Options::default().routers(&resolve)).unwrap();
     assert_eq!(restored.router().map(Router::name), Some("picky"));
     for name in ["automatic", "manual", "least_loaded", "round_robin"] {
         assert_eq!(builtin_router(name).unwrap().name(), name);
@@ -405,7 +421,7 @@ fn switched_off_the_journal_still_counts_changes() {
 }
 
 #[test]
-fn wire_replies_carry_the_records_of_their_requests() {
+fn wire_requests_leave_their_records_for_take_journal() {
     use chatio::wire::{Api, handle};
     let config = EngineConfig::with_seed(5);
     let mut live = Engine::new(config.clone());
@@ -420,8 +436,9 @@ fn wire_replies_carry_the_records_of_their_requests() {
         r#"{"request_id":"1","action":"start_chat","payload":{}}"#,
     );
     assert!(started.success, "{}", started.response);
-    assert_eq!(started.journal.len(), 1);
-    journal.extend(started.journal);
+    let records = live.take_journal();
+    assert_eq!(records.len(), 1);
+    journal.extend(records);
     let chat = live.chats().get(0).expect("chat exists").id;
     let sent = handle(
         &mut live,
@@ -433,7 +450,7 @@ fn wire_replies_carry_the_records_of_their_requests() {
         ),
     );
     assert!(sent.success, "{}", sent.response);
-    journal.extend(sent.journal);
+    journal.extend(live.take_journal());
     let refused = handle(
         &mut live,
         Api::Agent,
@@ -442,7 +459,7 @@ fn wire_replies_carry_the_records_of_their_requests() {
         r#"{"request_id":"3","action":"send_event","payload":{}}"#,
     );
     assert!(!refused.success);
-    assert!(refused.journal.is_empty());
+    assert!(live.take_journal().is_empty());
     assert_eq!(live.journal_mode(), JournalMode::Output);
     assert_eq!(replay(config, &journal), live);
 }
@@ -549,4 +566,46 @@ mod damaged_input {
             }
         }
     }
+}
+
+/// A journal of format 1 and the snapshot of the engine it built, both written by the build
+/// before records became commands (`tests/fixtures/journal_v1/`): the records still decode,
+/// replay to that same engine byte for byte, and encode again as format 2 records that replay
+/// the same way.
+#[test]
+fn a_journal_of_format_1_still_replays() {
+    let lines = include_str!("fixtures/journal_v1/journal.jsonl");
+    let snapshot = include_bytes!("fixtures/journal_v1/state.snap");
+    let expected = Engine::restore(snapshot).unwrap();
+    let config = expected.config().clone();
+    let records: Vec<JournalRecord> = lines
+        .lines()
+        .map(|line| JournalRecord::decode(line.as_bytes()).unwrap())
+        .collect();
+    assert_eq!(records.len(), 63);
+    assert!(records.iter().any(|r| matches!(
+        r.command,
+        Command::Host(HostCommand::CreateCustomer {
+            customer_id: Some(_)
+        })
+    )));
+
+    let replayed = replay(config.clone(), &records);
+    assert_eq!(replayed, expected);
+    assert_eq!(
+        replayed.snapshot(),
+        snapshot,
+        "the same state, byte for byte"
+    );
+
+    let rewritten: Vec<JournalRecord> = records
+        .iter()
+        .map(|r| {
+            let bytes = r.encode();
+            assert!(bytes.starts_with(format!("{{\"v\":{JOURNAL_VERSION},").as_bytes()));
+            JournalRecord::decode(&bytes).unwrap()
+        })
+        .collect();
+    assert_eq!(rewritten, records);
+    assert_eq!(replay(config, &rewritten), expected);
 }

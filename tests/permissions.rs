@@ -8,12 +8,12 @@ use std::sync::Arc;
 use chatio::model::{
     Access, Location, LocationAccess, PropertyConfig, PropertyFilter, PropertyFilters, PropertyType,
 };
+use chatio::model::{Grant, PERMISSION_TABLE, holds};
 use chatio::routing::{ManualRouter, RoutingStatus};
 use chatio::{
     Agent, AutoScopeRules, ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventKind,
-    Grant, GroupId, MulticastScopes, NewEvent, PERMISSION_TABLE, Pagination, Permission,
-    Properties, PropertyValue, Recipients, Scopes, StartChat, ThreadId, TransferTarget, UserId,
-    holds,
+    GroupId, MulticastScopes, NewEvent, Pagination, Permission, Properties, PropertyValue,
+    Recipients, Scopes, StartChat, ThreadId, TransferTarget, UserId,
 };
 use common::*;
 use serde_json::json;

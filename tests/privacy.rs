@@ -102,6 +102,7 @@ use chatio::model::{
     Access, Button, Domain, Location, LocationAccess, PropertyConfig, PropertyFilter,
     PropertyFilters, PropertyType, RichElement, RichMessage,
 };
+use chatio::model::{Grant, PERMISSION_TABLE};
 use chatio::query::{
     AgentLogin, ChatFilters, ChatSummary, ChatThreads, ChatsPagination, ChatsSummary,
 };
@@ -109,10 +110,10 @@ use chatio::query::{ArchiveFilters, Archives, ArchivesPagination, CustomerLogin,
 use chatio::routing::{AutomaticRouter, ManualRouter, RoutingStatus};
 use chatio::{
     Agent, AutoChatScopes, AutoScopeRules, Chat, ChatId, ChatThread, Customer, CustomerUpdate,
-    Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, File, Grant, GroupId,
-    MulticastScopes, NewEvent, Output, PERMISSION_TABLE, Pagination, Permission, Postback,
-    Properties, PropertyValue, Push, PushAudience, PushKind, QueuePosition, Recipients, Role,
-    Scopes, SentEvent, StartChat, Thread, ThreadId, Timestamp, TransferTarget, UserId,
+    Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, File, GroupId, MulticastScopes,
+    NewEvent, Output, Pagination, Permission, Postback, Properties, PropertyValue, Push,
+    PushAudience, PushKind, QueuePosition, Recipients, Role, Scopes, SentEvent, StartChat, Thread,
+    ThreadId, Timestamp, TransferTarget, UserId,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;

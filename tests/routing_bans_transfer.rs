@@ -2,12 +2,13 @@
 
 mod common;
 
+use chatio::model::MAX_BAN_DAYS;
 use chatio::routing::{AutomaticRouter, ManualRouter, RoutingStatus};
 use chatio::{
-    Agent, ChatId, Engine, EngineConfig, Error, ErrorKind, EventKind, GroupId, MAX_BAN_DAYS,
-    NewEvent, Push, PushKind, Role, Scopes, StartChat, Timestamp, TransferTarget, UserId,
+    Agent, ChatId, Engine, EngineConfig, Error, ErrorKind, EventKind, GroupId, NewEvent, Push,
+    PushKind, Role, Scopes, StartChat, Timestamp, TransferTarget, UserId,
 };
-use common::{actions, assert_rejected, at, uid};
+use common::{LicenseBuilder, actions, assert_rejected, at, staff, uid};
 
 const DAY: i64 = 86_400;
 
@@ -16,28 +17,17 @@ const DAY: i64 = 86_400;
 /// An automatic-routing engine with the agents `(id, name, max_chats, group)`, in that
 /// registration order, all online and accepting chats.
 fn office(agents: &[(&str, &str, u32, u32)]) -> (Engine, Vec<UserId>) {
-    let mut engine =
-        Engine::new(EngineConfig::with_seed(5)).with_router(AutomaticRouter::default());
-    let mut ids = Vec::new();
-    for &(id, name, max, group) in agents {
-        let id = uid(id);
-        engine
-            .add_agent(
-                Agent::new(id.clone(), name)
-                    .with_max_chats(max)
-                    .with_groups([GroupId(group)]),
-            )
-            .unwrap();
-        assert!(
-            engine
-                .set_agent_presence(&id, true, at(0))
-                .unwrap()
-                .pushes
-                .is_empty()
-        );
-        ids.push(id);
-    }
-    (engine, ids)
+    let license =
+        LicenseBuilder::new(EngineConfig::with_seed(5)).router(AutomaticRouter::default());
+    let staff = staff(agents);
+    let ids = staff.iter().map(|a| a.id.clone()).collect();
+    (
+        staff
+            .into_iter()
+            .fold(license, LicenseBuilder::online_agent)
+            .build(),
+        ids,
+    )
 }
 
 fn new_chat(engine: &mut Engine, t: Timestamp) -> (UserId, ChatId) {

@@ -11,7 +11,7 @@ use chatio::{
     Agent, ChatId, Engine, EngineConfig, ErrorKind, EventKind, GroupId, NewEvent, Push, PushKind,
     Role, Scopes, StartChat, Timestamp, UserId,
 };
-use common::{assert_rejected, at, uid};
+use common::{LicenseBuilder, assert_rejected, at, staff, uid};
 
 // ----- helpers -----
 
@@ -21,27 +21,16 @@ fn office(
     router: impl Router + 'static,
     agents: &[(&str, &str, u32, u32)],
 ) -> (Engine, Vec<UserId>) {
-    let mut engine = Engine::new(EngineConfig::with_seed(11)).with_router(router);
-    let mut ids = Vec::new();
-    for &(id, name, max, group) in agents {
-        let id = uid(id);
-        engine
-            .add_agent(
-                Agent::new(id.clone(), name)
-                    .with_max_chats(max)
-                    .with_groups([GroupId(group)]),
-            )
-            .unwrap();
-        assert!(
-            engine
-                .set_agent_presence(&id, true, at(0))
-                .unwrap()
-                .pushes
-                .is_empty()
-        );
-        ids.push(id);
-    }
-    (engine, ids)
+    let license = LicenseBuilder::new(EngineConfig::with_seed(11)).router(router);
+    let staff = staff(agents);
+    let ids = staff.iter().map(|a| a.id.clone()).collect();
+    (
+        staff
+            .into_iter()
+            .fold(license, LicenseBuilder::online_agent)
+            .build(),
+        ids,
+    )
 }
 
 /// A new customer starts a chat at `t`; returns the chat and the agent it went to.

@@ -8,7 +8,7 @@ mod snapshot_support;
 
 use std::collections::BTreeSet;
 
-use chatio::journal::{JournalError, SNAPSHOT_VERSION, builtin_router};
+use chatio::journal::{JournalError, Options, SNAPSHOT_VERSION};
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyType};
 use chatio::routing::AutomaticRouter;
 use chatio::{
@@ -845,9 +845,10 @@ fn the_threads_a_host_allows_change_nothing_in_the_bytes_or_the_engine() {
     let engine = large_license();
     let snapshot = engine.snapshot();
     for threads in [0, 1, 2, 3, 16] {
-        let written = engine.snapshot_on_threads(threads);
+        let written = engine.snapshot_with(&Options::default().threads(threads));
         assert!(written == snapshot, "{threads} threads wrote other bytes");
-        let restored = Engine::restore_on_threads(&snapshot, &builtin_router, threads).unwrap();
+        let restored =
+            Engine::restore_with(&snapshot, &Options::default().threads(threads)).unwrap();
         assert!(
             restored == *engine,
             "{threads} threads restored another engine"
@@ -855,8 +856,8 @@ fn the_threads_a_host_allows_change_nothing_in_the_bytes_or_the_engine() {
     }
     // A refusal is the same whatever the threads: cut the last segment short.
     let cut = reseal(2, &body(&snapshot)[..body(&snapshot).len() - 3]);
-    let one = Engine::restore_on_threads(&cut, &builtin_router, 1).unwrap_err();
-    let four = Engine::restore_on_threads(&cut, &builtin_router, 4).unwrap_err();
+    let one = Engine::restore_with(&cut, &Options::default().threads(1)).unwrap_err();
+    let four = Engine::restore_with(&cut, &Options::default().threads(4)).unwrap_err();
     assert_eq!(one, four);
     assert!(matches!(one, JournalError::Corrupt { .. }), "{one}");
 }

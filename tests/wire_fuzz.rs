@@ -22,16 +22,16 @@
 //! Cases per property: 2 000 (the sequences 500), or `CHATIO_PROPTEST_CASES`. Failures are not
 //! persisted; proptest prints the shrunk input.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use chatio::model::{
-    Access, Button, Location, LocationAccess, PropertyConfig, PropertyType, RichElement,
-    RichMessage,
-};
+use chatio::model::{Button, Location, PropertyConfig, PropertyType, RichElement, RichMessage};
 use chatio::wire::{Api, Reply, handle};
 use chatio::{
     Agent, Engine, EngineConfig, EventKind, GroupId, NewEvent, StartChat, Timestamp, UserId,
 };
+use common::LicenseBuilder;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
@@ -73,36 +73,22 @@ struct Base {
 }
 
 fn base() -> Base {
-    let mut engine = Engine::new(EngineConfig::with_seed(11));
-    let rw = LocationAccess {
-        agent: Access::READ_WRITE,
-        customer: Access::READ_WRITE,
-    };
-    engine
-        .configure_property(
-            PropertyConfig::new("rating", "score", PropertyType::Int)
-                .at(Location::Chat, rw)
-                .at(Location::Thread, rw)
-                .at(Location::Event, rw),
-        )
-        .unwrap();
-    engine
-        .configure_property(
-            PropertyConfig::new("source", "type", PropertyType::String).at(Location::Chat, rw),
-        )
-        .unwrap();
     let anna = uid("anna@example.com");
     let bob = uid("bob@example.com");
     let bot = uid("bot@example.com");
-    engine
-        .add_agent(Agent::new(anna.clone(), "Anna").with_groups([GroupId(1)]))
-        .unwrap();
-    engine
-        .add_agent(Agent::new(bob.clone(), "Bob").with_groups([GroupId(2)]))
-        .unwrap();
-    engine
-        .add_agent(Agent::new(bot.clone(), "Bot").bot_owned_by(anna.clone()))
-        .unwrap();
+    let mut engine = LicenseBuilder::new(EngineConfig::with_seed(11))
+        .shared_property(
+            PropertyConfig::new("rating", "score", PropertyType::Int),
+            &[Location::Chat, Location::Thread, Location::Event],
+        )
+        .shared_property(
+            PropertyConfig::new("source", "type", PropertyType::String),
+            &[Location::Chat],
+        )
+        .agent(Agent::new(anna.clone(), "Anna").with_groups([GroupId(1)]))
+        .agent(Agent::new(bob.clone(), "Bob").with_groups([GroupId(2)]))
+        .agent(Agent::new(bot.clone(), "Bot").bot_owned_by(anna.clone()))
+        .build();
     let jan = engine.create_customer();
     let eva = engine.create_customer();
     let t = Timestamp::from_unix_seconds(T0);

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use axum::extract::ws::{Utf8Bytes, close_code};
 use chatio::UserId;
-use chatio::journal::JournalRecord;
+use chatio::journal::{JournalRecord, Options};
 use tokio::sync::oneshot;
 
 use crate::conn::{Out, Outbox};
@@ -250,7 +250,7 @@ fn start_snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) -> 
     let spawned = std::thread::Builder::new()
         .name("chatio-snapshot".to_string())
         .spawn(move || {
-            let data = copy.snapshot_on_threads(crate::store::threads());
+            let data = copy.snapshot_with(&Options::default().threads(crate::store::threads()));
             let _ = done.send((copy.journal_seq(), copy.now().unix_seconds(), data));
         });
     match spawned {
@@ -341,7 +341,7 @@ fn snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) {
             commit_and_release(shared, store, &records, items, out);
             return;
         }
-        let data = engine.snapshot_on_threads(crate::store::threads());
+        let data = engine.snapshot_with(&Options::default().threads(crate::store::threads()));
         (seq, engine.now().unix_seconds(), data, records, items)
     };
     commit_and_release(shared, store, &records, items, out);

@@ -37,7 +37,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chatio::journal::{JournalMode, JournalRecord, builtin_router};
+use chatio::journal::{JournalMode, JournalRecord, Options};
 use chatio::{Engine, EngineConfig};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -316,7 +316,7 @@ impl Store {
                     }
                 };
             let seq = to_seq(seq);
-            match Engine::restore_on_threads(&data, &builtin_router, threads()) {
+            match Engine::restore_with(&data, &Options::default().threads(threads())) {
                 Ok(engine) if engine.journal_seq() == seq => {
                     restored = Some((engine, seq));
                     break;
@@ -441,7 +441,7 @@ impl Store {
         if seq == self.snapshot_seq {
             return Ok(());
         }
-        let data = engine.snapshot_on_threads(threads());
+        let data = engine.snapshot_with(&Options::default().threads(threads()));
         self.write_snapshot(seq, engine.now().unix_seconds(), data)
     }
 

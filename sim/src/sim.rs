@@ -69,7 +69,7 @@ impl Simulation {
     /// A simulation with one of the engine's built-in routers, by name: `automatic`,
     /// `manual`, `least_loaded` or `round_robin`.
     pub fn builtin(scenario: Scenario, router: &str) -> Result<Self, SimError> {
-        let router = chatio::journal::builtin_router(router)
+        let router = chatio::routing::builtin_router(router)
             .ok_or_else(|| SimError::UnknownRouter(router.to_owned()))?;
         Self::new(scenario, router)
     }

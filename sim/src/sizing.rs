@@ -14,7 +14,7 @@
 //! let mut s = Scenario::erlang(1, 60.0, 240.0); // 60 chats an hour of 4 minutes: 4 Erlangs
 //! s.hours = 12.0;
 //! let goal = Goal { service_level: 0.8, within_seconds: 20.0, max_abandonment: None };
-//! let router = chatio::journal::builtin_router("automatic").unwrap();
+//! let router = chatio::routing::builtin_router("automatic").unwrap();
 //! let sizing = size(&s, router, &goal, 1..=20, &mut |_, _| {})?;
 //! let n = sizing.agents.expect("20 agents are plenty");
 //! assert!(n >= 5 && n <= 9, "{n}");

@@ -1,20 +1,20 @@
 //! The Agent API.
 
 use crate::engine::{
-    AutoChatScopes, AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget,
+    AgentCommand, AutoChatScopes, AutoScopeRules, Engine, FromResponse, Output, Requester,
+    Response, SentEvent, TransferTarget,
 };
 use crate::error::Error;
-use crate::journal::{AgentAction, Entry, RecordedEvent};
 use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, UserId};
 use crate::model::{Properties, Scopes};
 use crate::push::{ChatThread, Postback};
+use crate::query::View;
 use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};
 use crate::query::{ArchiveFilters, Archives, ArchivesPagination, ChatFilters};
 use crate::query::{ChatsPagination, FilteredChats};
 use crate::routing::RoutingStatus;
 
-use super::journal_entry::{self, Action as _};
-use super::{MulticastScopes, Pagination, StartChat};
+use crate::model::{MulticastScopes, Pagination, StartChat};
 
 /// The Agent API, acting as one agent at one moment. Made by [`Engine::as_agent`].
 ///
@@ -45,35 +45,18 @@ impl<'e> AgentApi<'e> {
         Self { engine, me }
     }
 
-    /// The command's journal entry (see [`journal_entry::now`]).
-    fn journal(&self, action: impl FnOnce() -> AgentAction) -> Option<Entry> {
-        journal_entry::now(self.engine, &self.me, action)
-    }
-
-    /// Runs a command and, if it was accepted and changed anything, journals it.
-    fn run<T>(
-        &mut self,
-        entry: Option<Entry>,
-        command: impl FnOnce(&mut Engine, &Requester) -> Result<Output<T>, Error>,
-    ) -> Result<Output<T>, Error> {
-        self.engine.run_command(&self.me, entry, command)
-    }
+    super::shared_methods!(AgentCommand);
 
     /// The agent this facade acts as.
     pub fn agent_id(&self) -> &UserId {
         self.me.id
     }
 
-    /// The moment this facade acts at.
-    pub fn now(&self) -> Timestamp {
-        self.me.now
-    }
-
     /// `login`: the agent's profile and a summary of the newest active chats it may see, at most
     /// [`Limits::login_chats`](crate::Limits::login_chats) of them; `total_chats` counts them
     /// all, and [`get_filtered_chats`](Self::get_filtered_chats) pages through the rest.
     pub fn login(&self) -> Result<AgentLogin, Error> {
-        self.engine.agent_login(&self.me)
+        View(self.engine).agent_login(&self.me)
     }
 
     /// `get_chat_threads`: the given threads of a chat with their events, and a summary of all
@@ -83,17 +66,7 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         thread_ids: &[ThreadId],
     ) -> Result<ChatThreads, Error> {
-        self.engine.get_chat_threads(&self.me, chat_id, thread_ids)
-    }
-
-    /// `get_chat_threads_summary`: a page of a chat's threads (limit 25 by default, at most 100).
-    pub fn get_chat_threads_summary(
-        &self,
-        chat_id: ChatId,
-        page: Pagination,
-    ) -> Result<ThreadsSummary, Error> {
-        self.engine
-            .get_chat_threads_summary(&self.me, chat_id, page)
+        View(self.engine).get_chat_threads(&self.me, chat_id, thread_ids)
     }
 
     /// `start_chat`: a new chat, with the agent in it, optionally with a customer.
@@ -102,11 +75,7 @@ impl<'e> AgentApi<'e> {
         customer_id: Option<UserId>,
         chat: StartChat,
     ) -> Result<Output<ChatThread>, Error> {
-        let action = self.journal(|| AgentAction::StartChat {
-            customer_id: customer_id.clone(),
-            chat: chat.clone(),
-        });
-        self.run(action, |e, me| e.start_chat(me, customer_id, chat))
+        self.run(AgentCommand::StartChat { customer_id, chat })
     }
 
     /// `join_chat`: adds agents to a chat.
@@ -115,11 +84,10 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         agent_ids: &[UserId],
     ) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::JoinChat {
+        self.run(AgentCommand::JoinChat {
             chat_id,
             agent_ids: agent_ids.to_vec(),
-        });
-        self.run(action, |e, me| e.join_chat(me, chat_id, agent_ids))
+        })
     }
 
     /// `remove_from_chat`: removes agents from a chat (this agent when `agent_ids` is empty).
@@ -130,13 +98,10 @@ impl<'e> AgentApi<'e> {
         agent_ids: &[UserId],
         customer_ids: &[UserId],
     ) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::RemoveFromChat {
+        self.run(AgentCommand::RemoveFromChat {
             chat_id,
             agent_ids: agent_ids.to_vec(),
             customer_ids: customer_ids.to_vec(),
-        });
-        self.run(action, |e, me| {
-            e.remove_from_chat(me, chat_id, agent_ids, customer_ids)
         })
     }
 
@@ -146,36 +111,8 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         event: NewEvent,
     ) -> Result<Output<SentEvent>, Error> {
-        self.engine.run_recorded(
-            &self.me,
-            |e, me| e.send_event(me, chat_id, event),
-            // The engine returns the stored event only when it journals the call.
-            |stored, me| {
-                stored.map(|stored| {
-                    let event = RecordedEvent::stored(stored);
-                    AgentAction::SendEvent { chat_id, event }.entry(me.id.clone(), me.now)
-                })
-            },
-        )
-    }
-
-    /// `send_rich_message_postback`: toggles this agent on a rich message's buttons.
-    pub fn send_rich_message_postback(
-        &mut self,
-        chat_id: ChatId,
-        thread_id: ThreadId,
-        event_id: EventId,
-        postback: Postback,
-    ) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::SendRichMessagePostback {
-            chat_id,
-            thread_id,
-            event_id,
-            postback: postback.clone(),
-        });
-        self.run(action, |e, me| {
-            e.send_rich_message_postback(me, chat_id, thread_id, event_id, postback)
-        })
+        self.engine
+            .run_send_event::<AgentCommand>(&self.me, chat_id, event)
     }
 
     /// `multicast`: sends any JSON to agents and customers. Nothing is stored.
@@ -184,11 +121,10 @@ impl<'e> AgentApi<'e> {
         scopes: &MulticastScopes,
         content: serde_json::Value,
     ) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::Multicast {
+        self.run(AgentCommand::Multicast {
             scopes: scopes.clone(),
-            content: content.clone(),
-        });
-        self.run(action, |e, me| e.multicast(me, scopes, content))
+            content,
+        })
     }
 
     /// `send_typing_indicator`: tells the chat this agent is (not) typing. Nothing is stored.
@@ -198,20 +134,11 @@ impl<'e> AgentApi<'e> {
         recipients: Recipients,
         is_typing: bool,
     ) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::SendTypingIndicator {
+        self.run(AgentCommand::SendTypingIndicator {
             chat_id,
             recipients,
             is_typing,
-        });
-        self.run(action, |e, me| {
-            e.send_typing_indicator(me, chat_id, recipients, is_typing)
         })
-    }
-
-    /// `close_thread`: deactivates the chat's active thread.
-    pub fn close_thread(&mut self, chat_id: ChatId) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::CloseThread { chat_id });
-        self.run(action, |e, me| e.close_thread(me, chat_id))
     }
 
     /// `update_agent`: sets an agent's routing status (`accepting_chats` or
@@ -222,20 +149,18 @@ impl<'e> AgentApi<'e> {
         agent_id: Option<&UserId>,
         routing_status: Option<RoutingStatus>,
     ) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::UpdateAgent {
+        self.run(AgentCommand::UpdateAgent {
             agent_id: agent_id.cloned(),
             routing_status,
-        });
-        self.run(action, |e, me| e.update_agent(me, agent_id, routing_status))
+        })
     }
 
     /// `ban_customer`: bans a customer for 1 to 3650 days; its active threads are archived.
     pub fn ban_customer(&mut self, customer_id: &UserId, days: u32) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::BanCustomer {
+        self.run(AgentCommand::BanCustomer {
             customer_id: customer_id.clone(),
             days,
-        });
-        self.run(action, |e, me| e.ban_customer(me, customer_id, days))
+        })
     }
 
     /// `transfer_chat` (LiveChat v3.x): hands the chat to an agent, or to an agent of a group,
@@ -245,11 +170,10 @@ impl<'e> AgentApi<'e> {
         chat_id: ChatId,
         target: &TransferTarget,
     ) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::TransferChat {
+        self.run(AgentCommand::TransferChat {
             chat_id,
             target: target.clone(),
-        });
-        self.run(action, |e, me| e.transfer_chat(me, chat_id, target))
+        })
     }
 
     /// `get_filtered_chats`: a page of summaries of the chats this agent may see that pass the
@@ -290,8 +214,7 @@ impl<'e> AgentApi<'e> {
         filters: &ChatFilters,
         pagination: ChatsPagination,
     ) -> Result<FilteredChats, Error> {
-        self.engine
-            .get_filtered_chats(&self.me, filters, pagination)
+        View(self.engine).get_filtered_chats(&self.me, filters, pagination)
     }
 
     /// `get_archives`: a page of the closed threads this agent may see that pass the filters,
@@ -307,56 +230,7 @@ impl<'e> AgentApi<'e> {
         filters: &ArchiveFilters,
         pagination: ArchivesPagination,
     ) -> Result<Archives, Error> {
-        self.engine.get_archives(&self.me, filters, pagination)
-    }
-
-    /// `update_chat_properties`: sets chat properties; configured, typed, writable by agents.
-    pub fn update_chat_properties(
-        &mut self,
-        chat_id: ChatId,
-        properties: Properties,
-    ) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::UpdateChatProperties {
-            chat_id,
-            properties: properties.clone(),
-        });
-        self.run(action, |e, me| {
-            e.update_chat_properties(me, chat_id, properties)
-        })
-    }
-
-    /// `update_chat_thread_properties`: sets properties of one thread of a chat.
-    pub fn update_chat_thread_properties(
-        &mut self,
-        chat_id: ChatId,
-        thread_id: ThreadId,
-        properties: Properties,
-    ) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::UpdateChatThreadProperties {
-            chat_id,
-            thread_id,
-            properties: properties.clone(),
-        });
-        self.run(action, |e, me| {
-            e.update_chat_thread_properties(me, chat_id, thread_id, properties)
-        })
-    }
-
-    /// `update_chat_scopes`: adds and removes groups and agents that may see the chat.
-    pub fn update_chat_scopes(
-        &mut self,
-        chat_id: ChatId,
-        add_scopes: Scopes,
-        remove_scopes: Scopes,
-    ) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::UpdateChatScopes {
-            chat_id,
-            add_scopes: add_scopes.clone(),
-            remove_scopes: remove_scopes.clone(),
-        });
-        self.run(action, |e, me| {
-            e.update_chat_scopes(me, chat_id, add_scopes, remove_scopes)
-        })
+        View(self.engine).get_archives(&self.me, filters, pagination)
     }
 
     /// `add_auto_chat_scopes`: chats that start matching `rules` get `scopes`; returns the id.
@@ -366,36 +240,20 @@ impl<'e> AgentApi<'e> {
         scopes: Scopes,
         rules: AutoScopeRules,
     ) -> Result<Output<String>, Error> {
-        let action = self.journal(|| AgentAction::AddAutoChatScopes {
-            description: description.clone(),
-            scopes: scopes.clone(),
-            rules: rules.clone(),
-        });
-        self.run(action, |e, me| {
-            e.add_auto_chat_scopes(me, description, scopes, rules)
+        self.run(AgentCommand::AddAutoChatScopes {
+            description,
+            scopes,
+            rules,
         })
     }
 
     /// `remove_auto_chat_scopes`.
     pub fn remove_auto_chat_scopes(&mut self, id: &str) -> Result<Output<()>, Error> {
-        let action = self.journal(|| AgentAction::RemoveAutoChatScopes { id: id.to_owned() });
-        self.run(action, |e, me| e.remove_auto_chat_scopes(me, id))
+        self.run(AgentCommand::RemoveAutoChatScopes { id: id.to_owned() })
     }
 
     /// `get_auto_chat_scopes_config`.
     pub fn get_auto_chat_scopes_config(&self) -> Result<Vec<AutoChatScopes>, Error> {
         self.engine.get_auto_chat_scopes_config(&self.me)
-    }
-
-    /// `update_last_seen_timestamp`: moves this agent's last-seen time in a chat forward.
-    pub fn update_last_seen_timestamp(
-        &mut self,
-        chat_id: ChatId,
-        timestamp: Option<Timestamp>,
-    ) -> Result<Output<Timestamp>, Error> {
-        let action = self.journal(|| AgentAction::UpdateLastSeenTimestamp { chat_id, timestamp });
-        self.run(action, |e, me| {
-            e.update_last_seen_timestamp(me, chat_id, timestamp)
-        })
     }
 }

@@ -107,14 +107,14 @@ impl Engine {
     pub(crate) fn replace_agent(&mut self, slot: usize, agent: Agent) -> bool {
         let available = self.rekey(slot, |profile, _| *profile = agent);
         // Its groups may have changed, and with them who sees scoped chats.
-        self.audiences.refresh(&self.agents);
+        self.audiences.refresh(self.directory.agents());
         available
     }
 
     /// Every change to what decides an agent's availability goes through here: the agent
     /// leaves the indices under its old keys and comes back under its new ones.
     fn rekey(&mut self, slot: usize, change: impl FnOnce(&mut Agent, &mut AgentRuntime)) -> bool {
-        let agent = &mut self.agents[slot];
+        let agent = self.directory.agent_at_mut(slot);
         let rt = &mut self.agent_runtime[slot];
         if rt.available(agent) {
             self.availability.remove(keys(slot, agent, rt));
@@ -132,7 +132,7 @@ impl Engine {
     }
 
     pub(crate) fn agent_status_at(&self, slot: usize) -> AgentStatus<'_> {
-        let agent = &self.agents[slot];
+        let agent = self.agent_by_slot(slot);
         let rt = &self.agent_runtime[slot];
         AgentStatus {
             agent,
@@ -145,6 +145,6 @@ impl Engine {
     }
 
     pub(crate) fn is_available(&self, slot: usize) -> bool {
-        self.agent_runtime[slot].available(&self.agents[slot])
+        self.agent_runtime[slot].available(self.agent_by_slot(slot))
     }
 }

@@ -3,11 +3,8 @@
 use super::{Engine, Output, Requester};
 use crate::UserIds;
 use crate::error::Error;
-use crate::model::{Role, UserId};
+use crate::model::{MAX_BAN_DAYS, Role, UserId};
 use crate::push::{Push, PushKind};
-
-/// The longest ban accepted, in days (ten years).
-pub const MAX_BAN_DAYS: u32 = 3650;
 
 impl Engine {
     /// `ban_customer`: the active threads of the customer's chats that the agent may see are
@@ -26,7 +23,7 @@ impl Engine {
         customer_id: &UserId,
         days: u32,
     ) -> Result<Output<()>, Error> {
-        self.authorize(req, super::Grant::CustomersBanWrite)?;
+        self.authorize(req, crate::model::Grant::CustomersBanWrite)?;
         if days == 0 || days > MAX_BAN_DAYS {
             return Err(Error::InvalidField {
                 field: "ban.days",

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, Output, Requester};
-use crate::api::StartChat;
 use crate::error::Error;
+use crate::model::StartChat;
 use crate::model::{
     Chat, ChatId, Event, EventKind, Events, File, Location, NewEvent, Properties, Recipients, Role,
     Thread, ThreadId, UserId,
@@ -291,7 +291,7 @@ impl Engine {
             scopes.agents.extend(auto.agents);
         }
         self.audiences
-            .ensure(&self.chats[slot].scopes, &self.agents);
+            .ensure(&self.chats[slot].scopes, self.directory.agents());
         if let Some(record) = customer.as_ref().and_then(|c| self.customer_record_mut(c)) {
             crate::model::push_tight(&mut record.chats, chat_id);
         }

@@ -1,16 +1,77 @@
 //! Where journal records are made and handed out (the format is in [`crate::journal`]).
 
-use super::{Engine, Output, Requester};
+use serde::{Deserialize, Serialize};
+
+use super::{Command, Engine, HostCommand, Output, Requester};
 use crate::error::Error;
-use crate::journal::{Entry, JournalRecord};
+use crate::model::Timestamp;
+
+/// One accepted change: its place in the journal, when it was made and what was done. Replaying
+/// it is [`Engine::execute`] of its command at its time (see [`crate::journal`] for the format).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalRecord {
+    /// The record's number: 1 for the engine's first change, then one more for each.
+    pub seq: u64,
+    /// The `now` the command was made at (for an API's command, never earlier than the
+    /// engine's clock then).
+    pub at: Timestamp,
+    /// The command, with who made it.
+    pub command: Command,
+}
+
+/// A change to journal: the command and when it was made.
+pub(crate) struct Entry {
+    pub(crate) at: Timestamp,
+    pub(crate) command: Command,
+}
+
+impl Entry {
+    pub(crate) fn host(at: Timestamp, command: HostCommand) -> Self {
+        Self {
+            at,
+            command: Command::Host(command),
+        }
+    }
+}
+
+/// The engine's journal: the number of changes made so far, and the records not yet handed to
+/// the host.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Journal {
+    /// The number of the last record made: state, restored from snapshots.
+    seq: u64,
+    outbox: Outbox,
+}
+
+impl Journal {
+    /// The journal of an engine restored at record `seq`: nothing waits to be handed out.
+    pub(crate) fn restored(seq: u64) -> Self {
+        Self {
+            seq,
+            outbox: Outbox::default(),
+        }
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl PartialEq for Journal {
+    /// By the count of changes only: the outbox's records are in transit to the host, not
+    /// state, so two engines that went through the same calls are equal whether or not their
+    /// hosts have taken the records yet (and whatever their [`JournalMode`]).
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+    }
+}
 
 /// Records made but not yet handed to the host.
 ///
-/// They are in transit, not state: two engines that went through the same calls are equal
-/// whether or not their hosts have taken the records yet, so the outbox takes no part in
-/// comparisons.
+/// They are in transit, not state: the outbox takes no part in comparing engines (see
+/// `impl PartialEq for Journal`).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Outbox {
+struct Outbox {
     records: Vec<JournalRecord>,
     /// Whether the command running now has committed (see [`Engine::commit`]): a facade
     /// command that never commits changed nothing, and is not journaled.
@@ -31,8 +92,7 @@ pub enum JournalMode {
     Output,
     /// Records stay in the engine until [`Engine::take_journal`] takes them. For hosts whose
     /// calls go through a layer that keeps only responses and pushes, such as
-    /// [`wire::handle`](crate::wire::handle): after each call they take the records, persist
-    /// them, then answer.
+    /// the wire codec: after each call they take the records, persist them, then answer.
     Hold,
     /// No records are made (changes are still counted by [`Engine::journal_seq`]). For hosts
     /// that never persist, such as simulations and benchmarks: it saves a copy of every
@@ -40,41 +100,36 @@ pub enum JournalMode {
     Off,
 }
 
-impl PartialEq for Outbox {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
 impl Engine {
     /// Numbers an accepted change and puts its record in the outbox (unless replaying).
     pub(crate) fn record(&mut self, entry: Entry) {
-        self.journal_seq += 1;
+        self.journal.seq += 1;
         if self.journaling() {
             let record = JournalRecord {
-                seq: self.journal_seq,
-                entry,
+                seq: self.journal.seq,
+                at: entry.at,
+                command: entry.command,
             };
             // Each output takes the list away, so most records start a new one: `vec!` sizes
             // it for the one record instead of the four a first `push` makes room for.
-            if self.outbox.records.is_empty() {
-                self.outbox.records = vec![record];
+            if self.journal.outbox.records.is_empty() {
+                self.journal.outbox.records = vec![record];
             } else {
-                self.outbox.records.push(record);
+                self.journal.outbox.records.push(record);
             }
         }
     }
 
     /// Whether records are being made: not while a record is replayed, nor when switched off.
     pub(crate) fn journaling(&self) -> bool {
-        !self.outbox.replaying && self.outbox.mode != JournalMode::Off
+        !self.journal.outbox.replaying && self.journal.outbox.mode != JournalMode::Off
     }
 
     /// Runs `replay` as the replay of a record: changes count, records are not made again.
     pub(crate) fn replaying<R>(&mut self, replay: impl FnOnce(&mut Self) -> R) -> R {
-        self.outbox.replaying = true;
+        self.journal.outbox.replaying = true;
         let result = replay(self);
-        self.outbox.replaying = false;
+        self.journal.outbox.replaying = false;
         result
     }
 
@@ -86,19 +141,19 @@ impl Engine {
 
     /// Whether outputs carry records: in [`JournalMode::Output`], except while replaying.
     fn outputs_carry_records(&self) -> bool {
-        self.outbox.mode == JournalMode::Output && !self.outbox.replaying
+        self.journal.outbox.mode == JournalMode::Output && !self.journal.outbox.replaying
     }
 
-    fn hand_out<T>(&mut self, mut out: Output<T>) -> Output<T> {
+    pub(crate) fn hand_out<T>(&mut self, mut out: Output<T>) -> Output<T> {
         if self.outputs_carry_records() {
-            out.journal = std::mem::take(&mut self.outbox.records);
+            out.journal = std::mem::take(&mut self.journal.outbox.records);
         }
         out
     }
 
     /// Called by [`Engine::commit`]: the command is changing the engine.
     pub(crate) fn mark_committed(&mut self) {
-        self.outbox.committed = true;
+        self.journal.outbox.committed = true;
     }
 
     /// Runs a facade command as `me`. If it was accepted and changed anything (it committed),
@@ -126,40 +181,45 @@ impl Engine {
         command: impl FnOnce(&mut Engine, &Requester) -> Result<(Output<T>, X), Error>,
         entry: impl FnOnce(X, &Requester) -> Option<Entry>,
     ) -> Result<Output<T>, Error> {
-        self.outbox.committed = false;
+        self.journal.outbox.committed = false;
         let (mut out, made) = command(self, me)?;
-        if !self.outbox.committed {
+        if !self.journal.outbox.committed {
             return Ok(self.hand_out(out));
         }
-        if self.outputs_carry_records() && self.outbox.records.is_empty() {
+        if self.outputs_carry_records() && self.journal.outbox.records.is_empty() {
             // The usual case: nothing waits, so the record goes straight to the output.
             // Through the outbox it was written and read back at once, and the read waited
             // for the write to finish. The list is allocated before the entry is made, so the
             // entry is built in it rather than built aside and copied in.
             let list = Box::<[JournalRecord; 1]>::new_uninit();
-            self.journal_seq += 1;
+            self.journal.seq += 1;
             if let Some(entry) = entry(made, me) {
-                let seq = self.journal_seq;
-                let list = Box::write(list, [JournalRecord { seq, entry }]);
+                let seq = self.journal.seq;
+                let record = JournalRecord {
+                    seq,
+                    at: entry.at,
+                    command: entry.command,
+                };
+                let list = Box::write(list, [record]);
                 out.journal = (list as Box<[JournalRecord]>).into_vec();
             }
             return Ok(out);
         }
         match entry(made, me) {
             Some(entry) => self.record(entry),
-            None => self.journal_seq += 1,
+            None => self.journal.seq += 1,
         }
         Ok(self.hand_out(out))
     }
 
     /// Sets where journal records go (see [`JournalMode`]).
     pub fn set_journal_mode(&mut self, mode: JournalMode) {
-        self.outbox.mode = mode;
+        self.journal.outbox.mode = mode;
     }
 
     /// Where journal records go.
     pub fn journal_mode(&self) -> JournalMode {
-        self.outbox.mode
+        self.journal.outbox.mode
     }
 
     /// Takes the journal records not yet handed out, oldest first: those of host calls that
@@ -168,12 +228,12 @@ impl Engine {
     /// host that persists each output's `journal` needs this only when it makes host calls and
     /// then no command.
     pub fn take_journal(&mut self) -> Vec<JournalRecord> {
-        std::mem::take(&mut self.outbox.records)
+        std::mem::take(&mut self.journal.outbox.records)
     }
 
     /// The number of the last journal record made: the count of accepted changes so far. A
     /// snapshot taken now is followed by the records numbered above it.
     pub fn journal_seq(&self) -> u64 {
-        self.journal_seq
+        self.journal.seq
     }
 }

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Engine;
-use crate::api::StartChat;
 use crate::error::Error;
+use crate::model::StartChat;
 use crate::model::{Chat, EventKind, NewEvent, Properties, PropertyValue, Scopes, UserId};
 
 /// The limits of a license: part of [`EngineConfig`](crate::EngineConfig), so snapshots carry

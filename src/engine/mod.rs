@@ -12,11 +12,18 @@ pub(crate) use chat_ids::ChatIdKey;
 pub use chat_ids::ChatIdScheme;
 mod chat_store;
 pub use chat_store::{Chats, ChatsIter};
+mod command;
 mod config;
+mod directory;
 mod events;
 mod ids;
+pub(crate) use command::FromResponse;
+pub use command::{AgentCommand, Command, CustomerCommand, HostCommand, Response};
 mod journaling;
-pub use journaling::JournalMode;
+pub(crate) use journaling::Entry;
+pub use journaling::{JournalMode, JournalRecord};
+mod replay;
+pub use replay::Options;
 mod limits;
 pub use limits::Limits;
 mod membership;
@@ -29,6 +36,8 @@ mod routing;
 mod scopes;
 mod signals;
 mod snapshot;
+mod snapshot_format;
+pub use snapshot_format::SNAPSHOT_VERSION;
 mod timers;
 mod transfer;
 mod updates;
@@ -40,12 +49,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use availability::{AgentRuntime, Availability};
-pub use bans::MAX_BAN_DAYS;
 pub use config::{EngineConfig, PushAudience};
 pub use events::SentEvent;
 pub(crate) use ids::IdGenerator;
 pub(crate) use permissions::ChatRight;
-pub use permissions::{Grant, PERMISSION_TABLE, holds};
 pub use queue::QueuePosition;
 pub(crate) use routing::{Excluding, RouterHandle};
 pub use scopes::{AutoChatScopes, AutoScopeRules};
@@ -54,8 +61,6 @@ pub use transfer::TransferTarget;
 
 use crate::UserIds;
 use crate::error::Error;
-use crate::hash::FastMap;
-use crate::journal::{Entry, JournalRecord};
 use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
     Agent, Chat, ChatId, Customer, PropertyConfig, PropertyRegistry, Role, Timestamp, User, UserId,
@@ -116,18 +121,14 @@ pub(crate) struct CustomerRecord {
 ///
 /// `Engine` is plain data: `Clone` copies a license, `PartialEq` compares two (the determinism
 /// and atomicity tests rely on both).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Engine {
     config: EngineConfig,
     ids: IdGenerator,
     now: Timestamp,
     next_order: u64,
-    agents: Vec<Agent>,
-    agent_index: FastMap<UserId, usize>,
-    /// Every agent id, in registration order: the default audience of a chat with no scopes,
-    /// shared by every push that goes to it.
-    all_agent_ids: Arc<[UserId]>,
-    customers: FastMap<UserId, CustomerRecord>,
+    /// Who is who: the agents and customers (see `directory`).
+    directory: directory::Directory,
     /// The chats, by slot, with the send path's records and log (see `chat_store`).
     chats: chat_store::ChatStore,
     /// Chat ids carry their slot in `chats` in their last 32 bits, hidden by this key (see
@@ -153,10 +154,56 @@ pub struct Engine {
     properties: PropertyRegistry,
     /// Rules that give starting chats scopes, oldest first.
     auto_chat_scopes: Vec<AutoChatScopes>,
-    /// The number of the last journal record made.
-    journal_seq: u64,
-    /// Records not yet handed to the host.
-    outbox: journaling::Outbox,
+    /// The count of changes, and the records not yet handed to the host.
+    journal: journaling::Journal,
+}
+
+impl PartialEq for Engine {
+    /// Every field; the journal compares by its count of changes only, leaving out the records
+    /// in transit to the host (see `Journal`'s `PartialEq`).
+    fn eq(&self, other: &Self) -> bool {
+        // Destructured, so that a new field cannot be left out of the comparison unnoticed.
+        let Engine {
+            config,
+            ids,
+            now,
+            next_order,
+            directory,
+            chats,
+            chat_ids,
+            custom_id_key,
+            audiences,
+            router,
+            agent_runtime,
+            availability,
+            assignment_seq,
+            timers,
+            queue,
+            queue_seq,
+            properties,
+            auto_chat_scopes,
+            journal,
+        } = self;
+        *config == other.config
+            && *ids == other.ids
+            && *now == other.now
+            && *next_order == other.next_order
+            && *directory == other.directory
+            && *chats == other.chats
+            && *chat_ids == other.chat_ids
+            && *custom_id_key == other.custom_id_key
+            && *audiences == other.audiences
+            && *router == other.router
+            && *agent_runtime == other.agent_runtime
+            && *availability == other.availability
+            && *assignment_seq == other.assignment_seq
+            && *timers == other.timers
+            && *queue == other.queue
+            && *queue_seq == other.queue_seq
+            && *properties == other.properties
+            && *auto_chat_scopes == other.auto_chat_scopes
+            && *journal == other.journal
+    }
 }
 
 impl Default for Engine {
@@ -175,10 +222,7 @@ impl Engine {
             config,
             now: Timestamp::EPOCH,
             next_order: 1,
-            agents: Vec::new(),
-            agent_index: FastMap::default(),
-            all_agent_ids: Arc::from(Vec::new()),
-            customers: FastMap::default(),
+            directory: directory::Directory::default(),
             chats: chat_store::ChatStore::default(),
             chat_ids,
             custom_id_key,
@@ -192,8 +236,7 @@ impl Engine {
             queue_seq: 0,
             properties: PropertyRegistry::default(),
             auto_chat_scopes: Vec::new(),
-            journal_seq: 0,
-            outbox: journaling::Outbox::default(),
+            journal: journaling::Journal::default(),
         }
     }
 
@@ -201,7 +244,10 @@ impl Engine {
     /// configured are refused wherever they are written.
     pub fn configure_property(&mut self, config: PropertyConfig) -> Result<(), Error> {
         self.properties.insert(config.clone())?;
-        self.record(Entry::ConfigureProperty(config));
+        self.record(Entry::host(
+            self.now,
+            HostCommand::ConfigureProperty(config),
+        ));
         Ok(())
     }
 
@@ -221,7 +267,7 @@ impl Engine {
     pub fn set_router(&mut self, router: Arc<dyn Router>) {
         let name = router.name().to_owned();
         self.router = Some(RouterHandle(router));
-        self.record(Entry::SetRouter { name });
+        self.record(Entry::host(self.now, HostCommand::SetRouter { name }));
     }
 
     /// The router, if one is set.
@@ -254,12 +300,10 @@ impl Engine {
         if self.is_user(&agent.id) {
             return Err(Error::UserExists(agent.id));
         }
-        self.agent_index.insert(agent.id.clone(), self.agents.len());
-        self.agents.push(agent.clone());
-        self.all_agent_ids = self.agents.iter().map(|a| a.id.clone()).collect();
-        self.audiences.refresh(&self.agents);
+        self.directory.add_agent(agent.clone());
+        self.audiences.refresh(self.directory.agents());
         self.agent_runtime.push(AgentRuntime::default());
-        self.record(Entry::AddAgent(agent));
+        self.record(Entry::host(self.now, HostCommand::AddAgent(agent)));
         Ok(())
     }
 
@@ -271,14 +315,11 @@ impl Engine {
         if self.is_user(&customer.id) {
             return Err(Error::UserExists(customer.id));
         }
-        self.customers.insert(
-            customer.id.clone(),
-            CustomerRecord {
-                customer: customer.clone(),
-                chats: Vec::new(),
-            },
-        );
-        self.record(Entry::AddCustomer(customer));
+        self.directory.add_customer(CustomerRecord {
+            customer: customer.clone(),
+            chats: Vec::new(),
+        });
+        self.record(Entry::host(self.now, HostCommand::AddCustomer(customer)));
         Ok(())
     }
 
@@ -287,16 +328,14 @@ impl Engine {
         let id = self.next_customer_id();
         // Draw the same ids `next_customer_id` looked at, so the generator moves on past them.
         while UserId::from_uuid(self.ids.next_uuid()) != id {}
-        self.customers.insert(
-            id.clone(),
-            CustomerRecord {
-                customer: Customer::new(id.clone()),
-                chats: Vec::new(),
-            },
-        );
-        self.record(Entry::CreateCustomer {
-            customer_id: id.clone(),
+        self.directory.add_customer(CustomerRecord {
+            customer: Customer::new(id.clone()),
+            chats: Vec::new(),
         });
+        let command = HostCommand::CreateCustomer {
+            customer_id: Some(id.clone()),
+        };
+        self.record(Entry::host(self.now, command));
         id
     }
 
@@ -313,34 +352,34 @@ impl Engine {
     }
 
     fn is_user(&self, id: &UserId) -> bool {
-        self.agent_index.contains_key(id) || self.customers.contains_key(id)
+        self.directory.is_user(id)
     }
 
     // ----- host: reads (unfiltered; the host sees everything) -----
 
     /// An agent by id.
     pub fn agent(&self, id: &UserId) -> Option<&Agent> {
-        self.agent_index.get(id).map(|&i| &self.agents[i])
+        self.directory.agent(id)
     }
 
     /// Every agent, in registration order.
     pub fn agents(&self) -> &[Agent] {
-        &self.agents
+        self.directory.agents()
     }
 
     /// A customer by id.
     pub fn customer(&self, id: &UserId) -> Option<&Customer> {
-        self.customers.get(id).map(|r| &r.customer)
+        self.directory.customer(id).map(|r| &r.customer)
     }
 
     /// How many customers the license has.
     pub fn customer_count(&self) -> usize {
-        self.customers.len()
+        self.directory.customer_count()
     }
 
     /// The chats of a customer, oldest first.
     pub fn customer_chats(&self, id: &UserId) -> &[ChatId] {
-        self.customers.get(id).map_or(&[], |r| &r.chats)
+        self.directory.customer(id).map_or(&[], |r| &r.chats)
     }
 
     /// A chat by id, with all its events.
@@ -370,7 +409,7 @@ impl Engine {
     ) -> Result<crate::AgentApi<'e>, Error> {
         let now = now.max(self.now);
         self.license_check(now)?;
-        let Some(&slot) = self.agent_index.get(id) else {
+        let Some(slot) = self.directory.agent_slot(id) else {
             return Err(Error::UnknownRequester(id.clone()));
         };
         let requester = Requester {
@@ -393,8 +432,8 @@ impl Engine {
         let now = now.max(self.now);
         self.license_check(now)?;
         let record = self
-            .customers
-            .get(id)
+            .directory
+            .customer(id)
             .ok_or_else(|| Error::UnknownRequester(id.clone()))?;
         if let Some(until) = record.customer.banned_until.filter(|&u| now < u) {
             return Err(Error::CustomerBanned {
@@ -458,7 +497,7 @@ impl Engine {
         self.mark_committed();
         self.now = self.now.max(req.now);
         if req.role == Role::Customer {
-            if let Some(record) = self.customers.get_mut(req.id) {
+            if let Some(record) = self.directory.customer_mut(req.id) {
                 record.customer.last_seen_timestamp = Some(req.now);
             }
         }
@@ -490,7 +529,7 @@ impl Engine {
         let slot = self.chat_slot(id)?;
         let chat = &self.chats[slot];
         let visible = match req.agent {
-            Some(agent) => agent_may_see(&self.agents[agent], chat),
+            Some(agent) => agent_may_see(&self.directory.agents()[agent], chat),
             None => self.may_see(req.id, req.role, chat),
         };
         if visible {
@@ -525,19 +564,19 @@ impl Engine {
     }
 
     pub(crate) fn agent_by_slot(&self, slot: usize) -> &Agent {
-        &self.agents[slot]
+        &self.directory.agents()[slot]
     }
 
     pub(crate) fn agent_slot(&self, id: &UserId) -> Option<usize> {
-        self.agent_index.get(id).copied()
+        self.directory.agent_slot(id)
     }
 
     pub(crate) fn customer_record(&self, id: &UserId) -> Option<&CustomerRecord> {
-        self.customers.get(id)
+        self.directory.customer(id)
     }
 
     pub(crate) fn customer_record_mut(&mut self, id: &UserId) -> Option<&mut CustomerRecord> {
-        self.customers.get_mut(id)
+        self.directory.customer_mut(id)
     }
 
     /// Every chat, oldest first.
@@ -609,7 +648,7 @@ impl Engine {
 
     /// Every agent of the license, in registration order.
     pub(crate) fn all_agents(&self) -> UserIds {
-        UserIds::shared(Arc::clone(&self.all_agent_ids))
+        UserIds::shared(Arc::clone(self.directory.all_agent_ids()))
     }
 
     /// The agents told about a chat: every agent who may see it, or only the chat's agents when
@@ -630,7 +669,8 @@ impl Engine {
                         return UserIds::shared(Arc::clone(&audience.ids));
                     }
                 }
-                self.agents
+                self.directory
+                    .agents()
                     .iter()
                     .filter(|a| agent_may_see(a, chat))
                     .map(|a| a.id.clone())

@@ -1,8 +1,7 @@
 //! Agents' presence and routing status: `update_agent`, and the host's word on connections.
 
-use super::{Engine, Output, Requester};
+use super::{Engine, Entry, HostCommand, Output, Requester};
 use crate::error::Error;
-use crate::journal::Entry;
 use crate::model::{Role, Timestamp, UserId};
 use crate::push::{Push, PushKind};
 use crate::routing::RoutingStatus;
@@ -25,11 +24,13 @@ impl Engine {
         if self.update_runtime(slot, |rt| rt.online = online) {
             self.drain(slot, &mut pushes);
         }
-        let entry = Entry::SetAgentPresence {
-            agent_id: id.clone(),
-            online,
-            at: now,
-        };
+        let entry = Entry::host(
+            now,
+            HostCommand::SetAgentPresence {
+                agent_id: id.clone(),
+                online,
+            },
+        );
         Ok(self.journaled(Output::new((), pushes), entry))
     }
 
@@ -46,9 +47,9 @@ impl Engine {
             .agent_slot(target)
             .ok_or_else(|| Error::AgentNotFound(target.clone()))?;
         let grant = if *target == *req.id {
-            super::Grant::AgentsMyWrite
+            crate::model::Grant::AgentsMyWrite
         } else {
-            super::Grant::AgentsAllWrite
+            crate::model::Grant::AgentsAllWrite
         };
         self.authorize(req, grant)?;
         let Some(status) = routing_status else {

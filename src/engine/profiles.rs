@@ -1,8 +1,7 @@
 //! Agent profiles: what the host changes about an agent after registering it.
 
-use super::{Engine, Output};
+use super::{Engine, Entry, HostCommand, Output};
 use crate::error::Error;
-use crate::journal::Entry;
 use crate::model::{Agent, Timestamp};
 
 impl Engine {
@@ -32,7 +31,7 @@ impl Engine {
         if self.replace_agent(slot, agent.clone()) {
             self.drain(slot, &mut pushes);
         }
-        let entry = Entry::UpdateAgentProfile { agent, at: now };
+        let entry = Entry::host(now, HostCommand::UpdateAgentProfile { agent });
         Ok(self.journaled(Output::new((), pushes), entry))
     }
 }

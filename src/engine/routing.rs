@@ -67,7 +67,7 @@ impl Excluding<'_> {
 impl Engine {
     /// Whether agent `slot` can take `chat` now: available, allowed to see it, not excluded.
     pub(crate) fn can_take(&self, slot: usize, chat: &Chat, excluding: Excluding<'_>) -> bool {
-        let agent = &self.agents[slot];
+        let agent = self.agent_by_slot(slot);
         self.is_available(slot)
             && !excluding.excludes(chat, &agent.id)
             && (chat.routing.assignee.as_ref() != Some(&agent.id))
@@ -240,8 +240,8 @@ impl Engine {
         pushes: &mut Vec<Push>,
     ) {
         let now = self.now;
-        let agent_id = self.agents[agent].id.clone();
-        let agent_name = self.agents[agent].name.clone();
+        let agent_id = self.agent_by_slot(agent).id.clone();
+        let agent_name = self.agent_by_slot(agent).name.clone();
         let previous = self.release_assignee(slot, true);
         self.dequeue(slot);
         self.chats[slot].routing.declined_by.clear();
@@ -276,7 +276,7 @@ impl Engine {
 
         let chat = &self.chats[slot];
         let added = if joined {
-            vec![User::Agent(self.agents[agent].clone())]
+            vec![User::Agent(self.agent_by_slot(agent).clone())]
         } else {
             Vec::new()
         };
@@ -355,7 +355,7 @@ impl Engine {
                 return;
             };
             let moment = RoutingMoment::CapacityFreed {
-                agent_id: self.agents[agent].id.clone(),
+                agent_id: self.agent_by_slot(agent).id.clone(),
             };
             let before = self.chats[slot].routing.assignee.clone();
             self.route(slot, moment, pushes);

@@ -89,7 +89,7 @@ impl Engine {
         scopes.groups.extend(added.groups.iter().copied());
         scopes.agents.extend(added.agents.iter().cloned());
         self.audiences
-            .ensure(&self.chats[slot].scopes, &self.agents);
+            .ensure(&self.chats[slot].scopes, self.directory.agents());
 
         let mut pushes = Vec::new();
         let chat = self.chat_at(slot);
@@ -116,7 +116,7 @@ impl Engine {
         scopes: Scopes,
         rules: AutoScopeRules,
     ) -> Result<Output<String>, Error> {
-        self.authorize(req, super::Grant::AutoChatScopesWrite)?;
+        self.authorize(req, crate::model::Grant::AutoChatScopesWrite)?;
         if scopes.is_empty() {
             return Err(Error::InvalidField {
                 field: "scopes",
@@ -152,7 +152,7 @@ impl Engine {
         req: &Requester,
         id: &str,
     ) -> Result<Output<()>, Error> {
-        self.authorize(req, super::Grant::AutoChatScopesWrite)?;
+        self.authorize(req, crate::model::Grant::AutoChatScopesWrite)?;
         let position = self
             .auto_chat_scopes
             .iter()
@@ -171,7 +171,7 @@ impl Engine {
         &self,
         req: &Requester,
     ) -> Result<Vec<AutoChatScopes>, Error> {
-        self.authorize(req, super::Grant::AutoChatScopesRead)?;
+        self.authorize(req, crate::model::Grant::AutoChatScopesRead)?;
         Ok(self.auto_chat_scopes.clone())
     }
 

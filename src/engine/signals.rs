@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use super::{Engine, Output, Requester};
-use crate::api::MulticastScopes;
 use crate::error::Error;
+use crate::model::MulticastScopes;
 use crate::model::{ChatId, Recipients, Role, UserId};
 use crate::push::{Push, PushKind, SneakPeek, TypingIndicator};
 
@@ -73,7 +73,7 @@ impl Engine {
         scopes: &MulticastScopes,
         content: serde_json::Value,
     ) -> Result<Output<()>, Error> {
-        self.authorize(req, super::Grant::MulticastWrite)?;
+        self.authorize(req, crate::model::Grant::MulticastWrite)?;
         crate::model::check_json_depth("content", &content)?;
         self.check_signal_bytes(&content)?;
         if !scopes.all_agents

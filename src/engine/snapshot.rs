@@ -1,4 +1,4 @@
-//! The engine's state as data, for snapshots (the format is described in `journal/snapshot.rs`).
+//! The engine's state as data, for snapshots (the file format is in `snapshot_format.rs`).
 //!
 //! Only what cannot be worked out again is kept: the agent index, the list of agent ids and the
 //! availability indices are rebuilt on restore, and the router is kept by name. Restoring checks
@@ -12,9 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
     AgentRuntime, AutoChatScopes, Availability, CustomerRecord, Engine, EngineConfig, IdGenerator,
-    RouterHandle, journaling::Outbox,
+    RouterHandle, journaling::Journal,
 };
-use crate::hash::FastMap;
 use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
     Agent, Assignment, Chat, ChatId, Properties, PropertyRegistry, Scopes, Thread, ThreadId,
@@ -69,15 +68,15 @@ pub(crate) struct EngineState {
 impl Engine {
     /// The engine's state, for a snapshot.
     pub(crate) fn state<'a>(&'a self, chats: &'a [&'a Chat]) -> StateRef<'a> {
-        let mut customers: Vec<&CustomerRecord> = self.customers.values().collect();
+        let mut customers: Vec<&CustomerRecord> = self.directory.customers().collect();
         customers.sort_unstable_by(|a, b| a.customer.id.cmp(&b.customer.id));
         StateRef {
             config: &self.config,
             ids: &self.ids,
             now: self.now,
             next_order: self.next_order,
-            journal_seq: self.journal_seq,
-            agents: &self.agents,
+            journal_seq: self.journal.seq(),
+            agents: self.directory.agents(),
             agent_runtime: &self.agent_runtime,
             customers,
             chats: ChatsRef(chats),
@@ -130,23 +129,11 @@ impl Engine {
                 state.agent_runtime.len()
             ));
         }
-        let mut agent_index = FastMap::default();
-        for (slot, agent) in state.agents.iter().enumerate() {
-            if let Err(e) = agent.validate() {
-                return corrupt(format!("agent {}: {e}", agent.id));
-            }
-            if agent_index.insert(agent.id.clone(), slot).is_some() {
-                return corrupt(format!("agent {} appears twice", agent.id));
-            }
-        }
-        let mut customers = FastMap::default();
-        for record in state.customers {
-            let id = record.customer.id.clone();
-            if agent_index.contains_key(&id) || customers.insert(id.clone(), record).is_some() {
-                return corrupt(format!("user {id} appears twice"));
-            }
-        }
-
+        let directory = match super::directory::Directory::from_parts(state.agents, state.customers)
+        {
+            Ok(directory) => directory,
+            Err(reason) => return corrupt(reason),
+        };
         let chat_ids = super::ChatIdKey::new(state.config.seed, state.config.chat_id_scheme);
         let custom_id_key = CustomIdKey::from_seed(state.config.seed);
         let RestoredChats {
@@ -167,15 +154,15 @@ impl Engine {
                 return corrupt(format!("chat {} has no thread", chat.id));
             }
             if let Some(customer) = &chat.customer_id {
-                let owned = customers
-                    .get(customer)
+                let owned = directory
+                    .customer(customer)
                     .is_some_and(|r: &CustomerRecord| r.chats.contains(&chat.id));
                 if !owned {
                     return corrupt(format!("chat {} has an unknown customer", chat.id));
                 }
             }
         }
-        for record in customers.values() {
+        for record in directory.customers() {
             for id in &record.chats {
                 let owned = state_chats.get(chat_ids.slot_of(*id)).is_some_and(|c| {
                     c.id == *id && c.customer_id.as_ref() == Some(&record.customer.id)
@@ -196,11 +183,10 @@ impl Engine {
             return corrupt(format!("the queue points at chat slot {slot}"));
         }
 
-        let availability = Availability::rebuild(&state.agents, &state.agent_runtime);
-        let all_agent_ids: Arc<[_]> = state.agents.iter().map(|a| a.id.clone()).collect();
+        let availability = Availability::rebuild(directory.agents(), &state.agent_runtime);
         let mut audiences = super::audiences::Audiences::default();
         for chat in &state_chats {
-            audiences.ensure(&chat.scopes, &state.agents);
+            audiences.ensure(&chat.scopes, directory.agents());
         }
         let chats = super::chat_store::ChatStore::from(state_chats);
         Ok(Engine {
@@ -208,10 +194,7 @@ impl Engine {
             ids: state.ids,
             now: state.now,
             next_order: state.next_order,
-            agents: state.agents,
-            agent_index,
-            all_agent_ids,
-            customers,
+            directory,
             chats,
             chat_ids,
             custom_id_key,
@@ -225,8 +208,7 @@ impl Engine {
             queue_seq: state.queue_seq,
             properties: state.properties,
             auto_chat_scopes: state.auto_chat_scopes,
-            journal_seq: state.journal_seq,
-            outbox: Outbox::default(),
+            journal: Journal::restored(state.journal_seq),
         })
     }
 }

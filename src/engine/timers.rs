@@ -7,8 +7,7 @@
 //! closed or changed hands is dropped when it comes up. A tick costs time in proportion to the
 //! entries that are due, not to the number of chats.
 
-use super::{Engine, Output};
-use crate::journal::Entry;
+use super::{Engine, Entry, HostCommand, Output};
 use crate::model::Timestamp;
 use crate::push::{Push, PushKind};
 use crate::routing::RoutingMoment;
@@ -68,7 +67,7 @@ impl Engine {
         for slot in stalled {
             self.schedule(slot);
         }
-        self.journaled(Output::new((), pushes), Entry::Tick { at: now })
+        self.journaled(Output::new((), pushes), Entry::host(now, HostCommand::Tick))
     }
 
     /// The chat's next deadline: only a chat with an active thread and an assignee has one.

@@ -2,8 +2,8 @@
 //! last-seen times (R12) and customer details (R14).
 
 use super::{Engine, Output, Requester};
-use crate::api::CustomerUpdate;
 use crate::error::Error;
+use crate::model::CustomerUpdate;
 use crate::model::events::KindRef;
 use crate::model::{ChatId, Customer, EventId, EventKind, Role, ThreadId, Timestamp};
 use crate::push::{Postback, PushKind};

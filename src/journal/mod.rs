@@ -3,17 +3,15 @@
 //! The engine is deterministic, so what went into it is enough to rebuild it. This module turns
 //! that into three tools.
 //!
-//! * **Journal records.** Every call that changes the engine yields one [`JournalRecord`]: the
-//!   call with its arguments, who made it and when, numbered from 1 without gaps
-//!   ([`JournalRecord::seq`]). A command's records come back in its [`Output::journal`]. Host
-//!   calls that return no `Output` ([`Engine::add_agent`], `create_customer`,
-//!   `configure_property`, `set_router`) leave theirs waiting in the engine: the next `Output`
-//!   carries them, before its own, or [`Engine::take_journal`] takes them. Refused calls, reads,
+//! * **Journal records.** Every call that changes the engine yields one [`JournalRecord`]: its
+//!   [`Command`](crate::Command) (the call with its arguments and who made it) and the time it
+//!   was made at, numbered from 1 without gaps ([`JournalRecord::seq`]). Refused calls, reads,
 //!   and commands that change nothing (typing indicators, sneak peeks, multicasts, a `tick` with
 //!   nothing due) yield none. [`JournalRecord::encode`] writes one line of JSON that carries the
-//!   format version ([`JOURNAL_VERSION`]); [`JournalRecord::decode`] refuses any other version,
-//!   and garbled input, with a [`JournalError`].
-//! * **Replay.** [`Engine::apply`] runs a recorded call again. Records must come in order, each
+//!   format version ([`JOURNAL_VERSION`]); [`JournalRecord::decode`] reads it and every earlier
+//!   format, and refuses a later version, and garbled input, with a [`JournalError`].
+//! * **Replay.** [`Engine::apply`] runs a recorded call again: it is
+//!   [`Engine::execute`](crate::Engine::execute) of the record's command at the record's time. Records must come in order, each
 //!   once ([`JournalError::OutOfOrder`] otherwise), and a record that does not replay the same
 //!   way (another seed, an edited journal) is refused as [`JournalError::Diverged`]; a refused
 //!   record changes nothing. A fresh `Engine::new(config)` with every record applied equals the
@@ -63,8 +61,9 @@
 //! # Snapshots on several threads
 //!
 //! The events of a large snapshot (over 8 Ki events) are cut into independent segments, so a
-//! host that wants to can spread the work over threads: [`Engine::snapshot_on_threads`] and
-//! [`Engine::restore_on_threads`] use the calling thread and up to `n - 1` scoped threads,
+//! host that wants to can spread the work over threads: [`Engine::snapshot_with`] and
+//! [`Engine::restore_with`] with [`Options::threads`] `n` use the calling thread and up to
+//! `n - 1` scoped threads,
 //! joined before they return (a thread that cannot be spawned leaves its share to the calling
 //! thread). The host picks `n`, for example from `std::thread::available_parallelism()`, as
 //! `chatio-server` does; the engine never asks the machine, and [`Engine::snapshot`] and
@@ -74,13 +73,25 @@
 //! # Routers and where records go
 //!
 //! Routers are code, not data: records and snapshots carry the router's name, and replay
-//! resolves it. [`builtin_router`] knows the four built-in ones; a host with its own router
-//! passes a resolver to [`Engine::apply_with`] and [`Engine::restore_with`].
+//! resolves it. [`builtin_router`](crate::routing::builtin_router) knows the four built-in
+//! ones; a host with its own router passes a resolver in [`Options::routers`] to
+//! [`Engine::apply_with`] and [`Engine::restore_with`].
 //!
-//! [`JournalMode`] picks where records go: into each `Output` (the default); held in the engine
-//! until [`Engine::take_journal`], for hosts that call through [`wire::handle`](crate::wire::handle),
-//! which keeps only text; or nowhere, for simulations and benchmarks that never persist (changes
-//! are still counted).
+//! Records reach the host in one of two ways, one for each kind of host:
+//!
+//! * **In each [`Output::journal`]** (the default [`JournalMode::Output`]): for hosts that call
+//!   the typed API. An output carries its call's record after any that waited in the engine:
+//!   the host methods that return no `Output` ([`Engine::add_agent`], `add_customer`,
+//!   `create_customer`, `configure_property`, `set_router`) leave theirs waiting for the next
+//!   one. [`Engine::execute`](crate::Engine::execute) of a [`HostCommand`](crate::HostCommand)
+//!   hands them out at once.
+//! * **Held in the engine until [`Engine::take_journal`]**: for hosts whose calls go through a
+//!   layer that returns something else than an `Output`, as [`wire::handle`](crate::wire::handle)
+//!   returns text, or that commit the records of many calls at once. [`JournalMode::Hold`]
+//!   holds every record; `wire::handle` holds those of its request whatever the mode.
+//!
+//! [`JournalMode::Off`] makes no records at all, for simulations and benchmarks that never
+//! persist (changes are still counted).
 //!
 //! # What a host must persist, and when to answer
 //!
@@ -111,108 +122,27 @@
 //! [`Engine::take_journal`]: crate::Engine::take_journal
 //! [`Engine::journal_seq`]: crate::Engine::journal_seq
 //! [`Engine::snapshot`]: crate::Engine::snapshot
-//! [`Engine::snapshot_on_threads`]: crate::Engine::snapshot_on_threads
+//! [`Engine::snapshot_with`]: crate::Engine::snapshot_with
 //! [`Engine::restore`]: crate::Engine::restore
-//! [`Engine::restore_on_threads`]: crate::Engine::restore_on_threads
 //! [`Engine::apply`]: crate::Engine::apply
 //! [`Engine::apply_with`]: crate::Engine::apply_with
 //! [`Engine::restore_with`]: crate::Engine::restore_with
 //! [`Engine::tick`]: crate::Engine::tick
 
-mod action;
-mod apply;
-mod error;
-mod recorded_event;
-mod snapshot;
+mod v1;
 
-use std::sync::Arc;
+pub use crate::engine::SNAPSHOT_VERSION;
+pub use crate::engine::{JournalMode, JournalRecord, Options};
+pub use crate::journal_error::JournalError;
+pub use crate::model::RecordedEvent;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::engine::JournalMode;
-pub use action::{AgentAction, CustomerAction};
-pub use error::JournalError;
-pub use recorded_event::RecordedEvent;
-pub use snapshot::SNAPSHOT_VERSION;
-
-use crate::model::{Agent, Customer, PropertyConfig, Timestamp, UserId};
-use crate::routing::{AutomaticRouter, ManualRouter, Router, Selection};
-
-/// The journal record format this build writes and reads. A record of any other version is
-/// refused with [`JournalError::UnsupportedVersion`].
-pub const JOURNAL_VERSION: u32 = 1;
-
-/// One accepted change: its place in the journal and what was done.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct JournalRecord {
-    /// The record's number: 1 for the engine's first change, then one more for each.
-    pub seq: u64,
-    /// The call.
-    pub entry: Entry,
-}
-
-/// A call that changed the engine.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Entry {
-    /// [`Engine::add_agent`](crate::Engine::add_agent).
-    AddAgent(Agent),
-    /// [`Engine::add_customer`](crate::Engine::add_customer).
-    AddCustomer(Customer),
-    /// [`Engine::create_customer`](crate::Engine::create_customer), with the id it drew (replay
-    /// checks that it draws the same).
-    CreateCustomer {
-        /// The new customer's id.
-        customer_id: UserId,
-    },
-    /// [`Engine::configure_property`](crate::Engine::configure_property).
-    ConfigureProperty(PropertyConfig),
-    /// [`Engine::set_router`](crate::Engine::set_router), by the router's name.
-    SetRouter {
-        /// [`Router::name`].
-        name: String,
-    },
-    /// [`Engine::set_agent_presence`](crate::Engine::set_agent_presence).
-    SetAgentPresence {
-        /// The agent.
-        agent_id: UserId,
-        /// Connected or not.
-        online: bool,
-        /// When.
-        at: Timestamp,
-    },
-    /// [`Engine::update_agent_profile`](crate::Engine::update_agent_profile).
-    UpdateAgentProfile {
-        /// The new profile; its id names the agent.
-        agent: Agent,
-        /// The `now` given.
-        at: Timestamp,
-    },
-    /// [`Engine::tick`](crate::Engine::tick) that had something due.
-    Tick {
-        /// The `now` given.
-        at: Timestamp,
-    },
-    /// A command of the Agent API.
-    Agent {
-        /// Who acted.
-        agent_id: UserId,
-        /// When (the facade's moment, never earlier than the engine's clock).
-        at: Timestamp,
-        /// What it did.
-        action: AgentAction,
-    },
-    /// A command of the Customer API.
-    Customer {
-        /// Who acted.
-        customer_id: UserId,
-        /// When.
-        at: Timestamp,
-        /// What it did.
-        action: CustomerAction,
-    },
-}
+/// The journal record format this build writes. It reads this one and every earlier one
+/// (format 1 wrote a record's call as an `entry` with the host calls by name; it is read as
+/// the command that replays the same way). A record of a later version is refused with
+/// [`JournalError::UnsupportedVersion`].
+pub const JOURNAL_VERSION: u32 = 2;
 
 /// The versioned form a record is written in.
 #[derive(Serialize)]
@@ -220,13 +150,6 @@ struct Versioned<'a> {
     v: u32,
     #[serde(flatten)]
     record: &'a JournalRecord,
-}
-
-#[derive(Deserialize)]
-struct VersionedOwned {
-    v: u32,
-    seq: u64,
-    entry: Entry,
 }
 
 #[derive(Deserialize)]
@@ -247,23 +170,21 @@ impl JournalRecord {
         .unwrap_or_default()
     }
 
-    /// Reads a record written by [`encode`](Self::encode). A record of another version, or
-    /// anything else, is refused with a [`JournalError`]; nothing panics.
+    /// Reads a record written by [`encode`](Self::encode), of this format or an earlier one.
+    /// A record of a later version, or anything else, is refused with a [`JournalError`];
+    /// nothing panics.
     pub fn decode(bytes: &[u8]) -> Result<Self, JournalError> {
-        match serde_json::from_slice::<VersionedOwned>(bytes) {
-            Ok(r) if r.v == JOURNAL_VERSION => Ok(JournalRecord {
-                seq: r.seq,
-                entry: r.entry,
-            }),
-            Ok(r) => Err(unsupported(r.v)),
-            Err(e) => match serde_json::from_slice::<VersionOnly>(bytes) {
-                Ok(head) if head.v != JOURNAL_VERSION => Err(unsupported(head.v)),
-                _ => Err(JournalError::Corrupt {
-                    what: RECORD,
-                    reason: e.to_string(),
-                }),
-            },
-        }
+        let version = serde_json::from_slice::<VersionOnly>(bytes).map(|head| head.v);
+        let read = match version {
+            Ok(1) => serde_json::from_slice::<v1::Record>(bytes).map(JournalRecord::from),
+            Ok(JOURNAL_VERSION) => serde_json::from_slice::<JournalRecord>(bytes),
+            Ok(other) => return Err(unsupported(other)),
+            Err(e) => Err(e),
+        };
+        read.map_err(|e| JournalError::Corrupt {
+            what: RECORD,
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -281,16 +202,4 @@ fn unsupported(found: u32) -> JournalError {
         found,
         supported: JOURNAL_VERSION,
     }
-}
-
-/// The built-in router of this name (`automatic`, `least_loaded`, `round_robin`, `manual`).
-pub fn builtin_router(name: &str) -> Option<Arc<dyn Router>> {
-    let router: Arc<dyn Router> = match name {
-        "automatic" => Arc::new(AutomaticRouter::default()),
-        "least_loaded" => Arc::new(AutomaticRouter::new(Selection::LeastLoaded)),
-        "round_robin" => Arc::new(AutomaticRouter::new(Selection::RoundRobin)),
-        "manual" => Arc::new(ManualRouter),
-        _ => return None,
-    };
-    Some(router)
 }

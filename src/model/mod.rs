@@ -13,8 +13,11 @@ mod ids;
 mod json_depth;
 mod last_seen;
 mod license;
+mod permission;
 mod properties;
 mod property_config;
+mod recorded_event;
+mod request;
 mod rich_message;
 mod scopes;
 mod text;
@@ -37,12 +40,15 @@ pub use json_depth::MAX_JSON_DEPTH;
 pub(crate) use json_depth::{check_json_depth, check_json_map_depth};
 pub use last_seen::LastSeen;
 pub use license::License;
+pub use permission::{Grant, PERMISSION_TABLE, holds};
 pub use properties::{Properties, PropertyValue};
 pub(crate) use property_config::PropertyRefusal;
 pub use property_config::{
     Access, Domain, Location, LocationAccess, MAX_PROPERTY_DESCRIPTION_LEN, PropertyConfig,
     PropertyRegistry, PropertyType,
 };
+pub use recorded_event::RecordedEvent;
+pub use request::{CustomerUpdate, MulticastScopes, Pagination, StartChat};
 pub use rich_message::{Button, MAX_RICH_ITEMS, RichElement, RichImage, RichMessage};
 pub use scopes::Scopes;
 pub use thin::{Emptiable, Thin};
@@ -50,8 +56,8 @@ pub use thread::Thread;
 pub use threads::Threads;
 pub use timestamp::Timestamp;
 pub use user::{
-    Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_NAME_LEN, MAX_PAGE_LEN, Page, Permission,
-    Role, User,
+    Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_BAN_DAYS, MAX_NAME_LEN, MAX_PAGE_LEN, Page,
+    Permission, Role, User,
 };
 pub(crate) use user::{
     check_customer_email, check_customer_fields, check_customer_name, check_page,

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::{GroupId, Timestamp, UserId, check_label, check_text, looks_like_email};
 use crate::error::Error;
 
+/// The longest ban `ban_customer` accepts, in days (ten years).
+pub const MAX_BAN_DAYS: u32 = 3650;
+
 /// The two roles a user can have; the two APIs are the two roles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -118,7 +121,7 @@ pub enum AgentKind {
 }
 
 /// An agent's permission level. What each level may do is the table in
-/// [`PERMISSION_TABLE`](crate::PERMISSION_TABLE).
+/// [`PERMISSION_TABLE`](crate::model::PERMISSION_TABLE).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {

@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 
-use crate::engine::{Engine, Grant, Requester};
+use super::View;
+use crate::engine::Requester;
 use crate::error::Error;
+use crate::model::Grant;
 use crate::model::{
     Chat, Location, PropertyFilters, Role, Thread, Timestamp, UserId, properties_match,
 };
@@ -109,7 +111,7 @@ fn midnight(day: Date) -> Timestamp {
     Timestamp::from(day.midnight().assume_utc())
 }
 
-impl Engine {
+impl View<'_> {
     /// Checks every filter before any chat is looked at, so a refusal names the field.
     fn check_archive_filters<'f>(&self, filters: &'f ArchiveFilters) -> Result<Checked<'f>, Error> {
         let query = match filters.query.as_deref() {

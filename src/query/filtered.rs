@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::ChatSummary;
-use crate::engine::{Engine, Requester};
+use super::View;
+use crate::engine::Requester;
 use crate::error::Error;
 use crate::model::{Chat, Location, PropertyFilters, Role, properties_match};
 
@@ -56,7 +57,7 @@ pub struct FilteredChats {
     pub next_before_order: Option<u64>,
 }
 
-impl Engine {
+impl View<'_> {
     /// `get_filtered_chats`: a page of summaries of the chats the agent may see that pass the
     /// filters, newest first.
     pub(crate) fn get_filtered_chats(

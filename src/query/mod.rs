@@ -10,6 +10,9 @@ pub use filtered::{ChatFilters, ChatsPagination, FILTERED_CHATS_LIMIT, FilteredC
 pub use summary::{AgentLogin, ChatSummary, ChatsSummary, CustomerLogin, LastEvent};
 pub use threads::{ChatThreads, THREAD_IDS_LIMIT, ThreadSummary, ThreadsSummary};
 
+use std::ops::Deref;
+
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::model::Chat;
 
@@ -21,6 +24,20 @@ use crate::model::Chat;
 /// `before` set to the last order returned neither repeats nor skips a chat that did not change
 /// between two pages. It picks the page in one pass and sorts only the page: the summaries are
 /// what costs, so no more are made than are sent, whatever the license's size.
+/// The engine as the queries read it: through its accessors, never its fields. The queries
+/// are methods of this view rather than of `Engine`, so that the engine's own methods are all
+/// in `src/engine` and this layer only reads.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'e>(pub(crate) &'e Engine);
+
+impl Deref for View<'_> {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        self.0
+    }
+}
+
 pub(crate) fn newest_chats<'c>(
     chats: impl Iterator<Item = &'c Chat>,
     before: Option<u64>,
@@ -56,7 +73,7 @@ pub(crate) fn newest_chats<'c>(
 
 /// Checks pagination against an action's limits and fills in its defaults.
 pub(crate) fn paginate(
-    page: crate::api::Pagination,
+    page: crate::model::Pagination,
     default_limit: u32,
     max_limit: u32,
     max_offset: Option<u32>,

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::View;
 use super::paginate;
-use crate::api::Pagination;
-use crate::engine::{Engine, Requester};
+use crate::engine::Requester;
 use crate::error::Error;
+use crate::model::Pagination;
 use crate::model::{
     Agent, Chat, ChatId, Customer, Event, License, Location, Properties, Role, Scopes, Thread,
     ThreadId, Timestamp, User, UserId,
@@ -98,7 +99,7 @@ pub struct CustomerLogin {
 /// `get_chats_summary` limits: offset at most 100; limit 10 by default, at most 25.
 const CHATS_LIMIT: (u32, u32, u32) = (10, 25, 100);
 
-impl Engine {
+impl View<'_> {
     pub(crate) fn chat_summary(&self, chat: &Chat, role: Role) -> ChatSummary {
         let mut last_event_per_type = BTreeMap::new();
         'threads: for thread in chat.threads.iter().rev() {

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::View;
 use super::paginate;
-use crate::api::Pagination;
-use crate::engine::{Engine, Requester};
+use crate::engine::Requester;
 use crate::error::Error;
+use crate::model::Pagination;
 use crate::model::{
     ChatId, Location, Properties, Scopes, Thread, ThreadId, Timestamp, User, UserId,
 };
@@ -78,7 +79,7 @@ fn summarize(thread: &Thread, role: crate::model::Role) -> ThreadSummary {
     }
 }
 
-impl Engine {
+impl View<'_> {
     /// `get_chat_threads`: the requested threads with their events, in the order asked and each
     /// once, and a summary of all.
     pub(crate) fn get_chat_threads(

@@ -172,6 +172,7 @@ mod manual;
 mod view;
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -268,4 +269,18 @@ pub trait Router: fmt::Debug + Send + Sync {
 
     /// Decides for the chat in `view` at the moment `view.moment()`.
     fn route(&self, view: &RoutingView<'_>) -> Decision;
+}
+
+/// The built-in router of this name (`automatic`, `least_loaded`, `round_robin`, `manual`):
+/// what journal records and snapshots name a router by, and how replay finds it unless the
+/// host passes its own resolver ([`Options::routers`](crate::journal::Options)).
+pub fn builtin_router(name: &str) -> Option<Arc<dyn Router>> {
+    let router: Arc<dyn Router> = match name {
+        "automatic" => Arc::new(AutomaticRouter::default()),
+        "least_loaded" => Arc::new(AutomaticRouter::new(Selection::LeastLoaded)),
+        "round_robin" => Arc::new(AutomaticRouter::new(Selection::RoundRobin)),
+        "manual" => Arc::new(ManualRouter),
+        _ => return None,
+    };
+    Some(router)
 }

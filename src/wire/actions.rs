@@ -9,15 +9,19 @@ use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde_json::{Value, json};
 
 use super::{Api, render};
-use crate::api::{CustomerUpdate, MulticastScopes, Pagination, StartChat};
-use crate::engine::{AutoScopeRules, Engine, TransferTarget};
+use crate::engine::{
+    AgentCommand, AutoScopeRules, CustomerCommand, Engine, Output, Response, TransferTarget,
+};
 use crate::error::Error;
 use crate::model::{
     AgentKind, ChatId, Event, EventId, EventKind, File, GroupId, NewEvent, Page, Properties,
     PropertyValue, Recipients, Scopes, ThreadId, Timestamp, UserId,
 };
+use crate::model::{CustomerUpdate, MulticastScopes, Pagination, StartChat};
 use crate::push::{Postback, Push};
-use crate::query::{ArchiveFilters, ArchivesPagination, ChatFilters, ChatsPagination};
+use crate::query::{
+    self, ArchiveFilters, ArchivesPagination, ChatFilters, ChatThreads, ChatsPagination,
+};
 use crate::routing::RoutingStatus;
 
 /// A response payload, as an action leaves it for [`super::handle`] to write.
@@ -654,6 +658,7 @@ pub(super) fn send_event(
     chat_id: ChatId,
     event: NewEvent,
 ) -> Handled {
+    // The typed facade method, not `execute`: the hot path skips the command and `Response`.
     let out = match api {
         Api::Agent => engine.as_agent(author, now)?.send_event(chat_id, event)?,
         Api::Customer => engine
@@ -686,6 +691,235 @@ pub(super) fn dispatch(
     }
 }
 
+/// A command's response as the protocol writes it, with its pushes. `url` is the stored
+/// file's, for `send_file`.
+fn respond(out: Output<Response>, api: Api, url: Option<String>) -> (Payload, Vec<Push>) {
+    let payload = match out.response {
+        Response::ChatThread(chat) => {
+            Payload::Json(json!({ "chat": render::chat_thread(&chat, api) }))
+        }
+        Response::SentEvent(sent) => Payload::Event {
+            thread_id: sent.thread_id,
+            event: sent.event,
+            url,
+        },
+        Response::Timestamp(timestamp) => Payload::Json(json!({ "timestamp": timestamp })),
+        Response::AutoChatScopesId(id) => Payload::Json(json!({ "auto_chat_scopes_id": id })),
+        Response::Customer(customer) => Payload::Json(json!({
+            "customer": render::customer(&customer, api, render::LastSeen::License)
+        })),
+        Response::CustomerId(id) => Payload::Json(json!({ "customer_id": id })),
+        _ => empty(),
+    };
+    (payload, out.pushes)
+}
+
+/// Decodes the commands both APIs have into `$Command`'s variant of the same name; `None`
+/// for another action.
+macro_rules! shared_command {
+    ($Command:ident, $action:expr, $payload:expr) => {
+        'shared: {
+            Some(match $action {
+                "send_event" => {
+                    let (chat_id, event) = send_event_payload($payload)?;
+                    $Command::SendEvent {
+                        chat_id,
+                        event: event.into(),
+                    }
+                }
+                "send_rich_message_postback" => {
+                    let p: PostbackPayload = parse($payload)?;
+                    $Command::SendRichMessagePostback {
+                        chat_id: p.chat_id,
+                        thread_id: p.thread_id,
+                        event_id: p.event_id,
+                        postback: p.postback,
+                    }
+                }
+                "close_thread" => {
+                    let p: ChatIdOnly = parse($payload)?;
+                    $Command::CloseThread { chat_id: p.chat_id }
+                }
+                "update_chat_scopes" => {
+                    let p: ScopesUpdate = parse($payload)?;
+                    $Command::UpdateChatScopes {
+                        chat_id: p.chat_id,
+                        add_scopes: p.add_scopes,
+                        remove_scopes: p.remove_scopes,
+                    }
+                }
+                "update_chat_properties" => {
+                    let p: ChatProperties = parse($payload)?;
+                    $Command::UpdateChatProperties {
+                        chat_id: p.chat_id,
+                        properties: properties(p.properties)?,
+                    }
+                }
+                "update_chat_thread_properties" => {
+                    let p: ThreadProperties = parse($payload)?;
+                    $Command::UpdateChatThreadProperties {
+                        chat_id: p.chat_id,
+                        thread_id: p.thread_id,
+                        properties: properties(p.properties)?,
+                    }
+                }
+                _ => break 'shared None,
+            })
+        }
+    };
+}
+
+/// The Agent API command an action names, read from its payload; `None` for an action that
+/// is not a command (a query, or an unknown action).
+fn agent_command(action: &str, payload: &str) -> Result<Option<AgentCommand>, Error> {
+    if let Some(command) = shared_command!(AgentCommand, action, payload) {
+        return Ok(Some(command));
+    }
+    let command = match action {
+        "start_chat" => {
+            let p: StartChatPayload = parse(payload)?;
+            AgentCommand::StartChat {
+                customer_id: p.customer_id,
+                chat: start_chat(p.chat)?,
+            }
+        }
+        "join_chat" => {
+            let p: Members = parse(payload)?;
+            AgentCommand::JoinChat {
+                chat_id: p.chat_id,
+                agent_ids: p.agent_ids,
+            }
+        }
+        "remove_from_chat" => {
+            let p: Members = parse(payload)?;
+            AgentCommand::RemoveFromChat {
+                chat_id: p.chat_id,
+                agent_ids: p.agent_ids,
+                customer_ids: p.customer_ids,
+            }
+        }
+        "multicast" => {
+            let p: Multicast = parse(payload)?;
+            let scopes = MulticastScopes {
+                all_agents: p.scopes.agents.all,
+                agent_ids: p.scopes.agents.ids,
+                groups: p.scopes.agents.groups,
+                customer_ids: p.scopes.customers.ids,
+            };
+            AgentCommand::Multicast {
+                scopes,
+                content: p.content,
+            }
+        }
+        "send_typing_indicator" => {
+            let p: Typing = parse(payload)?;
+            AgentCommand::SendTypingIndicator {
+                chat_id: p.chat_id,
+                recipients: p.recipients.unwrap_or_default(),
+                is_typing: p.is_typing,
+            }
+        }
+        "ban_customer" => {
+            let p: Ban = parse(payload)?;
+            AgentCommand::BanCustomer {
+                customer_id: p.customer_id,
+                days: p.ban.days,
+            }
+        }
+        "update_agent" => {
+            let p: UpdateAgent = parse(payload)?;
+            AgentCommand::UpdateAgent {
+                agent_id: p.agent_id,
+                routing_status: p.routing_status,
+            }
+        }
+        "update_last_seen_timestamp" => {
+            let p: LastSeen = parse(payload)?;
+            let chat_id = p.chat_id.ok_or(Error::InvalidField {
+                field: "chat_id",
+                reason: "required".into(),
+            })?;
+            AgentCommand::UpdateLastSeenTimestamp {
+                chat_id,
+                timestamp: p.timestamp,
+            }
+        }
+        "add_auto_chat_scopes" => {
+            let p: AutoScopesAdd = parse(payload)?;
+            AgentCommand::AddAutoChatScopes {
+                description: p.description,
+                scopes: p.scopes,
+                rules: p.rules,
+            }
+        }
+        "remove_auto_chat_scopes" => {
+            let p: AutoScopesRemove = parse(payload)?;
+            AgentCommand::RemoveAutoChatScopes {
+                id: p.auto_chat_scopes_id,
+            }
+        }
+        "transfer_chat" => {
+            let p: Transfer = parse(payload)?;
+            AgentCommand::TransferChat {
+                chat_id: p.chat_id,
+                target: transfer_target(p.target)?,
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(command))
+}
+
+fn transfer_target(target: TransferTo) -> Result<TransferTarget, Error> {
+    let first = target.ids.into_iter().next().ok_or(Error::InvalidField {
+        field: "target.ids",
+        reason: "name one agent or group".into(),
+    })?;
+    match (target.kind.as_str(), first) {
+        ("agent", Value::String(id)) => Ok(TransferTarget::Agent(UserId::new(&id)?)),
+        ("group", Value::Number(n)) => Ok(TransferTarget::Group(GroupId(
+            n.as_u64()
+                .and_then(|g| u32::try_from(g).ok())
+                .ok_or(Error::InvalidField {
+                    field: "target.ids",
+                    reason: format!("{n} is not a group id"),
+                })?,
+        ))),
+        (kind, _) => Err(Error::InvalidField {
+            field: "target",
+            reason: format!("type {kind:?} with these ids is not an agent or group"),
+        }),
+    }
+}
+
+/// The two queries both APIs answer alike, `get_chat_threads` and
+/// `get_chat_threads_summary`, through the requester's facade; `None` for another action.
+fn threads_query(
+    action: &str,
+    payload: &str,
+    api: Api,
+    threads: impl FnOnce(ChatId, &[ThreadId]) -> Result<ChatThreads, Error>,
+    summary: impl FnOnce(ChatId, Pagination) -> Result<query::ThreadsSummary, Error>,
+) -> Option<Handled> {
+    let answer = |value: Value| (Payload::Json(value), Vec::new());
+    match action {
+        "get_chat_threads" => Some((|| {
+            let p: GetThreads = parse(payload)?;
+            let threads = threads(p.chat_id, &p.thread_ids)?;
+            Ok(answer(render::chat_threads(&threads, api)))
+        })()),
+        "get_chat_threads_summary" => Some((|| {
+            let p: ThreadsSummary = parse(payload)?;
+            let page = Pagination {
+                offset: p.offset,
+                limit: p.limit,
+            };
+            Ok(answer(render::threads_summary(&summary(p.chat_id, page)?)))
+        })()),
+        _ => None,
+    }
+}
+
 fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload: &str) -> Handled {
     let routing_status = if action == "login" {
         engine.agent_status(me).map(|s| s.routing_status)
@@ -693,6 +927,14 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
         None
     };
     let mut a = engine.as_agent(me, now)?;
+    if let Some(command) = agent_command(action, payload)? {
+        return Ok(respond(a.execute(command)?, Api::Agent, None));
+    }
+    let threads = |id: ChatId, ids: &[ThreadId]| a.get_chat_threads(id, ids);
+    let summary = |id: ChatId, page: Pagination| a.get_chat_threads_summary(id, page);
+    if let Some(handled) = threads_query(action, payload, Api::Agent, threads, summary) {
+        return handled;
+    }
     let quiet = |v: Value| Ok((Payload::Json(v), Vec::new()));
     match action {
         "login" => {
@@ -740,128 +982,8 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
             }
             quiet(response)
         }
-        "get_chat_threads" => {
-            let p: GetThreads = parse(payload)?;
-            quiet(render::chat_threads(
-                &a.get_chat_threads(p.chat_id, &p.thread_ids)?,
-                Api::Agent,
-            ))
-        }
-        "get_chat_threads_summary" => {
-            let p: ThreadsSummary = parse(payload)?;
-            let page = Pagination {
-                offset: p.offset,
-                limit: p.limit,
-            };
-            quiet(render::threads_summary(
-                &a.get_chat_threads_summary(p.chat_id, page)?,
-            ))
-        }
-        "start_chat" => {
-            let p: StartChatPayload = parse(payload)?;
-            let out = a.start_chat(p.customer_id, start_chat(p.chat)?)?;
-            Ok((
-                Payload::Json(json!({ "chat": render::chat_thread(&out.response, Api::Agent) })),
-                out.pushes,
-            ))
-        }
-        "join_chat" => {
-            let p: Members = parse(payload)?;
-            let out = a.join_chat(p.chat_id, &p.agent_ids)?;
-            Ok((empty(), out.pushes))
-        }
-        "remove_from_chat" => {
-            let p: Members = parse(payload)?;
-            let out = a.remove_from_chat(p.chat_id, &p.agent_ids, &p.customer_ids)?;
-            Ok((empty(), out.pushes))
-        }
-        "send_event" => {
-            let (chat_id, event) = send_event_payload(payload)?;
-            let out = a.send_event(chat_id, event)?;
-            let payload = Payload::Event {
-                thread_id: out.response.thread_id,
-                event: out.response.event,
-                url: None,
-            };
-            Ok((payload, out.pushes))
-        }
-        "send_rich_message_postback" => {
-            let p: PostbackPayload = parse(payload)?;
-            let out =
-                a.send_rich_message_postback(p.chat_id, p.thread_id, p.event_id, p.postback)?;
-            Ok((empty(), out.pushes))
-        }
-        "multicast" => {
-            let p: Multicast = parse(payload)?;
-            let scopes = MulticastScopes {
-                all_agents: p.scopes.agents.all,
-                agent_ids: p.scopes.agents.ids,
-                groups: p.scopes.agents.groups,
-                customer_ids: p.scopes.customers.ids,
-            };
-            let out = a.multicast(&scopes, p.content)?;
-            Ok((empty(), out.pushes))
-        }
-        "send_typing_indicator" => {
-            let p: Typing = parse(payload)?;
-            let recipients = p.recipients.unwrap_or_default();
-            let out = a.send_typing_indicator(p.chat_id, recipients, p.is_typing)?;
-            Ok((empty(), out.pushes))
-        }
-        "ban_customer" => {
-            let p: Ban = parse(payload)?;
-            let out = a.ban_customer(&p.customer_id, p.ban.days)?;
-            Ok((empty(), out.pushes))
-        }
-        "close_thread" => {
-            let p: ChatIdOnly = parse(payload)?;
-            Ok((empty(), a.close_thread(p.chat_id)?.pushes))
-        }
-        "update_chat_scopes" => {
-            let p: ScopesUpdate = parse(payload)?;
-            let out = a.update_chat_scopes(p.chat_id, p.add_scopes, p.remove_scopes)?;
-            Ok((empty(), out.pushes))
-        }
-        "update_agent" => {
-            let p: UpdateAgent = parse(payload)?;
-            let out = a.update_agent(p.agent_id.as_ref(), p.routing_status)?;
-            Ok((empty(), out.pushes))
-        }
         "change_push_notifications" => {
             push_notifications(payload)?;
-            Ok((empty(), Vec::new()))
-        }
-        "update_chat_properties" => {
-            let p: ChatProperties = parse(payload)?;
-            let out = a.update_chat_properties(p.chat_id, properties(p.properties)?)?;
-            Ok((empty(), out.pushes))
-        }
-        "update_chat_thread_properties" => {
-            let p: ThreadProperties = parse(payload)?;
-            let props = properties(p.properties)?;
-            let out = a.update_chat_thread_properties(p.chat_id, p.thread_id, props)?;
-            Ok((empty(), out.pushes))
-        }
-        "update_last_seen_timestamp" => {
-            let p: LastSeen = parse(payload)?;
-            let chat_id = p.chat_id.ok_or(Error::InvalidField {
-                field: "chat_id",
-                reason: "required".into(),
-            })?;
-            let out = a.update_last_seen_timestamp(chat_id, p.timestamp)?;
-            Ok((
-                Payload::Json(json!({ "timestamp": out.response })),
-                out.pushes,
-            ))
-        }
-        "add_auto_chat_scopes" => {
-            let p: AutoScopesAdd = parse(payload)?;
-            let out = a.add_auto_chat_scopes(p.description, p.scopes, p.rules)?;
-            quiet(json!({ "auto_chat_scopes_id": out.response }))
-        }
-        "remove_auto_chat_scopes" => {
-            let p: AutoScopesRemove = parse(payload)?;
-            let _ = a.remove_auto_chat_scopes(&p.auto_chat_scopes_id)?;
             Ok((empty(), Vec::new()))
         }
         "get_auto_chat_scopes_config" => {
@@ -869,33 +991,70 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
             let config: Vec<Value> = config.iter().map(render::auto_chat_scopes).collect();
             quiet(json!({ "auto_chat_scopes_config": config }))
         }
-        "transfer_chat" => {
-            let p: Transfer = parse(payload)?;
-            let first = p.target.ids.into_iter().next().ok_or(Error::InvalidField {
-                field: "target.ids",
-                reason: "name one agent or group".into(),
-            })?;
-            let target = match (p.target.kind.as_str(), first) {
-                ("agent", Value::String(id)) => TransferTarget::Agent(UserId::new(&id)?),
-                ("group", Value::Number(n)) => TransferTarget::Group(GroupId(
-                    n.as_u64()
-                        .and_then(|g| u32::try_from(g).ok())
-                        .ok_or(Error::InvalidField {
-                            field: "target.ids",
-                            reason: format!("{n} is not a group id"),
-                        })?,
-                )),
-                (kind, _) => {
-                    return Err(Error::InvalidField {
-                        field: "target",
-                        reason: format!("type {kind:?} with these ids is not an agent or group"),
-                    });
-                }
-            };
-            Ok((empty(), a.transfer_chat(p.chat_id, &target)?.pushes))
-        }
         other => Err(unknown(other)),
     }
+}
+
+/// The Customer API command an action names, read from its payload; `None` for an action
+/// that is not a command (a query, `login`, or an unknown action). `latest_chat` is the
+/// customer's newest chat, which `update_last_seen_timestamp` defaults to.
+fn customer_command(
+    action: &str,
+    payload: &str,
+    latest_chat: Option<ChatId>,
+) -> Result<Option<CustomerCommand>, Error> {
+    if let Some(command) = shared_command!(CustomerCommand, action, payload) {
+        return Ok(Some(command));
+    }
+    let command = match action {
+        "start_chat" => {
+            let p: StartChatPayload = parse(payload)?;
+            CustomerCommand::StartChat {
+                chat: start_chat(p.chat)?,
+            }
+        }
+        "send_file" => {
+            let p: SendFile = parse(payload)?;
+            CustomerCommand::SendFile {
+                chat_id: p.chat_id,
+                custom_id: p.custom_id,
+                file: p.file,
+            }
+        }
+        "send_sneak_peek" => {
+            let p: SneakPeek = parse(payload)?;
+            CustomerCommand::SendSneakPeek {
+                chat_id: p.chat_id,
+                text: p.sneak_peek_text,
+            }
+        }
+        "send_typing_indicator" => {
+            let p: CustomerTyping = parse(payload)?;
+            CustomerCommand::SendTypingIndicator {
+                chat_id: p.chat_id,
+                is_typing: p.is_typing,
+            }
+        }
+        "update_customer" => {
+            let p: UpdateCustomer = parse(payload)?;
+            CustomerCommand::UpdateCustomer {
+                update: p.customer.into_update(),
+            }
+        }
+        "update_last_seen_timestamp" => {
+            let p: LastSeen = parse(payload)?;
+            let chat_id = p.chat_id.or(latest_chat).ok_or(Error::InvalidField {
+                field: "chat_id",
+                reason: "the customer has no chat".into(),
+            })?;
+            CustomerCommand::UpdateLastSeenTimestamp {
+                chat_id,
+                timestamp: p.timestamp,
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(command))
 }
 
 fn customer(
@@ -911,6 +1070,18 @@ fn customer(
         None
     };
     let mut c = engine.as_customer(me, now)?;
+    if let Some(command) = customer_command(action, payload, latest_chat)? {
+        let url = match &command {
+            CustomerCommand::SendFile { file, .. } => Some(file.url.clone()),
+            _ => None,
+        };
+        return Ok(respond(c.execute(command)?, Api::Customer, url));
+    }
+    let threads = |id: ChatId, ids: &[ThreadId]| c.get_chat_threads(id, ids);
+    let summary = |id: ChatId, page: Pagination| c.get_chat_threads_summary(id, page);
+    if let Some(handled) = threads_query(action, payload, Api::Customer, threads, summary) {
+        return handled;
+    }
     let quiet = |v: Value| Ok((Payload::Json(v), Vec::new()));
     match action {
         "login" => {
@@ -939,116 +1110,6 @@ fn customer(
                     .map(|c| render::chat_summary(c, Api::Customer)).collect::<Vec<_>>(),
                 "total_chats": s.total_chats,
             }))
-        }
-        "get_chat_threads" => {
-            let p: GetThreads = parse(payload)?;
-            quiet(render::chat_threads(
-                &c.get_chat_threads(p.chat_id, &p.thread_ids)?,
-                Api::Customer,
-            ))
-        }
-        "get_chat_threads_summary" => {
-            let p: ThreadsSummary = parse(payload)?;
-            let page = Pagination {
-                offset: p.offset,
-                limit: p.limit,
-            };
-            quiet(render::threads_summary(
-                &c.get_chat_threads_summary(p.chat_id, page)?,
-            ))
-        }
-        "start_chat" => {
-            let p: StartChatPayload = parse(payload)?;
-            let out = c.start_chat(start_chat(p.chat)?)?;
-            Ok((
-                Payload::Json(json!({ "chat": render::chat_thread(&out.response, Api::Customer) })),
-                out.pushes,
-            ))
-        }
-        "send_event" => {
-            let (chat_id, event) = send_event_payload(payload)?;
-            let out = c.send_event(chat_id, event)?;
-            let payload = Payload::Event {
-                thread_id: out.response.thread_id,
-                event: out.response.event,
-                url: None,
-            };
-            Ok((payload, out.pushes))
-        }
-        "send_file" => {
-            let p: SendFile = parse(payload)?;
-            let url = p.file.url.clone();
-            let out = c.send_file(p.chat_id, p.custom_id, p.file)?;
-            let payload = Payload::Event {
-                thread_id: out.response.thread_id,
-                event: out.response.event,
-                url: Some(url),
-            };
-            Ok((payload, out.pushes))
-        }
-        "send_rich_message_postback" => {
-            let p: PostbackPayload = parse(payload)?;
-            let out =
-                c.send_rich_message_postback(p.chat_id, p.thread_id, p.event_id, p.postback)?;
-            Ok((empty(), out.pushes))
-        }
-        "send_sneak_peek" => {
-            let p: SneakPeek = parse(payload)?;
-            Ok((
-                empty(),
-                c.send_sneak_peek(p.chat_id, p.sneak_peek_text)?.pushes,
-            ))
-        }
-        "send_typing_indicator" => {
-            let p: CustomerTyping = parse(payload)?;
-            Ok((
-                empty(),
-                c.send_typing_indicator(p.chat_id, p.is_typing)?.pushes,
-            ))
-        }
-        "close_thread" => {
-            let p: ChatIdOnly = parse(payload)?;
-            Ok((empty(), c.close_thread(p.chat_id)?.pushes))
-        }
-        "update_chat_scopes" => {
-            let p: ScopesUpdate = parse(payload)?;
-            let out = c.update_chat_scopes(p.chat_id, p.add_scopes, p.remove_scopes)?;
-            Ok((empty(), out.pushes))
-        }
-        "update_customer" => {
-            let p: UpdateCustomer = parse(payload)?;
-            let out = c.update_customer(p.customer.into_update())?;
-            Ok((
-                Payload::Json(json!({ "customer": render::customer(
-                        &out.response,
-                        Api::Customer,
-                        render::LastSeen::License,
-                    ) })),
-                out.pushes,
-            ))
-        }
-        "update_chat_properties" => {
-            let p: ChatProperties = parse(payload)?;
-            let out = c.update_chat_properties(p.chat_id, properties(p.properties)?)?;
-            Ok((empty(), out.pushes))
-        }
-        "update_chat_thread_properties" => {
-            let p: ThreadProperties = parse(payload)?;
-            let props = properties(p.properties)?;
-            let out = c.update_chat_thread_properties(p.chat_id, p.thread_id, props)?;
-            Ok((empty(), out.pushes))
-        }
-        "update_last_seen_timestamp" => {
-            let p: LastSeen = parse(payload)?;
-            let chat_id = p.chat_id.or(latest_chat).ok_or(Error::InvalidField {
-                field: "chat_id",
-                reason: "the customer has no chat".into(),
-            })?;
-            let out = c.update_last_seen_timestamp(chat_id, p.timestamp)?;
-            Ok((
-                Payload::Json(json!({ "timestamp": out.response })),
-                out.pushes,
-            ))
         }
         "get_queue_position" => {
             let p: ChatIdOnly = parse(payload)?;

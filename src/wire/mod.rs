@@ -74,7 +74,7 @@ use serde_json::{Value, json};
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
-use crate::journal::{JournalMode, JournalRecord};
+use crate::journal::JournalMode;
 use crate::model::{ChatId, Event, Role, ThreadId, Timestamp, UserId};
 use crate::push::{Push, PushKind};
 use crate::user_ids::UserIds;
@@ -123,11 +123,6 @@ pub struct Reply {
     pub success: bool,
     /// The pushes the request caused.
     pub pushes: Vec<WirePush>,
-    /// The journal records to persist before sending any of this (see [`crate::journal`]):
-    /// the request's, after any that host calls left waiting. Empty when the request changed
-    /// nothing, and always empty when the engine's [`JournalMode`] is `Hold` (the records wait
-    /// in the engine) or `Off`.
-    pub journal: Vec<JournalRecord>,
 }
 
 // ----- reading a request -----
@@ -247,16 +242,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for PlainSendEvent<'a> {
 }
 
 /// Handles one request message from `user` (already authenticated by the host) on `api`.
+///
+/// The reply is text, so the request's journal records stay in the engine: a host that
+/// persists takes them with [`Engine::take_journal`] before it sends the reply (see
+/// [`crate::journal`]). Whatever the engine's [`JournalMode`], records are held for the call
+/// (none are made when it is `Off`).
 pub fn handle(engine: &mut Engine, api: Api, user: &UserId, now: Timestamp, text: &str) -> Reply {
-    // The facades hand records out in their `Output`s, which the actions do not keep: hold them
-    // in the engine for the length of the request and hand them out in the reply instead.
-    if engine.journal_mode() != JournalMode::Output {
+    let mode = engine.journal_mode();
+    if mode != JournalMode::Output {
         return handle_request(engine, api, user, now, text);
     }
     engine.set_journal_mode(JournalMode::Hold);
-    let mut reply = handle_request(engine, api, user, now, text);
-    engine.set_journal_mode(JournalMode::Output);
-    reply.journal = engine.take_journal();
+    let reply = handle_request(engine, api, user, now, text);
+    engine.set_journal_mode(mode);
     reply
 }
 
@@ -318,7 +316,6 @@ fn reply(
                 action: action.to_owned(),
                 success: true,
                 pushes,
-                journal: Vec::new(),
             }
         }
         Err(err) => error_reply(request_id, action, &err),
@@ -565,7 +562,6 @@ pub fn error_reply(request_id: Option<&str>, action: &str, err: &Error) -> Reply
         action: action.to_string(),
         success: false,
         pushes: Vec::new(),
-        journal: Vec::new(),
     }
 }
 

@@ -6,8 +6,10 @@
 use std::fmt::Debug;
 
 use chatio::model::{
-    Button, FormField, FormFieldKind, FormOption, GroupId, RichElement, RichMessage,
+    Access, Button, FormField, FormFieldKind, FormOption, GroupId, Location, LocationAccess,
+    PropertyConfig, RichElement, RichMessage,
 };
+use chatio::routing::Router;
 use chatio::{
     Agent, ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventKind, File, NewEvent,
     Push, PushKind, Role, StartChat, ThreadId, Timestamp, UserId,
@@ -23,6 +25,91 @@ pub fn at(secs: i64) -> Timestamp {
 
 pub fn uid(s: &str) -> UserId {
     UserId::new(s).expect("valid user id")
+}
+
+/// Builds the license a test starts from: its configuration, properties, router, agents
+/// (optionally online) and customers, each added as a host would and expected to succeed.
+///
+/// ```ignore
+/// let engine = LicenseBuilder::new(EngineConfig::with_seed(5))
+///     .router(AutomaticRouter::default())
+///     .online_agent(Agent::new(uid("anna@example.com"), "Anna"))
+///     .build();
+/// ```
+pub struct LicenseBuilder {
+    engine: Engine,
+}
+
+impl LicenseBuilder {
+    pub fn new(config: EngineConfig) -> Self {
+        Self {
+            engine: Engine::new(config),
+        }
+    }
+
+    pub fn router(mut self, router: impl Router + 'static) -> Self {
+        self.engine = self.engine.with_router(router);
+        self
+    }
+
+    pub fn property(mut self, config: PropertyConfig) -> Self {
+        self.engine
+            .configure_property(config)
+            .expect("property configured");
+        self
+    }
+
+    /// A property that agents and customers may both read and write where it lives.
+    pub fn shared_property(self, config: PropertyConfig, at: &[Location]) -> Self {
+        let config = at.iter().fold(config, |config, &location| {
+            config.at(location, read_write())
+        });
+        self.property(config)
+    }
+
+    pub fn agent(mut self, agent: Agent) -> Self {
+        self.engine.add_agent(agent).expect("agent added");
+        self
+    }
+
+    /// An agent, connected at [`T0`]: connecting it gives it no chat, since there is none yet.
+    pub fn online_agent(mut self, agent: Agent) -> Self {
+        let id = agent.id.clone();
+        self = self.agent(agent);
+        let online = self.engine.set_agent_presence(&id, true, at(0));
+        assert!(online.expect("agent connected").pushes.is_empty());
+        self
+    }
+
+    pub fn customer(mut self, customer: Customer) -> Self {
+        self.engine.add_customer(customer).expect("customer added");
+        self
+    }
+
+    pub fn build(self) -> Engine {
+        self.engine
+    }
+}
+
+/// Read and write access for agents and customers alike.
+pub fn read_write() -> LocationAccess {
+    LocationAccess {
+        agent: Access::READ_WRITE,
+        customer: Access::READ_WRITE,
+    }
+}
+
+/// Agents `(id, name, max_chats, group)` for [`LicenseBuilder::online_agent`], in that order, with
+/// their ids.
+pub fn staff(agents: &[(&str, &str, u32, u32)]) -> Vec<Agent> {
+    agents
+        .iter()
+        .map(|&(id, name, max, group)| {
+            Agent::new(uid(id), name)
+                .with_max_chats(max)
+                .with_groups([GroupId(group)])
+        })
+        .collect()
 }
 
 /// An engine with two agents and two customers.
@@ -43,23 +130,16 @@ impl Fixture {
     }
 
     pub fn with_config(config: EngineConfig) -> Self {
-        let mut engine = Engine::new(config);
         let anna = uid("anna@example.com");
         let bob = uid("bob@example.com");
         let jan = uid("customer-jan");
         let eva = uid("customer-eva");
-        engine
-            .add_agent(Agent::new(anna.clone(), "Anna").with_groups([GroupId(1)]))
-            .unwrap();
-        engine
-            .add_agent(Agent::new(bob.clone(), "Bob").with_groups([GroupId(2)]))
-            .unwrap();
-        engine
-            .add_customer(Customer::new(jan.clone()).with_name("Jan"))
-            .unwrap();
-        engine
-            .add_customer(Customer::new(eva.clone()).with_name("Eva"))
-            .unwrap();
+        let engine = LicenseBuilder::new(config)
+            .agent(Agent::new(anna.clone(), "Anna").with_groups([GroupId(1)]))
+            .agent(Agent::new(bob.clone(), "Bob").with_groups([GroupId(2)]))
+            .customer(Customer::new(jan.clone()).with_name("Jan"))
+            .customer(Customer::new(eva.clone()).with_name("Eva"))
+            .build();
         Self {
             engine,
             anna,

@@ -965,8 +965,14 @@ impl Sim {
                 AgentReq::UpdateAgent(target, status)
             }
             9 => {
-                let days = [1, 2, 30, 0, chatio::MAX_BAN_DAYS, chatio::MAX_BAN_DAYS + 1]
-                    [self.rng.weighted(&[12, 3, 1, 1, 1, 1])];
+                let days = [
+                    1,
+                    2,
+                    30,
+                    0,
+                    chatio::model::MAX_BAN_DAYS,
+                    chatio::model::MAX_BAN_DAYS + 1,
+                ][self.rng.weighted(&[12, 3, 1, 1, 1, 1])];
                 AgentReq::Ban(self.pick_customer_arg(), days)
             }
             10 => {

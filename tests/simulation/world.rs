@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chatio::journal::{
-    AgentAction, CustomerAction, Entry, JournalError, JournalMode, JournalRecord, RecordedEvent,
-    builtin_router,
-};
+use chatio::journal::{JournalError, JournalMode, JournalRecord, RecordedEvent};
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig};
+use chatio::routing::builtin_router;
+use chatio::{
+    AgentCommand as AgentAction, Command, CustomerCommand as CustomerAction, HostCommand,
+};
 use chatio::{
     ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, License,
     NewEvent, Output, Push, PushAudience, Role, SentEvent, StartChat, Timestamp, UserId,
@@ -125,6 +126,22 @@ enum Rec {
     Never,
     Maybe,
     Always,
+}
+
+/// What a journal record holds besides its number: when, and the command.
+#[derive(Debug, PartialEq)]
+struct Entry {
+    at: Timestamp,
+    command: Command,
+}
+
+impl Entry {
+    fn host(at: Timestamp, command: HostCommand) -> Self {
+        Self {
+            at,
+            command: Command::Host(command),
+        }
+    }
 }
 
 /// What a call is checked against.
@@ -688,9 +705,12 @@ impl Sim {
                     before.customer(&id).is_none() && before.agent(&id).is_none(),
                     "create_customer drew a taken id {id}"
                 );
-                let entry = Entry::CreateCustomer {
-                    customer_id: id.clone(),
-                };
+                let entry = Entry::host(
+                    self.engine.now(),
+                    HostCommand::CreateCustomer {
+                        customer_id: Some(id.clone()),
+                    },
+                );
                 self.settle(
                     Prior::of(&before),
                     None,
@@ -704,7 +724,7 @@ impl Sim {
             Op::AddCustomer(c) => {
                 let before = self.engine.clone();
                 let r = self.engine.add_customer(c.clone());
-                let entry = Entry::AddCustomer(c.clone());
+                let entry = Entry::host(self.engine.now(), HostCommand::AddCustomer(c.clone()));
                 self.settle(
                     Prior::of(&before),
                     r.as_ref().err(),
@@ -720,7 +740,7 @@ impl Sim {
             Op::AddAgent(a) => {
                 let before = self.engine.clone();
                 let r = self.engine.add_agent(a.clone());
-                let entry = Entry::AddAgent(a.clone());
+                let entry = Entry::host(self.engine.now(), HostCommand::AddAgent(a.clone()));
                 self.settle(
                     Prior::of(&before),
                     r.as_ref().err(),
@@ -736,7 +756,8 @@ impl Sim {
             Op::ConfigureProperty(p) => {
                 let before = self.engine.clone();
                 let r = self.engine.configure_property(p.clone());
-                let entry = Entry::ConfigureProperty(p.clone());
+                let entry =
+                    Entry::host(self.engine.now(), HostCommand::ConfigureProperty(p.clone()));
                 self.settle(
                     Prior::of(&before),
                     r.as_ref().err(),
@@ -750,9 +771,12 @@ impl Sim {
                 let before = self.engine.clone();
                 self.engine
                     .set_router(builtin_router(name).expect("a built-in router"));
-                let entry = Entry::SetRouter {
-                    name: (*name).to_owned(),
-                };
+                let entry = Entry::host(
+                    self.engine.now(),
+                    HostCommand::SetRouter {
+                        name: (*name).to_owned(),
+                    },
+                );
                 self.settle(
                     Prior::of(&before),
                     None,
@@ -780,20 +804,24 @@ impl Sim {
                 self.count(op.name(), true);
             }
             Op::SetPresence { agent, online, at } => {
-                let entry = Entry::SetAgentPresence {
-                    agent_id: agent.clone(),
-                    online: *online,
-                    at: *at,
-                };
+                let entry = Entry::host(
+                    *at,
+                    HostCommand::SetAgentPresence {
+                        agent_id: agent.clone(),
+                        online: *online,
+                    },
+                );
                 self.host_command(op.name(), entry, |e| {
                     e.set_agent_presence(agent, *online, *at)
                 });
             }
             Op::UpdateAgentProfile { agent, at } => {
-                let entry = Entry::UpdateAgentProfile {
-                    agent: agent.clone(),
-                    at: *at,
-                };
+                let entry = Entry::host(
+                    *at,
+                    HostCommand::UpdateAgentProfile {
+                        agent: agent.clone(),
+                    },
+                );
                 self.host_command(op.name(), entry, |e| {
                     e.update_agent_profile(agent.clone(), *at)
                 });
@@ -803,7 +831,7 @@ impl Sim {
                 let x = Expect {
                     record: if due { Rec::Always } else { Rec::Never },
                     drains: due,
-                    ..Expect::command(Entry::Tick { at: *at }, PushCtx::default())
+                    ..Expect::command(Entry::host(*at, HostCommand::Tick), PushCtx::default())
                 };
                 if due {
                     // A tick cannot be refused and must make a record: no clone needed, only
@@ -983,9 +1011,10 @@ impl Sim {
                 "an accepted call changed the engine but made no journal record",
             );
         } else if self.journal.len() as u64 >= seq1 {
-            let got = &self.journal[seq1 as usize - 1].entry;
+            let got = &self.journal[seq1 as usize - 1];
             assert_eq!(
-                got, &x.entry,
+                (got.at, &got.command),
+                (x.entry.at, &x.entry.command),
                 "the journal record is not the call that was made"
             );
         }
@@ -1121,10 +1150,12 @@ impl Sim {
             requester: Some((who.clone(), Role::Customer)),
             ..PushCtx::default()
         };
-        let entry = |action| Entry::Customer {
-            customer_id: who.clone(),
+        let entry = |command| Entry {
             at: eff,
-            action,
+            command: Command::Customer {
+                customer_id: who.clone(),
+                command,
+            },
         };
         let x = |action| Expect::command(entry(action), ctx.clone());
         let e = &mut self.engine;
@@ -1409,10 +1440,12 @@ impl Sim {
             requester: Some((who.clone(), Role::Agent)),
             ..PushCtx::default()
         };
-        let entry = |action| Entry::Agent {
-            agent_id: who.clone(),
+        let entry = |command| Entry {
             at: eff,
-            action,
+            command: Command::Agent {
+                agent_id: who.clone(),
+                command,
+            },
         };
         let e = &mut self.engine;
         macro_rules! call {

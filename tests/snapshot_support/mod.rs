@@ -2,7 +2,7 @@
 //! segments, and resealing a damaged body under a fresh header, so that damage reaches the
 //! body's reader instead of stopping at the checksum.
 //!
-//! The checksums here are a second implementation of those `src/journal/snapshot/checksum.rs`
+//! The checksums here are a second implementation of those `src/engine/snapshot_format/checksum.rs`
 //! documents, written from its description; `reseal` of an undamaged snapshot giving the same
 //! bytes back is what keeps the two in step.
 

@@ -193,7 +193,7 @@ fn execute(command: Command) -> Fallible<()> {
         } => {
             let mut scenario = scenario.build()?;
             scenario.validate().map_err(|e| e.to_string())?;
-            let router_impl = chatio::journal::builtin_router(&router)
+            let router_impl = chatio::routing::builtin_router(&router)
                 .ok_or_else(|| SimError::UnknownRouter(router.clone()).to_string())?;
             let slots = f64::from(scenario.teams[0].max_chats);
             let max =

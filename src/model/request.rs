@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{GroupId, NewEvent, Page, Properties, Scopes, UserId};
+use super::{GroupId, NewEvent, Page, Properties, Scopes, UserId};
 
 /// The body of `start_chat`.
 ///

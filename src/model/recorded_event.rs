@@ -1,12 +1,12 @@
-//! The event a `send_event` record carries.
+//! The event a `send_event` command carries.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::model::{Event, EventKind, NewEvent, Properties, Recipients};
+use super::{Event, EventKind, NewEvent, Properties, Recipients};
 
-/// The event of a `send_event` journal record: what its sender sent (custom id, recipients,
+/// The event of a `send_event` command and its journal record: what its sender sent (custom id, recipients,
 /// properties and content), which is all a replay needs.
 ///
 /// A record the engine makes shares the event it stored instead of holding a copy of the
@@ -16,7 +16,7 @@ use crate::model::{Event, EventKind, NewEvent, Properties, Recipients};
 ///
 /// ```
 /// use chatio::NewEvent;
-/// use chatio::journal::RecordedEvent;
+/// use chatio::model::RecordedEvent;
 /// let recorded = RecordedEvent::from(NewEvent::message("Hello"));
 /// assert_eq!(recorded.to_new_event(), NewEvent::message("Hello"));
 /// ```

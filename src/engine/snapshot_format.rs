@@ -20,7 +20,7 @@
 //!
 //! Events are nearly all of a license's bytes, so they leave the JSON for a binary section, cut
 //! into segments that can be written and read on several threads at once, when the host asks
-//! for threads (`Engine::snapshot_on_threads`, `Engine::restore_on_threads`; the engine never
+//! for threads (`Engine::snapshot_with`, `Engine::restore_with` with [`Options::threads`]; the engine never
 //! asks the machine how many it has):
 //!
 //! ```text
@@ -86,11 +86,8 @@ mod events;
 mod parallel;
 mod segments;
 
-use std::sync::Arc;
-
-use super::{JournalError, builtin_router};
-use crate::engine::{Engine, EngineState, RestoreError};
-use crate::routing::Router;
+use super::{Engine, EngineState, Options, RestoreError};
+use crate::journal_error::JournalError;
 use checksum::checksum;
 
 /// The snapshot format this build writes. It also reads every earlier version, and refuses
@@ -109,17 +106,17 @@ impl Engine {
     /// engine equal to this one; applying the journal records numbered after
     /// [`journal_seq`](Self::journal_seq) brings it up to date.
     pub fn snapshot(&self) -> Vec<u8> {
-        self.snapshot_on_threads(1)
+        self.snapshot_with(&Options::default())
     }
 
     /// [`snapshot`](Self::snapshot), sharing the work between the calling thread and up to
-    /// `threads - 1` scoped threads, all joined before it returns. The bytes are the same for
-    /// any number of threads. The host chooses the number (for example from
+    /// [`Options::threads`]` - 1` scoped threads, all joined before it returns. The bytes are
+    /// the same for any number of threads. The host chooses the number (for example from
     /// [`std::thread::available_parallelism`]): the engine never asks the machine. A snapshot
-    /// of fewer than 8 Ki events, or `threads` of 0 or 1, starts no thread, and a thread that
+    /// of fewer than 8 Ki events, or 0 or 1 threads, starts no thread, and a thread that
     /// cannot be started leaves its work to the calling thread.
-    pub fn snapshot_on_threads(&self, threads: usize) -> Vec<u8> {
-        let threads = threads.max(1);
+    pub fn snapshot_with(&self, options: &Options<'_>) -> Vec<u8> {
+        let threads = options.threads.max(1);
         let chats: Vec<&crate::model::Chat> = self.chats().iter().collect();
         let users = self.agents().len() + self.customer_count();
         // The JSON is written on the calling thread while other threads encode the events: it
@@ -155,31 +152,18 @@ impl Engine {
     }
 
     /// An engine from a snapshot made by [`snapshot`](Self::snapshot) of this or an earlier
-    /// version, resolving its router with [`builtin_router`]. A snapshot of a later version, a
+    /// version, resolving its router with the built-in ones. A snapshot of a later version, a
     /// damaged one, or one whose contents do not hang together is refused with a
     /// [`JournalError`]; nothing panics.
     pub fn restore(snapshot: &[u8]) -> Result<Engine, JournalError> {
-        Self::restore_with(snapshot, &builtin_router)
+        Self::restore_with(snapshot, &Options::default())
     }
 
-    /// [`restore`](Self::restore), resolving the router's name with `routers`.
-    pub fn restore_with(
-        snapshot: &[u8],
-        routers: &dyn Fn(&str) -> Option<Arc<dyn Router>>,
-    ) -> Result<Engine, JournalError> {
-        Self::restore_on_threads(snapshot, routers, 1)
-    }
-
-    /// [`restore_with`](Self::restore_with), sharing the work between the calling thread and
-    /// up to `threads - 1` scoped threads, as [`snapshot_on_threads`](Self::snapshot_on_threads)
-    /// does. The result, and the error for a refused snapshot, are the same for any number of
-    /// threads.
-    pub fn restore_on_threads(
-        snapshot: &[u8],
-        routers: &dyn Fn(&str) -> Option<Arc<dyn Router>>,
-        threads: usize,
-    ) -> Result<Engine, JournalError> {
-        let threads = threads.max(1);
+    /// [`restore`](Self::restore), resolving the router's name with [`Options::routers`] and
+    /// sharing the work between threads as [`snapshot_with`](Self::snapshot_with) does. The
+    /// result, and the error for a refused snapshot, are the same for any number of threads.
+    pub fn restore_with(snapshot: &[u8], options: &Options<'_>) -> Result<Engine, JournalError> {
+        let threads = options.threads.max(1);
         let (version, body, expected) = read_header(snapshot)?;
         let mismatch = || corrupt("checksum mismatch".into());
         let state = match version {
@@ -198,7 +182,7 @@ impl Engine {
                 }
             }
         };
-        Engine::from_state(state, routers).map_err(|e| match e {
+        Engine::from_state(state, options.routers).map_err(|e| match e {
             RestoreError::UnknownRouter(name) => JournalError::UnknownRouter(name),
             RestoreError::Inconsistent(reason) => corrupt(reason),
         })
