@@ -125,7 +125,7 @@ pub struct BackupFlags {
 pub struct ServeFlags {
     /// Settings in TOML (see server/chatio-server.example.toml).
     ///
-    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, log, [license],
+    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, public_url, log, [license],
     /// [timeouts], [[agents]] (with tokens, groups, max_chats, permission), [[properties]]
     /// and [[auto_chat_scopes]]. Flags given beside it override it; --agent adds agents to its
     /// list (an --agent with the id of one in the file replaces it).
@@ -221,6 +221,12 @@ pub struct ServeFlags {
     /// A burst over it is still kept whole; see --stall-timeout.
     #[arg(long, value_name = "BYTES", default_value_t = crate::DEFAULT_MAX_BACKLOG)]
     max_backlog: usize,
+
+    /// The address clients reach this server at, e.g. https://chat.example.com: the start of
+    /// the URLs of uploaded files (upload_image, send_file). Default: http:// and the upload
+    /// request's Host header.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
 
     /// How long a backlog may stay over --max-backlog, in seconds.
     ///
@@ -371,6 +377,11 @@ pub struct ServeFlags {
     /// New customers one address may create at once above --customer-rate.
     #[arg(long, value_name = "N", default_value_t = 30, help_heading = "Limits")]
     customer_burst: u32,
+
+    /// RTM connections one user (agent or customer) may have logged in at once; the next
+    /// gets agent_disconnected or customer_disconnected with reason too_many_connections.
+    #[arg(long, value_name = "N", default_value_t = 32, help_heading = "Limits")]
+    connections_per_user: usize,
 }
 
 /// One `--agent` entry: the agent and its token, and whether it says more than its id (an
@@ -732,6 +743,13 @@ fn merge(
         ),
         customer_rate: pick(m, "customer_rate", f.customer_rate, l.customer_rate).max(0.0),
         customer_burst: pick(m, "customer_burst", f.customer_burst, l.customer_burst).max(1),
+        connections_per_user: pick(
+            m,
+            "connections_per_user",
+            f.connections_per_user,
+            l.connections_per_user,
+        )
+        .max(1),
     };
     let unseen = pick(m, "unseen", f.unseen, file.timeouts.unseen);
     let inactivity = pick(m, "inactivity", f.inactivity, file.timeouts.inactivity);
@@ -741,6 +759,7 @@ fn merge(
     let stall = pick(m, "stall", f.stall, file.timeouts.stall);
     config.stall_timeout = Duration::from_secs(stall.max(1));
     config.max_backlog = pick(m, "max_backlog", f.max_backlog, file.max_backlog).max(1);
+    config.public_url = f.public_url.or(file.public_url);
     config.properties = file.properties;
     config.auto_chat_scopes = file.auto_chat_scopes;
     let (file_id, file_plan, file_expires) = match file.license {

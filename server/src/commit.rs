@@ -74,6 +74,11 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    /// The connections logged in as `user`.
+    pub(crate) fn connections(&self, user: &UserId) -> usize {
+        self.conns.get(user).map_or(0, Vec::len)
+    }
+
     pub(crate) fn perform(&mut self, item: Release, metrics: &Metrics) {
         match item {
             Release::To(outbox, text) => {

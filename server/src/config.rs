@@ -32,6 +32,8 @@ pub struct ConfigFile {
     pub snapshot_every: Option<u64>,
     /// `--max-backlog`, in bytes.
     pub max_backlog: Option<usize>,
+    /// `--public-url`.
+    pub public_url: Option<String>,
     /// `--log`.
     pub log: Option<String>,
     /// `[license]`.
@@ -112,6 +114,8 @@ pub struct LimitsFile {
     pub customer_rate: Option<f64>,
     /// `--customer-burst`.
     pub customer_burst: Option<u32>,
+    /// `--connections-per-user`.
+    pub connections_per_user: Option<usize>,
 }
 
 /// One `[[agents]]` entry.

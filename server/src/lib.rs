@@ -49,6 +49,7 @@ pub mod cli;
 mod commit;
 pub mod config;
 mod conn;
+mod files;
 pub mod limits;
 mod listen;
 pub mod loadgen;
@@ -196,6 +197,9 @@ pub struct Config {
     pub stall_timeout: Duration,
     /// Connection caps, deadlines and rate limits.
     pub limits: Limits,
+    /// The address clients reach this server at (`https://chat.example.com`), for the URLs of
+    /// uploaded files; `None`: `http://` and the upload request's `Host` header.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -212,6 +216,7 @@ impl Default for Config {
             max_backlog: DEFAULT_MAX_BACKLOG,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             limits: Limits::default(),
+            public_url: None,
         }
     }
 }
@@ -413,6 +418,8 @@ pub struct Server {
     config: Config,
     engine: Engine,
     store: Option<Store>,
+    /// Uploaded files: under `--data DIR/files`, or in memory.
+    files: files::FileStore,
     report: Vec<String>,
 }
 
@@ -452,6 +459,7 @@ impl Server {
                 config,
                 engine,
                 store: None,
+                files: files::FileStore::in_memory(),
                 report: vec![
                     "in memory (no --data): everything is lost at exit".to_string(),
                     seed_note(fixed_seed, false),
@@ -504,6 +512,7 @@ impl Server {
             config,
             engine,
             store: Some(store),
+            files: files::FileStore::in_dir(durability.dir.join("files")),
             report,
         })
     }
@@ -521,6 +530,7 @@ impl Server {
             config,
             engine,
             store,
+            files,
             ..
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -568,6 +578,8 @@ impl Server {
             }),
             engine_config,
             long_calls: AtomicUsize::new(0),
+            files,
+            public_url: config.public_url.clone(),
         });
         let writer = store.map(|store| {
             let (out, batches) = tokio::sync::mpsc::unbounded_channel();
@@ -591,6 +603,7 @@ impl Server {
             .route("/{api}/{version}/rtm/ws", get(rtm::upgrade))
             .route("/{api}/{version}/action/{action}", post(web::action))
             .route("/metrics", get(web::metrics))
+            .route("/files/{kind}/{name}", get(files::serve))
             .layer(DefaultBodyLimit::max(MAX_MESSAGE))
             .with_state(Arc::clone(&shared));
         let running = Running {
@@ -729,6 +742,10 @@ struct Shared {
     ping_engine: Mutex<Engine>,
     /// Long engine calls running or waiting (see [`Shared::call`]).
     long_calls: AtomicUsize,
+    /// Uploaded files.
+    files: files::FileStore,
+    /// See [`Config::public_url`].
+    public_url: Option<String>,
 }
 
 impl Shared {

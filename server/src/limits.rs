@@ -56,6 +56,8 @@ pub struct Limits {
     pub customer_rate: f64,
     /// Customers one address may create at once above the average.
     pub customer_burst: u32,
+    /// RTM connections one user may have logged in at once.
+    pub connections_per_user: usize,
 }
 
 impl Default for Limits {
@@ -74,6 +76,7 @@ impl Default for Limits {
             auth_backoff_max: Duration::from_secs(300),
             customer_rate: 1.0,
             customer_burst: 30,
+            connections_per_user: 32,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub(crate) commit_records: Histogram,
     /// How long a commit (its fsync included) took, in seconds.
     pub(crate) commit_seconds: Histogram,
+    /// Files stored by `upload_image` and `send_file`.
+    pub(crate) uploads: IntCounter,
 }
 
 impl Default for Metrics {
@@ -126,6 +128,11 @@ impl Metrics {
             .buckets(prometheus::exponential_buckets(0.000_1, 2.0, 16).unwrap_or_default()),
         )
         .unwrap_or_else(|_| unreachable_metric());
+        let uploads = IntCounter::new(
+            "chatio_uploads_total",
+            "Files stored by upload_image and send_file",
+        )
+        .unwrap_or_else(|_| unreachable_metric());
         for metric in [
             Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(requests.clone()),
@@ -137,6 +144,7 @@ impl Metrics {
             Box::new(limited.clone()),
             Box::new(commit_records.clone()),
             Box::new(commit_seconds.clone()),
+            Box::new(uploads.clone()),
         ] {
             let _ = registry.register(metric);
         }
@@ -164,6 +172,7 @@ impl Metrics {
             limited,
             commit_records,
             commit_seconds,
+            uploads,
         }
     }
 

@@ -47,7 +47,8 @@ pub(crate) async fn upgrade(
         }
     };
     if version != VERSION {
-        // Say why on the socket, where a WebSocket client can read it, then close.
+        // Say why on the socket, where a WebSocket client can read it (the error, then the
+        // protocol's disconnect push with its reason), then close.
         return ws.on_upgrade(move |mut socket| async move {
             let text = wire::error_text(
                 None,
@@ -56,6 +57,8 @@ pub(crate) async fn upgrade(
                 &unsupported_version(&version),
             );
             let _ = socket.send(Message::Text(text.into())).await;
+            let push = disconnect_push(disconnected_action(api), REASON_UNSUPPORTED_VERSION);
+            let _ = socket.send(Message::Text(push)).await;
             let _ = socket
                 .send(Message::Close(Some(CloseFrame {
                     code: close_code::POLICY,
@@ -72,6 +75,22 @@ pub(crate) async fn upgrade(
 /// a connection that never logs in cost about 136 KiB; requests are small, and a large one is
 /// still read whole, in more reads.
 const READ_BUFFER: usize = 8 << 10;
+
+/// The `reason` of the disconnect push a login over
+/// [`Limits::connections_per_user`](crate::Limits::connections_per_user) gets before its
+/// connection is closed (v0.5's customer reason; the agent gets the same).
+pub(crate) const REASON_TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+
+/// The `reason` of the disconnect push a connection to another version of the API gets.
+pub(crate) const REASON_UNSUPPORTED_VERSION: &str = "unsupported_version";
+
+/// The disconnect push of `api`.
+fn disconnected_action(api: Api) -> &'static str {
+    match api {
+        Api::Agent => "agent_disconnected",
+        Api::Customer => "customer_disconnected",
+    }
+}
 
 /// Failed logins one connection may make before it is closed.
 const MAX_FAILED_LOGINS: u32 = 5;
@@ -218,12 +237,8 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Optio
                 break "closed by server";
             }
             () = outbox.stalled(shared.stall_timeout) => {
-                let action = match api {
-                    Api::Agent => "agent_disconnected",
-                    Api::Customer => "customer_disconnected",
-                };
                 outbox.abandon(
-                    disconnect_push(action, REASON_BACKLOG_STALLED),
+                    disconnect_push(disconnected_action(api), REASON_BACKLOG_STALLED),
                     (close_code::POLICY, "backlog stalled"),
                 );
                 shared.metrics.disconnects.with_label_values(&[REASON_BACKLOG_STALLED]).inc();
@@ -386,6 +401,32 @@ fn login(
         Ok(user) => user,
         Err(refused) => return refuse(refused.kind(), refused.message()),
     };
+    // Counted from the connections already subscribed: two logins at the same instant may
+    // both pass, so the cap is exact only up to the logins in flight.
+    let held = shared
+        .registry
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .connections(&user);
+    if held >= shared.limits.connections_per_user {
+        shared.metrics.request(api, action, false);
+        shared
+            .metrics
+            .disconnects
+            .with_label_values(&[REASON_TOO_MANY_CONNECTIONS])
+            .inc();
+        tracing::info!(
+            api = api_name(api),
+            user = %user,
+            held,
+            "refusing a connection over the user's cap"
+        );
+        outbox.abandon(
+            disconnect_push(disconnected_action(api), REASON_TOO_MANY_CONNECTIONS),
+            (close_code::POLICY, "too many connections"),
+        );
+        return None;
+    }
     // An agent's login lists the chats it may see: long on a large license.
     let outcome: Result<bool, Refused> = shared.call_as(api == Api::Agent, |core, items| {
         let reply = match shared.prepare(core, api, &user, text, peer)? {

@@ -34,7 +34,18 @@ pub(crate) async fn action(
         return StatusCode::NOT_FOUND.into_response();
     };
     let ticket = ticket.map(|Extension(t)| t);
-    let (status, body, who) = match read_body(&shared, ticket.as_deref(), body).await {
+    if version == VERSION && crate::files::is_multipart(&headers) {
+        let (status, body) =
+            crate::files::upload(&shared, api, &action, &headers, body, ticket.as_deref()).await;
+        tracing::debug!(
+            api = api_name(api),
+            action,
+            status = status.as_u16(),
+            "web upload"
+        );
+        return json_response(status, body.to_string());
+    }
+    let (status, body, who) = match read_body(&shared, ticket.as_deref(), body, MAX_MESSAGE).await {
         Ok(body) => {
             call(
                 &shared,
@@ -167,6 +178,20 @@ async fn call(
     (status, payload.to_string(), user.to_string())
 }
 
+/// A JSON Web API call made on a client's behalf (the `send_file` an upload turns into): the
+/// status and the answer's body as JSON.
+pub(crate) async fn call_json(
+    shared: &Shared,
+    api: Api,
+    action: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    ticket: Option<&Ticket>,
+) -> (StatusCode, Value) {
+    let (status, body, _) = call(shared, api, VERSION, action, headers, body, ticket).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
 /// The HTTP status of an error type. Types are matched by name, not by the engine's error
 /// variants, so a variant the engine adds maps by its kind; a type not listed here is a
 /// refusal of the request (400), and only `internal` is the server's fault (500).
@@ -189,12 +214,13 @@ fn error_body(kind: &str, message: &str) -> String {
     json!({ "error": { "type": kind, "message": message } }).to_string()
 }
 
-/// Reads a Web API body within the body timeout and the size limit, after taking a token from
+/// Reads a Web API body within the body timeout and `limit` bytes, after taking a token from
 /// the connection's request bucket.
-async fn read_body(
+pub(crate) async fn read_body(
     shared: &Shared,
     ticket: Option<&Ticket>,
     body: Body,
+    limit: usize,
 ) -> Result<Bytes, (StatusCode, &'static str, String)> {
     if let Some(ticket) = ticket
         && let Err(wait) = ticket.take_request()
@@ -216,7 +242,7 @@ async fn read_body(
     }
     match tokio::time::timeout(
         shared.limits.body_timeout,
-        axum::body::to_bytes(body, MAX_MESSAGE),
+        axum::body::to_bytes(body, limit),
     )
     .await
     {
@@ -224,7 +250,7 @@ async fn read_body(
         Ok(Err(_)) => Err((
             StatusCode::PAYLOAD_TOO_LARGE,
             "entity_too_large",
-            format!("bodies are limited to {MAX_MESSAGE} bytes"),
+            format!("bodies are limited to {limit} bytes"),
         )),
         Err(_) => Err((
             StatusCode::REQUEST_TIMEOUT,

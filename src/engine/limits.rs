@@ -203,6 +203,10 @@ impl Engine {
 
     /// String property values against [`Limits::property_value_bytes`].
     pub(crate) fn check_property_values(&self, properties: &Properties) -> Result<(), Error> {
+        // Most events carry no properties: the send path skips the walk.
+        if properties.is_empty() {
+            return Ok(());
+        }
         let max = self.limits().property_value_bytes;
         let longest = properties
             .values()

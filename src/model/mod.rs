@@ -25,6 +25,7 @@ mod thread;
 mod threads;
 mod timestamp;
 mod user;
+mod webhook;
 
 pub use assignment::{Assignment, EventMark};
 pub use chat::Chat;
@@ -41,7 +42,8 @@ pub use license::License;
 pub use properties::{Properties, PropertyValue};
 pub(crate) use property_config::PropertyRefusal;
 pub use property_config::{
-    Access, Domain, Location, LocationAccess, PropertyConfig, PropertyRegistry, PropertyType,
+    Access, Domain, Location, LocationAccess, MAX_PROPERTY_DESCRIPTION_LEN, PropertyConfig,
+    PropertyRegistry, PropertyType,
 };
 pub use recorded_event::RecordedEvent;
 pub use request::{CustomerUpdate, MulticastScopes, Pagination, StartChat};
@@ -57,6 +59,10 @@ pub use user::{
 };
 pub(crate) use user::{
     check_customer_email, check_customer_fields, check_customer_name, check_page,
+};
+pub use webhook::{
+    ChatMemberIds, MAX_SECRET_KEY_LEN, MAX_WEBHOOK_DESCRIPTION_LEN, MAX_WEBHOOK_URL_LEN,
+    NewWebhook, Webhook, WebhookAction, WebhookFilters, WebhookSubject,
 };
 
 pub(crate) use event::non_empty;

@@ -139,6 +139,9 @@ impl Domain {
     }
 }
 
+/// The longest property description, in bytes.
+pub const MAX_PROPERTY_DESCRIPTION_LEN: usize = 512;
+
 /// One configured property.
 ///
 /// ```
@@ -163,6 +166,9 @@ pub struct PropertyConfig {
     /// The values it may take, if restricted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<Domain>,
+    /// What it is for (the Configuration API's `description`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl PropertyConfig {
@@ -178,6 +184,7 @@ impl PropertyConfig {
             property_type,
             locations: BTreeMap::new(),
             domain: None,
+            description: None,
         }
     }
 
@@ -193,11 +200,26 @@ impl PropertyConfig {
         self
     }
 
+    /// Says what the property is for.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         super::non_empty("property.namespace", &self.namespace)?;
         super::non_empty("property.name", &self.name)?;
         super::check_label("property.namespace", &self.namespace)?;
         super::check_label("property.name", &self.name)?;
+        if let Some(description) = &self.description {
+            super::check_text("property.description", description)?;
+            if description.len() > MAX_PROPERTY_DESCRIPTION_LEN {
+                return Err(Error::InvalidField {
+                    field: "property.description",
+                    reason: format!("longer than {MAX_PROPERTY_DESCRIPTION_LEN} bytes"),
+                });
+            }
+        }
         if self.locations.is_empty() {
             return Err(Error::InvalidField {
                 field: "property.locations",

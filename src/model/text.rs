@@ -72,7 +72,8 @@ pub(crate) fn check_text(field: &'static str, value: &str) -> Result<(), Error> 
 /// True when no byte of `value` can start a control character: none below 0x20, no DEL, and
 /// no 0xC2 (the lead byte of U+0080 to U+00BF, among them the C1 controls). Most messages pass
 /// here, in chunks the compiler turns into wide compares, so checking costs little on the send
-/// path; the rest are checked character by character.
+/// path; the rest are checked character by character. (A word-at-a-time version measured no
+/// faster: the compiler already vectorises this one.)
 fn plain_bytes(value: &str) -> bool {
     value.as_bytes().chunks(16).all(|chunk| {
         chunk
@@ -84,6 +85,25 @@ fn plain_bytes(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_bytes_agrees_with_a_byte_by_byte_check() {
+        let plain = |s: &str| s.bytes().all(|b| b >= 0x20 && b != 0x7f && b != 0xc2);
+        let mut samples: Vec<String> = vec![String::new(), "hello there, how are you?".into()];
+        for bad in [
+            '\u{0}', '\u{1f}', '\u{7f}', '\u{85}', '\t', '\n', ' ', '~', 'é', '€', '\u{202e}',
+        ] {
+            for at in 0..20 {
+                let mut s = "x".repeat(at);
+                s.push(bad);
+                s.push_str(&"y".repeat(19 - at));
+                samples.push(s);
+            }
+        }
+        for s in &samples {
+            assert_eq!(plain_bytes(s), plain(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn labels_refuse_controls_separators_and_bidi_controls() {

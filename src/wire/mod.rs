@@ -55,6 +55,7 @@
 //!   reaches no chat. Every other action is then refused with `license_expired`.
 
 mod actions;
+pub mod configuration;
 mod render;
 mod transport;
 

@@ -1,0 +1,164 @@
+//! The disconnect pushes only the server can send: a connection to another version of the API,
+//! and a login over a user's cap on connections. Each is the protocol's push with its reason,
+//! and the connection closes right after it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chatio::{Agent, EngineConfig, UserId};
+use chatio_server::{AgentLogin, Config, RouterKind};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const STEP: Duration = Duration::from_secs(10);
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn config(connections_per_user: usize) -> Config {
+    let mut config = Config {
+        agents: vec![AgentLogin {
+            token: "t1".to_string(),
+            agent: Agent::new(UserId::new("anna@example.com").unwrap(), "Anna"),
+        }],
+        router: RouterKind::Automatic,
+        engine: EngineConfig::with_seed(7),
+        seed: Some(7),
+        allow_weak_tokens: true,
+        ..Config::default()
+    };
+    config.limits.connections_per_user = connections_per_user;
+    config
+}
+
+async fn start(config: Config) -> (SocketAddr, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(chatio_server::serve(config, listener, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+async fn connect(addr: SocketAddr, path: &str) -> Ws {
+    timeout(
+        STEP,
+        tokio_tungstenite::connect_async(format!("ws://{addr}{path}")),
+    )
+    .await
+    .expect("connect in time")
+    .expect("the handshake succeeds")
+    .0
+}
+
+/// Everything the server sends until it closes: the JSON messages and the close code.
+async fn until_closed(ws: &mut Ws) -> (Vec<Value>, Option<u16>) {
+    timeout(STEP, async {
+        let mut seen = Vec::new();
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => seen.push(serde_json::from_str(&text).unwrap()),
+                Some(Ok(Message::Close(frame))) => {
+                    return (seen, frame.map(|f| u16::from(f.code)));
+                }
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => return (seen, None),
+            }
+        }
+    })
+    .await
+    .expect("the server closes in time")
+}
+
+async fn login(ws: &mut Ws, token: &str) -> Value {
+    let request = json!({ "request_id": "1", "action": "login", "payload": { "token": token } });
+    ws.send(Message::Text(request.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        let message = timeout(STEP, ws.next())
+            .await
+            .expect("an answer in time")
+            .expect("open")
+            .expect("works");
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == "response" || value["type"] == "push" {
+                return value;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_version_hears_why_and_is_closed() {
+    let (addr, stop) = start(config(32)).await;
+    for (api, push) in [
+        ("agent", "agent_disconnected"),
+        ("customer", "customer_disconnected"),
+    ] {
+        let mut ws = connect(addr, &format!("/{api}/v0.4/rtm/ws")).await;
+        let (seen, code) = until_closed(&mut ws).await;
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[0]["payload"]["error"]["type"], "unsupported_version");
+        assert_eq!(seen[1]["type"], "push");
+        assert_eq!(seen[1]["action"], push);
+        assert_eq!(seen[1]["payload"]["reason"], "unsupported_version");
+        assert_eq!(code, Some(1008));
+    }
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_over_the_users_cap_hears_why_and_is_closed() {
+    let (addr, stop) = start(config(2)).await;
+    let mut first = connect(addr, "/customer/v0.5/rtm/ws").await;
+    let mut second = connect(addr, "/customer/v0.5/rtm/ws").await;
+    assert_eq!(login(&mut first, "jan").await["success"], true);
+    assert_eq!(login(&mut second, "jan").await["success"], true);
+    // Another customer is not counted against Jan.
+    let mut eve = connect(addr, "/customer/v0.5/rtm/ws").await;
+    assert_eq!(login(&mut eve, "eve").await["success"], true);
+
+    let mut third = connect(addr, "/customer/v0.5/rtm/ws").await;
+    let push = login(&mut third, "jan").await;
+    assert_eq!(push["action"], "customer_disconnected", "{push}");
+    assert_eq!(push["payload"]["reason"], "too_many_connections");
+    let (_, code) = until_closed(&mut third).await;
+    assert_eq!(code, Some(1008));
+
+    // Agents alike, with their own push.
+    let mut agents = Vec::new();
+    for _ in 0..2 {
+        let mut ws = connect(addr, "/agent/v0.5/rtm/ws").await;
+        assert_eq!(login(&mut ws, "t1").await["success"], true);
+        agents.push(ws);
+    }
+    let mut over = connect(addr, "/agent/v0.5/rtm/ws").await;
+    let push = login(&mut over, "t1").await;
+    assert_eq!(push["action"], "agent_disconnected", "{push}");
+    assert_eq!(push["payload"]["reason"], "too_many_connections");
+
+    // Once one of Jan's connections leaves, another may log in.
+    first.close(None).await.unwrap();
+    drop(first);
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let mut again = connect(addr, "/customer/v0.5/rtm/ws").await;
+        let answer = login(&mut again, "jan").await;
+        if answer["success"] == true {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still refused: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+}
