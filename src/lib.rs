@@ -212,7 +212,8 @@ pub use api::{AgentApi, CustomerApi};
 pub use engine::{
     AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Command,
     CustomerCommand, Engine, EngineConfig, Grant, HostCommand, Limits, MAX_BAN_DAYS, Output,
-    PERMISSION_TABLE, PushAudience, QueuePosition, Response, SentEvent, TransferTarget, holds,
+    PERMISSION_TABLE, PushAudience, QueuePosition, RegisteredWebhook, Response, STRICT_DENIALS,
+    SentEvent, TransferTarget, WebhookCall, holds,
 };
 pub use error::{Error, ErrorKind};
 pub use model::{

@@ -14,6 +14,7 @@ mod chat_store;
 pub use chat_store::{Chats, ChatsIter};
 mod command;
 mod config;
+mod configuration;
 mod events;
 mod ids;
 pub(crate) use command::FromResponse;
@@ -41,6 +42,7 @@ mod timers;
 mod transfer;
 mod updates;
 mod visibility;
+mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -53,12 +55,13 @@ pub use config::{EngineConfig, PushAudience};
 pub use events::SentEvent;
 pub(crate) use ids::IdGenerator;
 pub(crate) use permissions::ChatRight;
-pub use permissions::{Grant, PERMISSION_TABLE, holds};
+pub use permissions::{Grant, PERMISSION_TABLE, STRICT_DENIALS, holds};
 pub use queue::QueuePosition;
 pub(crate) use routing::{Excluding, RouterHandle};
 pub use scopes::{AutoChatScopes, AutoScopeRules};
 pub(crate) use snapshot::{EngineState, RestoreError};
 pub use transfer::TransferTarget;
+pub use webhooks::{RegisteredWebhook, WebhookCall};
 
 use crate::UserIds;
 use crate::error::Error;
@@ -160,6 +163,8 @@ pub struct Engine {
     properties: PropertyRegistry,
     /// Rules that give starting chats scopes, oldest first.
     auto_chat_scopes: Vec<AutoChatScopes>,
+    /// Registered webhooks, oldest first.
+    webhooks: Vec<webhooks::RegisteredWebhook>,
     /// The number of the last journal record made.
     journal_seq: u64,
     /// Records not yet handed to the host.
@@ -199,6 +204,7 @@ impl Engine {
             queue_seq: 0,
             properties: PropertyRegistry::default(),
             auto_chat_scopes: Vec::new(),
+            webhooks: Vec::new(),
             journal_seq: 0,
             outbox: journaling::Outbox::default(),
         }

@@ -43,6 +43,9 @@ pub(crate) struct StateRef<'a> {
     queue_seq: u64,
     properties: &'a PropertyRegistry,
     auto_chat_scopes: &'a [AutoChatScopes],
+    /// Left out when there are none: such snapshots are as they were before webhooks.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    webhooks: &'a [super::RegisteredWebhook],
 }
 
 /// The same, owned, as read back.
@@ -64,6 +67,9 @@ pub(crate) struct EngineState {
     queue_seq: u64,
     properties: PropertyRegistry,
     auto_chat_scopes: Vec<AutoChatScopes>,
+    /// Snapshots from before webhooks have none.
+    #[serde(default)]
+    webhooks: Vec<super::RegisteredWebhook>,
 }
 
 impl Engine {
@@ -88,6 +94,7 @@ impl Engine {
             queue_seq: self.queue_seq,
             properties: &self.properties,
             auto_chat_scopes: &self.auto_chat_scopes,
+            webhooks: &self.webhooks,
         }
     }
 
@@ -225,6 +232,7 @@ impl Engine {
             queue_seq: state.queue_seq,
             properties: state.properties,
             auto_chat_scopes: state.auto_chat_scopes,
+            webhooks: state.webhooks,
             journal_seq: state.journal_seq,
             outbox: Outbox::default(),
         })
