@@ -223,7 +223,7 @@ pub use api::{AgentApi, CustomerApi};
 pub use engine::{
     AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Command,
     CustomerCommand, Engine, EngineConfig, HostCommand, Limits, Output, PushAudience,
-    QueuePosition, Response, SentEvent, TransferTarget,
+    QueuePosition, RegisteredWebhook, Response, SentEvent, TransferTarget, WebhookCall,
 };
 pub use error::{Error, ErrorKind};
 pub use model::{

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chatio::model::{
     Access, Location, LocationAccess, PropertyConfig, PropertyFilter, PropertyFilters, PropertyType,
 };
-use chatio::model::{Grant, PERMISSION_TABLE, holds};
+use chatio::model::{Grant, PERMISSION_TABLE, STRICT_DENIALS, holds};
 use chatio::routing::{ManualRouter, RoutingStatus};
 use chatio::{
     Agent, AutoScopeRules, ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventKind,
@@ -80,7 +80,16 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let mut f = Fixture::with_config(EngineConfig::with_seed(7).max_chats_per_customer(None));
+        Self::with_strictness(false)
+    }
+
+    /// The world, with [`EngineConfig::strict_permissions`] as given.
+    fn with_strictness(strict: bool) -> Self {
+        let mut f = Fixture::with_config(
+            EngineConfig::with_seed(7)
+                .max_chats_per_customer(None)
+                .strict_permissions(strict),
+        );
         let (anna, bob, jan, eva) = f.ids();
         f.engine
             .configure_property(PropertyConfig::new("crm", "vip", PropertyType::Bool).at(
@@ -302,18 +311,28 @@ fn refusal(grant: Grant, me: &UserId, chat: ChatId) -> Error {
 /// Checks the table's row for `grant`, then runs every case at every level, each in a fresh
 /// world: levels that hold the grant succeed, the others are refused with `authorization` and
 /// change nothing.
+///
+/// A grant that strict permissions take from normal agents ([`STRICT_DENIALS`]) is run again
+/// in a strict license, where normal agents must be refused.
 fn run(grant: Grant, expected: [bool; 3], cases: Vec<Case>) {
     assert_eq!(row(grant), expected, "the table's row for {grant:?}");
     for (column, level) in LEVELS.into_iter().enumerate() {
         assert_eq!(holds(level, grant), expected[column], "{grant:?} {level:?}");
     }
-    for case in &cases {
+    run_levels(grant, expected, &cases, false);
+    if STRICT_DENIALS.contains(&grant) {
+        run_levels(grant, [expected[0], expected[1], false], &cases, true);
+    }
+}
+
+fn run_levels(grant: Grant, expected: [bool; 3], cases: &[Case], strict: bool) {
+    for case in cases {
         for (column, level) in LEVELS.into_iter().enumerate() {
-            let mut w = World::new();
+            let mut w = World::with_strictness(strict);
             let me = w.actor(level);
             let chat = (case.setup)(&mut w, &me);
             let ids = w.ids.clone();
-            let label = format!("{grant:?}, {}, as {level:?}", case.label);
+            let label = format!("{grant:?}, {}, as {level:?}, strict {strict}", case.label);
             if expected[column] {
                 if let Err(e) = (case.act)(&mut w.f.engine, &ids, &me, chat) {
                     panic!("{label}: refused: {e}");
@@ -335,18 +354,26 @@ fn the_table_has_one_row_per_grant() {
     assert_eq!(
         PERMISSION_TABLE,
         [
-            (ChatsAllRead, [true, true, true]),
+            (ChatsAllRead, [true, true, false]),
             (ChatsMyRead, [true, true, true]),
-            (ConversationAllWrite, [true, true, false]),
+            (ConversationAllWrite, [true, true, true]),
             (ConversationMyWrite, [true, true, true]),
             (MetaAllWrite, [true, true, false]),
             (MetaMyWrite, [true, true, true]),
-            (MulticastWrite, [true, true, false]),
-            (CustomersBanWrite, [true, true, false]),
+            (MulticastWrite, [true, true, true]),
+            (CustomersBanWrite, [true, true, true]),
+            (CustomersIdentityManage, [true, true, false]),
             (AgentsMyWrite, [true, true, true]),
             (AgentsAllWrite, [true, true, false]),
             (AutoChatScopesRead, [true, true, false]),
             (AutoChatScopesWrite, [true, true, false]),
+            (PropertiesMyRead, [true, true, false]),
+            (PropertiesMyWrite, [true, true, false]),
+            (PropertiesAllRead, [true, true, false]),
+            (WebhooksMyRead, [true, true, false]),
+            (WebhooksMyWrite, [true, true, false]),
+            (WebhooksAllRead, [true, true, false]),
+            (WebhooksAllWrite, [true, true, false]),
         ]
     );
     let names: Vec<&str> = PERMISSION_TABLE.iter().map(|(g, _)| g.as_str()).collect();
@@ -361,20 +388,30 @@ fn the_table_has_one_row_per_grant() {
             "chats.meta--my:write",
             "multicast:write",
             "customers.ban:write",
+            "customers.identity--manage",
             "agents--my:write",
             "agents--all:write",
             "auto_chat_scopes:read",
             "auto_chat_scopes:write",
+            "properties--my:read",
+            "properties--my:write",
+            "properties--all:read",
+            "webhooks--my:read",
+            "webhooks--my:write",
+            "webhooks--all:read",
+            "webhooks--all:write",
         ]
     );
     assert_eq!(Permission::default(), Permission::Administrator);
 }
 
 #[test]
-fn chats_all_read_every_level_reads_the_chats_it_may_see() {
+fn chats_all_read_normal_agents_read_only_their_own_chats() {
+    // The agent's login lists the chats its scopes let it see, whatever its level: a known
+    // difference from v0.5 (see docs/properties.md), so it is not a case here.
     run(
         Grant::ChatsAllRead,
-        [true, true, true],
+        [true, true, false],
         vec![
             case(
                 "get_chat_threads of a chat it is not in",
@@ -429,17 +466,6 @@ fn chats_all_read_every_level_reads_the_chats_it_may_see() {
                 |e, _, me, chat| {
                     assert_eq!(e.chat(&chat).unwrap().last_seen.get(me), Some(&at(20)));
                 },
-            ),
-            case(
-                "login lists every active chat it may see",
-                bobs,
-                |e, ids, me, _| {
-                    let login = e.as_agent(me, at(20))?.login()?;
-                    let listed: Vec<ChatId> = login.chats_summary.iter().map(|c| c.id).collect();
-                    assert_eq!(listed, vec![ids.waiting, ids.bobs]);
-                    Ok(())
-                },
-                nothing,
             ),
         ],
     );
@@ -502,10 +528,10 @@ fn chats_my_read_every_level_reads_the_chats_it_is_in_even_outside_its_groups() 
 }
 
 #[test]
-fn conversation_all_write_normal_agents_may_not_write_to_others_chats() {
+fn conversation_all_write_normal_agents_write_to_others_chats_unless_strict() {
     run(
         Grant::ConversationAllWrite,
-        [true, true, false],
+        [true, true, true],
         vec![
             case(
                 "send_event to a chat assigned to someone else",
@@ -861,10 +887,10 @@ fn meta_my_write_every_level_changes_its_own_chats() {
 }
 
 #[test]
-fn multicast_write_normal_agents_may_not_multicast() {
+fn multicast_write_normal_agents_multicast_unless_strict() {
     run(
         Grant::MulticastWrite,
-        [true, true, false],
+        [true, true, true],
         vec![case(
             "multicast to every agent and a customer",
             bobs,
@@ -889,10 +915,10 @@ fn multicast_write_normal_agents_may_not_multicast() {
 }
 
 #[test]
-fn customers_ban_write_normal_agents_may_not_ban() {
+fn customers_ban_write_normal_agents_ban_unless_strict() {
     run(
         Grant::CustomersBanWrite,
-        [true, true, false],
+        [true, true, true],
         vec![case(
             "ban_customer",
             bobs,

@@ -3284,7 +3284,7 @@ fn sweep(w: &mut World, touched: &BTreeSet<ChatId>, ctx: &dyn Debug) {
                 assert_eq!(e.kind(), ErrorKind::Authorization, "{e}: {ctx:?}");
             }
         }
-        check_threads(w, me, Role::Agent, threads, ctx);
+        check_threads(w, me, Role::Agent, Some(w.levels[a]), threads, ctx);
     }
     for (c, pages, threads) in customer_answers {
         let me = &w.customers[c];
@@ -3305,7 +3305,7 @@ fn sweep(w: &mut World, touched: &BTreeSet<ChatId>, ctx: &dyn Debug) {
         if own.len() <= 100 {
             assert_eq!(seen, own, "the chats in {me}'s summary: {ctx:?}");
         }
-        check_threads(w, me, Role::Customer, threads, ctx);
+        check_threads(w, me, Role::Customer, None, threads, ctx);
     }
 }
 
@@ -3315,10 +3315,24 @@ type ThreadAnswers = Vec<(
     Result<ThreadsSummary, Error>,
 )>;
 
-fn check_threads(w: &World, me: &UserId, role: Role, answers: ThreadAnswers, ctx: &dyn Debug) {
+/// `level`: an agent's permission. Reading a chat's threads takes seeing it and, for an agent,
+/// `chats--all:read` or being in it (a waiting chat counts, to pick it up).
+fn check_threads(
+    w: &World,
+    me: &UserId,
+    role: Role,
+    level: Option<Permission>,
+    answers: ThreadAnswers,
+    ctx: &dyn Debug,
+) {
     for (chat_id, threads, summary) in answers {
         let chat = w.engine.chat(&chat_id).expect("a touched chat exists");
-        let sees = w.sees(me, role, chat);
+        let reads = level.is_none_or(|level| {
+            table_holds(level, Grant::ChatsAllRead)
+                || chat.agent_ids.contains(me)
+                || chat.routing.waiting_since.is_some()
+        });
+        let sees = w.sees(me, role, chat) && reads;
         let ctx = &(ctx, chat_id);
         assert_eq!(
             threads.is_ok(),

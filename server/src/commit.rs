@@ -65,15 +65,27 @@ pub(crate) enum Release {
     Unsubscribe(UserId, u64),
     /// A Web API answer may go.
     Web(oneshot::Sender<()>),
+    /// Webhooks the call fired, for delivery.
+    Webhooks(Vec<chatio::wire::configuration::WireWebhook>),
 }
 
 /// Who is connected: each user's connections.
 #[derive(Default)]
 pub(crate) struct Registry {
     conns: HashMap<UserId, Vec<Arc<Outbox>>>,
+    /// Where fired webhooks go (none in tests that build a registry alone).
+    webhooks: Option<crate::webhooks::Sender>,
 }
 
 impl Registry {
+    /// A registry that hands fired webhooks to `sender`.
+    pub(crate) fn with_webhooks(sender: crate::webhooks::Sender) -> Registry {
+        Registry {
+            conns: HashMap::new(),
+            webhooks: Some(sender),
+        }
+    }
+
     /// The connections logged in as `user`.
     pub(crate) fn connections(&self, user: &UserId) -> usize {
         self.conns.get(user).map_or(0, Vec::len)
@@ -101,6 +113,13 @@ impl Registry {
             }
             Release::Web(answer) => {
                 let _ = answer.send(());
+            }
+            Release::Webhooks(webhooks) => {
+                if let Some(sender) = &self.webhooks {
+                    for webhook in webhooks {
+                        let _ = sender.send(webhook);
+                    }
+                }
             }
         }
     }

@@ -58,6 +58,7 @@ mod rtm;
 pub mod store;
 mod token;
 mod web;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -536,14 +537,17 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (sessions_tx, sessions_rx) = watch::channel(0usize);
         let engine_config = engine.config().clone();
+        let metrics = Arc::new(Metrics::new());
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 engine,
                 agent_conns: HashMap::new(),
             }),
-            registry: Mutex::new(Registry::default()),
+            registry: Mutex::new(Registry::with_webhooks(webhooks::start(Arc::clone(
+                &metrics,
+            )))),
             commit: store.as_ref().map(|_| CommitQueue::default()),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::clone(&metrics),
             agent_tokens: config
                 .agents
                 .iter()
@@ -604,6 +608,10 @@ impl Server {
             .route("/{api}/{version}/action/{action}", post(web::action))
             .route("/metrics", get(web::metrics))
             .route("/files/{kind}/{name}", get(files::serve))
+            .route(
+                "/configuration/{version}/{section}/{action}",
+                post(web::configuration),
+            )
             .layer(DefaultBodyLimit::max(MAX_MESSAGE))
             .with_state(Arc::clone(&shared));
         let running = Running {
@@ -1106,16 +1114,25 @@ impl Core {
     /// Sets an agent's presence and queues the engine's pushes about it.
     fn presence(&mut self, user: &UserId, online: bool, items: &mut Vec<Release>) {
         if let Ok(out) = self.engine.set_agent_presence(user, online, now()) {
-            push_engine(&out.pushes, items);
+            push_engine(&self.engine, &out.pushes, items);
         }
     }
 }
 
-/// Renders pushes the engine returned outside [`chatio::wire::handle`] (presence, timers).
-fn push_engine(pushes: &[chatio::Push], items: &mut Vec<Release>) {
+/// Renders pushes the engine returned outside [`chatio::wire::handle`] (presence, timers), and
+/// the webhooks they fire.
+fn push_engine(engine: &Engine, pushes: &[chatio::Push], items: &mut Vec<Release>) {
     if !pushes.is_empty() {
         let rendered = pushes.iter().map(chatio::wire::encode_push).collect();
         items.push(Release::Pushes(commit::render(rendered)));
+        let webhooks: Vec<_> = engine
+            .webhook_calls(pushes)
+            .iter()
+            .map(chatio::wire::configuration::render_call)
+            .collect();
+        if !webhooks.is_empty() {
+            items.push(Release::Webhooks(webhooks));
+        }
     }
 }
 
@@ -1140,7 +1157,7 @@ async fn run_timers(shared: Arc<Shared>) {
             let now = now();
             if core.engine.next_deadline().is_some_and(|d| d <= now) {
                 let out = core.engine.tick(now);
-                push_engine(&out.pushes, items);
+                push_engine(&core.engine, &out.pushes, items);
             }
             core.engine.next_deadline()
         });

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub(crate) commit_seconds: Histogram,
     /// Files stored by `upload_image` and `send_file`.
     pub(crate) uploads: IntCounter,
+    /// Webhook tries, by outcome (`delivered`, `failed`, `dropped`).
+    pub(crate) webhooks: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -133,6 +135,14 @@ impl Metrics {
             "Files stored by upload_image and send_file",
         )
         .unwrap_or_else(|_| unreachable_metric());
+        let webhooks = IntCounterVec::new(
+            Opts::new(
+                "chatio_webhooks_total",
+                "Webhook tries, by outcome (delivered, failed, dropped)",
+            ),
+            &["outcome"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
         for metric in [
             Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(requests.clone()),
@@ -145,6 +155,7 @@ impl Metrics {
             Box::new(commit_records.clone()),
             Box::new(commit_seconds.clone()),
             Box::new(uploads.clone()),
+            Box::new(webhooks.clone()),
         ] {
             let _ = registry.register(metric);
         }
@@ -173,6 +184,7 @@ impl Metrics {
             commit_records,
             commit_seconds,
             uploads,
+            webhooks,
         }
     }
 

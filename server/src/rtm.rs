@@ -333,6 +333,9 @@ fn request(
         if !reply.pushes.is_empty() {
             items.push(Release::Pushes(render(reply.pushes)));
         }
+        if !reply.webhooks.is_empty() {
+            items.push(Release::Webhooks(reply.webhooks));
+        }
         started.elapsed()
     })
 }
@@ -437,6 +440,9 @@ fn login(
         items.push(Release::To(Arc::clone(outbox), reply.response.into()));
         if !reply.pushes.is_empty() {
             items.push(Release::Pushes(render(reply.pushes)));
+        }
+        if !reply.webhooks.is_empty() {
+            items.push(Release::Webhooks(reply.webhooks));
         }
         if reply.success {
             // In engine order: the connection gets every push of the calls after its login.

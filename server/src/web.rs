@@ -70,6 +70,61 @@ pub(crate) async fn action(
     json_response(status, body)
 }
 
+/// The Configuration API: `POST /configuration/v0.5/{section}/{action}` with the payload as
+/// the body and an agent's token (see [`chatio::wire::configuration::handle`] for the actions).
+/// Answered like the Web API: the payload, or `{"error": ...}` with the error's status.
+pub(crate) async fn configuration(
+    State(shared): State<Arc<Shared>>,
+    Path((version, section, action)): Path<(String, String, String)>,
+    ticket: Option<Extension<Arc<Ticket>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let ticket = ticket.map(|Extension(t)| t);
+    let fail =
+        |kind: &str, message: &str| json_response(status_for(kind), error_body(kind, message));
+    if version != VERSION {
+        return fail(
+            ErrorKind::UnsupportedVersion.as_str(),
+            &unsupported_version(&version),
+        );
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let peer = ticket.as_ref().map(|t| t.peer.ip());
+    let agent = match shared.authenticate(Api::Agent, token, peer) {
+        Ok(agent) => agent,
+        Err(refused) => return fail(refused.kind(), refused.message()),
+    };
+    if let Some(ticket) = &ticket {
+        ticket.authenticated();
+    }
+    let body = match read_body(&shared, ticket.as_deref(), body, MAX_MESSAGE).await {
+        Ok(body) => body,
+        Err((_, kind, message)) => return fail(kind, &message),
+    };
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return fail(ErrorKind::Validation.as_str(), "the body is not UTF-8");
+    };
+    let path = format!("{section}/{action}");
+    let (released, safe) = oneshot::channel();
+    let reply = shared.call(|core, items| {
+        let reply = wire::configuration::handle(&mut core.engine, &agent, now(), &path, body);
+        items.push(Release::Web(released));
+        reply
+    });
+    if safe.await.is_err() {
+        return fail(ErrorKind::Internal.as_str(), "the server is stopping");
+    }
+    let status = match reply.error_kind {
+        None => StatusCode::OK,
+        Some(kind) => status_for(kind.as_str()),
+    };
+    tracing::debug!(action = path, user = %agent, status = status.as_u16(), "configuration request");
+    json_response(status, reply.body)
+}
+
 /// A Web API call: the answer is the response's payload, or `{"error": {type, message}}` with
 /// an HTTP status that fits the error type.
 ///
@@ -144,6 +199,10 @@ async fn call(
                 Prepared::StandIn => shared.stand_in(&user, &envelope),
             };
             shared.metrics.request(api, &reply.action, reply.success);
+            let webhooks = std::mem::take(&mut reply.webhooks);
+            if !webhooks.is_empty() {
+                items.push(Release::Webhooks(webhooks));
+            }
             let pushes = std::mem::take(&mut reply.pushes);
             if !pushes.is_empty() {
                 items.push(Release::Pushes(render(pushes)));

@@ -6,7 +6,7 @@ use crate::engine::{
 };
 use crate::error::Error;
 use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, UserId};
-use crate::model::{Properties, Scopes};
+use crate::model::{NewWebhook, Properties, PropertyConfig, Scopes, Webhook};
 use crate::push::{ChatThread, Postback};
 use crate::query::View;
 use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};
@@ -255,5 +255,38 @@ impl<'e> AgentApi<'e> {
     /// `get_auto_chat_scopes_config`.
     pub fn get_auto_chat_scopes_config(&self) -> Result<Vec<AutoChatScopes>, Error> {
         self.engine.get_auto_chat_scopes_config(&self.me)
+    }
+
+    /// The Configuration API's `create_properties`: properties in this agent's namespace (its
+    /// id; see `docs/properties.md`), all or none.
+    pub fn create_properties(
+        &mut self,
+        properties: Vec<PropertyConfig>,
+    ) -> Result<Output<()>, Error> {
+        self.run(AgentCommand::CreateProperties { properties })
+    }
+
+    /// The Configuration API's `get_property_configs`: the properties of this agent's
+    /// namespace, or with `all` (and `properties--all:read`) every property of the license.
+    pub fn get_property_configs(&self, all: bool) -> Result<Vec<PropertyConfig>, Error> {
+        self.engine.property_configs(&self.me, all)
+    }
+
+    /// The Configuration API's `register_webhook`: the webhook with its new id.
+    pub fn register_webhook(&mut self, webhook: NewWebhook) -> Result<Output<Webhook>, Error> {
+        self.run(AgentCommand::RegisterWebhook { webhook })
+    }
+
+    /// The Configuration API's `unregister_webhook`.
+    pub fn unregister_webhook(&mut self, webhook_id: &str) -> Result<Output<()>, Error> {
+        self.run(AgentCommand::UnregisterWebhook {
+            webhook_id: webhook_id.to_owned(),
+        })
+    }
+
+    /// The Configuration API's `get_webhooks_config`: this agent's webhooks, or with `all`
+    /// (and `webhooks--all:read`) every webhook of the license.
+    pub fn get_webhooks_config(&self, all: bool) -> Result<Vec<Webhook>, Error> {
+        self.engine.webhooks_config(&self.me, all)
     }
 }

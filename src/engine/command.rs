@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::{AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget};
 use crate::error::Error;
 use crate::model::{
-    Agent, ChatId, Customer, CustomerUpdate, EventId, File, MulticastScopes, NewEvent, Properties,
-    PropertyConfig, Recipients, RecordedEvent, Scopes, StartChat, ThreadId, Timestamp, UserId,
+    Agent, ChatId, Customer, CustomerUpdate, EventId, File, MulticastScopes, NewEvent, NewWebhook,
+    Properties, PropertyConfig, Recipients, RecordedEvent, Scopes, StartChat, ThreadId, Timestamp,
+    UserId, Webhook,
 };
 use crate::push::{ChatThread, Postback};
 use crate::routing::RoutingStatus;
@@ -142,6 +143,16 @@ pub enum AgentCommand {
         chat_id: ChatId,
         timestamp: Option<Timestamp>,
     },
+    // The Configuration API's, made by agents too.
+    CreateProperties {
+        properties: Vec<PropertyConfig>,
+    },
+    RegisterWebhook {
+        webhook: NewWebhook,
+    },
+    UnregisterWebhook {
+        webhook_id: String,
+    },
 }
 
 /// A command of the Customer API; each variant is the [`CustomerApi`](crate::CustomerApi)
@@ -266,6 +277,8 @@ pub enum Response {
     Customer(Customer),
     /// `create_customer`: the new customer's id.
     CustomerId(UserId),
+    /// `register_webhook`: the webhook as registered, with its id.
+    Webhook(Webhook),
 }
 
 /// The typed responses a facade method gives, taken back out of a [`Response`].
@@ -297,6 +310,7 @@ from_response!(
     AutoChatScopesId(String),
     Customer(Customer),
     CustomerId(UserId),
+    Webhook(Webhook),
 );
 
 impl FromResponse for ChatThread {
@@ -488,6 +502,11 @@ impl Engine {
             A::RemoveAutoChatScopes { id } => respond(self.remove_auto_chat_scopes(me, &id)),
             A::UpdateLastSeenTimestamp { chat_id, timestamp } => {
                 respond(self.update_last_seen_timestamp(me, chat_id, timestamp))
+            }
+            A::CreateProperties { properties } => respond(self.create_properties(me, properties)),
+            A::RegisterWebhook { webhook } => respond(self.register_webhook(me, webhook)),
+            A::UnregisterWebhook { webhook_id } => {
+                respond(self.unregister_webhook(me, &webhook_id))
             }
         }
     }

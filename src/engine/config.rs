@@ -69,6 +69,12 @@ pub struct EngineConfig {
     /// that scheme too. The scheme of a license cannot change once it has chats.
     #[serde(default = "ChatIdScheme::before_schemes")]
     pub chat_id_scheme: ChatIdScheme,
+    /// Take [`STRICT_DENIALS`](crate::model::STRICT_DENIALS) from normal agents (off by
+    /// default: the documented table applies).
+    /// Left out of snapshots while off, so snapshots of licenses that never set it read and
+    /// compare as they did before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_permissions: bool,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +88,7 @@ impl Default for EngineConfig {
             license: None,
             limits: Limits::default(),
             chat_id_scheme: ChatIdScheme::KeyedPermutation,
+            strict_permissions: false,
         }
     }
 }
@@ -112,6 +119,13 @@ impl EngineConfig {
     /// Sets which agents are told about a chat.
     pub fn push_audience(mut self, audience: PushAudience) -> Self {
         self.push_audience = audience;
+        self
+    }
+
+    /// Takes [`STRICT_DENIALS`](crate::model::STRICT_DENIALS) from normal agents, or gives
+    /// them back.
+    pub fn strict_permissions(mut self, strict: bool) -> Self {
+        self.strict_permissions = strict;
         self
     }
 

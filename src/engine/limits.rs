@@ -71,6 +71,12 @@ pub struct Limits {
     pub chat_scopes: u32,
     /// The most auto chat scopes configurations a license keeps. Default 100.
     pub auto_chat_scopes: u32,
+    /// The most webhooks a license keeps (`register_webhook`). Default 100.
+    #[serde(
+        default = "default_webhooks",
+        skip_serializing_if = "is_default_webhooks"
+    )]
+    pub webhooks: u32,
     /// The most chats the agent's `login` lists in `chats_summary` (the newest ones); the
     /// response's `total_chats` says how many there are, and `get_filtered_chats` pages
     /// through the rest. Default 100.
@@ -89,6 +95,7 @@ impl Default for Limits {
             agents_per_chat: 100,
             chat_scopes: 100,
             auto_chat_scopes: 100,
+            webhooks: default_webhooks(),
             login_chats: 100,
         }
     }
@@ -108,6 +115,7 @@ impl Limits {
             agents_per_chat: u32::MAX,
             chat_scopes: u32::MAX,
             auto_chat_scopes: u32::MAX,
+            webhooks: u32::MAX,
             login_chats: u32::MAX,
         }
     }
@@ -329,6 +337,11 @@ impl Engine {
         within("customer_fields_bytes", limits.customer_fields_bytes, bytes)
     }
 
+    /// Whether one more webhook fits.
+    pub(crate) fn check_webhooks_room(&self, registered: usize) -> Result<(), Error> {
+        within("webhooks", self.limits().webhooks, registered + 1)
+    }
+
     /// Whether one more auto chat scopes configuration fits.
     pub(crate) fn check_auto_chat_scopes_room(&self, configured: usize) -> Result<(), Error> {
         within(
@@ -337,6 +350,16 @@ impl Engine {
             configured + 1,
         )
     }
+}
+
+/// 100: limits written before webhooks existed read this one as its default.
+fn default_webhooks() -> u32 {
+    100
+}
+
+/// The default is left out of snapshots, which then read and compare as before webhooks.
+fn is_default_webhooks(webhooks: &u32) -> bool {
+    *webhooks == default_webhooks()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod chat_store;
 pub use chat_store::{Chats, ChatsIter};
 mod command;
 mod config;
+mod configuration;
 mod directory;
 mod events;
 mod ids;
@@ -42,6 +43,7 @@ mod timers;
 mod transfer;
 mod updates;
 mod visibility;
+mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -58,6 +60,7 @@ pub(crate) use routing::{Excluding, RouterHandle};
 pub use scopes::{AutoChatScopes, AutoScopeRules};
 pub(crate) use snapshot::{EngineState, RestoreError};
 pub use transfer::TransferTarget;
+pub use webhooks::{RegisteredWebhook, WebhookCall};
 
 use crate::UserIds;
 use crate::error::Error;
@@ -154,6 +157,8 @@ pub struct Engine {
     properties: PropertyRegistry,
     /// Rules that give starting chats scopes, oldest first.
     auto_chat_scopes: Vec<AutoChatScopes>,
+    /// Registered webhooks, oldest first.
+    webhooks: Vec<webhooks::RegisteredWebhook>,
     /// The count of changes, and the records not yet handed to the host.
     journal: journaling::Journal,
 }
@@ -182,6 +187,7 @@ impl PartialEq for Engine {
             queue_seq,
             properties,
             auto_chat_scopes,
+            webhooks,
             journal,
         } = self;
         *config == other.config
@@ -202,6 +208,7 @@ impl PartialEq for Engine {
             && *queue_seq == other.queue_seq
             && *properties == other.properties
             && *auto_chat_scopes == other.auto_chat_scopes
+            && *webhooks == other.webhooks
             && *journal == other.journal
     }
 }
@@ -236,6 +243,7 @@ impl Engine {
             queue_seq: 0,
             properties: PropertyRegistry::default(),
             auto_chat_scopes: Vec::new(),
+            webhooks: Vec::new(),
             journal: journaling::Journal::default(),
         }
     }

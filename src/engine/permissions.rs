@@ -10,7 +10,7 @@
 
 use super::{Engine, Requester};
 use crate::error::Error;
-use crate::model::{Grant, Permission, Role, holds};
+use crate::model::{Grant, Permission, Role, STRICT_DENIALS, holds};
 
 /// The three kinds of chat action, each a "my chats" / "all chats" pair of grants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl Engine {
         let mine = chat.agent_ids.contains(req.id)
             || (waiting && matches!(right, ChatRight::Read | ChatRight::Conversation));
         let (my, all) = right.grants();
-        if holds(level, all) || (mine && holds(level, my)) {
+        if self.holds(level, all) || (mine && self.holds(level, my)) {
             return Ok(());
         }
         Err(Error::NotAllowed {
@@ -62,6 +62,15 @@ impl Engine {
                 chat.id
             ),
         })
+    }
+
+    /// Whether a level holds a grant in this license: the table, less [`STRICT_DENIALS`] for
+    /// normal agents when the configuration asks for them.
+    pub(crate) fn holds(&self, level: Permission, grant: Grant) -> bool {
+        holds(level, grant)
+            && !(self.config.strict_permissions
+                && level == Permission::Normal
+                && STRICT_DENIALS.contains(&grant))
     }
 
     /// The requester's permission level; customers (and unknown agents) hold the lowest.
@@ -79,7 +88,7 @@ impl Engine {
     /// Checks an agent's grant for an action that is not about one chat.
     pub(crate) fn authorize(&self, req: &Requester, grant: Grant) -> Result<(), Error> {
         let level = self.requester_permission(req);
-        if req.role == Role::Agent && holds(level, grant) {
+        if req.role == Role::Agent && self.holds(level, grant) {
             return Ok(());
         }
         Err(Error::NotAllowed {

@@ -42,6 +42,9 @@ pub(crate) struct StateRef<'a> {
     queue_seq: u64,
     properties: &'a PropertyRegistry,
     auto_chat_scopes: &'a [AutoChatScopes],
+    /// Left out when there are none: such snapshots are as they were before webhooks.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    webhooks: &'a [super::RegisteredWebhook],
 }
 
 /// The same, owned, as read back.
@@ -63,6 +66,9 @@ pub(crate) struct EngineState {
     queue_seq: u64,
     properties: PropertyRegistry,
     auto_chat_scopes: Vec<AutoChatScopes>,
+    /// Snapshots from before webhooks have none.
+    #[serde(default)]
+    webhooks: Vec<super::RegisteredWebhook>,
 }
 
 impl Engine {
@@ -87,6 +93,7 @@ impl Engine {
             queue_seq: self.queue_seq,
             properties: &self.properties,
             auto_chat_scopes: &self.auto_chat_scopes,
+            webhooks: &self.webhooks,
         }
     }
 
@@ -208,6 +215,7 @@ impl Engine {
             queue_seq: state.queue_seq,
             properties: state.properties,
             auto_chat_scopes: state.auto_chat_scopes,
+            webhooks: state.webhooks,
             journal: Journal::restored(state.journal_seq),
         })
     }

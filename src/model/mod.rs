@@ -40,7 +40,7 @@ pub use json_depth::MAX_JSON_DEPTH;
 pub(crate) use json_depth::{check_json_depth, check_json_map_depth};
 pub use last_seen::LastSeen;
 pub use license::License;
-pub use permission::{Grant, PERMISSION_TABLE, holds};
+pub use permission::{Grant, PERMISSION_TABLE, STRICT_DENIALS, holds};
 pub use properties::{Properties, PropertyValue};
 pub(crate) use property_config::PropertyRefusal;
 pub use property_config::{

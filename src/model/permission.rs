@@ -36,6 +36,22 @@ pub enum Grant {
     AutoChatScopesRead,
     /// `auto_chat_scopes:write`.
     AutoChatScopesWrite,
+    /// `customers.identity--manage`.
+    CustomersIdentityManage,
+    /// `properties--my:read`: the configuration of properties in its own namespace.
+    PropertiesMyRead,
+    /// `properties--my:write`: create properties in its own namespace.
+    PropertiesMyWrite,
+    /// `properties--all:read`: the configuration of every property of the license.
+    PropertiesAllRead,
+    /// `webhooks--my:read`: the webhooks it registered.
+    WebhooksMyRead,
+    /// `webhooks--my:write`: register webhooks, and unregister its own.
+    WebhooksMyWrite,
+    /// `webhooks--all:read`: every webhook of the license.
+    WebhooksAllRead,
+    /// `webhooks--all:write`: unregister any webhook of the license.
+    WebhooksAllWrite,
 }
 
 impl Grant {
@@ -54,31 +70,62 @@ impl Grant {
             Grant::AgentsAllWrite => "agents--all:write",
             Grant::AutoChatScopesRead => "auto_chat_scopes:read",
             Grant::AutoChatScopesWrite => "auto_chat_scopes:write",
+            Grant::CustomersIdentityManage => "customers.identity--manage",
+            Grant::PropertiesMyRead => "properties--my:read",
+            Grant::PropertiesMyWrite => "properties--my:write",
+            Grant::PropertiesAllRead => "properties--all:read",
+            Grant::WebhooksMyRead => "webhooks--my:read",
+            Grant::WebhooksMyWrite => "webhooks--my:write",
+            Grant::WebhooksAllRead => "webhooks--all:read",
+            Grant::WebhooksAllWrite => "webhooks--all:write",
         }
     }
 }
 
-/// Which level holds which grant: `(grant, [owner, administrator, normal])`.
+/// Which level holds which grant: `(grant, [owner, administrator, normal])`, as v0.5's
+/// `authorization/scopes.md` lists them (its "permission" column is the lowest level that holds
+/// the scope).
 ///
 /// Owners and administrators hold every grant (no v0.5 permission separates them; owning the
-/// license is the difference). Normal agents read what they may see but write only to their own
-/// chats, and configure nothing.
-pub const PERMISSION_TABLE: [(Grant, [bool; 3]); 12] = [
-    (Grant::ChatsAllRead, [true, true, true]),
+/// license is the difference). Normal agents read their own chats (and, to pick one up, the
+/// waiting ones), write to the conversation of any chat they may see, multicast and ban, and
+/// configure nothing. [`EngineConfig::strict_permissions`](crate::EngineConfig) takes the
+/// last three from them ([`STRICT_DENIALS`]).
+pub const PERMISSION_TABLE: [(Grant, [bool; 3]); 20] = [
+    (Grant::ChatsAllRead, [true, true, false]),
     (Grant::ChatsMyRead, [true, true, true]),
-    (Grant::ConversationAllWrite, [true, true, false]),
+    (Grant::ConversationAllWrite, [true, true, true]),
     (Grant::ConversationMyWrite, [true, true, true]),
     (Grant::MetaAllWrite, [true, true, false]),
     (Grant::MetaMyWrite, [true, true, true]),
-    (Grant::MulticastWrite, [true, true, false]),
-    (Grant::CustomersBanWrite, [true, true, false]),
+    (Grant::MulticastWrite, [true, true, true]),
+    (Grant::CustomersBanWrite, [true, true, true]),
+    (Grant::CustomersIdentityManage, [true, true, false]),
     (Grant::AgentsMyWrite, [true, true, true]),
     (Grant::AgentsAllWrite, [true, true, false]),
     (Grant::AutoChatScopesRead, [true, true, false]),
     (Grant::AutoChatScopesWrite, [true, true, false]),
+    (Grant::PropertiesMyRead, [true, true, false]),
+    (Grant::PropertiesMyWrite, [true, true, false]),
+    (Grant::PropertiesAllRead, [true, true, false]),
+    (Grant::WebhooksMyRead, [true, true, false]),
+    (Grant::WebhooksMyWrite, [true, true, false]),
+    (Grant::WebhooksAllRead, [true, true, false]),
+    (Grant::WebhooksAllWrite, [true, true, false]),
 ];
 
-/// Whether a level holds a grant, per [`PERMISSION_TABLE`].
+/// The grants [`EngineConfig::strict_permissions`](crate::EngineConfig) takes from normal
+/// agents: writing to chats they are not in, multicasting and banning. The project's earlier
+/// table kept these for administrators, so that a normal agent could neither disturb a
+/// colleague's conversation nor reach every customer; a license that wants that still can.
+pub const STRICT_DENIALS: [Grant; 3] = [
+    Grant::ConversationAllWrite,
+    Grant::MulticastWrite,
+    Grant::CustomersBanWrite,
+];
+
+/// Whether a level holds a grant, per [`PERMISSION_TABLE`] (the documented table, without
+/// [`STRICT_DENIALS`]).
 pub fn holds(level: Permission, grant: Grant) -> bool {
     let column = match level {
         Permission::Owner => 0,
@@ -107,13 +154,15 @@ mod tests {
             );
             assert_eq!(holds(Normal, grant), levels[2], "{grant:?} normal");
         }
-        // The rows that make a normal agent normal.
-        assert!(!holds(Normal, Grant::ConversationAllWrite));
+        // The rows of scopes.md whose permission is "normal", and those that are not.
+        assert!(holds(Normal, Grant::ConversationAllWrite));
         assert!(holds(Normal, Grant::ConversationMyWrite));
+        assert!(holds(Normal, Grant::MulticastWrite));
+        assert!(holds(Normal, Grant::CustomersBanWrite));
+        assert!(!holds(Normal, Grant::ChatsAllRead));
         assert!(!holds(Normal, Grant::MetaAllWrite));
-        assert!(!holds(Normal, Grant::MulticastWrite));
-        assert!(!holds(Normal, Grant::CustomersBanWrite));
         assert!(!holds(Normal, Grant::AgentsAllWrite));
+        assert!(!holds(Normal, Grant::WebhooksMyWrite));
         assert!(holds(Administrator, Grant::AgentsAllWrite));
     }
 }

@@ -2,19 +2,24 @@
 //! `get_property_configs` gives them, webhooks as `register_webhook` takes them and
 //! `get_webhooks_config` gives them, and the envelope a webhook is delivered in.
 //!
-//! These are codecs only: text in, model values out, and back. Which namespace a requester
-//! writes to, and who may, is the caller's business.
+//! [`handle`] serves the Configuration API's actions on an engine; the codecs beside it turn
+//! its payloads into model values and back.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::error::Error;
+use super::Api;
+use super::actions::Payload;
+use crate::engine::{Engine, WebhookCall};
+use crate::error::{Error, ErrorKind};
+use crate::journal::JournalMode;
 use crate::model::{
-    Access, Domain, Location, LocationAccess, PropertyConfig, PropertyType, PropertyValue, Webhook,
-    WebhookAction,
+    Access, ChatId, Domain, Location, LocationAccess, NewWebhook, PropertyConfig, PropertyType,
+    PropertyValue, Timestamp, UserId, Webhook, WebhookAction,
 };
+use crate::push::{Push, PushKind};
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
     Error::InvalidField {
@@ -180,10 +185,183 @@ pub fn encode_webhook(
     .to_string()
 }
 
+/// A webhook to deliver: where, which chat's order it keeps, and the JSON body to POST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireWebhook {
+    /// The registered URL.
+    pub url: String,
+    /// The chat it is about: deliveries of one chat must keep their order.
+    pub chat_id: Option<ChatId>,
+    /// The webhook's id.
+    pub webhook_id: String,
+    /// The body, [`encode_webhook`]'s envelope.
+    pub body: String,
+}
+
+/// The webhooks a call's result fires, rendered.
+pub(super) fn fired(
+    engine: &Engine,
+    result: &Result<(Payload, Vec<Push>), Error>,
+) -> Vec<WireWebhook> {
+    match result {
+        Ok((_, pushes)) if !engine.webhooks().is_empty() => engine
+            .webhook_calls(pushes)
+            .iter()
+            .map(render_call)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One webhook call as it is delivered. `data` is the agent push's payload, except for
+/// `agent_status_changed`, whose `status` v0.5 spells with spaces (`accepting chats`);
+/// `additional_data` carries the chat's properties when the change is about a chat.
+pub fn render_call(call: &WebhookCall) -> WireWebhook {
+    let data = match &call.push {
+        PushKind::AgentUpdated {
+            agent_id,
+            routing_status,
+        } => json!({
+            "agent_id": agent_id,
+            "status": routing_status.as_str().replace('_', " "),
+        }),
+        kind => super::render::push_payload(kind, Api::Agent),
+    };
+    let mut additional = Map::new();
+    if let Some(properties) = &call.chat_properties {
+        additional.insert(
+            "chat_properties".to_string(),
+            super::render::properties(properties),
+        );
+    }
+    WireWebhook {
+        url: call.webhook.spec.url.clone(),
+        chat_id: call.chat_id,
+        webhook_id: call.webhook.webhook_id.clone(),
+        body: encode_webhook(&call.webhook, call.action, data, additional),
+    }
+}
+
+/// What [`handle`] answers: success and the response body (the payload, or
+/// `{"error": {type, message}}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigurationReply {
+    /// Whether the request succeeded.
+    pub success: bool,
+    /// The error's type, when it failed (for the HTTP status).
+    pub error_kind: Option<ErrorKind>,
+    /// The response body.
+    pub body: String,
+}
+
+/// A Configuration API request (`POST /configuration/v0.5/<section>/<action>` with the
+/// payload as the body) made by `agent` at `now`: `properties/create_properties`,
+/// `properties/get_property_configs`, `webhooks/register_webhook`,
+/// `webhooks/get_webhooks_config` (with `all`, a chat.io v3.x addition) and
+/// `webhooks/unregister_webhook`. Records are held as [`super::handle`] holds them. The bot
+/// agent actions are not served yet: they answer a `validation` error naming them.
+pub fn handle(
+    engine: &mut Engine,
+    agent: &UserId,
+    now: Timestamp,
+    path: &str,
+    body: &str,
+) -> ConfigurationReply {
+    let mode = engine.journal_mode();
+    if mode == JournalMode::Output {
+        engine.set_journal_mode(JournalMode::Hold);
+    }
+    let result = run(
+        engine,
+        agent,
+        now,
+        path,
+        if body.trim().is_empty() { "{}" } else { body },
+    );
+    engine.set_journal_mode(mode);
+    match result {
+        Ok(body) => ConfigurationReply {
+            success: true,
+            error_kind: None,
+            body,
+        },
+        Err(err) => ConfigurationReply {
+            success: false,
+            error_kind: Some(err.kind()),
+            body: super::error_payload(&err).to_string(),
+        },
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct AllFlag {
+    #[serde(default)]
+    all: bool,
+}
+
+#[derive(Deserialize)]
+struct WebhookIdPayload {
+    webhook_id: String,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, Error> {
+    serde_json::from_str(body).map_err(|e| invalid("payload", e.to_string()))
+}
+
+fn run(
+    engine: &mut Engine,
+    agent: &UserId,
+    now: Timestamp,
+    path: &str,
+    body: &str,
+) -> Result<String, Error> {
+    match path {
+        "properties/create_properties" => {
+            let properties = decode_create_properties(&agent.to_string(), body)?;
+            // Configuration changes push nothing.
+            let _quiet = engine.as_agent(agent, now)?.create_properties(properties)?;
+            Ok("{}".to_string())
+        }
+        "properties/get_property_configs" => {
+            let AllFlag { all } = parse(body)?;
+            let configs = engine.as_agent(agent, now)?.get_property_configs(all)?;
+            Ok(encode_property_configs(&configs))
+        }
+        "webhooks/register_webhook" => {
+            let spec: NewWebhook = parse(body)?;
+            let out = engine.as_agent(agent, now)?.register_webhook(spec)?;
+            Ok(json!({ "webhook_id": out.response.webhook_id }).to_string())
+        }
+        "webhooks/get_webhooks_config" => {
+            let AllFlag { all } = parse(body)?;
+            let webhooks = engine.as_agent(agent, now)?.get_webhooks_config(all)?;
+            Ok(encode_webhooks_config(&webhooks))
+        }
+        "webhooks/unregister_webhook" => {
+            let WebhookIdPayload { webhook_id } = parse(body)?;
+            let _quiet = engine
+                .as_agent(agent, now)?
+                .unregister_webhook(&webhook_id)?;
+            Ok("{}".to_string())
+        }
+        "agents/create_bot_agent"
+        | "agents/update_bot_agent"
+        | "agents/remove_bot_agent"
+        | "agents/get_bot_agents"
+        | "agents/get_bot_agent_details" => Err(invalid(
+            "action",
+            format!("{path} is not served yet: bot agents are configured by the host"),
+        )),
+        other => Err(invalid(
+            "action",
+            format!("unknown Configuration API action {other:?}"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::NewWebhook;
 
     /// The docs' `create_properties` sample (with the comma it lacks before `domain`).
     const SAMPLE: &str = r#"{

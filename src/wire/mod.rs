@@ -123,6 +123,8 @@ pub struct Reply {
     pub success: bool,
     /// The pushes the request caused.
     pub pushes: Vec<WirePush>,
+    /// The webhooks the request fired (see [`Engine::webhook_calls`]), ready to POST.
+    pub webhooks: Vec<configuration::WireWebhook>,
 }
 
 // ----- reading a request -----
@@ -269,7 +271,11 @@ fn handle_request(
         if let Some((chat_id, event)) = request.payload.into_parts() {
             let result = actions::send_event(engine, api, user, now, chat_id, event);
             let request_id = request.request_id.as_ref().map(|s| &*s.0);
-            return reply(request_id, "send_event", result);
+            let webhooks = configuration::fired(engine, &result);
+            return Reply {
+                webhooks,
+                ..reply(request_id, "send_event", result)
+            };
         }
     }
     let envelope = match read_envelope(text) {
@@ -292,7 +298,11 @@ fn handle_request(
     };
     let result =
         author.and_then(|author| actions::dispatch(engine, api, &author, now, action, payload));
-    reply(request_id, action, result)
+    let webhooks = configuration::fired(engine, &result);
+    Reply {
+        webhooks,
+        ..reply(request_id, action, result)
+    }
 }
 
 /// The reply to a request that was read: its response, and its pushes rendered.
@@ -316,6 +326,7 @@ fn reply(
                 action: action.to_owned(),
                 success: true,
                 pushes,
+                webhooks: Vec::new(),
             }
         }
         Err(err) => error_reply(request_id, action, &err),
@@ -562,6 +573,7 @@ pub fn error_reply(request_id: Option<&str>, action: &str, err: &Error) -> Reply
         action: action.to_string(),
         success: false,
         pushes: Vec::new(),
+        webhooks: Vec::new(),
     }
 }
 

@@ -1,0 +1,302 @@
+//! The Configuration API over HTTP, and webhook delivery to a real local receiver that fails
+//! for a while: every webhook arrives, in order per chat, with the documented envelope.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chatio::{Agent, EngineConfig, UserId};
+use chatio_server::{AgentLogin, Config, RouterKind};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+
+const STEP: Duration = Duration::from_secs(10);
+
+fn config() -> Config {
+    Config {
+        agents: vec![AgentLogin {
+            token: "t1".to_string(),
+            agent: Agent::new(UserId::new("anna@example.com").unwrap(), "Anna"),
+        }],
+        router: RouterKind::Automatic,
+        engine: EngineConfig::with_seed(7),
+        seed: Some(7),
+        allow_weak_tokens: true,
+        ..Config::default()
+    }
+}
+
+async fn start() -> (SocketAddr, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(chatio_server::serve(config(), listener, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+async fn post(addr: SocketAddr, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = timeout(STEP, async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        String::from_utf8(raw).unwrap()
+    })
+    .await
+    .expect("an answer in time");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// A receiver that answers 500 to its first `failures` requests, then 200, and keeps what
+/// it accepted.
+async fn receiver(failures: usize) -> (SocketAddr, Arc<Mutex<Vec<Value>>>, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let tries = Arc::new(Mutex::new(0usize));
+    let (kept, counted) = (Arc::clone(&accepted), Arc::clone(&tries));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (kept, counted) = (Arc::clone(&kept), Arc::clone(&counted));
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let (kept, counted) = (Arc::clone(&kept), Arc::clone(&counted));
+                    async move {
+                        let body = request.into_body().collect().await?.to_bytes();
+                        let attempt = {
+                            let mut n = counted.lock().unwrap();
+                            *n += 1;
+                            *n
+                        };
+                        let status = if attempt <= failures {
+                            StatusCode::INTERNAL_SERVER_ERROR
+                        } else {
+                            kept.lock()
+                                .unwrap()
+                                .push(serde_json::from_slice::<Value>(&body).unwrap());
+                            StatusCode::OK
+                        };
+                        let mut response = Response::new(Full::new(Bytes::new()));
+                        *response.status_mut() = status;
+                        Ok::<_, hyper::Error>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, accepted, tries)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_reach_a_receiver_that_fails_for_a_while_in_order() {
+    let (addr, stop) = start().await;
+    let (hook_addr, accepted, tries) = receiver(2).await;
+    let (status, registered) = post(
+        addr,
+        "/configuration/v0.5/webhooks/register_webhook",
+        "t1",
+        json!({ "url": format!("http://{hook_addr}/hook"), "action": "incoming_event",
+                "secret_key": "s3cret", "filters": { "author_type": "customer" } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{registered}");
+    let webhook_id = registered["webhook_id"].as_str().unwrap().to_string();
+    let (status, listed) = post(
+        addr,
+        "/configuration/v0.5/webhooks/get_webhooks_config",
+        "t1",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        listed["webhooks_config"][0]["webhook_id"],
+        webhook_id.as_str()
+    );
+    // A customer's token is no agent's: refused.
+    let (status, _) = post(
+        addr,
+        "/configuration/v0.5/webhooks/get_webhooks_config",
+        "jan",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    let (status, started) = post(
+        addr,
+        "/customer/v0.5/action/start_chat",
+        "jan",
+        json!({ "payload": {} }),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let chat_id = started["chat"]["id"].as_str().unwrap().to_string();
+    let texts: Vec<String> = (1..=5).map(|i| format!("message {i}")).collect();
+    for text in &texts {
+        let (status, sent) = post(
+            addr,
+            "/customer/v0.5/action/send_event",
+            "jan",
+            json!({ "payload": { "chat_id": chat_id, "event": { "type": "message", "text": text } } }),
+        )
+        .await;
+        assert_eq!(status, 200, "{sent}");
+    }
+    // An agent's message passes no filter of this webhook.
+    let (status, _) = post(
+        addr,
+        "/agent/v0.5/action/send_event",
+        "t1",
+        json!({ "payload": { "chat_id": chat_id, "event": { "type": "message", "text": "agent" } } }),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Two failures cost 1 s and 2 s of backoff.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while accepted.lock().unwrap().len() < texts.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {:?}",
+            accepted.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let accepted = accepted.lock().unwrap().clone();
+    let got: Vec<&str> = accepted
+        .iter()
+        .map(|w| w["data"]["event"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        got, texts,
+        "every customer message once, in order, none of the agent's"
+    );
+    assert_eq!(
+        *tries.lock().unwrap(),
+        texts.len() + 2,
+        "two failed tries, then one each"
+    );
+    for webhook in &accepted {
+        assert_eq!(webhook["webhook_id"], webhook_id.as_str());
+        assert_eq!(webhook["secret_key"], "s3cret");
+        assert_eq!(webhook["action"], "incoming_event");
+        assert_eq!(webhook["data"]["chat_id"], chat_id.as_str());
+        assert_eq!(webhook["additional_data"]["chat_properties"], json!({}));
+    }
+    let (_, metrics) = {
+        let raw = timeout(STEP, async {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let request =
+                format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut raw = Vec::new();
+            let _ = stream.read_to_end(&mut raw).await;
+            String::from_utf8(raw).unwrap()
+        })
+        .await
+        .unwrap();
+        raw.split_once("\r\n\r\n")
+            .map(|(h, b)| (h.to_string(), b.to_string()))
+            .unwrap()
+    };
+    assert!(
+        metrics.contains(r#"chatio_webhooks_total{outcome="delivered"} 5"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"chatio_webhooks_total{outcome="failed"} 2"#),
+        "{metrics}"
+    );
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_property_samples_work_against_the_server() {
+    let (addr, stop) = start().await;
+    let (status, body) = post(
+        addr,
+        "/configuration/v0.5/properties/create_properties",
+        "t1",
+        json!({
+            "greeting": { "type": "string", "locations": { "chat": { "access": {
+                "agent": { "read": true, "write": false }, "customer": { "read": true, "write": true } } } },
+                "domain": ["hello", "hi"] },
+            "scoring": { "type": "int", "locations": { "event": { "access": {
+                "agent": { "read": true, "write": true } } } }, "range": { "from": 0, "to": 10 } }
+        }),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({})));
+    let (status, configs) = post(
+        addr,
+        "/configuration/v0.5/properties/get_property_configs",
+        "t1",
+        json!({ "all": true }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        configs["anna@example.com"]["scoring"]["range"],
+        json!({ "from": 0, "to": 10 })
+    );
+    // The customer writes the property the configuration lets it write.
+    let (status, started) = post(
+        addr,
+        "/customer/v0.5/action/start_chat",
+        "jan",
+        json!({ "payload": {} }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let chat_id = started["chat"]["id"].as_str().unwrap();
+    let (status, updated) = post(
+        addr,
+        "/customer/v0.5/action/update_chat_properties",
+        "jan",
+        json!({ "payload": { "chat_id": chat_id, "properties": { "anna@example.com": { "greeting": { "value": "hi" } } } } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    let (status, refused) = post(
+        addr,
+        "/customer/v0.5/action/update_chat_properties",
+        "jan",
+        json!({ "payload": { "chat_id": chat_id, "properties": { "anna@example.com": { "greeting": { "value": "yo" } } } } }),
+    )
+    .await;
+    assert_eq!(status, 400, "outside the domain: {refused}");
+    let (status, unknown) = post(
+        addr,
+        "/configuration/v0.5/agents/create_bot_agent",
+        "t1",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 400, "{unknown}");
+    let _ = stop.send(());
+}
