@@ -16,7 +16,7 @@ use clap::{ArgMatches, Args as ClapArgs, CommandFactory, FromArgMatches, Parser,
 use tracing_subscriber::filter::Targets;
 
 use crate::config::ConfigFile;
-use crate::{AgentLogin, Config, Durability, RouterKind, Server};
+use crate::{AgentLogin, Config, Durability, RouterKind};
 
 /// `--snapshot-every` when not given.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100_000;
@@ -271,6 +271,41 @@ pub struct ServeFlags {
     #[arg(long, conflicts_with = "log")]
     quiet: bool,
 
+    /// Keep the licenses on this Postgres database, shared with other nodes, instead of
+    /// --data (a libpq URL, e.g. postgres://chatio@db.example.com/chatio).
+    ///
+    /// Each license is served by one node at a time, which holds its lease; a node that dies
+    /// has its licenses taken by the others once its leases expire (--lease-ttl). A node
+    /// answers requests for other nodes' licenses with where they live. See
+    /// server/docs/multi-node.md. The URL may carry a password: prefer the config file's
+    /// `postgres` key or a password file (PGPASSFILE) to the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "data",
+        help_heading = "Many nodes"
+    )]
+    postgres: Option<String>,
+
+    /// With --postgres: how long a lease lasts unrenewed, in seconds (renewed every third of
+    /// it). A dead node's licenses are served again elsewhere after about this long.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Many nodes"
+    )]
+    lease_ttl: u64,
+
+    /// With --postgres: connections to the database, shared by the licenses' writers.
+    #[arg(long, value_name = "N", default_value_t = crate::pg::DEFAULT_CONNECTIONS, help_heading = "Many nodes")]
+    postgres_connections: usize,
+
+    /// With --postgres: the HOST:PORT other nodes send this node's clients to [default: the
+    /// address it listens on].
+    #[arg(long, value_name = "HOST:PORT", help_heading = "Many nodes")]
+    advertise: Option<String>,
+
     /// With --data: start even if PRAGMA quick_check finds the database damaged, restoring
     /// what still reads (the newest snapshot that reads, the journal after it).
     #[arg(long)]
@@ -392,6 +427,8 @@ pub struct Args {
     pub durability: Option<Durability>,
     /// `--log` / `--quiet`, as a tracing filter (`None`: `RUST_LOG`, else `info`).
     pub log: Option<String>,
+    /// Licenses besides the default one, the admin token, `--postgres`.
+    pub node: crate::hub::NodeOptions,
 }
 
 /// The server's `--help` text, as `chatio-server --help` prints it.
@@ -502,6 +539,7 @@ fn run_matches(matches: &ArgMatches) -> u8 {
         config,
         durability,
         log,
+        node,
     } = match args_from(matches, std::env::var(AGENT_TOKENS_ENV).ok().as_deref()) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -512,17 +550,6 @@ fn run_matches(matches: &ArgMatches) -> u8 {
     init_logging(log.as_deref());
     let agents = config.agents.len();
     let router = config.router.as_str();
-    // Recovery comes before listening: a client that connects sees the whole engine.
-    let server = match Server::open(config.clone(), durability.as_ref()) {
-        Ok(server) => server,
-        Err(e) => {
-            tracing::error!("{e}");
-            return 2;
-        }
-    };
-    for line in server.report() {
-        tracing::info!("{line}");
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -534,6 +561,17 @@ fn run_matches(matches: &ArgMatches) -> u8 {
         }
     };
     runtime.block_on(async move {
+        // Recovery comes before listening: a client that connects sees the whole engine.
+        let server = match crate::hub::Node::open(config, durability, node).await {
+            Ok(server) => server,
+            Err(e) => {
+                tracing::error!("{e}");
+                return 2;
+            }
+        };
+        for line in server.report() {
+            tracing::info!("{line}");
+        }
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(listener) => listener,
             Err(e) => {
@@ -769,6 +807,41 @@ fn merge(
         skip_integrity_check: f.skip_integrity_check,
     });
     config.check()?;
+    let postgres = f.postgres.or(file.postgres);
+    let configured = !config.agents.is_empty() || config.engine.license.is_some();
+    // The top-level license is the default one, as it always was, unless the node is given
+    // its licenses otherwise ([[licenses]], --postgres) and the top level describes none.
+    let default_license = configured || (postgres.is_none() && file.licenses.is_empty());
+    if postgres.is_some() && durability.is_some() {
+        return Err("--postgres and --data are two stores: give one".to_string());
+    }
+    let node = crate::hub::NodeOptions {
+        licenses: file.licenses,
+        default_license,
+        admin_token: std::env::var(crate::hub::ADMIN_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or(file.admin_token),
+        postgres: postgres.map(|url| crate::pg::PgOptions {
+            url,
+            lease_ttl: Duration::from_secs(
+                pick(m, "lease_ttl", f.lease_ttl, file.lease_ttl).max(1),
+            ),
+            connections: f.postgres_connections.max(1),
+            advertise: f.advertise.or(file.advertise),
+            snapshot_every: pick(m, "snapshot_every", f.snapshot_every, file.snapshot_every),
+        }),
+    };
+    if let Some(token) = &node.admin_token
+        && weak_admin(token)
+        && !config.allow_weak_tokens
+    {
+        return Err(
+            "the administrator's token is weak; use a long random one (or --allow-weak-tokens, \
+             for tests and demos only)"
+                .to_string(),
+        );
+    }
     let log = if f.quiet {
         Some("warn".to_string())
     } else {
@@ -779,7 +852,14 @@ fn merge(
         config,
         durability,
         log,
+        node,
     })
+}
+
+/// Whether the administrator's token is too easy to guess (as [`crate::weak_token`] says of
+/// agents' tokens).
+fn weak_admin(token: &str) -> bool {
+    crate::weak_token(token).is_some()
 }
 
 fn non_empty(v: &str) -> Result<String, String> {

@@ -308,7 +308,11 @@ pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: BoxJournal, out:
 
 /// Copies the engine (under its lock, with everything queued before committed first, so the
 /// copy's records are all in the journal) and encodes the copy on another thread.
-fn start_snapshot(shared: &crate::Shared, store: &mut BoxJournal, out: &Releases) -> Option<Encoding> {
+fn start_snapshot(
+    shared: &crate::Shared,
+    store: &mut BoxJournal,
+    out: &Releases,
+) -> Option<Encoding> {
     let queue = shared.commit.as_ref()?;
     let (copy, records, items) = {
         let (core, _long) = shared.core_for_long_call();

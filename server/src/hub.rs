@@ -294,9 +294,8 @@ pub(crate) fn license_config(template: &Config, spec: &LicenseSpec) -> Result<Co
         .clone()
         .unwrap_or_else(|| crate::cli::DEFAULT_LICENSE_PLAN.to_string());
     config.engine = config.engine.license(
-        chatio::License::new(spec.id.clone(), plan, crate::now()).expiration_timestamp(
-            spec.expires.map(chatio::Timestamp::from_unix_seconds),
-        ),
+        chatio::License::new(spec.id.clone(), plan, crate::now())
+            .expiration_timestamp(spec.expires.map(chatio::Timestamp::from_unix_seconds)),
     );
     config.check()?;
     Ok(config)
@@ -398,7 +397,11 @@ impl Node {
                 report.push(format!(
                     "license {}: {}",
                     spec.id,
-                    if made { "created in the database" } else { "in the database already" }
+                    if made {
+                        "created in the database"
+                    } else {
+                        "in the database already"
+                    }
                 ));
             }
             let hub = Arc::new(Hub {
@@ -625,7 +628,12 @@ async fn web_action(
         Route::There(address) => {
             let location = format!(
                 "http://{address}{}",
-                path_and_query(&api_name, &version, &format!("action/{action}"), raw.as_deref())
+                path_and_query(
+                    &api_name,
+                    &version,
+                    &format!("action/{action}"),
+                    raw.as_deref()
+                )
             );
             // 307 keeps the method and the body: the client sends the same request there.
             (
@@ -670,12 +678,16 @@ async fn rtm_upgrade(
         return StatusCode::NOT_FOUND.into_response();
     };
     let route = if version == VERSION {
-        hub.route(api, query.license_id.as_deref(), None, true).await
+        hub.route(api, query.license_id.as_deref(), None, true)
+            .await
     } else {
         // The session answers unsupported_version; any license will do for that.
         match hub.runs().values().next() {
             Some(run) => Route::Here(Arc::clone(&run.shared)),
-            None => Route::Refused("unsupported_version", crate::web::unsupported_version(&version)),
+            None => Route::Refused(
+                "unsupported_version",
+                crate::web::unsupported_version(&version),
+            ),
         }
     };
     let here = match route {
@@ -692,7 +704,9 @@ async fn rtm_upgrade(
     let login_timeout = hub.template.limits.login_timeout;
     ws.on_upgrade(move |socket| async move {
         match here {
-            Route::AtLogin => at_login(hub, api, socket, ticket.map(|Extension(t)| t), url_tail).await,
+            Route::AtLogin => {
+                at_login(hub, api, socket, ticket.map(|Extension(t)| t), url_tail).await
+            }
             other => refuse_socket(socket, other, &url_tail, login_timeout).await,
         }
     })
@@ -720,15 +734,22 @@ async fn at_login(
             return;
         }
     };
-    let token = serde_json::from_str::<Value>(&first)
-        .ok()
-        .and_then(|v| v.pointer("/payload/token").and_then(Value::as_str).map(str::to_string));
+    let token = serde_json::from_str::<Value>(&first).ok().and_then(|v| {
+        v.pointer("/payload/token")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
     let route = match token {
         Some(token) => hub.route(api, None, Some(&token), true).await,
-        None => Route::Refused("authentication", "the first request must be login, with a token".to_string()),
+        None => Route::Refused(
+            "authentication",
+            "the first request must be login, with a token".to_string(),
+        ),
     };
     match route {
-        Route::Here(shared) => crate::rtm::run_session(shared, api, socket, ticket, Some(first)).await,
+        Route::Here(shared) => {
+            crate::rtm::run_session(shared, api, socket, ticket, Some(first)).await
+        }
         other => answer_and_close(socket, other, &url_tail, &first).await,
     }
 }
@@ -747,7 +768,12 @@ async fn first_text(socket: &mut WebSocket) -> Option<String> {
 
 /// A connection for a license this node does not serve: the first request is answered with
 /// where to go (or why not), then the connection closes.
-async fn refuse_socket(mut socket: WebSocket, route: Route, url_tail: &str, limit: std::time::Duration) {
+async fn refuse_socket(
+    mut socket: WebSocket,
+    route: Route,
+    url_tail: &str,
+    limit: std::time::Duration,
+) {
     let first = match tokio::time::timeout(limit, first_text(&mut socket)).await {
         Ok(Some(text)) => text,
         _ => String::new(),
@@ -773,9 +799,7 @@ async fn answer_and_close(mut socket: WebSocket, route: Route, url_tail: &str, f
             None,
             (close_code::AGAIN, "license moving; try again"),
         ),
-        Route::Refused(kind, message) => {
-            (kind, message, None, (close_code::POLICY, "refused"))
-        }
+        Route::Refused(kind, message) => (kind, message, None, (close_code::POLICY, "refused")),
         Route::Here(_) | Route::AtLogin => (
             "internal",
             "no license".to_string(),
@@ -795,7 +819,9 @@ async fn answer_and_close(mut socket: WebSocket, route: Route, url_tail: &str, f
     if let Some(id) = request_id {
         response["request_id"] = Value::from(id);
     }
-    let _ = socket.send(Message::Text(response.to_string().into())).await;
+    let _ = socket
+        .send(Message::Text(response.to_string().into()))
+        .await;
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
             code: close.0,
@@ -810,7 +836,9 @@ fn admin(hub: &Hub, headers: &HeaderMap) -> Result<(), Response> {
         return Err(error_json(
             StatusCode::NOT_FOUND,
             "not_found",
-            &format!("the admin API is off: give the node an administrator's token ({ADMIN_TOKEN_ENV} or admin_token in --config)"),
+            &format!(
+                "the admin API is off: give the node an administrator's token ({ADMIN_TOKEN_ENV} or admin_token in --config)"
+            ),
             None,
         ));
     };
@@ -852,7 +880,12 @@ async fn admin_list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Response
                 })
                 .collect(),
             Err(e) => {
-                return error_json(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", &e, None);
+                return error_json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    &e,
+                    None,
+                );
             }
         },
         None => {
@@ -873,7 +906,14 @@ async fn admin_create(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Byt
     }
     let spec: LicenseSpec = match serde_json::from_slice(&body) {
         Ok(spec) => spec,
-        Err(e) => return error_json(StatusCode::BAD_REQUEST, "validation", &format!("the body: {e}"), None),
+        Err(e) => {
+            return error_json(
+                StatusCode::BAD_REQUEST,
+                "validation",
+                &format!("the body: {e}"),
+                None,
+            );
+        }
     };
     if let Err(e) = license_config(&hub.template, &spec) {
         return error_json(StatusCode::BAD_REQUEST, "validation", &e, None);
@@ -883,7 +923,10 @@ async fn admin_create(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Byt
             return error_json(
                 StatusCode::CONFLICT,
                 "validation",
-                &format!("an agent token of this license is already one of license {}'s", shared.license),
+                &format!(
+                    "an agent token of this license is already one of license {}'s",
+                    shared.license
+                ),
                 None,
             );
         }

@@ -68,7 +68,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-
 use chatio::journal::JournalMode;
 use chatio::model::PropertyConfig;
 use chatio::routing::{AutomaticRouter, LeastLoadedRouter, ManualRouter, RoundRobinRouter};

@@ -349,13 +349,7 @@ impl Cluster {
                      ORDER BY random() LIMIT $4 FOR UPDATE SKIP LOCKED)
                    AND expires_at < clock_timestamp()
                  RETURNING license_id, epoch",
-                &[
-                    &self.node_id,
-                    &self.address(),
-                    &self.ttl_secs(),
-                    &n,
-                    &only,
-                ],
+                &[&self.node_id, &self.address(), &self.ttl_secs(), &n, &only],
             )
             .await
             .map_err(db)?;
@@ -471,7 +465,12 @@ impl Cluster {
     /// the journal after it, or a new engine if it has neither; then brings it in line with
     /// the configuration (agents offline, new agents added), writes those records under the
     /// lease, and a snapshot if records were replayed. Blocking: run it off the runtime.
-    fn restore(self: &Arc<Self>, id: &str, epoch: i64, template: &Config) -> Result<Server, String> {
+    fn restore(
+        self: &Arc<Self>,
+        id: &str,
+        epoch: i64,
+        template: &Config,
+    ) -> Result<Server, String> {
         let started = Instant::now();
         let client = self.client();
         let rt = &self.runtime;
@@ -504,7 +503,9 @@ impl Cluster {
                     restored = Some((engine, seq));
                     break;
                 }
-                Ok(_) => report.push(format!("warning: the snapshot at record {seq} is at another")),
+                Ok(_) => report.push(format!(
+                    "warning: the snapshot at record {seq} is at another"
+                )),
                 Err(e) => report.push(format!("warning: the snapshot at record {seq}: {e}")),
             }
         }
@@ -560,7 +561,12 @@ impl Cluster {
             let data = engine.snapshot_on_threads(crate::store::threads());
             journal.write_snapshot(engine.journal_seq(), engine.now().unix_seconds(), data)?;
         }
-        Ok(Server::from_parts(config, engine, Box::new(journal), report))
+        Ok(Server::from_parts(
+            config,
+            engine,
+            Box::new(journal),
+            report,
+        ))
     }
 }
 
@@ -622,7 +628,10 @@ pub(crate) async fn manage(hub: Arc<Hub>, pg: Arc<Cluster>) {
             Ok(kept) => {
                 for id in hub.served() {
                     if !kept.contains(&id) {
-                        hub.lose(&id, "its lease was lost (expired, or taken by another node)");
+                        hub.lose(
+                            &id,
+                            "its lease was lost (expired, or taken by another node)",
+                        );
                     }
                 }
             }
