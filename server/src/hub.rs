@@ -830,10 +830,10 @@ async fn answer_and_close(mut socket: WebSocket, route: Route, url_tail: &str, f
         .await;
 }
 
-/// Checks the administrator's token; the error response otherwise.
-fn admin(hub: &Hub, headers: &HeaderMap) -> Result<(), Response> {
+/// Checks the administrator's token: `None` if it is right, else the refusal.
+fn refuse_admin(hub: &Hub, headers: &HeaderMap) -> Option<Response> {
     let Some(expected) = &hub.admin_token else {
-        return Err(error_json(
+        return Some(error_json(
             StatusCode::NOT_FOUND,
             "not_found",
             &format!(
@@ -849,19 +849,19 @@ fn admin(hub: &Hub, headers: &HeaderMap) -> Result<(), Response> {
         .unwrap_or_default();
     // Compared by digest: the time taken says nothing of how much of the token matched.
     if crate::sha256(given.as_bytes()) != crate::sha256(expected.as_bytes()) {
-        return Err(error_json(
+        return Some(error_json(
             StatusCode::UNAUTHORIZED,
             "authentication",
             "the administrator's token is required",
             None,
         ));
     }
-    Ok(())
+    None
 }
 
 /// `GET /admin/licenses`: every license, where it is served and since which lease epoch.
 async fn admin_list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Response {
-    if let Err(response) = admin(&hub, &headers) {
+    if let Some(response) = refuse_admin(&hub, &headers) {
         return response;
     }
     let served = hub.served();
@@ -901,7 +901,7 @@ async fn admin_list(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Response
 
 /// `POST /admin/licenses`: creates a license (a [`LicenseSpec`]) and serves it here.
 async fn admin_create(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(response) = admin(&hub, &headers) {
+    if let Some(response) = refuse_admin(&hub, &headers) {
         return response;
     }
     let spec: LicenseSpec = match serde_json::from_slice(&body) {
