@@ -44,6 +44,10 @@ const STEP: Duration = Duration::from_secs(3);
 /// The administrator's token of every node.
 const ADMIN: &str = "admin-token-of-the-multinode-test";
 
+/// One test at a time: each runs several servers, and the failover times they measure would
+/// otherwise include the other test's load on the same cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn size(var: &str, default: usize) -> usize {
     std::env::var(var)
         .ok()
@@ -487,6 +491,7 @@ async fn stored_texts(nodes: &[SocketAddr], license: usize, token: &str) -> Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_licenses_fail_over_and_fence_a_paused_node() {
+    let _serial = SERIAL.lock().await;
     let licenses = size("CHATIO_MULTINODE_LICENSES", 30);
     let per_license = size("CHATIO_MULTINODE_CUSTOMERS", 2);
     let postgres = pg::database("multinode").await;
@@ -730,38 +735,8 @@ async fn three_nodes_share_licenses_fail_over_and_fence_a_paused_node() {
             .expect("a customer ends")
             .expect("a customer does not panic");
     }
-    let live = &addrs[1..];
     let records: Vec<Arc<Mutex<Record>>> = records.into_inner().unwrap();
-    let mut acked_total = 0;
-    let mut misdirected = 0;
-    for record in &records {
-        let record = std::mem::take(&mut *record.lock().unwrap());
-        assert!(
-            record.failure.is_none(),
-            "{}: {:?}\n{}",
-            record.token,
-            record.failure,
-            logs()
-        );
-        misdirected += record.reach.misdirected;
-        let stored = stored_texts(live, record.license, &record.token).await;
-        let mut seen = HashSet::new();
-        for text in &stored {
-            assert!(seen.insert(text.clone()), "{text} is stored twice");
-        }
-        let uncertain: HashSet<&String> = record.uncertain.iter().collect();
-        for (text, _, _) in &record.acked {
-            assert!(seen.contains(text), "acknowledged {text} is missing");
-            acked_total += 1;
-        }
-        let acked: HashSet<&String> = record.acked.iter().map(|(t, _, _)| t).collect();
-        for text in &stored {
-            assert!(
-                acked.contains(text) || uncertain.contains(text),
-                "{text} is stored but was never sent"
-            );
-        }
-    }
+    let (acked_total, misdirected) = check_stored(&addrs[1..], &records, &logs).await;
     assert!(misdirected > 0, "clients were sent to owners");
     // The journals: one line each.
     for l in 0..licenses {
@@ -807,4 +782,151 @@ async fn three_nodes_share_licenses_fail_over_and_fence_a_paused_node() {
     );
     drop(nodes);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Checks, for every customer, that each acknowledged event is stored exactly once and that
+/// nothing is stored that it did not send: the number of acknowledged events and of
+/// misdirected logins followed.
+async fn check_stored(
+    nodes: &[SocketAddr],
+    records: &[Arc<Mutex<Record>>],
+    logs: &dyn Fn() -> String,
+) -> (usize, u64) {
+    let mut acked_total = 0;
+    let mut misdirected = 0;
+    for record in records {
+        let record = std::mem::take(&mut *record.lock().unwrap());
+        assert!(
+            record.failure.is_none(),
+            "{}: {:?}\n{}",
+            record.token,
+            record.failure,
+            logs()
+        );
+        misdirected += record.reach.misdirected;
+        let stored = stored_texts(nodes, record.license, &record.token).await;
+        let mut seen = HashSet::new();
+        for text in &stored {
+            assert!(seen.insert(text.clone()), "{text} is stored twice");
+        }
+        let uncertain: HashSet<&String> = record.uncertain.iter().collect();
+        for (text, _, _) in &record.acked {
+            assert!(seen.contains(text), "acknowledged {text} is missing");
+            acked_total += 1;
+        }
+        let acked: HashSet<&String> = record.acked.iter().map(|(t, _, _)| t).collect();
+        for text in &stored {
+            assert!(
+                acked.contains(text) || uncertain.contains(text),
+                "{text} is stored but was never sent"
+            );
+        }
+    }
+    (acked_total, misdirected)
+}
+
+/// Starts `n` nodes on a fresh database and creates `licenses` licenses, spread over them.
+async fn cluster(name: &str, n: usize, licenses: usize) -> (pg::Postgres, Vec<Node>, PathBuf) {
+    let postgres = pg::database(name).await;
+    let dir = std::env::temp_dir().join(format!("chatio-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let nodes: Vec<Node> = (0..n)
+        .map(|i| Node::start(&postgres.url, &dir, &format!("node{i}")))
+        .collect();
+    for l in 0..licenses {
+        let spec = json!({ "id": format!("lic{l}") });
+        let (status, body) = http(
+            nodes[l % n].addr,
+            "POST",
+            "/admin/licenses",
+            &spec.to_string(),
+        );
+        assert_eq!(status, 201, "create lic{l}: {body}");
+    }
+    (postgres, nodes, dir)
+}
+
+/// Acknowledged requests per second over `licenses` licenses on `n` nodes: customers with one
+/// request in flight each, measured for `seconds` once every license has answered; then
+/// every acknowledged event is checked.
+async fn throughput(n: usize, licenses: usize, per_license: usize, seconds: u64) -> f64 {
+    let (_postgres, nodes, dir) = cluster(&format!("throughput{n}"), n, licenses).await;
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|node| node.addr).collect();
+    let load = Arc::new(Load {
+        nodes: addrs.clone(),
+        stop: AtomicBool::new(false),
+    });
+    let records: Vec<Arc<Mutex<Record>>> = (0..licenses * per_license)
+        .map(|_| Arc::new(Mutex::new(Record::default())))
+        .collect();
+    let mut tasks = Vec::new();
+    for l in 0..licenses {
+        for k in 0..per_license {
+            let record = Arc::clone(&records[l * per_license + k]);
+            tasks.push(tokio::spawn(customer(Arc::clone(&load), record, l, k)));
+        }
+    }
+    let records = Mutex::new(records);
+    let all: HashSet<usize> = (0..licenses).collect();
+    let started = Instant::now();
+    wait_for(Duration::from_secs(30), "every license to answer", || {
+        first_acks_after(&records, &all, started).len() == licenses
+    })
+    .await;
+    let from = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let to = Instant::now();
+    let acks: usize = records
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.lock()
+                .unwrap()
+                .acked
+                .iter()
+                .filter(|(_, at, _)| *at >= from && *at < to)
+                .count()
+        })
+        .sum();
+    load.stop.store(true, Ordering::SeqCst);
+    for task in tasks {
+        timeout(Duration::from_secs(30), task)
+            .await
+            .expect("a customer ends")
+            .expect("a customer does not panic");
+    }
+    let logs = || {
+        nodes
+            .iter()
+            .map(|node| node.log_text())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let records = records.into_inner().unwrap();
+    let (checked, _) = check_stored(&addrs, &records, &logs).await;
+    assert!(checked > 0, "events were acknowledged");
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&dir);
+    acks as f64 / (to - from).as_secs_f64()
+}
+
+/// Item 7's figure: the same load over the same licenses on one node and on three. (On one
+/// machine the three nodes share its cores: the figure shows what sharing costs or gains
+/// there, not what three machines would do.) `CHATIO_MULTINODE_SECONDS` measures longer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_requests_over_one_node_and_three() {
+    let _serial = SERIAL.lock().await;
+    let licenses = size("CHATIO_MULTINODE_LICENSES", 30);
+    let per_license = size("CHATIO_MULTINODE_CUSTOMERS", 2);
+    let seconds = size("CHATIO_MULTINODE_SECONDS", 2) as u64;
+    for n in [1, 3] {
+        let rate = throughput(n, licenses, per_license, seconds).await;
+        assert!(rate > 0.0, "{n} node(s) acknowledged requests");
+        println!(
+            "FIGURE {n} node(s), {licenses} licenses, {} customers with one request in flight \
+             each, {seconds} s: {rate:.0} acknowledged requests/s",
+            licenses * per_license
+        );
+    }
 }
