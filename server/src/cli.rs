@@ -29,7 +29,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// What `--help` prints after the flags.
 const ENDPOINTS: &str = "\
-ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --license-id):
+ENDPOINTS (LICENSE_ID picks the license; a server with only its default license serves every
+LICENSE_ID with it; agents may leave it out: their token says which license):
     ws://ADDR/agent/v0.5/rtm/ws?license_id=LICENSE_ID
     ws://ADDR/customer/v0.5/rtm/ws?license_id=LICENSE_ID
         The first message must be login, with the token in its payload:
@@ -60,12 +61,22 @@ ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --lic
     GET http://ADDR/metrics
         The server's metrics in the Prometheus text format.
 
+    GET, POST http://ADDR/admin/licenses
+        List the licenses, or create one (body {\"id\", \"plan\", \"expires\", \"agents\": [...]}),
+        with `Authorization: Bearer ADMIN_TOKEN` (CHATIO_ADMIN_TOKEN). See server/README.md.
+
+    With --postgres, a request for a license another node serves gets 307 (Web API) or, over
+    RTM, the error misdirected_request with the owner's URL in data.url.
+
 ENVIRONMENT:
     CHATIO_AGENT_TOKENS
         Agents and their tokens, kept off the command line (which other users of the machine
         can read with ps): entries as --agent takes them, separated by whitespace. An entry of
         only TOKEN=AGENT_ID gives a token to an agent of --config and keeps its profile.
         --agent-token-file and --agent override it, and it overrides the config file.
+    CHATIO_ADMIN_TOKEN
+        The administrator's token for /admin/licenses (or admin_token in --config); without
+        one the admin API is off.
 
 SUBCOMMANDS:
     chatio-server loadgen --help     the load bench
@@ -125,9 +136,10 @@ pub struct BackupFlags {
 pub struct ServeFlags {
     /// Settings in TOML (see server/chatio-server.example.toml).
     ///
-    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, log, [license],
-    /// [timeouts], [[agents]] (with tokens, groups, max_chats, permission), [[properties]]
-    /// and [[auto_chat_scopes]]. Flags given beside it override it; --agent adds agents to its
+    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, log, admin_token,
+    /// postgres, lease_ttl, advertise, [license], [timeouts], [[agents]] (with tokens,
+    /// groups, max_chats, permission), [[licenses]] (more licenses, each with its agents),
+    /// [[properties]] and [[auto_chat_scopes]]. Flags given beside it override it; --agent adds agents to its
     /// list (an --agent with the id of one in the file replaces it).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -181,8 +193,8 @@ pub struct ServeFlags {
     ///
     /// Agents' login then carries a `license` object with ID, the plan, when the license was
     /// created (this server's first start) and, with --license-expires, when it expires.
-    /// Without it login shows no license and nothing expires. (The license_id in URLs is still
-    /// accepted and ignored.)
+    /// Without it login shows no license and nothing expires. (A server with this license
+    /// alone serves every license_id of the URLs with it; see [[licenses]] for more.)
     #[arg(long, value_name = "ID", value_parser = non_empty)]
     license_id: Option<String>,
 
@@ -955,13 +967,50 @@ mod tests {
             "--snapshot-every",
             "--log",
             "--quiet",
+            "--postgres",
+            "--lease-ttl",
+            "--advertise",
+            "--postgres-connections",
             "loadgen",
             "echo",
+            "/admin/licenses",
+            "CHATIO_ADMIN_TOKEN",
+            "misdirected_request",
         ] {
             assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
         }
-        assert!(help.contains("LICENSE_ID is accepted and ignored"));
+        assert!(help.contains("LICENSE_ID picks the license"));
         assert!(parse(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn postgres_and_the_node_options() {
+        let a = parse(&[
+            "--postgres",
+            "postgres://db/chatio",
+            "--lease-ttl",
+            "3",
+            "--advertise",
+            "10.0.0.1:8080",
+        ])
+        .unwrap()
+        .unwrap();
+        let pg = a.node.postgres.expect("--postgres");
+        assert_eq!(pg.url, "postgres://db/chatio");
+        assert_eq!(pg.lease_ttl, Duration::from_secs(3));
+        assert_eq!(pg.advertise.as_deref(), Some("10.0.0.1:8080"));
+        assert!(
+            !a.node.default_license,
+            "no agents, no license: no default one"
+        );
+        let b = parse(&[]).unwrap().unwrap();
+        assert!(
+            b.node.default_license,
+            "without --postgres the default license stays"
+        );
+        assert!(b.node.postgres.is_none());
+        let both = parse(&["--postgres", "postgres://db/chatio", "--data", "/tmp/x"]);
+        assert!(both.is_err(), "two stores are refused");
     }
 
     #[test]

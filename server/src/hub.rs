@@ -89,6 +89,10 @@ pub struct Hub {
     admin_token: Option<String>,
     pub(crate) pg: Option<Arc<crate::pg::Cluster>>,
     stop: watch::Receiver<bool>,
+    /// Becomes `true` once every license has finished (and with `--postgres` its lease was
+    /// given up): the lease keeper renews until then, so that a slow shutdown keeps its leases
+    /// for its last commits.
+    pub(crate) finished: watch::Sender<bool>,
 }
 
 impl Hub {
@@ -263,6 +267,7 @@ impl Hub {
         if let Some(pg) = &self.pg {
             pg.release_all(&ids).await;
         }
+        let _ = self.finished.send(true);
     }
 
     /// Opens a license described by `spec` (SQLite or in memory) and serves it.
@@ -369,6 +374,7 @@ impl Node {
             admin_token: None,
             pg: None,
             stop: stop_rx,
+            finished: watch::channel(false).0,
         });
         hub.insert(id, server);
         Node { hub, stop, report }
@@ -413,6 +419,7 @@ impl Node {
                 admin_token: options.admin_token,
                 pg: Some(cluster),
                 stop: stop_rx,
+                finished: watch::channel(false).0,
             });
             return Ok(Node { hub, stop, report });
         }
@@ -457,6 +464,7 @@ impl Node {
             admin_token: options.admin_token,
             pg: None,
             stop: stop_rx,
+            finished: watch::channel(false).0,
         });
         for (id, server) in runs {
             hub.insert(id, server);

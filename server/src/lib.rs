@@ -27,9 +27,10 @@
 //!
 //! How it is put together:
 //!
-//! * One [`Engine`] behind one mutex, held for the synchronous engine call and the queueing of
-//!   its output, never across an `.await`. Queueing under the lock keeps every connection's
-//!   messages in the engine's order.
+//! * One [`Engine`] per license, each behind its own mutex, held for the synchronous engine
+//!   call and the queueing of its output, never across an `.await`. Queueing under the lock
+//!   keeps every connection's messages in the engine's order. A node serves any number of
+//!   licenses ([`hub`]); with `--postgres` ([`pg`]) nodes share them through leases.
 //! * Every connection has a backlog bounded in bytes and a writer task that sends all that is
 //!   queued and flushes once (`conn.rs`). A client that stops reading is disconnected after
 //!   the stall timeout with an `agent_disconnected` / `customer_disconnected` push whose reason

@@ -614,10 +614,12 @@ pub(crate) async fn create_and_serve(
 
 /// The lease keeper of a node: every third of `--lease-ttl`, renews the leases held, stops
 /// serving licenses whose lease was lost (or could not be renewed in time), and takes licenses
-/// nobody holds, up to the node's share.
+/// nobody holds, up to the node's share. Once the node is stopping it takes no more, and it
+/// keeps renewing until every license has finished (its last commit and snapshot written).
 pub(crate) async fn manage(hub: Arc<Hub>, pg: Arc<Cluster>) {
     let period = pg.options.lease_ttl / 3;
-    let mut stop = hub.stop_signal();
+    let stop = hub.stop_signal();
+    let mut finished = hub.finished.subscribe();
     loop {
         // Lost licenses (a failed write): give them up so that they move at once.
         let lost = hub.take_lost();
@@ -667,7 +669,7 @@ pub(crate) async fn manage(hub: Arc<Hub>, pg: Arc<Cluster>) {
         }
         tokio::select! {
             () = tokio::time::sleep(period) => {}
-            _ = stop.wait_for(|&s| s) => return,
+            _ = finished.wait_for(|&f| f) => return,
         }
     }
 }
