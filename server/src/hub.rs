@@ -227,6 +227,10 @@ impl Hub {
         };
         lost.into_iter()
             .map(|(id, run)| {
+                self.metrics
+                    .licenses_lost
+                    .with_label_values(&["write_failed"])
+                    .inc();
                 tokio::spawn(run.finish());
                 id
             })
@@ -237,6 +241,10 @@ impl Hub {
     pub(crate) fn lose(&self, id: &str, why: &str) {
         let run = self.runs().remove(id);
         if let Some(run) = run {
+            self.metrics
+                .licenses_lost
+                .with_label_values(&["lease_lost"])
+                .inc();
             run.shared.lose(why);
             tokio::spawn(run.finish());
         }
@@ -399,7 +407,7 @@ impl Node {
                 specs.push(default_spec(&config));
             }
             for spec in &specs {
-                let made = cluster.create_license(spec, &config).await?;
+                let made = cluster.create_license(spec, &config, false).await?;
                 report.push(format!(
                     "license {}: {}",
                     spec.id,
@@ -454,6 +462,18 @@ impl Node {
                     .map(|line| format!("license {}: {line}", spec.id)),
             );
             runs.push((spec.id.clone(), server));
+        }
+        // An agent URL carries no license: its token must name one.
+        let mut tokens: HashMap<&str, &str> = HashMap::new();
+        for (id, server) in &runs {
+            for login in &server.config().agents {
+                if let Some(other) = tokens.insert(login.token.as_str(), id.as_str()) {
+                    return Err(format!(
+                        "licenses {other} and {id} share an agent token (agent {})",
+                        login.agent.id
+                    ));
+                }
+            }
         }
         let hub = Arc::new(Hub {
             metrics: Arc::new(Metrics::new()),
@@ -585,6 +605,9 @@ fn stored_specs(dir: &std::path::Path) -> Result<Vec<LicenseSpec>, String> {
 // ----- handlers -----
 
 async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+    hub.metrics
+        .licenses
+        .set(i64::try_from(hub.served().len()).unwrap_or(i64::MAX));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         hub.metrics.render(),

@@ -35,6 +35,11 @@ pub struct Metrics {
     pub(crate) commit_records: Histogram,
     /// How long a commit (its fsync included) took, in seconds.
     pub(crate) commit_seconds: Histogram,
+    /// Licenses served by this node (set when `/metrics` is read).
+    pub(crate) licenses: IntGauge,
+    /// Licenses this node stopped serving, by reason (`write_failed`: a journal write failed
+    /// or was fenced; `lease_lost`: the lease expired or was taken).
+    pub(crate) licenses_lost: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -126,8 +131,20 @@ impl Metrics {
             .buckets(prometheus::exponential_buckets(0.000_1, 2.0, 16).unwrap_or_default()),
         )
         .unwrap_or_else(|_| unreachable_metric());
+        let licenses = IntGauge::new("chatio_licenses", "Licenses served by this node")
+            .unwrap_or_else(|_| unreachable_metric());
+        let licenses_lost = IntCounterVec::new(
+            Opts::new(
+                "chatio_licenses_lost_total",
+                "Licenses this node stopped serving, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
         for metric in [
             Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(licenses.clone()),
+            Box::new(licenses_lost.clone()),
             Box::new(requests.clone()),
             Box::new(errors.clone()),
             Box::new(pushes.clone()),
@@ -164,6 +181,8 @@ impl Metrics {
             limited,
             commit_records,
             commit_seconds,
+            licenses,
+            licenses_lost,
         }
     }
 

@@ -233,12 +233,16 @@ impl Cluster {
     }
 
     /// Records license `spec` (made of `template`) in the database unless it is there;
-    /// `true` if it was made now. Its agent tokens must not be another license's.
+    /// `true` if it was made now. Its agent tokens must not be another license's. With
+    /// `claim`, this node holds its lease from the start (epoch 1): the node that creates a
+    /// license serves it, and no other node can take it in between.
     pub(crate) async fn create_license(
         &self,
         spec: &LicenseSpec,
         template: &Config,
+        claim: bool,
     ) -> Result<bool, String> {
+        let started = Instant::now();
         let mut config = crate::hub::license_config(template, spec)?;
         config.engine.seed = match template.seed {
             Some(seed) => seed,
@@ -258,11 +262,24 @@ impl Cluster {
                 "WITH l AS (
                     INSERT INTO chatio_licenses (license_id, spec, engine_config)
                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING license_id),
-                 le AS (INSERT INTO chatio_leases (license_id) SELECT license_id FROM l),
+                 le AS (
+                    INSERT INTO chatio_leases (license_id, owner, address, epoch, expires_at)
+                    SELECT license_id, $5, $6, $7,
+                        COALESCE(clock_timestamp() + make_interval(secs => $8), '-infinity')
+                    FROM l),
                  t AS (INSERT INTO chatio_agent_tokens (token_sha256, license_id)
                        SELECT token, $1 FROM l, unnest($4::text[]) AS token)
                  SELECT count(*) FROM l",
-                &[&spec.id, &spec_text, &engine_config, &tokens],
+                &[
+                    &spec.id,
+                    &spec_text,
+                    &engine_config,
+                    &tokens,
+                    &claim.then(|| self.node_id.clone()),
+                    &claim.then(|| self.address()),
+                    &i64::from(claim),
+                    &claim.then(|| self.ttl_secs()),
+                ],
             )
             .await
             .map_err(|e| {
@@ -276,6 +293,16 @@ impl Cluster {
                 }
             })?
             .get(0);
+        if made > 0 && claim {
+            let valid_until = started + self.options.lease_ttl;
+            self.held().insert(
+                spec.id.clone(),
+                Held {
+                    epoch: 1,
+                    valid_until,
+                },
+            );
+        }
         Ok(made > 0)
     }
 
@@ -334,9 +361,8 @@ impl Cluster {
             .collect())
     }
 
-    /// Takes the leases of up to `n` licenses nobody holds (or only license `only`): their
-    /// ids and new epochs.
-    async fn claim(&self, n: i64, only: Option<&str>) -> Result<Vec<(String, i64)>, String> {
+    /// Takes the leases of up to `n` licenses nobody holds: their ids and new epochs.
+    async fn claim(&self, n: i64) -> Result<Vec<(String, i64)>, String> {
         let started = Instant::now();
         let rows = self
             .client()
@@ -345,11 +371,11 @@ impl Cluster {
                      expires_at = clock_timestamp() + make_interval(secs => $3)
                  WHERE license_id IN (
                      SELECT license_id FROM chatio_leases
-                     WHERE expires_at < clock_timestamp() AND ($5::text IS NULL OR license_id = $5)
+                     WHERE expires_at < clock_timestamp()
                      ORDER BY random() LIMIT $4 FOR UPDATE SKIP LOCKED)
                    AND expires_at < clock_timestamp()
                  RETURNING license_id, epoch",
-                &[&self.node_id, &self.address(), &self.ttl_secs(), &n, &only],
+                &[&self.node_id, &self.address(), &self.ttl_secs(), &n],
             )
             .await
             .map_err(db)?;
@@ -601,15 +627,13 @@ pub(crate) async fn create_and_serve(
     pg: &Arc<Cluster>,
     spec: &LicenseSpec,
 ) -> Result<(), String> {
-    if !pg.create_license(spec, &hub.template_config()).await? {
+    if !pg
+        .create_license(spec, &hub.template_config(), true)
+        .await?
+    {
         return Err(format!("license {} exists", spec.id));
     }
-    let claimed = pg.claim(1, Some(&spec.id)).await?;
-    match claimed.first() {
-        Some((id, epoch)) => open(Arc::clone(hub), Arc::clone(pg), id.clone(), *epoch).await,
-        // Another node took it first (its share was not full): it serves it.
-        None => Ok(()),
-    }
+    open(Arc::clone(hub), Arc::clone(pg), spec.id.clone(), 1).await
 }
 
 /// The lease keeper of a node: every third of `--lease-ttl`, renews the leases held, stops
@@ -654,7 +678,7 @@ pub(crate) async fn manage(hub: Arc<Hub>, pg: Arc<Cluster>) {
         }
         if !*stop.borrow() {
             match pg.wanted().await {
-                Ok(n) if n > 0 => match pg.claim(n, None).await {
+                Ok(n) if n > 0 => match pg.claim(n).await {
                     Ok(claimed) => {
                         for (id, epoch) in claimed {
                             tracing::info!(license = %id, epoch, "lease taken; restoring");

@@ -15,7 +15,9 @@
 //!
 //! It needs a Postgres server: see `tests/pg/mod.rs` (`CHATIO_TEST_POSTGRES`, or a cluster of
 //! its own). `CHATIO_MULTINODE_LICENSES` and `CHATIO_MULTINODE_CUSTOMERS` (per license) change
-//! the sizes (30 and 2). Each phase prints a `FIGURE` line (`--nocapture`).
+//! the sizes (30 and 2), `CHATIO_MULTINODE_SECONDS` how long the throughput figure measures (2),
+//! `CHATIO_MULTINODE_PG_CONNECTIONS` each node's `--postgres-connections` (4). Each phase
+//! prints a `FIGURE` line (`--nocapture`).
 
 mod pg;
 
@@ -65,6 +67,10 @@ struct Node {
 
 impl Node {
     fn start(url: &str, dir: &std::path::Path, name: &str) -> Node {
+        Node::start_with(url, dir, name, LEASE_TTL)
+    }
+
+    fn start_with(url: &str, dir: &std::path::Path, name: &str, lease_ttl: u64) -> Node {
         let log = dir.join(format!("{name}.log"));
         let stderr = std::fs::File::create(&log).expect("a log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatio-server"))
@@ -74,7 +80,7 @@ impl Node {
                 "--listen",
                 "127.0.0.1:0",
                 "--lease-ttl",
-                &LEASE_TTL.to_string(),
+                &lease_ttl.to_string(),
                 "--allow-weak-tokens",
                 "--request-rate",
                 "0",
@@ -82,6 +88,8 @@ impl Node {
                 "0",
                 "--snapshot-every",
                 "300",
+                "--postgres-connections",
+                &size("CHATIO_MULTINODE_PG_CONNECTIONS", 4).to_string(),
             ])
             .env("CHATIO_ADMIN_TOKEN", ADMIN)
             .stdin(Stdio::null())
@@ -705,6 +713,11 @@ async fn three_nodes_share_licenses_fail_over_and_fence_a_paused_node() {
             .matches("no longer serving this license here")
             .count()
     );
+    let (_, metrics) = http(addrs[1], "GET", "/metrics", "");
+    assert!(
+        metrics.contains("chatio_licenses 0"),
+        "the resumed node serves nothing:\n{metrics}"
+    );
     // Every license served by exactly one live node, as the nodes themselves say.
     let mut serving: HashMap<String, usize> = HashMap::new();
     for addr in &addrs[1..] {
@@ -929,4 +942,109 @@ async fn acknowledged_requests_over_one_node_and_three() {
             licenses * per_license
         );
     }
+}
+
+/// Fencing, deterministically: the lease of a license a node serves is taken from under it in
+/// the database (as another node would take it), and the node's next write for that license
+/// must change nothing. The lease lasts 30 s here, so the node's keeper (every 10 s) almost
+/// never notices first; if it does, the license is given up before the write is even tried,
+/// which the test accepts too, as long as nothing is written and nothing acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_after_the_lease_is_taken_changes_nothing() {
+    let _serial = SERIAL.lock().await;
+    let postgres = pg::database("fencing").await;
+    let db = pg::connect(&postgres.url).await;
+    let dir = std::env::temp_dir().join(format!("chatio-fencing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let node = Node::start_with(&postgres.url, &dir, "node", 30);
+    let spec = json!({ "id": "lic0" });
+    let (status, body) = http(node.addr, "POST", "/admin/licenses", &spec.to_string());
+    assert_eq!(status, 201, "{body}");
+    let mut found = Reach::default();
+    let (mut client, _) = reach(
+        &[node.addr],
+        0,
+        "customer",
+        Some("lic0"),
+        "a-customer-of-the-fencing-test",
+        &mut found,
+        Instant::now() + Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let started = client
+        .request(
+            "start_chat",
+            json!({ "chat": { "thread": { "events": [message("before")] } } }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(started["success"], true, "{started}");
+    let chat_id = started["payload"]["chat"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (epoch, last_seq): (i64, i64) = {
+        let row = db
+            .query_one(
+                "UPDATE chatio_leases SET owner = 'another-node', epoch = epoch + 1, \
+                 expires_at = clock_timestamp() + interval '1 minute' \
+                 WHERE license_id = 'lic0' RETURNING epoch - 1, last_seq",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let sent = client
+        .request(
+            "send_event",
+            json!({ "chat_id": chat_id, "event": message("after") }),
+        )
+        .await;
+    assert!(
+        sent.as_ref().map_or(true, |r| r["success"] != true),
+        "a write under a lost lease was acknowledged: {sent:?}"
+    );
+    let written: i64 = db
+        .query_one(
+            "SELECT count(*) FROM chatio_journal WHERE license_id = 'lic0' AND (seq > $1 OR epoch > $2)",
+            &[&last_seq, &epoch],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 0, "nothing was written after the lease was taken");
+    let now_last: i64 = db
+        .query_one(
+            "SELECT last_seq FROM chatio_leases WHERE license_id = 'lic0'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(now_last, last_seq, "the lease's record number did not move");
+    // The node gave the license up: a new connection is sent away (the lease names no
+    // reachable address) or told to wait, never served.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = node.log_text();
+    let fenced = log.contains("fenced:");
+    assert!(
+        fenced || log.contains("its lease was lost"),
+        "the node gave the license up:\n{log}"
+    );
+    assert!(
+        log.contains("no longer serving this license here"),
+        "the node stopped serving it:\n{log}"
+    );
+    println!(
+        "FIGURE lease taken from under a node: its write {}",
+        if fenced {
+            "was refused by fencing"
+        } else {
+            "was not tried (the lease keeper noticed first)"
+        }
+    );
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
 }
