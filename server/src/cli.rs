@@ -29,8 +29,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// What `--help` prints after the flags.
 const ENDPOINTS: &str = "\
-ENDPOINTS (LICENSE_ID picks the license; a server with only its default license serves every
-LICENSE_ID with it; agents may leave it out: their token says which license):
+ENDPOINTS (LICENSE_ID picks the license; on a server with only its default license
+LICENSE_ID is accepted and ignored, as before; agents may leave it out: their token says which
+license):
     ws://ADDR/agent/v0.5/rtm/ws?license_id=LICENSE_ID
     ws://ADDR/customer/v0.5/rtm/ws?license_id=LICENSE_ID
         The first message must be login, with the token in its payload:

@@ -130,7 +130,9 @@ pub(crate) struct Listed {
 
 /// This node's connections to the database and its leases.
 pub struct Cluster {
-    clients: Vec<Client>,
+    /// The connections; one that broke (the database restarted, say) is replaced when next
+    /// used.
+    clients: Vec<std::sync::RwLock<Arc<Client>>>,
     next: AtomicUsize,
     node_id: String,
     address: OnceLock<String>,
@@ -148,8 +150,12 @@ struct Held {
     valid_until: Instant,
 }
 
-fn db<E: std::fmt::Display>(e: E) -> String {
-    format!("postgres: {e}")
+fn db(e: tokio_postgres::Error) -> String {
+    // The driver's own text is terse ("db error"): the server's message says what failed.
+    match e.as_db_error() {
+        Some(detail) => format!("postgres: {}: {}", detail.code().code(), detail.message()),
+        None => format!("postgres: {e}"),
+    }
 }
 
 /// The SHA-256 of a token, in hex: how tokens are looked up in the database.
@@ -173,17 +179,15 @@ impl Cluster {
     pub async fn connect(options: PgOptions) -> Result<Arc<Cluster>, String> {
         let mut clients = Vec::new();
         for _ in 0..options.connections.max(1) {
-            let (client, connection) = tokio_postgres::connect(&options.url, NoTls)
-                .await
-                .map_err(|e| format!("cannot connect to --postgres: {e}"))?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::error!(error = %e, "postgres connection ended");
-                }
-            });
-            clients.push(client);
+            clients.push(std::sync::RwLock::new(Arc::new(
+                open_connection(&options.url).await?,
+            )));
         }
-        clients[0].batch_execute(SCHEMA).await.map_err(db)?;
+        let first = clients[0]
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        first.batch_execute(SCHEMA).await.map_err(db)?;
         let id = getrandom::u64().map_err(|e| format!("cannot draw a node id: {e}"))?;
         Ok(Arc::new(Cluster {
             clients,
@@ -196,10 +200,18 @@ impl Cluster {
         }))
     }
 
-    /// A connection, in turn: the licenses' writers share them.
-    fn client(&self) -> &Client {
+    /// A connection, in turn: the licenses' writers share them. A broken one is replaced.
+    async fn client(&self) -> Result<Arc<Client>, String> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        &self.clients[n % self.clients.len()]
+        let slot = &self.clients[n % self.clients.len()];
+        let client = slot.read().unwrap_or_else(PoisonError::into_inner).clone();
+        if !client.is_closed() {
+            return Ok(client);
+        }
+        let fresh = Arc::new(open_connection(&self.options.url).await?);
+        *slot.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&fresh);
+        tracing::info!("reconnected to postgres");
+        Ok(fresh)
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
@@ -258,6 +270,7 @@ impl Cluster {
             .collect();
         let made: i64 = self
             .client()
+            .await?
             .query_one(
                 "WITH l AS (
                     INSERT INTO chatio_licenses (license_id, spec, engine_config)
@@ -310,6 +323,7 @@ impl Cluster {
     pub(crate) async fn locate(&self, id: &str) -> Result<Location, String> {
         let row = self
             .client()
+            .await?
             .query_opt(
                 "SELECT address, expires_at > clock_timestamp() FROM chatio_leases \
                  WHERE license_id = $1",
@@ -330,6 +344,7 @@ impl Cluster {
     pub(crate) async fn license_of_token(&self, token: &str) -> Result<Option<String>, String> {
         let row = self
             .client()
+            .await?
             .query_opt(
                 "SELECT license_id FROM chatio_agent_tokens WHERE token_sha256 = $1",
                 &[&token_digest(token)],
@@ -343,6 +358,7 @@ impl Cluster {
     pub(crate) async fn list(&self) -> Result<Vec<Listed>, String> {
         let rows = self
             .client()
+            .await?
             .query(
                 "SELECT license_id, CASE WHEN expires_at > clock_timestamp() THEN address END, \
                  epoch, last_seq FROM chatio_leases ORDER BY license_id",
@@ -366,6 +382,7 @@ impl Cluster {
         let started = Instant::now();
         let rows = self
             .client()
+            .await?
             .query(
                 "UPDATE chatio_leases SET owner = $1, address = $2, epoch = epoch + 1,
                      expires_at = clock_timestamp() + make_interval(secs => $3)
@@ -401,6 +418,7 @@ impl Cluster {
             .unzip();
         let rows = self
             .client()
+            .await?
             .query(
                 "UPDATE chatio_leases l SET expires_at = clock_timestamp() + make_interval(secs => $2)
                  FROM unnest($3::text[], $4::bigint[]) AS h(license_id, epoch)
@@ -432,15 +450,18 @@ impl Cluster {
         if ids.is_empty() {
             return;
         }
-        let released = self
-            .client()
-            .execute(
-                "UPDATE chatio_leases l SET expires_at = clock_timestamp() - interval '1 second'
-                 FROM unnest($2::text[], $3::bigint[]) AS h(license_id, epoch)
-                 WHERE l.license_id = h.license_id AND l.epoch = h.epoch AND l.owner = $1",
-                &[&self.node_id, &ids, &epochs],
-            )
-            .await;
+        let released = match self.client().await {
+            Ok(client) => client
+                .execute(
+                    "UPDATE chatio_leases l SET expires_at = clock_timestamp() - interval '1 second'
+                     FROM unnest($2::text[], $3::bigint[]) AS h(license_id, epoch)
+                     WHERE l.license_id = h.license_id AND l.epoch = h.epoch AND l.owner = $1",
+                    &[&self.node_id, &ids, &epochs],
+                )
+                .await
+                .map_err(db),
+            Err(e) => Err(e),
+        };
         if let Err(e) = released {
             tracing::warn!(error = %e, "cannot give up leases; they expire on their own");
         }
@@ -450,19 +471,21 @@ impl Cluster {
     /// commits and snapshots are written, and leaves the list of live nodes.
     pub(crate) async fn release_all(&self, ids: &[String]) {
         self.release(ids).await;
-        let _ = self
-            .client()
-            .execute(
-                "DELETE FROM chatio_nodes WHERE node_id = $1",
-                &[&self.node_id],
-            )
-            .await;
+        if let Ok(client) = self.client().await {
+            let _ = client
+                .execute(
+                    "DELETE FROM chatio_nodes WHERE node_id = $1",
+                    &[&self.node_id],
+                )
+                .await;
+        }
     }
 
     /// How many more licenses this node should take: its share of all of them among the
     /// live nodes, less those it holds.
     async fn wanted(&self) -> Result<i64, String> {
         self.client()
+            .await?
             .execute(
                 "INSERT INTO chatio_nodes (node_id, address, seen_at) \
                  VALUES ($1, $2, clock_timestamp()) \
@@ -473,6 +496,7 @@ impl Cluster {
             .map_err(db)?;
         let row = self
             .client()
+            .await?
             .query_one(
                 "SELECT (SELECT count(*) FROM chatio_licenses),
                         (SELECT count(*) FROM chatio_nodes
@@ -498,8 +522,8 @@ impl Cluster {
         template: &Config,
     ) -> Result<Server, String> {
         let started = Instant::now();
-        let client = self.client();
         let rt = &self.runtime;
+        let client = rt.block_on(self.client())?;
         let row = rt
             .block_on(client.query_one(
                 "SELECT l.spec, l.engine_config, s.last_seq FROM chatio_licenses l \
@@ -594,6 +618,19 @@ impl Cluster {
             report,
         ))
     }
+}
+
+/// One connection to the database, its driver running on the runtime.
+async fn open_connection(url: &str) -> Result<Client, String> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| format!("cannot connect to --postgres: {}", db(e)))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "a postgres connection ended; it is replaced when next used");
+        }
+    });
+    Ok(client)
 }
 
 /// Restores license `id`, taken at `epoch`, and serves it; on failure gives the lease up.
@@ -717,14 +754,11 @@ impl PgJournal {
 
     /// Runs a statement from the writer thread, within the lease's time: a database that does
     /// not answer by then cannot be trusted to have written or not.
-    fn run<T>(
-        &self,
-        f: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<T, String> {
+    fn run<T>(&self, f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
         let limit = self.cluster.options.lease_ttl;
         self.cluster.runtime.block_on(async {
             match tokio::time::timeout(limit, f).await {
-                Ok(result) => result.map_err(db),
+                Ok(result) => result,
                 Err(_) => Err(format!("postgres: no answer within {} s", limit.as_secs())),
             }
         })
@@ -744,25 +778,27 @@ impl Journal for PgJournal {
         }
         let seqs: Vec<i64> = records.iter().map(|r| to_sql(r.seq)).collect();
         let blobs: Vec<Vec<u8>> = records.iter().map(JournalRecord::encode).collect();
-        let client = self.cluster.client();
-        let inserted = self.run(client.execute(
-            "WITH lease AS (
-                 UPDATE chatio_leases SET last_seq = $4
-                 WHERE license_id = $1 AND owner = $2 AND epoch = $3 AND last_seq = $5
-                   AND expires_at > clock_timestamp()
-                 RETURNING 1)
-             INSERT INTO chatio_journal (license_id, seq, epoch, record)
-             SELECT $1, r.seq, $3, r.record FROM lease, unnest($6::bigint[], $7::bytea[]) AS r(seq, record)",
-            &[
-                &self.license,
-                &self.cluster.node_id,
-                &self.epoch,
-                &to_sql(last.seq),
-                &to_sql(self.last_seq),
-                &seqs,
-                &blobs,
-            ],
-        ))?;
+        let (license, node, epoch) = (&self.license, &self.cluster.node_id, self.epoch);
+        let (new_last, old_last) = (to_sql(last.seq), to_sql(self.last_seq));
+        let cluster = &self.cluster;
+        let inserted = self.run(async {
+            cluster
+                .client()
+                .await?
+                .execute(
+                    "WITH lease AS (
+                         UPDATE chatio_leases SET last_seq = $4
+                         WHERE license_id = $1 AND owner = $2 AND epoch = $3 AND last_seq = $5
+                           AND expires_at > clock_timestamp()
+                         RETURNING 1)
+                     INSERT INTO chatio_journal (license_id, seq, epoch, record)
+                     SELECT $1, r.seq, $3, r.record
+                     FROM lease, unnest($6::bigint[], $7::bytea[]) AS r(seq, record)",
+                    &[license, node, &epoch, &new_last, &old_last, &seqs, &blobs],
+                )
+                .await
+                .map_err(db)
+        })?;
         if inserted != records.len() as u64 {
             return Err(format!(
                 "fenced: license {}'s lease at epoch {} is no longer this node's (expired or \
@@ -793,11 +829,20 @@ impl Journal for PgJournal {
             return Ok(());
         }
         self.next_snapshot = self.next_snapshot.max(self.after(seq));
-        let client = self.cluster.client();
+        let (license, node, epoch, at) = (
+            &self.license,
+            &self.cluster.node_id,
+            self.epoch,
+            to_sql(seq),
+        );
+        let cluster = &self.cluster;
         // Under the lease too; the two latest kept, and the journal after the older one.
-        let written: i64 = self
-            .run(client.query_one(
-                "WITH lease AS (
+        let row = self.run(async {
+            cluster
+                .client()
+                .await?
+                .query_one(
+                    "WITH lease AS (
                      SELECT 1 FROM chatio_leases
                      WHERE license_id = $1 AND owner = $2 AND epoch = $3
                        AND expires_at > clock_timestamp()
@@ -815,16 +860,12 @@ impl Journal for PgJournal {
                        AND seq <= (SELECT seq FROM prev) AND (SELECT seq FROM prev) < $4
                        AND EXISTS (SELECT 1 FROM ins))
                  SELECT count(*) FROM ins",
-                &[
-                    &self.license,
-                    &self.cluster.node_id,
-                    &self.epoch,
-                    &to_sql(seq),
-                    &taken_at,
-                    &data,
-                ],
-            ))?
-            .get(0);
+                    &[license, node, &epoch, &at, &taken_at, &data],
+                )
+                .await
+                .map_err(db)
+        })?;
+        let written: i64 = row.get(0);
         if written == 0 {
             return Err(format!(
                 "no snapshot: license {}'s lease at epoch {} is no longer this node's",

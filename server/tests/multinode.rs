@@ -1084,3 +1084,70 @@ async fn a_write_after_the_lease_is_taken_changes_nothing() {
     drop(node);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The database cuts a node's connections (as a Postgres restart or failover would): the node
+/// must connect again and serve its license on, losing nothing it acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_connects_again_when_the_database_cuts_it_off() {
+    let _serial = SERIAL.lock().await;
+    let postgres = pg::database("reconnect").await;
+    let db = pg::connect(&postgres.url).await;
+    let dir = std::env::temp_dir().join(format!("chatio-reconnect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let node = Node::start(&postgres.url, &dir, "node");
+    let spec = json!({ "id": "lic0" });
+    let (status, body) = http(node.addr, "POST", "/admin/licenses", &spec.to_string());
+    assert_eq!(status, 201, "{body}");
+    let load = Arc::new(Load {
+        nodes: vec![node.addr],
+        stop: AtomicBool::new(false),
+    });
+    let record = Arc::new(Mutex::new(Record::default()));
+    let task = tokio::spawn(customer(Arc::clone(&load), Arc::clone(&record), 0, 0));
+    let records = Mutex::new(vec![Arc::clone(&record)]);
+    let only: HashSet<usize> = [0].into();
+    let begun = Instant::now();
+    wait_for(Duration::from_secs(20), "the license to answer", || {
+        first_acks_after(&records, &only, begun).len() == 1
+    })
+    .await;
+    let cut: i64 = db
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(cut > 0, "the node's connections were cut");
+    let cut_at = Instant::now();
+    wait_for(
+        Duration::from_secs(20),
+        "the license to answer after the cut",
+        || first_acks_after(&records, &only, cut_at).len() == 1,
+    )
+    .await;
+    let back = first_acks_after(&records, &only, cut_at)[&0] - cut_at;
+    println!(
+        "FIGURE {cut} database connections cut: the license answered again after {:.2} s",
+        back.as_secs_f64()
+    );
+    load.stop.store(true, Ordering::SeqCst);
+    timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the customer ends")
+        .expect("the customer does not panic");
+    let log_text = node.log_text();
+    let logs = || log_text.clone();
+    let records = records.into_inner().unwrap();
+    let (checked, _) = check_stored(&[node.addr], &records, &logs).await;
+    assert!(checked > 0, "events were acknowledged");
+    assert!(
+        node.log_text().contains("reconnected to postgres"),
+        "the node connected again:\n{}",
+        node.log_text()
+    );
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
