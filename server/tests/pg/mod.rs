@@ -22,7 +22,33 @@ pub const ENV: &str = "CHATIO_TEST_POSTGRES";
 pub struct Postgres {
     /// Its URL.
     pub url: String,
+    server: String,
+    name: String,
     _cluster: Option<Cluster>,
+}
+
+impl Postgres {
+    /// Drops the database (at the end of a test that passed; a failed one keeps it for a
+    /// look, and a cluster started here goes with everything in it).
+    pub async fn remove(self) {
+        if self._cluster.is_some() {
+            return;
+        }
+        let Ok((client, connection)) =
+            tokio_postgres::connect(&self.server, tokio_postgres::NoTls).await
+        else {
+            return;
+        };
+        let driver = tokio::spawn(connection);
+        let _ = client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await;
+        drop(client);
+        let _ = driver.await;
+    }
 }
 
 /// A cluster this helper started (stopped and deleted on drop).
@@ -221,6 +247,8 @@ pub async fn database(name: &str) -> Postgres {
     let _ = driver.await;
     Postgres {
         url: with_database(&server, &db),
+        server,
+        name: db,
         _cluster: cluster,
     }
 }
