@@ -28,7 +28,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
@@ -79,7 +79,8 @@ pub(crate) enum Route {
 /// The licenses of one node.
 pub struct Hub {
     pub(crate) metrics: Arc<Metrics>,
-    licenses: Mutex<HashMap<String, LicenseRun>>,
+    /// Read by every request, written only when a license comes or goes.
+    licenses: RwLock<HashMap<String, LicenseRun>>,
     /// The license that takes requests without `license_id` (the top-level configuration's).
     default: Option<String>,
     /// What a license created here is made of, besides its own agents and license.
@@ -103,8 +104,14 @@ impl Hub {
             .map(|run| Arc::clone(&run.shared))
     }
 
-    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, LicenseRun>> {
-        self.licenses.lock().unwrap_or_else(PoisonError::into_inner)
+    fn runs(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, LicenseRun>> {
+        self.licenses.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn runs_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, LicenseRun>> {
+        self.licenses
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The ids of the licenses served here.
@@ -215,7 +222,7 @@ impl Hub {
     /// Removes the licenses lost since the last call (a failed write) and returns their ids.
     pub(crate) fn take_lost(&self) -> Vec<String> {
         let lost: Vec<(String, LicenseRun)> = {
-            let mut runs = self.runs();
+            let mut runs = self.runs_mut();
             let ids: Vec<String> = runs
                 .iter()
                 .filter(|(_, run)| run.shared.is_lost())
@@ -239,7 +246,7 @@ impl Hub {
 
     /// Stops serving license `id` here at once (see [`Shared::lose`]).
     pub(crate) fn lose(&self, id: &str, why: &str) {
-        let run = self.runs().remove(id);
+        let run = self.runs_mut().remove(id);
         if let Some(run) = run {
             self.metrics
                 .licenses_lost
@@ -253,7 +260,7 @@ impl Hub {
     /// Starts serving `server` as license `id`.
     pub(crate) fn insert(&self, id: String, server: Server) {
         let run = server.launch(id.clone(), Arc::clone(&self.metrics), self.stop.clone());
-        let old = self.runs().insert(id, run);
+        let old = self.runs_mut().insert(id, run);
         if let Some(old) = old {
             // A lost license restored again: the old run is over already.
             tokio::spawn(old.finish());
@@ -262,7 +269,7 @@ impl Hub {
 
     /// Stops every license: see [`Running::finish`].
     pub(crate) async fn finish(&self) {
-        let runs: Vec<(String, LicenseRun)> = self.runs().drain().collect();
+        let runs: Vec<(String, LicenseRun)> = self.runs_mut().drain().collect();
         let mut ids = Vec::new();
         let mut finishing = Vec::new();
         for (id, run) in runs {
@@ -375,7 +382,7 @@ impl Node {
         let id = default_id(&template);
         let hub = Arc::new(Hub {
             metrics: Arc::new(Metrics::new()),
-            licenses: Mutex::new(HashMap::new()),
+            licenses: RwLock::new(HashMap::new()),
             default: Some(id.clone()),
             template,
             data,
@@ -420,7 +427,7 @@ impl Node {
             }
             let hub = Arc::new(Hub {
                 metrics: Arc::new(Metrics::new()),
-                licenses: Mutex::new(HashMap::new()),
+                licenses: RwLock::new(HashMap::new()),
                 default: options.default_license.then(|| default_id(&config)),
                 template: config,
                 data: None,
@@ -477,7 +484,7 @@ impl Node {
         }
         let hub = Arc::new(Hub {
             metrics: Arc::new(Metrics::new()),
-            licenses: Mutex::new(HashMap::new()),
+            licenses: RwLock::new(HashMap::new()),
             default,
             template: config,
             data: durability,
