@@ -244,6 +244,18 @@ impl Hub {
             .collect()
     }
 
+    /// Takes one license out of service here (the last by id), for handing it over: its run,
+    /// to finish.
+    pub(crate) fn take_one(&self) -> Option<(String, LicenseRun)> {
+        let mut runs = self.runs_mut();
+        let id = runs
+            .iter()
+            .filter(|(_, run)| !run.shared.is_lost())
+            .map(|(id, _)| id.clone())
+            .max()?;
+        runs.remove(&id).map(|run| (id, run))
+    }
+
     /// Stops serving license `id` here at once (see [`Shared::lose`]).
     pub(crate) fn lose(&self, id: &str, why: &str) {
         let run = self.runs_mut().remove(id);

@@ -140,6 +140,8 @@ pub struct Cluster {
     runtime: tokio::runtime::Handle,
     /// The epoch of each lease this node holds (serving, or restoring).
     held: Mutex<HashMap<String, Held>>,
+    /// A license is being handed over (one at a time).
+    handing_over: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone, Copy)]
@@ -197,6 +199,7 @@ impl Cluster {
             options,
             runtime: tokio::runtime::Handle::current(),
             held: Mutex::new(HashMap::new()),
+            handing_over: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -724,6 +727,7 @@ pub(crate) async fn manage(hub: Arc<Hub>, pg: Arc<Cluster>) {
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot take leases"),
                 },
+                Ok(n) if n < 0 => hand_over(&hub, &pg),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot count licenses and nodes"),
             }
@@ -733,6 +737,28 @@ pub(crate) async fn manage(hub: Arc<Hub>, pg: Arc<Cluster>) {
             _ = finished.wait_for(|&f| f) => return,
         }
     }
+}
+
+/// A node over its share (another node joined): hands one license over, cleanly, at a time.
+/// The license's connections close (clients reconnect and are sent to the new owner), what
+/// waits is committed and a snapshot taken, all under the lease (which the keeper goes on
+/// renewing meanwhile), and only then is the lease given up, for a node under its share to
+/// take at its next round.
+fn hand_over(hub: &Arc<Hub>, pg: &Arc<Cluster>) {
+    if pg.handing_over.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let Some((id, run)) = hub.take_one() else {
+        pg.handing_over.store(false, Ordering::SeqCst);
+        return;
+    };
+    tracing::info!(license = %id, "over this node's share: handing the license over");
+    let pg = Arc::clone(pg);
+    tokio::spawn(async move {
+        run.finish().await;
+        pg.release(std::slice::from_ref(&id)).await;
+        pg.handing_over.store(false, Ordering::SeqCst);
+    });
 }
 
 /// A license's journal on Postgres, written under its lease (see the module's docs).
