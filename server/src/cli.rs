@@ -16,7 +16,7 @@ use clap::{ArgMatches, Args as ClapArgs, CommandFactory, FromArgMatches, Parser,
 use tracing_subscriber::filter::Targets;
 
 use crate::config::ConfigFile;
-use crate::{AgentLogin, Config, Durability, RouterKind, Server};
+use crate::{AgentLogin, Config, Durability, RouterKind};
 
 /// `--snapshot-every` when not given.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100_000;
@@ -29,7 +29,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// What `--help` prints after the flags.
 const ENDPOINTS: &str = "\
-ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --license-id):
+ENDPOINTS (LICENSE_ID picks the license; on a server with only its default license
+LICENSE_ID is accepted and ignored, as before; agents may leave it out: their token says which
+license):
     ws://ADDR/agent/v0.5/rtm/ws?license_id=LICENSE_ID
     ws://ADDR/customer/v0.5/rtm/ws?license_id=LICENSE_ID
         The first message must be login, with the token in its payload:
@@ -60,12 +62,22 @@ ENDPOINTS (LICENSE_ID is accepted and ignored; one license per server, see --lic
     GET http://ADDR/metrics
         The server's metrics in the Prometheus text format.
 
+    GET, POST http://ADDR/admin/licenses
+        List the licenses, or create one (body {\"id\", \"plan\", \"expires\", \"agents\": [...]}),
+        with `Authorization: Bearer ADMIN_TOKEN` (CHATIO_ADMIN_TOKEN). See server/README.md.
+
+    With --postgres, a request for a license another node serves gets 307 (Web API) or, over
+    RTM, the error misdirected_request with the owner's URL in data.url.
+
 ENVIRONMENT:
     CHATIO_AGENT_TOKENS
         Agents and their tokens, kept off the command line (which other users of the machine
         can read with ps): entries as --agent takes them, separated by whitespace. An entry of
         only TOKEN=AGENT_ID gives a token to an agent of --config and keeps its profile.
         --agent-token-file and --agent override it, and it overrides the config file.
+    CHATIO_ADMIN_TOKEN
+        The administrator's token for /admin/licenses (or admin_token in --config); without
+        one the admin API is off.
 
 SUBCOMMANDS:
     chatio-server loadgen --help     the load bench
@@ -125,9 +137,11 @@ pub struct BackupFlags {
 pub struct ServeFlags {
     /// Settings in TOML (see server/chatio-server.example.toml).
     ///
-    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, public_url, log, [license],
-    /// [timeouts], [[agents]] (with tokens, groups, max_chats, permission), [[properties]]
-    /// and [[auto_chat_scopes]]. Flags given beside it override it; --agent adds agents to its
+    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, public_url, log,
+    /// admin_token, postgres, lease_ttl, advertise, [license], [timeouts], [[agents]] (with
+    /// tokens, groups, max_chats, permission), [[licenses]] (more licenses, each with its
+    /// agents), [[properties]] and [[auto_chat_scopes]]. Flags given beside it override it;
+    /// --agent adds agents to its
     /// list (an --agent with the id of one in the file replaces it).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -181,8 +195,8 @@ pub struct ServeFlags {
     ///
     /// Agents' login then carries a `license` object with ID, the plan, when the license was
     /// created (this server's first start) and, with --license-expires, when it expires.
-    /// Without it login shows no license and nothing expires. (The license_id in URLs is still
-    /// accepted and ignored.)
+    /// Without it login shows no license and nothing expires. (A server with this license
+    /// alone serves every license_id of the URLs with it; see [[licenses]] for more.)
     #[arg(long, value_name = "ID", value_parser = non_empty)]
     license_id: Option<String>,
 
@@ -276,6 +290,41 @@ pub struct ServeFlags {
     /// Warnings and errors only (--log warn).
     #[arg(long, conflicts_with = "log")]
     quiet: bool,
+
+    /// Keep the licenses on this Postgres database, shared with other nodes, instead of
+    /// --data (a libpq URL, e.g. postgres://chatio@db.example.com/chatio).
+    ///
+    /// Each license is served by one node at a time, which holds its lease; a node that dies
+    /// has its licenses taken by the others once its leases expire (--lease-ttl). A node
+    /// answers requests for other nodes' licenses with where they live. See
+    /// server/docs/multi-node.md. The URL may carry a password: prefer the config file's
+    /// `postgres` key or a password file (PGPASSFILE) to the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "data",
+        help_heading = "Many nodes"
+    )]
+    postgres: Option<String>,
+
+    /// With --postgres: how long a lease lasts unrenewed, in seconds (renewed every third of
+    /// it). A dead node's licenses are served again elsewhere after about this long.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Many nodes"
+    )]
+    lease_ttl: u64,
+
+    /// With --postgres: connections to the database, shared by the licenses' writers.
+    #[arg(long, value_name = "N", default_value_t = crate::pg::DEFAULT_CONNECTIONS, help_heading = "Many nodes")]
+    postgres_connections: usize,
+
+    /// With --postgres: the HOST:PORT other nodes send this node's clients to [default: the
+    /// address it listens on].
+    #[arg(long, value_name = "HOST:PORT", help_heading = "Many nodes")]
+    advertise: Option<String>,
 
     /// With --data: start even if PRAGMA quick_check finds the database damaged, restoring
     /// what still reads (the newest snapshot that reads, the journal after it).
@@ -403,6 +452,8 @@ pub struct Args {
     pub durability: Option<Durability>,
     /// `--log` / `--quiet`, as a tracing filter (`None`: `RUST_LOG`, else `info`).
     pub log: Option<String>,
+    /// Licenses besides the default one, the admin token, `--postgres`.
+    pub node: crate::hub::NodeOptions,
 }
 
 /// The server's `--help` text, as `chatio-server --help` prints it.
@@ -513,6 +564,7 @@ fn run_matches(matches: &ArgMatches) -> u8 {
         config,
         durability,
         log,
+        node,
     } = match args_from(matches, std::env::var(AGENT_TOKENS_ENV).ok().as_deref()) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -523,17 +575,6 @@ fn run_matches(matches: &ArgMatches) -> u8 {
     init_logging(log.as_deref());
     let agents = config.agents.len();
     let router = config.router.as_str();
-    // Recovery comes before listening: a client that connects sees the whole engine.
-    let server = match Server::open(config.clone(), durability.as_ref()) {
-        Ok(server) => server,
-        Err(e) => {
-            tracing::error!("{e}");
-            return 2;
-        }
-    };
-    for line in server.report() {
-        tracing::info!("{line}");
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -545,6 +586,17 @@ fn run_matches(matches: &ArgMatches) -> u8 {
         }
     };
     runtime.block_on(async move {
+        // Recovery comes before listening: a client that connects sees the whole engine.
+        let server = match crate::hub::Node::open(config, durability, node).await {
+            Ok(server) => server,
+            Err(e) => {
+                tracing::error!("{e}");
+                return 2;
+            }
+        };
+        for line in server.report() {
+            tracing::info!("{line}");
+        }
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(listener) => listener,
             Err(e) => {
@@ -788,6 +840,41 @@ fn merge(
         skip_integrity_check: f.skip_integrity_check,
     });
     config.check()?;
+    let postgres = f.postgres.or(file.postgres);
+    let configured = !config.agents.is_empty() || config.engine.license.is_some();
+    // The top-level license is the default one, as it always was, unless the node is given
+    // its licenses otherwise ([[licenses]], --postgres) and the top level describes none.
+    let default_license = configured || (postgres.is_none() && file.licenses.is_empty());
+    if postgres.is_some() && durability.is_some() {
+        return Err("--postgres and --data are two stores: give one".to_string());
+    }
+    let node = crate::hub::NodeOptions {
+        licenses: file.licenses,
+        default_license,
+        admin_token: std::env::var(crate::hub::ADMIN_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or(file.admin_token),
+        postgres: postgres.map(|url| crate::pg::PgOptions {
+            url,
+            lease_ttl: Duration::from_secs(
+                pick(m, "lease_ttl", f.lease_ttl, file.lease_ttl).max(1),
+            ),
+            connections: f.postgres_connections.max(1),
+            advertise: f.advertise.or(file.advertise),
+            snapshot_every: pick(m, "snapshot_every", f.snapshot_every, file.snapshot_every),
+        }),
+    };
+    if let Some(token) = &node.admin_token
+        && weak_admin(token)
+        && !config.allow_weak_tokens
+    {
+        return Err(
+            "the administrator's token is weak; use a long random one (or --allow-weak-tokens, \
+             for tests and demos only)"
+                .to_string(),
+        );
+    }
     let log = if f.quiet {
         Some("warn".to_string())
     } else {
@@ -798,7 +885,14 @@ fn merge(
         config,
         durability,
         log,
+        node,
     })
+}
+
+/// Whether the administrator's token is too easy to guess (as [`crate::weak_token`] says of
+/// agents' tokens).
+fn weak_admin(token: &str) -> bool {
+    crate::weak_token(token).is_some()
 }
 
 fn non_empty(v: &str) -> Result<String, String> {
@@ -894,13 +988,50 @@ mod tests {
             "--snapshot-every",
             "--log",
             "--quiet",
+            "--postgres",
+            "--lease-ttl",
+            "--advertise",
+            "--postgres-connections",
             "loadgen",
             "echo",
+            "/admin/licenses",
+            "CHATIO_ADMIN_TOKEN",
+            "misdirected_request",
         ] {
             assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
         }
-        assert!(help.contains("LICENSE_ID is accepted and ignored"));
+        assert!(help.contains("LICENSE_ID picks the license"));
         assert!(parse(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn postgres_and_the_node_options() {
+        let a = parse(&[
+            "--postgres",
+            "postgres://db/chatio",
+            "--lease-ttl",
+            "3",
+            "--advertise",
+            "10.0.0.1:8080",
+        ])
+        .unwrap()
+        .unwrap();
+        let pg = a.node.postgres.expect("--postgres");
+        assert_eq!(pg.url, "postgres://db/chatio");
+        assert_eq!(pg.lease_ttl, Duration::from_secs(3));
+        assert_eq!(pg.advertise.as_deref(), Some("10.0.0.1:8080"));
+        assert!(
+            !a.node.default_license,
+            "no agents, no license: no default one"
+        );
+        let b = parse(&[]).unwrap().unwrap();
+        assert!(
+            b.node.default_license,
+            "without --postgres the default license stays"
+        );
+        assert!(b.node.postgres.is_none());
+        let both = parse(&["--postgres", "postgres://db/chatio", "--data", "/tmp/x"]);
+        assert!(both.is_err(), "two stores are refused");
     }
 
     #[test]

@@ -28,6 +28,55 @@ use crate::conn::{Out, Outbox};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
+/// Where a license's journal records and snapshots go: SQLite ([`Store`], `--data`) or
+/// Postgres (`crate::pg::PgJournal`, `--postgres`).
+pub(crate) trait Journal: Send {
+    /// Writes `records` (the next ones, in order); when this returns `Ok` they are durable.
+    fn append(&mut self, records: &[JournalRecord]) -> Result<(), String>;
+    /// Whether a periodic snapshot is due.
+    fn wants_snapshot(&self) -> bool;
+    /// A periodic snapshot at record `seq` is being taken.
+    fn snapshot_started(&mut self, seq: u64);
+    /// Stores a snapshot at record `seq`, every record up to it written already.
+    fn write_snapshot(&mut self, seq: u64, taken_at: i64, data: Vec<u8>) -> Result<(), String>;
+    /// Whether a snapshot at record `seq` would cover records no kept snapshot covers.
+    fn has_unsnapshotted_before(&self, seq: u64) -> bool;
+    /// Where it writes, for log lines.
+    fn describe(&self) -> String;
+    /// Whether a failed append must end the process. SQLite: yes, the engine is ahead of the
+    /// only copy of the data and a restart is what recovers. Postgres: no, only this license
+    /// stops being served here (its lease was lost, or the database cannot say whether the
+    /// write happened); the node or another one restores it from the database.
+    fn failure_is_fatal(&self) -> bool;
+}
+
+impl Journal for Store {
+    fn append(&mut self, records: &[JournalRecord]) -> Result<(), String> {
+        Store::append(self, records)
+    }
+    fn wants_snapshot(&self) -> bool {
+        Store::wants_snapshot(self)
+    }
+    fn snapshot_started(&mut self, seq: u64) {
+        Store::snapshot_started(self, seq);
+    }
+    fn write_snapshot(&mut self, seq: u64, taken_at: i64, data: Vec<u8>) -> Result<(), String> {
+        Store::write_snapshot(self, seq, taken_at, data)
+    }
+    fn has_unsnapshotted_before(&self, seq: u64) -> bool {
+        Store::has_unsnapshotted_before(self, seq)
+    }
+    fn describe(&self) -> String {
+        self.path().display().to_string()
+    }
+    fn failure_is_fatal(&self) -> bool {
+        true
+    }
+}
+
+/// A boxed [`Journal`], as the writer thread holds it.
+pub(crate) type BoxJournal = Box<dyn Journal>;
+
 /// A push rendered once, shared by every connection it goes to.
 pub(crate) struct Rendered {
     pub(crate) to: chatio::UserIds,
@@ -152,6 +201,8 @@ struct Pending {
     records: Vec<JournalRecord>,
     items: Vec<Release>,
     stop: bool,
+    /// The license stopped being served here: what comes is dropped unanswered.
+    closed: bool,
 }
 
 /// The queue between the engine and the writer thread.
@@ -169,6 +220,11 @@ impl CommitQueue {
         items: impl IntoIterator<Item = Release>,
     ) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.closed {
+            // Nothing will commit these records: their answers must never go out. Dropping a
+            // Web API answer's sender makes its handler answer an error instead.
+            return;
+        }
         let was_empty = pending.records.is_empty() && pending.items.is_empty();
         if pending.records.is_empty() {
             pending.records = records;
@@ -191,10 +247,24 @@ impl CommitQueue {
         self.ready.notify_one();
     }
 
-    /// Waits for something to commit; `None` once told to stop with nothing left.
+    /// Drops everything waiting, and everything pushed from now on, unanswered: the license
+    /// is no longer served here.
+    pub(crate) fn close(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.closed = true;
+        pending.records.clear();
+        pending.items.clear();
+        drop(pending);
+        self.ready.notify_one();
+    }
+
+    /// Waits for something to commit; `None` once told to stop with nothing left, or closed.
     fn next(&self) -> Option<(Vec<JournalRecord>, Vec<Release>)> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
+            if pending.closed {
+                return None;
+            }
             if !pending.records.is_empty() || !pending.items.is_empty() {
                 let records = std::mem::take(&mut pending.records);
                 let items = std::mem::take(&mut pending.items);
@@ -227,13 +297,15 @@ type Encoding = std::sync::mpsc::Receiver<(u64, i64, Vec<u8>)>;
 /// (`--snapshot-every`) are encoded from a copy of the engine on a thread of their own, so
 /// neither the engine nor the commits wait for them; the writer stores each when it is done.
 /// The last one, at shutdown, is taken in place.
-pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: Store, out: Releases) {
+pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: BoxJournal, out: Releases) {
     let Some(queue) = shared.commit.as_ref() else {
         return;
     };
     let mut encoding: Option<Encoding> = None;
     while let Some((records, items)) = queue.next() {
-        commit_and_release(&shared, &mut store, &records, items, &out);
+        if !commit_and_release(&shared, &mut store, &records, items, &out) {
+            return;
+        }
         if let Some(done) = &encoding {
             match done.try_recv() {
                 Ok((seq, taken_at, data)) => {
@@ -248,6 +320,10 @@ pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: Store, out: Rele
             encoding = start_snapshot(&shared, &mut store, &out);
         }
     }
+    if shared.is_lost() {
+        // Not ours any more: another node may be writing this license's journal already.
+        return;
+    }
     if let Some((seq, taken_at, data)) = encoding.and_then(|done| done.recv().ok()) {
         store_snapshot(&mut store, seq, taken_at, data);
     }
@@ -256,14 +332,20 @@ pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: Store, out: Rele
 
 /// Copies the engine (under its lock, with everything queued before committed first, so the
 /// copy's records are all in the journal) and encodes the copy on another thread.
-fn start_snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) -> Option<Encoding> {
+fn start_snapshot(
+    shared: &crate::Shared,
+    store: &mut BoxJournal,
+    out: &Releases,
+) -> Option<Encoding> {
     let queue = shared.commit.as_ref()?;
     let (copy, records, items) = {
         let (core, _long) = shared.core_for_long_call();
         let (records, items) = queue.drain();
         (core.engine.clone(), records, items)
     };
-    commit_and_release(shared, store, &records, items, out);
+    if !commit_and_release(shared, store, &records, items, out) {
+        return None;
+    }
     store.snapshot_started(copy.journal_seq());
     let (done, encoding) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
@@ -281,7 +363,7 @@ fn start_snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) -> 
     }
 }
 
-fn store_snapshot(store: &mut Store, seq: u64, taken_at: i64, data: Vec<u8>) {
+fn store_snapshot(store: &mut BoxJournal, seq: u64, taken_at: i64, data: Vec<u8>) {
     if let Err(e) = store.write_snapshot(seq, taken_at, data) {
         tracing::warn!(
             seq,
@@ -291,18 +373,27 @@ fn store_snapshot(store: &mut Store, seq: u64, taken_at: i64, data: Vec<u8>) {
     }
 }
 
+/// Commits `records`, then hands `items` to the runtime. `false` if the commit failed and the
+/// license is no longer served here (with Postgres; with SQLite a failure ends the process).
 fn commit_and_release(
     shared: &crate::Shared,
-    store: &mut Store,
+    store: &mut BoxJournal,
     records: &[JournalRecord],
     items: Vec<Release>,
     out: &Releases,
-) {
+) -> bool {
     if !records.is_empty() {
         let started = Instant::now();
         if let Err(e) = store.append(records) {
+            if !store.failure_is_fatal() {
+                // Nothing of this batch is answered: whatever the database kept, no client
+                // was told of it, and the next owner restores exactly what it kept.
+                drop(items);
+                shared.lose(&format!("cannot commit the journal: {e}"));
+                return false;
+            }
             tracing::error!(
-                path = %store.path().display(),
+                path = %store.describe(),
                 error = %e,
                 records = records.len(),
                 "cannot commit the journal; stopping without answering the requests of this \
@@ -320,6 +411,7 @@ fn commit_and_release(
         // The runtime is gone (the server is stopping): nobody is left to answer.
         tracing::debug!("releases after the runtime stopped");
     }
+    true
 }
 
 /// Where the writer thread sends each committed batch's releases.
@@ -344,7 +436,7 @@ pub(crate) async fn run_releases(
 /// engine is locked only to encode it; what was queued before is committed first, so the
 /// snapshot and the journal agree. A failure is only logged: the journal still has every
 /// record.
-fn snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) {
+fn snapshot(shared: &crate::Shared, store: &mut BoxJournal, out: &Releases) {
     let Some(queue) = shared.commit.as_ref() else {
         return;
     };
@@ -363,6 +455,7 @@ fn snapshot(shared: &crate::Shared, store: &mut Store, out: &Releases) {
         let data = engine.snapshot_with(&Options::default().threads(crate::store::threads()));
         (seq, engine.now().unix_seconds(), data, records, items)
     };
-    commit_and_release(shared, store, &records, items, out);
-    store_snapshot(store, seq, taken_at, data);
+    if commit_and_release(shared, store, &records, items, out) {
+        store_snapshot(store, seq, taken_at, data);
+    }
 }

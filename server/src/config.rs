@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use chatio::model::PropertyConfig;
 use chatio::{Agent, GroupId, Permission, UserId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{AgentLogin, AutoScopes};
 
@@ -55,6 +55,62 @@ pub struct ConfigFile {
     /// `[[auto_chat_scopes]]`.
     #[serde(default)]
     pub auto_chat_scopes: Vec<AutoScopes>,
+    /// `[[licenses]]`: more licenses, each its own engine (see [`crate::hub`]). With any, the
+    /// top-level `[license]` and `[[agents]]` make no default license.
+    #[serde(default)]
+    pub licenses: Vec<LicenseSpec>,
+    /// The administrator's token for `/admin/licenses` (or `CHATIO_ADMIN_TOKEN`); without one
+    /// the admin API is off.
+    pub admin_token: Option<String>,
+    /// `--postgres`: the database URL.
+    pub postgres: Option<String>,
+    /// `--lease-ttl`, in seconds.
+    pub lease_ttl: Option<u64>,
+    /// `--advertise`.
+    pub advertise: Option<String>,
+}
+
+/// One license a node may serve: `[[licenses]]` in the config file, or the body of
+/// `POST /admin/licenses`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseSpec {
+    /// Its id: the `license_id` of the URLs. 1 to 64 ASCII letters, digits, `-`, `_` or `.`,
+    /// not starting with `.`.
+    pub id: String,
+    /// The plan agents' login shows (default `enterprise`).
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// When it expires, in Unix seconds.
+    #[serde(default)]
+    pub expires: Option<i64>,
+    /// Its agents and their tokens (tokens are unique across the node's licenses: an agent
+    /// URL carries no license id in v0.5, so the token says which license it is).
+    #[serde(default)]
+    pub agents: Vec<AgentFile>,
+}
+
+impl LicenseSpec {
+    /// Checks the id (it names a directory with `--data`) and the agents.
+    pub fn check(&self) -> Result<(), String> {
+        let id = &self.id;
+        let good = !id.is_empty()
+            && id.len() <= 64
+            && !id.starts_with('.')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !good {
+            return Err(format!(
+                "license id {id:?}: 1 to 64 ASCII letters, digits, '-', '_' or '.', not \
+                 starting with '.'"
+            ));
+        }
+        for agent in &self.agents {
+            agent.login()?;
+        }
+        Ok(())
+    }
 }
 
 /// `[license]`: `--license-id`, `--license-plan`, `--license-expires`.
@@ -119,7 +175,7 @@ pub struct LimitsFile {
 }
 
 /// One `[[agents]]` entry.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentFile {
     /// The token it logs in with (`Bearer ` in front is optional). It may be left out here and
@@ -191,6 +247,9 @@ impl ConfigFile {
         let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
         for agent in &file.agents {
             agent.login()?;
+        }
+        for license in &file.licenses {
+            license.check()?;
         }
         Ok(file)
     }

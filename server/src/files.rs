@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chatio::ErrorKind;
@@ -441,18 +440,20 @@ fn base_url(shared: &Shared, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// `GET /files/{kind}/{name}`: a stored file, as inert data.
-pub(crate) async fn serve(
-    State(shared): State<std::sync::Arc<Shared>>,
-    UrlPath((dir, name)): UrlPath<(String, String)>,
+/// `GET /files/{kind}/{name}`: a stored file from whichever of `stores` holds it, as inert
+/// data.
+pub(crate) fn serve<'a>(
+    stores: impl IntoIterator<Item = &'a FileStore>,
+    dir: &str,
+    name: &str,
 ) -> Response {
     let plain = !name.is_empty()
         && !name.starts_with('.')
         && !name.ends_with(".type")
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
-    let found = Kind::parse(&dir)
+    let found = Kind::parse(dir)
         .filter(|_| plain)
-        .and_then(|kind| shared.files.get(kind, &name));
+        .and_then(|kind| stores.into_iter().find_map(|store| store.get(kind, name)));
     let Some((content_type, bytes)) = found else {
         return StatusCode::NOT_FOUND.into_response();
     };

@@ -27,9 +27,10 @@
 //!
 //! How it is put together:
 //!
-//! * One [`Engine`] behind one mutex, held for the synchronous engine call and the queueing of
-//!   its output, never across an `.await`. Queueing under the lock keeps every connection's
-//!   messages in the engine's order.
+//! * One [`Engine`] per license, each behind its own mutex, held for the synchronous engine
+//!   call and the queueing of its output, never across an `.await`. Queueing under the lock
+//!   keeps every connection's messages in the engine's order. A node serves any number of
+//!   licenses ([`hub`]); with `--postgres` ([`pg`]) nodes share them through leases.
 //! * Every connection has a backlog bounded in bytes and a writer task that sends all that is
 //!   queued and flushes once (`conn.rs`). A client that stops reading is disconnected after
 //!   the stall timeout with an `agent_disconnected` / `customer_disconnected` push whose reason
@@ -50,10 +51,12 @@ mod commit;
 pub mod config;
 mod conn;
 mod files;
+pub mod hub;
 pub mod limits;
 mod listen;
 pub mod loadgen;
 pub mod metrics;
+pub mod pg;
 mod rtm;
 pub mod store;
 mod token;
@@ -64,12 +67,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use chatio::journal::JournalMode;
 use chatio::model::PropertyConfig;
 use chatio::routing::{AutomaticRouter, LeastLoadedRouter, ManualRouter, RoundRobinRouter};
@@ -78,7 +79,7 @@ use chatio::{Agent, Engine, EngineConfig, ErrorKind, Permission, Scopes, Timesta
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use commit::{CommitQueue, Registry, Release};
+use commit::{BoxJournal, CommitQueue, Registry, Release};
 pub use conn::REASON_BACKLOG_STALLED;
 pub use limits::Limits;
 use limits::{Backoff, KeyedBuckets, Verdict};
@@ -284,7 +285,7 @@ impl Config {
 
     /// Sets the router, registers the agents and configures properties and auto chat scopes
     /// on a new engine.
-    fn init(&self, engine: &mut Engine) -> Result<(), String> {
+    pub(crate) fn init(&self, engine: &mut Engine) -> Result<(), String> {
         engine.set_router(self.router());
         for login in &self.agents {
             engine
@@ -312,6 +313,26 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// [`reconcile`](Self::reconcile), then sets every agent offline (a process that just
+    /// started has no connections; nobody is connected yet to hear of it, so the pushes go
+    /// nowhere). Returns notes for the log.
+    pub(crate) fn settle(&self, engine: &mut Engine) -> Result<Vec<String>, String> {
+        let notes = self.reconcile(engine)?;
+        let now = now();
+        let online: Vec<UserId> = engine
+            .agents()
+            .iter()
+            .filter(|a| engine.agent_status(&a.id).is_some_and(|s| s.online))
+            .map(|a| a.id.clone())
+            .collect();
+        for id in &online {
+            let _ = engine
+                .set_agent_presence(id, false, now)
+                .map_err(|e| format!("agent {id}: {e}"))?;
+        }
+        Ok(notes)
     }
 
     /// Brings a recovered engine in line with this start's configuration: agents and properties
@@ -418,7 +439,8 @@ pub async fn serve(
 pub struct Server {
     config: Config,
     engine: Engine,
-    store: Option<Store>,
+    store: Option<BoxJournal>,
+    durability: Option<Durability>,
     /// Uploaded files: under `--data DIR/files`, or in memory.
     files: files::FileStore,
     report: Vec<String>,
@@ -460,6 +482,7 @@ impl Server {
                 config,
                 engine,
                 store: None,
+                durability: None,
                 files: files::FileStore::in_memory(),
                 report: vec![
                     "in memory (no --data): everything is lost at exit".to_string(),
@@ -489,20 +512,7 @@ impl Server {
                     engine.chat_count(),
                     recovery.took.as_millis()
                 ));
-                report.extend(config.reconcile(&mut engine)?);
-                let now = now();
-                let online: Vec<UserId> = engine
-                    .agents()
-                    .iter()
-                    .filter(|a| engine.agent_status(&a.id).is_some_and(|s| s.online))
-                    .map(|a| a.id.clone())
-                    .collect();
-                for id in &online {
-                    // Nobody is connected yet to hear of it: the pushes go nowhere.
-                    let _ = engine
-                        .set_agent_presence(id, false, now)
-                        .map_err(|e| format!("agent {id}: {e}"))?;
-                }
+                report.extend(config.settle(&mut engine)?);
                 store.append(&engine.take_journal())?;
                 if store.has_unsnapshotted() {
                     store.snapshot(&engine)?;
@@ -512,10 +522,30 @@ impl Server {
         Ok(Server {
             config,
             engine,
-            store: Some(store),
+            store: Some(Box::new(store)),
+            durability: Some(durability.clone()),
             files: files::FileStore::in_dir(durability.dir.join("files")),
             report,
         })
+    }
+
+    /// A server over an engine restored elsewhere (Postgres: see [`pg`]), whose records go
+    /// to `journal`.
+    pub(crate) fn from_parts(
+        config: Config,
+        engine: Engine,
+        journal: BoxJournal,
+        report: Vec<String>,
+    ) -> Server {
+        Server {
+            config,
+            engine,
+            store: Some(journal),
+            durability: None,
+            // With Postgres there is no data directory: uploads stay in this node's memory.
+            files: files::FileStore::in_memory(),
+            report,
+        }
     }
 
     /// What opening did, a line each, for the log.
@@ -525,8 +555,21 @@ impl Server {
 
     /// Starts the timer task and, with `--data`, the writer thread, and returns the routes
     /// (`/{agent,customer}/v0.5/rtm/ws`, `/{agent,customer}/v0.5/action/{action}`,
-    /// `/metrics`) with the handle that stops them. Call it inside a Tokio runtime.
+    /// `/metrics`, `/admin/licenses`) with the handle that stops them. This engine is the
+    /// node's default license (see [`hub`]). Call it inside a Tokio runtime.
     pub fn start(self) -> (axum::Router, Running) {
+        let node = hub::Node::single(self);
+        let routes = node.routes();
+        (routes, node.into_running())
+    }
+
+    /// Starts this license's timer task and, with a journal, its writer thread.
+    pub(crate) fn launch(
+        self,
+        license: String,
+        metrics: Arc<Metrics>,
+        stop: watch::Receiver<bool>,
+    ) -> LicenseRun {
         let Server {
             config,
             engine,
@@ -534,10 +577,8 @@ impl Server {
             files,
             ..
         } = self;
-        let (stop_tx, stop_rx) = watch::channel(false);
         let (sessions_tx, sessions_rx) = watch::channel(0usize);
         let engine_config = engine.config().clone();
-        let metrics = Arc::new(Metrics::new());
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 engine,
@@ -547,7 +588,7 @@ impl Server {
                 &metrics,
             )))),
             commit: store.as_ref().map(|_| CommitQueue::default()),
-            metrics: Arc::clone(&metrics),
+            metrics,
             agent_tokens: config
                 .agents
                 .iter()
@@ -555,7 +596,10 @@ impl Server {
                 .collect(),
             wake: Notify::new(),
             next_conn: AtomicU64::new(1),
-            stop: stop_rx,
+            stop,
+            halt: watch::channel(false).0,
+            lost: AtomicBool::new(false),
+            license,
             sessions: sessions_tx,
             idle_timeout: config.idle_timeout,
             max_backlog: config.max_backlog,
@@ -603,26 +647,13 @@ impl Server {
             None => None,
         };
         let timers = tokio::spawn(run_timers(Arc::clone(&shared)));
-        let routes = axum::Router::new()
-            .route("/{api}/{version}/rtm/ws", get(rtm::upgrade))
-            .route("/{api}/{version}/action/{action}", post(web::action))
-            .route("/metrics", get(web::metrics))
-            .route("/files/{kind}/{name}", get(files::serve))
-            .route(
-                "/configuration/{version}/{section}/{action}",
-                post(web::configuration),
-            )
-            .layer(DefaultBodyLimit::max(MAX_MESSAGE))
-            .with_state(Arc::clone(&shared));
-        let running = Running {
+        LicenseRun {
             shutdown_timeout: config.limits.shutdown_timeout,
             shared,
-            stop: stop_tx,
             sessions: sessions_rx,
             timers,
             writer,
-        };
-        (routes, running)
+        }
     }
 
     /// Serves on `listener` until `shutdown` completes, with the connection caps and deadlines
@@ -635,13 +666,17 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let limits = self.config.limits.clone();
-        let (routes, running) = self.start();
-        let stop = running.stop.subscribe();
-        tokio::spawn(running.stop_on(shutdown));
-        let served = listen::serve(listener, routes, limits, running.metrics(), stop).await;
-        running.finish().await;
-        served
+        hub::Node::single(self).serve(listener, shutdown).await
+    }
+
+    /// The configuration it serves.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The data directory, with `--data`.
+    pub(crate) fn durability(&self) -> Option<&Durability> {
+        self.durability.as_ref()
     }
 }
 
@@ -655,14 +690,10 @@ fn seed_note(fixed: bool, stored: bool) -> String {
     }
 }
 
-/// The background parts of a started [`Server`].
+/// The background parts of a started [`Server`] (or [`hub::Node`]): every license it serves.
 pub struct Running {
-    shutdown_timeout: Duration,
-    shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    sessions: watch::Receiver<usize>,
-    timers: tokio::task::JoinHandle<()>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    pub(crate) hub: Arc<hub::Hub>,
+    pub(crate) stop: watch::Sender<bool>,
 }
 
 impl Running {
@@ -682,13 +713,34 @@ impl Running {
 
     /// The server's metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
-        Arc::clone(&self.shared.metrics)
+        Arc::clone(&self.hub.metrics)
     }
 
     /// Closes every connection (waiting at most [`Limits::shutdown_timeout`] for them), stops
-    /// the timers, and with `--data` commits what is waiting and takes a last snapshot.
-    pub async fn finish(mut self) {
+    /// the timers, and with `--data` commits what is waiting and takes a last snapshot, for
+    /// every license; with `--postgres`, then gives up the leases so that other nodes take
+    /// the licenses at once.
+    pub async fn finish(self) {
         let _ = self.stop.send(true);
+        self.hub.finish().await;
+    }
+}
+
+/// One license being served: its engine's shared state and background parts.
+pub(crate) struct LicenseRun {
+    shutdown_timeout: Duration,
+    pub(crate) shared: Arc<Shared>,
+    sessions: watch::Receiver<usize>,
+    timers: tokio::task::JoinHandle<()>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LicenseRun {
+    /// Closes the license's connections (waiting at most [`Limits::shutdown_timeout`] for
+    /// them), stops its timers, and with a journal commits what is waiting and takes a last
+    /// snapshot (unless the license was lost: then nothing more is written).
+    pub(crate) async fn finish(mut self) {
+        let _ = self.shared.halt.send(true);
         // Upgraded connections live in their own tasks: they saw the stop signal and are
         // closing, each within its drain time.
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
@@ -697,6 +749,7 @@ impl Running {
             .is_ok();
         if !closed {
             tracing::warn!(
+                license = %self.shared.license,
                 left = *self.sessions.borrow(),
                 "shutdown: WebSocket sessions still closing; going on without them"
             );
@@ -731,6 +784,13 @@ struct Shared {
     next_conn: AtomicU64,
     /// Becomes `true` when the server shuts down.
     stop: watch::Receiver<bool>,
+    /// Becomes `true` when this license stops being served here (shut down, or lost).
+    halt: watch::Sender<bool>,
+    /// Set when the license was lost (its lease, or a commit that failed): its connections
+    /// close with a "reconnect" reason and nothing more is written.
+    lost: AtomicBool,
+    /// The license's id (the hub's key), for log lines.
+    license: String,
     /// How many WebSocket sessions are running.
     sessions: watch::Sender<usize>,
     idle_timeout: Duration,
@@ -757,6 +817,37 @@ struct Shared {
 }
 
 impl Shared {
+    /// Completes when the server shuts down or this license stops being served here.
+    async fn stopping(&self) {
+        let mut node = self.stop.clone();
+        let mut halt = self.halt.subscribe();
+        tokio::select! {
+            _ = node.wait_for(|&s| s) => {}
+            _ = halt.wait_for(|&s| s) => {}
+        }
+    }
+
+    /// Whether the license was lost (see [`Shared::lose`]).
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Stops serving this license here at once: nothing waiting is answered or written, and
+    /// its connections close telling clients to reconnect (they reach the new owner through
+    /// any node). Called when a journal write fails with Postgres (the lease was lost, or the
+    /// database cannot say whether the write happened), and when the lease could not be
+    /// renewed in time.
+    pub(crate) fn lose(&self, why: &str) {
+        if self.lost.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::warn!(license = %self.license, why, "no longer serving this license here");
+        if let Some(queue) = &self.commit {
+            queue.close();
+        }
+        let _ = self.halt.send(true);
+    }
+
     fn core(&self) -> MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -1150,7 +1241,6 @@ fn strip_bearer(token: &str) -> &str {
 
 /// Sleeps until the engine's next deadline (or a wake-up), then ticks it.
 async fn run_timers(shared: Arc<Shared>) {
-    let mut stop = shared.stop.clone();
     loop {
         // A tick may archive or route many chats at once.
         let next = shared.call_heavy(|core, items| {
@@ -1171,7 +1261,7 @@ async fn run_timers(shared: Arc<Shared>) {
         tokio::select! {
             () = tokio::time::sleep(nap) => {}
             () = shared.wake.notified() => {}
-            _ = stop.wait_for(|&s| s) => return,
+            () = shared.stopping() => return,
         }
     }
 }

@@ -39,6 +39,11 @@ pub struct Metrics {
     pub(crate) uploads: IntCounter,
     /// Webhook tries, by outcome (`delivered`, `failed`, `dropped`).
     pub(crate) webhooks: IntCounterVec,
+    /// Licenses served by this node (set when `/metrics` is read).
+    pub(crate) licenses: IntGauge,
+    /// Licenses this node stopped serving, by reason (`write_failed`: a journal write failed
+    /// or was fenced; `lease_lost`: the lease expired or was taken).
+    pub(crate) licenses_lost: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -143,8 +148,20 @@ impl Metrics {
             &["outcome"],
         )
         .unwrap_or_else(|_| unreachable_metric());
+        let licenses = IntGauge::new("chatio_licenses", "Licenses served by this node")
+            .unwrap_or_else(|_| unreachable_metric());
+        let licenses_lost = IntCounterVec::new(
+            Opts::new(
+                "chatio_licenses_lost_total",
+                "Licenses this node stopped serving, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
         for metric in [
             Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(licenses.clone()),
+            Box::new(licenses_lost.clone()),
             Box::new(requests.clone()),
             Box::new(errors.clone()),
             Box::new(pushes.clone()),
@@ -185,6 +202,8 @@ impl Metrics {
             commit_seconds,
             uploads,
             webhooks,
+            licenses,
+            licenses_lost,
         }
     }
 

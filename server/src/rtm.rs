@@ -4,9 +4,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use axum::extract::Extension;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chatio::wire::{self, Api};
@@ -18,20 +18,21 @@ use crate::commit::{Release, render};
 use crate::conn::{Out, Outbox, REASON_BACKLOG_STALLED, disconnect_push, write_loop};
 use crate::limits::Bucket;
 use crate::listen::Ticket;
-use crate::web::{api_name, json_response, parse_api, unsupported_version};
+use crate::web::{api_name, json_response, unsupported_version};
 use crate::{
     MAX_MESSAGE, Prepared, Refused, Shared, TOO_MANY_REQUESTS, VERSION, error_response, now,
 };
 
+/// An RTM connection for the license `shared` serves (chosen by [`crate::hub`]); `first` is a
+/// request read already (the `login` whose token chose the license).
 pub(crate) async fn upgrade(
-    State(shared): State<Arc<Shared>>,
-    Path((api, version)): Path<(String, String)>,
+    shared: Arc<Shared>,
+    api: Api,
+    version: String,
     ticket: Option<Extension<Arc<Ticket>>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    first: Option<String>,
 ) -> Response {
-    let Some(api) = parse_api(&api) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     let ws = match ws {
         Ok(ws) => ws
             .max_message_size(MAX_MESSAGE)
@@ -68,7 +69,18 @@ pub(crate) async fn upgrade(
         });
     }
     let ticket = ticket.map(|Extension(t)| t);
-    ws.on_upgrade(move |socket| session(shared, api, socket, ticket))
+    ws.on_upgrade(move |socket| session(shared, api, socket, ticket, first))
+}
+
+/// Runs a session on a socket upgraded already (see [`upgrade`]).
+pub(crate) async fn run_session(
+    shared: Arc<Shared>,
+    api: Api,
+    socket: WebSocket,
+    ticket: Option<Arc<Ticket>>,
+    first: Option<String>,
+) {
+    session(shared, api, socket, ticket, first).await;
 }
 
 /// Each WebSocket's read buffer, allocated at the upgrade. tungstenite's default, 128 KiB, made
@@ -112,7 +124,13 @@ impl Drop for SessionGuard {
 /// One RTM connection: login first (within the login timeout: pings do not extend it), then
 /// requests until the client leaves, goes quiet, stops reading, is shed to make room, or the
 /// server stops.
-async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Option<Arc<Ticket>>) {
+async fn session(
+    shared: Arc<Shared>,
+    api: Api,
+    socket: WebSocket,
+    ticket: Option<Arc<Ticket>>,
+    first: Option<String>,
+) {
     shared.sessions.send_modify(|n| *n += 1);
     shared
         .metrics
@@ -121,14 +139,16 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Optio
         .inc();
     let _guard = SessionGuard(Arc::clone(&shared), api);
     let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (sink, mut stream) = socket.split();
+    let (sink, stream) = socket.split();
+    // A request read before the session began comes first.
+    let mut stream =
+        futures_util::stream::iter(first.map(|text| Ok(Message::Text(text.into())))).chain(stream);
     let outbox = Arc::new(Outbox::new(
         conn_id,
         shared.max_backlog,
         Arc::clone(&shared.metrics),
     ));
     let mut writer = tokio::spawn(write_loop(Arc::clone(&outbox), sink));
-    let mut stop = shared.stop.clone();
     let mut user: Option<UserId> = None;
     let mut requests = 0u64;
     let mut writer_done = false;
@@ -255,7 +275,12 @@ async fn session(shared: Arc<Shared>, api: Api, socket: WebSocket, ticket: Optio
                 grace = shared.stall_timeout.max(crate::DRAIN);
                 break REASON_BACKLOG_STALLED;
             }
-            _ = stop.wait_for(|&s| s) => {
+            () = shared.stopping() => {
+                if shared.is_lost() {
+                    // Clients reconnect through any node and are sent to the new owner.
+                    outbox.send(Out::Close(close_code::RESTART, "license moved; reconnect"));
+                    break "license lost";
+                }
                 outbox.send(Out::Close(close_code::AWAY, "server shutting down"));
                 break "server shutdown";
             }
@@ -350,7 +375,7 @@ fn refuse(shared: &Shared, api: Api, outbox: &Arc<Outbox>, text: &str, kind: &st
 }
 
 /// A request's `request_id` and `action`, as far as they can be read.
-fn head(text: &str) -> (Option<String>, String) {
+pub(crate) fn head(text: &str) -> (Option<String>, String) {
     #[derive(serde::Deserialize)]
     struct Head {
         #[serde(default)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Extension, Path, State};
+use axum::extract::Extension;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chatio::ErrorKind;
@@ -15,24 +15,16 @@ use crate::commit::{Release, render};
 use crate::listen::Ticket;
 use crate::{MAX_MESSAGE, Prepared, Refused, Shared, TOO_MANY_REQUESTS, VERSION, now};
 
-pub(crate) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared.metrics.render(),
-    )
-        .into_response()
-}
-
+/// A Web API request for the license `shared` serves (chosen by [`crate::hub`]).
 pub(crate) async fn action(
-    State(shared): State<Arc<Shared>>,
-    Path((api, version, action)): Path<(String, String, String)>,
+    shared: Arc<Shared>,
+    api: Api,
+    version: String,
+    action: String,
     ticket: Option<Extension<Arc<Ticket>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(api) = parse_api(&api) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     let ticket = ticket.map(|Extension(t)| t);
     if version == VERSION && crate::files::is_multipart(&headers) {
         let (status, body) =
@@ -74,8 +66,10 @@ pub(crate) async fn action(
 /// the body and an agent's token (see [`chatio::wire::configuration::handle`] for the actions).
 /// Answered like the Web API: the payload, or `{"error": ...}` with the error's status.
 pub(crate) async fn configuration(
-    State(shared): State<Arc<Shared>>,
-    Path((version, section, action)): Path<(String, String, String)>,
+    shared: Arc<Shared>,
+    version: String,
+    section: String,
+    action: String,
     ticket: Option<Extension<Arc<Ticket>>>,
     headers: HeaderMap,
     body: Body,
@@ -217,6 +211,13 @@ async fn call(
     // With `--data`: once the records are committed. The sender goes away unanswered only if
     // the server stops first, and then nothing may be answered.
     if safe.await.is_err() {
+        if shared.is_lost() {
+            // Unanswered, so unpromised: the client retries on whichever node owns it now.
+            return fail(
+                "service_unavailable",
+                "this license moved to another node; send the request again",
+            );
+        }
         return fail(ErrorKind::Internal.as_str(), "the server is stopping");
     }
     let mut response: Value = serde_json::from_str(&reply.response).unwrap_or(Value::Null);
@@ -254,8 +255,10 @@ pub(crate) async fn call_json(
 /// The HTTP status of an error type. Types are matched by name, not by the engine's error
 /// variants, so a variant the engine adds maps by its kind; a type not listed here is a
 /// refusal of the request (400), and only `internal` is the server's fault (500).
-fn status_for(error_type: &str) -> StatusCode {
+pub(crate) fn status_for(error_type: &str) -> StatusCode {
     match error_type {
+        "not_found" => StatusCode::NOT_FOUND,
+        crate::hub::MISDIRECTED_REQUEST => StatusCode::MISDIRECTED_REQUEST,
         "authentication" => StatusCode::UNAUTHORIZED,
         "authorization" | "customer_banned" => StatusCode::FORBIDDEN,
         "license_expired" => StatusCode::PAYMENT_REQUIRED,
