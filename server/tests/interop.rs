@@ -1034,11 +1034,11 @@ async fn a_client_that_stops_reading_is_disconnected_with_a_reason() {
     let (mut jan, _) = login(addr, "customer", "jan").await;
     let chat = jan.ok("start_chat", json!({})).await;
     let chat_id = chat["chat"]["id"].as_str().unwrap().to_string();
-    // Anna stops reading. Jan sends 500 events of 60 kB (under the engine's event_bytes limit),
+    // Anna stops reading. Jan sends 200 events of 60 kB (under the engine's event_bytes limit),
     // reading every answer and push: far more than the socket buffers between the server and
     // Anna hold.
     let big = "x".repeat(60_000);
-    for _ in 0..500 {
+    for _ in 0..200 {
         jan.ok(
             "send_event",
             json!({ "chat_id": chat_id, "event": message(&big) }),
@@ -1076,6 +1076,10 @@ async fn a_client_that_stops_reading_is_disconnected_with_a_reason() {
                 }
                 Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
                 Some(Ok(_)) => {}
+                // A reader this slow (a loaded machine, a debug build) may still be reading
+                // when the server's grace for taking the push ends: then the socket is reset
+                // rather than closed. The push that says why must have come first.
+                Some(Err(_)) if reason.is_some() => return Some(CloseCode::Policy),
                 Some(Err(e)) => panic!("{e}"),
                 None => return None,
             }
