@@ -160,7 +160,7 @@ fn changes_fire_the_webhooks_whose_filters_they_pass() {
         .engine
         .as_agent(&anna, at(4))
         .unwrap()
-        .join_chat(chat, &[anna.clone()])
+        .join_chat(chat, std::slice::from_ref(&anna))
         .unwrap();
     let out = f
         .engine
