@@ -236,7 +236,7 @@ pub struct ServeFlags {
     #[arg(long, value_name = "BYTES", default_value_t = crate::DEFAULT_MAX_BACKLOG)]
     max_backlog: usize,
 
-    /// The address clients reach this server at, e.g. https://chat.example.com: the start of
+    /// The address clients reach this server at, e.g. `https://chat.example.com`: the start of
     /// the URLs of uploaded files (upload_image, send_file). Default: http:// and the upload
     /// request's Host header.
     #[arg(long, value_name = "URL")]
