@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use chatio::journal::JournalMode;
 use chatio::routing::AutomaticRouter;
-use chatio::{Agent, ChatId, Engine, EngineConfig, NewEvent, StartChat, Timestamp, UserId};
+use chatio::{Agent, ChatId, Engine, EngineConfig, Limits, NewEvent, StartChat, Timestamp, UserId};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 use send_mix::{License, Mix, Run};
@@ -101,7 +101,11 @@ fn adversarial(n: u64) -> String {
 
 impl Crowded {
     fn new(prefilled: u64) -> Self {
-        let mut engine = Engine::new(EngineConfig::with_seed(0xad));
+        // One chat holds up to 120 000 events here, past the default `events_per_thread`: the
+        // case is an attack on the index, which a license's limits would otherwise cut short.
+        let mut limits = Limits::default();
+        limits.events_per_thread = u32::MAX;
+        let mut engine = Engine::new(EngineConfig::with_seed(0xad).limits(limits));
         engine.set_router(Arc::new(AutomaticRouter::default()));
         let agent = UserId::new("agent@example.com").expect("valid user id");
         let t0 = Timestamp::from_unix_seconds(send_mix::T0);
