@@ -204,15 +204,10 @@ struct Upload {
 /// What an upload's handling ends in: an HTTP status and a JSON body.
 type Answer = (StatusCode, Value);
 
+/// A refusal as the Web API gives it: the status its error type maps to, and the error body.
 fn refusal(kind: &str, message: impl Into<String>) -> Answer {
-    let status = match kind {
-        "authentication" => StatusCode::UNAUTHORIZED,
-        "limit_reached" | "too_many_requests" => StatusCode::TOO_MANY_REQUESTS,
-        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
     (
-        status,
+        crate::web::status_for(kind),
         json!({ "error": { "type": kind, "message": message.into() } }),
     )
 }

@@ -5,44 +5,26 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chatio::{Agent, EngineConfig, UserId};
-use chatio_server::{AgentLogin, Config, RouterKind};
+use chatio_server::Config;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+mod license;
+
+use license::start;
 
 const STEP: Duration = Duration::from_secs(10);
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn config(connections_per_user: usize) -> Config {
-    let mut config = Config {
-        agents: vec![AgentLogin {
-            token: "t1".to_string(),
-            agent: Agent::new(UserId::new("anna@example.com").unwrap(), "Anna"),
-        }],
-        router: RouterKind::Automatic,
-        engine: EngineConfig::with_seed(7),
-        seed: Some(7),
-        allow_weak_tokens: true,
-        ..Config::default()
-    };
+    let mut config = license::config();
     config.limits.connections_per_user = connections_per_user;
     config
-}
-
-async fn start(config: Config) -> (SocketAddr, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(chatio_server::serve(config, listener, async {
-        let _ = stopped.await;
-    }));
-    (addr, stop)
 }
 
 async fn connect(addr: SocketAddr, path: &str) -> Ws {

@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chatio::{Agent, EngineConfig, UserId};
-use chatio_server::{AgentLogin, Config, Durability, RouterKind, Server};
+use chatio_server::{Durability, Server};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -15,23 +14,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
+mod license;
+
+use license::config;
+
 const STEP: Duration = Duration::from_secs(10);
 const BOUNDARY: &str = "chatio-test-boundary-7d1f";
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n not really an image, but bytes to carry";
-
-fn config() -> Config {
-    Config {
-        agents: vec![AgentLogin {
-            token: "t1".to_string(),
-            agent: Agent::new(UserId::new("anna@example.com").unwrap(), "Anna"),
-        }],
-        router: RouterKind::Automatic,
-        engine: EngineConfig::with_seed(7),
-        seed: Some(7),
-        allow_weak_tokens: true,
-        ..Config::default()
-    }
-}
 
 struct Running {
     addr: SocketAddr,

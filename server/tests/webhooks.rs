@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chatio::{Agent, EngineConfig, UserId};
-use chatio_server::{AgentLogin, Config, RouterKind};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
@@ -14,34 +12,13 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 use tokio::time::timeout;
 
+mod license;
+
+use license::{config, start};
+
 const STEP: Duration = Duration::from_secs(10);
-
-fn config() -> Config {
-    Config {
-        agents: vec![AgentLogin {
-            token: "t1".to_string(),
-            agent: Agent::new(UserId::new("anna@example.com").unwrap(), "Anna"),
-        }],
-        router: RouterKind::Automatic,
-        engine: EngineConfig::with_seed(7),
-        seed: Some(7),
-        allow_weak_tokens: true,
-        ..Config::default()
-    }
-}
-
-async fn start() -> (SocketAddr, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(chatio_server::serve(config(), listener, async {
-        let _ = stopped.await;
-    }));
-    (addr, stop)
-}
 
 async fn post(addr: SocketAddr, path: &str, token: &str, body: Value) -> (u16, Value) {
     let body = body.to_string();
@@ -112,7 +89,7 @@ async fn receiver(failures: usize) -> (SocketAddr, Arc<Mutex<Vec<Value>>>, Arc<M
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_reach_a_receiver_that_fails_for_a_while_in_order() {
-    let (addr, stop) = start().await;
+    let (addr, stop) = start(config()).await;
     let (hook_addr, accepted, tries) = receiver(2).await;
     let (status, registered) = post(
         addr,
@@ -237,7 +214,7 @@ async fn webhooks_reach_a_receiver_that_fails_for_a_while_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_docs_property_samples_work_against_the_server() {
-    let (addr, stop) = start().await;
+    let (addr, stop) = start(config()).await;
     let (status, body) = post(
         addr,
         "/configuration/v0.5/properties/create_properties",
