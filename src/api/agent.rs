@@ -7,6 +7,7 @@ use crate::engine::{
 use crate::error::Error;
 use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, UserId};
 use crate::model::{NewWebhook, Properties, PropertyConfig, Scopes, Webhook};
+use crate::model::{Agent, BotAgent, BotAgentUpdate, NewBotAgent};
 use crate::push::{ChatThread, Postback};
 use crate::query::View;
 use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};
@@ -288,5 +289,36 @@ impl<'e> AgentApi<'e> {
     /// (and `webhooks--all:read`) every webhook of the license.
     pub fn get_webhooks_config(&self, all: bool) -> Result<Vec<Webhook>, Error> {
         self.engine.webhooks_config(&self.me, all)
+    }
+
+    /// The Configuration API's `create_bot_agent`: a bot owned by this agent, with the new
+    /// bot's profile (and id) as the response. See `docs/bot-agents.md`.
+    pub fn create_bot_agent(&mut self, bot: NewBotAgent) -> Result<Output<Box<Agent>>, Error> {
+        self.run(AgentCommand::CreateBotAgent { bot })
+    }
+
+    /// The Configuration API's `update_bot_agent`: changes one of this agent's bots.
+    pub fn update_bot_agent(&mut self, update: BotAgentUpdate) -> Result<Output<()>, Error> {
+        self.run(AgentCommand::UpdateBotAgent { update })
+    }
+
+    /// The Configuration API's `remove_bot_agent`: one of this agent's bots, or with
+    /// `agents-bot--all:write` anyone's.
+    pub fn remove_bot_agent(&mut self, bot_agent_id: &UserId) -> Result<Output<()>, Error> {
+        self.run(AgentCommand::RemoveBotAgent {
+            bot_agent_id: bot_agent_id.clone(),
+        })
+    }
+
+    /// The Configuration API's `get_bot_agents`: this agent's bots, or with `all` (and
+    /// `agents-bot--all:read`) every bot of the license.
+    pub fn get_bot_agents(&self, all: bool) -> Result<Vec<BotAgent>, Error> {
+        self.engine.bot_agents(&self.me, all)
+    }
+
+    /// The Configuration API's `get_bot_agent_details`: one of this agent's bots, or with
+    /// `agents-bot--all:read` anyone's.
+    pub fn get_bot_agent_details(&self, bot_agent_id: &UserId) -> Result<BotAgent, Error> {
+        self.engine.bot_agent_details(&self.me, bot_agent_id)
     }
 }

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::{AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget};
 use crate::error::Error;
 use crate::model::{
-    Agent, ChatId, Customer, CustomerUpdate, EventId, File, MulticastScopes, NewEvent, NewWebhook,
+    Agent, BotAgentUpdate, ChatId, Customer, CustomerUpdate, EventId, File, MulticastScopes,
+    NewBotAgent, NewEvent, NewWebhook,
     Properties, PropertyConfig, Recipients, RecordedEvent, Scopes, StartChat, ThreadId, Timestamp,
     UserId, Webhook,
 };
@@ -153,6 +154,15 @@ pub enum AgentCommand {
     UnregisterWebhook {
         webhook_id: String,
     },
+    CreateBotAgent {
+        bot: NewBotAgent,
+    },
+    UpdateBotAgent {
+        update: BotAgentUpdate,
+    },
+    RemoveBotAgent {
+        bot_agent_id: UserId,
+    },
 }
 
 /// A command of the Customer API; each variant is the [`CustomerApi`](crate::CustomerApi)
@@ -279,6 +289,8 @@ pub enum Response {
     CustomerId(UserId),
     /// `register_webhook`: the webhook as registered, with its id.
     Webhook(Webhook),
+    /// `create_bot_agent`: the new bot's profile, with its id (boxed: a profile is large).
+    Agent(Box<Agent>),
 }
 
 /// The typed responses a facade method gives, taken back out of a [`Response`].
@@ -311,6 +323,7 @@ from_response!(
     Customer(Customer),
     CustomerId(UserId),
     Webhook(Webhook),
+    Agent(Box<Agent>),
 );
 
 impl FromResponse for ChatThread {
@@ -507,6 +520,11 @@ impl Engine {
             A::RegisterWebhook { webhook } => respond(self.register_webhook(me, webhook)),
             A::UnregisterWebhook { webhook_id } => {
                 respond(self.unregister_webhook(me, &webhook_id))
+            }
+            A::CreateBotAgent { bot } => respond(self.create_bot_agent(me, bot)),
+            A::UpdateBotAgent { update } => respond(self.update_bot_agent(me, update)),
+            A::RemoveBotAgent { bot_agent_id } => {
+                respond(self.remove_bot_agent(me, &bot_agent_id))
             }
         }
     }

@@ -7,6 +7,7 @@
 mod audiences;
 mod availability;
 mod bans;
+mod bots;
 mod chat_ids;
 pub(crate) use chat_ids::ChatIdKey;
 pub use chat_ids::ChatIdScheme;
@@ -159,6 +160,8 @@ pub struct Engine {
     auto_chat_scopes: Vec<AutoChatScopes>,
     /// Registered webhooks, oldest first.
     webhooks: Vec<webhooks::RegisteredWebhook>,
+    /// The webhooks sent to bots, by bot (`create_bot_agent`'s `webhooks`).
+    bot_webhooks: BTreeMap<UserId, crate::model::BotWebhooks>,
     /// The count of changes, and the records not yet handed to the host.
     journal: journaling::Journal,
 }
@@ -188,6 +191,7 @@ impl PartialEq for Engine {
             properties,
             auto_chat_scopes,
             webhooks,
+            bot_webhooks,
             journal,
         } = self;
         *config == other.config
@@ -209,6 +213,7 @@ impl PartialEq for Engine {
             && *properties == other.properties
             && *auto_chat_scopes == other.auto_chat_scopes
             && *webhooks == other.webhooks
+            && *bot_webhooks == other.bot_webhooks
             && *journal == other.journal
     }
 }
@@ -244,6 +249,7 @@ impl Engine {
             properties: PropertyRegistry::default(),
             auto_chat_scopes: Vec::new(),
             webhooks: Vec::new(),
+            bot_webhooks: BTreeMap::new(),
             journal: journaling::Journal::default(),
         }
     }
@@ -417,7 +423,12 @@ impl Engine {
     ) -> Result<crate::AgentApi<'e>, Error> {
         let now = now.max(self.now);
         self.license_check(now)?;
-        let Some(slot) = self.directory.agent_slot(id) else {
+        // A removed bot keeps its slot but is nobody's to act as.
+        let Some(slot) = self
+            .directory
+            .agent_slot(id)
+            .filter(|&s| !self.agent_runtime[s].removed)
+        else {
             return Err(Error::UnknownRequester(id.clone()));
         };
         let requester = Requester {

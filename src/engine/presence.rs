@@ -18,6 +18,7 @@ impl Engine {
     ) -> Result<Output<()>, Error> {
         let slot = self
             .agent_slot(id)
+            .filter(|&s| !self.is_removed(s))
             .ok_or_else(|| Error::AgentNotFound(id.clone()))?;
         self.now = self.now.max(now);
         let mut pushes = Vec::new();
@@ -45,6 +46,7 @@ impl Engine {
         let target = agent_id.unwrap_or(req.id);
         let slot = self
             .agent_slot(target)
+            .filter(|&s| !self.is_removed(s))
             .ok_or_else(|| Error::AgentNotFound(target.clone()))?;
         let grant = if *target == *req.id {
             crate::model::Grant::AgentsMyWrite

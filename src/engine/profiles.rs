@@ -14,7 +14,7 @@ impl Engine {
     /// written with, and an agent who leaves a group keeps the chats it is in. More slots make
     /// the agent take waiting chats at once, which is why this returns pushes and needs `now`;
     /// fewer slots than its current load take no chat away, they only stop new assignments.
-    /// Fails with `AgentNotFound` for an id that is not an agent, and with a validation error
+    /// Fails with `AgentNotFound` for an id that is not an agent (or a removed bot), and with a validation error
     /// for a profile `add_agent` would refuse; either way nothing changes.
     pub fn update_agent_profile(
         &mut self,
@@ -25,6 +25,7 @@ impl Engine {
         agent.check_labels()?;
         let slot = self
             .agent_slot(&agent.id)
+            .filter(|&s| !self.is_removed(s))
             .ok_or_else(|| Error::AgentNotFound(agent.id.clone()))?;
         self.now = self.now.max(now);
         let mut pushes = Vec::new();

@@ -5,7 +5,7 @@
 //! every index the engine would later follow without a check, so a snapshot that decodes but
 //! does not hang together is refused instead of panicking later.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -16,7 +16,7 @@ use super::{
 };
 use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
-    Agent, Assignment, Chat, ChatId, Properties, PropertyRegistry, Scopes, Thread, ThreadId,
+    Agent, Assignment, BotWebhooks, Chat, ChatId, Properties, PropertyRegistry, Scopes, Thread, ThreadId,
     Timestamp, UserId,
 };
 use crate::routing::Router;
@@ -45,6 +45,9 @@ pub(crate) struct StateRef<'a> {
     /// Left out when there are none: such snapshots are as they were before webhooks.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     webhooks: &'a [super::RegisteredWebhook],
+    /// Left out when there are none: such snapshots are as they were before bot agents.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    bot_webhooks: &'a BTreeMap<UserId, BotWebhooks>,
 }
 
 /// The same, owned, as read back.
@@ -69,6 +72,9 @@ pub(crate) struct EngineState {
     /// Snapshots from before webhooks have none.
     #[serde(default)]
     webhooks: Vec<super::RegisteredWebhook>,
+    /// Snapshots from before bot agents have none.
+    #[serde(default)]
+    bot_webhooks: BTreeMap<UserId, BotWebhooks>,
 }
 
 impl Engine {
@@ -94,6 +100,7 @@ impl Engine {
             properties: &self.properties,
             auto_chat_scopes: &self.auto_chat_scopes,
             webhooks: &self.webhooks,
+            bot_webhooks: &self.bot_webhooks,
         }
     }
 
@@ -216,6 +223,7 @@ impl Engine {
             properties: state.properties,
             auto_chat_scopes: state.auto_chat_scopes,
             webhooks: state.webhooks,
+            bot_webhooks: state.bot_webhooks,
             journal: Journal::restored(state.journal_seq),
         })
     }

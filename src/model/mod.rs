@@ -1,6 +1,7 @@
 //! The conversation model: plain data and its validation. The model never calls the engine.
 
 mod assignment;
+mod bot;
 pub(crate) mod chat;
 pub(crate) mod custom_ids;
 mod event;
@@ -29,6 +30,11 @@ mod user;
 mod webhook;
 
 pub use assignment::{Assignment, EventMark};
+pub use bot::{
+    BotAgent, BotAgentUpdate, BotGroup, BotStatus, BotWebhookAction, BotWebhooks, GroupPriority,
+    MAX_BOT_GROUPS, MAX_BOT_WEBHOOK_ACTIONS, NewBotAgent,
+};
+pub(crate) use bot::{check_avatar, check_bot_groups};
 pub use chat::Chat;
 pub use event::{Event, EventKind, MAX_CUSTOM_ID_LEN, NewEvent, Recipients};
 pub use events::{Events, Iter as EventsIter};

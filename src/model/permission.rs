@@ -52,6 +52,14 @@ pub enum Grant {
     WebhooksAllRead,
     /// `webhooks--all:write`: unregister any webhook of the license.
     WebhooksAllWrite,
+    /// `agents-bot--my:read`: the bots it owns.
+    AgentsBotMyRead,
+    /// `agents-bot--my:write`: create bots, and update and remove its own.
+    AgentsBotMyWrite,
+    /// `agents-bot--all:read`: every bot of the license.
+    AgentsBotAllRead,
+    /// `agents-bot--all:write`: remove any bot of the license (v0.5: "delete only").
+    AgentsBotAllWrite,
 }
 
 impl Grant {
@@ -78,6 +86,10 @@ impl Grant {
             Grant::WebhooksMyWrite => "webhooks--my:write",
             Grant::WebhooksAllRead => "webhooks--all:read",
             Grant::WebhooksAllWrite => "webhooks--all:write",
+            Grant::AgentsBotMyRead => "agents-bot--my:read",
+            Grant::AgentsBotMyWrite => "agents-bot--my:write",
+            Grant::AgentsBotAllRead => "agents-bot--all:read",
+            Grant::AgentsBotAllWrite => "agents-bot--all:write",
         }
     }
 }
@@ -91,7 +103,7 @@ impl Grant {
 /// waiting ones), write to the conversation of any chat they may see, multicast and ban, and
 /// configure nothing. [`EngineConfig::strict_permissions`](crate::EngineConfig) takes the
 /// last three from them ([`STRICT_DENIALS`]).
-pub const PERMISSION_TABLE: [(Grant, [bool; 3]); 20] = [
+pub const PERMISSION_TABLE: [(Grant, [bool; 3]); 24] = [
     (Grant::ChatsAllRead, [true, true, false]),
     (Grant::ChatsMyRead, [true, true, true]),
     (Grant::ConversationAllWrite, [true, true, true]),
@@ -112,6 +124,10 @@ pub const PERMISSION_TABLE: [(Grant, [bool; 3]); 20] = [
     (Grant::WebhooksMyWrite, [true, true, false]),
     (Grant::WebhooksAllRead, [true, true, false]),
     (Grant::WebhooksAllWrite, [true, true, false]),
+    (Grant::AgentsBotMyRead, [true, true, false]),
+    (Grant::AgentsBotMyWrite, [true, true, false]),
+    (Grant::AgentsBotAllRead, [true, true, false]),
+    (Grant::AgentsBotAllWrite, [true, true, false]),
 ];
 
 /// The grants [`EngineConfig::strict_permissions`](crate::EngineConfig) takes from normal
@@ -163,6 +179,8 @@ mod tests {
         assert!(!holds(Normal, Grant::MetaAllWrite));
         assert!(!holds(Normal, Grant::AgentsAllWrite));
         assert!(!holds(Normal, Grant::WebhooksMyWrite));
+        assert!(!holds(Normal, Grant::AgentsBotMyWrite));
+        assert!(holds(Administrator, Grant::AgentsBotAllWrite));
         assert!(holds(Administrator, Grant::AgentsAllWrite));
     }
 }

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GroupId, Timestamp, UserId, check_label, check_text, looks_like_email};
+use super::{
+    GroupId, GroupPriority, Timestamp, UserId, check_label, check_text, looks_like_email,
+};
 use crate::error::Error;
 
 /// The longest ban `ban_customer` accepts, in days (ten years).
@@ -157,6 +159,11 @@ pub struct Agent {
     pub permission: Permission,
     /// For a bot: the agent who owns it and may act as it (`author_id` on a request).
     pub owner_id: Option<UserId>,
+    /// The agent's routing priority in its groups, where it is not `normal` (see
+    /// [`priority_in`](Self::priority_in)). Left out of records and snapshots when empty, so
+    /// theirs stay as they were before priorities.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_priorities: BTreeMap<GroupId, GroupPriority>,
 }
 
 /// The default number of concurrent chats an agent may be assigned.
@@ -247,6 +254,7 @@ impl Agent {
             max_chats: DEFAULT_MAX_CHATS,
             permission: Permission::default(),
             owner_id: None,
+            group_priorities: BTreeMap::new(),
         }
     }
 
@@ -279,6 +287,55 @@ impl Agent {
     pub fn with_groups(mut self, groups: impl IntoIterator<Item = GroupId>) -> Self {
         self.groups = groups.into_iter().collect();
         self
+    }
+
+    /// Puts the agent in `group` (if it is not yet) with routing priority `priority` there.
+    ///
+    /// ```
+    /// use chatio::{Agent, GroupId, UserId};
+    /// use chatio::model::GroupPriority;
+    /// let bot = Agent::new(UserId::new("greeter")?, "Greeter")
+    ///     .bot()
+    ///     .with_group_priority(GroupId(0), GroupPriority::First);
+    /// assert_eq!(bot.priority_in(GroupId(0)), GroupPriority::First);
+    /// assert_eq!(bot.priority_in(GroupId(1)), GroupPriority::Normal);
+    /// # Ok::<(), chatio::Error>(())
+    /// ```
+    pub fn with_group_priority(mut self, group: GroupId, priority: GroupPriority) -> Self {
+        if !self.groups.contains(&group) {
+            self.groups.push(group);
+        }
+        self.group_priorities.insert(group, priority);
+        self.group_priorities
+            .retain(|_, p| *p != GroupPriority::Normal);
+        self
+    }
+
+    /// The agent's routing priority in `group`: the one it was given, else `normal`.
+    pub fn priority_in(&self, group: GroupId) -> GroupPriority {
+        self.group_priorities
+            .get(&group)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The agent's routing priority for a chat scoped to `groups`: its best priority among
+    /// those groups it is in. A chat scoped to no group is in group 0, where v0.5 puts every
+    /// agent; an agent in none of the chat's groups (one that sees the chat because its scopes
+    /// name it) is `normal`.
+    pub fn priority_for(&self, groups: &std::collections::BTreeSet<GroupId>) -> GroupPriority {
+        if self.group_priorities.is_empty() {
+            return GroupPriority::Normal;
+        }
+        if groups.is_empty() {
+            return self.priority_in(GroupId(0));
+        }
+        groups
+            .iter()
+            .filter(|g| self.groups.contains(g))
+            .map(|&g| self.priority_in(g))
+            .min()
+            .unwrap_or_default()
     }
 
     /// Sets the agent's permission level.
