@@ -111,6 +111,7 @@ impl Engine {
     /// right. Returns whether the agent can take a chat now.
     pub(crate) fn replace_agent(&mut self, slot: usize, agent: Agent) -> bool {
         let available = self.rekey(slot, |profile, _| *profile = agent);
+        self.directory.refresh_priorities();
         // Its groups may have changed, and with them who sees scoped chats.
         self.audiences.refresh(self.directory.agents());
         available
@@ -130,6 +131,11 @@ impl Engine {
             self.availability.insert(keys(slot, agent, rt));
         }
         is
+    }
+
+    /// Whether any agent has a group priority other than `normal`.
+    pub(crate) fn has_priorities(&self) -> bool {
+        self.directory.has_priorities()
     }
 
     pub(crate) fn availability(&self) -> &Availability {

@@ -241,13 +241,6 @@ impl Engine {
         self.bot_webhooks.get(bot)
     }
 
-    /// The bots that have webhooks, with them.
-    pub(crate) fn all_bot_webhooks(
-        &self,
-    ) -> impl Iterator<Item = (&UserId, &crate::model::BotWebhooks)> {
-        self.bot_webhooks.iter()
-    }
-
     fn bot_view(&self, slot: usize) -> BotAgent {
         let agent = self.agent_by_slot(slot);
         let rt = &self.agent_runtime[slot];

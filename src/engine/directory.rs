@@ -21,6 +21,9 @@ pub(crate) struct Directory {
     /// every push that goes to it.
     all_agent_ids: Arc<[UserId]>,
     customers: FastMap<UserId, CustomerRecord>,
+    /// Whether any agent has a group priority other than `normal`: while none has, routing
+    /// takes the first agent who can take a chat without looking at priorities.
+    priorities: bool,
 }
 
 impl Default for Directory {
@@ -30,6 +33,7 @@ impl Default for Directory {
             index: FastMap::default(),
             all_agent_ids: Arc::from(Vec::new()),
             customers: FastMap::default(),
+            priorities: false,
         }
     }
 }
@@ -58,11 +62,13 @@ impl Directory {
             }
         }
         let all_agent_ids = agents.iter().map(|a| a.id.clone()).collect();
+        let priorities = agents.iter().any(|a| !a.group_priorities.is_empty());
         Ok(Self {
             agents,
             index,
             all_agent_ids,
             customers: by_id,
+            priorities,
         })
     }
 
@@ -93,13 +99,24 @@ impl Directory {
     pub(crate) fn add_agent(&mut self, agent: Agent) -> usize {
         let slot = self.agents.len();
         self.index.insert(agent.id.clone(), slot);
+        self.priorities |= !agent.group_priorities.is_empty();
         self.agents.push(agent);
         self.all_agent_ids = self.agents.iter().map(|a| a.id.clone()).collect();
         slot
     }
 
+    /// Whether any agent has a group priority other than `normal`.
+    pub(crate) fn has_priorities(&self) -> bool {
+        self.priorities
+    }
+
+    /// Works out again whether any agent has a group priority, after a profile changed.
+    pub(crate) fn refresh_priorities(&mut self) {
+        self.priorities = self.agents.iter().any(|a| !a.group_priorities.is_empty());
+    }
+
     /// The agent in `slot`, to change its profile. Its id must stay the same: the index and
-    /// the id list are not updated.
+    /// the id list are not updated; call [`refresh_priorities`](Self::refresh_priorities).
     pub(crate) fn agent_at_mut(&mut self, slot: usize) -> &mut Agent {
         &mut self.agents[slot]
     }

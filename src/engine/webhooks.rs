@@ -111,13 +111,14 @@ impl Engine {
         &self.webhooks
     }
 
-    /// The webhooks a call's `pushes` fire, in the order of the changes, each once per
-    /// change: the agents' pushes of the actions v0.5 marks as webhooks (and an agent's
+    /// The webhooks a call's `pushes` fire, in the order of the changes: a bot's (see
+    /// [`BotWebhooks`](crate::model::BotWebhooks)) for each push that reaches the bot, the
+    /// license's each once per change: the agents' pushes of the actions v0.5 marks as webhooks (and an agent's
     /// routing status, `agent_status_changed`), through each webhook's filters, which see the
     /// chat as it is after the call.
     pub fn webhook_calls(&self, pushes: &[Push]) -> Vec<WebhookCall> {
         let mut calls = Vec::new();
-        if self.webhooks.is_empty() {
+        if self.webhooks.is_empty() && self.bot_webhooks.is_empty() {
             return calls;
         }
         let mut seen: Vec<&PushKind> = Vec::new();
@@ -129,11 +130,12 @@ impl Engine {
                     None => continue,
                 },
             };
-            // One change may reach agents in several pushes (one per audience): once is enough.
-            if seen.contains(&&push.kind) {
-                continue;
+            // One change may reach agents in several pushes (one per audience): once is enough
+            // for the license's webhooks, while a bot's fire on the push that reaches it.
+            let first_time = !seen.contains(&&push.kind);
+            if first_time {
+                seen.push(&push.kind);
             }
-            seen.push(&push.kind);
             let chat_id = push.kind.chat_id();
             let chat = chat_id.and_then(|id| self.chat(&id));
             let (thread_properties, event_properties, author) = match &push.kind {
@@ -170,16 +172,34 @@ impl Engine {
                 in_chat: &in_chat,
                 author,
             };
+            let call = |webhook: &Webhook| WebhookCall {
+                webhook: webhook.clone(),
+                action,
+                chat_id,
+                push: push.kind.clone(),
+                chat_properties: chat.map(|c| Properties::clone(&c.properties)),
+            };
+            for (bot, hooks) in &self.bot_webhooks {
+                if !push.to.as_slice().contains(bot) {
+                    continue;
+                }
+                for spec in hooks.as_webhooks() {
+                    if spec.action == action && spec.filters.matches(&subject) {
+                        // A bot's webhooks are known by the bot's id.
+                        calls.push(call(&Webhook {
+                            webhook_id: bot.to_string(),
+                            spec,
+                        }));
+                    }
+                }
+            }
+            if !first_time {
+                continue;
+            }
             for registered in &self.webhooks {
                 let webhook = &registered.webhook;
                 if webhook.spec.action == action && webhook.spec.filters.matches(&subject) {
-                    calls.push(WebhookCall {
-                        webhook: webhook.clone(),
-                        action,
-                        chat_id,
-                        push: push.kind.clone(),
-                        chat_properties: chat.map(|c| Properties::clone(&c.properties)),
-                    });
+                    calls.push(call(webhook));
                 }
             }
         }

@@ -36,11 +36,13 @@ impl AutomaticRouter {
         self.selection
     }
 
+    /// The agent to give the chat: among those with the best group priority for the chat
+    /// (see [`RoutingView::by_priority`]), the first in the selection's order.
     fn pick<'a>(&self, view: &RoutingView<'a>) -> Option<AgentStatus<'a>> {
         match self.selection {
-            Selection::MostFreeSlots => view.available_by_free_slots().next(),
-            Selection::LeastLoaded => view.available_by_load().next(),
-            Selection::RoundRobin => view.available_by_wait().next(),
+            Selection::MostFreeSlots => view.by_priority(view.available_by_free_slots()),
+            Selection::LeastLoaded => view.by_priority(view.available_by_load()),
+            Selection::RoundRobin => view.by_priority(view.available_by_wait()),
         }
     }
 }
@@ -56,13 +58,24 @@ impl Router for AutomaticRouter {
 
     fn route(&self, view: &RoutingView<'_>) -> Decision {
         match view.moment() {
-            // The agent who writes, or who has room, takes the chat when it can; otherwise the
-            // chat goes to whoever can, as any waiting chat would.
-            RoutingMoment::AgentReplied { agent_id }
-            | RoutingMoment::CapacityFreed { agent_id }
-                if view.can_take(agent_id) =>
-            {
+            // The agent who writes takes the chat when it can; otherwise the chat goes to
+            // whoever can, as any waiting chat would.
+            RoutingMoment::AgentReplied { agent_id } if view.can_take(agent_id) => {
                 Decision::Assign(agent_id.clone())
+            }
+            // The agent who has room takes the waiting chat, unless an agent with a better
+            // priority for it can take it too (one that could not when the chat came).
+            RoutingMoment::CapacityFreed { agent_id } if view.can_take(agent_id) => {
+                if !view.has_priorities() {
+                    return Decision::Assign(agent_id.clone());
+                }
+                let mine = view.agent(agent_id).map(|a| view.priority(a.agent));
+                match self.pick(view) {
+                    Some(best) if Some(view.priority(best.agent)) < mine => {
+                        Decision::Assign(best.agent.id.clone())
+                    }
+                    _ => Decision::Assign(agent_id.clone()),
+                }
             }
             _ => self
                 .pick(view)

@@ -44,10 +44,37 @@
 //!
 //! | Router | Does |
 //! | --- | --- |
-//! | [`AutomaticRouter`] | chat.io's automatic diagram: a customer's new thread goes to an available agent (most free slots; ties to the agent registered first), else waits unassigned; agents who reply, or get a free slot, take waiting chats |
+//! | [`AutomaticRouter`] | chat.io's automatic diagram: a customer's new thread goes to an available agent (best group priority, then most free slots; ties to the agent registered first), else waits unassigned; agents who reply, or get a free slot, take waiting chats |
 //! | [`ManualRouter`] | chat.io's manual diagram: new threads wait unassigned until an agent replies |
 //! | [`LeastLoadedRouter`] | the automatic flow, choosing the agent with the fewest current chats (ties: registered first) |
 //! | [`RoundRobinRouter`] | the automatic flow, choosing the agent who has waited longest since its last assignment |
+//!
+//! # Group priorities
+//!
+//! An agent has a priority in each of its groups, `first`, `normal` (unless set) or `last`
+//! ([`Agent::with_group_priority`](crate::Agent::with_group_priority), or the Configuration
+//! API's `groups[].priority` for bots). The three automatic routers choose among the agents who
+//! can take a chat by priority first, and by their selection (free slots, load, wait) within a
+//! priority:
+//!
+//! * An agent's priority **for a chat** is its best priority among the chat's groups (its
+//!   scopes' groups) that it belongs to. A chat scoped to no group is in group 0, where v0.5
+//!   puts every agent, so there an agent's priority is the one it has in group 0. An agent who
+//!   sees the chat only because the scopes name it is `normal`.
+//! * A new thread (and any chat being moved) goes to a `first` agent who can take it if there
+//!   is one, else to a `normal` one, else to a `last` one: a `last` agent gets chats only while
+//!   no `first` or `normal` agent can take them (offline, not accepting, full, or not allowed
+//!   to see the chat). "Can take" is the engine's rule above, so priorities never override
+//!   presence, routing status, slots or scopes.
+//! * When an agent gets a free slot it takes the oldest waiting chat it may serve, unless an
+//!   agent with a better priority for that chat can take it now, who gets it instead.
+//! * An agent who replies to a waiting chat takes it whatever its priority: the agent acted.
+//! * Priorities are not a queue order: waiting chats are still offered oldest first. The
+//!   manual router ignores them (nobody is given chats there).
+//!
+//! A bot agent is an agent like any other here: with status `accepting chats` it is online and
+//! accepting, and takes chats by the same rules, so a `first` bot in group 0 greets every
+//! customer while it has free slots, and human agents get chats when it is full.
 //!
 //! Both diagrams' timers run on an assigned chat. If the assignee has not seen (or answered) a
 //! customer's message 5 minutes after the oldest such message came (or after the assignment, if

@@ -1,7 +1,7 @@
 //! What a router sees: a read-only window on the engine, for one chat at one moment.
 
 use crate::engine::{Engine, Excluding};
-use crate::model::{Agent, Chat, ChatId, Scopes, Timestamp, UserId};
+use crate::model::{Agent, Chat, ChatId, GroupPriority, Scopes, Timestamp, UserId};
 
 use super::{RoutingMoment, RoutingStatus};
 
@@ -117,6 +117,43 @@ impl<'a> RoutingView<'a> {
             self.engine
                 .can_take(s, self.chat, Excluding::Moment(&self.moment))
         })
+    }
+
+    /// The agent's priority for this chat: its best priority among the chat's groups (see
+    /// [`Agent::priority_for`]).
+    pub fn priority(&self, agent: &Agent) -> GroupPriority {
+        agent.priority_for(&self.chat.scopes.groups)
+    }
+
+    /// Whether any agent of the license has a group priority other than `normal`; while none
+    /// has, priorities change no decision.
+    pub fn has_priorities(&self) -> bool {
+        self.engine.has_priorities()
+    }
+
+    /// The first of `candidates` with the best priority for this chat: the first `first` one,
+    /// else the first `normal` one, else the first `last` one. While no agent of the license
+    /// has a priority other than `normal`, that is simply the first candidate; otherwise the
+    /// walk stops at the first `first` agent, or goes through every candidate.
+    pub fn by_priority(
+        &self,
+        candidates: impl IntoIterator<Item = AgentStatus<'a>>,
+    ) -> Option<AgentStatus<'a>> {
+        let mut candidates = candidates.into_iter();
+        if !self.engine.has_priorities() {
+            return candidates.next();
+        }
+        let mut best: Option<(GroupPriority, AgentStatus<'a>)> = None;
+        for candidate in candidates {
+            let priority = self.priority(candidate.agent);
+            if priority == GroupPriority::First {
+                return Some(candidate);
+            }
+            if best.as_ref().is_none_or(|(b, _)| priority < *b) {
+                best = Some((priority, candidate));
+            }
+        }
+        best.map(|(_, candidate)| candidate)
     }
 
     /// Agents who can take this chat, most free slots first.
