@@ -324,6 +324,8 @@ impl Config {
         let online: Vec<UserId> = engine
             .agents()
             .iter()
+            // A bot has no connection: its status is what the Configuration API set.
+            .filter(|a| a.kind != chatio::AgentKind::Bot)
             .filter(|a| engine.agent_status(&a.id).is_some_and(|s| s.online))
             .map(|a| a.id.clone())
             .collect();

@@ -104,8 +104,17 @@ pub(crate) async fn configuration(
     let path = format!("{section}/{action}");
     let (released, safe) = oneshot::channel();
     let reply = shared.call(|core, items| {
-        let reply = wire::configuration::handle(&mut core.engine, &agent, now(), &path, body);
+        let mut reply = wire::configuration::handle(&mut core.engine, &agent, now(), &path, body);
         items.push(Release::Web(released));
+        // A bot that takes chats, or a new status, is news for agents and customers.
+        let pushes = std::mem::take(&mut reply.pushes);
+        if !pushes.is_empty() {
+            items.push(Release::Pushes(render(pushes)));
+        }
+        let webhooks = std::mem::take(&mut reply.webhooks);
+        if !webhooks.is_empty() {
+            items.push(Release::Webhooks(webhooks));
+        }
         reply
     });
     if safe.await.is_err() {

@@ -1,5 +1,7 @@
-//! The Configuration API's shapes (v0.5): properties as `create_properties` takes them and
-//! `get_property_configs` gives them, webhooks as `register_webhook` takes them and
+//! The Configuration API's shapes (v0.5): bot agents as `create_bot_agent` and
+//! `update_bot_agent` take them and `get_bot_agents` and `get_bot_agent_details` give them,
+//! properties as `create_properties` takes them and `get_property_configs` gives them,
+//! webhooks as `register_webhook` takes them and
 //! `get_webhooks_config` gives them, and the envelope a webhook is delivered in.
 //!
 //! [`handle`] serves the Configuration API's actions on an engine; the codecs beside it turn
@@ -16,7 +18,7 @@ use crate::engine::{Engine, WebhookCall};
 use crate::error::{Error, ErrorKind};
 use crate::journal::JournalMode;
 use crate::model::{
-    Access, ChatId, Domain, Location, LocationAccess, NewWebhook, PropertyConfig, PropertyType,
+    Access, BotAgent, BotAgentUpdate, ChatId, Domain, NewBotAgent, Location, LocationAccess, NewWebhook, PropertyConfig, PropertyType,
     PropertyValue, Timestamp, UserId, Webhook, WebhookAction,
 };
 use crate::push::{Push, PushKind};
@@ -166,6 +168,40 @@ pub fn encode_webhooks_config(webhooks: &[Webhook]) -> String {
     json!({ "webhooks_config": webhooks }).to_string()
 }
 
+/// A bot as `get_bot_agents` lists it: `id`, `name`, `avatar` (when it has one), `status`.
+fn bot_summary(bot: &BotAgent) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(bot.agent.id));
+    m.insert("name".into(), json!(bot.agent.name));
+    if let Some(avatar) = &bot.agent.avatar {
+        m.insert("avatar".into(), json!(avatar));
+    }
+    m.insert("status".into(), json!(bot.status.as_str()));
+    m
+}
+
+/// `get_bot_agents`' answer: `{"bot_agents": [...]}`.
+pub fn encode_bot_agents(bots: &[BotAgent]) -> String {
+    let list: Vec<Value> = bots.iter().map(|b| Value::Object(bot_summary(b))).collect();
+    json!({ "bot_agents": list }).to_string()
+}
+
+/// `get_bot_agent_details`' answer: `{"bot_agent": {...}}`, the summary with the owning
+/// application (whose `client_id` is the owner's id: the engine knows agents, not
+/// applications), `max_chats_count`, `groups` with priorities and `webhooks` (when set).
+pub fn encode_bot_agent_details(bot: &BotAgent) -> String {
+    let mut m = bot_summary(bot);
+    if let Some(owner) = &bot.agent.owner_id {
+        m.insert("application".into(), json!({ "client_id": owner }));
+    }
+    m.insert("max_chats_count".into(), json!(bot.agent.max_chats));
+    m.insert("groups".into(), json!(bot.groups()));
+    if let Some(webhooks) = &bot.webhooks {
+        m.insert("webhooks".into(), json!(webhooks));
+    }
+    json!({ "bot_agent": m }).to_string()
+}
+
 /// A webhook as it is delivered: `webhook_id`, `secret_key`, `action`, `data` (the agent push's
 /// payload, or the agent change's) and `additional_data` (what the receiver may want beside it,
 /// e.g. the chat's properties; an empty object when there is nothing).
@@ -244,7 +280,7 @@ pub fn render_call(call: &WebhookCall) -> WireWebhook {
 
 /// What [`handle`] answers: success and the response body (the payload, or
 /// `{"error": {type, message}}`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ConfigurationReply {
     /// Whether the request succeeded.
     pub success: bool,
@@ -252,14 +288,25 @@ pub struct ConfigurationReply {
     pub error_kind: Option<ErrorKind>,
     /// The response body.
     pub body: String,
+    /// The pushes the call caused: a bot created or set `accepting chats` takes waiting chats
+    /// (`incoming_chat_thread`, `chat_users_updated`, system messages), a bot's new status is
+    /// told to every agent (`agent_updated`), a removed bot leaves its chats. Most calls cause
+    /// none.
+    pub pushes: Vec<super::WirePush>,
+    /// The webhooks those pushes fire, ready to POST.
+    pub webhooks: Vec<WireWebhook>,
 }
 
 /// A Configuration API request (`POST /configuration/v0.5/<section>/<action>` with the
 /// payload as the body) made by `agent` at `now`: `properties/create_properties`,
 /// `properties/get_property_configs`, `webhooks/register_webhook`,
-/// `webhooks/get_webhooks_config` (with `all`, a chat.io v3.x addition) and
-/// `webhooks/unregister_webhook`. Records are held as [`super::handle`] holds them. The bot
-/// agent actions are not served yet: they answer a `validation` error naming them.
+/// `webhooks/get_webhooks_config` (with `all`, a chat.io v3.x addition),
+/// `webhooks/unregister_webhook`, and the bot agents' `agents/create_bot_agent`,
+/// `agents/update_bot_agent`, `agents/remove_bot_agent`, `agents/get_bot_agents` and
+/// `agents/get_bot_agent_details`. Records are held as [`super::handle`] holds them.
+///
+/// The reply carries the pushes the call caused and the webhooks they fire, for the host to
+/// deliver as it delivers the chat APIs' (`chatio-server` does).
 pub fn handle(
     engine: &mut Engine,
     agent: &UserId,
@@ -280,15 +327,26 @@ pub fn handle(
     );
     engine.set_journal_mode(mode);
     match result {
-        Ok(body) => ConfigurationReply {
-            success: true,
-            error_kind: None,
-            body,
-        },
+        Ok((body, pushes)) => {
+            let webhooks = if pushes.is_empty() {
+                Vec::new()
+            } else {
+                engine.webhook_calls(&pushes).iter().map(render_call).collect()
+            };
+            ConfigurationReply {
+                success: true,
+                error_kind: None,
+                body,
+                pushes: pushes.iter().map(super::encode_push).collect(),
+                webhooks,
+            }
+        }
         Err(err) => ConfigurationReply {
             success: false,
             error_kind: Some(err.kind()),
             body: super::error_payload(&err).to_string(),
+            pushes: Vec::new(),
+            webhooks: Vec::new(),
         },
     }
 }
@@ -304,6 +362,12 @@ struct WebhookIdPayload {
     webhook_id: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BotAgentIdPayload {
+    bot_agent_id: UserId,
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, Error> {
     serde_json::from_str(body).map_err(|e| invalid("payload", e.to_string()))
 }
@@ -314,44 +378,67 @@ fn run(
     now: Timestamp,
     path: &str,
     body: &str,
-) -> Result<String, Error> {
+) -> Result<(String, Vec<Push>), Error> {
     match path {
         "properties/create_properties" => {
             let properties = decode_create_properties(&agent.to_string(), body)?;
             // Configuration changes push nothing.
             let _quiet = engine.as_agent(agent, now)?.create_properties(properties)?;
-            Ok("{}".to_string())
+            Ok(("{}".to_string(), Vec::new()))
         }
         "properties/get_property_configs" => {
             let AllFlag { all } = parse(body)?;
             let configs = engine.as_agent(agent, now)?.get_property_configs(all)?;
-            Ok(encode_property_configs(&configs))
+            Ok((encode_property_configs(&configs), Vec::new()))
         }
         "webhooks/register_webhook" => {
             let spec: NewWebhook = parse(body)?;
             let out = engine.as_agent(agent, now)?.register_webhook(spec)?;
-            Ok(json!({ "webhook_id": out.response.webhook_id }).to_string())
+            let body = json!({ "webhook_id": out.response.webhook_id }).to_string();
+            Ok((body, out.pushes))
         }
         "webhooks/get_webhooks_config" => {
             let AllFlag { all } = parse(body)?;
             let webhooks = engine.as_agent(agent, now)?.get_webhooks_config(all)?;
-            Ok(encode_webhooks_config(&webhooks))
+            Ok((encode_webhooks_config(&webhooks), Vec::new()))
         }
         "webhooks/unregister_webhook" => {
             let WebhookIdPayload { webhook_id } = parse(body)?;
-            let _quiet = engine
+            let out = engine
                 .as_agent(agent, now)?
                 .unregister_webhook(&webhook_id)?;
-            Ok("{}".to_string())
+            Ok(("{}".to_string(), out.pushes))
         }
-        "agents/create_bot_agent"
-        | "agents/update_bot_agent"
-        | "agents/remove_bot_agent"
-        | "agents/get_bot_agents"
-        | "agents/get_bot_agent_details" => Err(invalid(
-            "action",
-            format!("{path} is not served yet: bot agents are configured by the host"),
-        )),
+        "agents/create_bot_agent" => {
+            let bot: NewBotAgent = parse(body)?;
+            let out = engine.as_agent(agent, now)?.create_bot_agent(bot)?;
+            let body = json!({ "bot_agent_id": out.response.id }).to_string();
+            Ok((body, out.pushes))
+        }
+        "agents/update_bot_agent" => {
+            let update: BotAgentUpdate = parse(body)?;
+            let out = engine.as_agent(agent, now)?.update_bot_agent(update)?;
+            Ok(("{}".to_string(), out.pushes))
+        }
+        "agents/remove_bot_agent" => {
+            let BotAgentIdPayload { bot_agent_id } = parse(body)?;
+            let out = engine
+                .as_agent(agent, now)?
+                .remove_bot_agent(&bot_agent_id)?;
+            Ok(("{}".to_string(), out.pushes))
+        }
+        "agents/get_bot_agents" => {
+            let AllFlag { all } = parse(body)?;
+            let bots = engine.as_agent(agent, now)?.get_bot_agents(all)?;
+            Ok((encode_bot_agents(&bots), Vec::new()))
+        }
+        "agents/get_bot_agent_details" => {
+            let BotAgentIdPayload { bot_agent_id } = parse(body)?;
+            let bot = engine
+                .as_agent(agent, now)?
+                .get_bot_agent_details(&bot_agent_id)?;
+            Ok((encode_bot_agent_details(&bot), Vec::new()))
+        }
         other => Err(invalid(
             "action",
             format!("unknown Configuration API action {other:?}"),
