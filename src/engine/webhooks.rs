@@ -122,6 +122,7 @@ impl Engine {
             return calls;
         }
         let mut seen: Vec<&PushKind> = Vec::new();
+        let mut seen_by_bots: Vec<(&UserId, &PushKind)> = Vec::new();
         for push in pushes.iter().filter(|p| p.role == Role::Agent) {
             let action = match &push.kind {
                 PushKind::AgentUpdated { .. } => WebhookAction::AgentStatusChanged,
@@ -180,9 +181,13 @@ impl Engine {
                 chat_properties: chat.map(|c| Properties::clone(&c.properties)),
             };
             for (bot, hooks) in &self.bot_webhooks {
-                if !push.to.as_slice().contains(bot) {
+                // Once per push kind for a bot too, should one change reach it in two pushes.
+                if !push.to.as_slice().contains(bot)
+                    || seen_by_bots.contains(&(bot, &push.kind))
+                {
                     continue;
                 }
+                seen_by_bots.push((bot, &push.kind));
                 for spec in hooks.as_webhooks() {
                     if spec.action == action && spec.filters.matches(&subject) {
                         // A bot's webhooks are known by the bot's id.
