@@ -374,6 +374,10 @@ fn the_table_has_one_row_per_grant() {
             (WebhooksMyWrite, [true, true, false]),
             (WebhooksAllRead, [true, true, false]),
             (WebhooksAllWrite, [true, true, false]),
+            (AgentsBotMyRead, [true, true, false]),
+            (AgentsBotMyWrite, [true, true, false]),
+            (AgentsBotAllRead, [true, true, false]),
+            (AgentsBotAllWrite, [true, true, false]),
         ]
     );
     let names: Vec<&str> = PERMISSION_TABLE.iter().map(|(g, _)| g.as_str()).collect();
@@ -400,6 +404,10 @@ fn the_table_has_one_row_per_grant() {
             "webhooks--my:write",
             "webhooks--all:read",
             "webhooks--all:write",
+            "agents-bot--my:read",
+            "agents-bot--my:write",
+            "agents-bot--all:read",
+            "agents-bot--all:write",
         ]
     );
     assert_eq!(Permission::default(), Permission::Administrator);
@@ -1170,4 +1178,131 @@ fn a_normal_agent_may_not_add_others_to_a_waiting_chat_but_may_manage_its_own_ch
             .unwrap();
     assert_eq!(out.pushes[0].action(), "chat_users_updated");
     assert!(!w.f.engine.chat(&chat).unwrap().agent_ids.contains(&zoe));
+}
+
+// ----- bot agents -----
+
+/// The bot Zoe owns: nobody else's "my" bot.
+fn zoes_bot() -> UserId {
+    uid("zoes-bot")
+}
+
+/// Registers Zoe's bot; the chat is unused.
+fn with_zoes_bot(w: &mut World, _: &UserId) -> ChatId {
+    w.f.engine
+        .add_agent(Agent::new(zoes_bot(), "Zoe's bot").bot_owned_by(w.ids.zoe.clone()))
+        .unwrap();
+    w.ids.bobs
+}
+
+fn new_bot(name: &str) -> chatio::model::NewBotAgent {
+    serde_json::from_value(json!({ "name": name, "status": "not accepting chats" })).unwrap()
+}
+
+#[test]
+fn agents_bot_my_write_creates_and_updates_ones_own_bots() {
+    let create = |e: &mut Engine, me: &UserId| -> Result<UserId, Error> {
+        Ok(e.as_agent(me, at(20))?
+            .create_bot_agent(new_bot("Mine"))?
+            .response
+            .id)
+    };
+    run(
+        Grant::AgentsBotMyWrite,
+        [true, true, false],
+        vec![
+            case(
+                "create_bot_agent",
+                bobs,
+                move |e, _, me, _| create(e, me).map(|_| ()),
+                |e, _, me, _| {
+                    let bots = e.as_agent(me, at(21)).unwrap().get_bot_agents(false).unwrap();
+                    assert_eq!(bots.len(), 1);
+                },
+            ),
+            case(
+                "update_bot_agent of its own bot",
+                |w, me| {
+                    // The host gives the actor a bot of its own.
+                    w.f.engine
+                        .add_agent(Agent::new(uid("my-bot"), "My bot").bot_owned_by(me.clone()))
+                        .unwrap();
+                    w.ids.bobs
+                },
+                |e, _, me, _| {
+                    let update =
+                        serde_json::from_value(json!({ "id": "my-bot", "name": "Renamed" }))
+                            .unwrap();
+                    e.as_agent(me, at(20))?.update_bot_agent(update).map(|_| ())
+                },
+                |e, _, _, _| assert_eq!(e.agent(&uid("my-bot")).unwrap().name, "Renamed"),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn agents_bot_my_read_lists_ones_own_bots() {
+    run(
+        Grant::AgentsBotMyRead,
+        [true, true, false],
+        vec![case(
+            "get_bot_agents",
+            with_zoes_bot,
+            |e, _, me, _| {
+                let bots = e.as_agent(me, at(20))?.get_bot_agents(false)?;
+                assert!(bots.is_empty(), "Zoe's bot is not the actor's");
+                Ok(())
+            },
+            nothing,
+        )],
+    );
+}
+
+#[test]
+fn agents_bot_all_read_lists_and_shows_everyones_bots() {
+    run(
+        Grant::AgentsBotAllRead,
+        [true, true, false],
+        vec![
+            case(
+                "get_bot_agents with all",
+                with_zoes_bot,
+                |e, _, me, _| {
+                    let bots = e.as_agent(me, at(20))?.get_bot_agents(true)?;
+                    assert_eq!(bots.len(), 1);
+                    Ok(())
+                },
+                nothing,
+            ),
+            case(
+                "get_bot_agent_details of another's bot",
+                with_zoes_bot,
+                |e, ids, me, _| {
+                    let bot = e.as_agent(me, at(20))?.get_bot_agent_details(&zoes_bot())?;
+                    assert_eq!(bot.agent.owner_id.as_ref(), Some(&ids.zoe));
+                    Ok(())
+                },
+                nothing,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn agents_bot_all_write_removes_anyones_bot() {
+    run(
+        Grant::AgentsBotAllWrite,
+        [true, true, false],
+        vec![case(
+            "remove_bot_agent of another's bot",
+            with_zoes_bot,
+            |e, _, me, _| {
+                e.as_agent(me, at(20))?
+                    .remove_bot_agent(&zoes_bot())
+                    .map(|_| ())
+            },
+            |e, _, _, _| assert!(e.as_agent(&zoes_bot(), at(21)).is_err()),
+        )],
+    );
 }

@@ -153,11 +153,8 @@ impl Engine {
         req: &Requester,
         bot_agent_id: &UserId,
     ) -> Result<Output<()>, Error> {
-        self.authorize(req, Grant::AgentsBotMyWrite)?;
         let slot = self.bot_slot(bot_agent_id)?;
-        if self.agent_by_slot(slot).owner_id.as_ref() != Some(req.id) {
-            self.authorize(req, Grant::AgentsBotAllWrite)?;
-        }
+        self.authorize(req, self.bot_grant(slot, req, Grant::AgentsBotMyWrite))?;
 
         self.commit(req);
         self.update_runtime(slot, |rt| {
@@ -206,10 +203,12 @@ impl Engine {
     /// `get_bot_agents`: the requester's bots, or with `all` (and `agents-bot--all:read`)
     /// every bot of the license, in registration order.
     pub(crate) fn bot_agents(&self, req: &Requester, all: bool) -> Result<Vec<BotAgent>, Error> {
-        self.authorize(req, Grant::AgentsBotMyRead)?;
-        if all {
-            self.authorize(req, Grant::AgentsBotAllRead)?;
-        }
+        let grant = if all {
+            Grant::AgentsBotAllRead
+        } else {
+            Grant::AgentsBotMyRead
+        };
+        self.authorize(req, grant)?;
         Ok((0..self.agents().len())
             .filter(|&slot| {
                 let agent = self.agent_by_slot(slot);
@@ -228,12 +227,20 @@ impl Engine {
         req: &Requester,
         bot_agent_id: &UserId,
     ) -> Result<BotAgent, Error> {
-        self.authorize(req, Grant::AgentsBotMyRead)?;
         let slot = self.bot_slot(bot_agent_id)?;
-        if self.agent_by_slot(slot).owner_id.as_ref() != Some(req.id) {
-            self.authorize(req, Grant::AgentsBotAllRead)?;
-        }
+        self.authorize(req, self.bot_grant(slot, req, Grant::AgentsBotMyRead))?;
         Ok(self.bot_view(slot))
+    }
+
+    /// The grant acting on the bot in `slot` needs: `my` for the requester's own bot, else its
+    /// `--all` counterpart.
+    fn bot_grant(&self, slot: usize, req: &Requester, my: Grant) -> Grant {
+        let mine = self.agent_by_slot(slot).owner_id.as_ref() == Some(req.id);
+        match my {
+            _ if mine => my,
+            Grant::AgentsBotMyRead => Grant::AgentsBotAllRead,
+            _ => Grant::AgentsBotAllWrite,
+        }
     }
 
     /// The webhooks sent to a bot, if it has any.
