@@ -3,15 +3,15 @@
 
 mod common;
 
+use chatio::journal::{JournalMode, JournalRecord};
 use chatio::model::{
     BotAgentUpdate, BotGroup, BotStatus, BotWebhookAction, BotWebhooks, GroupPriority, NewBotAgent,
     WebhookAction,
 };
-use chatio::journal::{JournalMode, JournalRecord};
 use chatio::routing::{AutomaticRouter, RoutingStatus, Selection};
 use chatio::{
-    Agent, AgentKind, Engine, EngineConfig, ErrorKind, GroupId,
-    NewEvent, Permission, Role, Scopes, StartChat, UserId,
+    Agent, AgentKind, Engine, EngineConfig, ErrorKind, GroupId, NewEvent, Permission, Role, Scopes,
+    StartChat, UserId,
 };
 use common::*;
 
@@ -64,7 +64,9 @@ fn hooks(actions: &[WebhookAction]) -> BotWebhooks {
 fn license() -> Engine {
     let mut engine = LicenseBuilder::new(EngineConfig::with_seed(11))
         .router(AutomaticRouter::default())
-        .online_agent(Agent::new(uid("anna@example.com"), "Anna").with_permission(Permission::Owner))
+        .online_agent(
+            Agent::new(uid("anna@example.com"), "Anna").with_permission(Permission::Owner),
+        )
         .online_agent(Agent::new(uid("bob@example.com"), "Bob"))
         .online_agent(
             Agent::new(uid("nora@example.com"), "Nora").with_permission(Permission::Normal),
@@ -90,7 +92,10 @@ fn create_bot_agent_registers_a_bot_owned_by_the_requester() {
     let mut bot = new_bot("Parcel Bot", BotStatus::AcceptingChats);
     bot.avatar = Some("https://cdn.example.com/bot.png".into());
     bot.max_chats_count = Some(20);
-    bot.groups = vec![group(0, GroupPriority::First), group(2, GroupPriority::Normal)];
+    bot.groups = vec![
+        group(0, GroupPriority::First),
+        group(2, GroupPriority::Normal),
+    ];
     bot.webhooks = Some(hooks(&[WebhookAction::IncomingChatThread]));
     let id = create(&mut engine, "anna@example.com", bot);
 
@@ -114,9 +119,15 @@ fn create_bot_agent_registers_a_bot_owned_by_the_requester() {
     assert_eq!(details.status, BotStatus::AcceptingChats);
     assert_eq!(
         details.groups(),
-        vec![group(0, GroupPriority::First), group(2, GroupPriority::Normal)]
+        vec![
+            group(0, GroupPriority::First),
+            group(2, GroupPriority::Normal)
+        ]
     );
-    assert_eq!(details.webhooks, Some(hooks(&[WebhookAction::IncomingChatThread])));
+    assert_eq!(
+        details.webhooks,
+        Some(hooks(&[WebhookAction::IncomingChatThread]))
+    );
     let mine = api.get_bot_agents(false).unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].agent.id, id);
@@ -129,7 +140,10 @@ fn create_bot_agent_refuses_bad_input_and_changes_nothing() {
         (new_bot(" ", BotStatus::AcceptingChats), "agent.name"),
         (
             NewBotAgent {
-                groups: vec![group(1, GroupPriority::First), group(1, GroupPriority::Last)],
+                groups: vec![
+                    group(1, GroupPriority::First),
+                    group(1, GroupPriority::Last),
+                ],
                 ..new_bot("Twice", BotStatus::AcceptingChats)
             },
             "groups",
@@ -153,7 +167,10 @@ fn create_bot_agent_refuses_bad_input_and_changes_nothing() {
         ),
         (
             NewBotAgent {
-                webhooks: Some(hooks(&[WebhookAction::IncomingEvent, WebhookAction::IncomingEvent])),
+                webhooks: Some(hooks(&[
+                    WebhookAction::IncomingEvent,
+                    WebhookAction::IncomingEvent,
+                ])),
                 ..new_bot("Same action twice", BotStatus::AcceptingChats)
             },
             "webhooks.actions",
@@ -194,7 +211,10 @@ fn bot_scopes_follow_the_agents_bot_grants() {
             .create_bot_agent(new_bot("Nora's", BotStatus::Offline))
     });
     assert!(err.to_string().contains("agents-bot--my:write"), "{err}");
-    let err = engine.as_agent(&nora, at(20)).unwrap().get_bot_agents(false);
+    let err = engine
+        .as_agent(&nora, at(20))
+        .unwrap()
+        .get_bot_agents(false);
     assert_eq!(err.unwrap_err().kind(), ErrorKind::Authorization);
 
     // Another administrator sees it only with `all`, may not update it ("delete only"), and
@@ -243,7 +263,11 @@ fn update_bot_agent_replaces_what_is_given_and_tells_agents_a_new_status() {
         .update_bot_agent(change)
         .unwrap();
     assert_eq!(actions(&out.pushes), vec!["agent_updated"]);
-    assert_eq!(out.pushes[0].to.as_slice().len(), 4, "every agent, the bot too");
+    assert_eq!(
+        out.pushes[0].to.as_slice().len(),
+        4,
+        "every agent, the bot too"
+    );
 
     let details = engine
         .as_agent(&anna, at(31))
@@ -254,7 +278,10 @@ fn update_bot_agent_replaces_what_is_given_and_tells_agents_a_new_status() {
     assert_eq!(details.agent.max_chats, 2);
     assert_eq!(details.groups(), vec![group(0, GroupPriority::First)]);
     assert_eq!(details.status, BotStatus::AcceptingChats);
-    assert_eq!(details.webhooks, Some(hooks(&[WebhookAction::IncomingEvent])));
+    assert_eq!(
+        details.webhooks,
+        Some(hooks(&[WebhookAction::IncomingEvent]))
+    );
 
     // `offline` disconnects it; no routing status changes, so no push.
     let mut off = update(&id);
@@ -304,7 +331,12 @@ fn a_bot_accepting_chats_is_routed_chats_and_first_bots_come_before_agents() {
         .unwrap()
         .start_chat(StartChat::default().with_event(NewEvent::message("Hello")))
         .unwrap();
-    let assignee = engine.chat(&out.response.id).unwrap().routing.assignee.clone();
+    let assignee = engine
+        .chat(&out.response.id)
+        .unwrap()
+        .routing
+        .assignee
+        .clone();
     assert!(assignee.is_some_and(|a| a != greeter));
 
     // The bot writes to its chat like any agent (its owner sends as it with `author_id`).
@@ -424,7 +456,10 @@ fn bot_commands_replay_and_snapshot_to_the_same_engine() {
     let start = engine.clone();
     let anna = uid("anna@example.com");
     let mut bot = new_bot("Greeter", BotStatus::AcceptingChats);
-    bot.groups = vec![group(0, GroupPriority::First), group(3, GroupPriority::Last)];
+    bot.groups = vec![
+        group(0, GroupPriority::First),
+        group(3, GroupPriority::Last),
+    ];
     bot.webhooks = Some(hooks(&[WebhookAction::IncomingEvent]));
     let greeter = create(&mut engine, "anna@example.com", bot);
     let other = create(
@@ -624,5 +659,8 @@ fn a_chats_groups_decide_which_priority_counts() {
     // Group 2: Fred is `last` there, Nina normal.
     assert_eq!(route_chats(&mut engine, 1, &[2]), vec![Some("nina".into())]);
     // Groups 1 and 2: Fred's best is `first`.
-    assert_eq!(route_chats(&mut engine, 1, &[1, 2]), vec![Some("fred".into())]);
+    assert_eq!(
+        route_chats(&mut engine, 1, &[1, 2]),
+        vec![Some("fred".into())]
+    );
 }

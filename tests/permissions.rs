@@ -1216,7 +1216,11 @@ fn agents_bot_my_write_creates_and_updates_ones_own_bots() {
                 bobs,
                 move |e, _, me, _| create(e, me).map(|_| ()),
                 |e, _, me, _| {
-                    let bots = e.as_agent(me, at(21)).unwrap().get_bot_agents(false).unwrap();
+                    let bots = e
+                        .as_agent(me, at(21))
+                        .unwrap()
+                        .get_bot_agents(false)
+                        .unwrap();
                     assert_eq!(bots.len(), 1);
                 },
             ),

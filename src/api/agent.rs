@@ -5,9 +5,9 @@ use crate::engine::{
     Response, SentEvent, TransferTarget,
 };
 use crate::error::Error;
+use crate::model::{Agent, BotAgent, BotAgentUpdate, NewBotAgent};
 use crate::model::{ChatId, EventId, NewEvent, Recipients, ThreadId, Timestamp, UserId};
 use crate::model::{NewWebhook, Properties, PropertyConfig, Scopes, Webhook};
-use crate::model::{Agent, BotAgent, BotAgentUpdate, NewBotAgent};
 use crate::push::{ChatThread, Postback};
 use crate::query::View;
 use crate::query::{AgentLogin, ChatThreads, ThreadsSummary};

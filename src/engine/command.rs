@@ -14,9 +14,8 @@ use super::{AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget
 use crate::error::Error;
 use crate::model::{
     Agent, BotAgentUpdate, ChatId, Customer, CustomerUpdate, EventId, File, MulticastScopes,
-    NewBotAgent, NewEvent, NewWebhook,
-    Properties, PropertyConfig, Recipients, RecordedEvent, Scopes, StartChat, ThreadId, Timestamp,
-    UserId, Webhook,
+    NewBotAgent, NewEvent, NewWebhook, Properties, PropertyConfig, Recipients, RecordedEvent,
+    Scopes, StartChat, ThreadId, Timestamp, UserId, Webhook,
 };
 use crate::push::{ChatThread, Postback};
 use crate::routing::RoutingStatus;
@@ -523,9 +522,7 @@ impl Engine {
             }
             A::CreateBotAgent { bot } => respond(self.create_bot_agent(me, bot)),
             A::UpdateBotAgent { update } => respond(self.update_bot_agent(me, update)),
-            A::RemoveBotAgent { bot_agent_id } => {
-                respond(self.remove_bot_agent(me, &bot_agent_id))
-            }
+            A::RemoveBotAgent { bot_agent_id } => respond(self.remove_bot_agent(me, &bot_agent_id)),
         }
     }
 

@@ -16,8 +16,8 @@ use super::{
 };
 use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
-    Agent, Assignment, BotWebhooks, Chat, ChatId, Properties, PropertyRegistry, Scopes, Thread, ThreadId,
-    Timestamp, UserId,
+    Agent, Assignment, BotWebhooks, Chat, ChatId, Properties, PropertyRegistry, Scopes, Thread,
+    ThreadId, Timestamp, UserId,
 };
 use crate::routing::Router;
 

@@ -182,9 +182,7 @@ impl Engine {
             };
             for (bot, hooks) in &self.bot_webhooks {
                 // Once per push kind for a bot too, should one change reach it in two pushes.
-                if !push.to.as_slice().contains(bot)
-                    || seen_by_bots.contains(&(bot, &push.kind))
-                {
+                if !push.to.as_slice().contains(bot) || seen_by_bots.contains(&(bot, &push.kind)) {
                     continue;
                 }
                 seen_by_bots.push((bot, &push.kind));

@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    GroupId, GroupPriority, Timestamp, UserId, check_label, check_text, looks_like_email,
-};
+use super::{GroupId, GroupPriority, Timestamp, UserId, check_label, check_text, looks_like_email};
 use crate::error::Error;
 
 /// The longest ban `ban_customer` accepts, in days (ten years).

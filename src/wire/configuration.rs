@@ -18,8 +18,9 @@ use crate::engine::{Engine, WebhookCall};
 use crate::error::{Error, ErrorKind};
 use crate::journal::JournalMode;
 use crate::model::{
-    Access, BotAgent, BotAgentUpdate, ChatId, Domain, NewBotAgent, Location, LocationAccess, NewWebhook, PropertyConfig, PropertyType,
-    PropertyValue, Timestamp, UserId, Webhook, WebhookAction,
+    Access, BotAgent, BotAgentUpdate, ChatId, Domain, Location, LocationAccess, NewBotAgent,
+    NewWebhook, PropertyConfig, PropertyType, PropertyValue, Timestamp, UserId, Webhook,
+    WebhookAction,
 };
 use crate::push::{Push, PushKind};
 
@@ -331,7 +332,11 @@ pub fn handle(
             let webhooks = if pushes.is_empty() {
                 Vec::new()
             } else {
-                engine.webhook_calls(&pushes).iter().map(render_call).collect()
+                engine
+                    .webhook_calls(&pushes)
+                    .iter()
+                    .map(render_call)
+                    .collect()
             };
             ConfigurationReply {
                 success: true,
