@@ -267,13 +267,15 @@ async fn the_docs_property_samples_work_against_the_server() {
     )
     .await;
     assert_eq!(status, 400, "outside the domain: {refused}");
-    let (status, unknown) = post(
+    // A bot needs a name and a status (the bot agent samples are in configuration_api.rs).
+    let (status, nameless) = post(
         addr,
         "/configuration/v0.5/agents/create_bot_agent",
         "t1",
         json!({}),
     )
     .await;
-    assert_eq!(status, 400, "{unknown}");
+    assert_eq!(status, 400, "{nameless}");
+    assert_eq!(nameless["error"]["type"], "validation", "{nameless}");
     let _ = stop.send(());
 }
