@@ -1,5 +1,6 @@
 //! Property tests for routing: random sequences of up to `MAX_OPS` operations over four agents
-//! (two groups, 1 to 3 slots each) and six customers, under each of the four built-in routers,
+//! (two groups, 1 to 3 slots each, sometimes a `first` or `last` group priority) and six
+//! customers, under each of the four built-in routers,
 //! with a host clock that jumps by seconds to hours and a host that calls `tick(now)` before
 //! every operation whenever `next_deadline() <= now`. Agents go on- and offline and change their
 //! routing status along the way. After every step (operation or tick) the checks in
@@ -23,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use chatio::model::GroupPriority;
 use chatio::routing::{
     AutomaticRouter, LeastLoadedRouter, ManualRouter, RoundRobinRouter, RoutingStatus,
 };
@@ -104,6 +106,9 @@ struct AgentSpec {
     groups: Vec<u32>,
     online: bool,
     accepting: bool,
+    /// Group priorities `(group, priority)`: in group 0 (unscoped chats) and in a group of its
+    /// own; one for a group it is not in is not given.
+    priorities: Vec<(u32, GroupPriority)>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -225,18 +230,30 @@ fn agent_spec(index: usize) -> impl Strategy<Value = AgentSpec> {
         1 => Just(vec![1, 2]),
         1 => Just(Vec::new()),
     ];
+    // Mostly `normal`, so that licenses with and without priorities both come up.
+    let priority = || {
+        prop_oneof![
+            4 => Just(GroupPriority::Normal),
+            1 => Just(GroupPriority::First),
+            1 => Just(GroupPriority::Last),
+        ]
+    };
     (
         1u32..=3,
         groups,
         prop::bool::weighted(0.7),
         prop::bool::weighted(0.85),
+        (priority(), priority()),
     )
-        .prop_map(|(max_chats, groups, online, accepting)| AgentSpec {
-            max_chats,
-            groups,
-            online,
-            accepting,
-        })
+        .prop_map(
+            move |(max_chats, groups, online, accepting, (in_0, in_base))| AgentSpec {
+                max_chats,
+                groups,
+                online,
+                accepting,
+                priorities: vec![(0, in_0), (base, in_base)],
+            },
+        )
 }
 
 fn scope() -> impl Strategy<Value = ScopeSpec> {
@@ -472,9 +489,14 @@ impl World {
         let mut names = BTreeMap::new();
         for (i, ((id, name), spec)) in AGENTS.iter().zip(&scn.agents).enumerate() {
             let id = UserId::new(id).expect("valid agent id");
-            let agent = Agent::new(id.clone(), *name)
+            let mut agent = Agent::new(id.clone(), *name)
                 .with_max_chats(spec.max_chats)
                 .with_groups(spec.groups.iter().map(|&g| GroupId(g)));
+            for &(group, priority) in &spec.priorities {
+                if group == 0 || spec.groups.contains(&group) {
+                    agent = agent.with_group_priority(GroupId(group), priority);
+                }
+            }
             engine.add_agent(agent).expect("new agent");
             names.insert((*name).to_string(), i);
             agents.push(id);
@@ -1305,24 +1327,35 @@ impl World {
             "new thread of chat {id} went to {assignee}, not among the eligible {eligible:?}"
         );
         let status = |i: usize| pre.agent_status(&self.agents[i]).expect("known agent");
+        // Group priority first (the agent's best among the chat's groups; group 0 for an
+        // unscoped chat), then the router's selection.
+        let priority = |i: usize| {
+            pre.agent(&self.agents[i])
+                .expect("known agent")
+                .priority_for(&chat.scopes.groups)
+        };
         let best = match self.router {
-            RouterKind::Automatic => eligible
-                .iter()
-                .copied()
-                .min_by_key(|&i| (std::cmp::Reverse(status(i).max_chats - status(i).load), i)),
+            RouterKind::Automatic => eligible.iter().copied().min_by_key(|&i| {
+                (
+                    priority(i),
+                    std::cmp::Reverse(status(i).max_chats - status(i).load),
+                    i,
+                )
+            }),
             RouterKind::LeastLoaded => eligible
                 .iter()
                 .copied()
-                .min_by_key(|&i| (status(i).load, i)),
+                .min_by_key(|&i| (priority(i), status(i).load, i)),
             RouterKind::RoundRobin => {
                 let first = eligible
                     .iter()
                     .copied()
-                    .min_by_key(|&i| (status(i).last_assigned, i));
+                    .min_by_key(|&i| (priority(i), status(i).last_assigned, i));
                 // Equal times are ordered by an internal counter: compare times only, except
                 // among agents never assigned, who are ordered by registration.
                 let f = first.expect("eligible is not empty");
                 if status(f).last_assigned.is_some()
+                    && priority(f) == priority(chosen)
                     && status(f).last_assigned == status(chosen).last_assigned
                 {
                     Some(chosen)
