@@ -270,3 +270,152 @@ impl BotAgent {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{Agent, UserId};
+
+    #[test]
+    fn statuses_and_priorities_have_the_protocols_names() {
+        for status in [
+            BotStatus::AcceptingChats,
+            BotStatus::NotAcceptingChats,
+            BotStatus::Offline,
+        ] {
+            let text = serde_json::to_value(status).unwrap();
+            assert_eq!(text, json!(status.as_str()));
+            assert_eq!(serde_json::from_value::<BotStatus>(text).unwrap(), status);
+        }
+        assert_eq!(BotStatus::NotAcceptingChats.as_str(), "not accepting chats");
+        for priority in [
+            GroupPriority::First,
+            GroupPriority::Normal,
+            GroupPriority::Last,
+        ] {
+            assert_eq!(
+                serde_json::to_value(priority).unwrap(),
+                json!(priority.as_str())
+            );
+        }
+        assert!(GroupPriority::First < GroupPriority::Normal);
+        assert!(GroupPriority::Normal < GroupPriority::Last);
+        assert!(serde_json::from_value::<BotStatus>(json!("accepting_chats")).is_err());
+    }
+
+    #[test]
+    fn a_status_sets_presence_and_routing_status() {
+        use RoutingStatus::*;
+        assert_eq!(
+            BotStatus::AcceptingChats.presence(NotAcceptingChats),
+            (true, AcceptingChats)
+        );
+        assert_eq!(
+            BotStatus::NotAcceptingChats.presence(AcceptingChats),
+            (true, NotAcceptingChats)
+        );
+        // Offline disconnects, keeping the routing status for when it comes back.
+        assert_eq!(
+            BotStatus::Offline.presence(NotAcceptingChats),
+            (false, NotAcceptingChats)
+        );
+        for online in [true, false] {
+            for rs in [AcceptingChats, NotAcceptingChats] {
+                let status = BotStatus::of(online, rs);
+                assert_eq!(status.presence(rs), (online, rs), "{status:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_docs_create_sample_decodes_and_its_webhooks_validate() {
+        let bot: NewBotAgent = serde_json::from_value(json!({
+            "name": "Helper", "avatar": "cdn.example.com/helper.png",
+            "status": "accepting chats", "max_chats_count": 4,
+            "groups": [{ "id": 0, "priority": "normal" }, { "id": 3, "priority": "first" }],
+            "webhooks": { "url": "http://hooks.example.com/in", "secret_key": "k",
+                "actions": [{ "name": "incoming_chat_thread",
+                    "filters": { "chat_properties": { "source": { "type": { "values": ["a"] } } } } },
+                    { "name": "incoming_event" }] }
+        }))
+        .unwrap();
+        assert_eq!(
+            bot.groups[1],
+            BotGroup {
+                id: GroupId(3),
+                priority: GroupPriority::First
+            }
+        );
+        let hooks = bot.webhooks.unwrap();
+        hooks.validate().unwrap();
+        let as_webhooks: Vec<NewWebhook> = hooks.as_webhooks().collect();
+        assert_eq!(as_webhooks.len(), 2);
+        assert_eq!(as_webhooks[0].action, WebhookAction::IncomingChatThread);
+        assert_eq!(as_webhooks[1].secret_key, "k");
+        check_bot_groups(&bot.groups).unwrap();
+    }
+
+    #[test]
+    fn webhooks_refuse_what_register_webhook_refuses() {
+        let with = |actions: serde_json::Value| -> Result<(), String> {
+            let hooks: BotWebhooks = serde_json::from_value(json!({
+                "url": "http://hooks.example.com/in", "secret_key": "k", "actions": actions
+            }))
+            .map_err(|e| e.to_string())?;
+            hooks.validate().map_err(|e| e.to_string())
+        };
+        assert!(with(json!([{ "name": "thread_closed" }])).is_ok());
+        assert!(with(json!([])).unwrap_err().contains("no action"));
+        assert!(with(json!([{ "name": "thread_closed" }, { "name": "thread_closed" }])).is_err());
+        // event_properties do not apply to thread_closed.
+        let filtered = json!([{ "name": "thread_closed",
+            "filters": { "event_properties": { "a": { "b": { "exists": true } } } } }]);
+        assert!(with(filtered).unwrap_err().contains("event_properties"));
+        assert!(with(json!([{ "name": "no_such_action" }])).is_err());
+    }
+
+    #[test]
+    fn groups_are_checked_and_priorities_count_where_the_agent_is() {
+        let twice = [
+            BotGroup {
+                id: GroupId(1),
+                priority: GroupPriority::First,
+            },
+            BotGroup {
+                id: GroupId(1),
+                priority: GroupPriority::Normal,
+            },
+        ];
+        assert!(check_bot_groups(&twice).is_err());
+        let many: Vec<BotGroup> = (0..=MAX_BOT_GROUPS as u32)
+            .map(|id| BotGroup {
+                id: GroupId(id),
+                priority: GroupPriority::Normal,
+            })
+            .collect();
+        assert!(check_bot_groups(&many).is_err());
+
+        let agent = Agent::new(UserId::new("a").unwrap(), "A")
+            .with_group_priority(GroupId(0), GroupPriority::Last)
+            .with_group_priority(GroupId(1), GroupPriority::First);
+        let groups = |ids: &[u32]| ids.iter().map(|&g| GroupId(g)).collect();
+        assert_eq!(
+            agent.priority_for(&groups(&[])),
+            GroupPriority::Last,
+            "group 0"
+        );
+        assert_eq!(agent.priority_for(&groups(&[1, 2])), GroupPriority::First);
+        assert_eq!(
+            agent.priority_for(&groups(&[2])),
+            GroupPriority::Normal,
+            "not in 2"
+        );
+        // Setting `normal` again keeps no entry: a profile without priorities stays as it was.
+        let plain = agent
+            .with_group_priority(GroupId(0), GroupPriority::Normal)
+            .with_group_priority(GroupId(1), GroupPriority::Normal);
+        assert!(plain.group_priorities.is_empty());
+    }
+}

@@ -113,3 +113,78 @@ impl Router for RoundRobinRouter {
         AutomaticRouter::new(Selection::RoundRobin).route(view)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GroupId, GroupPriority, NewEvent, StartChat, Timestamp, UserId};
+    use crate::{Agent, Engine, EngineConfig};
+
+    /// The agent a new chat goes to, with agents `(id, priority in group 0, slots)` online.
+    fn pick(selection: Selection, agents: &[(&str, GroupPriority, u32)]) -> Option<UserId> {
+        let now = Timestamp::from_unix_seconds(1_700_000_000);
+        let mut engine =
+            Engine::new(EngineConfig::with_seed(1)).with_router(AutomaticRouter::new(selection));
+        for &(id, priority, slots) in agents {
+            let id = UserId::new(id).unwrap();
+            let agent = Agent::new(id.clone(), "A")
+                .with_max_chats(slots)
+                .with_group_priority(GroupId(0), priority);
+            engine.add_agent(agent).unwrap();
+            let _ = engine.set_agent_presence(&id, true, now).unwrap();
+        }
+        let customer = engine.create_customer();
+        let start = StartChat::default().with_event(NewEvent::message("Hi"));
+        let chat = engine
+            .as_customer(&customer, now)
+            .unwrap()
+            .start_chat(start)
+            .unwrap()
+            .response
+            .id;
+        engine.chat(&chat).unwrap().routing.assignee.clone()
+    }
+
+    #[test]
+    fn priority_comes_before_every_selection() {
+        use GroupPriority::*;
+        for selection in [
+            Selection::MostFreeSlots,
+            Selection::LeastLoaded,
+            Selection::RoundRobin,
+        ] {
+            let agents = [
+                ("last", Last, 9),
+                ("normal", Normal, 5),
+                ("first", First, 1),
+            ];
+            assert_eq!(
+                pick(selection, &agents).map(|a| a.to_string()).as_deref(),
+                Some("first")
+            );
+            let agents = [("last", Last, 9), ("normal", Normal, 1)];
+            assert_eq!(
+                pick(selection, &agents).map(|a| a.to_string()).as_deref(),
+                Some("normal")
+            );
+            let agents = [("last", Last, 1)];
+            assert_eq!(
+                pick(selection, &agents).map(|a| a.to_string()).as_deref(),
+                Some("last"),
+                "a last agent gets the chat nobody else can take"
+            );
+        }
+    }
+
+    #[test]
+    fn without_priorities_the_selection_alone_decides() {
+        use GroupPriority::*;
+        let agents = [("few", Normal, 1), ("many", Normal, 5)];
+        assert_eq!(
+            pick(Selection::MostFreeSlots, &agents)
+                .map(|a| a.to_string())
+                .as_deref(),
+            Some("many")
+        );
+    }
+}
