@@ -398,6 +398,11 @@ fn remove_bot_agent_takes_the_bot_out_of_its_chats_and_everywhere() {
     assert_rejected(&mut engine, ErrorKind::Validation, |e| {
         e.set_agent_presence(&greeter, true, at(53))
     });
+    let err = assert_rejected(&mut engine, ErrorKind::Validation, |e| {
+        e.as_agent(&anna, at(53))?
+            .join_chat(chat, std::slice::from_ref(&greeter))
+    });
+    assert!(err.to_string().contains(&greeter.to_string()), "{err}");
 }
 
 #[test]

@@ -33,8 +33,10 @@ impl Engine {
         let chat = self.chat_at(slot);
         let mut seen = BTreeSet::new();
         for id in agent_ids {
+            // A removed bot keeps its slot, but joins nothing.
             let agent = self
                 .agent_slot(id)
+                .filter(|&s| !self.is_removed(s))
                 .ok_or_else(|| Error::AgentNotFound(id.clone()))?;
             if chat.agent_ids.contains(id) || !seen.insert(id) {
                 return Err(Error::AlreadyInChat {
