@@ -234,6 +234,42 @@ async fn the_docs_configuration_samples_work_with_the_example_config() {
         .collect();
     assert!(users.contains(&greeter.as_str()), "{started}");
 
+    // The properties guide's rating example: its two properties (the guide creates them with a
+    // `create_namespace` its reference does not have; `create_properties` makes them in the
+    // caller's namespace), written by the customer as its update_chat_properties sample does.
+    let access = json!({ "chat": { "access": {
+        "agent": { "read": true, "write": false }, "customer": { "read": true, "write": true } } } });
+    let rating = json!({
+        "rating_score": { "type": "int", "locations": access },
+        "rating_comment": { "type": "string", "locations": access }
+    });
+    assert_eq!(
+        configure(addr, "properties/create_properties", rating).await,
+        json!({})
+    );
+    let chat_id = started["chat"]["id"].as_str().unwrap();
+    let (status, rated) = post(
+        addr,
+        "/customer/v0.5/action/update_chat_properties",
+        "jan",
+        json!({ "payload": { "chat_id": chat_id, "properties": { "anna@example.com": {
+            "rating_score": 10,
+            "rating_comment": "This guy is a support hero, he helped me a lot."
+        } } } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{rated}");
+    // Agents may not write them.
+    let (status, refused) = post(
+        addr,
+        "/agent/v0.5/action/update_chat_properties",
+        ANNA,
+        json!({ "payload": { "chat_id": chat_id, "properties": { "anna@example.com": {
+            "rating_score": { "value": 1 } } } } }),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+
     let _ = stop.send(());
     timeout(STEP * 2, task).await.unwrap().unwrap().unwrap();
 }
