@@ -250,3 +250,69 @@ fn a_created_bot_is_journaled_and_a_read_is_not() {
     let record = serde_json::to_value(&records[0].command).unwrap();
     assert!(record.to_string().contains("create_bot_agent"), "{record}");
 }
+
+#[test]
+fn hostile_payloads_are_refused_and_change_nothing() {
+    let paths = [
+        "agents/create_bot_agent",
+        "agents/update_bot_agent",
+        "agents/remove_bot_agent",
+        "agents/get_bot_agents",
+        "agents/get_bot_agent_details",
+        "webhooks/register_webhook",
+        "webhooks/unregister_webhook",
+        "properties/create_properties",
+        "properties/get_property_configs",
+        "agents/no_such_action",
+    ];
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let long = "x".repeat(100_000);
+    let bodies = [
+        "[]".to_string(),
+        "null".to_string(),
+        "\"text\"".to_string(),
+        "{".to_string(),
+        deep,
+        r#"{"all": "yes"}"#.to_string(),
+        r#"{"bot_agent_id": ""}"#.to_string(),
+        r#"{"bot_agent_id": 7}"#.to_string(),
+        r#"{"id": "ghost", "status": "sleeping"}"#.to_string(),
+        r#"{"name": "B", "status": "offline", "max_chats_count": -1}"#.to_string(),
+        r#"{"name": "B", "status": "offline", "max_chats_count": 1e99}"#.to_string(),
+        r#"{"name": "B", "status": "offline", "groups": [{"id": -1, "priority": "first"}]}"#
+            .to_string(),
+        r#"{"name": "B", "status": "offline", "groups": {"id": 1}}"#.to_string(),
+        r#"{"name": "B", "status": "offline", "webhooks": {"url": "http://a.example", "secret_key": "k", "actions": [{"name": "thread_closed", "filters": {"chat_member_ids": {"agents": []}}}]}}"#.to_string(),
+        format!(r#"{{"name": "{long}", "status": "offline"}}"#),
+        format!(r#"{{"bot_agent_id": "{long}"}}"#),
+    ];
+    let mut w = world();
+    let anna = uid("anna@example.com");
+    for path in paths {
+        for body in &bodies {
+            let before = w.engine.clone();
+            let reply = handle(&mut w.engine, &anna, at(60), path, body);
+            let answer: Value = serde_json::from_str(&reply.body)
+                .unwrap_or_else(|e| panic!("{path} {body:.80}: not JSON ({e})"));
+            if reply.success {
+                // Only a read answers any of these: the reads' `{"all"}` payload ignores keys
+                // it does not take, as it did before bots. A read changes nothing.
+                assert!(
+                    path.contains("get_"),
+                    "{path} {body:.80} accepted: {answer}"
+                );
+                assert!(
+                    w.engine == before,
+                    "{path} {body:.80}: a read changed the engine"
+                );
+            } else {
+                assert_eq!(answer["error"]["type"], "validation", "{path} {body:.80}");
+                assert!(
+                    w.engine == before,
+                    "{path} {body:.80}: a refusal changed the engine"
+                );
+                assert!(reply.pushes.is_empty() && reply.webhooks.is_empty());
+            }
+        }
+    }
+}
