@@ -371,12 +371,13 @@ impl Engine {
 
     // ----- host: reads (unfiltered; the host sees everything) -----
 
-    /// An agent by id.
+    /// An agent by id. A bot removed by `remove_bot_agent` is still found (agents keep their
+    /// slots), offline and unable to act; see `docs/bot-agents.md`.
     pub fn agent(&self, id: &UserId) -> Option<&Agent> {
         self.directory.agent(id)
     }
 
-    /// Every agent, in registration order.
+    /// Every agent, in registration order, removed bots included.
     pub fn agents(&self) -> &[Agent] {
         self.directory.agents()
     }
