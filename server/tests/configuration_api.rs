@@ -273,3 +273,65 @@ async fn the_docs_configuration_samples_work_with_the_example_config() {
     let _ = stop.send(());
     timeout(STEP * 2, task).await.unwrap().unwrap().unwrap();
 }
+
+/// Serves the example config with `--data` in `data` until the returned sender is used; the
+/// task ends once the server has stopped.
+async fn start_durable(
+    data: &std::path::Path,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("chatio-server.example.toml");
+    let parsed = parse_args(vec!["--config".into(), path.display().to_string()])
+        .unwrap()
+        .unwrap();
+    let durability = chatio_server::Durability::new(data);
+    let server = Server::open(parsed.config, Some(&durability)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_keeps_its_status_across_a_restart() {
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("configuration-api-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let (addr, stop, task) = start_durable(&data).await;
+    let created = configure(
+        addr,
+        "agents/create_bot_agent",
+        json!({ "name": "Greeter", "status": "accepting chats",
+                "groups": [{ "id": 0, "priority": "first" }] }),
+    )
+    .await;
+    let bot = created["bot_agent_id"].as_str().unwrap().to_string();
+    let _ = stop.send(());
+    timeout(STEP * 2, task).await.unwrap().unwrap().unwrap();
+
+    // Agents start offline (their connections closed); the bot has none, and stays as set.
+    let (addr, stop, task) = start_durable(&data).await;
+    let details = configure(
+        addr,
+        "agents/get_bot_agent_details",
+        json!({ "bot_agent_id": bot }),
+    )
+    .await;
+    assert_eq!(
+        details["bot_agent"]["status"], "accepting chats",
+        "{details}"
+    );
+    assert_eq!(
+        details["bot_agent"]["groups"][0]["priority"], "first",
+        "{details}"
+    );
+    let _ = stop.send(());
+    timeout(STEP * 2, task).await.unwrap().unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
