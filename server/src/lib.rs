@@ -443,6 +443,8 @@ pub struct Server {
     durability: Option<Durability>,
     /// Uploaded files: under `--data DIR/files`, or in memory.
     files: files::FileStore,
+    /// Webhooks a previous run owed and did not deliver (`--data`), oldest first.
+    owed: Vec<webhooks::Owed>,
     report: Vec<String>,
 }
 
@@ -484,6 +486,7 @@ impl Server {
                 store: None,
                 durability: None,
                 files: files::FileStore::in_memory(),
+                owed: Vec::new(),
                 report: vec![
                     "in memory (no --data): everything is lost at exit".to_string(),
                     seed_note(fixed_seed, false),
@@ -519,12 +522,27 @@ impl Server {
                 }
             }
         }
+        let owed: Vec<webhooks::Owed> = store
+            .owed_webhooks()?
+            .into_iter()
+            .map(|(row, webhook)| webhooks::Owed {
+                row: Some(row),
+                webhook,
+            })
+            .collect();
+        if !owed.is_empty() {
+            report.push(format!(
+                "{} webhook(s) owed from before the restart, resumed",
+                owed.len()
+            ));
+        }
         Ok(Server {
             config,
             engine,
             store: Some(Box::new(store)),
             durability: Some(durability.clone()),
             files: files::FileStore::in_dir(durability.dir.join("files")),
+            owed,
             report,
         })
     }
@@ -544,6 +562,8 @@ impl Server {
             durability: None,
             // With Postgres there is no data directory: uploads stay in this node's memory.
             files: files::FileStore::in_memory(),
+            // And webhooks are delivered from memory (see `webhooks.rs`).
+            owed: Vec::new(),
             report,
         }
     }
@@ -575,19 +595,23 @@ impl Server {
             engine,
             store,
             files,
+            owed,
             ..
         } = self;
         let (sessions_tx, sessions_rx) = watch::channel(0usize);
+        let commit = store.as_ref().map(|_| Arc::new(CommitQueue::default()));
         let engine_config = engine.config().clone();
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 engine,
                 agent_conns: HashMap::new(),
             }),
-            registry: Mutex::new(Registry::with_webhooks(webhooks::start(Arc::clone(
-                &metrics,
-            )))),
-            commit: store.as_ref().map(|_| CommitQueue::default()),
+            registry: Mutex::new(Registry::with_webhooks(webhooks::start(
+                Arc::clone(&metrics),
+                commit.clone(),
+                owed,
+            ))),
+            commit,
             metrics,
             agent_tokens: config
                 .agents
@@ -776,7 +800,7 @@ struct Shared {
     core: Mutex<Core>,
     registry: Mutex<Registry>,
     /// With `--data`: what waits for the writer thread.
-    commit: Option<CommitQueue>,
+    commit: Option<Arc<CommitQueue>>,
     metrics: Arc<Metrics>,
     agent_tokens: HashMap<String, UserId>,
     /// Wakes the timer task: the engine's next deadline may have moved.
