@@ -378,7 +378,11 @@ impl Process {
         let deadline = std::time::Instant::now() + STEP;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = rx.recv_timeout(left).expect("the server listens in time");
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not start listening in time");
+            };
             if let Some((_, addr)) = line.split_once("listening on ") {
                 let addr = addr.trim().parse().expect("a socket address");
                 return Process { child, addr };
