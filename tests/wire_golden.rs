@@ -2217,6 +2217,18 @@ fn golden_responses_and_pushes() {
             .agent(json!({"request_id": "g-5l", "action": "login", "payload": {"token": "t"}}))
             .response,
     );
+    // The docs' sample: the customer's id and where the license's static configuration is.
+    let mut configured = base.clone();
+    configured
+        .engine
+        .set_static_config_path(Some("cdn.example.com/license/104130623/config.json".into()));
+    golden(
+        "customer_login_response",
+        &configured
+            .customer(json!({"request_id": "g-5c", "action": "login",
+                "payload": {"token": "Bearer t"}}))
+            .response,
+    );
     golden(
         "customer_get_chat_threads_response",
         &w.customer(json!({"request_id": "g-6", "action": "get_chat_threads",

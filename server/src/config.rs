@@ -34,6 +34,8 @@ pub struct ConfigFile {
     pub max_backlog: Option<usize>,
     /// `--public-url`.
     pub public_url: Option<String>,
+    /// `--static-config-path`.
+    pub static_config_path: Option<String>,
     /// `--log`.
     pub log: Option<String>,
     /// `[license]`.

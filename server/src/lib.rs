@@ -202,6 +202,9 @@ pub struct Config {
     /// The address clients reach this server at (`https://chat.example.com`), for the URLs of
     /// uploaded files; `None`: `http://` and the upload request's `Host` header.
     pub public_url: Option<String>,
+    /// What the customer's `login` answers as `static_config_path` (where the host publishes
+    /// the license's static configuration); `None`: the field is left out.
+    pub static_config_path: Option<String>,
 }
 
 impl Default for Config {
@@ -219,6 +222,7 @@ impl Default for Config {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             limits: Limits::default(),
             public_url: None,
+            static_config_path: None,
         }
     }
 }
@@ -592,12 +596,14 @@ impl Server {
     ) -> LicenseRun {
         let Server {
             config,
-            engine,
+            mut engine,
             store,
             files,
             owed,
             ..
         } = self;
+        // A setting of this process, not of the license: set at every start.
+        engine.set_static_config_path(config.static_config_path.clone());
         let (sessions_tx, sessions_rx) = watch::channel(0usize);
         let commit = store.as_ref().map(|_| Arc::new(CommitQueue::default()));
         let engine_config = engine.config().clone();

@@ -217,6 +217,7 @@ impl Engine {
             auto_chat_scopes: state.auto_chat_scopes,
             webhooks: state.webhooks,
             journal: Journal::restored(state.journal_seq),
+            static_config_path: None,
         })
     }
 }

@@ -1093,10 +1093,11 @@ fn customer(
                 Some(details) => c.update_customer(details.into_update())?.pushes,
                 None => Vec::new(),
             };
-            Ok((
-                Payload::Json(json!({ "customer_id": login.customer_id })),
-                pushes,
-            ))
+            let mut answer = json!({ "customer_id": login.customer_id });
+            if let Some(path) = login.static_config_path {
+                answer["static_config_path"] = json!(path);
+            }
+            Ok((Payload::Json(answer), pushes))
         }
         "get_chats_summary" => {
             let p: ChatsSummary = parse(payload)?;
