@@ -206,10 +206,11 @@ impl Registry {
         }
     }
 
-    /// Queues a push for every connection of its recipients. A `customer_disconnected` push
-    /// also closes the customer's connections, as the push says.
+    /// Queues a push for every connection of its recipients. A `customer_disconnected` or
+    /// `agent_disconnected` push (the engine's: a ban, the license's end) also closes the
+    /// user's connections right after it, as the push says.
     fn deliver(&mut self, push: &Rendered, metrics: &Metrics) {
-        let closes = push.action == "customer_disconnected";
+        let closes = matches!(push.action, "customer_disconnected" | "agent_disconnected");
         for user in push.to.iter() {
             let Some(list) = self.conns.get(user) else {
                 continue;
@@ -218,7 +219,7 @@ impl Registry {
                 conn.send(Out::Text(push.text.clone()));
                 metrics.pushes.inc();
                 if closes {
-                    conn.send(Out::Close(close_code::POLICY, "customer disconnected"));
+                    conn.send(Out::Close(close_code::POLICY, push.action));
                 }
             }
             if closes {

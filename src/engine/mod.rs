@@ -16,6 +16,8 @@ mod command;
 mod config;
 mod configuration;
 mod directory;
+mod disconnects;
+pub use disconnects::REASON_LICENSE_EXPIRED;
 mod events;
 mod ids;
 pub(crate) use command::FromResponse;

@@ -706,7 +706,9 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
         PushKind::CustomerBanned { customer_id, days } => {
             json!({ "customer_id": customer_id, "ban": { "days": days } })
         }
-        PushKind::CustomerDisconnected { reason } => json!({ "reason": reason }),
+        PushKind::CustomerDisconnected { reason } | PushKind::AgentDisconnected { reason } => {
+            json!({ "reason": reason })
+        }
         PushKind::ChatPropertiesUpdated {
             chat_id,
             properties: p,
