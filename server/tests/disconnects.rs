@@ -1,6 +1,7 @@
-//! The disconnect pushes only the server can send: a connection to another version of the API,
-//! and a login over a user's cap on connections. Each is the protocol's push with its reason,
-//! and the connection closes right after it.
+//! The disconnect pushes only the server can send (a connection to another version of the API,
+//! a login over a user's cap on connections) and the one the engine sends (the license ending
+//! while an agent is connected). Each is the protocol's push with its reason, and the
+//! connection closes right after it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -142,5 +143,31 @@ async fn a_login_over_the_users_cap_hears_why_and_is_closed() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = stop.send(());
+}
+
+/// The engine's own disconnect: the license ends while an agent is connected. The timer task
+/// ticks the engine at the end, the agent hears `agent_disconnected` with reason
+/// `license_expired`, and the connection closes right after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_connected_when_the_license_ends_hears_why_and_is_closed() {
+    let now = chatio_server::now();
+    let mut config = config(32);
+    config.engine = config.engine.license(
+        chatio::License::new("104130623", "team", now).expiration_timestamp(Some(now + 2)),
+    );
+    let (addr, stop) = start(config).await;
+    let mut ws = connect(addr, "/agent/v0.5/rtm/ws").await;
+    let answer = login(&mut ws, "t1").await;
+    assert_eq!(answer["success"], true, "{answer}");
+    let (seen, code) = until_closed(&mut ws).await;
+    let push = seen
+        .iter()
+        .find(|m| m["action"] == "agent_disconnected")
+        .unwrap_or_else(|| panic!("no agent_disconnected: {seen:?}"));
+    assert_eq!(push["type"], "push");
+    assert_eq!(push["payload"]["reason"], "license_expired");
+    assert_eq!(seen.last(), Some(push), "nothing after the push: {seen:?}");
+    assert_eq!(code, Some(1008));
     let _ = stop.send(());
 }
