@@ -138,7 +138,7 @@ pub struct ServeFlags {
     /// Settings in TOML (see server/chatio-server.example.toml).
     ///
     /// Keys: listen, router, seed, data, snapshot_every, max_backlog, public_url,
-    /// static_config_path, log,
+    /// static_config_path, single_session, log,
     /// admin_token, postgres, lease_ttl, advertise, [license], [timeouts], [[agents]] (with
     /// tokens, groups, max_chats, permission), [[licenses]] (more licenses, each with its
     /// agents), [[properties]] and [[auto_chat_scopes]]. Flags given beside it override it;
@@ -248,6 +248,11 @@ pub struct ServeFlags {
     /// `cdn.example.com/license/1/config.json`. Default: the field is left out.
     #[arg(long, value_name = "PATH")]
     static_config_path: Option<String>,
+
+    /// One session per agent: an agent's login closes its older connections, each told
+    /// agent_disconnected with reason logged_out_remotely.
+    #[arg(long)]
+    single_session: bool,
 
     /// How long a backlog may stay over --max-backlog, in seconds.
     ///
@@ -820,6 +825,7 @@ fn merge(
     config.max_backlog = pick(m, "max_backlog", f.max_backlog, file.max_backlog).max(1);
     config.public_url = f.public_url.or(file.public_url);
     config.static_config_path = f.static_config_path.or(file.static_config_path);
+    config.single_session = f.single_session || file.single_session.unwrap_or(false);
     config.properties = file.properties;
     config.auto_chat_scopes = file.auto_chat_scopes;
     let (file_id, file_plan, file_expires) = match file.license {

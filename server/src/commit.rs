@@ -101,6 +101,10 @@ impl Journal for Store {
 /// A boxed [`Journal`], as the writer thread holds it.
 pub(crate) type BoxJournal = Box<dyn Journal>;
 
+/// The `reason` of the `agent_disconnected` push an agent's older connection gets when the
+/// agent logs in again with `--single-session`.
+pub const REASON_LOGGED_OUT_REMOTELY: &str = "logged_out_remotely";
+
 /// A push rendered once, shared by every connection it goes to.
 pub(crate) struct Rendered {
     pub(crate) to: chatio::UserIds,
@@ -134,6 +138,10 @@ pub(crate) enum Release {
     Pushes(Vec<Rendered>),
     /// A connection starts getting its user's pushes.
     Subscribe(UserId, Arc<Outbox>),
+    /// A connection starts getting its user's pushes, and the user's other connections are
+    /// told `agent_disconnected` (`logged_out_remotely`) and closed: an agent's login with
+    /// `--single-session`.
+    Replace(UserId, Arc<Outbox>),
     /// A connection stops getting them.
     Unsubscribe(UserId, u64),
     /// A Web API answer may go.
@@ -178,6 +186,21 @@ impl Registry {
                 }
             }
             Release::Subscribe(user, outbox) => self.conns.entry(user).or_default().push(outbox),
+            Release::Replace(user, outbox) => {
+                let list = self.conns.entry(user).or_default();
+                for old in list.drain(..) {
+                    old.send(Out::Text(crate::conn::disconnect_push(
+                        "agent_disconnected",
+                        REASON_LOGGED_OUT_REMOTELY,
+                    )));
+                    old.send(Out::Close(close_code::POLICY, "logged out remotely"));
+                    metrics
+                        .disconnects
+                        .with_label_values(&[REASON_LOGGED_OUT_REMOTELY])
+                        .inc();
+                }
+                list.push(outbox);
+            }
             Release::Unsubscribe(user, id) => {
                 if let Some(list) = self.conns.get_mut(&user) {
                     list.retain(|c| c.id != id);

@@ -36,6 +36,8 @@ pub struct ConfigFile {
     pub public_url: Option<String>,
     /// `--static-config-path`.
     pub static_config_path: Option<String>,
+    /// `--single-session`.
+    pub single_session: Option<bool>,
     /// `--log`.
     pub log: Option<String>,
     /// `[license]`.

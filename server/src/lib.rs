@@ -79,6 +79,7 @@ use chatio::{Agent, Engine, EngineConfig, ErrorKind, Permission, Scopes, Timesta
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+pub use commit::REASON_LOGGED_OUT_REMOTELY;
 use commit::{BoxJournal, CommitQueue, Registry, Release};
 pub use conn::REASON_BACKLOG_STALLED;
 pub use limits::Limits;
@@ -205,6 +206,9 @@ pub struct Config {
     /// What the customer's `login` answers as `static_config_path` (where the host publishes
     /// the license's static configuration); `None`: the field is left out.
     pub static_config_path: Option<String>,
+    /// One session per agent: an agent's login closes its older connections, each told
+    /// `agent_disconnected` with reason `logged_out_remotely` (v0.5's reason for it).
+    pub single_session: bool,
 }
 
 impl Default for Config {
@@ -223,6 +227,7 @@ impl Default for Config {
             limits: Limits::default(),
             public_url: None,
             static_config_path: None,
+            single_session: false,
         }
     }
 }
@@ -658,6 +663,7 @@ impl Server {
             long_calls: AtomicUsize::new(0),
             files,
             public_url: config.public_url.clone(),
+            single_session: config.single_session,
         });
         let writer = store.map(|store| {
             let (out, batches) = tokio::sync::mpsc::unbounded_channel();
@@ -844,6 +850,8 @@ struct Shared {
     files: files::FileStore,
     /// See [`Config::public_url`].
     public_url: Option<String>,
+    /// See [`Config::single_session`].
+    single_session: bool,
 }
 
 impl Shared {

@@ -1,7 +1,8 @@
 //! The disconnect pushes only the server can send (a connection to another version of the API,
 //! a login over a user's cap on connections) and the one the engine sends (the license ending
-//! while an agent is connected). Each is the protocol's push with its reason, and the
-//! connection closes right after it.
+//! while an agent is connected), and an agent's older session when it logs in again with
+//! single sessions on. Each is the protocol's push with its reason, and the connection closes
+//! right after it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -170,4 +171,67 @@ async fn an_agent_connected_when_the_license_ends_hears_why_and_is_closed() {
     assert_eq!(seen.last(), Some(push), "nothing after the push: {seen:?}");
     assert_eq!(code, Some(1008));
     let _ = stop.send(());
+}
+
+/// With `single_session`, an agent's login closes its older connection: that one hears
+/// `agent_disconnected` with reason `logged_out_remotely` and is closed; the new one serves.
+/// Customers keep several connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_single_sessions_a_second_agent_login_closes_the_first() {
+    let mut config = config(32);
+    config.single_session = true;
+    let (addr, stop) = start(config).await;
+    let mut first = connect(addr, "/agent/v0.5/rtm/ws").await;
+    assert_eq!(login(&mut first, "t1").await["success"], true);
+    let mut second = connect(addr, "/agent/v0.5/rtm/ws").await;
+    assert_eq!(login(&mut second, "t1").await["success"], true);
+
+    let (seen, code) = until_closed(&mut first).await;
+    let last = seen
+        .last()
+        .unwrap_or_else(|| panic!("nothing before the close"));
+    assert_eq!(last["action"], "agent_disconnected", "{seen:?}");
+    assert_eq!(
+        last["payload"]["reason"],
+        chatio_server::REASON_LOGGED_OUT_REMOTELY
+    );
+    assert_eq!(code, Some(1008));
+
+    // The new session serves.
+    let ping = json!({ "request_id": "p", "action": "ping", "payload": {} });
+    second
+        .send(Message::Text(ping.to_string().into()))
+        .await
+        .unwrap();
+    let answer = next_answer(&mut second).await;
+    assert_eq!(answer["request_id"], "p", "{answer}");
+    assert_eq!(answer["success"], true, "{answer}");
+
+    let mut jan_one = connect(addr, "/customer/v0.5/rtm/ws").await;
+    let mut jan_two = connect(addr, "/customer/v0.5/rtm/ws").await;
+    assert_eq!(login(&mut jan_one, "jan").await["success"], true);
+    assert_eq!(login(&mut jan_two, "jan").await["success"], true);
+    jan_one
+        .send(Message::Text(ping.to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(next_answer(&mut jan_one).await["success"], true);
+    let _ = stop.send(());
+}
+
+/// The next response or push.
+async fn next_answer(ws: &mut Ws) -> Value {
+    loop {
+        let message = timeout(STEP, ws.next())
+            .await
+            .expect("an answer in time")
+            .expect("open")
+            .expect("works");
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == "response" || value["type"] == "push" {
+                return value;
+            }
+        }
+    }
 }
