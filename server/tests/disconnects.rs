@@ -155,7 +155,7 @@ async fn an_agent_connected_when_the_license_ends_hears_why_and_is_closed() {
     let now = chatio_server::now();
     let mut config = config(32);
     config.engine = config.engine.license(
-        chatio::License::new("104130623", "team", now).expiration_timestamp(Some(now + 2)),
+        chatio::License::new("104130623", "team", now).expiration_timestamp(Some(now + 3)),
     );
     let (addr, stop) = start(config).await;
     let mut ws = connect(addr, "/agent/v0.5/rtm/ws").await;
