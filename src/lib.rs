@@ -223,7 +223,8 @@ pub use api::{AgentApi, CustomerApi};
 pub use engine::{
     AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Command,
     CustomerCommand, Engine, EngineConfig, HostCommand, Limits, Output, PushAudience,
-    QueuePosition, RegisteredWebhook, Response, SentEvent, TransferTarget, WebhookCall,
+    QueuePosition, REASON_LICENSE_EXPIRED, RegisteredWebhook, Response, SentEvent, TransferTarget,
+    WebhookCall,
 };
 pub use error::{Error, ErrorKind};
 pub use model::{

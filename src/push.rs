@@ -212,6 +212,11 @@ pub enum PushKind {
         /// Why.
         reason: String,
     },
+    /// The agent's connections are being closed (to agents), e.g. `license_expired`.
+    AgentDisconnected {
+        /// Why.
+        reason: String,
+    },
     /// A customer's details changed; sent once per active chat of the customer.
     CustomerUpdated {
         /// The chat.
@@ -241,6 +246,7 @@ impl PushKind {
             PushKind::ChatScopesUpdated { .. } => "chat_scopes_updated",
             PushKind::CustomerBanned { .. } => "customer_banned",
             PushKind::CustomerDisconnected { .. } => "customer_disconnected",
+            PushKind::AgentDisconnected { .. } => "agent_disconnected",
         }
     }
 
@@ -262,7 +268,8 @@ impl PushKind {
             PushKind::IncomingMulticast { .. }
             | PushKind::AgentUpdated { .. }
             | PushKind::CustomerBanned { .. }
-            | PushKind::CustomerDisconnected { .. } => None,
+            | PushKind::CustomerDisconnected { .. }
+            | PushKind::AgentDisconnected { .. } => None,
         }
     }
 

@@ -13,7 +13,8 @@ use chatio::routing::{AutomaticRouter, RoutingStatus};
 use chatio::wire::{self, Api};
 use chatio::{
     Agent, ChatId, Command, CustomerUpdate, Engine, EngineConfig, Error, ErrorKind, HostCommand,
-    License, MulticastScopes, NewEvent, Pagination, Recipients, StartChat, Timestamp, UserId,
+    License, MulticastScopes, NewEvent, Pagination, PushKind, REASON_LICENSE_EXPIRED, Recipients,
+    StartChat, Timestamp, UserId,
 };
 use common::*;
 use serde_json::{Value, json};
@@ -624,4 +625,79 @@ fn snapshots_without_a_license_still_restore_and_licensed_ones_keep_it() {
     let anna = uid("anna@example.com");
     expired_error(&restored.as_agent(&anna, at(EXPIRY)).unwrap_err());
     assert!(licensed.as_agent(&anna, at(EXPIRY - 1)).is_ok());
+}
+
+// ----- disconnects at the expiry -----
+
+/// The license's end is a deadline while agents are connected: the tick at it tells each
+/// connected agent (and only them) `agent_disconnected` with reason `license_expired`, once.
+#[test]
+fn connected_agents_are_disconnected_when_the_license_expires() {
+    let mut f = Fixture::with_config(licensed_config());
+    let (anna, ..) = f.ids();
+    assert_eq!(
+        f.engine.next_deadline(),
+        None,
+        "nobody connected, nothing to tell"
+    );
+    let _ = f.engine.set_agent_presence(&anna, true, at(0)).unwrap();
+    assert_eq!(f.engine.next_deadline(), Some(at(EXPIRY)));
+    assert!(f.engine.tick(at(EXPIRY - 1)).pushes.is_empty(), "not yet");
+
+    let out = f.engine.tick(at(EXPIRY));
+    assert_eq!(out.pushes.len(), 1, "{:?}", out.pushes);
+    let push = &out.pushes[0];
+    assert_eq!(
+        push.to.iter().collect::<Vec<_>>(),
+        [&anna],
+        "not Bob: offline"
+    );
+    assert_eq!(
+        push.kind,
+        PushKind::AgentDisconnected {
+            reason: REASON_LICENSE_EXPIRED.to_string()
+        }
+    );
+    let wire = wire::encode_push(push);
+    assert_eq!(wire.action, "agent_disconnected");
+    assert_eq!(
+        serde_json::from_str::<Value>(&wire.text).unwrap(),
+        json!({"action": "agent_disconnected", "type": "push",
+               "payload": {"reason": "license_expired"}})
+    );
+    assert_eq!(f.engine.next_deadline(), None, "told once");
+    assert!(f.engine.tick(at(EXPIRY + 60)).pushes.is_empty());
+}
+
+/// A host call that moves the engine's time past the end first (an agent connecting late)
+/// tells the agents connected then, that one included; the journal replays to the same state.
+#[test]
+fn the_first_host_call_past_the_expiry_disconnects_and_replays_alike() {
+    let mut engine = Engine::new(licensed_config());
+    engine.set_journal_mode(JournalMode::Hold);
+    let (anna, bob) = (uid("anna@example.com"), uid("bob@example.com"));
+    engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
+    engine.add_agent(Agent::new(bob.clone(), "Bob")).unwrap();
+    let _ = engine.set_agent_presence(&anna, true, at(0)).unwrap();
+    let out = engine
+        .set_agent_presence(&bob, true, at(EXPIRY + 5))
+        .unwrap();
+    let disconnects: Vec<_> = out
+        .pushes
+        .iter()
+        .filter(|p| p.kind.action() == "agent_disconnected")
+        .collect();
+    assert_eq!(disconnects.len(), 1, "{:?}", out.pushes);
+    let mut told: Vec<_> = disconnects[0].to.iter().cloned().collect();
+    told.sort();
+    assert_eq!(told, [anna.clone(), bob.clone()]);
+    // Customers are never told: v0.5 gives them no such reason.
+    assert!(out.pushes.iter().all(|p| p.role == chatio::Role::Agent));
+    assert_eq!(engine.next_deadline(), None);
+
+    let mut replayed = Engine::new(licensed_config());
+    for record in engine.take_journal() {
+        replayed.apply(record).unwrap();
+    }
+    assert_eq!(replayed, engine, "the replay reaches the same state");
 }

@@ -1449,6 +1449,7 @@ fn r14_update_customer_pushes_once_per_active_chat() -> Result<(), Error> {
             email: Some("jan@example.com".into()),
             fields: [("plan".to_string(), "gold".to_string())].into(),
             current_page: Some(page.clone()),
+            ..Default::default()
         })?;
     let customer = &out.response;
     assert_eq!(customer.id, jan);

@@ -1446,10 +1446,13 @@ fn the_customers_page_is_monitoring_current_visit_for_agents() {
             response["customer"].get("monitoring").is_none(),
             "{response}"
         );
+        // The visit and the page began when the page was first reported.
+        let mut shown = shown;
+        shown["start"] = json!(NOW);
         let push = push_payload(&w, &reply, "customer_updated", false);
         assert_eq!(
             push["customer"]["monitoring"],
-            json!({"current_visit": {"pages": [shown]}}),
+            json!({"current_visit": {"start": NOW, "pages": [shown]}}),
             "{page}"
         );
         let threads = ok_payload(&w.agent(json!({"action": "get_chat_threads",
@@ -1458,7 +1461,7 @@ fn the_customers_page_is_monitoring_current_visit_for_agents() {
         assert_eq!(customer["type"], "customer");
         assert_eq!(
             customer["monitoring"],
-            json!({"current_visit": {"pages": [shown]}})
+            json!({"current_visit": {"start": NOW, "pages": [shown]}})
         );
         let threads = ok_payload(&w.customer(json!({"action": "get_chat_threads",
             "payload": {"chat_id": chat}})));
@@ -1475,6 +1478,85 @@ fn the_customers_page_is_monitoring_current_visit_for_agents() {
         let v = parse(&reply.response);
         assert_eq!(v["payload"]["error"]["type"], "validation", "{page}: {v}");
         assert!(w.engine == base.engine, "{page}: the engine changed");
+    }
+}
+
+/// The docs' login sample with the rest of `customer.monitoring`: the referrer and the time zone
+/// are kept, and agents see them where the Agent API's customer sample has them, with the
+/// visit's and the page's `start`. A later page starts anew; the visit does not. Customers see
+/// none of it.
+#[test]
+fn the_customers_referrer_timezone_and_visit_are_kept_and_shown_to_agents() {
+    let mut w = world();
+    let chat = w.chat.to_string();
+    let login = w.customer(json!({"request_id": "l", "action": "login", "payload": {
+        "token": "Bearer t",
+        "customer": {"monitoring": {
+            "page": {"url": "https://shop.example.org/", "title": "Shop",
+                     "referrer": "https://www.example.com/search?q=shop"},
+            "timezone": "-2"}}}}));
+    assert!(login.success, "{}", login.response);
+    let jan = w.engine.customer(&w.jan).unwrap();
+    assert_eq!(
+        jan.referrer.as_deref(),
+        Some("https://www.example.com/search?q=shop")
+    );
+    assert_eq!(jan.timezone.as_deref(), Some("-2"));
+    assert_eq!(jan.visit_start, Some(at(NOW)));
+    golden_push(
+        &w,
+        "agent_customer_updated_monitoring_push",
+        &login,
+        "customer_updated",
+        false,
+    );
+
+    // A later page: its own start, the same visit; the referrer and time zone stay.
+    let jan = w.jan.clone();
+    let later = handle(
+        &mut w.engine,
+        Api::Customer,
+        &jan,
+        at(NOW + 30),
+        &json!({"action": "update_customer", "payload": {"customer": {"monitoring": {
+            "page": {"url": "https://shop.example.org/cart"}}}}})
+        .to_string(),
+    );
+    assert!(later.success, "{}", later.response);
+    let threads = ok_payload(&w.agent(json!({"action": "get_chat_threads",
+        "payload": {"chat_id": chat}})));
+    assert_eq!(
+        threads["chat"]["users"][0]["monitoring"],
+        json!({
+            "current_visit": {"start": NOW,
+                "pages": [{"start": NOW + 30, "url": "https://shop.example.org/cart"}]},
+            "referrer": "https://www.example.com/search?q=shop",
+            "geolocation": {"timezone": "-2"}
+        })
+    );
+    let mine = ok_payload(&w.customer(json!({"action": "get_chat_threads",
+        "payload": {"chat_id": chat}})));
+    assert!(
+        mine["chat"]["users"][0].get("monitoring").is_none(),
+        "{mine}"
+    );
+
+    // Empty or oversized values are refused and change nothing.
+    let base = w.clone();
+    for monitoring in [
+        json!({"timezone": ""}),
+        json!({"timezone": "x".repeat(65)}),
+        json!({"page": {"referrer": ""}}),
+        json!({"page": {"url": "https://shop.example.org/", "referrer": "\u{0}"}}),
+    ] {
+        let reply = w.customer(json!({"action": "update_customer",
+            "payload": {"customer": {"monitoring": monitoring}}}));
+        let v = parse(&reply.response);
+        assert_eq!(
+            v["payload"]["error"]["type"], "validation",
+            "{monitoring}: {v}"
+        );
+        assert!(w.engine == base.engine, "{monitoring}: the engine changed");
     }
 }
 
@@ -2215,6 +2297,18 @@ fn golden_responses_and_pushes() {
         "agent_login_with_license_response",
         &licensed
             .agent(json!({"request_id": "g-5l", "action": "login", "payload": {"token": "t"}}))
+            .response,
+    );
+    // The docs' sample: the customer's id and where the license's static configuration is.
+    let mut configured = base.clone();
+    configured
+        .engine
+        .set_static_config_path(Some("cdn.example.com/license/104130623/config.json".into()));
+    golden(
+        "customer_login_response",
+        &configured
+            .customer(json!({"request_id": "g-5c", "action": "login",
+                "payload": {"token": "Bearer t"}}))
             .response,
     );
     golden(

@@ -137,7 +137,8 @@ pub struct BackupFlags {
 pub struct ServeFlags {
     /// Settings in TOML (see server/chatio-server.example.toml).
     ///
-    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, public_url, log,
+    /// Keys: listen, router, seed, data, snapshot_every, max_backlog, public_url,
+    /// static_config_path, single_session, log,
     /// admin_token, postgres, lease_ttl, advertise, [license], [timeouts], [[agents]] (with
     /// tokens, groups, max_chats, permission), [[licenses]] (more licenses, each with its
     /// agents), [[properties]] and [[auto_chat_scopes]]. Flags given beside it override it;
@@ -241,6 +242,17 @@ pub struct ServeFlags {
     /// request's Host header.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+
+    /// What the customer's login answers as static_config_path: where you publish the
+    /// license's static configuration for customer applications, e.g.
+    /// `cdn.example.com/license/1/config.json`. Default: the field is left out.
+    #[arg(long, value_name = "PATH")]
+    static_config_path: Option<String>,
+
+    /// One session per agent: an agent's login closes its older connections, each told
+    /// agent_disconnected with reason logged_out_remotely.
+    #[arg(long)]
+    single_session: bool,
 
     /// How long a backlog may stay over --max-backlog, in seconds.
     ///
@@ -812,6 +824,8 @@ fn merge(
     config.stall_timeout = Duration::from_secs(stall.max(1));
     config.max_backlog = pick(m, "max_backlog", f.max_backlog, file.max_backlog).max(1);
     config.public_url = f.public_url.or(file.public_url);
+    config.static_config_path = f.static_config_path.or(file.static_config_path);
+    config.single_session = f.single_session || file.single_session.unwrap_or(false);
     config.properties = file.properties;
     config.auto_chat_scopes = file.auto_chat_scopes;
     let (file_id, file_plan, file_expires) = match file.license {

@@ -22,6 +22,7 @@ use std::time::Instant;
 use axum::extract::ws::{Utf8Bytes, close_code};
 use chatio::UserId;
 use chatio::journal::{JournalRecord, Options};
+use chatio::wire::configuration::WireWebhook;
 use tokio::sync::oneshot;
 
 use crate::conn::{Out, Outbox};
@@ -33,6 +34,20 @@ use crate::store::Store;
 pub(crate) trait Journal: Send {
     /// Writes `records` (the next ones, in order); when this returns `Ok` they are durable.
     fn append(&mut self, records: &[JournalRecord]) -> Result<(), String>;
+    /// Writes `records`, queues `webhooks` and forgets the webhooks `delivered` (rows it gave
+    /// before), all in one transaction; returns each webhook's row, in order. A journal that
+    /// keeps no webhooks (Postgres: they are delivered from this node's memory) answers `None`
+    /// for each.
+    fn commit(
+        &mut self,
+        records: &[JournalRecord],
+        webhooks: &[&WireWebhook],
+        delivered: &[i64],
+    ) -> Result<Vec<Option<i64>>, String> {
+        let _ = delivered;
+        self.append(records)?;
+        Ok(vec![None; webhooks.len()])
+    }
     /// Whether a periodic snapshot is due.
     fn wants_snapshot(&self) -> bool;
     /// A periodic snapshot at record `seq` is being taken.
@@ -53,6 +68,15 @@ pub(crate) trait Journal: Send {
 impl Journal for Store {
     fn append(&mut self, records: &[JournalRecord]) -> Result<(), String> {
         Store::append(self, records)
+    }
+    fn commit(
+        &mut self,
+        records: &[JournalRecord],
+        webhooks: &[&WireWebhook],
+        delivered: &[i64],
+    ) -> Result<Vec<Option<i64>>, String> {
+        Store::commit(self, records, webhooks, delivered)
+            .map(|rows| rows.into_iter().map(Some).collect())
     }
     fn wants_snapshot(&self) -> bool {
         Store::wants_snapshot(self)
@@ -76,6 +100,10 @@ impl Journal for Store {
 
 /// A boxed [`Journal`], as the writer thread holds it.
 pub(crate) type BoxJournal = Box<dyn Journal>;
+
+/// The `reason` of the `agent_disconnected` push an agent's older connection gets when the
+/// agent logs in again with `--single-session`.
+pub const REASON_LOGGED_OUT_REMOTELY: &str = "logged_out_remotely";
 
 /// A push rendered once, shared by every connection it goes to.
 pub(crate) struct Rendered {
@@ -110,12 +138,18 @@ pub(crate) enum Release {
     Pushes(Vec<Rendered>),
     /// A connection starts getting its user's pushes.
     Subscribe(UserId, Arc<Outbox>),
+    /// A connection starts getting its user's pushes, and the user's other connections are
+    /// told `agent_disconnected` (`logged_out_remotely`) and closed: an agent's login with
+    /// `--single-session`.
+    Replace(UserId, Arc<Outbox>),
     /// A connection stops getting them.
     Unsubscribe(UserId, u64),
     /// A Web API answer may go.
     Web(oneshot::Sender<()>),
     /// Webhooks the call fired, for delivery.
-    Webhooks(Vec<chatio::wire::configuration::WireWebhook>),
+    Webhooks(Vec<WireWebhook>),
+    /// Webhooks the call fired, as the journal queued them (`Webhooks` after the commit).
+    Owed(Vec<crate::webhooks::Owed>),
 }
 
 /// Who is connected: each user's connections.
@@ -152,6 +186,21 @@ impl Registry {
                 }
             }
             Release::Subscribe(user, outbox) => self.conns.entry(user).or_default().push(outbox),
+            Release::Replace(user, outbox) => {
+                let list = self.conns.entry(user).or_default();
+                for old in list.drain(..) {
+                    old.send(Out::Text(crate::conn::disconnect_push(
+                        "agent_disconnected",
+                        REASON_LOGGED_OUT_REMOTELY,
+                    )));
+                    old.send(Out::Close(close_code::POLICY, "logged out remotely"));
+                    metrics
+                        .disconnects
+                        .with_label_values(&[REASON_LOGGED_OUT_REMOTELY])
+                        .inc();
+                }
+                list.push(outbox);
+            }
             Release::Unsubscribe(user, id) => {
                 if let Some(list) = self.conns.get_mut(&user) {
                     list.retain(|c| c.id != id);
@@ -166,17 +215,25 @@ impl Registry {
             Release::Webhooks(webhooks) => {
                 if let Some(sender) = &self.webhooks {
                     for webhook in webhooks {
-                        let _ = sender.send(webhook);
+                        let _ = sender.send(crate::webhooks::Owed { row: None, webhook });
+                    }
+                }
+            }
+            Release::Owed(owed) => {
+                if let Some(sender) = &self.webhooks {
+                    for one in owed {
+                        let _ = sender.send(one);
                     }
                 }
             }
         }
     }
 
-    /// Queues a push for every connection of its recipients. A `customer_disconnected` push
-    /// also closes the customer's connections, as the push says.
+    /// Queues a push for every connection of its recipients. A `customer_disconnected` or
+    /// `agent_disconnected` push (the engine's: a ban, the license's end) also closes the
+    /// user's connections right after it, as the push says.
     fn deliver(&mut self, push: &Rendered, metrics: &Metrics) {
-        let closes = push.action == "customer_disconnected";
+        let closes = matches!(push.action, "customer_disconnected" | "agent_disconnected");
         for user in push.to.iter() {
             let Some(list) = self.conns.get(user) else {
                 continue;
@@ -185,7 +242,7 @@ impl Registry {
                 conn.send(Out::Text(push.text.clone()));
                 metrics.pushes.inc();
                 if closes {
-                    conn.send(Out::Close(close_code::POLICY, "customer disconnected"));
+                    conn.send(Out::Close(close_code::POLICY, push.action));
                 }
             }
             if closes {
@@ -200,6 +257,8 @@ impl Registry {
 struct Pending {
     records: Vec<JournalRecord>,
     items: Vec<Release>,
+    /// Rows of webhooks delivered since the last commit, to delete.
+    delivered: Vec<i64>,
     stop: bool,
     /// The license stopped being served here: what comes is dropped unanswered.
     closed: bool,
@@ -225,13 +284,27 @@ impl CommitQueue {
             // Web API answer's sender makes its handler answer an error instead.
             return;
         }
-        let was_empty = pending.records.is_empty() && pending.items.is_empty();
+        let was_empty = pending.is_empty();
         if pending.records.is_empty() {
             pending.records = records;
         } else {
             pending.records.extend(records);
         }
         pending.items.extend(items);
+        drop(pending);
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+
+    /// The webhook stored at `row` was delivered: the next commit forgets it.
+    pub(crate) fn delivered(&self, row: i64) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.closed {
+            return;
+        }
+        let was_empty = pending.is_empty();
+        pending.delivered.push(row);
         drop(pending);
         if was_empty {
             self.ready.notify_one();
@@ -254,21 +327,20 @@ impl CommitQueue {
         pending.closed = true;
         pending.records.clear();
         pending.items.clear();
+        pending.delivered.clear();
         drop(pending);
         self.ready.notify_one();
     }
 
     /// Waits for something to commit; `None` once told to stop with nothing left, or closed.
-    fn next(&self) -> Option<(Vec<JournalRecord>, Vec<Release>)> {
+    fn next(&self) -> Option<Batch> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if pending.closed {
                 return None;
             }
-            if !pending.records.is_empty() || !pending.items.is_empty() {
-                let records = std::mem::take(&mut pending.records);
-                let items = std::mem::take(&mut pending.items);
-                return Some((records, items));
+            if !pending.is_empty() {
+                return Some(pending.take());
             }
             if pending.stop {
                 return None;
@@ -281,13 +353,34 @@ impl CommitQueue {
     }
 
     /// Everything waiting, without waiting.
-    fn drain(&self) -> (Vec<JournalRecord>, Vec<Release>) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        (
-            std::mem::take(&mut pending.records),
-            std::mem::take(&mut pending.items),
-        )
+    fn drain(&self) -> Batch {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.items.is_empty() && self.delivered.is_empty()
+    }
+
+    fn take(&mut self) -> Batch {
+        Batch {
+            records: std::mem::take(&mut self.records),
+            items: std::mem::take(&mut self.items),
+            delivered: std::mem::take(&mut self.delivered),
+        }
+    }
+}
+
+/// What one commit writes and then releases.
+#[derive(Default)]
+struct Batch {
+    records: Vec<JournalRecord>,
+    items: Vec<Release>,
+    delivered: Vec<i64>,
 }
 
 /// A snapshot being encoded on a thread of its own: its record number, time and bytes.
@@ -302,8 +395,8 @@ pub(crate) fn run_writer(shared: Arc<crate::Shared>, mut store: BoxJournal, out:
         return;
     };
     let mut encoding: Option<Encoding> = None;
-    while let Some((records, items)) = queue.next() {
-        if !commit_and_release(&shared, &mut store, &records, items, &out) {
+    while let Some(batch) = queue.next() {
+        if !commit_and_release(&shared, &mut store, batch, &out) {
             return;
         }
         if let Some(done) = &encoding {
@@ -338,12 +431,12 @@ fn start_snapshot(
     out: &Releases,
 ) -> Option<Encoding> {
     let queue = shared.commit.as_ref()?;
-    let (copy, records, items) = {
+    let (copy, batch) = {
         let (core, _long) = shared.core_for_long_call();
-        let (records, items) = queue.drain();
-        (core.engine.clone(), records, items)
+        let batch = queue.drain();
+        (core.engine.clone(), batch)
     };
-    if !commit_and_release(shared, store, &records, items, out) {
+    if !commit_and_release(shared, store, batch, out) {
         return None;
     }
     store.snapshot_started(copy.journal_seq());
@@ -373,45 +466,91 @@ fn store_snapshot(store: &mut BoxJournal, seq: u64, taken_at: i64, data: Vec<u8>
     }
 }
 
-/// Commits `records`, then hands `items` to the runtime. `false` if the commit failed and the
-/// license is no longer served here (with Postgres; with SQLite a failure ends the process).
+/// Commits the batch's records, the webhooks its items fired and the deliveries it saw, then
+/// hands its items to the runtime (the webhooks with the rows the journal gave them). `false`
+/// if the commit failed and the license is no longer served here (with Postgres; with SQLite
+/// a failure ends the process).
 fn commit_and_release(
     shared: &crate::Shared,
     store: &mut BoxJournal,
-    records: &[JournalRecord],
-    items: Vec<Release>,
+    batch: Batch,
     out: &Releases,
 ) -> bool {
-    if !records.is_empty() {
+    let Batch {
+        records,
+        mut items,
+        delivered,
+    } = batch;
+    let fired: Vec<&WireWebhook> = items
+        .iter()
+        .filter_map(|item| match item {
+            Release::Webhooks(webhooks) => Some(webhooks),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if !records.is_empty() || !fired.is_empty() || !delivered.is_empty() {
         let started = Instant::now();
-        if let Err(e) = store.append(records) {
-            if !store.failure_is_fatal() {
-                // Nothing of this batch is answered: whatever the database kept, no client
-                // was told of it, and the next owner restores exactly what it kept.
-                drop(items);
-                shared.lose(&format!("cannot commit the journal: {e}"));
-                return false;
+        let rows = match store.commit(&records, &fired, &delivered) {
+            Ok(rows) => rows,
+            Err(e) => {
+                drop(fired);
+                return commit_failed(shared, store, e, items, records.len());
             }
-            tracing::error!(
-                path = %store.describe(),
-                error = %e,
-                records = records.len(),
-                "cannot commit the journal; stopping without answering the requests of this \
-                 batch (restart to recover everything that was answered)"
-            );
-            std::process::exit(1);
+        };
+        drop(fired);
+        let mut rows = rows.into_iter();
+        for item in &mut items {
+            if let Release::Webhooks(webhooks) = item {
+                let owed = std::mem::take(webhooks)
+                    .into_iter()
+                    .map(|webhook| crate::webhooks::Owed {
+                        row: rows.next().flatten(),
+                        webhook,
+                    })
+                    .collect();
+                *item = Release::Owed(owed);
+            }
         }
-        shared
-            .metrics
-            .commit_seconds
-            .observe(started.elapsed().as_secs_f64());
-        shared.metrics.commit_records.observe(records.len() as f64);
+        if !records.is_empty() {
+            shared
+                .metrics
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
+            shared.metrics.commit_records.observe(records.len() as f64);
+        }
     }
     if !items.is_empty() && out.send(items).is_err() {
         // The runtime is gone (the server is stopping): nobody is left to answer.
         tracing::debug!("releases after the runtime stopped");
     }
     true
+}
+
+/// A commit failed: with Postgres the license stops being served here (`false`); with SQLite
+/// the process ends.
+fn commit_failed(
+    shared: &crate::Shared,
+    store: &BoxJournal,
+    e: String,
+    items: Vec<Release>,
+    records: usize,
+) -> bool {
+    if !store.failure_is_fatal() {
+        // Nothing of this batch is answered: whatever the database kept, no client was told
+        // of it, and the next owner restores exactly what it kept.
+        drop(items);
+        shared.lose(&format!("cannot commit the journal: {e}"));
+        return false;
+    }
+    tracing::error!(
+        path = %store.describe(),
+        error = %e,
+        records,
+        "cannot commit the journal; stopping without answering the requests of this \
+         batch (restart to recover everything that was answered)"
+    );
+    std::process::exit(1);
 }
 
 /// Where the writer thread sends each committed batch's releases.
@@ -440,22 +579,22 @@ fn snapshot(shared: &crate::Shared, store: &mut BoxJournal, out: &Releases) {
     let Some(queue) = shared.commit.as_ref() else {
         return;
     };
-    let (seq, taken_at, data, records, items) = {
+    let (seq, taken_at, data, batch) = {
         let (core, long) = shared.core_for_long_call();
         let engine = &core.engine;
         // Everything the engine did up to now is in the journal or in the queue: take both.
-        let (records, items) = queue.drain();
+        let batch = queue.drain();
         let seq = engine.journal_seq();
-        if records.is_empty() && !store.has_unsnapshotted_before(seq) {
+        if batch.records.is_empty() && !store.has_unsnapshotted_before(seq) {
             drop(core);
             drop(long);
-            commit_and_release(shared, store, &records, items, out);
+            commit_and_release(shared, store, batch, out);
             return;
         }
         let data = engine.snapshot_with(&Options::default().threads(crate::store::threads()));
-        (seq, engine.now().unix_seconds(), data, records, items)
+        (seq, engine.now().unix_seconds(), data, batch)
     };
-    if commit_and_release(shared, store, &records, items, out) {
+    if commit_and_release(shared, store, batch, out) {
         store_snapshot(store, seq, taken_at, data);
     }
 }

@@ -34,6 +34,10 @@ pub struct ConfigFile {
     pub max_backlog: Option<usize>,
     /// `--public-url`.
     pub public_url: Option<String>,
+    /// `--static-config-path`.
+    pub static_config_path: Option<String>,
+    /// `--single-session`.
+    pub single_session: Option<bool>,
     /// `--log`.
     pub log: Option<String>,
     /// `[license]`.

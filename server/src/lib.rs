@@ -79,6 +79,7 @@ use chatio::{Agent, Engine, EngineConfig, ErrorKind, Permission, Scopes, Timesta
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+pub use commit::REASON_LOGGED_OUT_REMOTELY;
 use commit::{BoxJournal, CommitQueue, Registry, Release};
 pub use conn::REASON_BACKLOG_STALLED;
 pub use limits::Limits;
@@ -202,6 +203,12 @@ pub struct Config {
     /// The address clients reach this server at (`https://chat.example.com`), for the URLs of
     /// uploaded files; `None`: `http://` and the upload request's `Host` header.
     pub public_url: Option<String>,
+    /// What the customer's `login` answers as `static_config_path` (where the host publishes
+    /// the license's static configuration); `None`: the field is left out.
+    pub static_config_path: Option<String>,
+    /// One session per agent: an agent's login closes its older connections, each told
+    /// `agent_disconnected` with reason `logged_out_remotely` (v0.5's reason for it).
+    pub single_session: bool,
 }
 
 impl Default for Config {
@@ -219,6 +226,8 @@ impl Default for Config {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             limits: Limits::default(),
             public_url: None,
+            static_config_path: None,
+            single_session: false,
         }
     }
 }
@@ -445,6 +454,8 @@ pub struct Server {
     durability: Option<Durability>,
     /// Uploaded files: under `--data DIR/files`, or in memory.
     files: files::FileStore,
+    /// Webhooks a previous run owed and did not deliver (`--data`), oldest first.
+    owed: Vec<webhooks::Owed>,
     report: Vec<String>,
 }
 
@@ -486,6 +497,7 @@ impl Server {
                 store: None,
                 durability: None,
                 files: files::FileStore::in_memory(),
+                owed: Vec::new(),
                 report: vec![
                     "in memory (no --data): everything is lost at exit".to_string(),
                     seed_note(fixed_seed, false),
@@ -521,12 +533,27 @@ impl Server {
                 }
             }
         }
+        let owed: Vec<webhooks::Owed> = store
+            .owed_webhooks()?
+            .into_iter()
+            .map(|(row, webhook)| webhooks::Owed {
+                row: Some(row),
+                webhook,
+            })
+            .collect();
+        if !owed.is_empty() {
+            report.push(format!(
+                "{} webhook(s) owed from before the restart, resumed",
+                owed.len()
+            ));
+        }
         Ok(Server {
             config,
             engine,
             store: Some(Box::new(store)),
             durability: Some(durability.clone()),
             files: files::FileStore::in_dir(durability.dir.join("files")),
+            owed,
             report,
         })
     }
@@ -546,6 +573,8 @@ impl Server {
             durability: None,
             // With Postgres there is no data directory: uploads stay in this node's memory.
             files: files::FileStore::in_memory(),
+            // And webhooks are delivered from memory (see `webhooks.rs`).
+            owed: Vec::new(),
             report,
         }
     }
@@ -574,22 +603,28 @@ impl Server {
     ) -> LicenseRun {
         let Server {
             config,
-            engine,
+            mut engine,
             store,
             files,
+            owed,
             ..
         } = self;
+        // A setting of this process, not of the license: set at every start.
+        engine.set_static_config_path(config.static_config_path.clone());
         let (sessions_tx, sessions_rx) = watch::channel(0usize);
+        let commit = store.as_ref().map(|_| Arc::new(CommitQueue::default()));
         let engine_config = engine.config().clone();
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 engine,
                 agent_conns: HashMap::new(),
             }),
-            registry: Mutex::new(Registry::with_webhooks(webhooks::start(Arc::clone(
-                &metrics,
-            )))),
-            commit: store.as_ref().map(|_| CommitQueue::default()),
+            registry: Mutex::new(Registry::with_webhooks(webhooks::start(
+                Arc::clone(&metrics),
+                commit.clone(),
+                owed,
+            ))),
+            commit,
             metrics,
             agent_tokens: config
                 .agents
@@ -630,6 +665,7 @@ impl Server {
             long_calls: AtomicUsize::new(0),
             files,
             public_url: config.public_url.clone(),
+            single_session: config.single_session,
         });
         let writer = store.map(|store| {
             let (out, batches) = tokio::sync::mpsc::unbounded_channel();
@@ -778,7 +814,7 @@ struct Shared {
     core: Mutex<Core>,
     registry: Mutex<Registry>,
     /// With `--data`: what waits for the writer thread.
-    commit: Option<CommitQueue>,
+    commit: Option<Arc<CommitQueue>>,
     metrics: Arc<Metrics>,
     agent_tokens: HashMap<String, UserId>,
     /// Wakes the timer task: the engine's next deadline may have moved.
@@ -816,6 +852,8 @@ struct Shared {
     files: files::FileStore,
     /// See [`Config::public_url`].
     public_url: Option<String>,
+    /// See [`Config::single_session`].
+    single_session: bool,
 }
 
 impl Shared {

@@ -471,7 +471,11 @@ fn login(
         }
         if reply.success {
             // In engine order: the connection gets every push of the calls after its login.
-            items.push(Release::Subscribe(user.clone(), Arc::clone(outbox)));
+            if api == Api::Agent && shared.single_session {
+                items.push(Release::Replace(user.clone(), Arc::clone(outbox)));
+            } else {
+                items.push(Release::Subscribe(user.clone(), Arc::clone(outbox)));
+            }
         }
         if reply.success && api == Api::Agent {
             let conns = core.agent_conns.entry(user.clone()).or_default();

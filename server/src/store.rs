@@ -7,6 +7,11 @@
 //! * `journal`: every [`JournalRecord`] after the older of the two snapshots kept, keyed by
 //!   its number, in the form [`JournalRecord::encode`] writes.
 //! * `snapshot`: the two latest [`Engine::snapshot`]s and the record number each covers.
+//! * `webhook` (schema 2): the webhooks owed and not yet delivered, in the order they fired
+//!   (`id`), each written in the same transaction as the records of the call that fired it
+//!   and deleted in a later commit once its receiver took it. A restart resumes them before
+//!   anything new fires, so none is lost, and each chat's keep their order; one delivered just
+//!   before a crash, whose deletion was not committed, is delivered again (at least once).
 //!
 //! The host's rule is *persist, then answer*: records are committed before the response or
 //! any push of the calls that made them is queued; the server commits every record waiting
@@ -38,6 +43,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chatio::journal::{JournalMode, JournalRecord, Options};
+use chatio::model::ChatId;
+use chatio::wire::configuration::WireWebhook;
 use chatio::{Engine, EngineConfig};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -45,7 +52,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 pub const FILE_NAME: &str = "chatio.sqlite3";
 
 /// The schema this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -56,6 +63,18 @@ const SCHEMA: &str = "
         data BLOB NOT NULL
     ) STRICT;
     PRAGMA user_version = 1;
+";
+
+/// Schema 1 to 2: the webhooks owed (see the module's docs).
+const SCHEMA_2: &str = "
+    CREATE TABLE webhook (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        chat_id TEXT,
+        webhook_id TEXT NOT NULL,
+        body TEXT NOT NULL
+    ) STRICT;
+    PRAGMA user_version = 2;
 ";
 
 /// The lock file inside `--data DIR`.
@@ -190,7 +209,12 @@ impl Store {
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(db_error)?;
         match version {
-            0 => tx.execute_batch(SCHEMA).map_err(db_error)?,
+            0 => {
+                tx.execute_batch(SCHEMA).map_err(db_error)?;
+                tx.execute_batch(SCHEMA_2).map_err(db_error)?;
+            }
+            // A directory an older build wrote: it owed no webhooks it kept.
+            1 => tx.execute_batch(SCHEMA_2).map_err(db_error)?,
             SCHEMA_VERSION => {}
             other => {
                 return Err(format!(
@@ -406,6 +430,98 @@ impl Store {
         tx.commit().map_err(|e| e.to_string())?;
         self.last_seq = records.last().map_or(self.last_seq, |r| r.seq);
         Ok(())
+    }
+
+    /// Writes `records` (the next ones, in order), queues `webhooks` and deletes the webhooks
+    /// `delivered` (row ids this store gave), in one transaction; returns the row id of each
+    /// webhook queued, in order. When this returns `Ok` all of it is on disk.
+    pub fn commit(
+        &mut self,
+        records: &[JournalRecord],
+        webhooks: &[&WireWebhook],
+        delivered: &[i64],
+    ) -> Result<Vec<i64>, String> {
+        if let Some(first) = records.first()
+            && first.seq != self.last_seq + 1
+        {
+            return Err(format!(
+                "record {} would follow record {}: the journal would have a gap",
+                first.seq, self.last_seq
+            ));
+        }
+        let tx = self.db.transaction().map_err(|e| e.to_string())?;
+        insert_records(&tx, records).map_err(|e| e.to_string())?;
+        let mut rows = Vec::with_capacity(webhooks.len());
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO webhook (url, chat_id, webhook_id, body) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(|e| e.to_string())?;
+            for webhook in webhooks {
+                insert
+                    .execute(params![
+                        webhook.url,
+                        webhook.chat_id.map(|c| c.to_string()),
+                        webhook.webhook_id,
+                        webhook.body
+                    ])
+                    .map_err(|e| e.to_string())?;
+                rows.push(tx.last_insert_rowid());
+            }
+            let mut delete = tx
+                .prepare("DELETE FROM webhook WHERE id = ?1")
+                .map_err(|e| e.to_string())?;
+            for id in delivered {
+                delete.execute([id]).map_err(|e| e.to_string())?;
+            }
+        }
+        tx.commit().map_err(|e| e.to_string())?;
+        self.last_seq = records.last().map_or(self.last_seq, |r| r.seq);
+        Ok(rows)
+    }
+
+    /// The webhooks owed, oldest first, with their row ids: what a restart resumes.
+    pub fn owed_webhooks(&self) -> Result<Vec<(i64, WireWebhook)>, String> {
+        let db_error = |e: rusqlite::Error| format!("{}: {e}", self.path.display());
+        let mut select = self
+            .db
+            .prepare("SELECT id, url, chat_id, webhook_id, body FROM webhook ORDER BY id")
+            .map_err(db_error)?;
+        let rows = select
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(db_error)?;
+        let mut owed = Vec::new();
+        for row in rows {
+            let (id, url, chat_id, webhook_id, body) = row.map_err(db_error)?;
+            let chat_id = match chat_id {
+                None => None,
+                Some(text) => Some(text.parse::<ChatId>().map_err(|e| {
+                    format!(
+                        "{}: webhook row {id}: chat id {text:?}: {e}",
+                        self.path.display()
+                    )
+                })?),
+            };
+            owed.push((
+                id,
+                WireWebhook {
+                    url,
+                    chat_id,
+                    webhook_id,
+                    body,
+                },
+            ));
+        }
+        Ok(owed)
     }
 
     /// The record after which the next periodic snapshot is due, the last being at `seq`:

@@ -4,10 +4,22 @@
 //! A webhook enters the queue when its call's answer is released (after the commit, with
 //! `--data`), so nothing is delivered for a change a crash could still lose. Each chat (and
 //! each URL) has its own line: a receiver that fails holds back only its own chat's later
-//! webhooks, retried after 1 s, 2 s, 4 s ... up to [`MAX_BACKOFF`]. The queue lives in memory:
-//! webhooks waiting when the process stops are lost (see server/README.md).
+//! webhooks, retried after 1 s, 2 s, 4 s ... up to [`MAX_BACKOFF`].
+//!
+//! With `--data` every webhook is also a row of the store's `webhook` table, written in the
+//! commit of the records of the call that fired it, and deleted by a later commit once
+//! delivered (see `store.rs`): a restart resumes the rows left, oldest first, before anything
+//! new fires. In memory, and with `--postgres` (whose nodes hand licenses to each other), the
+//! queue lives in memory only: webhooks waiting when the process stops are lost.
+//!
+//! Delivery is plain HTTP. v0.5 lets `https` URLs be registered, and the engine accepts them,
+//! but this build has no TLS client (one would add a TLS stack and its certificate roots to
+//! the server for a case a reverse proxy or a local relay covers): a webhook to an `https` URL
+//! is dropped, counted (`dropped`) and logged, instead of failing forever at the head of its
+//! chat's line.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -17,6 +29,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
+
+use crate::commit::CommitQueue;
 
 /// The longest wait between two tries of one webhook.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -29,12 +43,20 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_QUEUED: usize = 100_000;
 
 /// The sending side, for whoever releases answers.
-pub(crate) type Sender = mpsc::UnboundedSender<WireWebhook>;
+pub(crate) type Sender = mpsc::UnboundedSender<Owed>;
+
+/// A webhook to deliver, and its row in the store if it is kept there.
+pub(crate) struct Owed {
+    /// The row (`--data`): deleted once delivered.
+    pub(crate) row: Option<i64>,
+    /// The webhook.
+    pub(crate) webhook: WireWebhook,
+}
 
 /// A line of webhooks that must go out one after another.
 #[derive(Default)]
 struct Line {
-    waiting: VecDeque<WireWebhook>,
+    waiting: VecDeque<Owed>,
     /// Failed tries of the head.
     failures: u32,
     /// The head is being sent, or waits for its retry.
@@ -47,17 +69,33 @@ struct Tried {
     delivered: bool,
 }
 
-/// Starts the delivery task; returns where to send webhooks.
-pub(crate) fn start(metrics: std::sync::Arc<crate::metrics::Metrics>) -> Sender {
+/// Starts the delivery task with the webhooks `owed` from before a restart (queued first,
+/// oldest first); returns where to send webhooks. Deliveries of stored webhooks are told to
+/// `store`, whose next commit deletes their rows.
+pub(crate) fn start(
+    metrics: Arc<crate::metrics::Metrics>,
+    store: Option<Arc<CommitQueue>>,
+    owed: Vec<Owed>,
+) -> Sender {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(rx, metrics));
+    for one in owed {
+        let _ = tx.send(one);
+    }
+    tokio::spawn(run(rx, metrics, store));
     tx
 }
 
 async fn run(
-    mut incoming: mpsc::UnboundedReceiver<WireWebhook>,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    mut incoming: mpsc::UnboundedReceiver<Owed>,
+    metrics: Arc<crate::metrics::Metrics>,
+    store: Option<Arc<CommitQueue>>,
 ) {
+    // Forgets a stored webhook: delivered, or dropped for want of room.
+    let forget = |owed: &Owed| {
+        if let (Some(row), Some(store)) = (owed.row, &store) {
+            store.delivered(row);
+        }
+    };
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     let mut lines: HashMap<(String, Option<String>), Line> = HashMap::new();
@@ -66,16 +104,26 @@ async fn run(
     loop {
         tokio::select! {
             next = incoming.recv() => {
-                let Some(webhook) = next else { break };
+                let Some(owed) = next else { break };
                 if queued >= MAX_QUEUED {
                     metrics.webhooks.with_label_values(&["dropped"]).inc();
-                    tracing::warn!(url = webhook.url, "webhook queue full: a webhook is dropped");
+                    tracing::warn!(url = owed.webhook.url, "webhook queue full: a webhook is dropped");
+                    forget(&owed);
+                    continue;
+                }
+                if !owed.webhook.url.starts_with("http://") {
+                    metrics.webhooks.with_label_values(&["dropped"]).inc();
+                    tracing::warn!(
+                        url = owed.webhook.url,
+                        "webhooks go out over plain http only: a webhook is dropped"
+                    );
+                    forget(&owed);
                     continue;
                 }
                 queued += 1;
-                let key = (webhook.url.clone(), webhook.chat_id.map(|c| c.to_string()));
+                let key = (owed.webhook.url.clone(), owed.webhook.chat_id.map(|c| c.to_string()));
                 let line = lines.entry(key.clone()).or_default();
-                line.waiting.push_back(webhook);
+                line.waiting.push_back(owed);
                 if !line.busy {
                     line.busy = true;
                     try_head(&client, &key, line, Duration::ZERO, &done_tx);
@@ -85,7 +133,9 @@ async fn run(
                 let Some(line) = lines.get_mut(&tried.key) else { continue };
                 if tried.delivered {
                     metrics.webhooks.with_label_values(&["delivered"]).inc();
-                    line.waiting.pop_front();
+                    if let Some(done) = line.waiting.pop_front() {
+                        forget(&done);
+                    }
                     queued -= 1;
                     line.failures = 0;
                 } else {
@@ -122,7 +172,7 @@ fn try_head(
     wait: Duration,
     done: &mpsc::UnboundedSender<Tried>,
 ) {
-    let Some(head) = line.waiting.front() else {
+    let Some(Owed { webhook: head, .. }) = line.waiting.front() else {
         return;
     };
     let client = client.clone();

@@ -1,6 +1,8 @@
-//! The disconnect pushes only the server can send: a connection to another version of the API,
-//! and a login over a user's cap on connections. Each is the protocol's push with its reason,
-//! and the connection closes right after it.
+//! The disconnect pushes only the server can send (a connection to another version of the API,
+//! a login over a user's cap on connections) and the one the engine sends (the license ending
+//! while an agent is connected), and an agent's older session when it logs in again with
+//! single sessions on. Each is the protocol's push with its reason, and the connection closes
+//! right after it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -143,4 +145,93 @@ async fn a_login_over_the_users_cap_hears_why_and_is_closed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = stop.send(());
+}
+
+/// The engine's own disconnect: the license ends while an agent is connected. The timer task
+/// ticks the engine at the end, the agent hears `agent_disconnected` with reason
+/// `license_expired`, and the connection closes right after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_connected_when_the_license_ends_hears_why_and_is_closed() {
+    let now = chatio_server::now();
+    let mut config = config(32);
+    config.engine = config.engine.license(
+        chatio::License::new("104130623", "team", now).expiration_timestamp(Some(now + 3)),
+    );
+    let (addr, stop) = start(config).await;
+    let mut ws = connect(addr, "/agent/v0.5/rtm/ws").await;
+    let answer = login(&mut ws, "t1").await;
+    assert_eq!(answer["success"], true, "{answer}");
+    let (seen, code) = until_closed(&mut ws).await;
+    let push = seen
+        .iter()
+        .find(|m| m["action"] == "agent_disconnected")
+        .unwrap_or_else(|| panic!("no agent_disconnected: {seen:?}"));
+    assert_eq!(push["type"], "push");
+    assert_eq!(push["payload"]["reason"], "license_expired");
+    assert_eq!(seen.last(), Some(push), "nothing after the push: {seen:?}");
+    assert_eq!(code, Some(1008));
+    let _ = stop.send(());
+}
+
+/// With `single_session`, an agent's login closes its older connection: that one hears
+/// `agent_disconnected` with reason `logged_out_remotely` and is closed; the new one serves.
+/// Customers keep several connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_single_sessions_a_second_agent_login_closes_the_first() {
+    let mut config = config(32);
+    config.single_session = true;
+    let (addr, stop) = start(config).await;
+    let mut first = connect(addr, "/agent/v0.5/rtm/ws").await;
+    assert_eq!(login(&mut first, "t1").await["success"], true);
+    let mut second = connect(addr, "/agent/v0.5/rtm/ws").await;
+    assert_eq!(login(&mut second, "t1").await["success"], true);
+
+    let (seen, code) = until_closed(&mut first).await;
+    let last = seen
+        .last()
+        .unwrap_or_else(|| panic!("nothing before the close"));
+    assert_eq!(last["action"], "agent_disconnected", "{seen:?}");
+    assert_eq!(
+        last["payload"]["reason"],
+        chatio_server::REASON_LOGGED_OUT_REMOTELY
+    );
+    assert_eq!(code, Some(1008));
+
+    // The new session serves.
+    let ping = json!({ "request_id": "p", "action": "ping", "payload": {} });
+    second
+        .send(Message::Text(ping.to_string().into()))
+        .await
+        .unwrap();
+    let answer = next_answer(&mut second).await;
+    assert_eq!(answer["request_id"], "p", "{answer}");
+    assert_eq!(answer["success"], true, "{answer}");
+
+    let mut jan_one = connect(addr, "/customer/v0.5/rtm/ws").await;
+    let mut jan_two = connect(addr, "/customer/v0.5/rtm/ws").await;
+    assert_eq!(login(&mut jan_one, "jan").await["success"], true);
+    assert_eq!(login(&mut jan_two, "jan").await["success"], true);
+    jan_one
+        .send(Message::Text(ping.to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(next_answer(&mut jan_one).await["success"], true);
+    let _ = stop.send(());
+}
+
+/// The next response or push.
+async fn next_answer(ws: &mut Ws) -> Value {
+    loop {
+        let message = timeout(STEP, ws.next())
+            .await
+            .expect("an answer in time")
+            .expect("open")
+            .expect("works");
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == "response" || value["type"] == "push" {
+                return value;
+            }
+        }
+    }
 }

@@ -1,7 +1,12 @@
 //! The Configuration API over HTTP, and webhook delivery to a real local receiver that fails
-//! for a while: every webhook arrives, in order per chat, with the documented envelope.
+//! for a while: every webhook arrives, in order per chat, with the documented envelope; with
+//! `--data`, also across a kill and restart of the server process.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -278,4 +283,262 @@ async fn the_docs_property_samples_work_against_the_server() {
     assert_eq!(status, 400, "{nameless}");
     assert_eq!(nameless["error"]["type"], "validation", "{nameless}");
     let _ = stop.send(());
+}
+
+// ----- webhooks owed across a restart (`--data`) -----
+
+/// A receiver that answers 500 while `failing` is set and 200 otherwise, and keeps what it
+/// accepted and how many tries it refused.
+async fn switchable_receiver() -> (
+    SocketAddr,
+    Arc<Mutex<Vec<Value>>>,
+    Arc<AtomicUsize>,
+    Arc<AtomicBool>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let failing = Arc::new(AtomicBool::new(false));
+    let (kept, counted, fails) = (
+        Arc::clone(&accepted),
+        Arc::clone(&refused),
+        Arc::clone(&failing),
+    );
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (kept, counted, fails) =
+                (Arc::clone(&kept), Arc::clone(&counted), Arc::clone(&fails));
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let (kept, counted, fails) =
+                        (Arc::clone(&kept), Arc::clone(&counted), Arc::clone(&fails));
+                    async move {
+                        let body = request.into_body().collect().await?.to_bytes();
+                        let status = if fails.load(Ordering::SeqCst) {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            StatusCode::INTERNAL_SERVER_ERROR
+                        } else {
+                            kept.lock()
+                                .unwrap()
+                                .push(serde_json::from_slice::<Value>(&body).unwrap());
+                            StatusCode::OK
+                        };
+                        let mut response = Response::new(Full::new(Bytes::new()));
+                        *response.status_mut() = status;
+                        Ok::<_, hyper::Error>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, accepted, refused, failing)
+}
+
+/// A `chatio-server --data DIR` process (the binary Cargo builds for this test).
+struct Process {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Process {
+    /// Starts the server on `data` and waits until it listens.
+    fn start(data: &Path) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chatio-server"))
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args([
+                "--seed",
+                "7",
+                "--request-rate",
+                "0",
+                "--allow-weak-tokens",
+                "--agent",
+                "t1=anna@example.com:Anna",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the server process");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not start listening in time");
+            };
+            if let Some((_, addr)) = line.split_once("listening on ") {
+                let addr = addr.trim().parse().expect("a socket address");
+                return Process { child, addr };
+            }
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs, nothing waiting is flushed.
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The webhooks the store in `data` still owes.
+fn owed_rows(data: &Path) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        data.join(chatio_server::store::FILE_NAME),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row("SELECT COUNT(*) FROM webhook", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// Waits (bounded) until `done` holds.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited too long for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The texts of the accepted webhooks of `chat`, in the order they arrived.
+fn texts_of(accepted: &[Value], chat: &str) -> Vec<String> {
+    accepted
+        .iter()
+        .filter(|w| w["data"]["chat_id"] == chat)
+        .map(|w| w["data"]["event"]["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owed_webhooks_survive_a_kill_and_arrive_in_order_per_chat() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("webhooks-{}-{nanos}", std::process::id()));
+    let data = root.join("data");
+    let (hook_addr, accepted, refused, failing) = switchable_receiver().await;
+
+    let server = Process::start(&data);
+    let addr = server.addr;
+    let (status, registered) = post(
+        addr,
+        "/configuration/v0.5/webhooks/register_webhook",
+        "t1",
+        json!({ "url": format!("http://{hook_addr}/hook"), "action": "incoming_event",
+                "secret_key": "s3cret", "filters": { "author_type": "customer" } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{registered}");
+    // Two customers, two chats, their messages interleaved.
+    let mut chats = Vec::new();
+    for customer in ["jan", "eva"] {
+        let (status, started) = post(
+            addr,
+            "/customer/v0.5/action/start_chat",
+            customer,
+            json!({ "payload": {} }),
+        )
+        .await;
+        assert_eq!(status, 200, "{started}");
+        chats.push((
+            customer,
+            started["chat"]["id"].as_str().unwrap().to_string(),
+        ));
+    }
+    let send = |n: usize| {
+        let chats = chats.clone();
+        async move {
+            for (customer, chat_id) in &chats {
+                let (status, sent) = post(
+                    addr,
+                    "/customer/v0.5/action/send_event",
+                    customer,
+                    json!({ "payload": { "chat_id": chat_id,
+                            "event": { "type": "message", "text": format!("{customer} {n}") } } }),
+                )
+                .await;
+                assert_eq!(status, 200, "{sent}");
+            }
+        }
+    };
+
+    // Delivered at once, and forgotten by the store.
+    for n in 1..=2 {
+        send(n).await;
+    }
+    wait_until("the first four deliveries", || {
+        accepted.lock().unwrap().len() == 4
+    })
+    .await;
+    wait_until("the store to forget the delivered webhooks", || {
+        owed_rows(&data) == 0
+    })
+    .await;
+
+    // The receiver fails: the next ones stay owed, on disk, and the server is killed.
+    failing.store(true, Ordering::SeqCst);
+    for n in 3..=5 {
+        send(n).await;
+    }
+    wait_until("a refused try", || refused.load(Ordering::SeqCst) > 0).await;
+    assert_eq!(
+        owed_rows(&data),
+        6,
+        "every undelivered webhook is kept on disk"
+    );
+    server.kill();
+
+    // The receiver recovers; the restarted server delivers what it owed.
+    failing.store(false, Ordering::SeqCst);
+    let server = Process::start(&data);
+    wait_until("every owed webhook after the restart", || {
+        accepted.lock().unwrap().len() >= 10
+    })
+    .await;
+    wait_until("the store to forget them", || owed_rows(&data) == 0).await;
+    let accepted = accepted.lock().unwrap().clone();
+    for (customer, chat_id) in &chats {
+        let mut got = texts_of(&accepted, chat_id);
+        // At least once: a delivery whose deletion a kill cut off may come again, right after
+        // itself.
+        got.dedup();
+        let want: Vec<String> = (1..=5).map(|n| format!("{customer} {n}")).collect();
+        assert_eq!(got, want, "every message of {customer}'s chat, in order");
+    }
+    for webhook in &accepted {
+        assert_eq!(webhook["secret_key"], "s3cret");
+        assert_eq!(webhook["action"], "incoming_event");
+    }
+    server.kill();
+    let _ = std::fs::remove_dir_all(&root);
 }

@@ -17,6 +17,8 @@ mod command;
 mod config;
 mod configuration;
 mod directory;
+mod disconnects;
+pub use disconnects::REASON_LICENSE_EXPIRED;
 mod events;
 mod ids;
 pub(crate) use command::FromResponse;
@@ -164,6 +166,9 @@ pub struct Engine {
     bot_webhooks: BTreeMap<UserId, crate::model::BotWebhooks>,
     /// The count of changes, and the records not yet handed to the host.
     journal: journaling::Journal,
+    /// What the customer's `login` answers as `static_config_path` (see
+    /// [`Engine::set_static_config_path`]).
+    static_config_path: Option<String>,
 }
 
 impl PartialEq for Engine {
@@ -193,6 +198,9 @@ impl PartialEq for Engine {
             webhooks,
             bot_webhooks,
             journal,
+            // A setting of the host's process, like the router's object: not the license's
+            // state, not journaled, not in snapshots, so not compared either.
+            static_config_path: _,
         } = self;
         *config == other.config
             && *ids == other.ids
@@ -251,7 +259,30 @@ impl Engine {
             webhooks: Vec::new(),
             bot_webhooks: BTreeMap::new(),
             journal: journaling::Journal::default(),
+            static_config_path: None,
         }
+    }
+
+    /// Sets what the customer's `login` answers as `static_config_path`: where the host
+    /// publishes the license's static configuration for customer applications (chat.io put
+    /// a JSON file on a CDN). `None` (the default) leaves the field out.
+    ///
+    /// A setting of the host, not of the license: it is neither journaled nor in snapshots,
+    /// so a host sets it again after [`Engine::restore`] or a replay, as it sets the router.
+    ///
+    /// ```
+    /// use chatio::{Engine, EngineConfig};
+    /// let mut engine = Engine::new(EngineConfig::with_seed(1));
+    /// engine.set_static_config_path(Some("cdn.example.com/license/1/config.json".into()));
+    /// assert_eq!(engine.static_config_path(), Some("cdn.example.com/license/1/config.json"));
+    /// ```
+    pub fn set_static_config_path(&mut self, path: Option<String>) {
+        self.static_config_path = path;
+    }
+
+    /// What the customer's `login` answers as `static_config_path`, if set.
+    pub fn static_config_path(&self) -> Option<&str> {
+        self.static_config_path.as_deref()
     }
 
     /// Configures a property (what chat.io's Configuration API does). Properties that are not

@@ -20,11 +20,15 @@ impl Engine {
             .agent_slot(id)
             .filter(|&s| !self.is_removed(s))
             .ok_or_else(|| Error::AgentNotFound(id.clone()))?;
+        let before = self.now;
         self.now = self.now.max(now);
         let mut pushes = Vec::new();
         if self.update_runtime(slot, |rt| rt.online = online) {
             self.drain(slot, &mut pushes);
         }
+        // Time may have passed the license's end here first: the agents connected until now
+        // (this one included, if it just connected) are told.
+        self.expiry_disconnects(before, &mut pushes);
         let entry = Entry::host(
             now,
             HostCommand::SetAgentPresence {

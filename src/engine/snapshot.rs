@@ -225,6 +225,7 @@ impl Engine {
             webhooks: state.webhooks,
             bot_webhooks: state.bot_webhooks,
             journal: Journal::restored(state.journal_seq),
+            static_config_path: None,
         })
     }
 }

@@ -24,9 +24,14 @@ enum Due {
 }
 
 impl Engine {
-    /// When the engine next needs [`tick`](Engine::tick), if ever.
+    /// When the engine next needs [`tick`](Engine::tick), if ever: a chat's routing deadline,
+    /// or the license's end while agents are connected (see `disconnects.rs`).
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.timers.first().map(|&(t, _)| t)
+        let chats = self.timers.first().map(|&(t, _)| t);
+        match (chats, self.expiry_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Does everything due at or before `now`, in deadline order, and returns the pushes that
@@ -36,6 +41,7 @@ impl Engine {
         if self.next_deadline().is_none_or(|d| d > now) {
             return Output::new((), pushes);
         }
+        let before = self.now;
         self.now = self.now.max(now);
         // Chats whose deadline, once fired, came out the same and still due: they wait for the
         // next tick. Without this a deadline that cannot move past `now` (at the end of
@@ -67,6 +73,7 @@ impl Engine {
         for slot in stalled {
             self.schedule(slot);
         }
+        self.expiry_disconnects(before, &mut pushes);
         self.journaled(Output::new((), pushes), Entry::host(now, HostCommand::Tick))
     }
 

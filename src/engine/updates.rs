@@ -166,6 +166,12 @@ impl Engine {
         if let Some(page) = &update.current_page {
             crate::model::check_page(page)?;
         }
+        if let Some(referrer) = &update.referrer {
+            crate::model::check_referrer(referrer)?;
+        }
+        if let Some(timezone) = &update.timezone {
+            crate::model::check_timezone(timezone)?;
+        }
         let record = self
             .customer_record(req.id)
             .ok_or_else(|| Error::CustomerNotFound(req.id.clone()))?;
@@ -173,6 +179,7 @@ impl Engine {
         let chats = record.chats.clone();
 
         self.commit(req);
+        let now = self.now;
         let customer = match self.customer_record_mut(req.id) {
             Some(record) => {
                 let c = &mut record.customer;
@@ -184,7 +191,19 @@ impl Engine {
                 }
                 c.fields.extend(update.fields);
                 if let Some(page) = update.current_page {
+                    // The engine knows no visits: the first page reported starts the one
+                    // visit it shows, and each page other than the current one starts now.
+                    c.visit_start.get_or_insert(now);
+                    if c.current_page.as_ref() != Some(&page) {
+                        c.page_start = Some(now);
+                    }
                     c.current_page = Some(page);
+                }
+                if let Some(referrer) = update.referrer {
+                    c.referrer = Some(referrer);
+                }
+                if let Some(timezone) = update.timezone {
+                    c.timezone = Some(timezone);
                 }
                 c.clone()
             }

@@ -62,11 +62,12 @@ pub use thread::Thread;
 pub use threads::Threads;
 pub use timestamp::Timestamp;
 pub use user::{
-    Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_BAN_DAYS, MAX_NAME_LEN, MAX_PAGE_LEN, Page,
-    Permission, Role, User,
+    Agent, AgentKind, Customer, DEFAULT_MAX_CHATS, MAX_BAN_DAYS, MAX_NAME_LEN, MAX_PAGE_LEN,
+    MAX_TIMEZONE_LEN, Page, Permission, Role, User,
 };
 pub(crate) use user::{
-    check_customer_email, check_customer_fields, check_customer_name, check_page,
+    check_customer_email, check_customer_fields, check_customer_name, check_page, check_referrer,
+    check_timezone,
 };
 pub use webhook::{
     ChatMemberIds, MAX_SECRET_KEY_LEN, MAX_WEBHOOK_DESCRIPTION_LEN, MAX_WEBHOOK_URL_LEN,

@@ -63,6 +63,12 @@ pub struct CustomerUpdate {
     /// The page the customer is on now.
     #[serde(default)]
     pub current_page: Option<Page>,
+    /// Where the visit came from (the Customer API's `customer.monitoring.page.referrer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// The customer's time zone (`customer.monitoring.timezone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 /// Who a `multicast` reaches. At least one part must name someone.

@@ -50,6 +50,22 @@ pub struct Customer {
     pub last_seen_timestamp: Option<Timestamp>,
     /// The end of the customer's ban, if banned. A customer is banned while `now` is before it.
     pub banned_until: Option<Timestamp>,
+    /// Where the customer's visit came from (`customer.monitoring.page.referrer`), as given.
+    /// Agents see it as `monitoring.referrer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// The customer's time zone as the customer gave it (`customer.monitoring.timezone`, e.g.
+    /// `"-2"`). Agents see it as `monitoring.geolocation.timezone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// When the visit began: the engine's time when the customer's first page was reported
+    /// (`monitoring.current_visit.start`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit_start: Option<Timestamp>,
+    /// When the customer came to [`current_page`](Self::current_page): the engine's time when
+    /// a page other than the current one was reported (the page's `start`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_start: Option<Timestamp>,
 }
 
 impl Customer {
@@ -63,6 +79,10 @@ impl Customer {
             current_page: None,
             last_seen_timestamp: None,
             banned_until: None,
+            referrer: None,
+            timezone: None,
+            visit_start: None,
+            page_start: None,
         }
     }
 
@@ -94,6 +114,12 @@ impl Customer {
             check_customer_email(email)?;
         }
         check_customer_fields(&self.fields)?;
+        if let Some(referrer) = &self.referrer {
+            check_referrer(referrer)?;
+        }
+        if let Some(timezone) = &self.timezone {
+            check_timezone(timezone)?;
+        }
         match &self.current_page {
             Some(page) => check_page(page),
             None => Ok(()),
@@ -213,6 +239,24 @@ pub(crate) fn check_customer_fields(fields: &BTreeMap<String, String>) -> Result
         check_text("customer.fields", value)?;
     }
     Ok(())
+}
+
+/// The longest time zone a customer may give, in bytes (`"Europe/Warsaw"`, `"-2"`).
+pub const MAX_TIMEZONE_LEN: usize = 64;
+
+/// A visit's referrer: a non-empty label of at most [`MAX_PAGE_LEN`] bytes.
+pub(crate) fn check_referrer(referrer: &str) -> Result<(), Error> {
+    super::non_empty("customer.monitoring.page.referrer", referrer)?;
+    too_long("customer.monitoring.page.referrer", referrer, MAX_PAGE_LEN)?;
+    check_label("customer.monitoring.page.referrer", referrer)
+}
+
+/// A customer's time zone: a non-empty label of at most [`MAX_TIMEZONE_LEN`] bytes. Its form
+/// is the customer's business (v0.5's sample gives an hour offset, `"-2"`).
+pub(crate) fn check_timezone(timezone: &str) -> Result<(), Error> {
+    super::non_empty("customer.monitoring.timezone", timezone)?;
+    too_long("customer.monitoring.timezone", timezone, MAX_TIMEZONE_LEN)?;
+    check_label("customer.monitoring.timezone", timezone)
 }
 
 /// The page a customer is on: a URL or a title, or both, each a label of at most

@@ -94,6 +94,10 @@ pub struct CustomerLogin {
     pub customer_id: crate::model::UserId,
     /// The customer as the engine knows it.
     pub customer: Customer,
+    /// Where the host publishes the license's static configuration
+    /// ([`Engine::set_static_config_path`](crate::Engine::set_static_config_path)), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_config_path: Option<String>,
 }
 
 /// `get_chats_summary` limits: offset at most 100; limit 10 by default, at most 25.
@@ -184,6 +188,7 @@ impl View<'_> {
         Ok(CustomerLogin {
             customer_id: req.id.clone(),
             customer,
+            static_config_path: self.static_config_path().map(str::to_owned),
         })
     }
 }

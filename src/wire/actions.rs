@@ -548,7 +548,20 @@ struct CustomerTyping {
 #[derive(Deserialize, Default)]
 struct Monitoring {
     #[serde(default)]
-    page: Option<Page>,
+    page: Option<MonitoredPage>,
+    #[serde(default)]
+    timezone: Option<String>,
+}
+
+/// `customer.monitoring.page`: the page, and where the visit came from.
+#[derive(Deserialize)]
+struct MonitoredPage {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    referrer: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -570,15 +583,32 @@ impl CustomerFields {
             && self.email.is_none()
             && self.fields.is_empty()
             && self.monitoring.page.is_none()
+            && self.monitoring.timezone.is_none()
     }
 
     /// The details as the facade's `update_customer` takes them.
     fn into_update(self) -> CustomerUpdate {
+        let (current_page, referrer) = match self.monitoring.page {
+            // A page object with only a referrer reports where the visit came from, not a page.
+            Some(MonitoredPage {
+                url: None,
+                title: None,
+                referrer: Some(referrer),
+            }) => (None, Some(referrer)),
+            Some(MonitoredPage {
+                url,
+                title,
+                referrer,
+            }) => (Some(Page { url, title }), referrer),
+            None => (None, None),
+        };
         CustomerUpdate {
             name: self.name,
             email: self.email,
             fields: self.fields,
-            current_page: self.monitoring.page,
+            current_page,
+            referrer,
+            timezone: self.monitoring.timezone,
         }
     }
 }
@@ -1093,10 +1123,11 @@ fn customer(
                 Some(details) => c.update_customer(details.into_update())?.pushes,
                 None => Vec::new(),
             };
-            Ok((
-                Payload::Json(json!({ "customer_id": login.customer_id })),
-                pushes,
-            ))
+            let mut answer = json!({ "customer_id": login.customer_id });
+            if let Some(path) = login.static_config_path {
+                answer["static_config_path"] = json!(path);
+            }
+            Ok((Payload::Json(answer), pushes))
         }
         "get_chats_summary" => {
             let p: ChatsSummary = parse(payload)?;

@@ -41,7 +41,18 @@
 //! * The customer's `update_last_seen_timestamp` takes an optional `chat_id`, defaulting to the
 //!   customer's latest chat; `send_file` takes the stored file's metadata in its payload.
 //! * The customer's `login` applies the optional `customer` details (name, e-mail, fields,
-//!   page) exactly as `update_customer` does; without any it changes nothing.
+//!   page, referrer, time zone) exactly as `update_customer` does; without any it changes
+//!   nothing. It answers `static_config_path` only when the host set one
+//!   ([`Engine::set_static_config_path`](crate::Engine::set_static_config_path)).
+//! * A customer's `monitoring`, shown to agents only, differs from the Agent API's sample
+//!   where the engine does not know what the sample shows: `current_visit.pages` holds the
+//!   current page alone (no history is kept); the visit's `start` is when the customer's first
+//!   page was reported and a page's `start` when it was reported (the engine has no notion of
+//!   visits ending); `referrer` is the one the customer gave
+//!   (`customer.monitoring.page.referrer`); the time zone the customer gave
+//!   (`customer.monitoring.timezone`, v0.5's sample: `"-2"`) is shown as
+//!   `geolocation.timezone`, the only `geolocation` key, since no address is looked up; `ip`,
+//!   `host`, `user_agent` and `stats` are left out: they are the transport's knowledge.
 //! * The agent's `login` carries a `license` object only when the engine has one
 //!   ([`EngineConfig::license`](crate::EngineConfig)); `expiration_timestamp` is left out for a
 //!   license that never expires.

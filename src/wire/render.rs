@@ -359,18 +359,47 @@ pub(crate) fn customer(c: &Customer, api: Api, seen: LastSeen) -> Value {
     m.insert("fields".into(), to_value(&c.fields));
     // Monitoring and the ban are for agents; the Customer API's customer object has neither.
     if api == Api::Agent {
-        // The Agent API's `monitoring.current_visit.pages` lists the pages of the visit; the
-        // engine knows only the current one, and not when the visit or the page began, so the
-        // list has that page alone and the `start` times are left out.
-        if let Some(page) = &c.current_page {
-            m.insert(
-                "monitoring".into(),
-                json!({ "current_visit": { "pages": [page] } }),
-            );
+        if let Some(monitoring) = monitoring(c) {
+            m.insert("monitoring".into(), monitoring);
         }
         m.insert("banned".into(), json!(c.banned_until.is_some()));
     }
     Value::Object(m)
+}
+
+/// The Agent API's `monitoring` of a customer, as v0.5's sample shows it, with what the engine
+/// keeps: `current_visit` (its `start` and the current page, with the page's `start`; the
+/// engine keeps no history of pages, so the list has that page alone), `referrer`, and
+/// `geolocation.timezone` (the time zone the customer gave: the engine looks up no address,
+/// so the other `geolocation` keys, `ip`, `host`, `user_agent` and `stats` are left out).
+/// `None` when the customer reported none of it.
+fn monitoring(c: &Customer) -> Option<Value> {
+    let mut m = Map::new();
+    if let Some(page) = &c.current_page {
+        let mut shown = Map::new();
+        if let Some(start) = c.page_start {
+            shown.insert("start".into(), to_value(start));
+        }
+        if let Some(url) = &page.url {
+            shown.insert("url".into(), json!(url));
+        }
+        if let Some(title) = &page.title {
+            shown.insert("title".into(), json!(title));
+        }
+        let mut visit = Map::new();
+        if let Some(start) = c.visit_start {
+            visit.insert("start".into(), to_value(start));
+        }
+        visit.insert("pages".into(), json!([shown]));
+        m.insert("current_visit".into(), Value::Object(visit));
+    }
+    if let Some(referrer) = &c.referrer {
+        m.insert("referrer".into(), json!(referrer));
+    }
+    if let Some(timezone) = &c.timezone {
+        m.insert("geolocation".into(), json!({ "timezone": timezone }));
+    }
+    (!m.is_empty()).then_some(Value::Object(m))
 }
 
 pub(crate) fn agent(
@@ -677,7 +706,9 @@ pub(crate) fn push_payload(kind: &PushKind, api: Api) -> Value {
         PushKind::CustomerBanned { customer_id, days } => {
             json!({ "customer_id": customer_id, "ban": { "days": days } })
         }
-        PushKind::CustomerDisconnected { reason } => json!({ "reason": reason }),
+        PushKind::CustomerDisconnected { reason } | PushKind::AgentDisconnected { reason } => {
+            json!({ "reason": reason })
+        }
         PushKind::ChatPropertiesUpdated {
             chat_id,
             properties: p,
