@@ -94,6 +94,8 @@
 //! Ben, Cleo and Dan; customers by index; chats by index among those the actor may see (or all
 //! chats), modulo their number, 250 and above meaning an unknown chat id.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Mutex;
@@ -115,6 +117,7 @@ use chatio::{
     PushAudience, PushKind, QueuePosition, Recipients, Role, Scopes, SentEvent, StartChat, Thread,
     ThreadId, Timestamp, TransferTarget, UserId,
 };
+use common::{LicenseBuilder, uid};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
@@ -153,9 +156,6 @@ fn cases() -> u32 {
         .unwrap_or(DEFAULT_CASES)
 }
 
-fn uid(s: &str) -> UserId {
-    UserId::new(s).expect("valid user id")
-}
 
 fn unknown_chat() -> ChatId {
     "0affb00a-82d6-4e07-ae61-56ba5c36f743"
@@ -1140,17 +1140,14 @@ impl World {
             limits.login_chats = 3;
             config = config.limits(limits);
         }
-        let mut engine = Engine::new(config);
-        match s.router {
-            1 => engine = engine.with_router(AutomaticRouter::default()),
-            2 => engine = engine.with_router(ManualRouter),
-            _ => {}
-        }
+        let mut license = match s.router {
+            1 => LicenseBuilder::new(config).router(AutomaticRouter::default()),
+            2 => LicenseBuilder::new(config).router(ManualRouter),
+            _ => LicenseBuilder::new(config),
+        };
         let props = registry(s);
-        for p in &props {
-            if let Some(config) = p.config() {
-                engine.configure_property(config).expect("a valid property");
-            }
+        for config in props.iter().filter_map(|p| p.config()) {
+            license = license.property(config);
         }
         let levels: Vec<Permission> = s
             .levels
@@ -1164,24 +1161,21 @@ impl World {
         let mut agents = Vec::new();
         for ((id, name, group), level) in AGENTS.iter().zip(&levels) {
             let id = uid(id);
-            engine
-                .add_agent(
-                    Agent::new(id.clone(), *name)
-                        .with_groups([GroupId(*group)])
-                        .with_permission(*level)
-                        .with_max_chats(2),
-                )
-                .expect("a new agent");
+            license = license.agent(
+                Agent::new(id.clone(), *name)
+                    .with_groups([GroupId(*group)])
+                    .with_permission(*level)
+                    .with_max_chats(2),
+            );
             agents.push(id);
         }
         let customers: Vec<UserId> = (0..CUSTOMERS)
             .map(|i| uid(&format!("customer-{i}")))
             .collect();
         for c in &customers {
-            engine
-                .add_customer(Customer::new(c.clone()))
-                .expect("a new customer");
+            license = license.customer(Customer::new(c.clone()));
         }
+        let engine = license.build();
         Self {
             engine,
             agents,

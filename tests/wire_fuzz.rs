@@ -26,12 +26,13 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use chatio::testing::{Choices, Pool, alphabet, requests};
 use chatio::model::{Button, Location, PropertyConfig, PropertyType, RichElement, RichMessage};
 use chatio::wire::{Api, Reply, handle};
 use chatio::{
     Agent, Engine, EngineConfig, EventKind, GroupId, NewEvent, StartChat, Timestamp, UserId,
 };
-use common::LicenseBuilder;
+use common::{LicenseBuilder, uid};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
@@ -56,9 +57,6 @@ fn runner(cases: u32) -> TestRunner {
     })
 }
 
-fn uid(s: &str) -> UserId {
-    UserId::new(s).expect("valid user id")
-}
 
 // ----- the engine every case starts from -----
 
@@ -842,4 +840,70 @@ fn request_sequences_never_panic_and_failures_change_nothing() {
     }
     let ok = outcomes.get(&true).copied().unwrap_or_default();
     assert!(ok >= 300, "only {ok} of 2000 generated requests succeeded");
+}
+
+/// The shared operation alphabet (`chatio::testing::alphabet`) rendered as requests
+/// (`chatio::testing::requests`): through [`handle`] each does exactly what
+/// [`Engine::execute`] does with the command itself (the same success, the same engine after),
+/// and every answer has the shape the other properties check. Host and Configuration API
+/// commands, which no chat API request carries, go to both engines through `execute`.
+#[test]
+fn alphabet_requests_do_what_execute_does() {
+    let base = base();
+    let of = |api| {
+        base.users
+            .iter()
+            .filter(|(a, _)| *a == api)
+            .map(|(_, u)| u.clone())
+            .collect::<Vec<_>>()
+    };
+    let pool = Pool::new(of(Api::Agent), of(Api::Customer));
+    let strategy = prop::collection::vec(prop::collection::vec(any::<u32>(), 16), 1..12);
+    let outcomes = std::cell::RefCell::new(BTreeMap::<bool, usize>::new());
+    runner((cases() / 4).max(1))
+        .run(&strategy, |steps| {
+            let mut by_wire = base.engine.clone();
+            let mut direct = base.engine.clone();
+            let mut pool = pool.clone();
+            for (i, choices) in steps.iter().enumerate() {
+                pool.refresh(&direct);
+                let command = alphabet::command(&pool, &mut Choices::new(choices));
+                let now = Timestamp::from_unix_seconds(T0 + 10 * i as i64);
+                let executed = direct.execute(now, command.clone());
+                match requests::request(&command, &format!("r{i}")) {
+                    Some(request) => {
+                        let reply = handle(
+                            &mut by_wire,
+                            request.api,
+                            &request.user_id,
+                            now,
+                            &request.text,
+                        );
+                        prop_assert_eq!(
+                            reply.success,
+                            executed.is_ok(),
+                            "{} answered {:?}, execute {:?}",
+                            request.text,
+                            reply,
+                            executed.as_ref().err()
+                        );
+                        *outcomes.borrow_mut().entry(reply.success).or_default() += 1;
+                    }
+                    None => {
+                        let again = by_wire.execute(now, command.clone());
+                        prop_assert_eq!(again.is_ok(), executed.is_ok());
+                    }
+                }
+                // The codec holds the records `execute` hands out; neither is compared here.
+                by_wire.take_journal();
+                direct.take_journal();
+                prop_assert!(by_wire == direct, "{:?} left different engines", command);
+            }
+            Ok(())
+        })
+        .unwrap();
+    let outcomes = outcomes.into_inner();
+    let ok = outcomes.get(&true).copied().unwrap_or_default();
+    let refused = outcomes.get(&false).copied().unwrap_or_default();
+    assert!(ok > 0 && refused > 0, "{ok} requests succeeded, {refused} were refused");
 }

@@ -31,6 +31,8 @@
 //!
 //! and review the diff before committing it.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,7 @@ use chatio::{
     Agent, ChatId, CustomerUpdate, Engine, EngineConfig, Event, EventId, EventKind, GroupId,
     License, NewEvent, Properties, PropertyValue, Scopes, StartChat, ThreadId, Timestamp, UserId,
 };
+use common::{LicenseBuilder, uid};
 use serde_json::{Value, json};
 
 /// When the world is set up (2023-11-14T22:13:20Z).
@@ -52,10 +55,6 @@ const NOW: i64 = T0 + 60;
 
 fn at(secs: i64) -> Timestamp {
     Timestamp::from_unix_seconds(secs)
-}
-
-fn uid(s: &str) -> UserId {
-    UserId::new(s).expect("valid user id")
 }
 
 // ----- the world -----
@@ -105,7 +104,6 @@ fn world() -> World {
 
 /// The world, under another configuration (the ids depend only on the seed).
 fn world_with(config: EngineConfig) -> World {
-    let mut engine = Engine::new(config);
     let rw = both(Access::READ_WRITE);
     let everywhere = [Location::Chat, Location::Thread, Location::Event];
     let mut score = PropertyConfig::new("rating", "score", PropertyType::Int)
@@ -125,31 +123,28 @@ fn world_with(config: EngineConfig) -> World {
             customer: Access::NONE,
         },
     );
-    for config in [score, comment, source, priority] {
-        engine.configure_property(config).unwrap();
-    }
 
     let anna = uid("anna@example.com");
     let bob = uid("bob@example.com");
     let bot = uid("parcel-bot@example.com");
-    engine
-        .add_agent(
+    let mut engine = LicenseBuilder::new(config)
+        .property(score)
+        .property(comment)
+        .property(source)
+        .property(priority)
+        .agent(
             Agent::new(anna.clone(), "Anna")
                 .with_email("anna@example.com")
                 .with_avatar("https://cdn.example.org/anna.png")
                 .with_groups([GroupId(1)]),
         )
-        .unwrap();
-    engine
-        .add_agent(
+        .agent(
             Agent::new(bob.clone(), "Bob")
                 .with_email("bob@example.com")
                 .with_groups([GroupId(2)]),
         )
-        .unwrap();
-    engine
-        .add_agent(Agent::new(bot.clone(), "Parcel Bot").bot_owned_by(anna.clone()))
-        .unwrap();
+        .agent(Agent::new(bot.clone(), "Parcel Bot").bot_owned_by(anna.clone()))
+        .build();
     let jan = engine.create_customer();
     let eva = engine.create_customer();
 

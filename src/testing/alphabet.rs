@@ -1,0 +1,600 @@
+//! Random commands: every variant of [`Command`], [`AgentCommand`], [`CustomerCommand`] and
+//! [`HostCommand`], with arguments picked from a [`Pool`] and small menus of values, valid and
+//! invalid.
+//!
+//! A command added to the engine must be added here too: [`agent_action`],
+//! [`customer_action`] and [`host_action`] match every variant, so they stop compiling until
+//! the new one has a name, and this module's tests check that each name in [`AGENT_ACTIONS`],
+//! [`CUSTOMER_ACTIONS`] and [`HOST_ACTIONS`] is drawn by the generator at its index.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::{Draw, Pool};
+use crate::engine::{AgentCommand, AutoScopeRules, Command, CustomerCommand, HostCommand};
+use crate::engine::TransferTarget;
+use crate::model::{
+    Agent, Button, Customer, CustomerUpdate, EventKind, File, FormField, FormFieldKind,
+    MulticastScopes, NewEvent, NewWebhook, Page, Properties, PropertyConfig, PropertyType,
+    Recipients, RichElement, RichMessage, Scopes, StartChat, Timestamp, UrlFilter, UrlMatch,
+    WebhookAction, WebhookFilters,
+};
+use crate::push::Postback;
+use crate::routing::RoutingStatus;
+
+/// The Agent API's commands, by their protocol action, in the order the generator numbers
+/// them.
+pub const AGENT_ACTIONS: [&str; 20] = [
+    "start_chat",
+    "join_chat",
+    "remove_from_chat",
+    "send_event",
+    "send_rich_message_postback",
+    "multicast",
+    "send_typing_indicator",
+    "close_thread",
+    "update_agent",
+    "ban_customer",
+    "transfer_chat",
+    "update_chat_properties",
+    "update_chat_thread_properties",
+    "update_chat_scopes",
+    "add_auto_chat_scopes",
+    "remove_auto_chat_scopes",
+    "update_last_seen_timestamp",
+    "create_properties",
+    "register_webhook",
+    "unregister_webhook",
+];
+
+/// The Customer API's commands, by their protocol action, in the order the generator
+/// numbers them.
+pub const CUSTOMER_ACTIONS: [&str; 12] = [
+    "start_chat",
+    "send_event",
+    "send_file",
+    "send_rich_message_postback",
+    "send_sneak_peek",
+    "send_typing_indicator",
+    "close_thread",
+    "update_customer",
+    "update_chat_properties",
+    "update_chat_thread_properties",
+    "update_chat_scopes",
+    "update_last_seen_timestamp",
+];
+
+/// The host's commands, by the [`Engine`](crate::Engine) method's name, in the order the
+/// generator numbers them.
+pub const HOST_ACTIONS: [&str; 8] = [
+    "add_agent",
+    "add_customer",
+    "create_customer",
+    "configure_property",
+    "set_router",
+    "set_agent_presence",
+    "update_agent_profile",
+    "tick",
+];
+
+/// The protocol action of an Agent API command.
+pub fn agent_action(command: &AgentCommand) -> &'static str {
+    use AgentCommand as A;
+    // No wildcard: a new command must be named here, and drawn by `agent_command`.
+    match command {
+        A::StartChat { .. } => "start_chat",
+        A::JoinChat { .. } => "join_chat",
+        A::RemoveFromChat { .. } => "remove_from_chat",
+        A::SendEvent { .. } => "send_event",
+        A::SendRichMessagePostback { .. } => "send_rich_message_postback",
+        A::Multicast { .. } => "multicast",
+        A::SendTypingIndicator { .. } => "send_typing_indicator",
+        A::CloseThread { .. } => "close_thread",
+        A::UpdateAgent { .. } => "update_agent",
+        A::BanCustomer { .. } => "ban_customer",
+        A::TransferChat { .. } => "transfer_chat",
+        A::UpdateChatProperties { .. } => "update_chat_properties",
+        A::UpdateChatThreadProperties { .. } => "update_chat_thread_properties",
+        A::UpdateChatScopes { .. } => "update_chat_scopes",
+        A::AddAutoChatScopes { .. } => "add_auto_chat_scopes",
+        A::RemoveAutoChatScopes { .. } => "remove_auto_chat_scopes",
+        A::UpdateLastSeenTimestamp { .. } => "update_last_seen_timestamp",
+        A::CreateProperties { .. } => "create_properties",
+        A::RegisterWebhook { .. } => "register_webhook",
+        A::UnregisterWebhook { .. } => "unregister_webhook",
+    }
+}
+
+/// The protocol action of a Customer API command.
+pub fn customer_action(command: &CustomerCommand) -> &'static str {
+    use CustomerCommand as C;
+    // No wildcard: a new command must be named here, and drawn by `customer_command`.
+    match command {
+        C::StartChat { .. } => "start_chat",
+        C::SendEvent { .. } => "send_event",
+        C::SendFile { .. } => "send_file",
+        C::SendRichMessagePostback { .. } => "send_rich_message_postback",
+        C::SendSneakPeek { .. } => "send_sneak_peek",
+        C::SendTypingIndicator { .. } => "send_typing_indicator",
+        C::CloseThread { .. } => "close_thread",
+        C::UpdateCustomer { .. } => "update_customer",
+        C::UpdateChatProperties { .. } => "update_chat_properties",
+        C::UpdateChatThreadProperties { .. } => "update_chat_thread_properties",
+        C::UpdateChatScopes { .. } => "update_chat_scopes",
+        C::UpdateLastSeenTimestamp { .. } => "update_last_seen_timestamp",
+    }
+}
+
+/// The [`Engine`](crate::Engine) method of a host command.
+pub fn host_action(command: &HostCommand) -> &'static str {
+    use HostCommand as H;
+    // No wildcard: a new command must be named here, and drawn by `host_command`.
+    match command {
+        H::AddAgent(_) => "add_agent",
+        H::AddCustomer(_) => "add_customer",
+        H::CreateCustomer { .. } => "create_customer",
+        H::ConfigureProperty(_) => "configure_property",
+        H::SetRouter { .. } => "set_router",
+        H::SetAgentPresence { .. } => "set_agent_presence",
+        H::UpdateAgentProfile { .. } => "update_agent_profile",
+        H::Tick => "tick",
+    }
+}
+
+/// Any command: an agent's (4 in 9), a customer's (4 in 9) or the host's (1 in 9), made by a
+/// user of the pool.
+pub fn command(pool: &Pool, draw: &mut impl Draw) -> Command {
+    match draw.below(9) {
+        0..4 => Command::Agent {
+            agent_id: draw.pick(&pool.agents).clone(),
+            command: agent_command(pool, draw),
+        },
+        4..8 => Command::Customer {
+            customer_id: draw.pick(&pool.customers).clone(),
+            command: customer_command(pool, draw),
+        },
+        _ => Command::Host(host_command(pool, draw)),
+    }
+}
+
+/// A command of the Agent API; the first choice is its index in [`AGENT_ACTIONS`].
+pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
+    use AgentCommand as A;
+    match draw.below(AGENT_ACTIONS.len()) {
+        0 => A::StartChat {
+            customer_id: draw.flip().then(|| draw.pick(&pool.customers).clone()),
+            chat: start_chat(pool, draw),
+        },
+        1 => A::JoinChat {
+            chat_id: *draw.pick(&pool.chats),
+            agent_ids: vec![draw.pick(&pool.agents).clone()],
+        },
+        2 => A::RemoveFromChat {
+            chat_id: *draw.pick(&pool.chats),
+            agent_ids: some_of(&pool.agents, draw),
+            customer_ids: some_of(&pool.customers, draw),
+        },
+        3 => A::SendEvent {
+            chat_id: *draw.pick(&pool.chats),
+            event: event(pool, draw).into(),
+        },
+        4 => A::SendRichMessagePostback {
+            chat_id: *draw.pick(&pool.chats),
+            thread_id: *draw.pick(&pool.threads),
+            event_id: *draw.pick(&pool.events),
+            postback: postback(draw),
+        },
+        5 => A::Multicast {
+            scopes: MulticastScopes {
+                all_agents: draw.flip(),
+                agent_ids: some_of(&pool.agents, draw),
+                groups: some_of(&pool.groups, draw),
+                customer_ids: some_of(&pool.customers, draw),
+            },
+            content: json!({ "n": draw.below(3) }),
+        },
+        6 => A::SendTypingIndicator {
+            chat_id: *draw.pick(&pool.chats),
+            recipients: *draw.pick(&[Recipients::All, Recipients::Agents]),
+            is_typing: draw.flip(),
+        },
+        7 => A::CloseThread {
+            chat_id: *draw.pick(&pool.chats),
+        },
+        8 => A::UpdateAgent {
+            agent_id: draw.flip().then(|| draw.pick(&pool.agents).clone()),
+            routing_status: *draw.pick(&[
+                None,
+                Some(RoutingStatus::AcceptingChats),
+                Some(RoutingStatus::NotAcceptingChats),
+            ]),
+        },
+        9 => A::BanCustomer {
+            customer_id: draw.pick(&pool.customers).clone(),
+            days: *draw.pick(&[1, 7, 0]),
+        },
+        10 => A::TransferChat {
+            chat_id: *draw.pick(&pool.chats),
+            target: if draw.flip() {
+                TransferTarget::Group(*draw.pick(&pool.groups))
+            } else {
+                TransferTarget::Agent(draw.pick(&pool.agents).clone())
+            },
+        },
+        11 => A::UpdateChatProperties {
+            chat_id: *draw.pick(&pool.chats),
+            properties: properties(pool, draw),
+        },
+        12 => A::UpdateChatThreadProperties {
+            chat_id: *draw.pick(&pool.chats),
+            thread_id: *draw.pick(&pool.threads),
+            properties: properties(pool, draw),
+        },
+        13 => A::UpdateChatScopes {
+            chat_id: *draw.pick(&pool.chats),
+            add_scopes: scopes(pool, draw),
+            remove_scopes: scopes(pool, draw),
+        },
+        14 => A::AddAutoChatScopes {
+            description: draw.flip().then(|| "pricing pages".to_owned()),
+            scopes: scopes(pool, draw),
+            rules: auto_scope_rules(draw),
+        },
+        15 => A::RemoveAutoChatScopes {
+            id: draw.pick(&pool.auto_chat_scopes).clone(),
+        },
+        16 => A::UpdateLastSeenTimestamp {
+            chat_id: *draw.pick(&pool.chats),
+            timestamp: last_seen(draw),
+        },
+        17 => A::CreateProperties {
+            properties: vec![property_config(draw)],
+        },
+        18 => A::RegisterWebhook {
+            webhook: webhook(draw),
+        },
+        _ => A::UnregisterWebhook {
+            webhook_id: draw.pick(&pool.webhooks).clone(),
+        },
+    }
+}
+
+/// A command of the Customer API; the first choice is its index in [`CUSTOMER_ACTIONS`].
+pub fn customer_command(pool: &Pool, draw: &mut impl Draw) -> CustomerCommand {
+    use CustomerCommand as C;
+    match draw.below(CUSTOMER_ACTIONS.len()) {
+        0 => C::StartChat {
+            chat: start_chat(pool, draw),
+        },
+        1 => C::SendEvent {
+            chat_id: *draw.pick(&pool.chats),
+            event: event(pool, draw).into(),
+        },
+        2 => C::SendFile {
+            chat_id: *draw.pick(&pool.chats),
+            custom_id: custom_id(draw),
+            file: file(draw),
+        },
+        3 => C::SendRichMessagePostback {
+            chat_id: *draw.pick(&pool.chats),
+            thread_id: *draw.pick(&pool.threads),
+            event_id: *draw.pick(&pool.events),
+            postback: postback(draw),
+        },
+        4 => C::SendSneakPeek {
+            chat_id: *draw.pick(&pool.chats),
+            text: (*draw.pick(&["I am typ", ""])).to_owned(),
+        },
+        5 => C::SendTypingIndicator {
+            chat_id: *draw.pick(&pool.chats),
+            is_typing: draw.flip(),
+        },
+        6 => C::CloseThread {
+            chat_id: *draw.pick(&pool.chats),
+        },
+        7 => C::UpdateCustomer {
+            update: CustomerUpdate {
+                name: draw.flip().then(|| "Jan".to_owned()),
+                email: draw.flip().then(|| "jan@example.com".to_owned()),
+                fields: if draw.flip() {
+                    BTreeMap::from([("plan".to_owned(), "gold".to_owned())])
+                } else {
+                    BTreeMap::new()
+                },
+                current_page: draw.flip().then(|| Page {
+                    url: Some("https://shop.example.com/pricing".into()),
+                    title: Some("Pricing".into()),
+                }),
+            },
+        },
+        8 => C::UpdateChatProperties {
+            chat_id: *draw.pick(&pool.chats),
+            properties: properties(pool, draw),
+        },
+        9 => C::UpdateChatThreadProperties {
+            chat_id: *draw.pick(&pool.chats),
+            thread_id: *draw.pick(&pool.threads),
+            properties: properties(pool, draw),
+        },
+        10 => C::UpdateChatScopes {
+            chat_id: *draw.pick(&pool.chats),
+            add_scopes: scopes(pool, draw),
+            remove_scopes: scopes(pool, draw),
+        },
+        _ => C::UpdateLastSeenTimestamp {
+            chat_id: *draw.pick(&pool.chats),
+            timestamp: last_seen(draw),
+        },
+    }
+}
+
+/// A host command; the first choice is its index in [`HOST_ACTIONS`]. Users it adds come from
+/// the pool (so adding a known one is refused; the pool's unknown users may be added).
+pub fn host_command(pool: &Pool, draw: &mut impl Draw) -> HostCommand {
+    use HostCommand as H;
+    match draw.below(HOST_ACTIONS.len()) {
+        0 => H::AddAgent(agent(pool, draw)),
+        1 => H::AddCustomer(Customer::new(draw.pick(&pool.customers).clone())),
+        2 => H::CreateCustomer { customer_id: None },
+        3 => H::ConfigureProperty(property_config(draw)),
+        4 => H::SetRouter {
+            name: (*draw.pick(&["automatic", "manual", "round_robin", "least_loaded", "none"]))
+                .to_owned(),
+        },
+        5 => H::SetAgentPresence {
+            agent_id: draw.pick(&pool.agents).clone(),
+            online: draw.flip(),
+        },
+        6 => H::UpdateAgentProfile {
+            agent: agent(pool, draw),
+        },
+        _ => H::Tick,
+    }
+}
+
+/// An agent of the pool, with a group of the pool and a capacity.
+fn agent(pool: &Pool, draw: &mut impl Draw) -> Agent {
+    Agent::new(draw.pick(&pool.agents).clone(), "Agent")
+        .with_groups([*draw.pick(&pool.groups)])
+        .with_max_chats(*draw.pick(&[2, 1, 0]))
+}
+
+/// None, one or two members of `items`.
+fn some_of<T: Clone>(items: &[T], draw: &mut impl Draw) -> Vec<T> {
+    (0..draw.below(3)).map(|_| draw.pick(items).clone()).collect()
+}
+
+fn start_chat(pool: &Pool, draw: &mut impl Draw) -> StartChat {
+    StartChat {
+        scopes: if draw.flip() {
+            scopes(pool, draw)
+        } else {
+            Scopes::default()
+        },
+        properties: if draw.flip() {
+            properties(pool, draw)
+        } else {
+            Properties::new()
+        },
+        thread_properties: Properties::new(),
+        events: (0..draw.below(3)).map(|_| event(pool, draw)).collect(),
+    }
+}
+
+/// A group, an agent, both, or none (which `update_chat_scopes` takes and
+/// `add_auto_chat_scopes` refuses).
+fn scopes(pool: &Pool, draw: &mut impl Draw) -> Scopes {
+    let mut scopes = Scopes::default();
+    match draw.below(4) {
+        0 => {
+            scopes.groups.insert(*draw.pick(&pool.groups));
+        }
+        1 => {
+            scopes.agents.insert(draw.pick(&pool.agents).clone());
+        }
+        2 => {
+            scopes.groups.insert(*draw.pick(&pool.groups));
+            scopes.agents.insert(draw.pick(&pool.agents).clone());
+        }
+        _ => {}
+    }
+    scopes
+}
+
+/// One property of the pool with a value of its type (or, for the pool's last, unconfigured
+/// one, of any type).
+fn properties(pool: &Pool, draw: &mut impl Draw) -> Properties {
+    let (namespace, name, value) = draw.pick(&pool.properties).clone();
+    Properties::from([(namespace, BTreeMap::from([(name, value)]))])
+}
+
+/// An event of every kind the requests carry, a few of them invalid (empty text, an
+/// annotation without a type, a rich message without elements).
+fn event(pool: &Pool, draw: &mut impl Draw) -> NewEvent {
+    let mut event = match draw.below(9) {
+        0 => NewEvent::message("Hello"),
+        1 => NewEvent::message(""),
+        2 => NewEvent::annotation("5 stars", "rating"),
+        3 => NewEvent::annotation("5 stars", ""),
+        4 => NewEvent::system_message("Closed by the bot", "routing"),
+        5 => {
+            let mut content = serde_json::Map::new();
+            content.insert("order".into(), json!(draw.below(3)));
+            NewEvent::custom(content)
+        }
+        6 => NewEvent::new(EventKind::RichMessage(RichMessage {
+            template_id: "cards".into(),
+            elements: vec![RichElement {
+                title: Some("Pick one".into()),
+                buttons: vec![button("Yes", "yes"), button("No", "no")],
+                ..RichElement::default()
+            }],
+        })),
+        7 => NewEvent::new(EventKind::RichMessage(RichMessage {
+            template_id: "cards".into(),
+            elements: Vec::new(),
+        })),
+        _ => NewEvent::new(EventKind::FilledForm {
+            fields: vec![FormField {
+                name: "name".into(),
+                label: "Your name".into(),
+                required: true,
+                kind: FormFieldKind::Text {
+                    value: draw.flip().then(|| "Jan".into()),
+                },
+            }],
+        }),
+    };
+    event.custom_id = custom_id(draw);
+    if draw.below(4) == 0 {
+        event.recipients = Recipients::Agents;
+    }
+    if draw.below(4) == 0 {
+        event.properties = properties(pool, draw);
+    }
+    event
+}
+
+fn button(text: &str, postback_id: &str) -> Button {
+    Button {
+        text: text.into(),
+        postback_id: postback_id.into(),
+        user_ids: Vec::new(),
+    }
+}
+
+/// No custom id, one of two (so they repeat), or an empty one (invalid).
+fn custom_id(draw: &mut impl Draw) -> Option<String> {
+    (*draw.pick(&[None, Some("c1"), Some("c2"), Some("")])).map(str::to_owned)
+}
+
+fn postback(draw: &mut impl Draw) -> Postback {
+    Postback {
+        id: (*draw.pick(&["yes", "no", "maybe"])).to_owned(),
+        toggled: draw.flip(),
+    }
+}
+
+/// A picture, a document, one over the size limit, or a document claiming a width (invalid).
+fn file(draw: &mut impl Draw) -> File {
+    let pdf = File {
+        name: "invoice.pdf".into(),
+        url: "https://files.example.com/invoice.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 1000,
+        width: None,
+        height: None,
+    };
+    match draw.below(4) {
+        0 => File {
+            name: "photo.png".into(),
+            url: "https://files.example.com/photo.png".into(),
+            content_type: "image/png".into(),
+            size: 2000,
+            width: Some(640),
+            height: Some(480),
+        },
+        1 => pdf,
+        2 => File {
+            size: 10 * 1024 * 1024 + 1,
+            ..pdf
+        },
+        _ => File {
+            width: Some(100),
+            ..pdf
+        },
+    }
+}
+
+/// The requester's time, or a fixed moment of November 2023.
+fn last_seen(draw: &mut impl Draw) -> Option<Timestamp> {
+    draw.flip()
+        .then(|| Timestamp::from_unix_seconds(1_700_000_000 + 60 * draw.below(3) as i64))
+}
+
+/// A URL rule (valid) or no rule at all (refused).
+fn auto_scope_rules(draw: &mut impl Draw) -> AutoScopeRules {
+    AutoScopeRules {
+        chat_properties: Default::default(),
+        customer_url: draw.flip().then(|| {
+            UrlFilter::Values(vec![UrlMatch {
+                value: "pricing".into(),
+                exact_match: false,
+            }])
+        }),
+    }
+}
+
+/// A property of the namespace `generated`, readable and writable by all, at the chat.
+fn property_config(draw: &mut impl Draw) -> PropertyConfig {
+    let name = *draw.pick(&["score", "source"]);
+    let kind = *draw.pick(&[PropertyType::Int, PropertyType::String]);
+    PropertyConfig::new("generated", name, kind).at(
+        crate::model::Location::Chat,
+        crate::model::LocationAccess {
+            agent: crate::model::Access::READ_WRITE,
+            customer: crate::model::Access::READ_WRITE,
+        },
+    )
+}
+
+fn webhook(draw: &mut impl Draw) -> NewWebhook {
+    NewWebhook {
+        url: "https://hooks.example.com/chatio".into(),
+        description: None,
+        action: *draw.pick(&[
+            WebhookAction::IncomingChatThread,
+            WebhookAction::IncomingEvent,
+            WebhookAction::ChatUsersUpdated,
+        ]),
+        secret_key: (*draw.pick(&["s3cret", ""])).to_owned(),
+        filters: WebhookFilters::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::testing::Choices;
+    use crate::UserId;
+
+    fn pool() -> Pool {
+        Pool::new(
+            vec![UserId::new("anna@example.com").unwrap()],
+            vec![UserId::new("customer-jan").unwrap()],
+        )
+    }
+
+    #[test]
+    fn every_agent_action_is_drawn_at_its_index() {
+        for (i, name) in AGENT_ACTIONS.iter().enumerate() {
+            let command = agent_command(&pool(), &mut Choices::new(&[i as u32]));
+            assert_eq!(agent_action(&command), *name);
+        }
+        let names: BTreeSet<_> = AGENT_ACTIONS.iter().collect();
+        assert_eq!(names.len(), AGENT_ACTIONS.len());
+    }
+
+    #[test]
+    fn every_customer_action_is_drawn_at_its_index() {
+        for (i, name) in CUSTOMER_ACTIONS.iter().enumerate() {
+            let command = customer_command(&pool(), &mut Choices::new(&[i as u32]));
+            assert_eq!(customer_action(&command), *name);
+        }
+        let names: BTreeSet<_> = CUSTOMER_ACTIONS.iter().collect();
+        assert_eq!(names.len(), CUSTOMER_ACTIONS.len());
+    }
+
+    #[test]
+    fn every_host_action_is_drawn_at_its_index() {
+        for (i, name) in HOST_ACTIONS.iter().enumerate() {
+            let command = host_command(&pool(), &mut Choices::new(&[i as u32]));
+            assert_eq!(host_action(&command), *name);
+        }
+        let names: BTreeSet<_> = HOST_ACTIONS.iter().collect();
+        assert_eq!(names.len(), HOST_ACTIONS.len());
+    }
+}

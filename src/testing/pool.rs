@@ -1,0 +1,117 @@
+//! The ids the alphabet picks from.
+
+use crate::engine::Engine;
+use crate::model::{ChatId, EventId, GroupId, PropertyType, PropertyValue, ThreadId, UserId};
+
+/// The ids and names a generated command may use: the license's users, and what the engine
+/// holds now (chats, threads, events, properties, webhooks), each with one id that names
+/// nothing, so that refusals are drawn too.
+///
+/// Call [`refresh`](Self::refresh) before drawing a step: a sequence then names the chats its
+/// earlier steps started.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    /// Agents of the license, then one it does not know.
+    pub agents: Vec<UserId>,
+    /// Customers of the license, then one it does not know.
+    pub customers: Vec<UserId>,
+    /// Groups of the license's agents, then one no agent is in.
+    pub groups: Vec<GroupId>,
+    /// The engine's chats, then an unknown id.
+    pub chats: Vec<ChatId>,
+    /// The threads of the engine's chats, then an unknown id.
+    pub threads: Vec<ThreadId>,
+    /// The events of those threads, then an unknown id.
+    pub events: Vec<EventId>,
+    /// `(namespace, name, a value of its type)` of every configured property, then one that is
+    /// not configured.
+    pub properties: Vec<(String, String, PropertyValue)>,
+    /// The ids of the registered webhooks, then an unknown one.
+    pub webhooks: Vec<String>,
+    /// Ids of auto chat scopes configurations, then an unknown one. The engine lists them
+    /// only to an agent, so [`refresh`](Self::refresh) does not: a test that wants them
+    /// removed pushes the ids `add_auto_chat_scopes` answered.
+    pub auto_chat_scopes: Vec<String>,
+}
+
+/// The unknown ids every pool ends with.
+const UNKNOWN_AGENT: &str = "stranger@example.com";
+const UNKNOWN_UUID: u128 = 0x0aff_b00a_82d6_4e07_ae61_56ba_5c36_f743;
+
+impl Pool {
+    /// A pool of these users (each list followed by a user the license does not know) and,
+    /// until [`refresh`](Self::refresh), no chat.
+    pub fn new(agents: Vec<UserId>, customers: Vec<UserId>) -> Self {
+        let mut pool = Self {
+            agents,
+            customers,
+            groups: Vec::new(),
+            chats: Vec::new(),
+            threads: Vec::new(),
+            events: Vec::new(),
+            properties: Vec::new(),
+            webhooks: Vec::new(),
+            auto_chat_scopes: vec!["unknown-auto-chat-scopes".into()],
+        };
+        let unknown = UserId::from_uuid(uuid::Uuid::from_u128(UNKNOWN_UUID));
+        pool.agents
+            .push(UserId::new(UNKNOWN_AGENT).unwrap_or_else(|_| unknown.clone()));
+        pool.customers.push(unknown);
+        pool.finish_lists();
+        pool
+    }
+
+    /// Takes the groups, chats, threads, events, properties and webhooks from `engine`.
+    pub fn refresh(&mut self, engine: &Engine) {
+        self.groups = engine
+            .agents()
+            .iter()
+            .flat_map(|a| a.groups.iter().copied())
+            .collect();
+        self.groups.sort();
+        self.groups.dedup();
+        self.chats.clear();
+        self.threads.clear();
+        self.events.clear();
+        for chat in engine.chats().iter() {
+            self.chats.push(chat.id);
+            for thread in &chat.threads {
+                self.threads.push(thread.id);
+                self.events.extend(thread.events.iter().map(|e| e.id));
+            }
+        }
+        self.properties = engine
+            .property_registry()
+            .iter()
+            .map(|p| {
+                let value = match p.property_type {
+                    PropertyType::Int => PropertyValue::Int(1),
+                    PropertyType::Bool => PropertyValue::Bool(true),
+                    _ => PropertyValue::String("web".into()),
+                };
+                (p.namespace.clone(), p.name.clone(), value)
+            })
+            .collect();
+        self.webhooks = engine
+            .webhooks()
+            .iter()
+            .map(|w| w.webhook.webhook_id.clone())
+            .collect();
+        self.finish_lists();
+    }
+
+    /// Ends each list with its unknown member.
+    fn finish_lists(&mut self) {
+        let unknown = uuid::Uuid::from_u128(UNKNOWN_UUID);
+        self.groups.push(GroupId(self.groups.iter().map(|g| g.0).max().unwrap_or(0) + 1));
+        self.chats.push(ChatId::from_uuid(unknown));
+        self.threads.push(ThreadId::from_uuid(unknown));
+        self.events.push(EventId::from_uuid(unknown));
+        self.properties.push((
+            "unknown".into(),
+            "property".into(),
+            PropertyValue::Int(1),
+        ));
+        self.webhooks.push("unknown-webhook".into());
+    }
+}
