@@ -13,7 +13,7 @@ use chatio::journal::{
 use chatio::routing::{AutomaticRouter, ManualRouter, Router, builtin_router};
 use chatio::{
     Agent, AgentCommand, Command, CustomerCommand, Engine, EngineConfig, Error, EventKind,
-    HostCommand, NewEvent, Recipients, StartChat, Timestamp, UserId,
+    HostCommand, NewEvent, Recipients, StartChat,
 };
 
 use common::{LicenseBuilder, at, uid};
