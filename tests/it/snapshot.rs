@@ -4,7 +4,7 @@
 //! decoder itself (the header is resealed with a fresh checksum, so the checksum is not what
 //! catches it), segment table included.
 
-mod snapshot_support;
+use crate::snapshot_support;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! `Engine::update_agent_profile`: the host edits an agent after registering it.
 
-mod common;
-mod office;
+use crate::common;
+use crate::office;
 
 use std::sync::Arc;
 
