@@ -156,7 +156,6 @@ fn cases() -> u32 {
         .unwrap_or(DEFAULT_CASES)
 }
 
-
 fn unknown_chat() -> ChatId {
     "0affb00a-82d6-4e07-ae61-56ba5c36f743"
         .parse()

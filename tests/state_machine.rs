@@ -43,18 +43,18 @@ use std::collections::BTreeSet;
 
 use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyType};
 use chatio::model::{Button, FormField, FormFieldKind, GroupId, Page, RichElement, RichMessage};
+use chatio::testing::{Choices, Pool, alphabet};
 use chatio::{
     Agent, Chat, ChatId, Customer, CustomerUpdate, Engine, EngineConfig, Error, EventId, EventKind,
     File, MulticastScopes, NewEvent, Output, Pagination, Postback, Push, PushAudience, PushKind,
     Recipients, Role, Scopes, SentEvent, StartChat, ThreadId, Timestamp, UserId,
 };
+use chatio::{Command, HostCommand};
+use common::{LicenseBuilder, uid};
 use ops::{
     AGENTS, Actor, CUSTOMERS, ChatRef, CustomId, EvKind, EvSpec, FileSpec, LastSeen, Op,
     PostbackTarget, Query, Scenario, ScopeSpec, Step, ThreadRef, Time,
 };
-use chatio::testing::{Choices, Pool, alphabet};
-use chatio::{Command, HostCommand};
-use common::{LicenseBuilder, uid};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 
@@ -106,7 +106,6 @@ struct World {
 fn uuid<T: std::str::FromStr>(s: &str) -> T {
     s.parse().ok().expect("a UUID")
 }
-
 
 impl World {
     fn new(s: &Scenario) -> Self {

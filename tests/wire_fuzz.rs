@@ -26,8 +26,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use chatio::testing::{Choices, Pool, alphabet, requests};
 use chatio::model::{Button, Location, PropertyConfig, PropertyType, RichElement, RichMessage};
+use chatio::testing::{Choices, Pool, alphabet, requests};
 use chatio::wire::{Api, Reply, handle};
 use chatio::{
     Agent, Engine, EngineConfig, EventKind, GroupId, NewEvent, StartChat, Timestamp, UserId,
@@ -56,7 +56,6 @@ fn runner(cases: u32) -> TestRunner {
         ..ProptestConfig::default()
     })
 }
-
 
 // ----- the engine every case starts from -----
 
@@ -905,5 +904,8 @@ fn alphabet_requests_do_what_execute_does() {
     let outcomes = outcomes.into_inner();
     let ok = outcomes.get(&true).copied().unwrap_or_default();
     let refused = outcomes.get(&false).copied().unwrap_or_default();
-    assert!(ok > 0 && refused > 0, "{ok} requests succeeded, {refused} were refused");
+    assert!(
+        ok > 0 && refused > 0,
+        "{ok} requests succeeded, {refused} were refused"
+    );
 }

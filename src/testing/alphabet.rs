@@ -2,18 +2,19 @@
 //! [`HostCommand`], with arguments picked from a [`Pool`] and small menus of values, valid and
 //! invalid.
 //!
-//! A command added to the engine must be added here too: [`agent_action`],
-//! [`customer_action`] and [`host_action`] match every variant, so they stop compiling until
-//! the new one has a name, and this module's tests check that each name in [`AGENT_ACTIONS`],
-//! [`CUSTOMER_ACTIONS`] and [`HOST_ACTIONS`] is drawn by the generator at its index.
+//! A command added to the engine must be added here too: [`super::requests`] matches every
+//! variant, so it stops compiling until the new one is rendered (or said to have no request),
+//! and this module's tests check that each name in [`AGENT_ACTIONS`], [`CUSTOMER_ACTIONS`] and
+//! [`HOST_ACTIONS`] is drawn by the generator at its index, and that the lists hold every
+//! variant the command types deserialize.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
 use super::{Draw, Pool};
-use crate::engine::{AgentCommand, AutoScopeRules, Command, CustomerCommand, HostCommand};
 use crate::engine::TransferTarget;
+use crate::engine::{AgentCommand, AutoScopeRules, Command, CustomerCommand, HostCommand};
 use crate::model::{
     Agent, Button, Customer, CustomerUpdate, EventKind, File, FormField, FormFieldKind,
     MulticastScopes, NewEvent, NewWebhook, Page, Properties, PropertyConfig, PropertyType,
@@ -78,68 +79,63 @@ pub const HOST_ACTIONS: [&str; 8] = [
     "tick",
 ];
 
-/// The protocol action of an Agent API command.
-pub fn agent_action(command: &AgentCommand) -> &'static str {
-    use AgentCommand as A;
-    // No wildcard: a new command must be named here, and drawn by `agent_command`.
-    match command {
-        A::StartChat { .. } => "start_chat",
-        A::JoinChat { .. } => "join_chat",
-        A::RemoveFromChat { .. } => "remove_from_chat",
-        A::SendEvent { .. } => "send_event",
-        A::SendRichMessagePostback { .. } => "send_rich_message_postback",
-        A::Multicast { .. } => "multicast",
-        A::SendTypingIndicator { .. } => "send_typing_indicator",
-        A::CloseThread { .. } => "close_thread",
-        A::UpdateAgent { .. } => "update_agent",
-        A::BanCustomer { .. } => "ban_customer",
-        A::TransferChat { .. } => "transfer_chat",
-        A::UpdateChatProperties { .. } => "update_chat_properties",
-        A::UpdateChatThreadProperties { .. } => "update_chat_thread_properties",
-        A::UpdateChatScopes { .. } => "update_chat_scopes",
-        A::AddAutoChatScopes { .. } => "add_auto_chat_scopes",
-        A::RemoveAutoChatScopes { .. } => "remove_auto_chat_scopes",
-        A::UpdateLastSeenTimestamp { .. } => "update_last_seen_timestamp",
-        A::CreateProperties { .. } => "create_properties",
-        A::RegisterWebhook { .. } => "register_webhook",
-        A::UnregisterWebhook { .. } => "unregister_webhook",
+/// The name of a command variant, as it serializes: the protocol action of an API command,
+/// the [`Engine`](crate::Engine) method of a host command.
+pub fn action<C: serde::Serialize>(command: &C) -> String {
+    match serde_json::to_value(command) {
+        Ok(serde_json::Value::String(name)) => name,
+        Ok(serde_json::Value::Object(map)) => map.keys().next().cloned().unwrap_or_default(),
+        _ => String::new(),
     }
 }
 
-/// The protocol action of a Customer API command.
-pub fn customer_action(command: &CustomerCommand) -> &'static str {
-    use CustomerCommand as C;
-    // No wildcard: a new command must be named here, and drawn by `customer_command`.
-    match command {
-        C::StartChat { .. } => "start_chat",
-        C::SendEvent { .. } => "send_event",
-        C::SendFile { .. } => "send_file",
-        C::SendRichMessagePostback { .. } => "send_rich_message_postback",
-        C::SendSneakPeek { .. } => "send_sneak_peek",
-        C::SendTypingIndicator { .. } => "send_typing_indicator",
-        C::CloseThread { .. } => "close_thread",
-        C::UpdateCustomer { .. } => "update_customer",
-        C::UpdateChatProperties { .. } => "update_chat_properties",
-        C::UpdateChatThreadProperties { .. } => "update_chat_thread_properties",
-        C::UpdateChatScopes { .. } => "update_chat_scopes",
-        C::UpdateLastSeenTimestamp { .. } => "update_last_seen_timestamp",
-    }
-}
-
-/// The [`Engine`](crate::Engine) method of a host command.
-pub fn host_action(command: &HostCommand) -> &'static str {
-    use HostCommand as H;
-    // No wildcard: a new command must be named here, and drawn by `host_command`.
-    match command {
-        H::AddAgent(_) => "add_agent",
-        H::AddCustomer(_) => "add_customer",
-        H::CreateCustomer { .. } => "create_customer",
-        H::ConfigureProperty(_) => "configure_property",
-        H::SetRouter { .. } => "set_router",
-        H::SetAgentPresence { .. } => "set_agent_presence",
-        H::UpdateAgentProfile { .. } => "update_agent_profile",
-        H::Tick => "tick",
-    }
+/// A command both APIs have, `$C::$Variant`, with its arguments drawn alike for both.
+macro_rules! shared {
+    ($C:ident::SendEvent, $pool:ident, $draw:ident) => {
+        $C::SendEvent {
+            chat_id: *$draw.pick(&$pool.chats),
+            event: event($pool, $draw).into(),
+        }
+    };
+    ($C:ident::SendRichMessagePostback, $pool:ident, $draw:ident) => {
+        $C::SendRichMessagePostback {
+            chat_id: *$draw.pick(&$pool.chats),
+            thread_id: *$draw.pick(&$pool.threads),
+            event_id: *$draw.pick(&$pool.events),
+            postback: postback($draw),
+        }
+    };
+    ($C:ident::CloseThread, $pool:ident, $draw:ident) => {
+        $C::CloseThread {
+            chat_id: *$draw.pick(&$pool.chats),
+        }
+    };
+    ($C:ident::UpdateChatProperties, $pool:ident, $draw:ident) => {
+        $C::UpdateChatProperties {
+            chat_id: *$draw.pick(&$pool.chats),
+            properties: properties($pool, $draw),
+        }
+    };
+    ($C:ident::UpdateChatThreadProperties, $pool:ident, $draw:ident) => {
+        $C::UpdateChatThreadProperties {
+            chat_id: *$draw.pick(&$pool.chats),
+            thread_id: *$draw.pick(&$pool.threads),
+            properties: properties($pool, $draw),
+        }
+    };
+    ($C:ident::UpdateChatScopes, $pool:ident, $draw:ident) => {
+        $C::UpdateChatScopes {
+            chat_id: *$draw.pick(&$pool.chats),
+            add_scopes: scopes($pool, $draw),
+            remove_scopes: scopes($pool, $draw),
+        }
+    };
+    ($C:ident::UpdateLastSeenTimestamp, $pool:ident, $draw:ident) => {
+        $C::UpdateLastSeenTimestamp {
+            chat_id: *$draw.pick(&$pool.chats),
+            timestamp: last_seen($draw),
+        }
+    };
 }
 
 /// Any command: an agent's (4 in 9), a customer's (4 in 9) or the host's (1 in 9), made by a
@@ -175,16 +171,8 @@ pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
             agent_ids: some_of(&pool.agents, draw),
             customer_ids: some_of(&pool.customers, draw),
         },
-        3 => A::SendEvent {
-            chat_id: *draw.pick(&pool.chats),
-            event: event(pool, draw).into(),
-        },
-        4 => A::SendRichMessagePostback {
-            chat_id: *draw.pick(&pool.chats),
-            thread_id: *draw.pick(&pool.threads),
-            event_id: *draw.pick(&pool.events),
-            postback: postback(draw),
-        },
+        3 => shared!(A::SendEvent, pool, draw),
+        4 => shared!(A::SendRichMessagePostback, pool, draw),
         5 => A::Multicast {
             scopes: MulticastScopes {
                 all_agents: draw.flip(),
@@ -199,9 +187,7 @@ pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
             recipients: *draw.pick(&[Recipients::All, Recipients::Agents]),
             is_typing: draw.flip(),
         },
-        7 => A::CloseThread {
-            chat_id: *draw.pick(&pool.chats),
-        },
+        7 => shared!(A::CloseThread, pool, draw),
         8 => A::UpdateAgent {
             agent_id: draw.flip().then(|| draw.pick(&pool.agents).clone()),
             routing_status: *draw.pick(&[
@@ -222,20 +208,9 @@ pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
                 TransferTarget::Agent(draw.pick(&pool.agents).clone())
             },
         },
-        11 => A::UpdateChatProperties {
-            chat_id: *draw.pick(&pool.chats),
-            properties: properties(pool, draw),
-        },
-        12 => A::UpdateChatThreadProperties {
-            chat_id: *draw.pick(&pool.chats),
-            thread_id: *draw.pick(&pool.threads),
-            properties: properties(pool, draw),
-        },
-        13 => A::UpdateChatScopes {
-            chat_id: *draw.pick(&pool.chats),
-            add_scopes: scopes(pool, draw),
-            remove_scopes: scopes(pool, draw),
-        },
+        11 => shared!(A::UpdateChatProperties, pool, draw),
+        12 => shared!(A::UpdateChatThreadProperties, pool, draw),
+        13 => shared!(A::UpdateChatScopes, pool, draw),
         14 => A::AddAutoChatScopes {
             description: draw.flip().then(|| "pricing pages".to_owned()),
             scopes: scopes(pool, draw),
@@ -244,10 +219,7 @@ pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
         15 => A::RemoveAutoChatScopes {
             id: draw.pick(&pool.auto_chat_scopes).clone(),
         },
-        16 => A::UpdateLastSeenTimestamp {
-            chat_id: *draw.pick(&pool.chats),
-            timestamp: last_seen(draw),
-        },
+        16 => shared!(A::UpdateLastSeenTimestamp, pool, draw),
         17 => A::CreateProperties {
             properties: vec![property_config(draw)],
         },
@@ -267,21 +239,13 @@ pub fn customer_command(pool: &Pool, draw: &mut impl Draw) -> CustomerCommand {
         0 => C::StartChat {
             chat: start_chat(pool, draw),
         },
-        1 => C::SendEvent {
-            chat_id: *draw.pick(&pool.chats),
-            event: event(pool, draw).into(),
-        },
+        1 => shared!(C::SendEvent, pool, draw),
         2 => C::SendFile {
             chat_id: *draw.pick(&pool.chats),
             custom_id: custom_id(draw),
             file: file(draw),
         },
-        3 => C::SendRichMessagePostback {
-            chat_id: *draw.pick(&pool.chats),
-            thread_id: *draw.pick(&pool.threads),
-            event_id: *draw.pick(&pool.events),
-            postback: postback(draw),
-        },
+        3 => shared!(C::SendRichMessagePostback, pool, draw),
         4 => C::SendSneakPeek {
             chat_id: *draw.pick(&pool.chats),
             text: (*draw.pick(&["I am typ", ""])).to_owned(),
@@ -290,9 +254,7 @@ pub fn customer_command(pool: &Pool, draw: &mut impl Draw) -> CustomerCommand {
             chat_id: *draw.pick(&pool.chats),
             is_typing: draw.flip(),
         },
-        6 => C::CloseThread {
-            chat_id: *draw.pick(&pool.chats),
-        },
+        6 => shared!(C::CloseThread, pool, draw),
         7 => C::UpdateCustomer {
             update: CustomerUpdate {
                 name: draw.flip().then(|| "Jan".to_owned()),
@@ -308,24 +270,10 @@ pub fn customer_command(pool: &Pool, draw: &mut impl Draw) -> CustomerCommand {
                 }),
             },
         },
-        8 => C::UpdateChatProperties {
-            chat_id: *draw.pick(&pool.chats),
-            properties: properties(pool, draw),
-        },
-        9 => C::UpdateChatThreadProperties {
-            chat_id: *draw.pick(&pool.chats),
-            thread_id: *draw.pick(&pool.threads),
-            properties: properties(pool, draw),
-        },
-        10 => C::UpdateChatScopes {
-            chat_id: *draw.pick(&pool.chats),
-            add_scopes: scopes(pool, draw),
-            remove_scopes: scopes(pool, draw),
-        },
-        _ => C::UpdateLastSeenTimestamp {
-            chat_id: *draw.pick(&pool.chats),
-            timestamp: last_seen(draw),
-        },
+        8 => shared!(C::UpdateChatProperties, pool, draw),
+        9 => shared!(C::UpdateChatThreadProperties, pool, draw),
+        10 => shared!(C::UpdateChatScopes, pool, draw),
+        _ => shared!(C::UpdateLastSeenTimestamp, pool, draw),
     }
 }
 
@@ -362,7 +310,9 @@ fn agent(pool: &Pool, draw: &mut impl Draw) -> Agent {
 
 /// None, one or two members of `items`.
 fn some_of<T: Clone>(items: &[T], draw: &mut impl Draw) -> Vec<T> {
-    (0..draw.below(3)).map(|_| draw.pick(items).clone()).collect()
+    (0..draw.below(3))
+        .map(|_| draw.pick(items).clone())
+        .collect()
 }
 
 fn start_chat(pool: &Pool, draw: &mut impl Draw) -> StartChat {
@@ -558,43 +508,36 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::testing::Choices;
     use crate::UserId;
+    use crate::testing::Choices;
 
-    fn pool() -> Pool {
-        Pool::new(
+    /// Draws the command of each index of `actions` and checks its name; checks that `actions`
+    /// are all the variants of `C`.
+    fn drawn<C>(actions: &[&str], draw: impl Fn(&Pool, &mut Choices) -> C)
+    where
+        C: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let pool = Pool::new(
             vec![UserId::new("anna@example.com").unwrap()],
             vec![UserId::new("customer-jan").unwrap()],
-        )
+        );
+        for (i, name) in actions.iter().enumerate() {
+            let command = draw(&pool, &mut Choices::new(&[i as u32]));
+            assert_eq!(action(&command), *name);
+        }
+        // serde lists every variant of the type when it meets an unknown one.
+        let err = serde_json::from_str::<C>(r#"{"no such command": null}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let variants: BTreeSet<&str> = err.split('`').skip(3).step_by(2).collect();
+        assert_eq!(variants, actions.iter().copied().collect(), "{err}");
     }
 
     #[test]
-    fn every_agent_action_is_drawn_at_its_index() {
-        for (i, name) in AGENT_ACTIONS.iter().enumerate() {
-            let command = agent_command(&pool(), &mut Choices::new(&[i as u32]));
-            assert_eq!(agent_action(&command), *name);
-        }
-        let names: BTreeSet<_> = AGENT_ACTIONS.iter().collect();
-        assert_eq!(names.len(), AGENT_ACTIONS.len());
-    }
-
-    #[test]
-    fn every_customer_action_is_drawn_at_its_index() {
-        for (i, name) in CUSTOMER_ACTIONS.iter().enumerate() {
-            let command = customer_command(&pool(), &mut Choices::new(&[i as u32]));
-            assert_eq!(customer_action(&command), *name);
-        }
-        let names: BTreeSet<_> = CUSTOMER_ACTIONS.iter().collect();
-        assert_eq!(names.len(), CUSTOMER_ACTIONS.len());
-    }
-
-    #[test]
-    fn every_host_action_is_drawn_at_its_index() {
-        for (i, name) in HOST_ACTIONS.iter().enumerate() {
-            let command = host_command(&pool(), &mut Choices::new(&[i as u32]));
-            assert_eq!(host_action(&command), *name);
-        }
-        let names: BTreeSet<_> = HOST_ACTIONS.iter().collect();
-        assert_eq!(names.len(), HOST_ACTIONS.len());
+    fn every_action_is_drawn_at_its_index() {
+        drawn(&AGENT_ACTIONS, |p, d| agent_command(p, d));
+        drawn(&CUSTOMER_ACTIONS, |p, d| customer_command(p, d));
+        drawn(&HOST_ACTIONS, |p, d| host_command(p, d));
     }
 }

@@ -12,26 +12,26 @@ use crate::model::{ChatId, EventId, GroupId, PropertyType, PropertyValue, Thread
 #[derive(Clone, Debug)]
 pub struct Pool {
     /// Agents of the license, then one it does not know.
-    pub agents: Vec<UserId>,
+    pub(crate) agents: Vec<UserId>,
     /// Customers of the license, then one it does not know.
-    pub customers: Vec<UserId>,
+    pub(crate) customers: Vec<UserId>,
     /// Groups of the license's agents, then one no agent is in.
-    pub groups: Vec<GroupId>,
+    pub(crate) groups: Vec<GroupId>,
     /// The engine's chats, then an unknown id.
-    pub chats: Vec<ChatId>,
+    pub(crate) chats: Vec<ChatId>,
     /// The threads of the engine's chats, then an unknown id.
-    pub threads: Vec<ThreadId>,
+    pub(crate) threads: Vec<ThreadId>,
     /// The events of those threads, then an unknown id.
-    pub events: Vec<EventId>,
+    pub(crate) events: Vec<EventId>,
     /// `(namespace, name, a value of its type)` of every configured property, then one that is
     /// not configured.
-    pub properties: Vec<(String, String, PropertyValue)>,
+    pub(crate) properties: Vec<(String, String, PropertyValue)>,
     /// The ids of the registered webhooks, then an unknown one.
-    pub webhooks: Vec<String>,
+    pub(crate) webhooks: Vec<String>,
     /// Ids of auto chat scopes configurations, then an unknown one. The engine lists them
     /// only to an agent, so [`refresh`](Self::refresh) does not: a test that wants them
-    /// removed pushes the ids `add_auto_chat_scopes` answered.
-    pub auto_chat_scopes: Vec<String>,
+    /// removed adds the ids `add_auto_chat_scopes` answered ([`Self::add_auto_chat_scopes`]).
+    pub(crate) auto_chat_scopes: Vec<String>,
 }
 
 /// The unknown ids every pool ends with.
@@ -59,6 +59,11 @@ impl Pool {
         pool.customers.push(unknown);
         pool.finish_lists();
         pool
+    }
+
+    /// Lets `remove_auto_chat_scopes` name this configuration too.
+    pub fn add_auto_chat_scopes(&mut self, id: String) {
+        self.auto_chat_scopes.insert(0, id);
     }
 
     /// Takes the groups, chats, threads, events, properties and webhooks from `engine`.
@@ -103,15 +108,14 @@ impl Pool {
     /// Ends each list with its unknown member.
     fn finish_lists(&mut self) {
         let unknown = uuid::Uuid::from_u128(UNKNOWN_UUID);
-        self.groups.push(GroupId(self.groups.iter().map(|g| g.0).max().unwrap_or(0) + 1));
+        self.groups.push(GroupId(
+            self.groups.iter().map(|g| g.0).max().unwrap_or(0) + 1,
+        ));
         self.chats.push(ChatId::from_uuid(unknown));
         self.threads.push(ThreadId::from_uuid(unknown));
         self.events.push(EventId::from_uuid(unknown));
-        self.properties.push((
-            "unknown".into(),
-            "property".into(),
-            PropertyValue::Int(1),
-        ));
+        self.properties
+            .push(("unknown".into(), "property".into(), PropertyValue::Int(1)));
         self.webhooks.push("unknown-webhook".into());
     }
 }

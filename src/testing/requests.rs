@@ -1,10 +1,13 @@
 //! Commands rendered as the JSON requests of [`crate::wire`], so that the wire fuzz test can
 //! send what the alphabet draws and compare the codec with [`Engine::execute`](crate::Engine::execute).
+//!
+//! The matches here name every command variant, without a wildcard: a command added to the
+//! engine stops this module compiling until it says what request carries it, if any.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::alphabet::{agent_action, customer_action};
-use crate::engine::{AgentCommand, Command, CustomerCommand, TransferTarget};
+use super::alphabet::action;
+use crate::engine::{AgentCommand, Command, CustomerCommand, HostCommand, TransferTarget};
 use crate::model::{ChatId, Properties, StartChat, UserId};
 use crate::wire::Api;
 
@@ -23,11 +26,12 @@ pub struct Request {
 /// host's commands and the Configuration API's (`create_properties`, `register_webhook`,
 /// `unregister_webhook`), which no chat API carries.
 pub fn request(command: &Command, request_id: &str) -> Option<Request> {
+    use HostCommand as H;
     let (api, user_id, action, payload) = match command {
         Command::Agent { agent_id, command } => (
             Api::Agent,
             agent_id,
-            agent_action(command),
+            action(command),
             agent_payload(command)?,
         ),
         Command::Customer {
@@ -36,10 +40,19 @@ pub fn request(command: &Command, request_id: &str) -> Option<Request> {
         } => (
             Api::Customer,
             customer_id,
-            customer_action(command),
+            action(command),
             customer_payload(command),
         ),
-        Command::Host(_) => return None,
+        Command::Host(
+            H::AddAgent(_)
+            | H::AddCustomer(_)
+            | H::CreateCustomer { .. }
+            | H::ConfigureProperty(_)
+            | H::SetRouter { .. }
+            | H::SetAgentPresence { .. }
+            | H::UpdateAgentProfile { .. }
+            | H::Tick,
+        ) => return None,
     };
     let text = json!({ "request_id": request_id, "action": action, "payload": payload });
     Some(Request {
@@ -54,36 +67,70 @@ fn value<T: serde::Serialize>(x: &T) -> Value {
     serde_json::to_value(x).unwrap_or(Value::Null)
 }
 
+/// A `match` on `$command`, of type `$Command`, with the arms of the commands both APIs have
+/// (whose payloads are the same) and then `$arms`, those of the API's own commands.
+macro_rules! payload {
+    ($Command:ident, $command:expr, { $($arms:tt)* }) => {
+        match $command {
+            $Command::SendEvent { chat_id, event } => {
+                json!({ "chat_id": chat_id, "event": value(&event.clone().into_new_event()) })
+            }
+            $Command::SendRichMessagePostback {
+                chat_id,
+                thread_id,
+                event_id,
+                postback,
+            } => json!({
+                "chat_id": chat_id,
+                "thread_id": thread_id,
+                "event_id": event_id,
+                "postback": { "id": postback.id, "toggled": postback.toggled },
+            }),
+            $Command::CloseThread { chat_id } => json!({ "chat_id": chat_id }),
+            $Command::UpdateChatProperties {
+                chat_id,
+                properties,
+            } => chat_properties(chat_id, properties),
+            $Command::UpdateChatThreadProperties {
+                chat_id,
+                thread_id,
+                properties,
+            } => {
+                let mut payload = chat_properties(chat_id, properties);
+                payload["thread_id"] = value(thread_id);
+                payload
+            }
+            $Command::UpdateChatScopes {
+                chat_id,
+                add_scopes,
+                remove_scopes,
+            } => json!({
+                "chat_id": chat_id,
+                "add_scopes": add_scopes,
+                "remove_scopes": remove_scopes,
+            }),
+            $Command::UpdateLastSeenTimestamp { chat_id, timestamp } => {
+                json!({ "chat_id": chat_id, "timestamp": timestamp })
+            }
+            $($arms)*
+        }
+    };
+}
+
 fn agent_payload(command: &AgentCommand) -> Option<Value> {
     use AgentCommand as A;
-    let payload = match command {
-        A::StartChat { customer_id, chat } => {
-            let mut payload = json!({ "chat": start_chat(chat) });
-            if let Some(customer_id) = customer_id {
-                payload["customer_id"] = value(customer_id);
-            }
-            payload
-        }
+    let payload = payload!(A, command, {
+        A::StartChat { customer_id, chat } => optional(
+            json!({ "chat": start_chat(chat) }),
+            "customer_id",
+            customer_id.as_ref(),
+        ),
         A::JoinChat { chat_id, agent_ids } => json!({ "chat_id": chat_id, "agent_ids": agent_ids }),
         A::RemoveFromChat {
             chat_id,
             agent_ids,
             customer_ids,
         } => json!({ "chat_id": chat_id, "agent_ids": agent_ids, "customer_ids": customer_ids }),
-        A::SendEvent { chat_id, event } => {
-            json!({ "chat_id": chat_id, "event": value(&event.clone().into_new_event()) })
-        }
-        A::SendRichMessagePostback {
-            chat_id,
-            thread_id,
-            event_id,
-            postback,
-        } => json!({
-            "chat_id": chat_id,
-            "thread_id": thread_id,
-            "event_id": event_id,
-            "postback": { "id": postback.id, "toggled": postback.toggled },
-        }),
         A::Multicast { scopes, content } => json!({
             "scopes": {
                 "agents": { "all": scopes.all_agents, "ids": scopes.agent_ids, "groups": scopes.groups },
@@ -96,20 +143,14 @@ fn agent_payload(command: &AgentCommand) -> Option<Value> {
             recipients,
             is_typing,
         } => json!({ "chat_id": chat_id, "recipients": recipients, "is_typing": is_typing }),
-        A::CloseThread { chat_id } => json!({ "chat_id": chat_id }),
         A::UpdateAgent {
             agent_id,
             routing_status,
-        } => {
-            let mut payload = Map::new();
-            if let Some(agent_id) = agent_id {
-                payload.insert("agent_id".into(), value(agent_id));
-            }
-            if let Some(status) = routing_status {
-                payload.insert("routing_status".into(), value(status));
-            }
-            Value::Object(payload)
-        }
+        } => optional(
+            optional(json!({}), "agent_id", agent_id.as_ref()),
+            "routing_status",
+            routing_status.as_ref(),
+        ),
         A::BanCustomer { customer_id, days } => {
             json!({ "customer_id": customer_id, "ban": { "days": days } })
         }
@@ -120,118 +161,50 @@ fn agent_payload(command: &AgentCommand) -> Option<Value> {
             };
             json!({ "chat_id": chat_id, "target": target })
         }
-        A::UpdateChatProperties {
-            chat_id,
-            properties,
-        } => chat_properties(chat_id, properties),
-        A::UpdateChatThreadProperties {
-            chat_id,
-            thread_id,
-            properties,
-        } => {
-            let mut payload = chat_properties(chat_id, properties);
-            payload["thread_id"] = value(thread_id);
-            payload
-        }
-        A::UpdateChatScopes {
-            chat_id,
-            add_scopes,
-            remove_scopes,
-        } => json!({ "chat_id": chat_id, "add_scopes": add_scopes, "remove_scopes": remove_scopes }),
         A::AddAutoChatScopes {
             description,
             scopes,
             rules,
-        } => {
-            let mut payload = json!({ "scopes": scopes, "rules": rules });
-            if let Some(description) = description {
-                payload["description"] = value(description);
-            }
-            payload
-        }
+        } => optional(
+            json!({ "scopes": scopes, "rules": rules }),
+            "description",
+            description.as_ref(),
+        ),
         A::RemoveAutoChatScopes { id } => json!({ "auto_chat_scopes_id": id }),
-        A::UpdateLastSeenTimestamp { chat_id, timestamp } => {
-            json!({ "chat_id": chat_id, "timestamp": timestamp })
-        }
         A::CreateProperties { .. } | A::RegisterWebhook { .. } | A::UnregisterWebhook { .. } => {
             return None;
         }
-    };
+    });
     Some(payload)
 }
 
 fn customer_payload(command: &CustomerCommand) -> Value {
     use CustomerCommand as C;
-    match command {
+    payload!(C, command, {
         C::StartChat { chat } => json!({ "chat": start_chat(chat) }),
-        C::SendEvent { chat_id, event } => {
-            json!({ "chat_id": chat_id, "event": value(&event.clone().into_new_event()) })
-        }
         C::SendFile {
             chat_id,
             custom_id,
             file,
-        } => {
-            let mut payload = json!({ "chat_id": chat_id, "file": file });
-            if let Some(custom_id) = custom_id {
-                payload["custom_id"] = value(custom_id);
-            }
-            payload
-        }
-        C::SendRichMessagePostback {
-            chat_id,
-            thread_id,
-            event_id,
-            postback,
-        } => json!({
-            "chat_id": chat_id,
-            "thread_id": thread_id,
-            "event_id": event_id,
-            "postback": { "id": postback.id, "toggled": postback.toggled },
-        }),
+        } => optional(
+            json!({ "chat_id": chat_id, "file": file }),
+            "custom_id",
+            custom_id.as_ref(),
+        ),
         C::SendSneakPeek { chat_id, text } => {
             json!({ "chat_id": chat_id, "sneak_peek_text": text })
         }
         C::SendTypingIndicator { chat_id, is_typing } => {
             json!({ "chat_id": chat_id, "is_typing": is_typing })
         }
-        C::CloseThread { chat_id } => json!({ "chat_id": chat_id }),
         C::UpdateCustomer { update } => {
-            let mut customer = Map::new();
-            if let Some(name) = &update.name {
-                customer.insert("name".into(), value(name));
-            }
-            if let Some(email) = &update.email {
-                customer.insert("email".into(), value(email));
-            }
-            customer.insert("fields".into(), value(&update.fields));
-            if let Some(page) = &update.current_page {
-                customer.insert("monitoring".into(), json!({ "page": page }));
-            }
-            json!({ "customer": customer })
+            let customer = json!({ "fields": update.fields });
+            let customer = optional(customer, "name", update.name.as_ref());
+            let customer = optional(customer, "email", update.email.as_ref());
+            let monitoring = update.current_page.as_ref().map(|page| json!({ "page": page }));
+            json!({ "customer": optional(customer, "monitoring", monitoring.as_ref()) })
         }
-        C::UpdateChatProperties {
-            chat_id,
-            properties,
-        } => chat_properties(chat_id, properties),
-        C::UpdateChatThreadProperties {
-            chat_id,
-            thread_id,
-            properties,
-        } => {
-            let mut payload = chat_properties(chat_id, properties);
-            payload["thread_id"] = value(thread_id);
-            payload
-        }
-        C::UpdateChatScopes {
-            chat_id,
-            add_scopes,
-            remove_scopes,
-        } => json!({ "chat_id": chat_id, "add_scopes": add_scopes, "remove_scopes": remove_scopes }),
-        C::UpdateLastSeenTimestamp { chat_id, timestamp } => {
-            json!({ "chat_id": chat_id, "timestamp": timestamp })
-        }
-    }
+    })
 }
 
 /// `start_chat`'s `chat` object: scopes and properties of the chat, events and properties of
@@ -243,6 +216,15 @@ fn start_chat(chat: &StartChat) -> Value {
         "properties": chat.properties,
         "thread": { "events": events, "properties": chat.thread_properties },
     })
+}
+
+/// `object` with `key` set to `value`, if there is one: the requests leave out what a command
+/// does not give.
+fn optional<T: serde::Serialize>(mut object: Value, key: &str, value: Option<&T>) -> Value {
+    if let (Some(value), Value::Object(map)) = (value, &mut object) {
+        map.insert(key.into(), self::value(value));
+    }
+    object
 }
 
 fn chat_properties(chat_id: &ChatId, properties: &Properties) -> Value {
