@@ -470,10 +470,7 @@ mod damaged_input {
     use proptest::prelude::*;
 
     fn cases() -> u32 {
-        std::env::var("CHATIO_PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(500)
+        crate::common::proptest_cases(500)
     }
 
     /// Overwrites, deletes or inserts bytes at random places.

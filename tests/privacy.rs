@@ -117,7 +117,7 @@ use chatio::{
     PushAudience, PushKind, QueuePosition, Recipients, Role, Scopes, SentEvent, StartChat, Thread,
     ThreadId, Timestamp, TransferTarget, UserId,
 };
-use common::{LicenseBuilder, uid};
+use common::{LicenseBuilder, uid, unknown_chat, unknown_event, unknown_thread};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
@@ -148,31 +148,6 @@ const GROUPS: u32 = 4;
 
 /// Properties in the model (`registry`), the last one never configured.
 const PROPS: usize = 11;
-
-fn cases() -> u32 {
-    std::env::var("CHATIO_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_CASES)
-}
-
-fn unknown_chat() -> ChatId {
-    "0affb00a-82d6-4e07-ae61-56ba5c36f743"
-        .parse()
-        .expect("a UUID")
-}
-
-fn unknown_thread() -> ThreadId {
-    "22222222-2222-4333-8444-555555555555"
-        .parse()
-        .expect("a UUID")
-}
-
-fn unknown_event() -> EventId {
-    "33333333-2222-4333-8444-555555555555"
-        .parse()
-        .expect("a UUID")
-}
 
 // ----- scenarios -----
 
@@ -3438,7 +3413,7 @@ fn run(s: &Scenario) {
 
 #[test]
 fn nobody_sees_or_writes_what_it_may_not() {
-    let cases = cases().max(1);
+    let cases = common::proptest_cases(DEFAULT_CASES).max(1);
     let mut runner = TestRunner::new(ProptestConfig {
         cases,
         failure_persistence: None,

@@ -8,7 +8,7 @@ use chatio::{
     Agent, ChatId, Engine, EngineConfig, Error, ErrorKind, EventKind, GroupId, NewEvent, Push,
     PushKind, Role, Scopes, StartChat, Timestamp, TransferTarget, UserId,
 };
-use common::{LicenseBuilder, actions, assert_rejected, at, staff, uid};
+use common::{LicenseBuilder, actions, assert_rejected, at, staffed, uid};
 
 const DAY: i64 = 86_400;
 
@@ -19,15 +19,7 @@ const DAY: i64 = 86_400;
 fn office(agents: &[(&str, &str, u32, u32)]) -> (Engine, Vec<UserId>) {
     let license =
         LicenseBuilder::new(EngineConfig::with_seed(5)).router(AutomaticRouter::default());
-    let staff = staff(agents);
-    let ids = staff.iter().map(|a| a.id.clone()).collect();
-    (
-        staff
-            .into_iter()
-            .fold(license, LicenseBuilder::online_agent)
-            .build(),
-        ids,
-    )
+    staffed(license, agents)
 }
 
 fn new_chat(engine: &mut Engine, t: Timestamp) -> (UserId, ChatId) {

@@ -70,10 +70,7 @@ const COUNTED: [&str; 6] = [
 ];
 
 fn cases() -> u32 {
-    std::env::var("CHATIO_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_CASES)
+    common::proptest_cases(DEFAULT_CASES)
 }
 
 fn config(cases: u32) -> ProptestConfig {

@@ -11,7 +11,7 @@ use chatio::{
     Agent, ChatId, Engine, EngineConfig, ErrorKind, EventKind, GroupId, NewEvent, Push, PushKind,
     Role, Scopes, StartChat, Timestamp, UserId,
 };
-use common::{LicenseBuilder, assert_rejected, at, staff, uid};
+use common::{LicenseBuilder, assert_rejected, at, staffed, uid};
 
 // ----- helpers -----
 
@@ -21,15 +21,9 @@ fn office(
     router: impl Router + 'static,
     agents: &[(&str, &str, u32, u32)],
 ) -> (Engine, Vec<UserId>) {
-    let license = LicenseBuilder::new(EngineConfig::with_seed(11)).router(router);
-    let staff = staff(agents);
-    let ids = staff.iter().map(|a| a.id.clone()).collect();
-    (
-        staff
-            .into_iter()
-            .fold(license, LicenseBuilder::online_agent)
-            .build(),
-        ids,
+    staffed(
+        LicenseBuilder::new(EngineConfig::with_seed(11)).router(router),
+        agents,
     )
 }
 

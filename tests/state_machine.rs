@@ -67,16 +67,9 @@ const T0: i64 = 1_700_000_000;
 /// Customer 2 is banned until `T0 + BAN_SECS`.
 const BAN_SECS: i64 = 900;
 
-fn cases() -> u32 {
-    std::env::var("CHATIO_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_CASES)
-}
-
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: cases(),
+        cases: common::proptest_cases(DEFAULT_CASES),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -158,11 +151,11 @@ impl World {
                 customers,
                 stranger: uid("stranger"),
                 unknown_chats: [
-                    uuid("0affb00a-82d6-4e07-ae61-56ba5c36f743"),
+                    common::unknown_chat(),
                     uuid("11111111-2222-4333-8444-555555555555"),
                 ],
-                unknown_thread: uuid("22222222-2222-4333-8444-555555555555"),
-                unknown_event: uuid("33333333-2222-4333-8444-555555555555"),
+                unknown_thread: common::unknown_thread(),
+                unknown_event: common::unknown_event(),
             },
             clock: Timestamp::from_unix_seconds(T0),
         }

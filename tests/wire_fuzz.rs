@@ -42,11 +42,7 @@ const T0: i64 = 1_700_000_000;
 const DEFAULT_CASES: u32 = 2_000;
 
 fn cases() -> u32 {
-    std::env::var("CHATIO_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_CASES)
-        .max(1)
+    common::proptest_cases(DEFAULT_CASES).max(1)
 }
 
 fn runner(cases: u32) -> TestRunner {
