@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use chatio::model::{
     Access, Button, FormField, FormFieldKind, FormOption, GroupId, Location, LocationAccess,
@@ -60,6 +61,12 @@ impl LicenseBuilder {
         self
     }
 
+    /// A router shared with the caller, set as a host sets one on a running engine.
+    pub fn set_router(mut self, router: Arc<dyn Router>) -> Self {
+        self.engine.set_router(router);
+        self
+    }
+
     pub fn property(mut self, config: PropertyConfig) -> Self {
         self.engine
             .configure_property(config)
@@ -81,10 +88,15 @@ impl LicenseBuilder {
     }
 
     /// An agent, connected at [`T0`]: connecting it gives it no chat, since there is none yet.
-    pub fn online_agent(mut self, agent: Agent) -> Self {
+    pub fn online_agent(self, agent: Agent) -> Self {
+        self.online_agent_at(agent, at(0))
+    }
+
+    /// An agent, connected at `t`, with no chat to take.
+    pub fn online_agent_at(mut self, agent: Agent, t: Timestamp) -> Self {
         let id = agent.id.clone();
         self = self.agent(agent);
-        let online = self.engine.set_agent_presence(&id, true, at(0));
+        let online = self.engine.set_agent_presence(&id, true, t);
         assert!(online.expect("agent connected").pushes.is_empty());
         self
     }
