@@ -117,6 +117,8 @@ use chatio::{
     PushAudience, PushKind, QueuePosition, Recipients, Role, Scopes, SentEvent, StartChat, Thread,
     ThreadId, Timestamp, TransferTarget, UserId,
 };
+use chatio::testing::{Choices, Pool, alphabet};
+use chatio::{AgentCommand, Command, HostCommand, Response};
 use common::{LicenseBuilder, uid, unknown_chat, unknown_event, unknown_thread};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -3467,5 +3469,101 @@ fn nobody_sees_or_writes_what_it_may_not() {
         for (name, [_, ok]) in stats.iter() {
             assert!(*ok > 0, "{name} never succeeded");
         }
+    }
+}
+
+/// Whether a command changes what the model assumes fixed: the license's users, their groups
+/// and permissions, and the property registry.
+fn changes_the_model(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Host(
+            HostCommand::AddAgent(_)
+                | HostCommand::AddCustomer(_)
+                | HostCommand::CreateCustomer { .. }
+                | HostCommand::UpdateAgentProfile { .. }
+                | HostCommand::ConfigureProperty(_)
+        ) | Command::Agent {
+            command: AgentCommand::CreateProperties { .. },
+            ..
+        }
+    )
+}
+
+/// What the checks of pushes and reach need to know of a command drawn from the alphabet:
+/// who made it, who a multicast names, who a ban is for.
+fn alphabet_outcome(command: &Command, result: Result<Output<Response>, Error>) -> Outcome {
+    let (result, pushes) = match result {
+        Ok(out) => (Ok(Resp::Unit), out.pushes),
+        Err(err) => (Err(err), Vec::new()),
+    };
+    let mut out = Outcome {
+        result,
+        ..Outcome::host(pushes)
+    };
+    match command {
+        Command::Agent { agent_id, command } => {
+            out.requester = Some((agent_id.clone(), Role::Agent));
+            match command {
+                AgentCommand::Multicast { scopes, .. } => {
+                    let mut told: BTreeSet<UserId> = AGENTS
+                        .iter()
+                        .filter(|(_, _, g)| scopes.all_agents || scopes.groups.contains(&GroupId(*g)))
+                        .map(|(id, _, _)| uid(id))
+                        .collect();
+                    told.extend(scopes.agent_ids.iter().cloned());
+                    told.extend(scopes.customer_ids.iter().cloned());
+                    out.multicast = Some(told);
+                }
+                AgentCommand::BanCustomer { customer_id, .. } => {
+                    out.banned = Some(customer_id.clone());
+                }
+                _ => {}
+            }
+        }
+        Command::Customer { customer_id, .. } => {
+            out.requester = Some((customer_id.clone(), Role::Customer));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The shared operation alphabet (`chatio::testing::alphabet`) on the model's licenses: every
+/// command either changes nothing or reaches only those the model says may see what it did,
+/// and no push tells anyone what its role may not read.
+#[test]
+fn alphabet_commands_tell_nobody_what_they_may_not_see() {
+    let cases = (common::proptest_cases(DEFAULT_CASES) / 2).max(1);
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let strategy = (scenario(), vec(vec(any::<u32>(), 16), 1..80));
+    let result = runner.run(&strategy, |(s, steps)| {
+        let mut w = World::new(&s);
+        let mut pool = Pool::new(w.agents.clone(), w.customers.clone());
+        for (i, choices) in steps.iter().enumerate() {
+            pool.refresh(&w.engine);
+            let command = alphabet::command(&pool, &mut Choices::new(&choices[1..]));
+            if changes_the_model(&command) {
+                continue;
+            }
+            w.clock = w.clock + i64::from(choices[0] % 600);
+            let before = w.engine.clone();
+            let result = w.engine.execute(w.clock, command.clone());
+            let out = alphabet_outcome(&command, result);
+            let ctx = &(i, &command, &out.result.as_ref().err());
+            if out.result.is_err() {
+                assert!(w.engine == before, "a refused command changed the engine: {ctx:?}");
+            }
+            check_pushes(&w, &before, &out, ctx);
+            check_reach(&w, &before, &out, ctx);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }
