@@ -110,6 +110,7 @@ use chatio::query::{
 };
 use chatio::query::{ArchiveFilters, Archives, ArchivesPagination, CustomerLogin, ThreadsSummary};
 use chatio::routing::{AutomaticRouter, ManualRouter, RoutingStatus};
+use chatio::testing::{Choices, Pool, alphabet};
 use chatio::{
     Agent, AutoChatScopes, AutoScopeRules, Chat, ChatId, ChatThread, Customer, CustomerUpdate,
     Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, File, GroupId, MulticastScopes,
@@ -117,7 +118,6 @@ use chatio::{
     PushAudience, PushKind, QueuePosition, Recipients, Role, Scopes, SentEvent, StartChat, Thread,
     ThreadId, Timestamp, TransferTarget, UserId,
 };
-use chatio::testing::{Choices, Pool, alphabet};
 use chatio::{AgentCommand, Command, HostCommand, Response};
 use common::{LicenseBuilder, uid, unknown_chat, unknown_event, unknown_thread};
 use proptest::collection::vec;
@@ -3508,7 +3508,9 @@ fn alphabet_outcome(command: &Command, result: Result<Output<Response>, Error>) 
                 AgentCommand::Multicast { scopes, .. } => {
                     let mut told: BTreeSet<UserId> = AGENTS
                         .iter()
-                        .filter(|(_, _, g)| scopes.all_agents || scopes.groups.contains(&GroupId(*g)))
+                        .filter(|(_, _, g)| {
+                            scopes.all_agents || scopes.groups.contains(&GroupId(*g))
+                        })
                         .map(|(id, _, _)| uid(id))
                         .collect();
                     told.extend(scopes.agent_ids.iter().cloned());
@@ -3556,7 +3558,10 @@ fn alphabet_commands_tell_nobody_what_they_may_not_see() {
             let out = alphabet_outcome(&command, result);
             let ctx = &(i, &command, &out.result.as_ref().err());
             if out.result.is_err() {
-                assert!(w.engine == before, "a refused command changed the engine: {ctx:?}");
+                assert!(
+                    w.engine == before,
+                    "a refused command changed the engine: {ctx:?}"
+                );
             }
             check_pushes(&w, &before, &out, ctx);
             check_reach(&w, &before, &out, ctx);

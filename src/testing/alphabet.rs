@@ -8,6 +8,7 @@
 //! [`HOST_ACTIONS`] is drawn by the generator at its index, and that the lists hold every
 //! variant the command types deserialize.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::json;
@@ -19,7 +20,7 @@ use crate::model::{
     Agent, Button, Customer, CustomerUpdate, EventKind, File, FormField, FormFieldKind,
     MulticastScopes, NewEvent, NewWebhook, Page, Properties, PropertyConfig, PropertyType,
     Recipients, RichElement, RichMessage, Scopes, StartChat, Timestamp, UrlFilter, UrlMatch,
-    WebhookAction, WebhookFilters,
+    UserId, WebhookAction, WebhookFilters,
 };
 use crate::push::Postback;
 use crate::routing::RoutingStatus;
@@ -93,64 +94,94 @@ pub fn action<C: serde::Serialize>(command: &C) -> String {
 macro_rules! shared {
     ($C:ident::SendEvent, $pool:ident, $draw:ident) => {
         $C::SendEvent {
-            chat_id: *$draw.pick(&$pool.chats),
+            chat_id: one(&$pool.chats, $draw),
             event: event($pool, $draw).into(),
         }
     };
     ($C:ident::SendRichMessagePostback, $pool:ident, $draw:ident) => {
         $C::SendRichMessagePostback {
-            chat_id: *$draw.pick(&$pool.chats),
-            thread_id: *$draw.pick(&$pool.threads),
-            event_id: *$draw.pick(&$pool.events),
+            chat_id: one(&$pool.chats, $draw),
+            thread_id: one(&$pool.threads, $draw),
+            event_id: one(&$pool.events, $draw),
             postback: postback($draw),
         }
     };
     ($C:ident::CloseThread, $pool:ident, $draw:ident) => {
         $C::CloseThread {
-            chat_id: *$draw.pick(&$pool.chats),
+            chat_id: one(&$pool.chats, $draw),
         }
     };
     ($C:ident::UpdateChatProperties, $pool:ident, $draw:ident) => {
         $C::UpdateChatProperties {
-            chat_id: *$draw.pick(&$pool.chats),
+            chat_id: one(&$pool.chats, $draw),
             properties: properties($pool, $draw),
         }
     };
     ($C:ident::UpdateChatThreadProperties, $pool:ident, $draw:ident) => {
         $C::UpdateChatThreadProperties {
-            chat_id: *$draw.pick(&$pool.chats),
-            thread_id: *$draw.pick(&$pool.threads),
+            chat_id: one(&$pool.chats, $draw),
+            thread_id: one(&$pool.threads, $draw),
             properties: properties($pool, $draw),
         }
     };
     ($C:ident::UpdateChatScopes, $pool:ident, $draw:ident) => {
         $C::UpdateChatScopes {
-            chat_id: *$draw.pick(&$pool.chats),
+            chat_id: one(&$pool.chats, $draw),
             add_scopes: scopes($pool, $draw),
             remove_scopes: scopes($pool, $draw),
         }
     };
     ($C:ident::UpdateLastSeenTimestamp, $pool:ident, $draw:ident) => {
         $C::UpdateLastSeenTimestamp {
-            chat_id: *$draw.pick(&$pool.chats),
+            chat_id: one(&$pool.chats, $draw),
             timestamp: last_seen($draw),
         }
     };
 }
 
 /// Any command: an agent's (4 in 9), a customer's (4 in 9) or the host's (1 in 9), made by a
-/// user of the pool.
+/// user of the pool (and more often a customer's `start_chat` while the license has few
+/// chats).
 pub fn command(pool: &Pool, draw: &mut impl Draw) -> Command {
+    // While there are fewer chats than customers, a quarter of the commands start one: most
+    // commands name a chat, and would name none.
+    if pool.chats.len() <= pool.customers.len() && draw.below(4) == 3 {
+        return Command::Customer {
+            customer_id: one(&pool.customers, draw),
+            command: CustomerCommand::StartChat {
+                chat: start_chat(pool, draw),
+            },
+        };
+    }
     match draw.below(9) {
-        0..4 => Command::Agent {
-            agent_id: draw.pick(&pool.agents).clone(),
-            command: agent_command(pool, draw),
-        },
-        4..8 => Command::Customer {
-            customer_id: draw.pick(&pool.customers).clone(),
-            command: customer_command(pool, draw),
-        },
+        0..4 => {
+            let agent_id = one(&pool.agents, draw);
+            let pool = around(pool, &agent_id, draw.flip());
+            Command::Agent {
+                command: agent_command(&pool, draw),
+                agent_id,
+            }
+        }
+        4..8 => {
+            let customer_id = one(&pool.customers, draw);
+            let pool = around(pool, &customer_id, draw.flip());
+            Command::Customer {
+                command: customer_command(&pool, draw),
+                customer_id,
+            }
+        }
         _ => Command::Host(host_command(pool, draw)),
+    }
+}
+
+/// The pool, or (`nearby`) the pool of the chats `user` is in. Half the time a user names
+/// only chats it is in, which it may act on: a request about a chat picked from all of them is
+/// mostly refused.
+fn around<'p>(pool: &'p Pool, user: &UserId, nearby: bool) -> Cow<'p, Pool> {
+    if nearby {
+        Cow::Owned(pool.around(user))
+    } else {
+        Cow::Borrowed(pool)
     }
 }
 
@@ -159,15 +190,15 @@ pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
     use AgentCommand as A;
     match draw.below(AGENT_ACTIONS.len()) {
         0 => A::StartChat {
-            customer_id: draw.flip().then(|| draw.pick(&pool.customers).clone()),
+            customer_id: draw.flip().then(|| one(&pool.customers, draw)),
             chat: start_chat(pool, draw),
         },
         1 => A::JoinChat {
-            chat_id: *draw.pick(&pool.chats),
-            agent_ids: vec![draw.pick(&pool.agents).clone()],
+            chat_id: one(&pool.chats, draw),
+            agent_ids: vec![one(&pool.agents, draw)],
         },
         2 => A::RemoveFromChat {
-            chat_id: *draw.pick(&pool.chats),
+            chat_id: one(&pool.chats, draw),
             agent_ids: some_of(&pool.agents, draw),
             customer_ids: some_of(&pool.customers, draw),
         },
@@ -183,13 +214,13 @@ pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
             content: json!({ "n": draw.below(3) }),
         },
         6 => A::SendTypingIndicator {
-            chat_id: *draw.pick(&pool.chats),
+            chat_id: one(&pool.chats, draw),
             recipients: *draw.pick(&[Recipients::All, Recipients::Agents]),
             is_typing: draw.flip(),
         },
         7 => shared!(A::CloseThread, pool, draw),
         8 => A::UpdateAgent {
-            agent_id: draw.flip().then(|| draw.pick(&pool.agents).clone()),
+            agent_id: draw.flip().then(|| one(&pool.agents, draw)),
             routing_status: *draw.pick(&[
                 None,
                 Some(RoutingStatus::AcceptingChats),
@@ -197,15 +228,15 @@ pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
             ]),
         },
         9 => A::BanCustomer {
-            customer_id: draw.pick(&pool.customers).clone(),
+            customer_id: one(&pool.customers, draw),
             days: *draw.pick(&[1, 7, 0]),
         },
         10 => A::TransferChat {
-            chat_id: *draw.pick(&pool.chats),
+            chat_id: one(&pool.chats, draw),
             target: if draw.flip() {
-                TransferTarget::Group(*draw.pick(&pool.groups))
+                TransferTarget::Group(one(&pool.groups, draw))
             } else {
-                TransferTarget::Agent(draw.pick(&pool.agents).clone())
+                TransferTarget::Agent(one(&pool.agents, draw))
             },
         },
         11 => shared!(A::UpdateChatProperties, pool, draw),
@@ -217,7 +248,7 @@ pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
             rules: auto_scope_rules(draw),
         },
         15 => A::RemoveAutoChatScopes {
-            id: draw.pick(&pool.auto_chat_scopes).clone(),
+            id: one(&pool.auto_chat_scopes, draw),
         },
         16 => shared!(A::UpdateLastSeenTimestamp, pool, draw),
         17 => A::CreateProperties {
@@ -227,7 +258,7 @@ pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
             webhook: webhook(draw),
         },
         _ => A::UnregisterWebhook {
-            webhook_id: draw.pick(&pool.webhooks).clone(),
+            webhook_id: one(&pool.webhooks, draw),
         },
     }
 }
@@ -241,17 +272,17 @@ pub fn customer_command(pool: &Pool, draw: &mut impl Draw) -> CustomerCommand {
         },
         1 => shared!(C::SendEvent, pool, draw),
         2 => C::SendFile {
-            chat_id: *draw.pick(&pool.chats),
+            chat_id: one(&pool.chats, draw),
             custom_id: custom_id(draw),
             file: file(draw),
         },
         3 => shared!(C::SendRichMessagePostback, pool, draw),
         4 => C::SendSneakPeek {
-            chat_id: *draw.pick(&pool.chats),
+            chat_id: one(&pool.chats, draw),
             text: (*draw.pick(&["I am typ", ""])).to_owned(),
         },
         5 => C::SendTypingIndicator {
-            chat_id: *draw.pick(&pool.chats),
+            chat_id: one(&pool.chats, draw),
             is_typing: draw.flip(),
         },
         6 => shared!(C::CloseThread, pool, draw),
@@ -283,7 +314,7 @@ pub fn host_command(pool: &Pool, draw: &mut impl Draw) -> HostCommand {
     use HostCommand as H;
     match draw.below(HOST_ACTIONS.len()) {
         0 => H::AddAgent(agent(pool, draw)),
-        1 => H::AddCustomer(Customer::new(draw.pick(&pool.customers).clone())),
+        1 => H::AddCustomer(Customer::new(one(&pool.customers, draw))),
         2 => H::CreateCustomer { customer_id: None },
         3 => H::ConfigureProperty(property_config(draw)),
         4 => H::SetRouter {
@@ -291,7 +322,7 @@ pub fn host_command(pool: &Pool, draw: &mut impl Draw) -> HostCommand {
                 .to_owned(),
         },
         5 => H::SetAgentPresence {
-            agent_id: draw.pick(&pool.agents).clone(),
+            agent_id: one(&pool.agents, draw),
             online: draw.flip(),
         },
         6 => H::UpdateAgentProfile {
@@ -303,9 +334,19 @@ pub fn host_command(pool: &Pool, draw: &mut impl Draw) -> HostCommand {
 
 /// An agent of the pool, with a group of the pool and a capacity.
 fn agent(pool: &Pool, draw: &mut impl Draw) -> Agent {
-    Agent::new(draw.pick(&pool.agents).clone(), "Agent")
-        .with_groups([*draw.pick(&pool.groups)])
+    Agent::new(one(&pool.agents, draw), "Agent")
+        .with_groups([one(&pool.groups, draw)])
         .with_max_chats(*draw.pick(&[2, 1, 0]))
+}
+
+/// A member of a pool's list: its last, which names nothing, one time in eight, else one of
+/// the others (if there are any).
+fn one<T: Clone>(items: &[T], draw: &mut impl Draw) -> T {
+    match items.split_last() {
+        Some((_, known)) if !known.is_empty() && draw.below(8) != 0 => draw.pick(known).clone(),
+        Some((unknown, _)) => unknown.clone(),
+        None => unreachable!("every pool list ends with an unknown member"),
+    }
 }
 
 /// None, one or two members of `items`.
@@ -338,14 +379,14 @@ fn scopes(pool: &Pool, draw: &mut impl Draw) -> Scopes {
     let mut scopes = Scopes::default();
     match draw.below(4) {
         0 => {
-            scopes.groups.insert(*draw.pick(&pool.groups));
+            scopes.groups.insert(one(&pool.groups, draw));
         }
         1 => {
-            scopes.agents.insert(draw.pick(&pool.agents).clone());
+            scopes.agents.insert(one(&pool.agents, draw));
         }
         2 => {
-            scopes.groups.insert(*draw.pick(&pool.groups));
-            scopes.agents.insert(draw.pick(&pool.agents).clone());
+            scopes.groups.insert(one(&pool.groups, draw));
+            scopes.agents.insert(one(&pool.agents, draw));
         }
         _ => {}
     }
@@ -355,25 +396,30 @@ fn scopes(pool: &Pool, draw: &mut impl Draw) -> Scopes {
 /// One property of the pool with a value of its type (or, for the pool's last, unconfigured
 /// one, of any type).
 fn properties(pool: &Pool, draw: &mut impl Draw) -> Properties {
-    let (namespace, name, value) = draw.pick(&pool.properties).clone();
+    let (namespace, name, value) = one(&pool.properties, draw);
     Properties::from([(namespace, BTreeMap::from([(name, value)]))])
 }
 
 /// An event of every kind the requests carry, a few of them invalid (empty text, an
-/// annotation without a type, a rich message without elements).
+/// annotation without a type, a rich message without elements, a form without a required
+/// value), some for agents only or with properties, which not every requester may send.
 fn event(pool: &Pool, draw: &mut impl Draw) -> NewEvent {
-    let mut event = match draw.below(9) {
+    // One event in eight is of an invalid kind.
+    let kind = if draw.below(8) == 7 {
+        6 + draw.below(3)
+    } else {
+        draw.below(6)
+    };
+    let mut event = match kind {
         0 => NewEvent::message("Hello"),
-        1 => NewEvent::message(""),
-        2 => NewEvent::annotation("5 stars", "rating"),
-        3 => NewEvent::annotation("5 stars", ""),
-        4 => NewEvent::system_message("Closed by the bot", "routing"),
-        5 => {
+        1 => NewEvent::annotation("5 stars", "rating"),
+        2 => NewEvent::system_message("Closed by the bot", "routing"),
+        3 => {
             let mut content = serde_json::Map::new();
             content.insert("order".into(), json!(draw.below(3)));
             NewEvent::custom(content)
         }
-        6 => NewEvent::new(EventKind::RichMessage(RichMessage {
+        4 => NewEvent::new(EventKind::RichMessage(RichMessage {
             template_id: "cards".into(),
             elements: vec![RichElement {
                 title: Some("Pick one".into()),
@@ -381,26 +427,29 @@ fn event(pool: &Pool, draw: &mut impl Draw) -> NewEvent {
                 ..RichElement::default()
             }],
         })),
-        7 => NewEvent::new(EventKind::RichMessage(RichMessage {
-            template_id: "cards".into(),
-            elements: Vec::new(),
-        })),
-        _ => NewEvent::new(EventKind::FilledForm {
+        5 => NewEvent::new(EventKind::FilledForm {
             fields: vec![FormField {
                 name: "name".into(),
                 label: "Your name".into(),
                 required: true,
+                // Now and then without the value it requires.
                 kind: FormFieldKind::Text {
-                    value: draw.flip().then(|| "Jan".into()),
+                    value: (draw.below(4) != 3).then(|| "Jan".into()),
                 },
             }],
         }),
+        6 => NewEvent::message(""),
+        7 => NewEvent::annotation("5 stars", ""),
+        _ => NewEvent::new(EventKind::RichMessage(RichMessage {
+            template_id: "cards".into(),
+            elements: Vec::new(),
+        })),
     };
     event.custom_id = custom_id(draw);
-    if draw.below(4) == 0 {
+    if draw.below(8) == 7 {
         event.recipients = Recipients::Agents;
     }
-    if draw.below(4) == 0 {
+    if draw.below(8) == 7 {
         event.properties = properties(pool, draw);
     }
     event
@@ -414,9 +463,20 @@ fn button(text: &str, postback_id: &str) -> Button {
     }
 }
 
-/// No custom id, one of two (so they repeat), or an empty one (invalid).
+/// Mostly no custom id, else one of two (so they repeat), and one time in eight an empty one
+/// (invalid).
 fn custom_id(draw: &mut impl Draw) -> Option<String> {
-    (*draw.pick(&[None, Some("c1"), Some("c2"), Some("")])).map(str::to_owned)
+    let ids = [
+        None,
+        None,
+        None,
+        None,
+        Some("c1"),
+        Some("c2"),
+        Some("c1"),
+        Some(""),
+    ];
+    (*draw.pick(&ids)).map(str::to_owned)
 }
 
 fn postback(draw: &mut impl Draw) -> Postback {

@@ -32,6 +32,18 @@ pub struct Pool {
     /// only to an agent, so [`refresh`](Self::refresh) does not: a test that wants them
     /// removed adds the ids `add_auto_chat_scopes` answered ([`Self::add_auto_chat_scopes`]).
     pub(crate) auto_chat_scopes: Vec<String>,
+    /// The engine's chats, with who is in each.
+    held: Vec<HeldChat>,
+}
+
+/// A chat of the engine as the pool keeps it.
+#[derive(Clone, Debug)]
+struct HeldChat {
+    id: ChatId,
+    /// Its customer and agents.
+    users: Vec<UserId>,
+    threads: Vec<ThreadId>,
+    events: Vec<EventId>,
 }
 
 /// The unknown ids every pool ends with.
@@ -52,11 +64,13 @@ impl Pool {
             properties: Vec::new(),
             webhooks: Vec::new(),
             auto_chat_scopes: vec!["unknown-auto-chat-scopes".into()],
+            held: Vec::new(),
         };
         let unknown = UserId::from_uuid(uuid::Uuid::from_u128(UNKNOWN_UUID));
         pool.agents
             .push(UserId::new(UNKNOWN_AGENT).unwrap_or_else(|_| unknown.clone()));
         pool.customers.push(unknown);
+        pool.list_chats(|_| true);
         pool.finish_lists();
         pool
     }
@@ -75,16 +89,26 @@ impl Pool {
             .collect();
         self.groups.sort();
         self.groups.dedup();
-        self.chats.clear();
-        self.threads.clear();
-        self.events.clear();
-        for chat in engine.chats().iter() {
-            self.chats.push(chat.id);
-            for thread in &chat.threads {
-                self.threads.push(thread.id);
-                self.events.extend(thread.events.iter().map(|e| e.id));
-            }
-        }
+        self.held = engine
+            .chats()
+            .iter()
+            .map(|chat| HeldChat {
+                id: chat.id,
+                users: chat
+                    .customer_id
+                    .iter()
+                    .chain(&chat.agent_ids)
+                    .cloned()
+                    .collect(),
+                threads: chat.threads.iter().map(|t| t.id).collect(),
+                events: chat
+                    .threads
+                    .iter()
+                    .flat_map(|t| t.events.iter().map(|e| e.id))
+                    .collect(),
+            })
+            .collect();
+        self.list_chats(|_| true);
         self.properties = engine
             .property_registry()
             .iter()
@@ -105,15 +129,34 @@ impl Pool {
         self.finish_lists();
     }
 
-    /// Ends each list with its unknown member.
-    fn finish_lists(&mut self) {
+    /// The pool as `user` sees it: its chats only (those it is the customer or an agent of)
+    /// with their threads and events, when it is in any.
+    pub(crate) fn around(&self, user: &UserId) -> Pool {
+        let mut pool = self.clone();
+        if self.held.iter().any(|c| c.users.contains(user)) {
+            pool.list_chats(|c| c.users.contains(user));
+        }
+        pool
+    }
+
+    /// Lists the held chats that pass `keep`, their threads and events, each list followed
+    /// by an unknown id.
+    fn list_chats(&mut self, keep: impl Fn(&HeldChat) -> bool) {
+        let kept = self.held.iter().filter(|c| keep(c));
+        self.chats = kept.clone().map(|c| c.id).collect();
+        self.threads = kept.clone().flat_map(|c| c.threads.clone()).collect();
+        self.events = kept.flat_map(|c| c.events.clone()).collect();
         let unknown = uuid::Uuid::from_u128(UNKNOWN_UUID);
-        self.groups.push(GroupId(
-            self.groups.iter().map(|g| g.0).max().unwrap_or(0) + 1,
-        ));
         self.chats.push(ChatId::from_uuid(unknown));
         self.threads.push(ThreadId::from_uuid(unknown));
         self.events.push(EventId::from_uuid(unknown));
+    }
+
+    /// Ends the lists of groups, properties and webhooks with their unknown member.
+    fn finish_lists(&mut self) {
+        self.groups.push(GroupId(
+            self.groups.iter().map(|g| g.0).max().unwrap_or(0) + 1,
+        ));
         self.properties
             .push(("unknown".into(), "property".into(), PropertyValue::Int(1)));
         self.webhooks.push("unknown-webhook".into());
