@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use chatio::model::{Button, Location, PropertyConfig, PropertyType, RichElement, RichMessage};
 use chatio::testing::{Choices, Pool, alphabet, requests};
-use chatio::wire::{Api, Reply, handle};
+use chatio::wire::{Api, Reply, TRANSPORTS, handle};
 use chatio::{
     Agent, Engine, EngineConfig, EventKind, GroupId, NewEvent, StartChat, Timestamp, UserId,
 };
@@ -347,44 +347,15 @@ fn mutated(base: &Base) -> BoxedStrategy<Value> {
 
 // ----- strategies -----
 
-/// Every action of both references, and a few the engine adds.
-const ACTIONS: [&str; 35] = [
-    "login",
-    "ping",
-    "get_archives",
-    "get_filtered_chats",
-    "get_chat_threads",
-    "get_chat_threads_summary",
-    "get_chats_summary",
-    "start_chat",
-    "join_chat",
-    "remove_from_chat",
-    "send_event",
-    "send_file",
-    "send_rich_message_postback",
-    "send_sneak_peek",
-    "multicast",
-    "send_typing_indicator",
-    "ban_customer",
-    "close_thread",
-    "update_chat_scopes",
-    "update_agent",
-    "update_customer",
-    "change_push_notifications",
-    "update_chat_properties",
-    "update_chat_thread_properties",
-    "update_last_seen_timestamp",
-    "add_auto_chat_scopes",
-    "remove_auto_chat_scopes",
-    "get_auto_chat_scopes_config",
-    "upload_image",
-    "transfer_chat",
-    "get_queue_position",
-    "",
-    "PING",
-    "send_event ",
-    "__proto__",
-];
+/// Every action `chatio::wire` lists (both references, and the few the engine adds), then names
+/// that are nearly actions.
+fn actions() -> Vec<&'static str> {
+    let mut names: Vec<&str> = TRANSPORTS.iter().map(|&(_, name, _)| name).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.extend(["", "PING", "send_event ", "__proto__"]);
+    names
+}
 
 /// Field names of requests, payloads and the objects inside them.
 const FIELDS: [&str; 67] = [
@@ -518,7 +489,7 @@ fn leaf(words: &[String]) -> BoxedStrategy<Value> {
         ]),
         any::<f64>().prop_map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)),
         prop::sample::select(&MEANINGFUL[..]).prop_map(|s| json!(s)),
-        prop::sample::select(&ACTIONS[..]).prop_map(|s| json!(s)),
+        prop::sample::select(actions()).prop_map(|s| json!(s)),
         prop::sample::select(words).prop_map(Value::String),
         ".{0,16}".prop_map(Value::String),
     ]
@@ -546,7 +517,7 @@ fn request(words: &[String]) -> BoxedStrategy<Value> {
         1 => leaf(words),
     ];
     let action = prop_oneof![
-        6 => prop::sample::select(&ACTIONS[..]).prop_map(|s| json!(s)),
+        6 => prop::sample::select(actions()).prop_map(|s| json!(s)),
         1 => leaf(words),
     ];
     let payload = prop_oneof![
