@@ -153,24 +153,25 @@ pub fn command(pool: &Pool, draw: &mut impl Draw) -> Command {
             },
         };
     }
-    match draw.below(9) {
-        0..4 => {
-            let agent_id = one(&pool.agents, draw);
-            let pool = around(pool, &agent_id, draw.flip());
-            Command::Agent {
-                command: agent_command(&pool, draw),
-                agent_id,
-            }
+    let api = draw.below(9);
+    if api == 8 {
+        return Command::Host(host_command(pool, draw));
+    }
+    let agent = api < 4;
+    let user = one(if agent { &pool.agents } else { &pool.customers }, draw);
+    let pool = around(pool, &user, draw.flip());
+    if agent {
+        let command = agent_command(&pool, draw);
+        Command::Agent {
+            agent_id: user,
+            command,
         }
-        4..8 => {
-            let customer_id = one(&pool.customers, draw);
-            let pool = around(pool, &customer_id, draw.flip());
-            Command::Customer {
-                command: customer_command(&pool, draw),
-                customer_id,
-            }
+    } else {
+        let command = customer_command(&pool, draw);
+        Command::Customer {
+            customer_id: user,
+            command,
         }
-        _ => Command::Host(host_command(pool, draw)),
     }
 }
 
