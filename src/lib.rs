@@ -215,6 +215,8 @@ mod push;
 pub mod query;
 pub mod routing;
 pub mod rules;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod user_ids;
 mod varint;
 pub mod wire;

@@ -2,6 +2,7 @@
 //! record, refused calls and reads yield none, replaying the records rebuilds an equal engine,
 //! and snapshots round-trip and refuse damaged or future input.
 
+mod common;
 mod snapshot_support;
 
 use std::sync::Arc;
@@ -12,25 +13,22 @@ use chatio::journal::{
 use chatio::routing::{AutomaticRouter, ManualRouter, Router, builtin_router};
 use chatio::{
     Agent, AgentCommand, Command, CustomerCommand, Engine, EngineConfig, Error, EventKind,
-    HostCommand, NewEvent, Recipients, StartChat, Timestamp, UserId,
+    HostCommand, NewEvent, Recipients, StartChat,
 };
 
-fn at(secs: i64) -> Timestamp {
-    Timestamp::from_unix_seconds(1_700_000_000 + secs)
-}
-
-fn uid(s: &str) -> UserId {
-    UserId::new(s).unwrap()
-}
+use common::{LicenseBuilder, at, uid};
 
 /// A live engine driven through a bit of everything, and every record it handed out.
 fn busy_license() -> (EngineConfig, Engine, Vec<JournalRecord>) {
     let config = EngineConfig::with_seed(99).routing_timeouts(60, 300);
-    let mut engine = Engine::new(config.clone()).with_router(AutomaticRouter::default());
-    let mut journal = Vec::new();
     let (anna, bob) = (uid("anna@example.com"), uid("bob@example.com"));
-    engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
-    engine.add_agent(Agent::new(bob.clone(), "Bob")).unwrap();
+    // Their records wait in the engine for the presence call's output.
+    let mut engine = LicenseBuilder::new(config.clone())
+        .router(AutomaticRouter::default())
+        .agent(Agent::new(anna.clone(), "Anna"))
+        .agent(Agent::new(bob.clone(), "Bob"))
+        .build();
+    let mut journal = Vec::new();
     journal.extend(
         engine
             .set_agent_presence(&anna, true, at(0))
@@ -424,9 +422,10 @@ fn switched_off_the_journal_still_counts_changes() {
 fn wire_requests_leave_their_records_for_take_journal() {
     use chatio::wire::{Api, handle};
     let config = EngineConfig::with_seed(5);
-    let mut live = Engine::new(config.clone());
     let anna = uid("anna@example.com");
-    live.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
+    let mut live = LicenseBuilder::new(config.clone())
+        .agent(Agent::new(anna.clone(), "Anna"))
+        .build();
     let mut journal = live.take_journal();
     let started = handle(
         &mut live,
@@ -471,10 +470,7 @@ mod damaged_input {
     use proptest::prelude::*;
 
     fn cases() -> u32 {
-        std::env::var("CHATIO_PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(500)
+        crate::common::proptest_cases(500)
     }
 
     /// Overwrites, deletes or inserts bytes at random places.

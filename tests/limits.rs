@@ -452,10 +452,12 @@ fn agents_per_chat_bounds_joins_transfers_and_routing() {
 #[test]
 fn routing_does_not_offer_a_full_chat_to_an_agent_outside_it() {
     let config = EngineConfig::with_seed(7).limits(limits(|l| l.agents_per_chat = 1));
-    let mut engine = Engine::new(config).with_router(ManualRouter);
     let (anna, bob) = (uid("anna@example.com"), uid("bob@example.com"));
-    engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
-    engine.add_agent(Agent::new(bob.clone(), "Bob")).unwrap();
+    let mut engine = LicenseBuilder::new(config)
+        .router(ManualRouter)
+        .agent(Agent::new(anna.clone(), "Anna"))
+        .agent(Agent::new(bob.clone(), "Bob"))
+        .build();
     let jan = engine.create_customer();
     let chat = engine
         .as_customer(&jan, at(0))
@@ -641,10 +643,12 @@ fn a_limit_refusal_is_answered_on_the_wire_as_validation_naming_the_limit() {
 #[test]
 fn a_full_waiting_chat_is_routed_again_once_agents_leave_it() {
     let config = EngineConfig::with_seed(7).limits(limits(|l| l.agents_per_chat = 1));
-    let mut engine = Engine::new(config).with_router(chatio::routing::AutomaticRouter::default());
     let (anna, bob) = (uid("anna@example.com"), uid("bob@example.com"));
-    engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
-    engine.add_agent(Agent::new(bob.clone(), "Bob")).unwrap();
+    let mut engine = LicenseBuilder::new(config)
+        .router(chatio::routing::AutomaticRouter::default())
+        .agent(Agent::new(anna.clone(), "Anna"))
+        .agent(Agent::new(bob.clone(), "Bob"))
+        .build();
     let jan = engine.create_customer();
     // Nobody is online: the chat waits, and Anna joins it by hand, which fills it.
     let chat = engine

@@ -94,6 +94,8 @@
 //! Ben, Cleo and Dan; customers by index; chats by index among those the actor may see (or all
 //! chats), modulo their number, 250 and above meaning an unknown chat id.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Mutex;
@@ -108,6 +110,7 @@ use chatio::query::{
 };
 use chatio::query::{ArchiveFilters, Archives, ArchivesPagination, CustomerLogin, ThreadsSummary};
 use chatio::routing::{AutomaticRouter, ManualRouter, RoutingStatus};
+use chatio::testing::{Choices, Pool, alphabet};
 use chatio::{
     Agent, AutoChatScopes, AutoScopeRules, Chat, ChatId, ChatThread, Customer, CustomerUpdate,
     Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, File, GroupId, MulticastScopes,
@@ -115,6 +118,8 @@ use chatio::{
     PushAudience, PushKind, QueuePosition, Recipients, Role, Scopes, SentEvent, StartChat, Thread,
     ThreadId, Timestamp, TransferTarget, UserId,
 };
+use chatio::{AgentCommand, Command, HostCommand, Response};
+use common::{LicenseBuilder, uid, unknown_chat, unknown_event, unknown_thread};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
@@ -145,35 +150,6 @@ const GROUPS: u32 = 4;
 
 /// Properties in the model (`registry`), the last one never configured.
 const PROPS: usize = 11;
-
-fn cases() -> u32 {
-    std::env::var("CHATIO_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_CASES)
-}
-
-fn uid(s: &str) -> UserId {
-    UserId::new(s).expect("valid user id")
-}
-
-fn unknown_chat() -> ChatId {
-    "0affb00a-82d6-4e07-ae61-56ba5c36f743"
-        .parse()
-        .expect("a UUID")
-}
-
-fn unknown_thread() -> ThreadId {
-    "22222222-2222-4333-8444-555555555555"
-        .parse()
-        .expect("a UUID")
-}
-
-fn unknown_event() -> EventId {
-    "33333333-2222-4333-8444-555555555555"
-        .parse()
-        .expect("a UUID")
-}
 
 // ----- scenarios -----
 
@@ -1140,17 +1116,14 @@ impl World {
             limits.login_chats = 3;
             config = config.limits(limits);
         }
-        let mut engine = Engine::new(config);
-        match s.router {
-            1 => engine = engine.with_router(AutomaticRouter::default()),
-            2 => engine = engine.with_router(ManualRouter),
-            _ => {}
-        }
+        let mut license = match s.router {
+            1 => LicenseBuilder::new(config).router(AutomaticRouter::default()),
+            2 => LicenseBuilder::new(config).router(ManualRouter),
+            _ => LicenseBuilder::new(config),
+        };
         let props = registry(s);
-        for p in &props {
-            if let Some(config) = p.config() {
-                engine.configure_property(config).expect("a valid property");
-            }
+        for config in props.iter().filter_map(|p| p.config()) {
+            license = license.property(config);
         }
         let levels: Vec<Permission> = s
             .levels
@@ -1164,24 +1137,21 @@ impl World {
         let mut agents = Vec::new();
         for ((id, name, group), level) in AGENTS.iter().zip(&levels) {
             let id = uid(id);
-            engine
-                .add_agent(
-                    Agent::new(id.clone(), *name)
-                        .with_groups([GroupId(*group)])
-                        .with_permission(*level)
-                        .with_max_chats(2),
-                )
-                .expect("a new agent");
+            license = license.agent(
+                Agent::new(id.clone(), *name)
+                    .with_groups([GroupId(*group)])
+                    .with_permission(*level)
+                    .with_max_chats(2),
+            );
             agents.push(id);
         }
         let customers: Vec<UserId> = (0..CUSTOMERS)
             .map(|i| uid(&format!("customer-{i}")))
             .collect();
         for c in &customers {
-            engine
-                .add_customer(Customer::new(c.clone()))
-                .expect("a new customer");
+            license = license.customer(Customer::new(c.clone()));
         }
+        let engine = license.build();
         Self {
             engine,
             agents,
@@ -3445,7 +3415,7 @@ fn run(s: &Scenario) {
 
 #[test]
 fn nobody_sees_or_writes_what_it_may_not() {
-    let cases = cases().max(1);
+    let cases = common::proptest_cases(DEFAULT_CASES).max(1);
     let mut runner = TestRunner::new(ProptestConfig {
         cases,
         failure_persistence: None,
@@ -3499,5 +3469,106 @@ fn nobody_sees_or_writes_what_it_may_not() {
         for (name, [_, ok]) in stats.iter() {
             assert!(*ok > 0, "{name} never succeeded");
         }
+    }
+}
+
+/// Whether a command changes what the model assumes fixed: the license's users, their groups
+/// and permissions, and the property registry.
+fn changes_the_model(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Host(
+            HostCommand::AddAgent(_)
+                | HostCommand::AddCustomer(_)
+                | HostCommand::CreateCustomer { .. }
+                | HostCommand::UpdateAgentProfile { .. }
+                | HostCommand::ConfigureProperty(_)
+        ) | Command::Agent {
+            command: AgentCommand::CreateProperties { .. },
+            ..
+        }
+    )
+}
+
+/// What the checks of pushes and reach need to know of a command drawn from the alphabet:
+/// who made it, who a multicast names, who a ban is for.
+fn alphabet_outcome(command: &Command, result: Result<Output<Response>, Error>) -> Outcome {
+    let (result, pushes) = match result {
+        Ok(out) => (Ok(Resp::Unit), out.pushes),
+        Err(err) => (Err(err), Vec::new()),
+    };
+    let mut out = Outcome {
+        result,
+        ..Outcome::host(pushes)
+    };
+    match command {
+        Command::Agent { agent_id, command } => {
+            out.requester = Some((agent_id.clone(), Role::Agent));
+            match command {
+                AgentCommand::Multicast { scopes, .. } => {
+                    let mut told: BTreeSet<UserId> = AGENTS
+                        .iter()
+                        .filter(|(_, _, g)| {
+                            scopes.all_agents || scopes.groups.contains(&GroupId(*g))
+                        })
+                        .map(|(id, _, _)| uid(id))
+                        .collect();
+                    told.extend(scopes.agent_ids.iter().cloned());
+                    told.extend(scopes.customer_ids.iter().cloned());
+                    out.multicast = Some(told);
+                }
+                AgentCommand::BanCustomer { customer_id, .. } => {
+                    out.banned = Some(customer_id.clone());
+                }
+                _ => {}
+            }
+        }
+        Command::Customer { customer_id, .. } => {
+            out.requester = Some((customer_id.clone(), Role::Customer));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The shared operation alphabet (`chatio::testing::alphabet`) on the model's licenses: every
+/// command either changes nothing or reaches only those the model says may see what it did,
+/// and no push tells anyone what its role may not read.
+#[test]
+fn alphabet_commands_tell_nobody_what_they_may_not_see() {
+    let cases = (common::proptest_cases(DEFAULT_CASES) / 2).max(1);
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let strategy = (scenario(), vec(vec(any::<u32>(), 16), 1..80));
+    let result = runner.run(&strategy, |(s, steps)| {
+        let mut w = World::new(&s);
+        let mut pool = Pool::new(w.agents.clone(), w.customers.clone());
+        for (i, choices) in steps.iter().enumerate() {
+            pool.refresh(&w.engine);
+            let command = alphabet::command(&pool, &mut Choices::new(&choices[1..]));
+            if changes_the_model(&command) {
+                continue;
+            }
+            w.clock = w.clock + i64::from(choices[0] % 600);
+            let before = w.engine.clone();
+            let result = w.engine.execute(w.clock, command.clone());
+            let out = alphabet_outcome(&command, result);
+            let ctx = &(i, &command, &out.result.as_ref().err());
+            if out.result.is_err() {
+                assert!(
+                    w.engine == before,
+                    "a refused command changed the engine: {ctx:?}"
+                );
+            }
+            check_pushes(&w, &before, &out, ctx);
+            check_reach(&w, &before, &out, ctx);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }

@@ -8,7 +8,7 @@ use chatio::{
     Agent, ChatId, Engine, EngineConfig, Error, ErrorKind, EventKind, GroupId, NewEvent, Push,
     PushKind, Role, Scopes, StartChat, Timestamp, TransferTarget, UserId,
 };
-use common::{LicenseBuilder, actions, assert_rejected, at, staff, uid};
+use common::{LicenseBuilder, actions, assert_rejected, at, staffed, uid};
 
 const DAY: i64 = 86_400;
 
@@ -19,15 +19,7 @@ const DAY: i64 = 86_400;
 fn office(agents: &[(&str, &str, u32, u32)]) -> (Engine, Vec<UserId>) {
     let license =
         LicenseBuilder::new(EngineConfig::with_seed(5)).router(AutomaticRouter::default());
-    let staff = staff(agents);
-    let ids = staff.iter().map(|a| a.id.clone()).collect();
-    (
-        staff
-            .into_iter()
-            .fold(license, LicenseBuilder::online_agent)
-            .build(),
-        ids,
-    )
+    staffed(license, agents)
 }
 
 fn new_chat(engine: &mut Engine, t: Timestamp) -> (UserId, ChatId) {
@@ -364,13 +356,11 @@ fn ban_customer_needs_a_chat_of_the_customer_the_agent_may_see() {
 
 #[test]
 fn ban_customer_archives_only_the_chats_the_agent_may_see() {
-    let mut engine = Engine::new(EngineConfig::with_seed(5).max_chats_per_customer(None));
     let (anna, bob) = (uid("anna@example.com"), uid("bob@example.com"));
-    for (id, name, group) in [(&anna, "Anna", 1), (&bob, "Bob", 2)] {
-        engine
-            .add_agent(Agent::new(id.clone(), name).with_groups([GroupId(group)]))
-            .unwrap();
-    }
+    let mut engine = LicenseBuilder::new(EngineConfig::with_seed(5).max_chats_per_customer(None))
+        .agent(Agent::new(anna.clone(), "Anna").with_groups([GroupId(1)]))
+        .agent(Agent::new(bob.clone(), "Bob").with_groups([GroupId(2)]))
+        .build();
     let jan = engine.create_customer();
     let scoped = |g: u32| {
         StartChat::default()
@@ -522,13 +512,13 @@ fn transfer_chat_to_a_group_goes_to_its_agent_with_most_free_slots() {
 #[test]
 fn transfer_chat_of_a_waiting_chat_takes_it_out_of_the_queue() {
     // Under manual routing chats wait although agents are free.
-    let mut engine = Engine::new(EngineConfig::with_seed(5)).with_router(ManualRouter);
     let anna = uid("anna@example.com");
     let bob = uid("bob@example.com");
-    for (id, name) in [(&anna, "Anna"), (&bob, "Bob")] {
-        engine.add_agent(Agent::new(id.clone(), name)).unwrap();
-        let _ = engine.set_agent_presence(id, true, at(0)).unwrap();
-    }
+    let mut engine = LicenseBuilder::new(EngineConfig::with_seed(5))
+        .router(ManualRouter)
+        .online_agent(Agent::new(anna.clone(), "Anna"))
+        .online_agent(Agent::new(bob.clone(), "Bob"))
+        .build();
     let (_, chat) = new_chat(&mut engine, at(10));
     assert_eq!(engine.queue().collect::<Vec<_>>(), [chat]);
 

@@ -20,6 +20,8 @@
 //! failing scenario: agents and customers by index (agents 0..4 are Anna, Ben, Cleo and Dan),
 //! chats by index into `Engine::chats()` (modulo their number).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +34,7 @@ use chatio::{
     Agent, Chat, ChatId, Engine, EngineConfig, Error, Event, EventKind, GroupId, NewEvent, Output,
     Recipients, Scopes, StartChat, Thread, Timestamp, TransferTarget, UserId,
 };
+use common::{LicenseBuilder, uid};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 
@@ -69,10 +72,7 @@ const COUNTED: [&str; 6] = [
 ];
 
 fn cases() -> u32 {
-    std::env::var("CHATIO_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_CASES)
+    common::proptest_cases(DEFAULT_CASES)
 }
 
 fn config(cases: u32) -> ProptestConfig {
@@ -476,19 +476,19 @@ fn assigned_name(text: &str) -> Option<&str> {
 
 impl World {
     fn new(scn: &Scenario, checks: Option<Checks>) -> Self {
-        let engine = Engine::new(EngineConfig::with_seed(scn.seed));
-        let mut engine = match scn.router {
-            RouterKind::Automatic => engine.with_router(AutomaticRouter::default()),
-            RouterKind::Manual => engine.with_router(ManualRouter),
-            RouterKind::LeastLoaded => engine.with_router(LeastLoadedRouter),
-            RouterKind::RoundRobin => engine.with_router(RoundRobinRouter),
+        let license = LicenseBuilder::new(EngineConfig::with_seed(scn.seed));
+        let mut license = match scn.router {
+            RouterKind::Automatic => license.router(AutomaticRouter::default()),
+            RouterKind::Manual => license.router(ManualRouter),
+            RouterKind::LeastLoaded => license.router(LeastLoadedRouter),
+            RouterKind::RoundRobin => license.router(RoundRobinRouter),
         };
         let now = Timestamp::from_unix_seconds(T0);
         let mut transcript = Vec::new();
         let mut agents = Vec::new();
         let mut names = BTreeMap::new();
         for (i, ((id, name), spec)) in AGENTS.iter().zip(&scn.agents).enumerate() {
-            let id = UserId::new(id).expect("valid agent id");
+            let id = uid(id);
             let mut agent = Agent::new(id.clone(), *name)
                 .with_max_chats(spec.max_chats)
                 .with_groups(spec.groups.iter().map(|&g| GroupId(g)));
@@ -497,10 +497,11 @@ impl World {
                     agent = agent.with_group_priority(GroupId(group), priority);
                 }
             }
-            engine.add_agent(agent).expect("new agent");
+            license = license.agent(agent);
             names.insert((*name).to_string(), i);
             agents.push(id);
         }
+        let mut engine = license.build();
         for (id, spec) in agents.iter().zip(&scn.agents) {
             if !spec.accepting {
                 let out = engine

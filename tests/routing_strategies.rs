@@ -11,7 +11,7 @@ use chatio::{
     Agent, ChatId, Engine, EngineConfig, ErrorKind, EventKind, GroupId, NewEvent, Push, PushKind,
     Role, Scopes, StartChat, Timestamp, UserId,
 };
-use common::{LicenseBuilder, assert_rejected, at, staff, uid};
+use common::{LicenseBuilder, assert_rejected, at, staffed, uid};
 
 // ----- helpers -----
 
@@ -21,15 +21,9 @@ fn office(
     router: impl Router + 'static,
     agents: &[(&str, &str, u32, u32)],
 ) -> (Engine, Vec<UserId>) {
-    let license = LicenseBuilder::new(EngineConfig::with_seed(11)).router(router);
-    let staff = staff(agents);
-    let ids = staff.iter().map(|a| a.id.clone()).collect();
-    (
-        staff
-            .into_iter()
-            .fold(license, LicenseBuilder::online_agent)
-            .build(),
-        ids,
+    staffed(
+        LicenseBuilder::new(EngineConfig::with_seed(11)).router(router),
+        agents,
     )
 }
 
@@ -324,30 +318,21 @@ impl Router for AlwaysTo {
 /// Anna (group 1, 1 slot) and Bob (group 2, 2 slots), Bob online; the router always names
 /// `target`.
 fn wrong_office(target: &str) -> (Engine, UserId, UserId) {
-    let mut engine = Engine::new(EngineConfig::with_seed(3)).with_router(AlwaysTo(uid(target)));
     let anna = uid("anna@example.com");
     let bob = uid("bob@example.com");
-    engine
-        .add_agent(
+    let engine = LicenseBuilder::new(EngineConfig::with_seed(3))
+        .router(AlwaysTo(uid(target)))
+        .agent(
             Agent::new(anna.clone(), "Anna")
                 .with_max_chats(1)
                 .with_groups([GroupId(1)]),
         )
-        .unwrap();
-    engine
-        .add_agent(
+        .online_agent(
             Agent::new(bob.clone(), "Bob")
                 .with_max_chats(2)
                 .with_groups([GroupId(2)]),
         )
-        .unwrap();
-    assert!(
-        engine
-            .set_agent_presence(&bob, true, at(0))
-            .unwrap()
-            .pushes
-            .is_empty()
-    );
+        .build();
     (engine, anna, bob)
 }
 
@@ -566,13 +551,12 @@ fn update_agent_pushes_agent_updated_to_every_agent() {
 
 #[test]
 fn update_agent_a_normal_agent_may_not_update_another_agent_an_administrator_may() {
-    let mut engine =
-        Engine::new(EngineConfig::with_seed(11)).with_router(AutomaticRouter::default());
     let (anna, bob) = (uid("anna@example.com"), uid("bob@example.com"));
-    engine
-        .add_agent(Agent::new(anna.clone(), "Anna").with_permission(chatio::Permission::Normal))
-        .unwrap();
-    engine.add_agent(Agent::new(bob.clone(), "Bob")).unwrap();
+    let mut engine = LicenseBuilder::new(EngineConfig::with_seed(11))
+        .router(AutomaticRouter::default())
+        .agent(Agent::new(anna.clone(), "Anna").with_permission(chatio::Permission::Normal))
+        .agent(Agent::new(bob.clone(), "Bob"))
+        .build();
 
     // Anna is a normal agent: agents--all:write is not hers.
     for status in [

@@ -435,9 +435,10 @@ fn r5_close_thread_deactivates_it_pushes_thread_closed_and_needs_an_active_threa
 
 /// Same seed, same calls: same ids. Returns the engine after a short script.
 fn scripted(seed: u64) -> Engine {
-    let mut engine = Engine::new(EngineConfig::with_seed(seed));
     let anna = uid("anna@example.com");
-    engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
+    let mut engine = LicenseBuilder::new(EngineConfig::with_seed(seed))
+        .agent(Agent::new(anna.clone(), "Anna"))
+        .build();
     let jan = engine.create_customer();
     let chat = engine
         .as_customer(&jan, at(0))

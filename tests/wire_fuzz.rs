@@ -27,11 +27,12 @@ mod common;
 use std::collections::BTreeMap;
 
 use chatio::model::{Button, Location, PropertyConfig, PropertyType, RichElement, RichMessage};
-use chatio::wire::{Api, Reply, handle};
+use chatio::testing::{Choices, Pool, alphabet, requests};
+use chatio::wire::{Api, Reply, TRANSPORTS, handle};
 use chatio::{
     Agent, Engine, EngineConfig, EventKind, GroupId, NewEvent, StartChat, Timestamp, UserId,
 };
-use common::LicenseBuilder;
+use common::{LicenseBuilder, uid};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
@@ -41,11 +42,7 @@ const T0: i64 = 1_700_000_000;
 const DEFAULT_CASES: u32 = 2_000;
 
 fn cases() -> u32 {
-    std::env::var("CHATIO_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_CASES)
-        .max(1)
+    common::proptest_cases(DEFAULT_CASES).max(1)
 }
 
 fn runner(cases: u32) -> TestRunner {
@@ -54,10 +51,6 @@ fn runner(cases: u32) -> TestRunner {
         failure_persistence: None,
         ..ProptestConfig::default()
     })
-}
-
-fn uid(s: &str) -> UserId {
-    UserId::new(s).expect("valid user id")
 }
 
 // ----- the engine every case starts from -----
@@ -354,44 +347,15 @@ fn mutated(base: &Base) -> BoxedStrategy<Value> {
 
 // ----- strategies -----
 
-/// Every action of both references, and a few the engine adds.
-const ACTIONS: [&str; 35] = [
-    "login",
-    "ping",
-    "get_archives",
-    "get_filtered_chats",
-    "get_chat_threads",
-    "get_chat_threads_summary",
-    "get_chats_summary",
-    "start_chat",
-    "join_chat",
-    "remove_from_chat",
-    "send_event",
-    "send_file",
-    "send_rich_message_postback",
-    "send_sneak_peek",
-    "multicast",
-    "send_typing_indicator",
-    "ban_customer",
-    "close_thread",
-    "update_chat_scopes",
-    "update_agent",
-    "update_customer",
-    "change_push_notifications",
-    "update_chat_properties",
-    "update_chat_thread_properties",
-    "update_last_seen_timestamp",
-    "add_auto_chat_scopes",
-    "remove_auto_chat_scopes",
-    "get_auto_chat_scopes_config",
-    "upload_image",
-    "transfer_chat",
-    "get_queue_position",
-    "",
-    "PING",
-    "send_event ",
-    "__proto__",
-];
+/// Every action `chatio::wire` lists (both references, and the few the engine adds), then names
+/// that are nearly actions.
+fn actions() -> Vec<&'static str> {
+    let mut names: Vec<&str> = TRANSPORTS.iter().map(|&(_, name, _)| name).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.extend(["", "PING", "send_event ", "__proto__"]);
+    names
+}
 
 /// Field names of requests, payloads and the objects inside them.
 const FIELDS: [&str; 67] = [
@@ -525,7 +489,7 @@ fn leaf(words: &[String]) -> BoxedStrategy<Value> {
         ]),
         any::<f64>().prop_map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)),
         prop::sample::select(&MEANINGFUL[..]).prop_map(|s| json!(s)),
-        prop::sample::select(&ACTIONS[..]).prop_map(|s| json!(s)),
+        prop::sample::select(actions()).prop_map(|s| json!(s)),
         prop::sample::select(words).prop_map(Value::String),
         ".{0,16}".prop_map(Value::String),
     ]
@@ -553,7 +517,7 @@ fn request(words: &[String]) -> BoxedStrategy<Value> {
         1 => leaf(words),
     ];
     let action = prop_oneof![
-        6 => prop::sample::select(&ACTIONS[..]).prop_map(|s| json!(s)),
+        6 => prop::sample::select(actions()).prop_map(|s| json!(s)),
         1 => leaf(words),
     ];
     let payload = prop_oneof![
@@ -842,4 +806,73 @@ fn request_sequences_never_panic_and_failures_change_nothing() {
     }
     let ok = outcomes.get(&true).copied().unwrap_or_default();
     assert!(ok >= 300, "only {ok} of 2000 generated requests succeeded");
+}
+
+/// The shared operation alphabet (`chatio::testing::alphabet`) rendered as requests
+/// (`chatio::testing::requests`): through [`handle`] each does exactly what
+/// [`Engine::execute`] does with the command itself (the same success, the same engine after),
+/// and every answer has the shape the other properties check. Host and Configuration API
+/// commands, which no chat API request carries, go to both engines through `execute`.
+#[test]
+fn alphabet_requests_do_what_execute_does() {
+    let base = base();
+    let of = |api| {
+        base.users
+            .iter()
+            .filter(|(a, _)| *a == api)
+            .map(|(_, u)| u.clone())
+            .collect::<Vec<_>>()
+    };
+    let pool = Pool::new(of(Api::Agent), of(Api::Customer));
+    let strategy = prop::collection::vec(prop::collection::vec(any::<u32>(), 16), 1..12);
+    let outcomes = std::cell::RefCell::new(BTreeMap::<bool, usize>::new());
+    runner((cases() / 4).max(1))
+        .run(&strategy, |steps| {
+            let mut by_wire = base.engine.clone();
+            let mut direct = base.engine.clone();
+            let mut pool = pool.clone();
+            for (i, choices) in steps.iter().enumerate() {
+                pool.refresh(&direct);
+                let command = alphabet::command(&pool, &mut Choices::new(choices));
+                let now = Timestamp::from_unix_seconds(T0 + 10 * i as i64);
+                let executed = direct.execute(now, command.clone());
+                match requests::request(&command, &format!("r{i}")) {
+                    Some(request) => {
+                        let reply = handle(
+                            &mut by_wire,
+                            request.api,
+                            &request.user_id,
+                            now,
+                            &request.text,
+                        );
+                        prop_assert_eq!(
+                            reply.success,
+                            executed.is_ok(),
+                            "{} answered {:?}, execute {:?}",
+                            request.text,
+                            reply,
+                            executed.as_ref().err()
+                        );
+                        *outcomes.borrow_mut().entry(reply.success).or_default() += 1;
+                    }
+                    None => {
+                        let again = by_wire.execute(now, command.clone());
+                        prop_assert_eq!(again.is_ok(), executed.is_ok());
+                    }
+                }
+                // The codec holds the records `execute` hands out; neither is compared here.
+                by_wire.take_journal();
+                direct.take_journal();
+                prop_assert!(by_wire == direct, "{:?} left different engines", command);
+            }
+            Ok(())
+        })
+        .unwrap();
+    let outcomes = outcomes.into_inner();
+    let ok = outcomes.get(&true).copied().unwrap_or_default();
+    let refused = outcomes.get(&false).copied().unwrap_or_default();
+    assert!(
+        ok > 0 && refused > 0,
+        "{ok} requests succeeded, {refused} were refused"
+    );
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use chatio::model::{
     Access, Button, FormField, FormFieldKind, FormOption, GroupId, Location, LocationAccess,
@@ -11,8 +12,8 @@ use chatio::model::{
 };
 use chatio::routing::Router;
 use chatio::{
-    Agent, ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventKind, File, NewEvent,
-    Push, PushKind, Role, StartChat, ThreadId, Timestamp, UserId,
+    Agent, ChatId, Customer, Engine, EngineConfig, Error, ErrorKind, EventId, EventKind, File,
+    NewEvent, Push, PushKind, Role, StartChat, ThreadId, Timestamp, UserId,
 };
 
 /// The fixed start of every scenario (2023-11-14T22:13:20Z).
@@ -21,6 +22,14 @@ pub const T0: i64 = 1_700_000_000;
 /// `T0 + secs`.
 pub fn at(secs: i64) -> Timestamp {
     Timestamp::from_unix_seconds(T0 + secs)
+}
+
+/// How many cases a property test runs: `CHATIO_PROPTEST_CASES` if set, else `default`.
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("CHATIO_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 pub fn uid(s: &str) -> UserId {
@@ -52,6 +61,12 @@ impl LicenseBuilder {
         self
     }
 
+    /// A router shared with the caller, set as a host sets one on a running engine.
+    pub fn set_router(mut self, router: Arc<dyn Router>) -> Self {
+        self.engine.set_router(router);
+        self
+    }
+
     pub fn property(mut self, config: PropertyConfig) -> Self {
         self.engine
             .configure_property(config)
@@ -73,10 +88,15 @@ impl LicenseBuilder {
     }
 
     /// An agent, connected at [`T0`]: connecting it gives it no chat, since there is none yet.
-    pub fn online_agent(mut self, agent: Agent) -> Self {
+    pub fn online_agent(self, agent: Agent) -> Self {
+        self.online_agent_at(agent, at(0))
+    }
+
+    /// An agent, connected at `t`, with no chat to take.
+    pub fn online_agent_at(mut self, agent: Agent, t: Timestamp) -> Self {
         let id = agent.id.clone();
         self = self.agent(agent);
-        let online = self.engine.set_agent_presence(&id, true, at(0));
+        let online = self.engine.set_agent_presence(&id, true, t);
         assert!(online.expect("agent connected").pushes.is_empty());
         self
     }
@@ -518,4 +538,29 @@ pub fn assert_invalid_field(err: &Error, field: &str, label: &str) {
 /// An id no chat has.
 pub fn unknown_chat() -> ChatId {
     "0affb00a-82d6-4e07-ae61-56ba5c36f743".parse().unwrap()
+}
+
+/// An id no thread has.
+pub fn unknown_thread() -> ThreadId {
+    "22222222-2222-4333-8444-555555555555".parse().unwrap()
+}
+
+/// An id no event has.
+pub fn unknown_event() -> EventId {
+    "33333333-2222-4333-8444-555555555555".parse().unwrap()
+}
+
+/// A license of `agents` ([`staff`]) online and accepting chats, in registration order, with
+/// their ids.
+pub fn staffed(
+    license: LicenseBuilder,
+    agents: &[(&str, &str, u32, u32)],
+) -> (Engine, Vec<UserId>) {
+    let staff = staff(agents);
+    let ids = staff.iter().map(|a| a.id.clone()).collect();
+    let engine = staff
+        .into_iter()
+        .fold(license, LicenseBuilder::online_agent)
+        .build();
+    (engine, ids)
 }

@@ -12,7 +12,7 @@ use chatio::{
     StartChat, Timestamp, UserId,
 };
 
-use crate::common::uid;
+use crate::common::{LicenseBuilder, uid};
 
 pub struct Office {
     pub engine: Engine,
@@ -23,24 +23,21 @@ pub struct Office {
 impl Office {
     /// Anna (group 1, `anna_max` slots) and Bob (group 2, `bob_max` slots), both offline.
     pub fn new(router: Arc<dyn Router>, anna_max: u32, bob_max: u32) -> Self {
-        let mut engine = Engine::new(EngineConfig::with_seed(7));
-        engine.set_router(router);
         let anna = uid("anna@example.com");
         let bob = uid("bob@example.com");
-        engine
-            .add_agent(
+        let engine = LicenseBuilder::new(EngineConfig::with_seed(7))
+            .set_router(router)
+            .agent(
                 Agent::new(anna.clone(), "Anna")
                     .with_max_chats(anna_max)
                     .with_groups([GroupId(1)]),
             )
-            .unwrap();
-        engine
-            .add_agent(
+            .agent(
                 Agent::new(bob.clone(), "Bob")
                     .with_max_chats(bob_max)
                     .with_groups([GroupId(2)]),
             )
-            .unwrap();
+            .build();
         Office { engine, anna, bob }
     }
 }

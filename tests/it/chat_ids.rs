@@ -3,7 +3,7 @@
 //! nor which chat is older, even under seed 0. Chats made under the earlier, masked, scheme keep
 //! their ids: a configuration or snapshot written before schemes existed reads as that one.
 
-mod common;
+use crate::common;
 
 use chatio::{ChatId, ChatIdScheme, Engine, EngineConfig, NewEvent, StartChat};
 use common::*;

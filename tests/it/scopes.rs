@@ -1,7 +1,7 @@
 //! Scopes and groups: `update_chat_scopes`, what agents outside a chat's scopes see and may do,
 //! auto chat scopes, routing within scopes, and `get_filtered_chats`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

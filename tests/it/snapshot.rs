@@ -4,7 +4,8 @@
 //! decoder itself (the header is resealed with a fresh checksum, so the checksum is not what
 //! catches it), segment table included.
 
-mod snapshot_support;
+use crate::common::{LicenseBuilder, at, uid};
+use crate::snapshot_support;
 
 use std::collections::BTreeSet;
 
@@ -13,17 +14,9 @@ use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyTy
 use chatio::routing::AutomaticRouter;
 use chatio::{
     Agent, ChatIdScheme, Customer, Engine, EngineConfig, EventKind, File, NewEvent, Postback,
-    Properties, PropertyValue, Recipients, StartChat, Timestamp, UserId,
+    Properties, PropertyValue, Recipients, StartChat,
 };
 use snapshot_support::{HEADER_LEN, assemble, body, parts, reseal, section, segments};
-
-fn at(secs: i64) -> Timestamp {
-    Timestamp::from_unix_seconds(1_700_000_000 + secs)
-}
-
-fn uid(s: &str) -> UserId {
-    UserId::new(s).unwrap()
-}
 
 fn props(namespace: &str, name: &str, value: PropertyValue) -> Properties {
     let mut p = Properties::new();
@@ -56,7 +49,7 @@ fn sample_license_under(scheme: ChatIdScheme) -> Engine {
         .routing_timeouts(60, 300)
         .max_chats_per_customer(None)
         .chat_id_scheme(scheme);
-    let mut engine = Engine::new(config).with_router(AutomaticRouter::default());
+    let mut license = LicenseBuilder::new(config).router(AutomaticRouter::default());
     let rw = Access::READ_WRITE;
     for property in [
         PropertyConfig::new("bot", "intent", PropertyType::String).at(
@@ -89,11 +82,13 @@ fn sample_license_under(scheme: ChatIdScheme) -> Engine {
             },
         ),
     ] {
-        engine.configure_property(property).unwrap();
+        license = license.property(property);
     }
     let (anna, bob) = (uid("anna@example.com"), uid("bob@example.com"));
-    engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
-    engine.add_agent(Agent::new(bob.clone(), "Bob")).unwrap();
+    let mut engine = license
+        .agent(Agent::new(anna.clone(), "Anna"))
+        .agent(Agent::new(bob.clone(), "Bob"))
+        .build();
     let _ = engine.set_agent_presence(&anna, true, at(0)).unwrap();
     let _ = engine.set_agent_presence(&bob, true, at(0)).unwrap();
     let jan = engine.create_customer();
@@ -322,12 +317,12 @@ fn a_version_1_snapshot_still_restores() {
 /// customer whose id is not a UUID, and one chat has a thread with no events.
 fn plain_license() -> Engine {
     // No router: routing's system messages would fill every new thread.
-    let mut engine = Engine::new(EngineConfig::with_seed(7).max_chats_per_customer(None));
     let anna = uid("anna@example.com");
-    engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
-    let _ = engine.set_agent_presence(&anna, true, at(0)).unwrap();
     let visitor = uid("visitor-7");
-    engine.add_customer(Customer::new(visitor.clone())).unwrap();
+    let mut engine = LicenseBuilder::new(EngineConfig::with_seed(7).max_chats_per_customer(None))
+        .online_agent(Agent::new(anna.clone(), "Anna"))
+        .customer(Customer::new(visitor.clone()))
+        .build();
     let jan = engine.create_customer();
     let out = engine
         .as_customer(&visitor, at(1))
@@ -766,14 +761,14 @@ fn flipped_bits_anywhere_in_the_events_never_panic() {
 fn large_license() -> &'static Engine {
     static LICENSE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
     LICENSE.get_or_init(|| {
-        let mut engine = Engine::new(EngineConfig::with_seed(11).max_chats_per_customer(None));
         let agents = [uid("anna@example.com"), uid("bob@example.com")];
-        for agent in &agents {
-            engine
-                .add_agent(Agent::new(agent.clone(), "Agent"))
-                .unwrap();
-            let _ = engine.set_agent_presence(agent, true, at(0)).unwrap();
-        }
+        let mut engine = agents
+            .iter()
+            .fold(
+                LicenseBuilder::new(EngineConfig::with_seed(11).max_chats_per_customer(None)),
+                |license, agent| license.online_agent(Agent::new(agent.clone(), "Agent")),
+            )
+            .build();
         let mut chats = Vec::new();
         for i in 0..60 {
             let customer = engine.create_customer();

@@ -2,28 +2,24 @@
 //! with a typed error that changes nothing, or accepted in a form the engine can read back from
 //! its own journal.
 
+use crate::common;
+
 use chatio::journal::JournalRecord;
 use chatio::model::MAX_JSON_DEPTH;
 use chatio::routing::AutomaticRouter;
-use chatio::{
-    Agent, Engine, EngineConfig, Error, MulticastScopes, NewEvent, StartChat, Timestamp, UserId,
-};
+use chatio::{Agent, Engine, EngineConfig, Error, MulticastScopes, NewEvent, StartChat, Timestamp};
+use common::{LicenseBuilder, uid};
 use serde_json::{Map, Value, json};
-
-fn uid(s: &str) -> UserId {
-    UserId::new(s).unwrap()
-}
 
 /// Two online agents under the automatic router, so an unanswered chat goes back and forth.
 fn two_agents(config: EngineConfig) -> Engine {
-    let mut engine = Engine::new(config).with_router(AutomaticRouter::default());
-    for id in ["anna@example.com", "bob@example.com"] {
-        engine.add_agent(Agent::new(uid(id), id)).unwrap();
-        let _ = engine
-            .set_agent_presence(&uid(id), true, Timestamp::EPOCH)
-            .unwrap();
-    }
-    engine
+    let license = LicenseBuilder::new(config).router(AutomaticRouter::default());
+    ["anna@example.com", "bob@example.com"]
+        .into_iter()
+        .fold(license, |license, id| {
+            license.online_agent_at(Agent::new(uid(id), id), Timestamp::EPOCH)
+        })
+        .build()
 }
 
 /// A customer starts a chat with a message at `t`, and nobody answers.
@@ -121,9 +117,10 @@ fn custom_content_as_deep_as_accepted_makes_a_record_that_reads_back() {
 
 #[test]
 fn multicast_content_deeper_than_accepted_is_refused() {
-    let mut engine = Engine::new(EngineConfig::with_seed(3));
     let anna = uid("anna@example.com");
-    engine.add_agent(Agent::new(anna.clone(), "Anna")).unwrap();
+    let mut engine = LicenseBuilder::new(EngineConfig::with_seed(3))
+        .agent(Agent::new(anna.clone(), "Anna"))
+        .build();
     let scopes = MulticastScopes {
         all_agents: true,
         ..MulticastScopes::default()

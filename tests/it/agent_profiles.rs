@@ -1,7 +1,7 @@
 //! `Engine::update_agent_profile`: the host edits an agent after registering it.
 
-mod common;
-mod office;
+use crate::common;
+use crate::office;
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use chatio::{
     Agent, ChatId, Command, Engine, EngineConfig, ErrorKind, EventKind, GroupId, HostCommand,
     NewEvent, Scopes, StartChat,
 };
-use common::{assert_rejected, at, uid};
+use common::{LicenseBuilder, assert_rejected, at, uid};
 use office::*;
 
 /// Anna's profile as the office registered it, with changes applied by `edit`.
@@ -120,11 +120,10 @@ fn fewer_slots_take_no_chat_away_and_stop_new_ones() {
 
 #[test]
 fn a_new_group_opens_the_chats_scoped_to_it() {
-    let mut engine = Engine::new(EngineConfig::with_seed(3));
     let sam = uid("sam@example.com");
-    engine
-        .add_agent(Agent::new(sam.clone(), "Sam").with_groups([GroupId(1)]))
-        .unwrap();
+    let mut engine = LicenseBuilder::new(EngineConfig::with_seed(3))
+        .agent(Agent::new(sam.clone(), "Sam").with_groups([GroupId(1)]))
+        .build();
     let customer = engine.create_customer();
     let scoped = StartChat {
         scopes: Scopes {

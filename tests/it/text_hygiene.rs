@@ -3,7 +3,7 @@
 //! text (messages and the like) keeps tabs, line breaks and bidirectional controls and refuses
 //! the other control characters. A refusal changes nothing.
 
-mod common;
+use crate::common;
 
 use chatio::model::{Location, PropertyConfig, PropertyType};
 use chatio::wire::{self, Api};

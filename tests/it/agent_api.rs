@@ -1,6 +1,6 @@
 //! The Agent API facade: every method, its response and pushes, and refused requests.
 
-mod common;
+use crate::common;
 
 use chatio::model::Page;
 use chatio::{

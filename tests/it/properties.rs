@@ -1,7 +1,7 @@
 //! Properties: the registry, every refused write, successful updates and their pushes, and read
 //! filtering wherever properties are shown.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

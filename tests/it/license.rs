@@ -4,7 +4,7 @@
 //! it is refused with `license_expired` and changes nothing; host calls are served, and journal
 //! records made before the expiry replay after it.
 
-mod common;
+use crate::common;
 
 use chatio::journal::{JournalError, JournalMode, JournalRecord};
 use chatio::model::{Location, LocationAccess, PropertyConfig, PropertyType};

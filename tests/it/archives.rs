@@ -1,7 +1,7 @@
 //! `get_archives`: which threads are archives, the filters, pagination bounds, what an agent
 //! outside a chat's scopes sees, and refused requests changing nothing.
 
-mod common;
+use crate::common;
 
 use chatio::model::{
     Access, Location, LocationAccess, PropertyConfig, PropertyFilter, PropertyFilters, PropertyType,

@@ -1,7 +1,7 @@
 //! Permissions: one test per row of `PERMISSION_TABLE`, each exercised through real actions by an
 //! owner, an administrator and a normal agent.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
