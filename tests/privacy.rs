@@ -3484,7 +3484,7 @@ fn changes_the_model(command: &Command) -> bool {
                 | HostCommand::UpdateAgentProfile { .. }
                 | HostCommand::ConfigureProperty(_)
         ) | Command::Agent {
-            command: AgentCommand::CreateProperties { .. },
+            command: AgentCommand::CreateProperties { .. } | AgentCommand::CreateBotAgent { .. },
             ..
         }
     )

@@ -41,7 +41,7 @@ mod ops;
 
 use std::collections::BTreeSet;
 
-use chatio::model::{Access, Location, LocationAccess, PropertyConfig, PropertyType};
+use chatio::model::{Access, AgentKind, Location, LocationAccess, PropertyConfig, PropertyType};
 use chatio::model::{Button, FormField, FormFieldKind, GroupId, Page, RichElement, RichMessage};
 use chatio::testing::{Choices, Pool, alphabet};
 use chatio::{
@@ -1701,7 +1701,14 @@ fn check_invariants(e: &Engine, cast: &Cast) {
         let customer = e.customer(c).expect("customer");
         assert!(customer.last_seen_timestamp.is_none_or(|t| t <= now));
     }
-    assert_eq!(e.agents().len(), AGENTS);
+    // The cast's agents first; after them only bots the Configuration API created.
+    assert!(e.agents().len() >= AGENTS, "an agent of the cast is gone");
+    assert!(
+        e.agents()[AGENTS..]
+            .iter()
+            .all(|a| a.kind == AgentKind::Bot),
+        "an agent beyond the cast that is no bot"
+    );
 }
 
 // ----- running scenarios -----

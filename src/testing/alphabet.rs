@@ -17,17 +17,17 @@ use super::{Draw, Pool};
 use crate::engine::TransferTarget;
 use crate::engine::{AgentCommand, AutoScopeRules, Command, CustomerCommand, HostCommand};
 use crate::model::{
-    Agent, Button, Customer, CustomerUpdate, EventKind, File, FormField, FormFieldKind,
-    MulticastScopes, NewEvent, NewWebhook, Page, Properties, PropertyConfig, PropertyType,
-    Recipients, RichElement, RichMessage, Scopes, StartChat, Timestamp, UrlFilter, UrlMatch,
-    UserId, WebhookAction, WebhookFilters,
+    Agent, BotAgentUpdate, BotGroup, BotStatus, Button, Customer, CustomerUpdate, EventKind, File,
+    FormField, FormFieldKind, GroupPriority, MulticastScopes, NewBotAgent, NewEvent, NewWebhook,
+    Page, Properties, PropertyConfig, PropertyType, Recipients, RichElement, RichMessage, Scopes,
+    StartChat, Timestamp, UrlFilter, UrlMatch, UserId, WebhookAction, WebhookFilters,
 };
 use crate::push::Postback;
 use crate::routing::RoutingStatus;
 
 /// The Agent API's commands, by their protocol action, in the order the generator numbers
 /// them.
-pub const AGENT_ACTIONS: [&str; 20] = [
+pub const AGENT_ACTIONS: [&str; 23] = [
     "start_chat",
     "join_chat",
     "remove_from_chat",
@@ -48,6 +48,9 @@ pub const AGENT_ACTIONS: [&str; 20] = [
     "create_properties",
     "register_webhook",
     "unregister_webhook",
+    "create_bot_agent",
+    "update_bot_agent",
+    "remove_bot_agent",
 ];
 
 /// The Customer API's commands, by their protocol action, in the order the generator
@@ -258,8 +261,38 @@ pub fn agent_command(pool: &Pool, draw: &mut impl Draw) -> AgentCommand {
         18 => A::RegisterWebhook {
             webhook: webhook(draw),
         },
-        _ => A::UnregisterWebhook {
+        19 => A::UnregisterWebhook {
             webhook_id: one(&pool.webhooks, draw),
+        },
+        20 => A::CreateBotAgent {
+            bot: NewBotAgent {
+                name: "Greeter".to_owned(),
+                avatar: None,
+                status: *draw.pick(&[
+                    BotStatus::AcceptingChats,
+                    BotStatus::NotAcceptingChats,
+                    BotStatus::Offline,
+                ]),
+                max_chats_count: draw.flip().then(|| draw.below(4) as u32),
+                groups: bot_groups(pool, draw),
+                webhooks: None,
+            },
+        },
+        21 => A::UpdateBotAgent {
+            update: BotAgentUpdate {
+                id: one(&pool.agents, draw),
+                name: draw.flip().then(|| "Helper".to_owned()),
+                avatar: None,
+                status: draw
+                    .flip()
+                    .then(|| *draw.pick(&[BotStatus::AcceptingChats, BotStatus::Offline])),
+                max_chats_count: None,
+                groups: draw.flip().then(|| bot_groups(pool, draw)),
+                webhooks: None,
+            },
+        },
+        _ => A::RemoveBotAgent {
+            bot_agent_id: one(&pool.agents, draw),
         },
     }
 }
@@ -300,6 +333,10 @@ pub fn customer_command(pool: &Pool, draw: &mut impl Draw) -> CustomerCommand {
                     url: Some("https://shop.example.com/pricing".into()),
                     title: Some("Pricing".into()),
                 }),
+                referrer: draw
+                    .flip()
+                    .then(|| "https://search.example.com/?q=shop".to_owned()),
+                timezone: draw.flip().then(|| "Europe/Warsaw".to_owned()),
             },
         },
         8 => shared!(C::UpdateChatProperties, pool, draw),
@@ -548,6 +585,21 @@ fn property_config(draw: &mut impl Draw) -> PropertyConfig {
             customer: crate::model::Access::READ_WRITE,
         },
     )
+}
+
+/// A bot's groups: none, or one of the pool's with a priority.
+fn bot_groups(pool: &Pool, draw: &mut impl Draw) -> Vec<BotGroup> {
+    if draw.flip() {
+        return Vec::new();
+    }
+    vec![BotGroup {
+        id: one(&pool.groups, draw),
+        priority: *draw.pick(&[
+            GroupPriority::First,
+            GroupPriority::Normal,
+            GroupPriority::Last,
+        ]),
+    }]
 }
 
 fn webhook(draw: &mut impl Draw) -> NewWebhook {

@@ -24,7 +24,7 @@ pub struct Request {
 
 /// The request that [`crate::wire::handle`] decodes back into `command`; `None` for the
 /// host's commands and the Configuration API's (`create_properties`, `register_webhook`,
-/// `unregister_webhook`), which no chat API carries.
+/// `unregister_webhook`, the bot agent actions), which no chat API carries.
 pub fn request(command: &Command, request_id: &str) -> Option<Request> {
     use HostCommand as H;
     let (api, user_id, action, payload) = match command {
@@ -171,7 +171,12 @@ fn agent_payload(command: &AgentCommand) -> Option<Value> {
             description.as_ref(),
         ),
         A::RemoveAutoChatScopes { id } => json!({ "auto_chat_scopes_id": id }),
-        A::CreateProperties { .. } | A::RegisterWebhook { .. } | A::UnregisterWebhook { .. } => {
+        A::CreateProperties { .. }
+        | A::RegisterWebhook { .. }
+        | A::UnregisterWebhook { .. }
+        | A::CreateBotAgent { .. }
+        | A::UpdateBotAgent { .. }
+        | A::RemoveBotAgent { .. } => {
             return None;
         }
     });
@@ -201,7 +206,18 @@ fn customer_payload(command: &CustomerCommand) -> Value {
             let customer = json!({ "fields": update.fields });
             let customer = optional(customer, "name", update.name.as_ref());
             let customer = optional(customer, "email", update.email.as_ref());
-            let monitoring = update.current_page.as_ref().map(|page| json!({ "page": page }));
+            // The referrer travels in the page object; alone, it is a page of its own.
+            let page = match (&update.current_page, &update.referrer) {
+                (None, None) => None,
+                (page, referrer) => Some(optional(
+                    page.as_ref().map_or_else(|| json!({}), value),
+                    "referrer",
+                    referrer.as_ref(),
+                )),
+            };
+            let monitoring = optional(json!({}), "page", page.as_ref());
+            let monitoring = optional(monitoring, "timezone", update.timezone.as_ref());
+            let monitoring = (monitoring != json!({})).then_some(monitoring);
             json!({ "customer": optional(customer, "monitoring", monitoring.as_ref()) })
         }
     })
