@@ -138,7 +138,7 @@ pub struct ServeFlags {
     /// Settings in TOML (see server/chatio-server.example.toml).
     ///
     /// Keys: listen, router, seed, data, snapshot_every, max_backlog, public_url,
-    /// static_config_path, single_session, log,
+    /// static_config_path, single_session, webhook_ca, log,
     /// admin_token, postgres, lease_ttl, advertise, [license], [timeouts], [[agents]] (with
     /// tokens, groups, max_chats, permission), [[licenses]] (more licenses, each with its
     /// agents), [[properties]] and [[auto_chat_scopes]]. Flags given beside it override it;
@@ -253,6 +253,11 @@ pub struct ServeFlags {
     /// agent_disconnected with reason logged_out_remotely.
     #[arg(long)]
     single_session: bool,
+
+    /// A PEM file of certificate authorities to trust for https webhooks, besides the public
+    /// ones built in (for receivers behind a company's own authority).
+    #[arg(long, value_name = "FILE")]
+    webhook_ca: Option<PathBuf>,
 
     /// How long a backlog may stay over --max-backlog, in seconds.
     ///
@@ -826,6 +831,9 @@ fn merge(
     config.public_url = f.public_url.or(file.public_url);
     config.static_config_path = f.static_config_path.or(file.static_config_path);
     config.single_session = f.single_session || file.single_session.unwrap_or(false);
+    if let Some(ca) = f.webhook_ca.or(file.webhook_ca) {
+        config.webhook_authorities = crate::webhooks::read_authorities(&ca)?;
+    }
     config.properties = file.properties;
     config.auto_chat_scopes = file.auto_chat_scopes;
     let (file_id, file_plan, file_expires) = match file.license {

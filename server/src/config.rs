@@ -38,6 +38,8 @@ pub struct ConfigFile {
     pub static_config_path: Option<String>,
     /// `--single-session`.
     pub single_session: Option<bool>,
+    /// `--webhook-ca`; a relative path is taken from the file's folder.
+    pub webhook_ca: Option<PathBuf>,
     /// `--log`.
     pub log: Option<String>,
     /// `[license]`.
@@ -242,6 +244,12 @@ impl ConfigFile {
         {
             let base = path.parent().unwrap_or(Path::new("."));
             file.data = Some(base.join(data));
+        }
+        if let Some(ca) = &file.webhook_ca
+            && ca.is_relative()
+        {
+            let base = path.parent().unwrap_or(Path::new("."));
+            file.webhook_ca = Some(base.join(ca));
         }
         Ok(file)
     }

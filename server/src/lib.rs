@@ -61,7 +61,7 @@ mod rtm;
 pub mod store;
 mod token;
 mod web;
-mod webhooks;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -209,6 +209,9 @@ pub struct Config {
     /// One session per agent: an agent's login closes its older connections, each told
     /// `agent_disconnected` with reason `logged_out_remotely` (v0.5's reason for it).
     pub single_session: bool,
+    /// Certificate authorities trusted for `https://` webhooks besides the public ones
+    /// (`--webhook-ca`; read with [`webhooks::read_authorities`]).
+    pub webhook_authorities: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for Config {
@@ -228,6 +231,7 @@ impl Default for Config {
             public_url: None,
             static_config_path: None,
             single_session: false,
+            webhook_authorities: Vec::new(),
         }
     }
 }
@@ -623,6 +627,7 @@ impl Server {
                 Arc::clone(&metrics),
                 commit.clone(),
                 owed,
+                &config.webhook_authorities,
             ))),
             commit,
             metrics,

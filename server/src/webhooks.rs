@@ -12,11 +12,11 @@
 //! new fires. In memory, and with `--postgres` (whose nodes hand licenses to each other), the
 //! queue lives in memory only: webhooks waiting when the process stops are lost.
 //!
-//! Delivery is plain HTTP. v0.5 lets `https` URLs be registered, and the engine accepts them,
-//! but this build has no TLS client (one would add a TLS stack and its certificate roots to
-//! the server for a case a reverse proxy or a local relay covers): a webhook to an `https` URL
-//! is dropped, counted (`dropped`) and logged, instead of failing forever at the head of its
-//! chat's line.
+//! Delivery goes over `http://` or `https://`. For https the server trusts the public
+//! certificate authorities (the Mozilla set of `webpki-roots`, built in, so a server needs no
+//! system certificate store) and any authority the host adds (`--webhook-ca`, for receivers
+//! inside a company's own PKI). A URL of any other scheme is dropped, counted (`dropped`) and
+//! logged, instead of failing forever at the head of its chat's line.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -25,9 +25,12 @@ use std::time::Duration;
 use axum::body::Bytes;
 use chatio::wire::configuration::WireWebhook;
 use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::mpsc;
 
 use crate::commit::CommitQueue;
@@ -41,6 +44,52 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Webhooks waiting in all lines; past it the newest are dropped (and counted) rather than
 /// growing the server without end.
 pub const MAX_QUEUED: usize = 100_000;
+
+/// The client every try goes through: http and https, one connection pool.
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Reads the certificate authorities of a PEM file (`--webhook-ca`), for [`start`]; fails
+/// with what is wrong when the file cannot be read or holds no certificate.
+pub fn read_authorities(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let what = |e: &dyn std::fmt::Display| format!("--webhook-ca {}: {e}", path.display());
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| what(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| what(&e))?;
+    if certs.is_empty() {
+        return Err(what(&"no certificate in the file"));
+    }
+    Ok(certs)
+}
+
+/// The client: the public authorities and `extra`.
+fn client(extra: &[CertificateDer<'static>]) -> Result<HttpClient, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    // `read_authorities` checked the file; a certificate rustls still refuses is named in the
+    // log rather than stopping the server's webhooks.
+    let (_, refused) = roots.add_parsable_certificates(extra.iter().cloned());
+    if refused > 0 {
+        tracing::warn!(
+            refused,
+            "--webhook-ca: some certificates are not usable authorities"
+        );
+    }
+    // ring, not aws-lc-rs: no C toolchain beyond `cc` to build it. rustls marks ring's provider
+    // deprecated for lacking post-quantum key exchange, which a webhook's POST can go without.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
 
 /// The sending side, for whoever releases answers.
 pub(crate) type Sender = mpsc::UnboundedSender<Owed>;
@@ -76,12 +125,18 @@ pub(crate) fn start(
     metrics: Arc<crate::metrics::Metrics>,
     store: Option<Arc<CommitQueue>>,
     owed: Vec<Owed>,
+    authorities: &[CertificateDer<'static>],
 ) -> Sender {
     let (tx, rx) = mpsc::unbounded_channel();
     for one in owed {
         let _ = tx.send(one);
     }
-    tokio::spawn(run(rx, metrics, store));
+    // ring offers every default protocol version, so this fails only if a future rustls
+    // changes that; webhooks are then dropped and counted, requests go on.
+    let client = client(authorities)
+        .inspect_err(|e| tracing::error!(error = %e, "no TLS client: webhooks are dropped"))
+        .ok();
+    tokio::spawn(run(rx, metrics, store, client));
     tx
 }
 
@@ -89,6 +144,7 @@ async fn run(
     mut incoming: mpsc::UnboundedReceiver<Owed>,
     metrics: Arc<crate::metrics::Metrics>,
     store: Option<Arc<CommitQueue>>,
+    client: Option<HttpClient>,
 ) {
     // Forgets a stored webhook: delivered, or dropped for want of room.
     let forget = |owed: &Owed| {
@@ -96,8 +152,6 @@ async fn run(
             store.delivered(row);
         }
     };
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
     let mut lines: HashMap<(String, Option<String>), Line> = HashMap::new();
     let mut queued = 0usize;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Tried>();
@@ -111,22 +165,23 @@ async fn run(
                     forget(&owed);
                     continue;
                 }
-                if !owed.webhook.url.starts_with("http://") {
+                let url = &owed.webhook.url;
+                let Some(client) = client
+                    .as_ref()
+                    .filter(|_| url.starts_with("http://") || url.starts_with("https://"))
+                else {
                     metrics.webhooks.with_label_values(&["dropped"]).inc();
-                    tracing::warn!(
-                        url = owed.webhook.url,
-                        "webhooks go out over plain http only: a webhook is dropped"
-                    );
+                    tracing::warn!(url, "a webhook to a URL this server cannot reach is dropped");
                     forget(&owed);
                     continue;
-                }
+                };
                 queued += 1;
                 let key = (owed.webhook.url.clone(), owed.webhook.chat_id.map(|c| c.to_string()));
                 let line = lines.entry(key.clone()).or_default();
                 line.waiting.push_back(owed);
                 if !line.busy {
                     line.busy = true;
-                    try_head(&client, &key, line, Duration::ZERO, &done_tx);
+                    try_head(client, &key, line, Duration::ZERO, &done_tx);
                 }
             }
             Some(tried) = done_rx.recv() => {
@@ -151,7 +206,10 @@ async fn run(
                 } else {
                     backoff(line.failures)
                 };
-                try_head(&client, &tried.key, line, wait, &done_tx);
+                // Lines exist only with a client: nothing is queued without one.
+                if let Some(client) = &client {
+                    try_head(client, &tried.key, line, wait, &done_tx);
+                }
             }
         }
     }
@@ -166,7 +224,7 @@ pub(crate) fn backoff(failures: u32) -> Duration {
 
 /// Sends the line's head after `wait`, and reports how it went.
 fn try_head(
-    client: &Client<HttpConnector, Full<Bytes>>,
+    client: &HttpClient,
     key: &(String, Option<String>),
     line: &Line,
     wait: Duration,
@@ -202,11 +260,7 @@ fn try_head(
 }
 
 /// One POST; a 2xx answer within [`ATTEMPT_TIMEOUT`] is a delivery.
-async fn post(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    url: &str,
-    body: Bytes,
-) -> Result<(), String> {
+async fn post(client: &HttpClient, url: &str, body: Bytes) -> Result<(), String> {
     let request = hyper::Request::post(url)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(body))

@@ -49,6 +49,14 @@ async fn post(addr: SocketAddr, path: &str, token: &str, body: Value) -> (u16, V
 /// A receiver that answers 500 to its first `failures` requests, then 200, and keeps what
 /// it accepted.
 async fn receiver(failures: usize) -> (SocketAddr, Arc<Mutex<Vec<Value>>>, Arc<Mutex<usize>>) {
+    receiver_over(failures, None).await
+}
+
+/// [`receiver`], over TLS when `tls` is given.
+async fn receiver_over(
+    failures: usize,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (SocketAddr, Arc<Mutex<Vec<Value>>>, Arc<Mutex<usize>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(Mutex::new(Vec::new()));
@@ -60,36 +68,55 @@ async fn receiver(failures: usize) -> (SocketAddr, Arc<Mutex<Vec<Value>>>, Arc<M
                 return;
             };
             let (kept, counted) = (Arc::clone(&kept), Arc::clone(&counted));
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    let (kept, counted) = (Arc::clone(&kept), Arc::clone(&counted));
-                    async move {
-                        let body = request.into_body().collect().await?.to_bytes();
-                        let attempt = {
-                            let mut n = counted.lock().unwrap();
-                            *n += 1;
-                            *n
-                        };
-                        let status = if attempt <= failures {
-                            StatusCode::INTERNAL_SERVER_ERROR
-                        } else {
-                            kept.lock()
-                                .unwrap()
-                                .push(serde_json::from_slice::<Value>(&body).unwrap());
-                            StatusCode::OK
-                        };
-                        let mut response = Response::new(Full::new(Bytes::new()));
-                        *response.status_mut() = status;
-                        Ok::<_, hyper::Error>(response)
+                match tls {
+                    None => serve(stream, failures, kept, counted).await,
+                    // A handshake the client breaks off (it does not trust us) ends here.
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(stream).await {
+                            serve(stream, failures, kept, counted).await;
+                        }
                     }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                }
             });
         }
     });
     (addr, accepted, tries)
+}
+
+/// Answers one connection's requests for [`receiver_over`].
+async fn serve(
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    failures: usize,
+    kept: Arc<Mutex<Vec<Value>>>,
+    counted: Arc<Mutex<usize>>,
+) {
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let (kept, counted) = (Arc::clone(&kept), Arc::clone(&counted));
+        async move {
+            let body = request.into_body().collect().await?.to_bytes();
+            let attempt = {
+                let mut n = counted.lock().unwrap();
+                *n += 1;
+                *n
+            };
+            let status = if attempt <= failures {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice::<Value>(&body).unwrap());
+                StatusCode::OK
+            };
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = status;
+            Ok::<_, hyper::Error>(response)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -541,4 +568,98 @@ async fn owed_webhooks_survive_a_kill_and_arrive_in_order_per_chat() {
     }
     server.kill();
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A certificate authority of its own and a `localhost` certificate it signed, as a TLS
+/// acceptor, with the authority's certificate as PEM.
+fn private_authority() -> (tokio_rustls::TlsAcceptor, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    #[allow(deprecated)] // the server's choice of provider, see server/src/webhooks.rs
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .unwrap();
+    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca.pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_webhooks_reach_a_receiver_the_server_trusts_and_only_it() {
+    let (acceptor, ca_pem) = private_authority();
+    let (hook_addr, accepted, tries) = receiver_over(0, Some(acceptor)).await;
+    let url = format!("https://localhost:{}/hook", hook_addr.port());
+    let ca_file =
+        std::env::temp_dir().join(format!("chatio-webhook-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, ca_pem).unwrap();
+
+    // One server trusts the authority (--webhook-ca), one knows the public ones only.
+    let mut trusting = config();
+    trusting.webhook_authorities =
+        chatio_server::webhooks::read_authorities(&ca_file).expect("a PEM authority");
+    let _ = std::fs::remove_file(&ca_file);
+    for (server, trusted) in [(trusting, true), (config(), false)] {
+        let (addr, stop) = start(server).await;
+        let (status, registered) = post(
+            addr,
+            "/configuration/v0.5/webhooks/register_webhook",
+            "t1",
+            json!({ "url": url, "action": "incoming_event", "secret_key": "tls",
+                    "filters": { "author_type": "customer" } }),
+        )
+        .await;
+        assert_eq!(status, 200, "{registered}");
+        let (status, started) = post(
+            addr,
+            "/customer/v0.5/action/start_chat",
+            "jan",
+            json!({ "payload": {} }),
+        )
+        .await;
+        assert_eq!(status, 200, "{started}");
+        let text = format!("trusted: {trusted}");
+        let event = json!({ "type": "message", "text": text });
+        let payload = json!({ "payload": { "chat_id": started["chat"]["id"], "event": event } });
+        let (status, sent) = post(addr, "/customer/v0.5/action/send_event", "jan", payload).await;
+        assert_eq!(status, 200, "{sent}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        if trusted {
+            while accepted.lock().unwrap().is_empty() {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "not delivered over https"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let got = accepted.lock().unwrap().clone();
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert_eq!(got[0]["secret_key"], "tls");
+            assert_eq!(got[0]["data"]["event"]["text"], "trusted: true");
+        } else {
+            // The handshake fails: the receiver's service never runs, nothing arrives, and the
+            // server counts failed tries (it keeps retrying; it does not drop the webhook).
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            assert_eq!(
+                accepted.lock().unwrap().len(),
+                1,
+                "an untrusted receiver got a webhook"
+            );
+        }
+        let _ = stop.send(());
+    }
+    assert_eq!(
+        *tries.lock().unwrap(),
+        1,
+        "only the trusted delivery reached the service"
+    );
 }
