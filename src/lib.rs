@@ -221,13 +221,13 @@ pub mod wire;
 
 pub use api::{AgentApi, CustomerApi};
 pub use engine::{
-    AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Command,
+    ARCHIVE_BATCH_LIMIT, AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Command,
     CustomerCommand, Engine, EngineConfig, HostCommand, Limits, Output, PushAudience,
     QueuePosition, RegisteredWebhook, Response, SentEvent, TransferTarget, WebhookCall,
 };
 pub use error::{Error, ErrorKind};
 pub use model::{
-    Agent, AgentKind, Chat, ChatId, Customer, CustomerUpdate, Event, EventId, EventKind, File,
+    Agent, AgentKind, ArchivedThread, Chat, ChatId, Customer, CustomerUpdate, Event, EventId, EventKind, File,
     GroupId, License, MulticastScopes, NewEvent, Pagination, Permission, Properties, PropertyValue,
     Recipients, Role, Scopes, StartChat, Thread, ThreadId, Threads, Timestamp, User, UserId,
 };

@@ -410,7 +410,7 @@ fn every_kind_round_trips_through_version_2() {
     for engine in [sample_license(), plain_license(), Engine::default()] {
         let snapshot = engine.snapshot();
         assert!(snapshot.starts_with(format!("CHATIO-SNAPSHOT {SNAPSHOT_VERSION:08} ").as_bytes()));
-        assert_eq!(SNAPSHOT_VERSION, 2);
+        assert_eq!(SNAPSHOT_VERSION, 3);
         let restored = Engine::restore(&snapshot).unwrap();
         assert_eq!(restored, engine);
         assert_eq!(restored.snapshot(), snapshot, "same engine, same bytes");

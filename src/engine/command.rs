@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget};
 use crate::error::Error;
 use crate::model::{
-    Agent, ChatId, Customer, CustomerUpdate, EventId, File, MulticastScopes, NewEvent, NewWebhook,
+    Agent, ArchivedThread, ChatId, Customer, CustomerUpdate, EventId, File, MulticastScopes, NewEvent, NewWebhook,
     Properties, PropertyConfig, Recipients, RecordedEvent, Scopes, StartChat, ThreadId, Timestamp,
     UserId, Webhook,
 };
@@ -257,6 +257,14 @@ pub enum HostCommand {
     },
     /// [`Engine::tick`].
     Tick,
+    /// [`Engine::archive_threads`]: hands the events of closed threads that closed before
+    /// `closed_before` to the host, at most `limit` threads.
+    ArchiveThreads {
+        /// Threads closed at or after this time stay.
+        closed_before: Timestamp,
+        /// The most threads to archive in this call.
+        limit: usize,
+    },
 }
 
 /// What a command returns to whoever made it.
@@ -279,6 +287,8 @@ pub enum Response {
     CustomerId(UserId),
     /// `register_webhook`: the webhook as registered, with its id.
     Webhook(Webhook),
+    /// [`HostCommand::ArchiveThreads`]: the threads archived, whole, for the host to keep.
+    ArchivedThreads(Vec<ArchivedThread>),
 }
 
 /// The typed responses a facade method gives, taken back out of a [`Response`].
@@ -600,6 +610,12 @@ impl Engine {
                 respond(self.update_agent_profile(agent, now))
             }
             HostCommand::Tick => Ok(self.tick(now).map(Into::into)),
+            HostCommand::ArchiveThreads {
+                closed_before,
+                limit,
+            } => Ok(self
+                .archive_threads(now, closed_before, limit)?
+                .map(Response::ArchivedThreads)),
         }
     }
 }

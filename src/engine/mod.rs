@@ -4,6 +4,8 @@
 //! state without touching it, then apply. That is how a refused request changes nothing, not even
 //! the id generator or the order counter.
 
+mod archiving;
+pub use archiving::ARCHIVE_BATCH_LIMIT;
 mod audiences;
 mod availability;
 mod bans;

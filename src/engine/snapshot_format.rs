@@ -16,7 +16,16 @@
 //! alongside reading and compared at the end; damage is still reported as a checksum mismatch
 //! whenever the checksum does not match.
 //!
-//! # Version 2 (written by this build)
+//! # Version 3 (written by this build)
+//!
+//! Version 2 with one more key a thread may have in the JSON: `archived` (what the engine keeps
+//! of a thread whose events it handed to the host, `Engine::archive_threads`), written only for
+//! such a thread. A thread that has it has no events in the binary section. The number changed
+//! so that a build that reads only version 2 refuses such a snapshot instead of taking its
+//! archived threads for empty ones; a version 2 snapshot is read as before, and one claiming
+//! version 2 with an `archived` thread is refused (no version 2 writer made one).
+//!
+//! # Version 2 (still read)
 //!
 //! Events are nearly all of a license's bytes, so they leave the JSON for a binary section, cut
 //! into segments that can be written and read on several threads at once, when the host asks
@@ -92,7 +101,7 @@ use checksum::checksum;
 
 /// The snapshot format this build writes. It also reads every earlier version, and refuses
 /// later ones with [`JournalError::UnsupportedVersion`].
-pub const SNAPSHOT_VERSION: u32 = 2;
+pub const SNAPSHOT_VERSION: u32 = 3;
 
 const MAGIC: &[u8] = b"CHATIO-SNAPSHOT ";
 /// Magic, version (8 digits), space, length (20 digits), space, checksum (16 hex), newline.
@@ -174,6 +183,12 @@ impl Engine {
                 // compared at the end. Damage the decoder trips over first is still reported
                 // as a checksum mismatch, as it would be had the checksum come first.
                 let (state, sum) = read_body(body, threads);
+                let state = state.and_then(|state| match version {
+                    2 if state.has_archived_threads() => Err(corrupt(
+                        "an archived thread in a version 2 snapshot".into(),
+                    )),
+                    _ => Ok(state),
+                });
                 match state {
                     Ok(state) if sum == expected => state,
                     Ok(_) => return Err(mismatch()),

@@ -1,5 +1,6 @@
 //! The conversation model: plain data and its validation. The model never calls the engine.
 
+mod archived;
 mod assignment;
 pub(crate) mod chat;
 pub(crate) mod custom_ids;
@@ -28,6 +29,7 @@ mod timestamp;
 mod user;
 mod webhook;
 
+pub use archived::{Archived, ArchivedThread};
 pub use assignment::{Assignment, EventMark};
 pub use chat::Chat;
 pub use event::{Event, EventKind, MAX_CUSTOM_ID_LEN, NewEvent, Recipients};
