@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::{AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget};
 use crate::error::Error;
 use crate::model::{
-    Agent, ArchivedThread, ChatId, Customer, CustomerUpdate, EventId, File, MulticastScopes, NewEvent, NewWebhook,
-    Properties, PropertyConfig, Recipients, RecordedEvent, Scopes, StartChat, ThreadId, Timestamp,
-    UserId, Webhook,
+    Agent, ArchivedThread, ChatId, Customer, CustomerUpdate, EventId, File, MulticastScopes,
+    NewEvent, NewWebhook, Properties, PropertyConfig, Recipients, RecordedEvent, Scopes, StartChat,
+    ThreadId, Timestamp, UserId, Webhook,
 };
 use crate::push::{ChatThread, Postback};
 use crate::routing::RoutingStatus;

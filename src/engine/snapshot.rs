@@ -16,8 +16,8 @@ use super::{
 };
 use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
-    Agent, Archived, Assignment, Chat, ChatId, Properties, PropertyRegistry, Scopes, Thread, ThreadId,
-    Timestamp, UserId,
+    Agent, Archived, Assignment, Chat, ChatId, Properties, PropertyRegistry, Scopes, Thread,
+    ThreadId, Timestamp, UserId,
 };
 use crate::routing::Router;
 
@@ -241,8 +241,7 @@ impl EngineState {
 
     /// Whether any thread is archived: what only version 3 snapshots may hold.
     pub(crate) fn has_archived_threads(&self) -> bool {
-        (self.chats.chats.iter())
-            .any(|c| c.threads.iter().any(|t| t.archived.is_some()))
+        (self.chats.chats.iter()).any(|c| c.threads.iter().any(|t| t.archived.is_some()))
     }
 }
 

@@ -8,7 +8,8 @@ use crate::engine::{Engine, Requester};
 use crate::error::Error;
 use crate::model::Grant;
 use crate::model::{
-    ArchivedThread, Chat, ChatId, Location, PropertyFilters, Role, Thread, ThreadId, Timestamp, UserId, properties_match,
+    ArchivedThread, Chat, ChatId, Location, PropertyFilters, Role, Thread, ThreadId, Timestamp,
+    UserId, properties_match,
 };
 use crate::push::ChatThread;
 

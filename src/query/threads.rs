@@ -211,7 +211,10 @@ impl View<'_> {
             .find(|a| a.chat_id == chat_id && a.thread.id == thread_id)
             .ok_or_else(|| mismatch("not among the loaded threads".into()))?;
         let events = &whole.thread.events;
-        let customer_events = events.refs().filter(|e| e.visible_to(Role::Customer)).count();
+        let customer_events = events
+            .refs()
+            .filter(|e| e.visible_to(Role::Customer))
+            .count();
         if whole.thread.order != stub.order
             || events.len() != counts.agent_events
             || customer_events != counts.customer_events

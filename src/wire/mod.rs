@@ -349,8 +349,8 @@ fn handle_request(
         None => Ok(Cow::Borrowed(user)),
         Some(author) => actions::bot_author(engine, api, user, &author.0).map(Cow::Owned),
     };
-    let result =
-        author.and_then(|author| actions::dispatch(engine, api, &author, now, action, payload, archive));
+    let result = author
+        .and_then(|author| actions::dispatch(engine, api, &author, now, action, payload, archive));
     let webhooks = configuration::fired(engine, &result);
     Reply {
         webhooks,
