@@ -242,6 +242,12 @@ pub struct ServeFlags {
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
 
+    /// Move closed threads older than AGE (7d, 12h, 30m, 90s) out of memory into the store,
+    /// from where get_chat_threads and get_archives still read them. Needs --data or
+    /// --postgres. Default: off (every thread stays in memory).
+    #[arg(long, value_name = "AGE", value_parser = crate::parse_age)]
+    archive_after: Option<Duration>,
+
     /// How long a backlog may stay over --max-backlog, in seconds.
     ///
     /// A connection whose backlog stays over --max-backlog this long (or passes four times it)
@@ -812,6 +818,7 @@ fn merge(
     config.stall_timeout = Duration::from_secs(stall.max(1));
     config.max_backlog = pick(m, "max_backlog", f.max_backlog, file.max_backlog).max(1);
     config.public_url = f.public_url.or(file.public_url);
+    config.archive_after = f.archive_after;
     config.properties = file.properties;
     config.auto_chat_scopes = file.auto_chat_scopes;
     let (file_id, file_plan, file_expires) = match file.license {

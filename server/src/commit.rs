@@ -20,10 +20,11 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use axum::extract::ws::{Utf8Bytes, close_code};
-use chatio::UserId;
+use chatio::{ArchivedThread, UserId};
 use chatio::journal::{JournalRecord, Options};
 use tokio::sync::oneshot;
 
+use crate::archive::ArchiveRead;
 use crate::conn::{Out, Outbox};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -31,8 +32,12 @@ use crate::store::Store;
 /// Where a license's journal records and snapshots go: SQLite ([`Store`], `--data`) or
 /// Postgres (`crate::pg::PgJournal`, `--postgres`).
 pub(crate) trait Journal: Send {
-    /// Writes `records` (the next ones, in order); when this returns `Ok` they are durable.
-    fn append(&mut self, records: &[JournalRecord]) -> Result<(), String>;
+    /// Writes `records` (the next ones, in order) and the threads their `ArchiveThreads`
+    /// records archived, in one transaction; when this returns `Ok` they are durable.
+    fn append(&mut self, records: &[JournalRecord], archived: &[ArchivedThread])
+    -> Result<(), String>;
+    /// A reader of the archived threads this journal keeps, for queries (`--archive-after`).
+    fn archive_reader(&self) -> Result<Box<dyn ArchiveRead>, String>;
     /// Whether a periodic snapshot is due.
     fn wants_snapshot(&self) -> bool;
     /// A periodic snapshot at record `seq` is being taken.
@@ -51,8 +56,15 @@ pub(crate) trait Journal: Send {
 }
 
 impl Journal for Store {
-    fn append(&mut self, records: &[JournalRecord]) -> Result<(), String> {
-        Store::append(self, records)
+    fn append(
+        &mut self,
+        records: &[JournalRecord],
+        archived: &[ArchivedThread],
+    ) -> Result<(), String> {
+        Store::append_archived(self, records, archived)
+    }
+    fn archive_reader(&self) -> Result<Box<dyn ArchiveRead>, String> {
+        Store::archive_reader(self).map(|r| Box::new(r) as Box<dyn ArchiveRead>)
     }
     fn wants_snapshot(&self) -> bool {
         Store::wants_snapshot(self)
@@ -116,6 +128,9 @@ pub(crate) enum Release {
     Web(oneshot::Sender<()>),
     /// Webhooks the call fired, for delivery.
     Webhooks(Vec<chatio::wire::configuration::WireWebhook>),
+    /// Threads the call archived: the writer stores them with the call's records (see
+    /// `archive.rs`); performing it does nothing more.
+    Archived(Vec<ArchivedThread>),
 }
 
 /// Who is connected: each user's connections.
@@ -170,6 +185,7 @@ impl Registry {
                     }
                 }
             }
+            Release::Archived(_) => {}
         }
     }
 
@@ -382,9 +398,15 @@ fn commit_and_release(
     items: Vec<Release>,
     out: &Releases,
 ) -> bool {
+    let mut archived: Vec<ArchivedThread> = Vec::new();
+    for item in &items {
+        if let Release::Archived(threads) = item {
+            archived.extend(threads.iter().cloned());
+        }
+    }
     if !records.is_empty() {
         let started = Instant::now();
-        if let Err(e) = store.append(records) {
+        if let Err(e) = store.append(records, &archived) {
             if !store.failure_is_fatal() {
                 // Nothing of this batch is answered: whatever the database kept, no client
                 // was told of it, and the next owner restores exactly what it kept.
@@ -406,6 +428,7 @@ fn commit_and_release(
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
         shared.metrics.commit_records.observe(records.len() as f64);
+        shared.archive.committed(&archived);
     }
     if !items.is_empty() && out.send(items).is_err() {
         // The runtime is gone (the server is stopping): nobody is left to answer.

@@ -46,6 +46,8 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
+pub use archive::parse_age;
 pub mod cli;
 mod commit;
 pub mod config;
@@ -202,6 +204,9 @@ pub struct Config {
     /// The address clients reach this server at (`https://chat.example.com`), for the URLs of
     /// uploaded files; `None`: `http://` and the upload request's `Host` header.
     pub public_url: Option<String>,
+    /// `--archive-after`: closed threads older than this leave the engine's memory for the
+    /// store (`--data` or `--postgres`; off without one). `None` (the default): never.
+    pub archive_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -219,6 +224,7 @@ impl Default for Config {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             limits: Limits::default(),
             public_url: None,
+            archive_after: None,
         }
     }
 }
@@ -478,16 +484,20 @@ impl Server {
             // Nothing would persist the records.
             engine.set_journal_mode(JournalMode::Off);
             config.init(&mut engine)?;
+            let mut report = vec![
+                "in memory (no --data): everything is lost at exit".to_string(),
+                seed_note(fixed_seed, false),
+            ];
+            if config.archive_after.is_some() {
+                report.push("--archive-after is off: in memory nothing keeps the threads".into());
+            }
             return Ok(Server {
                 config,
                 engine,
                 store: None,
                 durability: None,
                 files: files::FileStore::in_memory(),
-                report: vec![
-                    "in memory (no --data): everything is lost at exit".to_string(),
-                    seed_note(fixed_seed, false),
-                ],
+                report,
             });
         };
         let (mut store, recovered) =
@@ -579,6 +589,19 @@ impl Server {
         } = self;
         let (sessions_tx, sessions_rx) = watch::channel(0usize);
         let engine_config = engine.config().clone();
+        // Archiving needs a store to keep the threads: without one it stays off.
+        let archive_after = config.archive_after.filter(|_| store.is_some());
+        let reader = match (&store, archive_after) {
+            (Some(store), Some(_)) => match store.archive_reader() {
+                Ok(reader) => Some(reader),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read archived threads; archiving is off");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let archive_after = archive_after.filter(|_| reader.is_some());
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 engine,
@@ -628,6 +651,7 @@ impl Server {
             long_calls: AtomicUsize::new(0),
             files,
             public_url: config.public_url.clone(),
+            archive: archive::Archive::new(reader),
         });
         let writer = store.map(|store| {
             let (out, batches) = tokio::sync::mpsc::unbounded_channel();
@@ -647,6 +671,9 @@ impl Server {
             None => None,
         };
         let timers = tokio::spawn(run_timers(Arc::clone(&shared)));
+        if let Some(age) = archive_after {
+            tokio::spawn(archive::run(Arc::clone(&shared), age));
+        }
         LicenseRun {
             shutdown_timeout: config.limits.shutdown_timeout,
             shared,
@@ -814,6 +841,8 @@ struct Shared {
     files: files::FileStore,
     /// See [`Config::public_url`].
     public_url: Option<String>,
+    /// Archived threads on their way to the store, and its reader (see `archive.rs`).
+    archive: archive::Archive,
 }
 
 impl Shared {
@@ -1053,6 +1082,12 @@ impl Shared {
     /// Answers a read-only request of a customer that does not exist yet, as the engine would
     /// answer a customer it has just met: from a new engine of the same configuration that
     /// knows only this customer.
+    /// Handles a request with the engine, loading the archived threads its answer shows.
+    fn handle(&self, engine: &mut Engine, api: Api, user: &UserId, text: &str) -> chatio::wire::Reply {
+        let mut store = self.archive.store();
+        chatio::wire::handle_with(engine, api, user, now(), text, &mut store)
+    }
+
     fn stand_in(&self, user: &UserId, text: &str) -> chatio::wire::Reply {
         let mut engine = Engine::new(self.engine_config.clone());
         engine.set_journal_mode(JournalMode::Off);

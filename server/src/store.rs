@@ -7,6 +7,11 @@
 //! * `journal`: every [`JournalRecord`] after the older of the two snapshots kept, keyed by
 //!   its number, in the form [`JournalRecord::encode`] writes.
 //! * `snapshot`: the two latest [`Engine::snapshot`]s and the record number each covers.
+//! * `archived_threads`: the threads `--archive-after` took out of the engine
+//!   ([`Engine::archive_threads`]), keyed by chat and thread id (the database is one
+//!   license's), each as the JSON of its `Thread`, events included. They are written in the
+//!   transaction of the record that archived them, and read back by queries that show them.
+//!   A database of schema 1 (before archiving) gets the table at its first start by this build.
 //!
 //! The host's rule is *persist, then answer*: records are committed before the response or
 //! any push of the calls that made them is queued; the server commits every record waiting
@@ -38,14 +43,27 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chatio::journal::{JournalMode, JournalRecord, Options};
-use chatio::{Engine, EngineConfig};
+
+use crate::archive::ArchiveRead;
+use chatio::{ArchivedThread, ChatId, Engine, EngineConfig, Thread, ThreadId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// The database file inside `--data DIR`.
 pub const FILE_NAME: &str = "chatio.sqlite3";
 
 /// The schema this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Schema 2: schema 1 and the archived threads.
+const ARCHIVE_SCHEMA: &str = "
+    CREATE TABLE archived_threads (
+        chat_id TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        thread BLOB NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
+    ) STRICT;
+    PRAGMA user_version = 2;
+";
 
 const SCHEMA: &str = "
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -190,7 +208,11 @@ impl Store {
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(db_error)?;
         match version {
-            0 => tx.execute_batch(SCHEMA).map_err(db_error)?,
+            0 => {
+                tx.execute_batch(SCHEMA).map_err(db_error)?;
+                tx.execute_batch(ARCHIVE_SCHEMA).map_err(db_error)?;
+            }
+            1 => tx.execute_batch(ARCHIVE_SCHEMA).map_err(db_error)?,
             SCHEMA_VERSION => {}
             other => {
                 return Err(format!(
@@ -392,6 +414,16 @@ impl Store {
     /// Writes `records` (the next ones, in order) in one transaction; when this returns `Ok`
     /// they are on disk.
     pub fn append(&mut self, records: &[JournalRecord]) -> Result<(), String> {
+        self.append_archived(records, &[])
+    }
+
+    /// [`append`](Self::append), with the threads the records archived, in the same
+    /// transaction.
+    pub fn append_archived(
+        &mut self,
+        records: &[JournalRecord],
+        archived: &[ArchivedThread],
+    ) -> Result<(), String> {
         let Some(first) = records.first() else {
             return Ok(());
         };
@@ -403,9 +435,19 @@ impl Store {
         }
         let tx = self.db.transaction().map_err(|e| e.to_string())?;
         insert_records(&tx, records).map_err(|e| e.to_string())?;
+        insert_archived(&tx, archived)?;
         tx.commit().map_err(|e| e.to_string())?;
         self.last_seq = records.last().map_or(self.last_seq, |r| r.seq);
         Ok(())
+    }
+
+    /// A read-only connection to the archived threads, for queries: WAL readers neither wait
+    /// for the writer nor hold it up.
+    pub(crate) fn archive_reader(&self) -> Result<SqliteArchive, String> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let db = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        Ok(SqliteArchive { db })
     }
 
     /// The record after which the next periodic snapshot is due, the last being at `seq`:
@@ -642,6 +684,58 @@ pub fn backup(data: &Path, target: &Path) -> Result<Backup, String> {
         records,
         snapshots,
     })
+}
+
+/// Writes archived threads. A thread archived again (its record replayed after a crash that
+/// kept the row but not a later snapshot) replaces its row with the same content.
+fn insert_archived(
+    tx: &rusqlite::Transaction<'_>,
+    archived: &[ArchivedThread],
+) -> Result<(), String> {
+    if archived.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx
+        .prepare(
+            "INSERT OR REPLACE INTO archived_threads (chat_id, thread_id, thread) \
+             VALUES (?1, ?2, ?3)",
+        )
+        .map_err(|e| e.to_string())?;
+    for t in archived {
+        let json = serde_json::to_vec(&t.thread).map_err(|e| e.to_string())?;
+        insert
+            .execute(params![t.chat_id.to_string(), t.thread.id.to_string(), json])
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The archived threads of a `--data` database, read by queries.
+pub(crate) struct SqliteArchive {
+    db: Connection,
+}
+
+impl ArchiveRead for SqliteArchive {
+    fn read(&mut self, keys: &[(ChatId, ThreadId)]) -> Result<Vec<ArchivedThread>, String> {
+        let mut select = self
+            .db
+            .prepare(
+                "SELECT thread FROM archived_threads WHERE chat_id = ?1 AND thread_id = ?2",
+            )
+            .map_err(|e| e.to_string())?;
+        keys.iter()
+            .map(|&(chat_id, thread_id)| {
+                let json: Vec<u8> = select
+                    .query_row(params![chat_id.to_string(), thread_id.to_string()], |r| {
+                        r.get(0)
+                    })
+                    .map_err(|e| format!("thread {thread_id} of chat {chat_id}: {e}"))?;
+                let thread: Thread = serde_json::from_slice(&json)
+                    .map_err(|e| format!("thread {thread_id} of chat {chat_id}: {e}"))?;
+                Ok(ArchivedThread::new(chat_id, thread))
+            })
+            .collect()
+    }
 }
 
 fn insert_records(
