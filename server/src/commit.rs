@@ -20,8 +20,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use axum::extract::ws::{Utf8Bytes, close_code};
-use chatio::{ArchivedThread, UserId};
 use chatio::journal::{JournalRecord, Options};
+use chatio::{ArchivedThread, UserId};
 use tokio::sync::oneshot;
 
 use crate::archive::ArchiveRead;
@@ -34,8 +34,11 @@ use crate::store::Store;
 pub(crate) trait Journal: Send {
     /// Writes `records` (the next ones, in order) and the threads their `ArchiveThreads`
     /// records archived, in one transaction; when this returns `Ok` they are durable.
-    fn append(&mut self, records: &[JournalRecord], archived: &[ArchivedThread])
-    -> Result<(), String>;
+    fn append(
+        &mut self,
+        records: &[JournalRecord],
+        archived: &[ArchivedThread],
+    ) -> Result<(), String>;
     /// A reader of the archived threads this journal keeps, for queries (`--archive-after`).
     fn archive_reader(&self) -> Result<Box<dyn ArchiveRead>, String>;
     /// Whether a periodic snapshot is due.

@@ -1083,7 +1083,13 @@ impl Shared {
     /// answer a customer it has just met: from a new engine of the same configuration that
     /// knows only this customer.
     /// Handles a request with the engine, loading the archived threads its answer shows.
-    fn handle(&self, engine: &mut Engine, api: Api, user: &UserId, text: &str) -> chatio::wire::Reply {
+    fn handle(
+        &self,
+        engine: &mut Engine,
+        api: Api,
+        user: &UserId,
+        text: &str,
+    ) -> chatio::wire::Reply {
         let mut store = self.archive.store();
         chatio::wire::handle_with(engine, api, user, now(), text, &mut store)
     }

@@ -678,7 +678,8 @@ impl ArchiveRead for PgArchive {
         })?;
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
-            let (chat, thread, json): (String, String, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
+            let (chat, thread, json): (String, String, Vec<u8>) =
+                (row.get(0), row.get(1), row.get(2));
             let chat_id: ChatId = chat.parse().map_err(|e| format!("chat {chat}: {e}"))?;
             let thread: Thread = serde_json::from_slice(&json)
                 .map_err(|e| format!("thread {thread} of chat {chat}: {e}"))?;

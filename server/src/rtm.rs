@@ -19,9 +19,7 @@ use crate::conn::{Out, Outbox, REASON_BACKLOG_STALLED, disconnect_push, write_lo
 use crate::limits::Bucket;
 use crate::listen::Ticket;
 use crate::web::{api_name, json_response, unsupported_version};
-use crate::{
-    MAX_MESSAGE, Prepared, Refused, Shared, TOO_MANY_REQUESTS, VERSION, error_response,
-};
+use crate::{MAX_MESSAGE, Prepared, Refused, Shared, TOO_MANY_REQUESTS, VERSION, error_response};
 
 /// An RTM connection for the license `shared` serves (chosen by [`crate::hub`]); `first` is a
 /// request read already (the `login` whose token chose the license).

@@ -704,7 +704,11 @@ fn insert_archived(
     for t in archived {
         let json = serde_json::to_vec(&t.thread).map_err(|e| e.to_string())?;
         insert
-            .execute(params![t.chat_id.to_string(), t.thread.id.to_string(), json])
+            .execute(params![
+                t.chat_id.to_string(),
+                t.thread.id.to_string(),
+                json
+            ])
             .map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -719,9 +723,7 @@ impl ArchiveRead for SqliteArchive {
     fn read(&mut self, keys: &[(ChatId, ThreadId)]) -> Result<Vec<ArchivedThread>, String> {
         let mut select = self
             .db
-            .prepare(
-                "SELECT thread FROM archived_threads WHERE chat_id = ?1 AND thread_id = ?2",
-            )
+            .prepare("SELECT thread FROM archived_threads WHERE chat_id = ?1 AND thread_id = ?2")
             .map_err(|e| e.to_string())?;
         keys.iter()
             .map(|&(chat_id, thread_id)| {
