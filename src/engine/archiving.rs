@@ -136,6 +136,7 @@ impl Engine {
             let chat = self.chat_at_mut(slot);
             chat.recount();
             chat.reindex_custom_ids(key);
+            chat.threads.shrink_to_fit();
         }
     }
 }
