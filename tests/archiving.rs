@@ -356,6 +356,9 @@ fn archived_threads_filled_from_the_store_answer_as_before() {
     );
 }
 
+/// A call made on both engines: its response and pushes, or the kind of its error.
+type Call<'a> = dyn Fn(&mut Engine) -> Result<(Response, Vec<chatio::Push>), ErrorKind> + 'a;
+
 #[test]
 fn the_thread_rules_hold_after_archiving() {
     let w = world();
@@ -369,10 +372,9 @@ fn the_thread_rules_hold_after_archiving() {
     for (i, (chat, customer)) in w.chats.iter().enumerate() {
         let agent = if i % 3 == 0 { &w.bob } else { &w.anna };
         let first = whole.chat(chat).unwrap().threads[0].id;
-        let mut both =
-            |call: &dyn Fn(&mut Engine) -> Result<(Response, Vec<chatio::Push>), ErrorKind>| {
-                assert_eq!(call(&mut archived), call(&mut whole), "chat {i}");
-            };
+        let mut both = |call: &Call<'_>| {
+            assert_eq!(call(&mut archived), call(&mut whole), "chat {i}");
+        };
         // R3: a closed chat gets a new thread; an active one takes the event.
         both(&|e: &mut Engine| {
             let out = e
