@@ -1,14 +1,18 @@
-//! `--archive-after` with `--data` (issue 24, bounded memory): closed threads leave the
-//! engine's memory for SQLite, and the RTM answers that show them (`get_chat_threads` for the
-//! customer and the agent, `get_archives`) are the same before archiving, after it, and after
-//! a restart that reads them back from the store.
+//! `--archive-after` (issue 24, bounded memory): closed threads leave the engine's memory for
+//! the store, SQLite (`--data`) or Postgres (`--postgres`, see `tests/pg/mod.rs`), and the RTM
+//! answers that show them (`get_chat_threads` for the customer and the agent, `get_archives`)
+//! are the same before archiving, after it, and after a restart that reads them back from the
+//! store.
 
 mod license;
+mod pg;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chatio_server::hub::{Node, NodeOptions};
+use chatio_server::pg::PgOptions;
 use chatio_server::{Durability, Server, store::Store};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -29,19 +33,36 @@ struct Client {
 }
 
 impl Client {
+    /// Connects and logs in, trying again while the license is not served yet (a Postgres
+    /// node takes its lease a moment after it starts).
     async fn login(addr: SocketAddr, api: &str, token: &str) -> Client {
-        let url = format!("ws://{addr}/{api}/v0.5/rtm/ws");
-        let (ws, _) = timeout(STEP, tokio_tungstenite::connect_async(url))
-            .await
-            .unwrap()
-            .unwrap();
-        let mut client = Client { ws, next_id: 0 };
-        client.ok("login", json!({ "token": token })).await;
-        client
+        let url = format!("ws://{addr}/{api}/v0.5/rtm/ws?license_id=default");
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            let (ws, _) = timeout(STEP, tokio_tungstenite::connect_async(url.as_str()))
+                .await
+                .unwrap()
+                .unwrap();
+            let mut client = Client { ws, next_id: 0 };
+            let response = client.request("login", json!({ "token": token })).await;
+            if response["success"] == true {
+                return client;
+            }
+            last = response;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("login refused: {last}");
     }
 
     /// Sends a request and returns its payload, which must be a success; pushes are skipped.
     async fn ok(&mut self, action: &str, payload: Value) -> Value {
+        let message = self.request(action, payload).await;
+        assert_eq!(message["success"], true, "{action}: {message}");
+        message["payload"].clone()
+    }
+
+    /// Sends a request and returns its response message; pushes are skipped.
+    async fn request(&mut self, action: &str, payload: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id.to_string();
         let request = json!({ "request_id": id, "action": action, "payload": payload });
@@ -60,8 +81,11 @@ impl Client {
             };
             let message: Value = serde_json::from_str(&text).unwrap();
             if message["type"] == "response" && message["request_id"] == id.as_str() {
-                assert_eq!(message["success"], true, "{action}: {message}");
-                return message["payload"].clone();
+                return message;
+            }
+            if message["type"] == "response" {
+                // Refused before the request was read (a license not served yet).
+                return message;
             }
         }
     }
@@ -81,22 +105,58 @@ fn config() -> chatio_server::Config {
     }
 }
 
-async fn start(
-    durability: &Durability,
-) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let server = Server::open(config(), Some(durability)).unwrap();
+/// Where the threads go.
+enum Storage {
+    Sqlite(Durability),
+    Postgres(String),
+}
+
+/// A running server, stopped by [`Running::stop`].
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.done.await.unwrap();
+    }
+}
+
+async fn start(storage: &Storage) -> Running {
+    let node = match storage {
+        Storage::Sqlite(durability) => {
+            Node::single(Server::open(config(), Some(durability)).unwrap())
+        }
+        Storage::Postgres(url) => {
+            let options = NodeOptions {
+                licenses: Vec::new(),
+                default_license: true,
+                admin_token: None,
+                postgres: Some(PgOptions {
+                    url: url.clone(),
+                    lease_ttl: Duration::from_secs(10),
+                    connections: 2,
+                    advertise: None,
+                    snapshot_every: 100,
+                }),
+            };
+            Node::open(config(), None, options).await.unwrap()
+        }
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let running = tokio::spawn(async move {
-        server
-            .serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
+    let done = tokio::spawn(async move {
+        node.serve(listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
     });
-    (addr, stop, running)
+    Running { addr, stop, done }
 }
 
 async fn archived_total(addr: SocketAddr) -> u64 {
@@ -125,11 +185,11 @@ async fn answers(addr: SocketAddr, chat_id: &str, thread_ids: &[String]) -> Vec<
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn archived_threads_leave_memory_and_answers_stay_the_same() {
-    let data = data_dir();
-    let durability = Durability::new(&data);
-    let (addr, stop, running) = start(&durability).await;
+/// Three threads, two archived; the answers before, after, and after a restart. Returns
+/// nothing: the checks of the store's own contents are the caller's.
+async fn scenario(storage: &Storage) {
+    let server = start(storage).await;
+    let addr = server.addr;
 
     // Three threads: two closed, the last active. The agent's note is for agents only.
     let mut jan = Client::login(addr, "customer", "archiving-jan").await;
@@ -182,26 +242,51 @@ async fn archived_threads_leave_memory_and_answers_stay_the_same() {
     assert_eq!(before[3]["pagination"]["total"], 2);
     assert_eq!(after[3]["pagination"]["total"], 0);
 
-    let _ = stop.send(());
-    running.await.unwrap();
+    server.stop().await;
 
-    // The engine as stored: the closed threads are stubs without events; the last is whole.
-    let (store, recovered) = Store::open(&durability, &config().engine, true, |_| Ok(())).unwrap();
-    let chat = recovered.engine.chats().iter().next().unwrap().clone();
-    drop(store);
-    assert_eq!(chat.threads.len(), 3);
-    for stub in &chat.threads[..2] {
-        assert!(stub.is_archived() && stub.events.is_empty());
+    if let Storage::Sqlite(durability) = storage {
+        // The engine as stored: the closed threads are stubs without events; the last is whole.
+        let (store, recovered) =
+            Store::open(durability, &config().engine, true, |_| Ok(())).unwrap();
+        let chat = recovered.engine.chats().iter().next().unwrap().clone();
+        drop(store);
+        assert_eq!(chat.threads.len(), 3);
+        for stub in &chat.threads[..2] {
+            assert!(stub.is_archived() && stub.events.is_empty());
+        }
+        assert!(!chat.threads[2].is_archived() && !chat.threads[2].events.is_empty());
     }
-    assert!(!chat.threads[2].is_archived() && !chat.threads[2].events.is_empty());
 
-    // After a restart, the same answers, read back from SQLite.
-    let (addr, stop, running) = start(&durability).await;
-    let restarted = answers(addr, &chat_id, &thread_ids).await;
+    // After a restart, the same answers, read back from the store.
+    let server = start(storage).await;
+    let restarted = answers(server.addr, &chat_id, &thread_ids).await;
     assert_eq!(restarted[..3], before[..3]);
-    let _ = stop.send(());
-    running.await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_threads_leave_memory_and_answers_stay_the_same_with_sqlite() {
+    let data = data_dir();
+    scenario(&Storage::Sqlite(Durability::new(&data))).await;
     let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_threads_leave_memory_and_answers_stay_the_same_with_postgres() {
+    let postgres = pg::database("archiving").await;
+    scenario(&Storage::Postgres(postgres.url.clone())).await;
+    // The two threads are in the table, under the license, written with their record.
+    let db = pg::connect(&postgres.url).await;
+    let row = db
+        .query_one(
+            "SELECT count(*) FROM chatio_archived_threads WHERE license_id = 'default'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2);
+    drop(db);
+    postgres.remove().await;
 }
 
 #[test]
