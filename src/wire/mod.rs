@@ -51,6 +51,10 @@
 //!   `filters.include_inactive` and `pagination` (`limit`, `before_order`), and adds
 //!   `total_chats` and, when more chats pass the filters, `next_before_order`: v0.5 has
 //!   neither, and without them one answer could hold every chat of the license.
+//! * Archived threads ([`Engine::archive_threads`](crate::Engine::archive_threads)) are loaded
+//!   from the host's store by [`handle_with`] and shown exactly as before archiving; [`handle`]
+//!   has no store and answers `internal` for a request that shows one. `get_archives`' text
+//!   `query` does not search them.
 //! * `ping` is answered even after the license has expired: it keeps the connection alive and
 //!   reaches no chat. Every other action is then refused with `license_expired`.
 
