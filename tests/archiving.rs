@@ -553,3 +553,120 @@ fn a_loaded_copy_that_does_not_match_is_refused() {
         reply.response
     );
 }
+
+/// One step of a random history: who does what to which of the three chats of [`small`].
+#[derive(Clone, Debug)]
+enum Step {
+    /// The chat's customer sends a message (opening a thread if none is active, R3).
+    Customer(usize),
+    /// The chat's agent sends a message, to everyone or to agents only.
+    Agent(usize, bool),
+    /// The chat's customer rates it: an annotation, on the last thread even when closed.
+    Annotate(usize),
+    /// The chat's agent closes its active thread (refused when there is none).
+    Close(usize),
+    /// The host archives what closed more than this many days ago.
+    Archive(i64),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (0..3usize).prop_map(Step::Customer),
+        3 => (0..3usize, any::<bool>()).prop_map(|(c, notes)| Step::Agent(c, notes)),
+        1 => (0..3usize).prop_map(Step::Annotate),
+        2 => (0..3usize).prop_map(Step::Close),
+        1 => (0..3i64).prop_map(Step::Archive),
+    ]
+}
+
+/// [`world`], its steps going to its first three chats (two of Anna's, one scoped to Bob's
+/// group); the other chats stay untouched, and are part of every comparison all the same.
+fn small() -> World {
+    let mut w = world();
+    w.chats.truncate(3);
+    w
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: std::env::var("CHATIO_PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(24),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    })]
+
+    /// After any history with archiving at any moments, every call gives what it gives on an
+    /// engine that never archived, and every answer that shows threads, filled from the store,
+    /// is the same, for agents and customers.
+    #[test]
+    fn any_history_with_archiving_answers_as_without(
+        steps in proptest::collection::vec(step(), 1..40),
+    ) {
+        let w = small();
+        let mut whole = w.engine.clone();
+        let mut archived = w.engine;
+        let mut store = Store::default();
+        let mut day = 60;
+        for s in &steps {
+            day += 1;
+            let now = at(1_700_000_000 + day * DAY);
+            let agent_of = |c: usize| if c % 3 == 0 { &w.bob } else { &w.anna };
+            let call = |e: &mut Engine| -> Result<(Response, Vec<chatio::Push>), ErrorKind> {
+                let (chat, customer) = match s {
+                    Step::Customer(c) | Step::Agent(c, _) | Step::Annotate(c) | Step::Close(c) => {
+                        &w.chats[*c]
+                    }
+                    Step::Archive(_) => unreachable!("the host's call, on one engine"),
+                };
+                let kind = |e: chatio::Error| e.kind();
+                match s {
+                    Step::Customer(_) => {
+                        let event = NewEvent::message(format!("day {day}"));
+                        let out = e.as_customer(customer, now).map_err(kind)?
+                            .send_event(*chat, event).map_err(kind)?;
+                        Ok((Response::SentEvent(out.response), out.pushes))
+                    }
+                    Step::Agent(c, notes) => {
+                        let mut event = NewEvent::message(format!("reply {day}"));
+                        if *notes {
+                            event = event.to(Recipients::Agents).with_properties(internal("n"));
+                        }
+                        let out = e.as_agent(agent_of(*c), now).map_err(kind)?
+                            .send_event(*chat, event).map_err(kind)?;
+                        Ok((Response::SentEvent(out.response), out.pushes))
+                    }
+                    Step::Annotate(_) => {
+                        let event = NewEvent::annotation(format!("rated {day}"), "rating");
+                        let out = e.as_customer(customer, now).map_err(kind)?
+                            .send_event(*chat, event).map_err(kind)?;
+                        Ok((Response::SentEvent(out.response), out.pushes))
+                    }
+                    Step::Close(c) => {
+                        let out = e.as_agent(agent_of(*c), now).map_err(kind)?
+                            .close_thread(*chat).map_err(kind)?;
+                        Ok((Response::Done, out.pushes))
+                    }
+                    Step::Archive(_) => unreachable!("the host's call, on one engine"),
+                }
+            };
+            match s {
+                Step::Archive(days) => {
+                    let closed_before = at(1_700_000_000 + (day - days) * DAY);
+                    let out = archived.archive_threads(now, closed_before, 4).unwrap();
+                    store.keep(out.response);
+                }
+                _ => {
+                    let expected = call(&mut whole);
+                    proptest::prop_assert_eq!(call(&mut archived), expected, "{:?}", s);
+                }
+            }
+        }
+        assert_same_answers(&mut whole, &mut archived, &mut store);
+        // A snapshot of the archiving engine gives it again, stubs included.
+        let restored = Engine::restore(&archived.snapshot()).unwrap();
+        proptest::prop_assert!(restored == archived);
+    }
+}
