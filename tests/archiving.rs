@@ -82,7 +82,7 @@ fn world() -> World {
     let mut chats = Vec::new();
     for i in 0..CHATS {
         let customer = engine.create_customer();
-        let (agent, scopes) = if i % 3 == 0 {
+        let (agent, scopes) = if i.is_multiple_of(3) {
             let group2 = Scopes {
                 groups: [GroupId(2)].into(),
                 ..Scopes::default()
@@ -123,7 +123,7 @@ fn world() -> World {
                     .unwrap();
             }
             let last = t + 1 == threads;
-            if !(last && i % 2 == 0) {
+            if !(last && i.is_multiple_of(2)) {
                 let _ = a.close_thread(chat).unwrap();
                 // An annotation lands on the closed thread without opening one (R3).
                 let rating = NewEvent::annotation(format!("rated {t}"), "rating");
@@ -370,7 +370,7 @@ fn the_thread_rules_hold_after_archiving() {
 
     // The same calls on both engines give the same responses and pushes.
     for (i, (chat, customer)) in w.chats.iter().enumerate() {
-        let agent = if i % 3 == 0 { &w.bob } else { &w.anna };
+        let agent = if i.is_multiple_of(3) { &w.bob } else { &w.anna };
         let first = whole.chat(chat).unwrap().threads[0].id;
         let mut both = |call: &Call<'_>| {
             assert_eq!(call(&mut archived), call(&mut whole), "chat {i}");
@@ -507,7 +507,7 @@ fn active_and_last_threads_are_never_archived() {
         let threads = &w.engine.chat(chat).unwrap().threads;
         let archived = threads.iter().filter(|t| t.is_archived()).count();
         assert_eq!(archived, threads.len() - 1, "chat {i}");
-        assert_eq!(threads.last().unwrap().active, i % 2 == 0);
+        assert_eq!(threads.last().unwrap().active, i.is_multiple_of(2));
     }
     // A second pass finds nothing more.
     let now = w.engine.now();
@@ -613,7 +613,7 @@ proptest::proptest! {
         for s in &steps {
             day += 1;
             let now = at(1_700_000_000 + day * DAY);
-            let agent_of = |c: usize| if c % 3 == 0 { &w.bob } else { &w.anna };
+            let agent_of = |c: usize| if c.is_multiple_of(3) { &w.bob } else { &w.anna };
             let call = |e: &mut Engine| -> Result<(Response, Vec<chatio::Push>), ErrorKind> {
                 let (chat, customer) = match s {
                     Step::Customer(c) | Step::Agent(c, _) | Step::Annotate(c) | Step::Close(c) => {
