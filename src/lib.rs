@@ -223,16 +223,17 @@ pub mod wire;
 
 pub use api::{AgentApi, CustomerApi};
 pub use engine::{
-    AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats, ChatsIter, Command,
-    CustomerCommand, Engine, EngineConfig, HostCommand, Limits, Output, PushAudience,
-    QueuePosition, REASON_LICENSE_EXPIRED, RegisteredWebhook, Response, SentEvent, TransferTarget,
-    WebhookCall,
+    ARCHIVE_BATCH_LIMIT, AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats,
+    ChatsIter, Command, CustomerCommand, Engine, EngineConfig, HostCommand, Limits, Output,
+    PushAudience, QueuePosition, REASON_LICENSE_EXPIRED, RegisteredWebhook, Response, SentEvent,
+    TransferTarget, WebhookCall,
 };
 pub use error::{Error, ErrorKind};
 pub use model::{
-    Agent, AgentKind, Chat, ChatId, Customer, CustomerUpdate, Event, EventId, EventKind, File,
-    GroupId, License, MulticastScopes, NewEvent, Pagination, Permission, Properties, PropertyValue,
-    Recipients, Role, Scopes, StartChat, Thread, ThreadId, Threads, Timestamp, User, UserId,
+    Agent, AgentKind, ArchivedThread, Chat, ChatId, Customer, CustomerUpdate, Event, EventId,
+    EventKind, File, GroupId, License, MulticastScopes, NewEvent, Pagination, Permission,
+    Properties, PropertyValue, Recipients, Role, Scopes, StartChat, Thread, ThreadId, Threads,
+    Timestamp, User, UserId,
 };
 pub use push::{ChatThread, Postback, Push, PushKind, SneakPeek, TypingIndicator};
 pub use user_ids::UserIds;

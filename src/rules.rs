@@ -93,6 +93,11 @@
 //!   indicators, sneak peeks, retries that add nothing, or refused requests.
 //! * **Rich message elements may have no buttons.** `buttons: []` means the same as no
 //!   `buttons`; an element has at most 10.
+//! * **Old closed threads may leave memory** when the host archives them
+//!   ([`Engine::archive_threads`](crate::Engine::archive_threads)): never an active thread nor a
+//!   chat's last; the thread rules, summaries and pagination stay exact, and `get_chat_threads`
+//!   and `get_archives` show them as before once the host fills them in. A text `query` of
+//!   `get_archives` and `last_event_per_type` look only at threads in memory.
 //! * **Not found is not "not yours".** A chat id that does not exist is a `validation` error; a
 //!   chat that exists but is not the requester's is an `authorization` error. Neither answer
 //!   carries anything of the chat.

@@ -258,6 +258,11 @@ pub struct ServeFlags {
     /// ones built in (for receivers behind a company's own authority).
     #[arg(long, value_name = "FILE")]
     webhook_ca: Option<PathBuf>,
+    /// Move closed threads older than AGE (7d, 12h, 30m, 90s) out of memory into the store,
+    /// from where get_chat_threads and get_archives still read them. Needs --data or
+    /// --postgres. Default: off (every thread stays in memory).
+    #[arg(long, value_name = "AGE", value_parser = crate::parse_age)]
+    archive_after: Option<Duration>,
 
     /// How long a backlog may stay over --max-backlog, in seconds.
     ///
@@ -834,6 +839,7 @@ fn merge(
     if let Some(ca) = f.webhook_ca.or(file.webhook_ca) {
         config.webhook_authorities = crate::webhooks::read_authorities(&ca)?;
     }
+    config.archive_after = f.archive_after;
     config.properties = file.properties;
     config.auto_chat_scopes = file.auto_chat_scopes;
     let (file_id, file_plan, file_expires) = match file.license {

@@ -20,11 +20,12 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use axum::extract::ws::{Utf8Bytes, close_code};
-use chatio::UserId;
 use chatio::journal::{JournalRecord, Options};
 use chatio::wire::configuration::WireWebhook;
+use chatio::{ArchivedThread, UserId};
 use tokio::sync::oneshot;
 
+use crate::archive::ArchiveRead;
 use crate::conn::{Out, Outbox};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -32,22 +33,30 @@ use crate::store::Store;
 /// Where a license's journal records and snapshots go: SQLite ([`Store`], `--data`) or
 /// Postgres (`crate::pg::PgJournal`, `--postgres`).
 pub(crate) trait Journal: Send {
-    /// Writes `records` (the next ones, in order); when this returns `Ok` they are durable.
-    fn append(&mut self, records: &[JournalRecord]) -> Result<(), String>;
-    /// Writes `records`, queues `webhooks` and forgets the webhooks `delivered` (rows it gave
-    /// before), all in one transaction; returns each webhook's row, in order. A journal that
-    /// keeps no webhooks (Postgres: they are delivered from this node's memory) answers `None`
-    /// for each.
+    /// Writes `records` (the next ones, in order) and the threads their `ArchiveThreads`
+    /// records archived, in one transaction; when this returns `Ok` they are durable.
+    fn append(
+        &mut self,
+        records: &[JournalRecord],
+        archived: &[ArchivedThread],
+    ) -> Result<(), String>;
+    /// Writes `records` and `archived` as [`append`](Self::append) does, queues `webhooks` and
+    /// forgets the webhooks `delivered` (rows it gave before), all in one transaction; returns
+    /// each webhook's row, in order. A journal that keeps no webhooks (Postgres: they are
+    /// delivered from this node's memory) answers `None` for each.
     fn commit(
         &mut self,
         records: &[JournalRecord],
+        archived: &[ArchivedThread],
         webhooks: &[&WireWebhook],
         delivered: &[i64],
     ) -> Result<Vec<Option<i64>>, String> {
         let _ = delivered;
-        self.append(records)?;
+        self.append(records, archived)?;
         Ok(vec![None; webhooks.len()])
     }
+    /// A reader of the archived threads this journal keeps, for queries (`--archive-after`).
+    fn archive_reader(&self) -> Result<Box<dyn ArchiveRead>, String>;
     /// Whether a periodic snapshot is due.
     fn wants_snapshot(&self) -> bool;
     /// A periodic snapshot at record `seq` is being taken.
@@ -66,16 +75,24 @@ pub(crate) trait Journal: Send {
 }
 
 impl Journal for Store {
-    fn append(&mut self, records: &[JournalRecord]) -> Result<(), String> {
-        Store::append(self, records)
+    fn append(
+        &mut self,
+        records: &[JournalRecord],
+        archived: &[ArchivedThread],
+    ) -> Result<(), String> {
+        Store::commit(self, records, archived, &[], &[]).map(drop)
+    }
+    fn archive_reader(&self) -> Result<Box<dyn ArchiveRead>, String> {
+        Store::archive_reader(self).map(|r| Box::new(r) as Box<dyn ArchiveRead>)
     }
     fn commit(
         &mut self,
         records: &[JournalRecord],
+        archived: &[ArchivedThread],
         webhooks: &[&WireWebhook],
         delivered: &[i64],
     ) -> Result<Vec<Option<i64>>, String> {
-        Store::commit(self, records, webhooks, delivered)
+        Store::commit(self, records, archived, webhooks, delivered)
             .map(|rows| rows.into_iter().map(Some).collect())
     }
     fn wants_snapshot(&self) -> bool {
@@ -150,6 +167,9 @@ pub(crate) enum Release {
     Webhooks(Vec<WireWebhook>),
     /// Webhooks the call fired, as the journal queued them (`Webhooks` after the commit).
     Owed(Vec<crate::webhooks::Owed>),
+    /// Threads the call archived: the writer stores them with the call's records (see
+    /// `archive.rs`); performing it does nothing more.
+    Archived(Vec<ArchivedThread>),
 }
 
 /// Who is connected: each user's connections.
@@ -226,6 +246,7 @@ impl Registry {
                     }
                 }
             }
+            Release::Archived(_) => {}
         }
     }
 
@@ -481,6 +502,12 @@ fn commit_and_release(
         mut items,
         delivered,
     } = batch;
+    let mut archived: Vec<ArchivedThread> = Vec::new();
+    for item in &items {
+        if let Release::Archived(threads) = item {
+            archived.extend(threads.iter().cloned());
+        }
+    }
     let fired: Vec<&WireWebhook> = items
         .iter()
         .filter_map(|item| match item {
@@ -491,7 +518,7 @@ fn commit_and_release(
         .collect();
     if !records.is_empty() || !fired.is_empty() || !delivered.is_empty() {
         let started = Instant::now();
-        let rows = match store.commit(&records, &fired, &delivered) {
+        let rows = match store.commit(&records, &archived, &fired, &delivered) {
             Ok(rows) => rows,
             Err(e) => {
                 drop(fired);
@@ -519,6 +546,7 @@ fn commit_and_release(
                 .observe(started.elapsed().as_secs_f64());
             shared.metrics.commit_records.observe(records.len() as f64);
         }
+        shared.archive.committed(&archived);
     }
     if !items.is_empty() && out.send(items).is_err() {
         // The runtime is gone (the server is stopping): nobody is left to answer.

@@ -46,6 +46,8 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
+pub use archive::parse_age;
 pub mod cli;
 mod commit;
 pub mod config;
@@ -212,6 +214,9 @@ pub struct Config {
     /// Certificate authorities trusted for `https://` webhooks besides the public ones
     /// (`--webhook-ca`; read with [`webhooks::read_authorities`]).
     pub webhook_authorities: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// `--archive-after`: closed threads older than this leave the engine's memory for the
+    /// store (`--data` or `--postgres`; off without one). `None` (the default): never.
+    pub archive_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -232,6 +237,7 @@ impl Default for Config {
             static_config_path: None,
             single_session: false,
             webhook_authorities: Vec::new(),
+            archive_after: None,
         }
     }
 }
@@ -495,6 +501,13 @@ impl Server {
             // Nothing would persist the records.
             engine.set_journal_mode(JournalMode::Off);
             config.init(&mut engine)?;
+            let mut report = vec![
+                "in memory (no --data): everything is lost at exit".to_string(),
+                seed_note(fixed_seed, false),
+            ];
+            if config.archive_after.is_some() {
+                report.push("--archive-after is off: in memory nothing keeps the threads".into());
+            }
             return Ok(Server {
                 config,
                 engine,
@@ -502,10 +515,7 @@ impl Server {
                 durability: None,
                 files: files::FileStore::in_memory(),
                 owed: Vec::new(),
-                report: vec![
-                    "in memory (no --data): everything is lost at exit".to_string(),
-                    seed_note(fixed_seed, false),
-                ],
+                report,
             });
         };
         let (mut store, recovered) =
@@ -618,6 +628,19 @@ impl Server {
         let (sessions_tx, sessions_rx) = watch::channel(0usize);
         let commit = store.as_ref().map(|_| Arc::new(CommitQueue::default()));
         let engine_config = engine.config().clone();
+        // Archiving needs a store to keep the threads: without one it stays off.
+        let archive_after = config.archive_after.filter(|_| store.is_some());
+        let reader = match (&store, archive_after) {
+            (Some(store), Some(_)) => match store.archive_reader() {
+                Ok(reader) => Some(reader),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read archived threads; archiving is off");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let archive_after = archive_after.filter(|_| reader.is_some());
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 engine,
@@ -671,6 +694,7 @@ impl Server {
             files,
             public_url: config.public_url.clone(),
             single_session: config.single_session,
+            archive: archive::Archive::new(reader),
         });
         let writer = store.map(|store| {
             let (out, batches) = tokio::sync::mpsc::unbounded_channel();
@@ -690,6 +714,9 @@ impl Server {
             None => None,
         };
         let timers = tokio::spawn(run_timers(Arc::clone(&shared)));
+        if let Some(age) = archive_after {
+            tokio::spawn(archive::run(Arc::clone(&shared), age));
+        }
         LicenseRun {
             shutdown_timeout: config.limits.shutdown_timeout,
             shared,
@@ -859,6 +886,8 @@ struct Shared {
     public_url: Option<String>,
     /// See [`Config::single_session`].
     single_session: bool,
+    /// Archived threads on their way to the store, and its reader (see `archive.rs`).
+    archive: archive::Archive,
 }
 
 impl Shared {
@@ -1098,6 +1127,18 @@ impl Shared {
     /// Answers a read-only request of a customer that does not exist yet, as the engine would
     /// answer a customer it has just met: from a new engine of the same configuration that
     /// knows only this customer.
+    /// Handles a request with the engine, loading the archived threads its answer shows.
+    fn handle(
+        &self,
+        engine: &mut Engine,
+        api: Api,
+        user: &UserId,
+        text: &str,
+    ) -> chatio::wire::Reply {
+        let mut store = self.archive.store();
+        chatio::wire::handle_with(engine, api, user, now(), text, &mut store)
+    }
+
     fn stand_in(&self, user: &UserId, text: &str) -> chatio::wire::Reply {
         let mut engine = Engine::new(self.engine_config.clone());
         engine.set_journal_mode(JournalMode::Off);

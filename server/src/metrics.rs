@@ -37,6 +37,8 @@ pub struct Metrics {
     pub(crate) commit_seconds: Histogram,
     /// Files stored by `upload_image` and `send_file`.
     pub(crate) uploads: IntCounter,
+    /// Threads archived by `--archive-after` (their events left the engine for the store).
+    pub(crate) archived_threads: IntCounter,
     /// Webhook tries, by outcome (`delivered`, `failed`, `dropped`).
     pub(crate) webhooks: IntCounterVec,
     /// Licenses served by this node (set when `/metrics` is read).
@@ -140,6 +142,11 @@ impl Metrics {
             "Files stored by upload_image and send_file",
         )
         .unwrap_or_else(|_| unreachable_metric());
+        let archived_threads = IntCounter::new(
+            "chatio_archived_threads_total",
+            "Closed threads whose events left the engine for the store (--archive-after)",
+        )
+        .unwrap_or_else(|_| unreachable_metric());
         let webhooks = IntCounterVec::new(
             Opts::new(
                 "chatio_webhooks_total",
@@ -172,6 +179,7 @@ impl Metrics {
             Box::new(commit_records.clone()),
             Box::new(commit_seconds.clone()),
             Box::new(uploads.clone()),
+            Box::new(archived_threads.clone()),
             Box::new(webhooks.clone()),
         ] {
             let _ = registry.register(metric);
@@ -201,6 +209,7 @@ impl Metrics {
             commit_records,
             commit_seconds,
             uploads,
+            archived_threads,
             webhooks,
             licenses,
             licenses_lost,

@@ -16,6 +16,9 @@
 //!   and number, with the epoch that wrote it and when.
 //! * `chatio_snapshots`: the two latest snapshots of each license.
 //! * `chatio_nodes`: each node's address and last heartbeat, to share licenses out.
+//! * `chatio_archived_threads`: the threads `--archive-after` took out of each license's
+//!   engine, keyed by license, chat and thread, as the JSON of the `Thread`. They are written
+//!   by the journal write of the record that archived them, under the same fencing (below).
 //!
 //! **Fencing.** A journal write is one statement: it advances the lease row's `last_seq` from
 //! the number this node last wrote to the new one, only where the owner, the epoch and an
@@ -35,8 +38,10 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use chatio::journal::{JournalMode, JournalRecord, Options};
-use chatio::{Engine, EngineConfig};
+use chatio::{ArchivedThread, ChatId, Engine, EngineConfig, Thread, ThreadId};
 use tokio_postgres::{Client, NoTls};
+
+use crate::archive::ArchiveRead;
 
 use crate::commit::Journal;
 use crate::config::LicenseSpec;
@@ -101,6 +106,13 @@ CREATE TABLE IF NOT EXISTS chatio_snapshots (
     taken_at BIGINT NOT NULL,
     data BYTEA NOT NULL,
     PRIMARY KEY (license_id, seq)
+);
+CREATE TABLE IF NOT EXISTS chatio_archived_threads (
+    license_id TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    thread BYTEA NOT NULL,
+    PRIMARY KEY (license_id, chat_id, thread_id)
 );
 CREATE TABLE IF NOT EXISTS chatio_nodes (
     node_id TEXT PRIMARY KEY,
@@ -609,7 +621,7 @@ impl Cluster {
             snapshot_every: self.options.snapshot_every,
         };
         journal.next_snapshot = journal.after(snapshot_seq);
-        journal.append(&engine.take_journal())?;
+        journal.append(&engine.take_journal(), &[])?;
         if replayed > 0 {
             let data = engine.snapshot_with(&Options::default().threads(crate::store::threads()));
             journal.write_snapshot(engine.journal_seq(), engine.now().unix_seconds(), data)?;
@@ -620,6 +632,67 @@ impl Cluster {
             Box::new(journal),
             report,
         ))
+    }
+}
+
+/// A license's archived threads on Postgres, read by queries.
+struct PgArchive {
+    cluster: Arc<Cluster>,
+    license: String,
+}
+
+impl ArchiveRead for PgArchive {
+    fn read(&mut self, keys: &[(ChatId, ThreadId)]) -> Result<Vec<ArchivedThread>, String> {
+        let chat_ids: Vec<String> = keys.iter().map(|(c, _)| c.to_string()).collect();
+        let thread_ids: Vec<String> = keys.iter().map(|(_, t)| t.to_string()).collect();
+        let (cluster, license) = (&self.cluster, &self.license);
+        let query = async {
+            let rows = cluster
+                .client()
+                .await?
+                .query(
+                    "SELECT a.chat_id, a.thread_id, a.thread FROM chatio_archived_threads a
+                     JOIN unnest($2::text[], $3::text[]) AS k(chat_id, thread_id)
+                       ON a.chat_id = k.chat_id AND a.thread_id = k.thread_id
+                     WHERE a.license_id = $1",
+                    &[license, &chat_ids, &thread_ids],
+                )
+                .await
+                .map_err(db)?;
+            Ok::<_, String>(rows)
+        };
+        // Queries run under the engine's lock on a runtime thread: the database is asked from
+        // a thread of its own, which may block on the runtime.
+        let limit = self.cluster.options.lease_ttl;
+        let runtime = &self.cluster.runtime;
+        let rows = std::thread::scope(|s| {
+            s.spawn(|| {
+                runtime.block_on(async {
+                    tokio::time::timeout(limit, query)
+                        .await
+                        .unwrap_or_else(|_| Err("postgres: no answer in time".into()))
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the archive reader stopped".into()))
+        })?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (chat, thread, json): (String, String, Vec<u8>) =
+                (row.get(0), row.get(1), row.get(2));
+            let chat_id: ChatId = chat.parse().map_err(|e| format!("chat {chat}: {e}"))?;
+            let thread: Thread = serde_json::from_slice(&json)
+                .map_err(|e| format!("thread {thread} of chat {chat}: {e}"))?;
+            found.push(ArchivedThread::new(chat_id, thread));
+        }
+        if found.len() != keys.len() {
+            return Err(format!(
+                "{} of {} archived threads are not in the database",
+                keys.len() - found.len(),
+                keys.len()
+            ));
+        }
+        Ok(found)
     }
 }
 
@@ -792,7 +865,18 @@ impl PgJournal {
 }
 
 impl Journal for PgJournal {
-    fn append(&mut self, records: &[JournalRecord]) -> Result<(), String> {
+    fn archive_reader(&self) -> Result<Box<dyn ArchiveRead>, String> {
+        Ok(Box::new(PgArchive {
+            cluster: Arc::clone(&self.cluster),
+            license: self.license.clone(),
+        }))
+    }
+
+    fn append(
+        &mut self,
+        records: &[JournalRecord],
+        archived: &[ArchivedThread],
+    ) -> Result<(), String> {
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return Ok(());
         };
@@ -806,21 +890,47 @@ impl Journal for PgJournal {
         let blobs: Vec<Vec<u8>> = records.iter().map(JournalRecord::encode).collect();
         let (license, node, epoch) = (&self.license, &self.cluster.node_id, self.epoch);
         let (new_last, old_last) = (to_sql(last.seq), to_sql(self.last_seq));
+        let chat_ids: Vec<String> = archived.iter().map(|t| t.chat_id.to_string()).collect();
+        let thread_ids: Vec<String> = archived.iter().map(|t| t.thread.id.to_string()).collect();
+        let threads: Vec<Vec<u8>> = archived
+            .iter()
+            .map(|t| serde_json::to_vec(&t.thread))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
         let cluster = &self.cluster;
         let inserted = self.run(async {
             cluster
                 .client()
                 .await?
                 .execute(
+                    // The archived threads go in only where the lease let the records in.
                     "WITH lease AS (
                          UPDATE chatio_leases SET last_seq = $4
                          WHERE license_id = $1 AND owner = $2 AND epoch = $3 AND last_seq = $5
                            AND expires_at > clock_timestamp()
-                         RETURNING 1)
+                         RETURNING 1),
+                     archived AS (
+                         INSERT INTO chatio_archived_threads (license_id, chat_id, thread_id, thread)
+                         SELECT $1, a.chat_id, a.thread_id, a.thread
+                         FROM lease, unnest($8::text[], $9::text[], $10::bytea[])
+                             AS a(chat_id, thread_id, thread)
+                         ON CONFLICT (license_id, chat_id, thread_id)
+                             DO UPDATE SET thread = EXCLUDED.thread)
                      INSERT INTO chatio_journal (license_id, seq, epoch, record)
                      SELECT $1, r.seq, $3, r.record
                      FROM lease, unnest($6::bigint[], $7::bytea[]) AS r(seq, record)",
-                    &[license, node, &epoch, &new_last, &old_last, &seqs, &blobs],
+                    &[
+                        license,
+                        node,
+                        &epoch,
+                        &new_last,
+                        &old_last,
+                        &seqs,
+                        &blobs,
+                        &chat_ids,
+                        &thread_ids,
+                        &threads,
+                    ],
                 )
                 .await
                 .map_err(db)

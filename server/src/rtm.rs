@@ -19,9 +19,7 @@ use crate::conn::{Out, Outbox, REASON_BACKLOG_STALLED, disconnect_push, write_lo
 use crate::limits::Bucket;
 use crate::listen::Ticket;
 use crate::web::{api_name, json_response, unsupported_version};
-use crate::{
-    MAX_MESSAGE, Prepared, Refused, Shared, TOO_MANY_REQUESTS, VERSION, error_response, now,
-};
+use crate::{MAX_MESSAGE, Prepared, Refused, Shared, TOO_MANY_REQUESTS, VERSION, error_response};
 
 /// An RTM connection for the license `shared` serves (chosen by [`crate::hub`]); `first` is a
 /// request read already (the `login` whose token chose the license).
@@ -336,7 +334,7 @@ fn request(
         // Only the time holding the engine: waiting for it says nothing of this connection.
         let started = std::time::Instant::now();
         let reply = match shared.prepare(core, api, me, text, peer) {
-            Ok(Prepared::Engine) => wire::handle(&mut core.engine, api, me, now(), text),
+            Ok(Prepared::Engine) => shared.handle(&mut core.engine, api, me, text),
             Ok(Prepared::StandIn) => shared.stand_in(me, text),
             Err(refused) => {
                 let (request_id, action) = head(text);
@@ -458,7 +456,7 @@ fn login(
     // An agent's login lists the chats it may see: long on a large license.
     let outcome: Result<bool, Refused> = shared.call_as(api == Api::Agent, |core, items| {
         let reply = match shared.prepare(core, api, &user, text, peer)? {
-            Prepared::Engine => wire::handle(&mut core.engine, api, &user, now(), text),
+            Prepared::Engine => shared.handle(&mut core.engine, api, &user, text),
             Prepared::StandIn => shared.stand_in(&user, text),
         };
         shared.metrics.request(api, "login", reply.success);

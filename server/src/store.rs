@@ -12,6 +12,10 @@
 //!   and deleted in a later commit once its receiver took it. A restart resumes them before
 //!   anything new fires, so none is lost, and each chat's keep their order; one delivered just
 //!   before a crash, whose deletion was not committed, is delivered again (at least once).
+//! * `archived_threads` (schema 2): the threads `--archive-after` took out of the engine
+//!   ([`Engine::archive_threads`]), keyed by chat and thread id (the database is one
+//!   license's), each as the JSON of its `Thread`, events included. They are written in the
+//!   transaction of the record that archived them, and read back by queries that show them.
 //!
 //! The host's rule is *persist, then answer*: records are committed before the response or
 //! any push of the calls that made them is queued; the server commits every record waiting
@@ -43,10 +47,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chatio::journal::{JournalMode, JournalRecord, Options};
-use chatio::model::ChatId;
 use chatio::wire::configuration::WireWebhook;
-use chatio::{Engine, EngineConfig};
+use chatio::{ArchivedThread, ChatId, Engine, EngineConfig, Thread, ThreadId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::archive::ArchiveRead;
 
 /// The database file inside `--data DIR`.
 pub const FILE_NAME: &str = "chatio.sqlite3";
@@ -65,7 +70,7 @@ const SCHEMA: &str = "
     PRAGMA user_version = 1;
 ";
 
-/// Schema 1 to 2: the webhooks owed (see the module's docs).
+/// Schema 1 to 2: the webhooks owed and the archived threads (see the module's docs).
 const SCHEMA_2: &str = "
     CREATE TABLE webhook (
         id INTEGER PRIMARY KEY,
@@ -73,6 +78,12 @@ const SCHEMA_2: &str = "
         chat_id TEXT,
         webhook_id TEXT NOT NULL,
         body TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE archived_threads (
+        chat_id TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        thread BLOB NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
     ) STRICT;
     PRAGMA user_version = 2;
 ";
@@ -213,7 +224,7 @@ impl Store {
                 tx.execute_batch(SCHEMA).map_err(db_error)?;
                 tx.execute_batch(SCHEMA_2).map_err(db_error)?;
             }
-            // A directory an older build wrote: it owed no webhooks it kept.
+            // A directory an older build wrote: it kept no webhooks owed and archived nothing.
             1 => tx.execute_batch(SCHEMA_2).map_err(db_error)?,
             SCHEMA_VERSION => {}
             other => {
@@ -416,28 +427,17 @@ impl Store {
     /// Writes `records` (the next ones, in order) in one transaction; when this returns `Ok`
     /// they are on disk.
     pub fn append(&mut self, records: &[JournalRecord]) -> Result<(), String> {
-        let Some(first) = records.first() else {
-            return Ok(());
-        };
-        if first.seq != self.last_seq + 1 {
-            return Err(format!(
-                "record {} would follow record {}: the journal would have a gap",
-                first.seq, self.last_seq
-            ));
-        }
-        let tx = self.db.transaction().map_err(|e| e.to_string())?;
-        insert_records(&tx, records).map_err(|e| e.to_string())?;
-        tx.commit().map_err(|e| e.to_string())?;
-        self.last_seq = records.last().map_or(self.last_seq, |r| r.seq);
-        Ok(())
+        self.commit(records, &[], &[], &[]).map(drop)
     }
 
-    /// Writes `records` (the next ones, in order), queues `webhooks` and deletes the webhooks
-    /// `delivered` (row ids this store gave), in one transaction; returns the row id of each
-    /// webhook queued, in order. When this returns `Ok` all of it is on disk.
+    /// Writes `records` (the next ones, in order) with the threads they `archived`, queues
+    /// `webhooks` and deletes the webhooks `delivered` (row ids this store gave), in one
+    /// transaction; returns the row id of each webhook queued, in order. When this returns
+    /// `Ok` all of it is on disk.
     pub fn commit(
         &mut self,
         records: &[JournalRecord],
+        archived: &[ArchivedThread],
         webhooks: &[&WireWebhook],
         delivered: &[i64],
     ) -> Result<Vec<i64>, String> {
@@ -451,6 +451,7 @@ impl Store {
         }
         let tx = self.db.transaction().map_err(|e| e.to_string())?;
         insert_records(&tx, records).map_err(|e| e.to_string())?;
+        insert_archived(&tx, archived)?;
         let mut rows = Vec::with_capacity(webhooks.len());
         {
             let mut insert = tx
@@ -522,6 +523,15 @@ impl Store {
             ));
         }
         Ok(owed)
+    }
+
+    /// A read-only connection to the archived threads, for queries: WAL readers neither wait
+    /// for the writer nor hold it up.
+    pub(crate) fn archive_reader(&self) -> Result<SqliteArchive, String> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let db = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        Ok(SqliteArchive { db })
     }
 
     /// The record after which the next periodic snapshot is due, the last being at `seq`:
@@ -758,6 +768,60 @@ pub fn backup(data: &Path, target: &Path) -> Result<Backup, String> {
         records,
         snapshots,
     })
+}
+
+/// Writes archived threads. A thread archived again (its record replayed after a crash that
+/// kept the row but not a later snapshot) replaces its row with the same content.
+fn insert_archived(
+    tx: &rusqlite::Transaction<'_>,
+    archived: &[ArchivedThread],
+) -> Result<(), String> {
+    if archived.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx
+        .prepare(
+            "INSERT OR REPLACE INTO archived_threads (chat_id, thread_id, thread) \
+             VALUES (?1, ?2, ?3)",
+        )
+        .map_err(|e| e.to_string())?;
+    for t in archived {
+        let json = serde_json::to_vec(&t.thread).map_err(|e| e.to_string())?;
+        insert
+            .execute(params![
+                t.chat_id.to_string(),
+                t.thread.id.to_string(),
+                json
+            ])
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The archived threads of a `--data` database, read by queries.
+pub(crate) struct SqliteArchive {
+    db: Connection,
+}
+
+impl ArchiveRead for SqliteArchive {
+    fn read(&mut self, keys: &[(ChatId, ThreadId)]) -> Result<Vec<ArchivedThread>, String> {
+        let mut select = self
+            .db
+            .prepare("SELECT thread FROM archived_threads WHERE chat_id = ?1 AND thread_id = ?2")
+            .map_err(|e| e.to_string())?;
+        keys.iter()
+            .map(|&(chat_id, thread_id)| {
+                let json: Vec<u8> = select
+                    .query_row(params![chat_id.to_string(), thread_id.to_string()], |r| {
+                        r.get(0)
+                    })
+                    .map_err(|e| format!("thread {thread_id} of chat {chat_id}: {e}"))?;
+                let thread: Thread = serde_json::from_slice(&json)
+                    .map_err(|e| format!("thread {thread_id} of chat {chat_id}: {e}"))?;
+                Ok(ArchivedThread::new(chat_id, thread))
+            })
+            .collect()
+    }
 }
 
 fn insert_records(

@@ -198,7 +198,7 @@ async fn call(
     let reply: Result<wire::Reply, Refused> =
         shared.call_as(crate::heavy(&envelope), |core, items| {
             let mut reply = match shared.prepare(core, api, &user, &envelope, peer)? {
-                Prepared::Engine => wire::handle(&mut core.engine, api, &user, now(), &envelope),
+                Prepared::Engine => shared.handle(&mut core.engine, api, &user, &envelope),
                 Prepared::StandIn => shared.stand_in(&user, &envelope),
             };
             shared.metrics.request(api, &reply.action, reply.success);

@@ -34,6 +34,11 @@ pub struct CustomerApi<'e> {
 }
 
 impl<'e> CustomerApi<'e> {
+    /// The engine, read-only: what filling archived threads reads.
+    pub(crate) fn engine(&self) -> &Engine {
+        self.engine
+    }
+
     pub(crate) fn new(engine: &'e mut Engine, me: Requester<'e>) -> Self {
         Self { engine, me }
     }

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::{AutoScopeRules, Engine, Output, Requester, SentEvent, TransferTarget};
 use crate::error::Error;
 use crate::model::{
-    Agent, BotAgentUpdate, ChatId, Customer, CustomerUpdate, EventId, File, MulticastScopes,
-    NewBotAgent, NewEvent, NewWebhook, Properties, PropertyConfig, Recipients, RecordedEvent,
-    Scopes, StartChat, ThreadId, Timestamp, UserId, Webhook,
+    Agent, ArchivedThread, BotAgentUpdate, ChatId, Customer, CustomerUpdate, EventId, File,
+    MulticastScopes, NewBotAgent, NewEvent, NewWebhook, Properties, PropertyConfig, Recipients,
+    RecordedEvent, Scopes, StartChat, ThreadId, Timestamp, UserId, Webhook,
 };
 use crate::push::{ChatThread, Postback};
 use crate::routing::RoutingStatus;
@@ -266,6 +266,14 @@ pub enum HostCommand {
     },
     /// [`Engine::tick`].
     Tick,
+    /// [`Engine::archive_threads`]: hands the events of closed threads that closed before
+    /// `closed_before` to the host, at most `limit` threads.
+    ArchiveThreads {
+        /// Threads closed at or after this time stay.
+        closed_before: Timestamp,
+        /// The most threads to archive in this call.
+        limit: usize,
+    },
 }
 
 /// What a command returns to whoever made it.
@@ -290,6 +298,8 @@ pub enum Response {
     Webhook(Webhook),
     /// `create_bot_agent`: the new bot's profile, with its id (boxed: a profile is large).
     Agent(Box<Agent>),
+    /// [`HostCommand::ArchiveThreads`]: the threads archived, whole, for the host to keep.
+    ArchivedThreads(Vec<ArchivedThread>),
 }
 
 /// The typed responses a facade method gives, taken back out of a [`Response`].
@@ -615,6 +625,12 @@ impl Engine {
                 respond(self.update_agent_profile(agent, now))
             }
             HostCommand::Tick => Ok(self.tick(now).map(Into::into)),
+            HostCommand::ArchiveThreads {
+                closed_before,
+                limit,
+            } => Ok(self
+                .archive_threads(now, closed_before, limit)?
+                .map(Response::ArchivedThreads)),
         }
     }
 }

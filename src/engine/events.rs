@@ -340,6 +340,7 @@ impl Engine {
             closed_at: None,
             last_activity: now,
             properties: properties.into(),
+            archived: None,
         });
         chat.threads.len() - 1
     }

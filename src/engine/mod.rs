@@ -4,6 +4,8 @@
 //! state without touching it, then apply. That is how a refused request changes nothing, not even
 //! the id generator or the order counter.
 
+mod archiving;
+pub use archiving::ARCHIVE_BATCH_LIMIT;
 mod audiences;
 mod availability;
 mod bans;
@@ -428,7 +430,9 @@ impl Engine {
         self.directory.customer(id).map_or(&[], |r| &r.chats)
     }
 
-    /// A chat by id, with all its events.
+    /// A chat by id, with all the events the engine holds: an archived thread
+    /// ([`archive_threads`](Self::archive_threads)) is there without its events, which the host
+    /// keeps.
     pub fn chat(&self, id: &ChatId) -> Option<&Chat> {
         self.chat_slot(*id).ok().map(|slot| &self.chats[slot])
     }

@@ -16,8 +16,8 @@ use super::{
 };
 use crate::model::custom_ids::CustomIdKey;
 use crate::model::{
-    Agent, Assignment, BotWebhooks, Chat, ChatId, Properties, PropertyRegistry, Scopes, Thread,
-    ThreadId, Timestamp, UserId,
+    Agent, Archived, Assignment, BotWebhooks, Chat, ChatId, Properties, PropertyRegistry, Scopes,
+    Thread, ThreadId, Timestamp, UserId,
 };
 use crate::routing::Router;
 
@@ -167,6 +167,17 @@ impl Engine {
             if chat.threads.is_empty() {
                 return corrupt(format!("chat {} has no thread", chat.id));
             }
+            // What `archive_threads` leaves: closed threads without events, never the last.
+            let last = chat.threads.len() - 1;
+            for (t, thread) in chat.threads.iter().enumerate() {
+                let stub = thread.archived.is_some();
+                if stub && (thread.active || t == last || !thread.events.is_empty()) {
+                    return corrupt(format!(
+                        "chat {}: thread {} is archived but active, last or with events",
+                        chat.id, thread.id
+                    ));
+                }
+            }
             if let Some(customer) = &chat.customer_id {
                 let owned = directory
                     .customer(customer)
@@ -235,6 +246,11 @@ impl EngineState {
     /// place before [`Engine::from_state`] checks the whole.
     pub(crate) fn chats_mut(&mut self) -> &mut [Chat] {
         &mut self.chats.chats
+    }
+
+    /// Whether any thread is archived: what only version 3 snapshots may hold.
+    pub(crate) fn has_archived_threads(&self) -> bool {
+        (self.chats.chats.iter()).any(|c| c.threads.iter().any(|t| t.archived.is_some()))
     }
 }
 
@@ -315,6 +331,8 @@ struct ThreadRef<'a> {
     closed_at: Option<Timestamp>,
     last_activity: Timestamp,
     properties: &'a Properties,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    archived: Option<&'a Archived>,
 }
 
 impl<'a> ThreadRef<'a> {
@@ -329,6 +347,7 @@ impl<'a> ThreadRef<'a> {
             closed_at,
             last_activity,
             properties,
+            archived,
         } = thread;
         Self {
             id: *id,
@@ -340,6 +359,7 @@ impl<'a> ThreadRef<'a> {
             closed_at: *closed_at,
             last_activity: *last_activity,
             properties,
+            archived: archived.as_deref(),
         }
     }
 }

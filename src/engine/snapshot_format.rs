@@ -16,7 +16,18 @@
 //! alongside reading and compared at the end; damage is still reported as a checksum mismatch
 //! whenever the checksum does not match.
 //!
-//! # Version 2 (written by this build)
+//! # Version 3 (written by this build for an engine with archived threads)
+//!
+//! Version 2 with one more key a thread may have in the JSON: `archived` (what the engine keeps
+//! of a thread whose events it handed to the host, `Engine::archive_threads`), written only for
+//! such a thread. A thread that has it has no events in the binary section. The number changed
+//! so that a build that reads only version 2 refuses such a snapshot instead of taking its
+//! archived threads for empty ones. An engine without archived threads is written as version
+//! 2, byte for byte as before: its one encoding stays the same, and a build from before
+//! archiving can still read it (a host can go back a version until it archives). A version 2
+//! snapshot claiming an `archived` thread is refused (no version 2 writer made one).
+//!
+//! # Version 2 (written by this build for an engine without archived threads)
 //!
 //! Events are nearly all of a license's bytes, so they leave the JSON for a binary section, cut
 //! into segments that can be written and read on several threads at once, when the host asks
@@ -92,7 +103,7 @@ use checksum::checksum;
 
 /// The snapshot format this build writes. It also reads every earlier version, and refuses
 /// later ones with [`JournalError::UnsupportedVersion`].
-pub const SNAPSHOT_VERSION: u32 = 2;
+pub const SNAPSHOT_VERSION: u32 = 3;
 
 const MAGIC: &[u8] = b"CHATIO-SNAPSHOT ";
 /// Magic, version (8 digits), space, length (20 digits), space, checksum (16 hex), newline.
@@ -146,7 +157,12 @@ impl Engine {
         // in, as well as summing each chunk while it is still in cache.
         let mut out = vec![0u8; HEADER_LEN + len];
         let sum = assemble(&mut out[HEADER_LEN..], &pieces, threads);
-        let header = format!("CHATIO-SNAPSHOT {SNAPSHOT_VERSION:08} {len:020} {sum:016x}\n");
+        // The oldest version that holds this engine: without archived threads, version 2.
+        let archived = chats
+            .iter()
+            .any(|c| c.threads.iter().any(|t| t.archived.is_some()));
+        let version = if archived { SNAPSHOT_VERSION } else { 2 };
+        let header = format!("CHATIO-SNAPSHOT {version:08} {len:020} {sum:016x}\n");
         out[..HEADER_LEN].copy_from_slice(header.as_bytes());
         out
     }
@@ -174,6 +190,12 @@ impl Engine {
                 // compared at the end. Damage the decoder trips over first is still reported
                 // as a checksum mismatch, as it would be had the checksum come first.
                 let (state, sum) = read_body(body, threads);
+                let state = state.and_then(|state| match version {
+                    2 if state.has_archived_threads() => {
+                        Err(corrupt("an archived thread in a version 2 snapshot".into()))
+                    }
+                    _ => Ok(state),
+                });
                 match state {
                     Ok(state) if sum == expected => state,
                     Ok(_) => return Err(mismatch()),

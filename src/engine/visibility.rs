@@ -103,7 +103,9 @@ impl Engine {
         view.properties = self
             .properties_view(&thread.properties, Location::Thread, role)
             .into();
-        if role == Role::Customer {
+        if let (Role::Customer, Some(archived)) = (role, &thread.archived) {
+            view.last_activity = archived.customer_last_activity;
+        } else if role == Role::Customer {
             // The last activity the customer could have seen: a later note for agents would
             // otherwise show through as a fresher timestamp.
             view.last_activity = thread

@@ -184,6 +184,21 @@ impl Chat {
         None
     }
 
+    /// Rebuilds the `custom_id` index from the events the chat holds, after some of its
+    /// threads lost theirs (archived): the index numbers every event of the chat in order, so
+    /// the numbers of the events that stay have changed.
+    pub(crate) fn reindex_custom_ids(&mut self, key: &super::custom_ids::CustomIdKey) {
+        let entries: Vec<(u64, (u32, u32))> = self
+            .custom_id_entries()
+            .map(|(sender, custom_id, at)| (key.hash(sender, custom_id), at))
+            .collect();
+        self.custom_ids = CustomIds::default();
+        for (hash, (t, e)) in entries {
+            // Fewer events than before, so every number still fits.
+            self.index_custom_id(hash, t as usize, e as usize);
+        }
+    }
+
     /// Every indexed event: `(sender, custom_id, (thread index, event index))`.
     pub(crate) fn custom_id_entries(&self) -> impl Iterator<Item = (&UserId, &str, (u32, u32))> {
         self.threads.iter().enumerate().flat_map(|(t, thread)| {

@@ -1,5 +1,6 @@
 //! The conversation model: plain data and its validation. The model never calls the engine.
 
+mod archived;
 mod assignment;
 mod bot;
 pub(crate) mod chat;
@@ -29,6 +30,7 @@ mod timestamp;
 mod user;
 mod webhook;
 
+pub use archived::{Archived, ArchivedThread};
 pub use assignment::{Assignment, EventMark};
 pub use bot::{
     BotAgent, BotAgentUpdate, BotGroup, BotStatus, BotWebhookAction, BotWebhooks, GroupPriority,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::events::EventRef;
-use super::{Event, Events, Properties, Role, Thin, ThreadId, Timestamp, UserId};
+use super::{Archived, Event, Events, Properties, Role, Thin, ThreadId, Timestamp, UserId};
 
 /// A thread of a chat. At most one thread of a chat is active, and only the last one (R1).
 ///
@@ -31,12 +31,31 @@ pub struct Thread {
     pub closed_at: Option<Timestamp>,
     /// The thread's properties.
     pub properties: Thin<Properties>,
+    /// Set once the engine has handed the thread's events to the host
+    /// ([`Engine::archive_threads`](crate::Engine::archive_threads)): `events` is then empty
+    /// (its users kept), and this holds what answers need without them. Boxed: most threads
+    /// are never archived, and a pointer is all they pay.
+    pub archived: Option<Box<Archived>>,
 }
 
 impl Thread {
     /// The users who were in the chat while the thread was active, in the order they came.
     pub fn user_ids(&self) -> Vec<UserId> {
         self.events.users()
+    }
+
+    /// How many events a user of `role` may see in the thread, archived or not.
+    pub fn event_count_for(&self, role: Role) -> usize {
+        match (&self.archived, role) {
+            (Some(a), Role::Agent) => a.agent_events,
+            (Some(a), Role::Customer) => a.customer_events,
+            (None, _) => self.event_refs_for(role).count(),
+        }
+    }
+
+    /// Whether the engine handed the thread's events to the host.
+    pub fn is_archived(&self) -> bool {
+        self.archived.is_some()
     }
 
     /// The events a user of `role` may see, unpacked.
@@ -57,6 +76,7 @@ impl Thread {
         Thread {
             events: self.events.without_records(),
             properties: self.properties.clone(),
+            archived: self.archived.clone(),
             ..*self
         }
     }
@@ -74,6 +94,9 @@ struct ThreadRepr {
     closed_at: Option<Timestamp>,
     last_activity: Timestamp,
     properties: Thin<Properties>,
+    /// Left out unless set, so a thread that was never archived reads and writes as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    archived: Option<Box<Archived>>,
 }
 
 impl From<ThreadRepr> for Thread {
@@ -91,6 +114,7 @@ impl From<ThreadRepr> for Thread {
             closed_at: r.closed_at,
             last_activity: r.last_activity,
             properties: r.properties,
+            archived: r.archived,
         }
     }
 }
@@ -107,6 +131,7 @@ impl From<Thread> for ThreadRepr {
             closed_at: t.closed_at,
             last_activity: t.last_activity,
             properties: t.properties,
+            archived: t.archived,
         }
     }
 }

@@ -38,6 +38,14 @@ impl Default for Repr {
 }
 
 impl Threads {
+    /// Gives back the list's spare room: after archiving, a chat's threads are mostly stubs,
+    /// and a list that doubled to 32 places for 21 threads would keep 11 empty ones.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        if let Repr::Many(list) = &mut self.0 {
+            list.shrink_to_fit();
+        }
+    }
+
     /// Adds a thread at the end.
     pub(crate) fn push(&mut self, thread: Thread) {
         match &mut self.0 {

@@ -4,11 +4,12 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 
 use super::View;
-use crate::engine::Requester;
+use crate::engine::{Engine, Requester};
 use crate::error::Error;
 use crate::model::Grant;
 use crate::model::{
-    Chat, Location, PropertyFilters, Role, Thread, Timestamp, UserId, properties_match,
+    ArchivedThread, Chat, ChatId, Location, PropertyFilters, Role, Thread, ThreadId, Timestamp,
+    UserId, properties_match,
 };
 use crate::push::ChatThread;
 
@@ -20,7 +21,9 @@ pub const ARCHIVES_LIMIT: (u32, u32) = (25, 100);
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArchiveFilters {
     /// Text to look for, case-insensitively, in the thread's messages, system messages and
-    /// annotation notes. Must not be blank.
+    /// annotation notes. Must not be blank. Only threads the engine holds are searched: an
+    /// archived thread ([`Engine::archive_threads`](crate::Engine::archive_threads)) never
+    /// matches a query, since its text is in the host's store.
     #[serde(default)]
     pub query: Option<String>,
     /// The first day (`YYYY-MM-DD`, UTC) a thread may have started on.
@@ -69,6 +72,40 @@ pub struct Archives {
     pub chats: Vec<ChatThread>,
     /// The page and the total.
     pub pagination: ArchivesPage,
+    /// The archives of `chats` whose thread is archived
+    /// ([`Engine::archive_threads`](crate::Engine::archive_threads)) and still without its
+    /// events, as `(chat, thread)`: the host loads them from its store and calls
+    /// [`fill`](Self::fill). Empty for an answer that is whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archived: Vec<(ChatId, ThreadId)>,
+}
+
+impl Archives {
+    /// Fills the archived threads of `chats` with their events from `loaded`, as an agent
+    /// sees them (the same view as a thread in memory; see
+    /// [`ChatThreads::fill`](crate::query::ChatThreads::fill)). Fails, changing nothing, if a
+    /// thread is missing from `loaded` or does not match what the engine kept of it.
+    pub fn fill(&mut self, engine: &Engine, loaded: &[ArchivedThread]) -> Result<(), Error> {
+        let view = View(engine);
+        let mut filled = Vec::with_capacity(self.archived.len());
+        for &(chat_id, thread_id) in &self.archived {
+            filled.push((
+                chat_id,
+                view.filled_thread(chat_id, thread_id, loaded, Role::Agent)?,
+            ));
+        }
+        for (chat_id, thread) in filled {
+            let archive = self
+                .chats
+                .iter_mut()
+                .find(|c| c.id == chat_id && c.thread.id == thread.id);
+            if let Some(archive) = archive {
+                archive.thread = thread;
+            }
+        }
+        self.archived.clear();
+        Ok(())
+    }
 }
 
 /// The filters, checked and in the form the matching needs.
@@ -230,17 +267,19 @@ impl View<'_> {
             .collect();
         archives.sort_by_key(|&(_, _, order)| std::cmp::Reverse(order));
         let skip = usize::try_from(u64::from(page - 1) * u64::from(limit)).unwrap_or(usize::MAX);
+        let page_of = || archives.iter().skip(skip).take(limit as usize);
         Ok(Archives {
-            chats: archives
-                .iter()
-                .skip(skip)
-                .take(limit as usize)
+            chats: page_of()
                 .map(|&(c, i, _)| self.chat_thread_view(c, i, Role::Agent))
                 .collect(),
             pagination: ArchivesPage {
                 page,
                 total: archives.len(),
             },
+            archived: page_of()
+                .filter(|&&(c, i, _)| c.threads[i].is_archived())
+                .map(|&(c, i, _)| (c.id, c.threads[i].id))
+                .collect(),
         })
     }
 }

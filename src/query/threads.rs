@@ -6,11 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use super::View;
 use super::paginate;
-use crate::engine::Requester;
+use crate::engine::{Engine, Requester};
 use crate::error::Error;
 use crate::model::Pagination;
 use crate::model::{
-    ChatId, Location, Properties, Scopes, Thread, ThreadId, Timestamp, User, UserId,
+    ArchivedThread, ChatId, Location, Properties, Role, Scopes, Thread, ThreadId, Timestamp, User,
+    UserId,
 };
 
 /// A thread in a summary: id, order and how many events the requester may see in it.
@@ -52,6 +53,49 @@ pub struct ChatThreads {
     pub threads_summary: Vec<ThreadSummary>,
     /// How many threads the chat has.
     pub total_threads: usize,
+    /// The threads of `threads` that are archived
+    /// ([`Engine::archive_threads`](crate::Engine::archive_threads)) and still without their
+    /// events: the host loads them from its store and calls [`fill`](Self::fill). Empty for an
+    /// answer that is whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archived: Vec<ThreadId>,
+    /// Whose view this is, for [`fill`](Self::fill)'s filtering. Not serialized; an answer read
+    /// back from JSON is filled as a customer's, the narrowest view.
+    #[serde(skip, default = "narrowest")]
+    role: Role,
+}
+
+fn narrowest() -> Role {
+    Role::Customer
+}
+
+impl ChatThreads {
+    /// The archived threads this answer needs, as `(chat, thread)` keys of the host's store.
+    pub fn to_load(&self) -> Vec<(ChatId, ThreadId)> {
+        self.archived.iter().map(|t| (self.id, *t)).collect()
+    }
+
+    /// Fills the archived threads of `threads` with their events from `loaded` (what the host
+    /// keeps, as [`Engine::archive_threads`](crate::Engine::archive_threads) handed it out),
+    /// filtered for the requester exactly as a thread in memory is: events for agents only,
+    /// and event and thread properties the requester may not read, are left out of a
+    /// customer's view. The thread's properties and times come from the engine, which keeps
+    /// them current. Fails, changing nothing, if a thread is missing from `loaded` or does
+    /// not match what the engine kept of it.
+    pub fn fill(&mut self, engine: &Engine, loaded: &[ArchivedThread]) -> Result<(), Error> {
+        let view = View(engine);
+        let mut filled = Vec::with_capacity(self.archived.len());
+        for id in &self.archived {
+            filled.push(view.filled_thread(self.id, *id, loaded, self.role)?);
+        }
+        for thread in filled {
+            if let Some(slot) = self.threads.iter_mut().find(|t| t.id == thread.id) {
+                *slot = thread;
+            }
+        }
+        self.archived.clear();
+        Ok(())
+    }
 }
 
 /// The most thread ids one `get_chat_threads` may ask for, and the most threads its
@@ -71,11 +115,11 @@ pub struct ThreadsSummary {
 /// `get_chat_threads_summary` limits: limit 25 by default, at most 100.
 const THREADS_LIMIT: (u32, u32) = (25, 100);
 
-fn summarize(thread: &Thread, role: crate::model::Role) -> ThreadSummary {
+fn summarize(thread: &Thread, role: Role) -> ThreadSummary {
     ThreadSummary {
         id: thread.id,
         order: thread.order,
-        total_events: thread.events_for(role).count(),
+        total_events: thread.event_count_for(role),
     }
 }
 
@@ -114,6 +158,11 @@ impl View<'_> {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let archived = threads
+            .iter()
+            .filter(|t| t.is_archived())
+            .map(|t| t.id)
+            .collect();
         Ok(ChatThreads {
             id: chat_id,
             users: self.chat_users(chat),
@@ -130,7 +179,58 @@ impl View<'_> {
                 .map(|t| summarize(t, req.role))
                 .collect(),
             total_threads: chat.threads.len(),
+            archived,
+            role: req.role,
         })
+    }
+
+    /// An archived thread of `chat_id` whole again, from `loaded`, as `role` may see it: the
+    /// engine's stub for everything but the events, which must match its counts.
+    pub(crate) fn filled_thread(
+        &self,
+        chat_id: ChatId,
+        thread_id: ThreadId,
+        loaded: &[ArchivedThread],
+        role: Role,
+    ) -> Result<Thread, Error> {
+        let not_found = Error::ThreadNotFound { chat_id, thread_id };
+        let stub = self
+            .chat(&chat_id)
+            .and_then(|c| c.thread(&thread_id))
+            .ok_or(not_found)?;
+        let Some(counts) = &stub.archived else {
+            // Not archived (any more): the engine's own thread is the answer.
+            return Ok(self.thread_view(stub, role));
+        };
+        let mismatch = |reason: String| Error::InvalidField {
+            field: "archived_threads",
+            reason: format!("thread {thread_id} of chat {chat_id}: {reason}"),
+        };
+        let whole = loaded
+            .iter()
+            .find(|a| a.chat_id == chat_id && a.thread.id == thread_id)
+            .ok_or_else(|| mismatch("not among the loaded threads".into()))?;
+        let events = &whole.thread.events;
+        let customer_events = events
+            .refs()
+            .filter(|e| e.visible_to(Role::Customer))
+            .count();
+        if whole.thread.order != stub.order
+            || events.len() != counts.agent_events
+            || customer_events != counts.customer_events
+        {
+            return Err(mismatch(format!(
+                "the loaded copy (order {}, {} events) is not the one archived (order {}, {} events)",
+                whole.thread.order,
+                events.len(),
+                stub.order,
+                counts.agent_events
+            )));
+        }
+        let mut thread = stub.clone();
+        thread.events = events.clone();
+        thread.archived = None;
+        Ok(self.thread_view(&thread, role))
     }
 
     /// `get_chat_threads_summary`: a page of the chat's threads, newest first.

@@ -51,7 +51,8 @@ pub fn request(command: &Command, request_id: &str) -> Option<Request> {
             | H::SetRouter { .. }
             | H::SetAgentPresence { .. }
             | H::UpdateAgentProfile { .. }
-            | H::Tick,
+            | H::Tick
+            | H::ArchiveThreads { .. },
         ) => return None,
     };
     let text = json!({ "request_id": request_id, "action": action, "payload": payload });

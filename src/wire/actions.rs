@@ -711,13 +711,14 @@ pub(super) fn dispatch(
     now: Timestamp,
     action: &str,
     payload: &str,
+    archive: &mut dyn super::ArchiveStore,
 ) -> Handled {
     if action == "ping" {
         return Ok((empty(), Vec::new()));
     }
     match api {
-        Api::Agent => agent(engine, author, now, action, payload),
-        Api::Customer => customer(engine, author, now, action, payload),
+        Api::Agent => agent(engine, author, now, action, payload, archive),
+        Api::Customer => customer(engine, author, now, action, payload, archive),
     }
 }
 
@@ -950,7 +951,14 @@ fn threads_query(
     }
 }
 
-fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload: &str) -> Handled {
+fn agent(
+    engine: &mut Engine,
+    me: &UserId,
+    now: Timestamp,
+    action: &str,
+    payload: &str,
+    archive: &mut dyn super::ArchiveStore,
+) -> Handled {
     let routing_status = if action == "login" {
         engine.agent_status(me).map(|s| s.routing_status)
     } else {
@@ -960,7 +968,12 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
     if let Some(command) = agent_command(action, payload)? {
         return Ok(respond(a.execute(command)?, Api::Agent, None));
     }
-    let threads = |id: ChatId, ids: &[ThreadId]| a.get_chat_threads(id, ids);
+    let threads = |id: ChatId, ids: &[ThreadId]| {
+        let mut threads = a.get_chat_threads(id, ids)?;
+        let keys = threads.to_load();
+        super::load_archived(archive, &keys, |l| threads.fill(a.engine(), l))?;
+        Ok(threads)
+    };
     let summary = |id: ChatId, page: Pagination| a.get_chat_threads_summary(id, page);
     if let Some(handled) = threads_query(action, payload, Api::Agent, threads, summary) {
         return handled;
@@ -994,10 +1007,10 @@ fn agent(engine: &mut Engine, me: &UserId, now: Timestamp, action: &str, payload
         }
         "get_archives" => {
             let p: GetArchives = parse(payload)?;
-            quiet(render::archives(
-                &a.get_archives(&p.filters, p.pagination)?,
-                Api::Agent,
-            ))
+            let mut archives = a.get_archives(&p.filters, p.pagination)?;
+            let keys = archives.archived.clone();
+            super::load_archived(archive, &keys, |l| archives.fill(a.engine(), l))?;
+            quiet(render::archives(&archives, Api::Agent))
         }
         "get_filtered_chats" => {
             let p: Filtered = parse(payload)?;
@@ -1093,6 +1106,7 @@ fn customer(
     now: Timestamp,
     action: &str,
     payload: &str,
+    archive: &mut dyn super::ArchiveStore,
 ) -> Handled {
     let latest_chat = if action == "update_last_seen_timestamp" {
         engine.customer_chats(me).last().copied()
@@ -1107,7 +1121,12 @@ fn customer(
         };
         return Ok(respond(c.execute(command)?, Api::Customer, url));
     }
-    let threads = |id: ChatId, ids: &[ThreadId]| c.get_chat_threads(id, ids);
+    let threads = |id: ChatId, ids: &[ThreadId]| {
+        let mut threads = c.get_chat_threads(id, ids)?;
+        let keys = threads.to_load();
+        super::load_archived(archive, &keys, |l| threads.fill(c.engine(), l))?;
+        Ok(threads)
+    };
     let summary = |id: ChatId, page: Pagination| c.get_chat_threads_summary(id, page);
     if let Some(handled) = threads_query(action, payload, Api::Customer, threads, summary) {
         return handled;

@@ -62,6 +62,10 @@
 //!   `filters.include_inactive` and `pagination` (`limit`, `before_order`), and adds
 //!   `total_chats` and, when more chats pass the filters, `next_before_order`: v0.5 has
 //!   neither, and without them one answer could hold every chat of the license.
+//! * Archived threads ([`Engine::archive_threads`](crate::Engine::archive_threads)) are loaded
+//!   from the host's store by [`handle_with`] and shown exactly as before archiving; [`handle`]
+//!   has no store and answers `internal` for a request that shows one. `get_archives`' text
+//!   `query` does not search them.
 //! * `ping` is answered even after the license has expired: it keeps the connection alive and
 //!   reaches no chat. Every other action is then refused with `license_expired`.
 
@@ -86,7 +90,7 @@ use serde_json::{Value, json};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::journal::JournalMode;
-use crate::model::{ChatId, Event, Role, ThreadId, Timestamp, UserId};
+use crate::model::{ArchivedThread, ChatId, Event, Role, ThreadId, Timestamp, UserId};
 use crate::push::{Push, PushKind};
 use crate::user_ids::UserIds;
 
@@ -261,14 +265,66 @@ impl<'de: 'a, 'a> Deserialize<'de> for PlainSendEvent<'a> {
 /// [`crate::journal`]). Whatever the engine's [`JournalMode`], records are held for the call
 /// (none are made when it is `Off`).
 pub fn handle(engine: &mut Engine, api: Api, user: &UserId, now: Timestamp, text: &str) -> Reply {
+    handle_with(engine, api, user, now, text, &mut NoArchive)
+}
+
+/// [`handle`] for a host that archives threads
+/// ([`Engine::archive_threads`](crate::Engine::archive_threads)): `get_chat_threads` and
+/// `get_archives` load the archived threads their answer shows from `archive`, and fill them in
+/// with the requester's view before rendering. An answer that shows none never calls it.
+pub fn handle_with(
+    engine: &mut Engine,
+    api: Api,
+    user: &UserId,
+    now: Timestamp,
+    text: &str,
+    archive: &mut dyn ArchiveStore,
+) -> Reply {
     let mode = engine.journal_mode();
     if mode != JournalMode::Output {
-        return handle_request(engine, api, user, now, text);
+        return handle_request(engine, api, user, now, text, archive);
     }
     engine.set_journal_mode(JournalMode::Hold);
-    let reply = handle_request(engine, api, user, now, text);
+    let reply = handle_request(engine, api, user, now, text, archive);
     engine.set_journal_mode(mode);
     reply
+}
+
+/// Where a host keeps the threads [`Engine::archive_threads`](crate::Engine::archive_threads)
+/// handed it, for [`handle_with`]. The call is synchronous, made while the host holds the
+/// engine: a store on the same machine (SQLite) or a database a short hop away answers in
+/// well under the time a request takes anyway, and only queries that show archived threads
+/// make it.
+pub trait ArchiveStore {
+    /// The threads named `(chat, thread)`, as they were handed out; an error says why they
+    /// could not be read (it reaches the requester as an `internal` error).
+    fn load(&mut self, threads: &[(ChatId, ThreadId)]) -> Result<Vec<ArchivedThread>, String>;
+}
+
+/// The store of a host that keeps no archived threads: [`handle`]'s. An engine whose threads
+/// were never archived never asks it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoArchive;
+
+impl ArchiveStore for NoArchive {
+    fn load(&mut self, _: &[(ChatId, ThreadId)]) -> Result<Vec<ArchivedThread>, String> {
+        Err("this host keeps no archived threads".into())
+    }
+}
+
+/// Loads what an answer lists as archived from `archive` and fills it in.
+pub(crate) fn load_archived(
+    archive: &mut dyn ArchiveStore,
+    keys: &[(ChatId, ThreadId)],
+    fill: impl FnOnce(&[ArchivedThread]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let loaded = archive
+        .load(keys)
+        .map_err(|_| Error::Internal("the host could not load archived threads"))?;
+    fill(&loaded)
 }
 
 fn handle_request(
@@ -277,6 +333,7 @@ fn handle_request(
     user: &UserId,
     now: Timestamp,
     text: &str,
+    archive: &mut dyn ArchiveStore,
 ) -> Reply {
     if let Ok(request) = serde_json::from_str::<PlainSendEvent<'_>>(text) {
         if let Some((chat_id, event)) = request.payload.into_parts() {
@@ -307,8 +364,8 @@ fn handle_request(
         None => Ok(Cow::Borrowed(user)),
         Some(author) => actions::bot_author(engine, api, user, &author.0).map(Cow::Owned),
     };
-    let result =
-        author.and_then(|author| actions::dispatch(engine, api, &author, now, action, payload));
+    let result = author
+        .and_then(|author| actions::dispatch(engine, api, &author, now, action, payload, archive));
     let webhooks = configuration::fired(engine, &result);
     Reply {
         webhooks,

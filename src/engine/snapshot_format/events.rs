@@ -388,6 +388,7 @@ mod tests {
                 closed_at: None,
                 last_activity: Timestamp::EPOCH,
                 properties: Default::default(),
+                archived: None,
             });
         }
         chat
