@@ -9,9 +9,11 @@ use std::time::Duration;
 use chatio_server::Server;
 use chatio_server::cli::parse_args;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
+
+mod license;
+
+use license::post;
 
 const STEP: Duration = Duration::from_secs(10);
 
@@ -22,27 +24,6 @@ const BOB: &str = "bob-Hs5Ej2Uq8TnW4bXa6Kd1";
 
 const AVATAR: &str =
     "livechat.s3.amazonaws.com/1011121/all/avatars/bdd8924fcbcdbddbeaf60c19b238b0b0.jpg";
-
-async fn post(addr: SocketAddr, path: &str, token: &str, body: Value) -> (u16, Value) {
-    let body = body.to_string();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Authorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let raw = timeout(STEP, async {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw).await;
-        String::from_utf8(raw).unwrap()
-    })
-    .await
-    .expect("an answer in time");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
 
 async fn configure(addr: SocketAddr, action: &str, body: Value) -> Value {
     let (status, answer) = post(addr, &format!("/configuration/v0.5/{action}"), ANNA, body).await;

@@ -21,30 +21,9 @@ use tokio::time::timeout;
 
 mod license;
 
-use license::{config, start};
+use license::{config, post, start};
 
 const STEP: Duration = Duration::from_secs(10);
-
-async fn post(addr: SocketAddr, path: &str, token: &str, body: Value) -> (u16, Value) {
-    let body = body.to_string();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Authorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let raw = timeout(STEP, async {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw).await;
-        String::from_utf8(raw).unwrap()
-    })
-    .await
-    .expect("an answer in time");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
 
 /// A receiver that answers 500 to its first `failures` requests, then 200, and keeps what
 /// it accepted.
