@@ -48,7 +48,7 @@ pub const MAX_QUEUED: usize = 100_000;
 /// The client every try goes through: http and https, one connection pool.
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// Reads the certificate authorities of a PEM file (`--webhook-ca`), for [`start`]; fails
+/// Reads the certificate authorities of a PEM file (`--webhook-ca`), for the webhook client; fails
 /// with what is wrong when the file cannot be read or holds no certificate.
 pub fn read_authorities(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let what = |e: &dyn std::fmt::Display| format!("--webhook-ca {}: {e}", path.display());
