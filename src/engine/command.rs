@@ -264,6 +264,11 @@ pub enum HostCommand {
         /// The new profile.
         agent: Agent,
     },
+    /// [`Engine::remove_agent`].
+    RemoveAgent {
+        /// The agent.
+        agent_id: UserId,
+    },
     /// [`Engine::tick`].
     Tick,
 }
@@ -359,6 +364,7 @@ impl<T> Output<T> {
             response: f(self.response),
             pushes: self.pushes,
             journal: self.journal,
+            agent_changes: self.agent_changes,
         }
     }
 }
@@ -371,12 +377,14 @@ impl Output<Response> {
             response,
             pushes,
             journal,
+            agent_changes,
         } = self;
         match T::from_response(response) {
             Some(response) => Ok(Output {
                 response,
                 pushes,
                 journal,
+                agent_changes,
             }),
             None => Err(Error::Internal(
                 "a command answered with another kind of response",
@@ -614,6 +622,7 @@ impl Engine {
             HostCommand::UpdateAgentProfile { agent } => {
                 respond(self.update_agent_profile(agent, now))
             }
+            HostCommand::RemoveAgent { agent_id } => respond(self.remove_agent(&agent_id, now)),
             HostCommand::Tick => Ok(self.tick(now).map(Into::into)),
         }
     }

@@ -18,7 +18,7 @@ mod config;
 mod configuration;
 mod directory;
 mod disconnects;
-pub use disconnects::REASON_LICENSE_EXPIRED;
+pub use disconnects::{REASON_AGENT_DELETED, REASON_LICENSE_EXPIRED};
 mod events;
 mod ids;
 pub(crate) use command::FromResponse;
@@ -36,6 +36,7 @@ mod presence;
 mod profiles;
 mod properties;
 mod queue;
+mod removal;
 mod routing;
 mod scopes;
 mod signals;
@@ -63,7 +64,7 @@ pub(crate) use routing::{Excluding, RouterHandle};
 pub use scopes::{AutoChatScopes, AutoScopeRules};
 pub(crate) use snapshot::{EngineState, RestoreError};
 pub use transfer::TransferTarget;
-pub use webhooks::{RegisteredWebhook, WebhookCall};
+pub use webhooks::{AgentChange, RegisteredWebhook, WebhookCall, WebhookData};
 
 use crate::UserIds;
 use crate::error::Error;
@@ -86,6 +87,10 @@ pub struct Output<T> {
     /// The journal records to persist before answering: this call's, after any that host
     /// calls left waiting (see [`crate::journal`]). Empty for a call that changed nothing.
     pub journal: Vec<JournalRecord>,
+    /// Changes of agents that no push tells of (an agent connecting or disconnecting, an agent
+    /// removed), in the order they happened: the `agent_status_changed` and `agent_deleted`
+    /// webhooks come from them (see [`Engine::output_webhook_calls`]).
+    pub agent_changes: Vec<AgentChange>,
 }
 
 impl<T> Output<T> {
@@ -94,7 +99,14 @@ impl<T> Output<T> {
             response,
             pushes,
             journal: Vec::new(),
+            agent_changes: Vec::new(),
         }
+    }
+
+    /// The output with `change` added to its agent changes.
+    pub(crate) fn with_agent_change(mut self, change: Option<AgentChange>) -> Self {
+        self.agent_changes.extend(change);
+        self
     }
 
     /// A response that caused no pushes.

@@ -72,7 +72,7 @@ pub const CUSTOMER_ACTIONS: [&str; 12] = [
 
 /// The host's commands, by the [`Engine`](crate::Engine) method's name, in the order the
 /// generator numbers them.
-pub const HOST_ACTIONS: [&str; 8] = [
+pub const HOST_ACTIONS: [&str; 9] = [
     "add_agent",
     "add_customer",
     "create_customer",
@@ -81,6 +81,7 @@ pub const HOST_ACTIONS: [&str; 8] = [
     "set_agent_presence",
     "update_agent_profile",
     "tick",
+    "remove_agent",
 ];
 
 /// The name of a command variant, as it serializes: the protocol action of an API command,
@@ -366,7 +367,10 @@ pub fn host_command(pool: &Pool, draw: &mut impl Draw) -> HostCommand {
         6 => H::UpdateAgentProfile {
             agent: agent(pool, draw),
         },
-        _ => H::Tick,
+        7 => H::Tick,
+        _ => H::RemoveAgent {
+            agent_id: one(&pool.agents, draw),
+        },
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::Api;
 use super::actions::Payload;
-use crate::engine::{Engine, WebhookCall};
+use crate::engine::{AgentChange, Engine, WebhookCall, WebhookData};
 use crate::error::{Error, ErrorKind};
 use crate::journal::JournalMode;
 use crate::model::{
@@ -251,18 +251,23 @@ pub(super) fn fired(
 }
 
 /// One webhook call as it is delivered. `data` is the agent push's payload, except for
-/// `agent_status_changed`, whose `status` v0.5 spells with spaces (`accepting chats`);
+/// `agent_status_changed` (`agent_id` and `status`, which v0.5 spells with spaces: `accepting
+/// chats`, `not accepting chats`, `offline`) and `agent_deleted` (`agent_id`);
 /// `additional_data` carries the chat's properties when the change is about a chat.
 pub fn render_call(call: &WebhookCall) -> WireWebhook {
-    let data = match &call.push {
-        PushKind::AgentUpdated {
+    let data = match &call.data {
+        WebhookData::Push(PushKind::AgentUpdated {
             agent_id,
             routing_status,
-        } => json!({
+        }) => json!({
             "agent_id": agent_id,
             "status": routing_status.as_str().replace('_', " "),
         }),
-        kind => super::render::push_payload(kind, Api::Agent),
+        WebhookData::Push(kind) => super::render::push_payload(kind, Api::Agent),
+        WebhookData::Agent(AgentChange::StatusChanged { agent_id, status }) => {
+            json!({ "agent_id": agent_id, "status": status.as_str() })
+        }
+        WebhookData::Agent(AgentChange::Deleted { agent_id }) => json!({ "agent_id": agent_id }),
     };
     let mut additional = Map::new();
     if let Some(properties) = &call.chat_properties {
