@@ -14,8 +14,8 @@
 use super::{AgentChange, Engine, Output, Requester};
 use crate::error::Error;
 use crate::model::{
-    Agent, AgentKind, BotAgent, BotAgentUpdate, BotGroup, BotStatus, Grant, GroupId,
-    GroupPriority, NewBotAgent, Role, UserId, check_avatar, check_bot_groups,
+    Agent, AgentKind, BotAgent, BotAgentUpdate, BotGroup, BotStatus, Grant, GroupId, GroupPriority,
+    NewBotAgent, Role, UserId, check_avatar, check_bot_groups,
 };
 use crate::push::{Push, PushKind};
 

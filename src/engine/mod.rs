@@ -414,13 +414,20 @@ impl Engine {
 
     // ----- host: reads (unfiltered; the host sees everything) -----
 
-    /// An agent by id. A bot removed by `remove_bot_agent` is still found (agents keep their
-    /// slots), offline and unable to act; see `docs/bot-agents.md`.
+    /// An agent by id. An agent removed by [`remove_agent`](Self::remove_agent) or
+    /// `remove_bot_agent` is still found (agents keep their slots), offline and unable to act;
+    /// see `docs/bot-agents.md`.
     pub fn agent(&self, id: &UserId) -> Option<&Agent> {
         self.directory.agent(id)
     }
 
-    /// Every agent, in registration order, removed bots included.
+    /// Whether agent `id` was removed ([`remove_agent`](Self::remove_agent),
+    /// `remove_bot_agent`): it is still found, but acts no more.
+    pub fn is_agent_removed(&self, id: &UserId) -> bool {
+        self.agent_slot(id).is_some_and(|s| self.is_removed(s))
+    }
+
+    /// Every agent, in registration order, removed ones included.
     pub fn agents(&self) -> &[Agent] {
         self.directory.agents()
     }
@@ -467,7 +474,7 @@ impl Engine {
     ) -> Result<crate::AgentApi<'e>, Error> {
         let now = now.max(self.now);
         self.license_check(now)?;
-        // A removed bot keeps its slot but is nobody's to act as.
+        // A removed agent keeps its slot but is nobody's to act as.
         let Some(slot) = self
             .directory
             .agent_slot(id)

@@ -26,12 +26,11 @@ impl Engine {
         self.now = self.now.max(now);
         let mut pushes = Vec::new();
         // Connecting or disconnecting changes the agent's status, which no push tells of.
-        let change = (self.agent_runtime[slot].online != online).then(|| {
-            AgentChange::StatusChanged {
+        let change =
+            (self.agent_runtime[slot].online != online).then(|| AgentChange::StatusChanged {
                 agent_id: id.clone(),
                 status: BotStatus::of(online, self.agent_runtime[slot].routing_status),
-            }
-        });
+            });
         if self.update_runtime(slot, |rt| rt.online = online) {
             self.drain(slot, &mut pushes);
         }

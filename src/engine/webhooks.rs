@@ -18,8 +18,7 @@ use super::{Engine, Output, Requester};
 use crate::error::Error;
 use crate::model::Grant;
 use crate::model::{
-    BotStatus, ChatId, NewWebhook, Properties, Role, UserId, Webhook, WebhookAction,
-    WebhookSubject,
+    BotStatus, ChatId, NewWebhook, Properties, Role, UserId, Webhook, WebhookAction, WebhookSubject,
 };
 use crate::push::{Push, PushKind};
 
