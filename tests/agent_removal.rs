@@ -377,3 +377,107 @@ fn removing_a_bot_fires_agent_deleted_for_the_license_and_the_other_bots() {
         }]
     );
 }
+
+#[test]
+fn a_removed_agent_hears_that_it_left_and_then_nothing() {
+    let mut engine = license();
+    let (chat, assignee) = chat(&mut engine, 10);
+    let out = engine.remove_agent(&assignee, at(11)).unwrap();
+    // It hears that it left its chat, then that it is disconnected.
+    let heard: Vec<&str> = out
+        .pushes
+        .iter()
+        .filter(|p| p.to.as_slice().contains(&assignee))
+        .map(|p| p.action())
+        .collect();
+    assert_eq!(heard, ["chat_users_updated", "agent_disconnected"]);
+    let left = out
+        .pushes
+        .iter()
+        .find(|p| p.to.as_slice().contains(&assignee))
+        .unwrap();
+    assert!(matches!(
+        &left.kind,
+        PushKind::ChatUsersUpdated { chat_id, removed_ids, .. }
+            if *chat_id == chat && removed_ids.contains(&assignee)
+    ));
+
+    // Then nothing: new chats (unscoped, and scoped to its group), messages, statuses, as
+    // another agent acts.
+    let anna = ["anna@example.com", "bob@example.com"]
+        .map(uid)
+        .into_iter()
+        .find(|a| *a != assignee)
+        .unwrap();
+    let mut pushes = Vec::new();
+    let (other, _) = chat_keeping_pushes(&mut engine, 12, &mut pushes);
+    pushes.extend(
+        engine
+            .as_agent(&anna, at(13))
+            .unwrap()
+            .start_chat(
+                None,
+                StartChat::default().with_scopes(chatio::Scopes {
+                    groups: [chatio::GroupId(0)].into(),
+                    ..Default::default()
+                }),
+            )
+            .unwrap()
+            .pushes,
+    );
+    let jan = engine.chat(&other).unwrap().customer_id.clone().unwrap();
+    pushes.extend(
+        engine
+            .as_customer(&jan, at(14))
+            .unwrap()
+            .send_event(other, NewEvent::message("Still there?"))
+            .unwrap()
+            .pushes,
+    );
+    pushes.extend(
+        engine
+            .as_agent(&anna, at(15))
+            .unwrap()
+            .update_agent(None, Some(RoutingStatus::NotAcceptingChats))
+            .unwrap()
+            .pushes,
+    );
+    assert!(!pushes.is_empty());
+    for push in &pushes {
+        assert!(
+            !push.to.as_slice().contains(&assignee),
+            "{} reached removed agent {assignee}",
+            push.action()
+        );
+    }
+    // A snapshot keeps it deaf.
+    let mut restored = Engine::restore(&engine.snapshot()).unwrap();
+    let out = restored
+        .as_agent(&anna, at(16))
+        .unwrap()
+        .update_agent(None, Some(RoutingStatus::AcceptingChats))
+        .unwrap();
+    assert!(
+        out.pushes
+            .iter()
+            .all(|p| !p.to.as_slice().contains(&assignee))
+    );
+}
+
+/// [`chat`], keeping its pushes.
+fn chat_keeping_pushes(
+    engine: &mut Engine,
+    t: i64,
+    pushes: &mut Vec<chatio::Push>,
+) -> (chatio::ChatId, UserId) {
+    let jan = engine.create_customer();
+    let out = engine
+        .as_customer(&jan, at(t))
+        .unwrap()
+        .start_chat(StartChat::default().with_event(NewEvent::message("Hello?")))
+        .unwrap();
+    let id = out.response.id;
+    pushes.extend(out.pushes);
+    let assignee = engine.chat(&id).unwrap().routing.assignee.clone();
+    (id, assignee.expect("routed"))
+}

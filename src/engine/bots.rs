@@ -56,7 +56,7 @@ impl Engine {
         self.commit(req);
         agent.id = self.next_bot_id();
         let slot = self.directory.add_agent(agent.clone());
-        self.audiences.refresh(self.directory.agents());
+        self.audiences.refresh(&self.directory);
         self.agent_runtime.push(super::AgentRuntime::default());
         let (online, routing_status) = bot.status.presence(Default::default());
         let available = self.update_runtime(slot, |rt| {

@@ -358,7 +358,7 @@ impl Engine {
             return Err(Error::UserExists(agent.id));
         }
         self.directory.add_agent(agent.clone());
-        self.audiences.refresh(self.directory.agents());
+        self.audiences.refresh(&self.directory);
         self.agent_runtime.push(AgentRuntime::default());
         self.record(Entry::host(self.now, HostCommand::AddAgent(agent)));
         Ok(())
@@ -742,8 +742,9 @@ impl Engine {
                 self.directory
                     .agents()
                     .iter()
-                    .filter(|a| agent_may_see(a, chat))
-                    .map(|a| a.id.clone())
+                    .enumerate()
+                    .filter(|&(slot, a)| !self.directory.is_retired(slot) && agent_may_see(a, chat))
+                    .map(|(_, a)| a.id.clone())
                     .collect::<Vec<_>>()
                     .into()
             }
@@ -753,6 +754,12 @@ impl Engine {
     /// Whether `agent` is in [`agent_audience`](Self::agent_audience) of `chat`, without
     /// building the list.
     pub(crate) fn hears_about(&self, agent: &Agent, chat: &Chat) -> bool {
+        if self
+            .agent_slot(&agent.id)
+            .is_some_and(|s| self.directory.is_retired(s))
+        {
+            return false;
+        }
         match self.config.push_audience {
             PushAudience::ChatAgentsOnly => chat.agent_ids.contains(&agent.id),
             PushAudience::AllAgents => agent_may_see(agent, chat),

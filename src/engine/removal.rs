@@ -7,7 +7,9 @@
 //! `authentication` naming it, and the host can no longer set its presence or profile, nor
 //! remove it again (`AgentNotFound`). It stays known for history: agents keep their slots, so
 //! its id stays taken, [`Engine::agent`] still finds its profile, and chats keep it among their
-//! users. If it was connected it is told `agent_disconnected` with reason
+//! users. It hears of nothing after it has left its chats: pushes to every agent and the
+//! scoped chats' audiences leave it out, from the engine's lists of agents and from a
+//! restored snapshot's alike. If it was connected it is told `agent_disconnected` with reason
 //! [`REASON_AGENT_DELETED`], after the pushes about its chats, and the host closes its
 //! connections. The output's [`AgentChange::Deleted`] fires the `agent_deleted` webhooks.
 //!
@@ -72,6 +74,10 @@ impl Engine {
             rt.online = false;
             rt.removed = true;
         });
+        // From now on it hears of nothing: the license-wide lists and the scopes' audiences
+        // leave it out (it still hears that it left its chats, as any agent who leaves does).
+        self.directory.retire(slot);
+        self.audiences.refresh(&self.directory);
         self.bot_webhooks.remove(&id);
         let chats: Vec<ChatId> = self
             .all_chats()
