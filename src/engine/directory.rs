@@ -109,6 +109,11 @@ impl Directory {
         self.list_ids();
     }
 
+    /// Whether any agent is retired: while none is, lists of agents need no filtering.
+    pub(crate) fn any_retired(&self) -> bool {
+        self.all_agent_ids.len() < self.agents.len()
+    }
+
     /// Whether the agent in `slot` is retired.
     pub(crate) fn is_retired(&self, slot: usize) -> bool {
         self.retired.get(slot).copied().unwrap_or(false)

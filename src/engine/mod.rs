@@ -725,6 +725,18 @@ impl Engine {
     /// the host configured [`PushAudience::ChatAgentsOnly`].
     pub(crate) fn agent_audience(&self, chat: &Chat) -> UserIds {
         match self.config.push_audience {
+            // A removed agent may still be listed in a chat it could not leave (one it no longer
+            // sees, or one without an active thread): it hears nothing all the same.
+            PushAudience::ChatAgentsOnly if self.directory.any_retired() => chat
+                .agent_ids
+                .iter()
+                .filter(|a| {
+                    self.agent_slot(a)
+                        .is_none_or(|s| !self.directory.is_retired(s))
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
             PushAudience::ChatAgentsOnly => chat.agent_ids.clone().into(),
             PushAudience::AllAgents if chat.scopes.is_empty() => self.all_agents(),
             PushAudience::AllAgents => {
