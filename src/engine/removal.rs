@@ -26,9 +26,20 @@ use super::REASON_AGENT_DELETED;
 
 impl Engine {
     /// Removes agent `agent_id` from the license at `now` (what chat.io's administrators do
-    /// when they delete an agent); see the [module docs](self) for what it leaves behind.
-    /// Journaled, like the other host calls. Fails with `AgentNotFound` for an id that is not
-    /// an agent or was removed already; nothing changes then.
+    /// when they delete an agent). Journaled, like the other host calls. Fails with
+    /// `AgentNotFound` for an id that is not an agent or was removed already; nothing changes
+    /// then.
+    ///
+    /// The agent leaves every chat it is in that has an active thread (as `remove_from_chat`
+    /// takes an agent out: `agent_left`, and a chat assigned to it is routed again), goes
+    /// offline and loses the webhooks sent to it (a bot's). It acts no more (`as_agent`
+    /// answers `authentication`, naming it; the host can no longer set its presence or
+    /// profile) and hears of nothing more, but stays known: its id stays taken,
+    /// [`agent`](Self::agent) finds its profile, [`is_agent_removed`](Self::is_agent_removed)
+    /// says it was removed, and chats keep it among their users. If it was connected, the last
+    /// push tells it `agent_disconnected` with reason [`REASON_AGENT_DELETED`], and the host
+    /// closes its connections. The output's [`agent_changes`](Output::agent_changes) hold
+    /// [`AgentChange::Deleted`], which fires `agent_deleted` webhooks.
     ///
     /// ```
     /// use chatio::{Agent, AgentChange, Engine, Timestamp, UserId};

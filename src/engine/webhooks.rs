@@ -58,7 +58,8 @@ pub enum WebhookData {
 }
 
 /// A change of an agent that no push tells of, for the `agent_status_changed` and
-/// `agent_deleted` webhooks (see the [module docs](self)).
+/// `agent_deleted` webhooks: a call lists them in [`Output::agent_changes`], and
+/// [`Engine::agent_webhook_calls`] says which webhooks they fire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AgentChange {
