@@ -135,13 +135,31 @@ fn a_removed_agent_can_no_longer_act_but_stays_known() {
         let (_, assignee) = chat(&mut engine, 20 + t);
         assert_ne!(assignee, bob);
     }
-    // Another agent may not add it to a chat.
+    // Another agent may not add it to a chat, transfer a chat to it or write to it.
     let (chat, _) = chat(&mut engine, 30);
     let anna = uid("anna@example.com");
-    assert_rejected(&mut engine, ErrorKind::Validation, |e| {
-        e.as_agent(&anna, at(31))?
-            .join_chat(chat, std::slice::from_ref(&bob))
-    });
+    let refusals = [
+        assert_rejected(&mut engine, ErrorKind::Validation, |e| {
+            e.as_agent(&anna, at(31))?
+                .join_chat(chat, std::slice::from_ref(&bob))
+        }),
+        assert_rejected(&mut engine, ErrorKind::Validation, |e| {
+            e.as_agent(&anna, at(31))?
+                .transfer_chat(chat, &chatio::TransferTarget::Agent(bob.clone()))
+        }),
+        assert_rejected(&mut engine, ErrorKind::Validation, |e| {
+            e.as_agent(&anna, at(31))?.multicast(
+                &chatio::MulticastScopes {
+                    agent_ids: vec![bob.clone()],
+                    ..Default::default()
+                },
+                json!({ "hello": "Bob" }),
+            )
+        }),
+    ];
+    for err in refusals {
+        assert!(err.to_string().contains("bob@example.com"), "{err}");
+    }
 }
 
 #[test]
