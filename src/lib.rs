@@ -223,10 +223,10 @@ pub mod wire;
 
 pub use api::{AgentApi, CustomerApi};
 pub use engine::{
-    ARCHIVE_BATCH_LIMIT, AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme, Chats,
-    ChatsIter, Command, CustomerCommand, Engine, EngineConfig, HostCommand, Limits, Output,
-    PushAudience, QueuePosition, REASON_LICENSE_EXPIRED, RegisteredWebhook, Response, SentEvent,
-    TransferTarget, WebhookCall,
+    ARCHIVE_BATCH_LIMIT, AgentChange, AgentCommand, AutoChatScopes, AutoScopeRules, ChatIdScheme,
+    Chats, ChatsIter, Command, CustomerCommand, Engine, EngineConfig, HostCommand, Limits, Output,
+    PushAudience, QueuePosition, REASON_AGENT_DELETED, REASON_LICENSE_EXPIRED, RegisteredWebhook,
+    Response, SentEvent, TransferTarget, WebhookCall, WebhookData,
 };
 pub use error::{Error, ErrorKind};
 pub use model::{

@@ -2545,6 +2545,20 @@ fn check_pushes(w: &World, before: &Engine, out: &Outcome, ctx: &dyn Debug) {
                         "customer {u} addressed by an agents' push: {ctx:?}"
                     );
                     assert!(w.agent_index(u).is_some(), "{u} is not an agent: {ctx:?}");
+                    // An agent removed (the alphabet's `remove_agent`) hears of nothing once
+                    // it is gone; in the step that removes it, only that it left its chats
+                    // and that it is disconnected.
+                    let removed_now = !before.is_agent_removed(u) && w.engine.is_agent_removed(u);
+                    assert!(
+                        !before.is_agent_removed(u)
+                            && (!removed_now
+                                || matches!(
+                                    &push.kind,
+                                    PushKind::AgentDisconnected { .. }
+                                        | PushKind::ChatUsersUpdated { .. }
+                                )),
+                        "removed agent {u} told: {ctx:?}"
+                    );
                 }
             }
         }

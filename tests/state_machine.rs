@@ -1701,6 +1701,26 @@ fn check_invariants(e: &Engine, cast: &Cast) {
         let customer = e.customer(c).expect("customer");
         assert!(customer.last_seen_timestamp.is_none_or(|t| t <= now));
     }
+    // A removed agent (the alphabet's `remove_agent`, `remove_bot_agent`) is offline, is
+    // assigned no chat and carries no load: its chats were routed again.
+    for agent in e.agents() {
+        if !e.is_agent_removed(&agent.id) {
+            continue;
+        }
+        let status = e
+            .agent_status(&agent.id)
+            .expect("a removed agent is still found");
+        assert!(!status.online, "removed agent {} is online", agent.id);
+        assert_eq!(status.load, 0, "removed agent {} carries chats", agent.id);
+        for chat in e.chats() {
+            assert!(
+                !chat.is_active() || chat.routing.assignee.as_ref() != Some(&agent.id),
+                "removed agent {} is assigned chat {}",
+                agent.id,
+                chat.id
+            );
+        }
+    }
     // The cast's agents first; after them only bots the Configuration API created.
     assert!(e.agents().len() >= AGENTS, "an agent of the cast is gone");
     assert!(

@@ -1292,6 +1292,8 @@ impl Core {
     fn presence(&mut self, user: &UserId, online: bool, items: &mut Vec<Release>) {
         if let Ok(out) = self.engine.set_agent_presence(user, online, now()) {
             push_engine(&self.engine, &out.pushes, items);
+            // Connecting or disconnecting changes the agent's status: `agent_status_changed`.
+            agent_webhooks(&self.engine, &out.agent_changes, items);
         }
     }
 }
@@ -1310,6 +1312,19 @@ fn push_engine(engine: &Engine, pushes: &[chatio::Push], items: &mut Vec<Release
         if !webhooks.is_empty() {
             items.push(Release::Webhooks(webhooks));
         }
+    }
+}
+
+/// Renders the webhooks of changes of agents no push tells of (see
+/// [`chatio::Output::agent_changes`]).
+fn agent_webhooks(engine: &Engine, changes: &[chatio::AgentChange], items: &mut Vec<Release>) {
+    let webhooks: Vec<_> = engine
+        .agent_webhook_calls(changes)
+        .iter()
+        .map(chatio::wire::configuration::render_call)
+        .collect();
+    if !webhooks.is_empty() {
+        items.push(Release::Webhooks(webhooks));
     }
 }
 

@@ -642,3 +642,116 @@ async fn https_webhooks_reach_a_receiver_the_server_trusts_and_only_it() {
         "only the trusted delivery reached the service"
     );
 }
+
+/// Logs in over the Agent RTM API with `token`; returns the open socket after the answer.
+async fn rtm_login(
+    addr: SocketAddr,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = timeout(
+        STEP,
+        tokio_tungstenite::connect_async(format!("ws://{addr}/agent/v0.5/rtm/ws")),
+    )
+    .await
+    .expect("connect in time")
+    .expect("the handshake succeeds");
+    let request = json!({ "request_id": "1", "action": "login", "payload": { "token": token } });
+    ws.send(Message::Text(request.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        let message = timeout(STEP, ws.next()).await.unwrap().unwrap().unwrap();
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == "response" {
+                assert_eq!(value["success"], true, "{value}");
+                return ws;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_status_and_removal_webhooks_reach_the_receiver() {
+    let (addr, stop) = start(config()).await;
+    let (hook_addr, accepted, _) = receiver(0).await;
+    for action in ["agent_status_changed", "agent_deleted"] {
+        let (status, registered) = post(
+            addr,
+            "/configuration/v0.5/webhooks/register_webhook",
+            "t1",
+            json!({ "url": format!("http://{hook_addr}/hook"), "action": action,
+                    "secret_key": "s3cret" }),
+        )
+        .await;
+        assert_eq!(status, 200, "{registered}");
+    }
+    // Anna connects, then leaves: her status goes to `accepting chats`, then `offline`.
+    let ws = rtm_login(addr, "t1").await;
+    drop(ws);
+    // The server hears of the close on its own time: wait for it before the bot's changes.
+    wait_until("anna's two statuses", || {
+        accepted.lock().unwrap().len() >= 2
+    })
+    .await;
+    // A bot set offline, then removed.
+    let (status, created) = post(
+        addr,
+        "/configuration/v0.5/agents/create_bot_agent",
+        "t1",
+        json!({ "name": "Greeter", "status": "accepting chats" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let bot = created["bot_agent_id"].as_str().unwrap().to_string();
+    let (status, _) = post(
+        addr,
+        "/configuration/v0.5/agents/update_bot_agent",
+        "t1",
+        json!({ "id": bot, "status": "offline" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        addr,
+        "/configuration/v0.5/agents/remove_bot_agent",
+        "t1",
+        json!({ "bot_agent_id": bot }),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let expected = [
+        (
+            "agent_status_changed",
+            json!({ "agent_id": "anna@example.com", "status": "accepting chats" }),
+        ),
+        (
+            "agent_status_changed",
+            json!({ "agent_id": "anna@example.com", "status": "offline" }),
+        ),
+        (
+            "agent_status_changed",
+            json!({ "agent_id": bot, "status": "offline" }),
+        ),
+        ("agent_deleted", json!({ "agent_id": bot })),
+    ];
+    wait_until("the agent webhooks", || {
+        accepted.lock().unwrap().len() >= expected.len()
+    })
+    .await;
+    let got: Vec<(String, Value)> = accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|w| (w["action"].as_str().unwrap().to_string(), w["data"].clone()))
+        .collect();
+    let expected: Vec<(String, Value)> = expected
+        .into_iter()
+        .map(|(a, d)| (a.to_string(), d))
+        .collect();
+    assert_eq!(got, expected);
+    let _ = stop.send(());
+}

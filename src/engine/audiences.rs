@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use super::directory::Directory;
 use crate::hash::FastMap;
 use crate::model::{Agent, Scopes, UserId};
 
@@ -32,8 +33,14 @@ pub(crate) struct Audience {
 }
 
 impl Audience {
-    fn of(scopes: &Scopes, agents: &[Agent]) -> Self {
-        let member: Vec<bool> = agents.iter().map(|a| scoped_in(a, scopes)).collect();
+    /// The agents `scopes` let see a chat, removed (retired) agents left out.
+    fn of(scopes: &Scopes, directory: &Directory) -> Self {
+        let agents = directory.agents();
+        let member: Vec<bool> = agents
+            .iter()
+            .enumerate()
+            .map(|(slot, a)| !directory.is_retired(slot) && scoped_in(a, scopes))
+            .collect();
         let ids = agents
             .iter()
             .zip(&member)
@@ -62,20 +69,20 @@ impl Audiences {
     }
 
     /// Keeps the list for `scopes` (empty scopes need none), room permitting.
-    pub(crate) fn ensure(&mut self, scopes: &Scopes, agents: &[Agent]) {
+    pub(crate) fn ensure(&mut self, scopes: &Scopes, directory: &Directory) {
         if scopes.is_empty() || self.by_scopes.contains_key(scopes) {
             return;
         }
         if self.by_scopes.len() < MAX_KEPT {
             self.by_scopes
-                .insert(scopes.clone(), Audience::of(scopes, agents));
+                .insert(scopes.clone(), Audience::of(scopes, directory));
         }
     }
 
     /// Makes every kept list again, after the agents changed.
-    pub(crate) fn refresh(&mut self, agents: &[Agent]) {
+    pub(crate) fn refresh(&mut self, directory: &Directory) {
         for (scopes, audience) in &mut self.by_scopes {
-            *audience = Audience::of(scopes, agents);
+            *audience = Audience::of(scopes, directory);
         }
     }
 }

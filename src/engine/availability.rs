@@ -113,7 +113,7 @@ impl Engine {
         let available = self.rekey(slot, |profile, _| *profile = agent);
         self.directory.refresh_priorities();
         // Its groups may have changed, and with them who sees scoped chats.
-        self.audiences.refresh(self.directory.agents());
+        self.audiences.refresh(&self.directory);
         available
     }
 

@@ -11,14 +11,13 @@
 //! one's own bots needs the `--my` grants; reading others' needs `agents-bot--all:read`, and
 //! removing others' `agents-bot--all:write` ("delete only": nobody updates another's bot).
 
-use super::{Engine, Output, Requester};
+use super::{AgentChange, Engine, Output, Requester};
 use crate::error::Error;
 use crate::model::{
-    Agent, AgentKind, BotAgent, BotAgentUpdate, BotGroup, BotStatus, ChatId, Grant, GroupId,
-    GroupPriority, NewBotAgent, Role, UserId, check_avatar, check_bot_groups,
+    Agent, AgentKind, BotAgent, BotAgentUpdate, BotGroup, BotStatus, Grant, GroupId, GroupPriority,
+    NewBotAgent, Role, UserId, check_avatar, check_bot_groups,
 };
 use crate::push::{Push, PushKind};
-use crate::routing::RoutingMoment;
 
 /// A bot's groups as an agent's: the groups, and the priorities that are not `normal`.
 fn apply_groups(agent: &mut Agent, groups: &[BotGroup]) {
@@ -57,7 +56,7 @@ impl Engine {
         self.commit(req);
         agent.id = self.next_bot_id();
         let slot = self.directory.add_agent(agent.clone());
-        self.audiences.refresh(self.directory.agents());
+        self.audiences.refresh(&self.directory);
         self.agent_runtime.push(super::AgentRuntime::default());
         let (online, routing_status) = bot.status.presence(Default::default());
         let available = self.update_runtime(slot, |rt| {
@@ -116,13 +115,22 @@ impl Engine {
         self.commit(req);
         let mut pushes = Vec::new();
         let mut available = self.replace_agent(slot, agent);
+        let mut change = None;
         if let Some(status) = update.status {
             let before = self.agent_runtime[slot].routing_status;
+            let was = BotStatus::of(self.agent_runtime[slot].online, before);
             let (online, routing_status) = status.presence(before);
             available = self.update_runtime(slot, |rt| {
                 rt.online = online;
                 rt.routing_status = routing_status;
             });
+            if routing_status == before && status != was {
+                // Only its presence moved: no push tells of it, its change does.
+                change = Some(AgentChange::StatusChanged {
+                    agent_id: update.id.clone(),
+                    status,
+                });
+            }
             if routing_status != before {
                 pushes.push(Push {
                     to: self.all_agents(),
@@ -140,14 +148,13 @@ impl Engine {
         if available {
             self.drain(slot, &mut pushes);
         }
-        Ok(Output::new((), pushes))
+        Ok(Output::new((), pushes).with_agent_change(change))
     }
 
-    /// `remove_bot_agent`: one's own bot, or with `agents-bot--all:write` anyone's. The bot
-    /// leaves every chat it is in that has an active thread (as `remove_from_chat` would take
-    /// it out: `agent_left`, and a chat it was assigned is routed again), goes offline, loses
-    /// its webhooks, and is gone: it acts no more and is listed nowhere. Its id stays taken
-    /// (agents keep their slots), and archived chats keep it among their users, as history.
+    /// `remove_bot_agent`: one's own bot, or with `agents-bot--all:write` anyone's. The bot is
+    /// removed as [`Engine::remove_agent`] removes any agent (the same code): it leaves its
+    /// chats, loses its webhooks, is told `agent_disconnected` if it was online, and fires
+    /// `agent_deleted`.
     pub(crate) fn remove_bot_agent(
         &mut self,
         req: &Requester,
@@ -157,47 +164,7 @@ impl Engine {
         self.authorize(req, self.bot_grant(slot, req, Grant::AgentsBotMyWrite))?;
 
         self.commit(req);
-        self.update_runtime(slot, |rt| {
-            rt.online = false;
-            rt.removed = true;
-        });
-        self.bot_webhooks.remove(bot_agent_id);
-        let chats: Vec<ChatId> = self
-            .all_chats()
-            .filter(|c| c.is_active() && c.agent_ids.contains(bot_agent_id))
-            .map(|c| c.id)
-            .collect();
-        let bot = Requester {
-            id: bot_agent_id,
-            role: Role::Agent,
-            now: req.now,
-            agent: Some(slot),
-        };
-        let mut pushes = Vec::new();
-        for chat_id in chats {
-            match self.remove_from_chat(&bot, chat_id, std::slice::from_ref(bot_agent_id), &[]) {
-                Ok(out) => pushes.extend(out.pushes),
-                // The bot may no longer see a chat it is in (its scopes changed): it still
-                // gives up the chat's assignment, without the system message.
-                Err(_) => self.release_bot(chat_id, bot_agent_id, &mut pushes),
-            }
-        }
-        Ok(Output::new((), pushes))
-    }
-
-    /// Takes a chat's assignment from a removed bot and routes the chat again.
-    fn release_bot(&mut self, chat_id: ChatId, bot: &UserId, pushes: &mut Vec<Push>) {
-        let Ok(chat) = self.chat_slot(chat_id) else {
-            return;
-        };
-        if self.chat_at(chat).routing.assignee.as_ref() == Some(bot)
-            && self.release_assignee(chat, true).is_some()
-        {
-            let moment = RoutingMoment::AssigneeLeft {
-                agent_id: bot.clone(),
-            };
-            self.route(chat, moment, pushes);
-        }
+        Ok(self.remove_agent_at(slot, req.now))
     }
 
     /// `get_bot_agents`: the requester's bots, or with `all` (and `agents-bot--all:read`)

@@ -264,6 +264,11 @@ pub enum HostCommand {
         /// The new profile.
         agent: Agent,
     },
+    /// [`Engine::remove_agent`].
+    RemoveAgent {
+        /// The agent.
+        agent_id: UserId,
+    },
     /// [`Engine::tick`].
     Tick,
     /// [`Engine::archive_threads`]: hands the events of closed threads that closed before
@@ -369,6 +374,7 @@ impl<T> Output<T> {
             response: f(self.response),
             pushes: self.pushes,
             journal: self.journal,
+            agent_changes: self.agent_changes,
         }
     }
 }
@@ -381,12 +387,14 @@ impl Output<Response> {
             response,
             pushes,
             journal,
+            agent_changes,
         } = self;
         match T::from_response(response) {
             Some(response) => Ok(Output {
                 response,
                 pushes,
                 journal,
+                agent_changes,
             }),
             None => Err(Error::Internal(
                 "a command answered with another kind of response",
@@ -624,6 +632,7 @@ impl Engine {
             HostCommand::UpdateAgentProfile { agent } => {
                 respond(self.update_agent_profile(agent, now))
             }
+            HostCommand::RemoveAgent { agent_id } => respond(self.remove_agent(&agent_id, now)),
             HostCommand::Tick => Ok(self.tick(now).map(Into::into)),
             HostCommand::ArchiveThreads {
                 closed_before,

@@ -2,8 +2,8 @@
 //! who.
 //!
 //! Its invariants: each agent has a slot (its index in registration order) that never changes,
-//! the index maps each agent's id to its slot, `all_agent_ids` lists the agents' ids in slot
-//! order, and no id is both an agent's and a customer's. Only this file changes the fields, so
+//! the index maps each agent's id to its slot, `all_agent_ids` lists the ids of the agents not
+//! removed (retired) in slot order, and no id is both an agent's and a customer's. Only this file changes the fields, so
 //! only this file keeps those promises.
 
 use std::sync::Arc;
@@ -20,6 +20,8 @@ pub(crate) struct Directory {
     /// Every agent id, in slot order: the default audience of a chat with no scopes, shared by
     /// every push that goes to it.
     all_agent_ids: Arc<[UserId]>,
+    /// By slot, whether the agent was removed: it keeps its slot, and hears of nothing.
+    retired: Vec<bool>,
     customers: FastMap<UserId, CustomerRecord>,
     /// Whether any agent has a group priority other than `normal`: while none has, routing
     /// takes the first agent who can take a chat without looking at priorities.
@@ -32,6 +34,7 @@ impl Default for Directory {
             agents: Vec::new(),
             index: FastMap::default(),
             all_agent_ids: Arc::from(Vec::new()),
+            retired: Vec::new(),
             customers: FastMap::default(),
             priorities: false,
         }
@@ -63,10 +66,12 @@ impl Directory {
         }
         let all_agent_ids = agents.iter().map(|a| a.id.clone()).collect();
         let priorities = agents.iter().any(|a| !a.group_priorities.is_empty());
+        let retired = vec![false; agents.len()];
         Ok(Self {
             agents,
             index,
             all_agent_ids,
+            retired,
             customers: by_id,
             priorities,
         })
@@ -90,9 +95,38 @@ impl Directory {
         self.index.get(id).copied()
     }
 
-    /// Every agent id, in slot order.
+    /// Every agent id but the retired ones', in slot order.
     pub(crate) fn all_agent_ids(&self) -> &Arc<[UserId]> {
         &self.all_agent_ids
+    }
+
+    /// Retires the agent in `slot` (it was removed): it leaves the id list, and the audiences
+    /// built from this directory leave it out.
+    pub(crate) fn retire(&mut self, slot: usize) {
+        if let Some(retired) = self.retired.get_mut(slot) {
+            *retired = true;
+        }
+        self.list_ids();
+    }
+
+    /// Whether any agent is retired: while none is, lists of agents need no filtering.
+    pub(crate) fn any_retired(&self) -> bool {
+        self.all_agent_ids.len() < self.agents.len()
+    }
+
+    /// Whether the agent in `slot` is retired.
+    pub(crate) fn is_retired(&self, slot: usize) -> bool {
+        self.retired.get(slot).copied().unwrap_or(false)
+    }
+
+    fn list_ids(&mut self) {
+        self.all_agent_ids = self
+            .agents
+            .iter()
+            .zip(&self.retired)
+            .filter(|(_, retired)| !**retired)
+            .map(|(a, _)| a.id.clone())
+            .collect();
     }
 
     /// Registers an agent, whose id must be nobody's yet, and returns its slot.
@@ -101,7 +135,8 @@ impl Directory {
         self.index.insert(agent.id.clone(), slot);
         self.priorities |= !agent.group_priorities.is_empty();
         self.agents.push(agent);
-        self.all_agent_ids = self.agents.iter().map(|a| a.id.clone()).collect();
+        self.retired.push(false);
+        self.list_ids();
         slot
     }
 

@@ -1,4 +1,7 @@
-//! Disconnects whose cause the engine knows: the license expiring while agents are connected.
+//! Disconnects whose cause the engine knows: the license expiring while agents are connected,
+//! and an agent removed by the host ([`Engine::remove_agent`], `remove_bot_agent`) while it is
+//! connected, which is told `agent_disconnected` with reason [`REASON_AGENT_DELETED`] after it
+//! has left its chats; the host closes its connections then too.
 //!
 //! The engine knows which agents are connected (the host tells it, [`Engine::set_agent_presence`])
 //! and when the license ends, so when its time passes the end it tells each connected agent
@@ -18,6 +21,10 @@ use crate::push::{Push, PushKind};
 
 /// The `reason` of the `agent_disconnected` push sent when the license expires.
 pub const REASON_LICENSE_EXPIRED: &str = "license_expired";
+
+/// The `reason` of the `agent_disconnected` push a connected agent is sent when it is removed
+/// (v0.5 lists no reason for it; the name is the webhook's, `agent_deleted`).
+pub const REASON_AGENT_DELETED: &str = "agent_deleted";
 
 impl Engine {
     /// The license's end, while it is still ahead of the engine's time and an agent is

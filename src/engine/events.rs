@@ -291,7 +291,7 @@ impl Engine {
             scopes.agents.extend(auto.agents);
         }
         self.audiences
-            .ensure(&self.chats[slot].scopes, self.directory.agents());
+            .ensure(&self.chats[slot].scopes, &self.directory);
         if let Some(record) = customer.as_ref().and_then(|c| self.customer_record_mut(c)) {
             crate::model::push_tight(&mut record.chats, chat_id);
         }

@@ -20,7 +20,7 @@ mod config;
 mod configuration;
 mod directory;
 mod disconnects;
-pub use disconnects::REASON_LICENSE_EXPIRED;
+pub use disconnects::{REASON_AGENT_DELETED, REASON_LICENSE_EXPIRED};
 mod events;
 mod ids;
 pub(crate) use command::FromResponse;
@@ -38,6 +38,7 @@ mod presence;
 mod profiles;
 mod properties;
 mod queue;
+mod removal;
 mod routing;
 mod scopes;
 mod signals;
@@ -65,7 +66,7 @@ pub(crate) use routing::{Excluding, RouterHandle};
 pub use scopes::{AutoChatScopes, AutoScopeRules};
 pub(crate) use snapshot::{EngineState, RestoreError};
 pub use transfer::TransferTarget;
-pub use webhooks::{RegisteredWebhook, WebhookCall};
+pub use webhooks::{AgentChange, RegisteredWebhook, WebhookCall, WebhookData};
 
 use crate::UserIds;
 use crate::error::Error;
@@ -88,6 +89,10 @@ pub struct Output<T> {
     /// The journal records to persist before answering: this call's, after any that host
     /// calls left waiting (see [`crate::journal`]). Empty for a call that changed nothing.
     pub journal: Vec<JournalRecord>,
+    /// Changes of agents that no push tells of (an agent connecting or disconnecting, an agent
+    /// removed), in the order they happened: the `agent_status_changed` and `agent_deleted`
+    /// webhooks come from them (see [`Engine::output_webhook_calls`]).
+    pub agent_changes: Vec<AgentChange>,
 }
 
 impl<T> Output<T> {
@@ -96,7 +101,14 @@ impl<T> Output<T> {
             response,
             pushes,
             journal: Vec::new(),
+            agent_changes: Vec::new(),
         }
+    }
+
+    /// The output with `change` added to its agent changes.
+    pub(crate) fn with_agent_change(mut self, change: Option<AgentChange>) -> Self {
+        self.agent_changes.extend(change);
+        self
     }
 
     /// A response that caused no pushes.
@@ -348,7 +360,7 @@ impl Engine {
             return Err(Error::UserExists(agent.id));
         }
         self.directory.add_agent(agent.clone());
-        self.audiences.refresh(self.directory.agents());
+        self.audiences.refresh(&self.directory);
         self.agent_runtime.push(AgentRuntime::default());
         self.record(Entry::host(self.now, HostCommand::AddAgent(agent)));
         Ok(())
@@ -404,13 +416,20 @@ impl Engine {
 
     // ----- host: reads (unfiltered; the host sees everything) -----
 
-    /// An agent by id. A bot removed by `remove_bot_agent` is still found (agents keep their
-    /// slots), offline and unable to act; see `docs/bot-agents.md`.
+    /// An agent by id. An agent removed by [`remove_agent`](Self::remove_agent) or
+    /// `remove_bot_agent` is still found (agents keep their slots), offline and unable to act;
+    /// see `docs/bot-agents.md`.
     pub fn agent(&self, id: &UserId) -> Option<&Agent> {
         self.directory.agent(id)
     }
 
-    /// Every agent, in registration order, removed bots included.
+    /// Whether agent `id` was removed ([`remove_agent`](Self::remove_agent),
+    /// `remove_bot_agent`): it is still found, but acts no more.
+    pub fn is_agent_removed(&self, id: &UserId) -> bool {
+        self.agent_slot(id).is_some_and(|s| self.is_removed(s))
+    }
+
+    /// Every agent, in registration order, removed ones included.
     pub fn agents(&self) -> &[Agent] {
         self.directory.agents()
     }
@@ -459,7 +478,7 @@ impl Engine {
     ) -> Result<crate::AgentApi<'e>, Error> {
         let now = now.max(self.now);
         self.license_check(now)?;
-        // A removed bot keeps its slot but is nobody's to act as.
+        // A removed agent keeps its slot but is nobody's to act as.
         let Some(slot) = self
             .directory
             .agent_slot(id)
@@ -710,6 +729,18 @@ impl Engine {
     /// the host configured [`PushAudience::ChatAgentsOnly`].
     pub(crate) fn agent_audience(&self, chat: &Chat) -> UserIds {
         match self.config.push_audience {
+            // A removed agent may still be listed in a chat it could not leave (one it no longer
+            // sees, or one without an active thread): it hears nothing all the same.
+            PushAudience::ChatAgentsOnly if self.directory.any_retired() => chat
+                .agent_ids
+                .iter()
+                .filter(|a| {
+                    self.agent_slot(a)
+                        .is_none_or(|s| !self.directory.is_retired(s))
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
             PushAudience::ChatAgentsOnly => chat.agent_ids.clone().into(),
             PushAudience::AllAgents if chat.scopes.is_empty() => self.all_agents(),
             PushAudience::AllAgents => {
@@ -727,8 +758,9 @@ impl Engine {
                 self.directory
                     .agents()
                     .iter()
-                    .filter(|a| agent_may_see(a, chat))
-                    .map(|a| a.id.clone())
+                    .enumerate()
+                    .filter(|&(slot, a)| !self.directory.is_retired(slot) && agent_may_see(a, chat))
+                    .map(|(_, a)| a.id.clone())
                     .collect::<Vec<_>>()
                     .into()
             }
@@ -738,6 +770,12 @@ impl Engine {
     /// Whether `agent` is in [`agent_audience`](Self::agent_audience) of `chat`, without
     /// building the list.
     pub(crate) fn hears_about(&self, agent: &Agent, chat: &Chat) -> bool {
+        if self
+            .agent_slot(&agent.id)
+            .is_some_and(|s| self.directory.is_retired(s))
+        {
+            return false;
+        }
         match self.config.push_audience {
             PushAudience::ChatAgentsOnly => chat.agent_ids.contains(&agent.id),
             PushAudience::AllAgents => agent_may_see(agent, chat),

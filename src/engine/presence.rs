@@ -1,15 +1,17 @@
 //! Agents' presence and routing status: `update_agent`, and the host's word on connections.
 
-use super::{Engine, Entry, HostCommand, Output, Requester};
+use super::{AgentChange, Engine, Entry, HostCommand, Output, Requester};
 use crate::error::Error;
-use crate::model::{Role, Timestamp, UserId};
+use crate::model::{BotStatus, Role, Timestamp, UserId};
 use crate::push::{Push, PushKind};
 use crate::routing::RoutingStatus;
 
 impl Engine {
     /// Tells the engine whether an agent is connected. Only connected agents are given chats.
     /// Connecting offers the agent waiting chats; disconnecting leaves its chats where they are
-    /// (the 5-minute timer moves any whose customer it does not answer).
+    /// (the 5-minute timer moves any whose customer it does not answer). A change of presence
+    /// is a change of the agent's status: the output's
+    /// [`agent_changes`](Output::agent_changes) carries it for `agent_status_changed`.
     pub fn set_agent_presence(
         &mut self,
         id: &UserId,
@@ -23,6 +25,12 @@ impl Engine {
         let before = self.now;
         self.now = self.now.max(now);
         let mut pushes = Vec::new();
+        // Connecting or disconnecting changes the agent's status, which no push tells of.
+        let change =
+            (self.agent_runtime[slot].online != online).then(|| AgentChange::StatusChanged {
+                agent_id: id.clone(),
+                status: BotStatus::of(online, self.agent_runtime[slot].routing_status),
+            });
         if self.update_runtime(slot, |rt| rt.online = online) {
             self.drain(slot, &mut pushes);
         }
@@ -36,7 +44,7 @@ impl Engine {
                 online,
             },
         );
-        Ok(self.journaled(Output::new((), pushes), entry))
+        Ok(self.journaled(Output::new((), pushes).with_agent_change(change), entry))
     }
 
     /// `update_agent`: sets an agent's routing status (its own, or, with `agents--all:write`,

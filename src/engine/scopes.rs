@@ -89,7 +89,7 @@ impl Engine {
         scopes.groups.extend(added.groups.iter().copied());
         scopes.agents.extend(added.agents.iter().cloned());
         self.audiences
-            .ensure(&self.chats[slot].scopes, self.directory.agents());
+            .ensure(&self.chats[slot].scopes, &self.directory);
 
         let mut pushes = Vec::new();
         let chat = self.chat_at(slot);

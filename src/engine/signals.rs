@@ -87,8 +87,10 @@ impl Engine {
                     .into(),
             });
         }
+        // A removed agent is nobody to write to.
         for id in &scopes.agent_ids {
             self.agent_slot(id)
+                .filter(|&s| !self.is_removed(s))
                 .ok_or_else(|| Error::AgentNotFound(id.clone()))?;
         }
         for id in &scopes.customer_ids {
@@ -98,13 +100,15 @@ impl Engine {
         let agents: Vec<UserId> = self
             .agents()
             .iter()
-            .filter(|a| {
-                scopes.all_agents
-                    || scopes.agent_ids.contains(&a.id)
-                    || a.groups.iter().any(|g| scopes.groups.contains(g))
+            .enumerate()
+            .filter(|&(slot, a)| {
+                !self.is_removed(slot)
+                    && (scopes.all_agents
+                        || scopes.agent_ids.contains(&a.id)
+                        || a.groups.iter().any(|g| scopes.groups.contains(g)))
             })
-            .filter(|a| a.id != *req.id)
-            .map(|a| a.id.clone())
+            .filter(|(_, a)| a.id != *req.id)
+            .map(|(_, a)| a.id.clone())
             .collect();
         let customers: Vec<UserId> = scopes
             .customer_ids

@@ -143,11 +143,11 @@ impl Engine {
                 state.agent_runtime.len()
             ));
         }
-        let directory = match super::directory::Directory::from_parts(state.agents, state.customers)
-        {
-            Ok(directory) => directory,
-            Err(reason) => return corrupt(reason),
-        };
+        let mut directory =
+            match super::directory::Directory::from_parts(state.agents, state.customers) {
+                Ok(directory) => directory,
+                Err(reason) => return corrupt(reason),
+            };
         let chat_ids = super::ChatIdKey::new(state.config.seed, state.config.chat_id_scheme);
         let custom_id_key = CustomIdKey::from_seed(state.config.seed);
         let RestoredChats {
@@ -208,10 +208,16 @@ impl Engine {
             return corrupt(format!("the queue points at chat slot {slot}"));
         }
 
+        // Removed agents keep their slots but hear of nothing (see `removal`).
+        for (slot, runtime) in state.agent_runtime.iter().enumerate() {
+            if runtime.removed {
+                directory.retire(slot);
+            }
+        }
         let availability = Availability::rebuild(directory.agents(), &state.agent_runtime);
         let mut audiences = super::audiences::Audiences::default();
         for chat in &state_chats {
-            audiences.ensure(&chat.scopes, directory.agents());
+            audiences.ensure(&chat.scopes, &directory);
         }
         let chats = super::chat_store::ChatStore::from(state_chats);
         Ok(Engine {

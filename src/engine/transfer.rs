@@ -33,8 +33,10 @@ impl Engine {
         }
         let agent = match target {
             TransferTarget::Agent(id) => {
+                // A removed agent is nobody to transfer to.
                 let agent = self
                     .agent_slot(id)
+                    .filter(|&s| !self.is_removed(s))
                     .ok_or_else(|| Error::AgentNotFound(id.clone()))?;
                 self.check_room_for_assignee(chat, id)?;
                 if !self.can_take(agent, chat, Excluding::Nobody) {

@@ -1,11 +1,16 @@
 //! Webhooks: the license's registrations (`register_webhook`, `unregister_webhook`,
 //! `get_webhooks_config`) and which of them a call's changes fire.
 //!
-//! Firing is worked out from a call's pushes, after the call: a change that agents are told of
+//! Firing is worked out from a call's output, after the call: a change that agents are told of
 //! is a change a webhook may be registered for, and the agent's view of it is the webhook's
-//! `data`. So firing needs no journal record of its own: a host that replays records gets the
-//! same webhooks again by asking for them, or (as `chatio-server` does) asks only for live
-//! calls and persists the deliveries it owes.
+//! `data`. Two changes of agents have no push to derive them from: an agent connecting or
+//! disconnecting (its presence, which v0.5's `agent_updated` does not carry) and an agent
+//! removed. The command that makes them says so in its output's
+//! [`agent_changes`](crate::Output::agent_changes), and they fire `agent_status_changed` and
+//! `agent_deleted` ([`Engine::output_webhook_calls`] takes both). So firing needs no journal
+//! record of its own: a host that replays records gets the same webhooks again by asking for
+//! them, or (as `chatio-server` does) asks only for live calls and persists the deliveries it
+//! owes.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +18,7 @@ use super::{Engine, Output, Requester};
 use crate::error::Error;
 use crate::model::Grant;
 use crate::model::{
-    ChatId, NewWebhook, Properties, Role, UserId, Webhook, WebhookAction, WebhookSubject,
+    BotStatus, ChatId, NewWebhook, Properties, Role, UserId, Webhook, WebhookAction, WebhookSubject,
 };
 use crate::push::{Push, PushKind};
 
@@ -35,10 +40,53 @@ pub struct WebhookCall {
     pub action: WebhookAction,
     /// The chat it is about, if any: deliveries of one chat keep their order.
     pub chat_id: Option<ChatId>,
-    /// The change, as agents were told of it (`data`).
-    pub push: PushKind,
+    /// The change (`data`).
+    pub data: WebhookData,
     /// The chat's properties after the call, for `additional_data`.
     pub chat_properties: Option<Properties>,
+}
+
+/// What a webhook tells of: a change as agents were told of it, or a change of an agent no
+/// push tells of.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum WebhookData {
+    /// The agents' push.
+    Push(PushKind),
+    /// The change of an agent.
+    Agent(AgentChange),
+}
+
+/// A change of an agent that no push tells of, for the `agent_status_changed` and
+/// `agent_deleted` webhooks: a call lists them in [`Output::agent_changes`], and
+/// [`Engine::agent_webhook_calls`] says which webhooks they fire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentChange {
+    /// The agent's status (its presence with its routing status, as v0.5's webhook spells it)
+    /// is now `status`: it connected or disconnected, or a bot's status moved between
+    /// `offline` and online without a new routing status.
+    StatusChanged {
+        /// The agent.
+        agent_id: UserId,
+        /// Its status now.
+        status: BotStatus,
+    },
+    /// The agent was removed ([`Engine::remove_agent`], `remove_bot_agent`).
+    Deleted {
+        /// The agent.
+        agent_id: UserId,
+    },
+}
+
+impl AgentChange {
+    /// The webhook action it fires.
+    pub fn action(&self) -> WebhookAction {
+        match self {
+            AgentChange::StatusChanged { .. } => WebhookAction::AgentStatusChanged,
+            AgentChange::Deleted { .. } => WebhookAction::AgentDeleted,
+        }
+    }
 }
 
 impl Engine {
@@ -177,7 +225,7 @@ impl Engine {
                 webhook: webhook.clone(),
                 action,
                 chat_id,
-                push: push.kind.clone(),
+                data: WebhookData::Push(push.kind.clone()),
                 chat_properties: chat.map(|c| Properties::clone(&c.properties)),
             };
             for (bot, hooks) in &self.bot_webhooks {
@@ -206,6 +254,57 @@ impl Engine {
                 }
             }
         }
+        calls
+    }
+
+    /// The webhooks a call's changes of agents fire ([`Output::agent_changes`]), in order.
+    /// No agent is told of them, so a bot's own webhooks that list the action fire for every
+    /// bot of the license, as an `agent_updated` push reaches every agent; then the license's.
+    /// Neither action admits a filter, so every webhook of the action fires.
+    pub fn agent_webhook_calls(&self, changes: &[AgentChange]) -> Vec<WebhookCall> {
+        let mut calls = Vec::new();
+        let no_chat = |_: &UserId| false;
+        let subject = WebhookSubject {
+            chat_properties: None,
+            thread_properties: None,
+            event_properties: None,
+            in_chat: &no_chat,
+            author: None,
+        };
+        for change in changes {
+            let action = change.action();
+            let call = |webhook: Webhook| WebhookCall {
+                webhook,
+                action,
+                chat_id: None,
+                data: WebhookData::Agent(change.clone()),
+                chat_properties: None,
+            };
+            for (bot, hooks) in &self.bot_webhooks {
+                for spec in hooks.as_webhooks() {
+                    if spec.action == action && spec.filters.matches(&subject) {
+                        calls.push(call(Webhook {
+                            webhook_id: bot.to_string(),
+                            spec,
+                        }));
+                    }
+                }
+            }
+            for registered in &self.webhooks {
+                let webhook = &registered.webhook;
+                if webhook.spec.action == action && webhook.spec.filters.matches(&subject) {
+                    calls.push(call(webhook.clone()));
+                }
+            }
+        }
+        calls
+    }
+
+    /// Every webhook a call's output fires: its pushes' ([`webhook_calls`](Self::webhook_calls)),
+    /// then its changes of agents' ([`agent_webhook_calls`](Self::agent_webhook_calls)).
+    pub fn output_webhook_calls<T>(&self, out: &Output<T>) -> Vec<WebhookCall> {
+        let mut calls = self.webhook_calls(&out.pushes);
+        calls.extend(self.agent_webhook_calls(&out.agent_changes));
         calls
     }
 

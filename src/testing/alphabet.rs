@@ -72,7 +72,7 @@ pub const CUSTOMER_ACTIONS: [&str; 12] = [
 
 /// The host's commands, by the [`Engine`](crate::Engine) method's name, in the order the
 /// generator numbers them.
-pub const HOST_ACTIONS: [&str; 9] = [
+pub const HOST_ACTIONS: [&str; 10] = [
     "add_agent",
     "add_customer",
     "create_customer",
@@ -82,6 +82,7 @@ pub const HOST_ACTIONS: [&str; 9] = [
     "update_agent_profile",
     "tick",
     "archive_threads",
+    "remove_agent",
 ];
 
 /// The name of a command variant, as it serializes: the protocol action of an API command,
@@ -369,9 +370,12 @@ pub fn host_command(pool: &Pool, draw: &mut impl Draw) -> HostCommand {
         },
         7 => H::Tick,
         // A cut-off in the engine's past or far future, and a batch that may be refused (0).
-        _ => H::ArchiveThreads {
+        8 => H::ArchiveThreads {
             closed_before: Timestamp::from_unix_seconds(*draw.pick(&[1_700_000_000, i64::MAX / 2])),
             limit: *draw.pick(&[10, 1, 0]),
+        },
+        _ => H::RemoveAgent {
+            agent_id: one(&pool.agents, draw),
         },
     }
 }

@@ -51,6 +51,7 @@ pub fn request(command: &Command, request_id: &str) -> Option<Request> {
             | H::SetRouter { .. }
             | H::SetAgentPresence { .. }
             | H::UpdateAgentProfile { .. }
+            | H::RemoveAgent { .. }
             | H::Tick
             | H::ArchiveThreads { .. },
         ) => return None,

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::Api;
 use super::actions::Payload;
-use crate::engine::{Engine, WebhookCall};
+use crate::engine::{AgentChange, Engine, WebhookCall, WebhookData};
 use crate::error::{Error, ErrorKind};
 use crate::journal::JournalMode;
 use crate::model::{
@@ -241,7 +241,8 @@ pub(super) fn fired(
     result: &Result<(Payload, Vec<Push>), Error>,
 ) -> Vec<WireWebhook> {
     match result {
-        Ok((_, pushes)) if !engine.webhooks().is_empty() => engine
+        // The bots' webhooks too: `webhook_calls` answers at once when there are none.
+        Ok((_, pushes)) => engine
             .webhook_calls(pushes)
             .iter()
             .map(render_call)
@@ -251,18 +252,23 @@ pub(super) fn fired(
 }
 
 /// One webhook call as it is delivered. `data` is the agent push's payload, except for
-/// `agent_status_changed`, whose `status` v0.5 spells with spaces (`accepting chats`);
+/// `agent_status_changed` (`agent_id` and `status`, which v0.5 spells with spaces: `accepting
+/// chats`, `not accepting chats`, `offline`) and `agent_deleted` (`agent_id`);
 /// `additional_data` carries the chat's properties when the change is about a chat.
 pub fn render_call(call: &WebhookCall) -> WireWebhook {
-    let data = match &call.push {
-        PushKind::AgentUpdated {
+    let data = match &call.data {
+        WebhookData::Push(PushKind::AgentUpdated {
             agent_id,
             routing_status,
-        } => json!({
+        }) => json!({
             "agent_id": agent_id,
             "status": routing_status.as_str().replace('_', " "),
         }),
-        kind => super::render::push_payload(kind, Api::Agent),
+        WebhookData::Push(kind) => super::render::push_payload(kind, Api::Agent),
+        WebhookData::Agent(AgentChange::StatusChanged { agent_id, status }) => {
+            json!({ "agent_id": agent_id, "status": status.as_str() })
+        }
+        WebhookData::Agent(AgentChange::Deleted { agent_id }) => json!({ "agent_id": agent_id }),
     };
     let mut additional = Map::new();
     if let Some(properties) = &call.chat_properties {
@@ -328,16 +334,10 @@ pub fn handle(
     );
     engine.set_journal_mode(mode);
     match result {
-        Ok((body, pushes)) => {
-            let webhooks = if pushes.is_empty() {
-                Vec::new()
-            } else {
-                engine
-                    .webhook_calls(&pushes)
-                    .iter()
-                    .map(render_call)
-                    .collect()
-            };
+        Ok((body, pushes, changes)) => {
+            let mut calls = engine.webhook_calls(&pushes);
+            calls.extend(engine.agent_webhook_calls(&changes));
+            let webhooks = calls.iter().map(render_call).collect();
             ConfigurationReply {
                 success: true,
                 error_kind: None,
@@ -383,66 +383,66 @@ fn run(
     now: Timestamp,
     path: &str,
     body: &str,
-) -> Result<(String, Vec<Push>), Error> {
+) -> Result<(String, Vec<Push>, Vec<AgentChange>), Error> {
     match path {
         "properties/create_properties" => {
             let properties = decode_create_properties(&agent.to_string(), body)?;
             // Configuration changes push nothing.
             let _quiet = engine.as_agent(agent, now)?.create_properties(properties)?;
-            Ok(("{}".to_string(), Vec::new()))
+            Ok(("{}".to_string(), Vec::new(), Vec::new()))
         }
         "properties/get_property_configs" => {
             let AllFlag { all } = parse(body)?;
             let configs = engine.as_agent(agent, now)?.get_property_configs(all)?;
-            Ok((encode_property_configs(&configs), Vec::new()))
+            Ok((encode_property_configs(&configs), Vec::new(), Vec::new()))
         }
         "webhooks/register_webhook" => {
             let spec: NewWebhook = parse(body)?;
             let out = engine.as_agent(agent, now)?.register_webhook(spec)?;
             let body = json!({ "webhook_id": out.response.webhook_id }).to_string();
-            Ok((body, out.pushes))
+            Ok((body, out.pushes, out.agent_changes))
         }
         "webhooks/get_webhooks_config" => {
             let AllFlag { all } = parse(body)?;
             let webhooks = engine.as_agent(agent, now)?.get_webhooks_config(all)?;
-            Ok((encode_webhooks_config(&webhooks), Vec::new()))
+            Ok((encode_webhooks_config(&webhooks), Vec::new(), Vec::new()))
         }
         "webhooks/unregister_webhook" => {
             let WebhookIdPayload { webhook_id } = parse(body)?;
             let out = engine
                 .as_agent(agent, now)?
                 .unregister_webhook(&webhook_id)?;
-            Ok(("{}".to_string(), out.pushes))
+            Ok(("{}".to_string(), out.pushes, out.agent_changes))
         }
         "agents/create_bot_agent" => {
             let bot: NewBotAgent = parse(body)?;
             let out = engine.as_agent(agent, now)?.create_bot_agent(bot)?;
             let body = json!({ "bot_agent_id": out.response.id }).to_string();
-            Ok((body, out.pushes))
+            Ok((body, out.pushes, out.agent_changes))
         }
         "agents/update_bot_agent" => {
             let update: BotAgentUpdate = parse(body)?;
             let out = engine.as_agent(agent, now)?.update_bot_agent(update)?;
-            Ok(("{}".to_string(), out.pushes))
+            Ok(("{}".to_string(), out.pushes, out.agent_changes))
         }
         "agents/remove_bot_agent" => {
             let BotAgentIdPayload { bot_agent_id } = parse(body)?;
             let out = engine
                 .as_agent(agent, now)?
                 .remove_bot_agent(&bot_agent_id)?;
-            Ok(("{}".to_string(), out.pushes))
+            Ok(("{}".to_string(), out.pushes, out.agent_changes))
         }
         "agents/get_bot_agents" => {
             let AllFlag { all } = parse(body)?;
             let bots = engine.as_agent(agent, now)?.get_bot_agents(all)?;
-            Ok((encode_bot_agents(&bots), Vec::new()))
+            Ok((encode_bot_agents(&bots), Vec::new(), Vec::new()))
         }
         "agents/get_bot_agent_details" => {
             let BotAgentIdPayload { bot_agent_id } = parse(body)?;
             let bot = engine
                 .as_agent(agent, now)?
                 .get_bot_agent_details(&bot_agent_id)?;
-            Ok((encode_bot_agent_details(&bot), Vec::new()))
+            Ok((encode_bot_agent_details(&bot), Vec::new(), Vec::new()))
         }
         other => Err(invalid(
             "action",
