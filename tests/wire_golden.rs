@@ -37,10 +37,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chatio::model::{
-    Access, Button, Domain, Location, LocationAccess, PropertyConfig, PropertyType, RichElement,
-    RichImage, RichMessage,
+    Access, Button, Domain, Location, LocationAccess, NewWebhook, PropertyConfig, PropertyType,
+    RichElement, RichImage, RichMessage, WebhookAction, WebhookFilters,
 };
-use chatio::wire::{Api, Offered, Reply, TRANSPORTS, WirePush, handle};
+use chatio::wire::configuration::render_call;
+use chatio::wire::{Api, Offered, Reply, TRANSPORTS, WirePush, encode_push, handle};
 use chatio::{
     Agent, ChatId, CustomerUpdate, Engine, EngineConfig, Event, EventId, EventKind, GroupId,
     License, NewEvent, Properties, PropertyValue, Scopes, StartChat, ThreadId, Timestamp, UserId,
@@ -2328,4 +2329,62 @@ impl World {
         let jan = self.jan.clone();
         self.send(Api::Customer, &jan, text).response
     }
+}
+
+/// The pushes that end a connection and the webhooks' envelope, as the references' samples
+/// show them: `agent_disconnected` and `customer_disconnected` carry only `reason`; a webhook is
+/// `webhook_id`, `secret_key`, `action`, `data` (the push's payload) and `additional_data`.
+#[test]
+fn disconnect_pushes_and_webhook_envelopes() {
+    let mut w = world();
+    let now = at(NOW);
+    // Anna registers webhooks for incoming events and deleted agents.
+    for action in [WebhookAction::IncomingEvent, WebhookAction::AgentDeleted] {
+        let hook = NewWebhook {
+            url: "https://hooks.example.com/chatio".into(),
+            description: None,
+            action,
+            secret_key: "laudator temporis acti".into(),
+            filters: WebhookFilters::default(),
+        };
+        w.engine
+            .as_agent(&w.anna, now)
+            .and_then(|mut a| a.register_webhook(hook))
+            .expect("an administrator registers a webhook");
+    }
+    let chat = w.chat.to_string();
+    let send = json!({ "request_id": "w1", "action": "send_event", "payload": {
+        "chat_id": chat, "event": { "type": "message", "text": "Your parcel left today." } } });
+    let reply = handle(&mut w.engine, Api::Agent, &w.anna, now, &send.to_string());
+    let webhook = reply
+        .webhooks
+        .iter()
+        .find(|h| h.body.contains("\"incoming_event\""))
+        .unwrap_or_else(|| panic!("no incoming_event webhook: {:#?}", reply.webhooks));
+    golden("webhook_incoming_event", &webhook.body);
+
+    // Bob is connected when the host removes him: told why, and the webhook fires.
+    w.engine.set_agent_presence(&w.bob, true, now).expect("Bob");
+    let out = w.engine.remove_agent(&w.bob, now).expect("Bob is removed");
+    let push = out
+        .pushes
+        .iter()
+        .find(|p| p.to.iter().any(|u| *u == w.bob))
+        .expect("Bob hears why he is cut off");
+    golden("agent_disconnected_push", &encode_push(push).text);
+    let calls = w.engine.output_webhook_calls(&out);
+    let deleted = calls.first().expect("agent_deleted fires");
+    golden("webhook_agent_deleted", &render_call(deleted).body);
+
+    // A ban cuts the customer off.
+    let ban = json!({ "request_id": "b1", "action": "ban_customer",
+        "payload": { "customer_id": w.jan, "ban": { "days": 1 } } });
+    let reply = handle(&mut w.engine, Api::Agent, &w.anna, now, &ban.to_string());
+    golden_push(
+        &w,
+        "customer_disconnected_push",
+        &reply,
+        "customer_disconnected",
+        true,
+    );
 }

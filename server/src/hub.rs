@@ -813,7 +813,7 @@ async fn rtm_upgrade(
             Route::AtLogin => {
                 at_login(hub, api, socket, ticket.map(|Extension(t)| t), url_tail).await
             }
-            other => refuse_socket(socket, other, &url_tail, login_timeout).await,
+            other => refuse_socket(socket, api, other, &url_tail, login_timeout).await,
         }
     })
 }
@@ -856,7 +856,7 @@ async fn at_login(
         Route::Here(shared) => {
             crate::rtm::run_session(shared, api, socket, ticket, Some(first)).await
         }
-        other => answer_and_close(socket, other, &url_tail, &first).await,
+        other => answer_and_close(socket, api, other, &url_tail, &first).await,
     }
 }
 
@@ -876,6 +876,7 @@ async fn first_text(socket: &mut WebSocket) -> Option<String> {
 /// where to go (or why not), then the connection closes.
 async fn refuse_socket(
     mut socket: WebSocket,
+    api: Api,
     route: Route,
     url_tail: &str,
     limit: std::time::Duration,
@@ -884,11 +885,19 @@ async fn refuse_socket(
         Ok(Some(text)) => text,
         _ => String::new(),
     };
-    answer_and_close(socket, route, url_tail, &first).await;
+    answer_and_close(socket, api, route, url_tail, &first).await;
 }
 
-async fn answer_and_close(mut socket: WebSocket, route: Route, url_tail: &str, first: &str) {
+async fn answer_and_close(
+    mut socket: WebSocket,
+    api: Api,
+    route: Route,
+    url_tail: &str,
+    first: &str,
+) {
     let (request_id, action) = crate::rtm::head(first);
+    // A customer is also told why it is cut off, with v0.5's reason for an unknown license.
+    let license_not_found = api == Api::Customer && matches!(route, Route::Refused("not_found", _));
     let (kind, message, data, close) = match route {
         Route::There(address) => {
             let url = format!("ws://{address}{url_tail}");
@@ -928,6 +937,14 @@ async fn answer_and_close(mut socket: WebSocket, route: Route, url_tail: &str, f
     let _ = socket
         .send(Message::Text(response.to_string().into()))
         .await;
+    if license_not_found {
+        let push = json!({
+            "action": "customer_disconnected",
+            "payload": { "reason": REASON_LICENSE_NOT_FOUND },
+            "type": "push",
+        });
+        let _ = socket.send(Message::Text(push.to_string().into())).await;
+    }
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
             code: close.0,
@@ -935,6 +952,10 @@ async fn answer_and_close(mut socket: WebSocket, route: Route, url_tail: &str, f
         })))
         .await;
 }
+
+/// The `reason` of the `customer_disconnected` push a customer's RTM connection gets when its
+/// `license_id` names no license (after the `not_found` answer, before the close).
+pub const REASON_LICENSE_NOT_FOUND: &str = "license_not_found";
 
 /// Checks the administrator's token: `None` if it is right, else the refusal.
 fn refuse_admin(hub: &Hub, headers: &HeaderMap) -> Option<Response> {

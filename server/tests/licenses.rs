@@ -121,6 +121,29 @@ async fn rtm(addr: SocketAddr, path: &str, token: &str, then: Option<(&str, Valu
     responses
 }
 
+/// Logs in at `path` and keeps every message until the server closes the connection.
+async fn rtm_until_close(addr: SocketAddr, path: &str, token: &str) -> Vec<Value> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}"))
+        .await
+        .unwrap();
+    let login = json!({ "request_id": "0", "action": "login", "payload": { "token": token } });
+    ws.send(Message::Text(login.to_string().into()))
+        .await
+        .unwrap();
+    let mut messages = Vec::new();
+    while let Some(Ok(message)) = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("the server closes in time")
+    {
+        match message {
+            Message::Text(text) => messages.push(serde_json::from_str(&text).unwrap()),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    messages
+}
+
 fn error_type(response: &Value) -> &str {
     response["payload"]["error"]["type"].as_str().unwrap_or("")
 }
@@ -230,8 +253,11 @@ async fn licenses_of_the_config_and_the_admin_api_are_engines_of_their_own() {
     // Customers must say which license; an unknown one is not found.
     let lost = rtm(addr, "/customer/v0.5/rtm/ws", customer, None).await;
     assert_eq!(error_type(&lost[0]), "validation", "{lost:?}");
-    let unknown = rtm(addr, "/customer/v0.5/rtm/ws?license_id=300", customer, None).await;
+    let unknown = rtm_until_close(addr, "/customer/v0.5/rtm/ws?license_id=300", customer).await;
     assert_eq!(error_type(&unknown[0]), "not_found", "{unknown:?}");
+    assert_eq!(unknown[1]["action"], "customer_disconnected", "{unknown:?}");
+    assert_eq!(unknown[1]["payload"]["reason"], "license_not_found");
+    assert_eq!(unknown.len(), 2, "then the close: {unknown:?}");
     let (status, _) = http(
         addr,
         "POST",
