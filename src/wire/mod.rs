@@ -68,6 +68,37 @@
 //!   `query` does not search them.
 //! * `ping` is answered even after the license has expired: it keeps the connection alive and
 //!   reaches no chat. Every other action is then refused with `license_expired`.
+//! * Where one API's sample leaves out a field the other API's shows, both get it: the Agent
+//!   API's `incoming_event` carries `thread_id`; its `start_chat`, `incoming_chat_thread` and
+//!   `get_archives` chats carry `properties` and `scopes`; the Customer API's thread carries
+//!   the Agent API's `timestamp`. Leaving them out would only cost clients a lookup.
+//! * An event object is rendered once and the same text goes to both APIs, so the Customer
+//!   API's events carry `recipients` (always `all` there: customers never get the others),
+//!   which its samples leave out.
+//! * A `system_message` carries `system_message_type` (when the engine set one) in both APIs:
+//!   v0.5 shows it only in the Customer API's sample, whose fields differ from the Agent API's.
+//! * The Agent API's typing indicator carries `is_typing`, as the Customer API's does; without
+//!   it an agent could not tell that someone stopped typing.
+//! * `get_chat_threads`: the Agent API's `threads_summary` entries add `total_events` (as the
+//!   Customer API's `get_chat_threads_summary` has); the Customer API's answer adds the
+//!   `threads_summary` its sample lacks, keyed `id` as in that API; `threads` is always present,
+//!   empty when none was asked for; `properties` is spelled right (the Agent sample misspells it).
+//! * A chat summary's `last_thread_summary` also has the thread's `active`: it is the thread
+//!   object without its events, and says whether the chat is live without another request.
+//! * User objects: no agent shows `last_seen_timestamp` outside a chat's user list (`my_profile`
+//!   included), since the engine keeps an agent's last-seen time per chat only. Agents added in
+//!   `chat_users_updated` carry no `routing_status`: the push is about membership, and
+//!   `agent_updated` carries status. A customer never shows `properties` (the engine keeps
+//!   none) and always shows `fields`, `{}` when empty.
+//! * The customer's `send_file` answers `event` and `thread_id` as `send_event` does, besides
+//!   the `url` v0.5's sample shows alone, so the client learns the event's id and order at once.
+//! * Errors never carry the Customer API's optional `data`: its one use (a region) has no
+//!   counterpart here. A response to a request whose `action` could not be read has
+//!   `"action": ""`, so that every response has the key.
+//! * Properties are always `{ns: {name: {"value": v}}}`: the Agent API's
+//!   `chat_thread_properties_updated` sample nests a `value` key twice, against the format and
+//!   every other sample. Chat, thread and event ids are always UUIDs, although a few samples
+//!   show short ids (`"E2WDHA8A"`, `"123-123-123-123"`), against the objects' own samples.
 
 mod actions;
 pub mod configuration;
