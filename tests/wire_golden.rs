@@ -2347,10 +2347,12 @@ fn disconnect_pushes_and_webhook_envelopes() {
             secret_key: "laudator temporis acti".into(),
             filters: WebhookFilters::default(),
         };
-        w.engine
+        let registered = w
+            .engine
             .as_agent(&w.anna, now)
             .and_then(|mut a| a.register_webhook(hook))
             .expect("an administrator registers a webhook");
+        assert!(registered.pushes.is_empty(), "registering tells no one");
     }
     let chat = w.chat.to_string();
     let send = json!({ "request_id": "w1", "action": "send_event", "payload": {
@@ -2364,12 +2366,12 @@ fn disconnect_pushes_and_webhook_envelopes() {
     golden("webhook_incoming_event", &webhook.body);
 
     // Bob is connected when the host removes him: told why, and the webhook fires.
-    w.engine.set_agent_presence(&w.bob, true, now).expect("Bob");
+    let _online = w.engine.set_agent_presence(&w.bob, true, now).expect("Bob");
     let out = w.engine.remove_agent(&w.bob, now).expect("Bob is removed");
     let push = out
         .pushes
         .iter()
-        .find(|p| p.to.iter().any(|u| *u == w.bob))
+        .find(|p| p.to.contains(&w.bob))
         .expect("Bob hears why he is cut off");
     golden("agent_disconnected_push", &encode_push(push).text);
     let calls = w.engine.output_webhook_calls(&out);
