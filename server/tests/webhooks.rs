@@ -36,51 +36,64 @@ async fn receiver_over(
     failures: usize,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> (SocketAddr, Arc<Mutex<Vec<Value>>>, Arc<Mutex<usize>>) {
+    let tries = Arc::new(Mutex::new(0usize));
+    let counted = Arc::clone(&tries);
+    let fail = move || {
+        let mut n = counted.lock().unwrap();
+        *n += 1;
+        *n <= failures
+    };
+    let (addr, accepted) = listen(tls, Arc::new(fail)).await;
+    (addr, accepted, tries)
+}
+
+/// Whether the receiver answers this request 500 (called once per request received).
+type Fail = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// A receiver on a free loopback port, over TLS when `tls` is given: each request `fail`
+/// refuses gets 500, every other one 200 and its JSON body kept, in order.
+async fn listen(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    fail: Fail,
+) -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(Mutex::new(Vec::new()));
-    let tries = Arc::new(Mutex::new(0usize));
-    let (kept, counted) = (Arc::clone(&accepted), Arc::clone(&tries));
+    let kept = Arc::clone(&accepted);
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let (kept, counted) = (Arc::clone(&kept), Arc::clone(&counted));
+            let (kept, fail) = (Arc::clone(&kept), Arc::clone(&fail));
             let tls = tls.clone();
             tokio::spawn(async move {
                 match tls {
-                    None => serve(stream, failures, kept, counted).await,
+                    None => serve(stream, fail, kept).await,
                     // A handshake the client breaks off (it does not trust us) ends here.
                     Some(tls) => {
                         if let Ok(stream) = tls.accept(stream).await {
-                            serve(stream, failures, kept, counted).await;
+                            serve(stream, fail, kept).await;
                         }
                     }
                 }
             });
         }
     });
-    (addr, accepted, tries)
+    (addr, accepted)
 }
 
-/// Answers one connection's requests for [`receiver_over`].
+/// Answers one connection's requests for [`listen`].
 async fn serve(
     stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    failures: usize,
+    fail: Fail,
     kept: Arc<Mutex<Vec<Value>>>,
-    counted: Arc<Mutex<usize>>,
 ) {
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let (kept, counted) = (Arc::clone(&kept), Arc::clone(&counted));
+        let (kept, fail) = (Arc::clone(&kept), Arc::clone(&fail));
         async move {
             let body = request.into_body().collect().await?.to_bytes();
-            let attempt = {
-                let mut n = counted.lock().unwrap();
-                *n += 1;
-                *n
-            };
-            let status = if attempt <= failures {
+            let status = if fail() {
                 StatusCode::INTERNAL_SERVER_ERROR
             } else {
                 kept.lock()
@@ -301,49 +314,17 @@ async fn switchable_receiver() -> (
     Arc<AtomicUsize>,
     Arc<AtomicBool>,
 ) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(Mutex::new(Vec::new()));
     let refused = Arc::new(AtomicUsize::new(0));
     let failing = Arc::new(AtomicBool::new(false));
-    let (kept, counted, fails) = (
-        Arc::clone(&accepted),
-        Arc::clone(&refused),
-        Arc::clone(&failing),
-    );
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (kept, counted, fails) =
-                (Arc::clone(&kept), Arc::clone(&counted), Arc::clone(&fails));
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    let (kept, counted, fails) =
-                        (Arc::clone(&kept), Arc::clone(&counted), Arc::clone(&fails));
-                    async move {
-                        let body = request.into_body().collect().await?.to_bytes();
-                        let status = if fails.load(Ordering::SeqCst) {
-                            counted.fetch_add(1, Ordering::SeqCst);
-                            StatusCode::INTERNAL_SERVER_ERROR
-                        } else {
-                            kept.lock()
-                                .unwrap()
-                                .push(serde_json::from_slice::<Value>(&body).unwrap());
-                            StatusCode::OK
-                        };
-                        let mut response = Response::new(Full::new(Bytes::new()));
-                        *response.status_mut() = status;
-                        Ok::<_, hyper::Error>(response)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+    let (counted, fails) = (Arc::clone(&refused), Arc::clone(&failing));
+    let fail = move || {
+        let fail = fails.load(Ordering::SeqCst);
+        if fail {
+            counted.fetch_add(1, Ordering::SeqCst);
         }
-    });
+        fail
+    };
+    let (addr, accepted) = listen(None, Arc::new(fail)).await;
     (addr, accepted, refused, failing)
 }
 
